@@ -1,0 +1,47 @@
+//! Command-line parsing and dispatch; each subcommand lives in its own file.
+//!
+//! Flags are parsed once into validated configuration (a built `PriceBook`,
+//! not strings) before any work starts, so a bad flag or file fails in the
+//! first millisecond with one line naming it, and exit code 2.
+
+mod pricing;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use pricing::{PricingArgs, PricingFlags};
+
+/// Kubernetes cost and usage metering: priced, hourly Parquet that any SQL engine reads.
+#[derive(Debug, Parser)]
+#[command(name = "kubetally", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the pricing catalog, price a machine type, or validate a pricing file.
+    Pricing(PricingArgs),
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+///
+/// Any failure, with its context chain; `main` prints it on one line and exits 2.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Pricing(args) => pricing::run(args),
+    }
+}
+
+/// Whether an error is a closed stdout (`kubetally pricing show | head`): not a failure.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,11 @@
+//! kubetally meters what every Kubernetes pod asks for and uses, prices it by
+//! the node it runs on, and writes it as columnar Parquet that any SQL engine
+//! reads. See `README.md` for the tour and `docs/` for the contracts.
+//!
+//! Modules are roles; dependencies point down toward [`model`]:
+//! `cli` → `pricing` → `model`, and `store` (schemas) → `model`.
+
+pub mod cli;
+pub mod model;
+pub mod pricing;
+pub mod store;

@@ -1,0 +1,17 @@
+//! The `kubetally` binary: parse flags, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = kubetally::cli::Cli::parse();
+    match kubetally::cli::run(cli) {
+        Ok(code) => code,
+        Err(error) if kubetally::cli::is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

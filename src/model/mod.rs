@@ -1,0 +1,9 @@
+//! Plain domain types shared by every other module: quantities, nodes and the
+//! words of the cost model. Nothing here does I/O, so everything above it can
+//! be tested in microseconds.
+
+mod node;
+mod quantity;
+
+pub use node::{CapacityType, NodeFacts, Provider, UnknownName};
+pub use quantity::{ParseQuantityError, Quantity, QuantityErrorKind, QuantityFormat};
