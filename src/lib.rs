@@ -8,4 +8,5 @@
 pub mod cli;
 pub mod model;
 pub mod pricing;
+pub mod source;
 pub mod store;

@@ -24,7 +24,7 @@ pub struct PricingArgs {
 #[derive(Debug, Subcommand)]
 pub enum PricingCommand {
     /// List catalog rows, or price one machine type with --machine-type.
-    Show(ShowArgs),
+    Show(Box<ShowArgs>),
     /// Check a pricing CSV file; exit 2 with one line per problem.
     Validate(ValidateArgs),
 }
@@ -71,7 +71,11 @@ impl PricingFlags {
             options.add_commitment(spec).map_err(anyhow::Error::msg)?;
         }
         for (flag, value, slot) in [
-            ("--default-vcpu-hour-usd", self.default_vcpu_hour_usd, &mut options.default_rates.vcpu_hour_usd),
+            (
+                "--default-vcpu-hour-usd",
+                self.default_vcpu_hour_usd,
+                &mut options.default_rates.vcpu_hour_usd,
+            ),
             (
                 "--default-memory-gib-hour-usd",
                 self.default_memory_gib_hour_usd,
@@ -94,8 +98,13 @@ impl PricingFlags {
 }
 
 fn read_catalog(path: &Path) -> anyhow::Result<Vec<PriceRow>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading pricing file {}", path.display()))?;
-    Ok(pricing::parse_catalog(&text, &path.display().to_string(), RowOrigin::User)?)
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading pricing file {}", path.display()))?;
+    Ok(pricing::parse_catalog(
+        &text,
+        &path.display().to_string(),
+        RowOrigin::User,
+    )?)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,7 +151,8 @@ pub struct ShowArgs {
 }
 
 fn parse_capacity(text: &str) -> Result<CapacityType, String> {
-    text.parse().map_err(|error: crate::model::UnknownName| error.to_string())
+    text.parse()
+        .map_err(|error: crate::model::UnknownName| error.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -177,11 +187,16 @@ fn provider_of_machine_type(machine_type: &str) -> Provider {
     }
 }
 
-fn show_machine(out: &mut impl Write, book: &PriceBook, show: &ShowArgs, machine_type: &str) -> anyhow::Result<()> {
-    let provider = show
-        .provider
-        .as_deref()
-        .map_or_else(|| provider_of_machine_type(machine_type), Provider::from_name);
+fn show_machine(
+    out: &mut impl Write,
+    book: &PriceBook,
+    show: &ShowArgs,
+    machine_type: &str,
+) -> anyhow::Result<()> {
+    let provider = show.provider.as_deref().map_or_else(
+        || provider_of_machine_type(machine_type),
+        Provider::from_name,
+    );
     let region = match (&show.region, reference_region(&provider)) {
         (Some(region), _) => region.to_ascii_lowercase(),
         (None, Some(reference)) => reference.to_owned(),
@@ -270,12 +285,20 @@ fn plain(value: &serde_json::Value) -> String {
 
 fn show_rows(out: &mut impl Write, book: &PriceBook, show: &ShowArgs) -> anyhow::Result<()> {
     let lower = |value: &Option<String>| value.as_ref().map(|v| v.to_ascii_lowercase());
-    let (provider, region, family) = (lower(&show.provider), lower(&show.region), lower(&show.family));
+    let (provider, region, family) = (
+        lower(&show.provider),
+        lower(&show.region),
+        lower(&show.family),
+    );
     let rows: Vec<&PriceRow> = book
         .rows()
         .iter()
         .filter(|row| provider.as_ref().is_none_or(|p| &row.provider == p))
-        .filter(|row| region.as_ref().is_none_or(|r| &row.region == r || row.region.is_empty()))
+        .filter(|row| {
+            region
+                .as_ref()
+                .is_none_or(|r| &row.region == r || row.region.is_empty())
+        })
         .filter(|row| family.as_ref().is_none_or(|f| &row.machine_family == f))
         .collect();
     let cells = |row: &PriceRow| -> [String; 12] {
@@ -335,21 +358,32 @@ fn show_rows(out: &mut impl Write, book: &PriceBook, show: &ShowArgs) -> anyhow:
                 table.add_row(cells(row)[..11].to_vec());
             }
             writeln!(out, "{table}")?;
-            writeln!(out, "{} rows; prices in USD. `--format csv` adds each row's source.", rows.len())?;
+            writeln!(
+                out,
+                "{} rows; prices in USD. `--format csv` adds each row's source.",
+                rows.len()
+            )?;
         }
     }
     Ok(())
 }
 
 fn validate(out: &mut impl Write, file: &Path) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading pricing file {}", file.display()))?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading pricing file {}", file.display()))?;
     let name = file.display().to_string();
     match pricing::parse_catalog(&text, &name, RowOrigin::User) {
         Ok(rows) => {
-            let count = |wanted: fn(&RowPrice) -> bool| rows.iter().filter(|row| wanted(&row.price)).count();
+            let count = |wanted: fn(&RowPrice) -> bool| {
+                rows.iter().filter(|row| wanted(&row.price)).count()
+            };
             let book = PriceBook::new(Vec::new(), PricingOptions::default())?;
-            let embedded: std::collections::HashSet<_> = book.rows().iter().map(PriceRow::key).collect();
-            let overrides = rows.iter().filter(|row| embedded.contains(&row.key())).count();
+            let embedded: std::collections::HashSet<_> =
+                book.rows().iter().map(PriceRow::key).collect();
+            let overrides = rows
+                .iter()
+                .filter(|row| embedded.contains(&row.key()))
+                .count();
             let mut providers: Vec<&str> = rows.iter().map(|row| row.provider.as_str()).collect();
             providers.sort_unstable();
             providers.dedup();
@@ -360,7 +394,11 @@ fn validate(out: &mut impl Write, file: &Path) -> anyhow::Result<ExitCode> {
                 count(|p| matches!(p, RowPrice::Units { .. })),
                 count(|p| matches!(p, RowPrice::Instance { .. })),
                 count(|p| matches!(p, RowPrice::Gpu { .. })),
-                if providers.is_empty() { "no provider".to_owned() } else { providers.join(", ") },
+                if providers.is_empty() {
+                    "no provider".to_owned()
+                } else {
+                    providers.join(", ")
+                },
                 rows.len() - overrides,
             )?;
             Ok(ExitCode::SUCCESS)
@@ -370,7 +408,11 @@ fn validate(out: &mut impl Write, file: &Path) -> anyhow::Result<ExitCode> {
             for problem in &error.problems {
                 writeln!(err, "{name}: {problem}")?;
             }
-            writeln!(err, "{name}: {} problem(s); nothing was loaded.", error.problems.len())?;
+            writeln!(
+                err,
+                "{name}: {} problem(s); nothing was loaded.",
+                error.problems.len()
+            )?;
             Ok(ExitCode::from(2))
         }
     }

@@ -165,10 +165,7 @@ impl Quantity {
 
     /// A memory quantity from bytes, in binary-SI format (`Ki`, `Mi`, …).
     pub fn from_bytes(bytes: i64) -> Quantity {
-        Quantity::from_nanos(
-            i128::from(bytes) * NANOS_PER_UNIT,
-            QuantityFormat::BinarySi,
-        )
+        Quantity::from_nanos(i128::from(bytes) * NANOS_PER_UNIT, QuantityFormat::BinarySi)
     }
 
     /// The exact value in nano-units (nano-cores for CPU, nano-bytes for memory).
@@ -188,9 +185,10 @@ impl Quantity {
 
     /// The value as CPU cores.
     ///
-    /// Exact to the nano-core for every value below 2⁵³ nano-cores (about
-    /// nine million cores): the nano count converts to `f64` without loss and
-    /// one correctly rounded division follows.
+    /// Exact to the nano-core below 2²¹ cores (about two million): there the
+    /// spacing of `f64` values is under half a nano-core, so the one correctly
+    /// rounded division lands nearest the exact value and printing it with nine
+    /// decimals gives the nano count back.
     pub fn as_cores(&self) -> f64 {
         self.nanos as f64 / NANOS_PER_UNIT as f64
     }
@@ -485,12 +483,11 @@ fn interpret_suffix(suffix: &str) -> Result<Suffix, QuantityErrorKind> {
 /// `⌈digits × 10^scale × 2^binary_exponent⌉` as a magnitude, saturating at
 /// `u128::MAX`. `digits` is a non-empty decimal string without leading zeros.
 fn nanos_rounded_up(digits: &str, scale: i128, binary_exponent: u32) -> u128 {
-    if digits.len() <= MAX_POW10_U128 as usize {
-        if let Ok(mantissa) = digits.parse::<u128>() {
-            if let Some(magnitude) = nanos_fast(mantissa, scale, binary_exponent) {
-                return magnitude;
-            }
-        }
+    if digits.len() <= MAX_POW10_U128 as usize
+        && let Ok(mantissa) = digits.parse::<u128>()
+        && let Some(magnitude) = nanos_fast(mantissa, scale, binary_exponent)
+    {
+        return magnitude;
     }
     nanos_slow(digits, scale, binary_exponent)
 }
@@ -668,7 +665,10 @@ mod tests {
                     suffix: "-1".into(),
                 },
             ),
-            ("1i", QuantityErrorKind::UnknownSuffix { suffix: "i".into() }),
+            (
+                "1i",
+                QuantityErrorKind::UnknownSuffix { suffix: "i".into() },
+            ),
             (
                 "1e",
                 QuantityErrorKind::UnknownSuffix { suffix: "e".into() },

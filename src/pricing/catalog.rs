@@ -291,7 +291,10 @@ impl RowProblems<'_> {
         match text.parse::<f64>() {
             Ok(value) if value.is_finite() && value >= 0.0 => Some(value),
             Ok(_) => {
-                self.add(column, format!("bad number {text:?}: a price is finite and not negative"));
+                self.add(
+                    column,
+                    format!("bad number {text:?}: a price is finite and not negative"),
+                );
                 None
             }
             Err(_) => {
@@ -310,7 +313,10 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn get(&self, name: &str) -> &'a str {
-        self.index.get(name).and_then(|&i| self.record.get(i)).unwrap_or("")
+        self.index
+            .get(name)
+            .and_then(|&i| self.record.get(i))
+            .unwrap_or("")
     }
 }
 
@@ -322,7 +328,10 @@ fn parse_row(
 ) -> Option<PriceRow> {
     let provider = fields.get("provider").to_ascii_lowercase();
     if provider.is_empty() {
-        problems.add("provider", "empty: every row names its provider (gcp, aws, azure, …)".to_owned());
+        problems.add(
+            "provider",
+            "empty: every row names its provider (gcp, aws, azure, …)".to_owned(),
+        );
     }
     let tier = match fields.get("capacity_type").parse::<PriceTier>() {
         Ok(tier) => Some(tier),
@@ -342,7 +351,10 @@ fn parse_row(
         text => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
             Ok(date) => Some(date),
             Err(_) => {
-                problems.add("as_of", format!("bad date {text:?} (expected YYYY-MM-DD, or empty when unknown)"));
+                problems.add(
+                    "as_of",
+                    format!("bad date {text:?} (expected YYYY-MM-DD, or empty when unknown)"),
+                );
                 None
             }
         },
@@ -359,16 +371,25 @@ fn parse_row(
             RowPrice::Instance { instance_hour_usd }
         }
         (None, None, Some(_), None, true) => {
-            problems.add("machine_type", "empty: instance_hour_usd prices one machine type, name it".to_owned());
+            problems.add(
+                "machine_type",
+                "empty: instance_hour_usd prices one machine type, name it".to_owned(),
+            );
             return None;
         }
         (None, None, None, Some(gpu_hour_usd), false) => RowPrice::Gpu { gpu_hour_usd },
         (Some(_), None, None, None, true) => {
-            problems.add("memory_gib_hour_usd", "empty while vcpu_hour_usd is given: a unit rate needs both".to_owned());
+            problems.add(
+                "memory_gib_hour_usd",
+                "empty while vcpu_hour_usd is given: a unit rate needs both".to_owned(),
+            );
             return None;
         }
         (None, Some(_), None, None, true) => {
-            problems.add("vcpu_hour_usd", "empty while memory_gib_hour_usd is given: a unit rate needs both".to_owned());
+            problems.add(
+                "vcpu_hour_usd",
+                "empty while memory_gib_hour_usd is given: a unit rate needs both".to_owned(),
+            );
             return None;
         }
         (None, None, None, None, false) => {
@@ -452,7 +473,12 @@ mod tests {
                 memory_gib_hour_usd: 0.002923
             }
         );
-        assert_eq!(rows[1].price, RowPrice::Instance { instance_hour_usd: 0.0322 });
+        assert_eq!(
+            rows[1].price,
+            RowPrice::Instance {
+                instance_hour_usd: 0.0322
+            }
+        );
         assert_eq!(rows[1].as_of, None);
         assert_eq!(rows[2].price, RowPrice::Gpu { gpu_hour_usd: 0.35 });
         assert_eq!(rows[2].line, 4);
@@ -462,12 +488,16 @@ mod tests {
     #[test]
     fn bad_number_names_line_and_column() {
         assert_eq!(
-            problems("gcp,us-central1,e2,,on_demand,0.02,0.003,,,,,\ngcp,us-east1,e2,,on_demand,abc,0.003,,,,,\n"),
+            problems(
+                "gcp,us-central1,e2,,on_demand,0.02,0.003,,,,,\ngcp,us-east1,e2,,on_demand,abc,0.003,,,,,\n"
+            ),
             vec![r#"line 3, column vcpu_hour_usd: bad number "abc""#]
         );
         assert_eq!(
             problems("gcp,us-east1,e2,,on_demand,-1,0.003,,,,,\n"),
-            vec![r#"line 2, column vcpu_hour_usd: bad number "-1": a price is finite and not negative"#]
+            vec![
+                r#"line 2, column vcpu_hour_usd: bad number "-1": a price is finite and not negative"#
+            ]
         );
     }
 
@@ -475,15 +505,22 @@ mod tests {
     fn unknown_capacity_type_and_bad_date_are_named() {
         let found = problems("gcp,us-east1,e2,,reserved,0.02,0.003,,,,2025-13-01,\n");
         assert_eq!(found.len(), 2);
-        assert!(found[0].starts_with("line 2, column capacity_type: unknown capacity type \"reserved\""));
+        assert!(
+            found[0]
+                .starts_with("line 2, column capacity_type: unknown capacity type \"reserved\"")
+        );
         assert!(found[1].starts_with("line 2, column as_of: bad date \"2025-13-01\""));
     }
 
     #[test]
     fn duplicate_keys_point_at_the_first_line() {
         assert_eq!(
-            problems("gcp,us-east1,e2,,spot,0.02,0.003,,,,,\ngcp,US-EAST1,E2,,spot,0.03,0.004,,,,,\n"),
-            vec!["line 3: duplicate key (same provider, region, machine_family, machine_type, capacity_type and gpu_type as line 2)"]
+            problems(
+                "gcp,us-east1,e2,,spot,0.02,0.003,,,,,\ngcp,US-EAST1,E2,,spot,0.03,0.004,,,,,\n"
+            ),
+            vec![
+                "line 3: duplicate key (same provider, region, machine_family, machine_type, capacity_type and gpu_type as line 2)"
+            ]
         );
     }
 
@@ -491,10 +528,21 @@ mod tests {
     fn missing_header_columns_are_each_named() {
         let error = parse_catalog("provider,region\ngcp,us\n", "x.csv", RowOrigin::User)
             .expect_err("header lacks columns");
-        let columns: Vec<_> = error.problems.iter().filter_map(|p| p.column.clone()).collect();
+        let columns: Vec<_> = error
+            .problems
+            .iter()
+            .filter_map(|p| p.column.clone())
+            .collect();
         assert_eq!(
             columns,
-            ["machine_family", "machine_type", "capacity_type", "vcpu_hour_usd", "memory_gib_hour_usd", "as_of"]
+            [
+                "machine_family",
+                "machine_type",
+                "capacity_type",
+                "vcpu_hour_usd",
+                "memory_gib_hour_usd",
+                "as_of"
+            ]
         );
         assert!(error.problems.iter().all(|p| p.line == 1));
     }
@@ -503,14 +551,21 @@ mod tests {
     fn rows_without_a_price_or_with_half_a_price_are_rejected() {
         assert_eq!(
             problems("gcp,us-east1,e2,,spot,0.02,,,,,,\n"),
-            vec!["line 2, column memory_gib_hour_usd: empty while vcpu_hour_usd is given: a unit rate needs both"]
+            vec![
+                "line 2, column memory_gib_hour_usd: empty while vcpu_hour_usd is given: a unit rate needs both"
+            ]
         );
         assert_eq!(problems("gcp,us-east1,e2,,spot,,,,,,,\n").len(), 1);
         assert_eq!(
             problems("aws,us-east-1,m5,,on_demand,,,,,0.1,,\n"),
-            vec!["line 2, column machine_type: empty: instance_hour_usd prices one machine type, name it"]
+            vec![
+                "line 2, column machine_type: empty: instance_hour_usd prices one machine type, name it"
+            ]
         );
-        assert_eq!(problems("gcp,us-east1,e2,,spot,0.02,0.003,,,0.1,,\n").len(), 1);
+        assert_eq!(
+            problems("gcp,us-east1,e2,,spot,0.02,0.003,,,0.1,,\n").len(),
+            1
+        );
     }
 
     #[test]

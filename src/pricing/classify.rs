@@ -88,7 +88,8 @@ pub fn classify(node: &NodeFacts) -> NodeClass {
     };
     NodeClass {
         capacity_type: capacity_type_of(node),
-        gpu_type: first(&[labels::GKE_ACCELERATOR, labels::NVIDIA_GPU_PRODUCT]).to_ascii_lowercase(),
+        gpu_type: first(&[labels::GKE_ACCELERATOR, labels::NVIDIA_GPU_PRODUCT])
+            .to_ascii_lowercase(),
         vcpus: node.cpu_capacity.as_cores(),
         memory_gib: node.memory_capacity.as_bytes() as f64 / GIB,
         gpus: node.gpu_capacity,
@@ -104,7 +105,11 @@ pub fn classify(node: &NodeFacts) -> NodeClass {
 pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 fn provider_of(node: &NodeFacts) -> Provider {
-    if let Some((scheme, _)) = node.provider_id.as_deref().and_then(|id| id.split_once("://")) {
+    if let Some((scheme, _)) = node
+        .provider_id
+        .as_deref()
+        .and_then(|id| id.split_once("://"))
+    {
         return match scheme {
             "gce" => Provider::Gcp,
             "aws" => Provider::Aws,
@@ -146,7 +151,10 @@ fn capacity_type_of(node: &NodeFacts) -> CapacityType {
 /// and say nothing of the region.
 fn region_of_zone(provider: &Provider, zone: &str) -> String {
     match provider {
-        Provider::Gcp => zone.rsplit_once('-').map(|(region, _)| region).unwrap_or(""),
+        Provider::Gcp => zone
+            .rsplit_once('-')
+            .map(|(region, _)| region)
+            .unwrap_or(""),
         Provider::Aws => zone.trim_end_matches(|c: char| c.is_ascii_lowercase()),
         _ => "",
     }
@@ -162,7 +170,10 @@ mod tests {
         NodeFacts {
             name: "n".into(),
             provider_id: provider_id.map(str::to_owned),
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             cpu_capacity: Quantity::from_cores(4.0),
             memory_capacity: Quantity::from_bytes(16 << 30),
             gpu_capacity: 0,
@@ -181,8 +192,14 @@ mod tests {
             ],
         ));
         assert_eq!(class.provider, Provider::Gcp);
-        assert_eq!((class.region.as_str(), class.zone.as_str()), ("us-central1", "us-central1-b"));
-        assert_eq!((class.machine_type.as_str(), class.machine_family.as_str()), ("e2-standard-4", "e2"));
+        assert_eq!(
+            (class.region.as_str(), class.zone.as_str()),
+            ("us-central1", "us-central1-b")
+        );
+        assert_eq!(
+            (class.machine_type.as_str(), class.machine_family.as_str()),
+            ("e2-standard-4", "e2")
+        );
         assert_eq!(class.capacity_type, CapacityType::Spot);
         assert_eq!((class.vcpus, class.memory_gib), (4.0, 16.0));
     }
@@ -191,15 +208,27 @@ mod tests {
     fn reads_region_from_the_zone_or_provider_id_when_unlabelled() {
         let gke = classify(&node(
             Some("gce://p/europe-west1-c/n"),
-            &[(labels::INSTANCE_TYPE_BETA, "n1-standard-2"), (labels::GKE_PREEMPTIBLE, "true")],
+            &[
+                (labels::INSTANCE_TYPE_BETA, "n1-standard-2"),
+                (labels::GKE_PREEMPTIBLE, "true"),
+            ],
         ));
-        assert_eq!((gke.region.as_str(), gke.zone.as_str()), ("europe-west1", "europe-west1-c"));
+        assert_eq!(
+            (gke.region.as_str(), gke.zone.as_str()),
+            ("europe-west1", "europe-west1-c")
+        );
         assert_eq!(gke.capacity_type, CapacityType::Preemptible);
         let eks = classify(&node(
             Some("aws:///us-east-1a/i-0abc"),
-            &[(labels::ZONE_BETA, "us-east-1a"), (labels::EKS_CAPACITY_TYPE, "SPOT")],
+            &[
+                (labels::ZONE_BETA, "us-east-1a"),
+                (labels::EKS_CAPACITY_TYPE, "SPOT"),
+            ],
         ));
-        assert_eq!((eks.provider, eks.region.as_str()), (Provider::Aws, "us-east-1"));
+        assert_eq!(
+            (eks.provider, eks.region.as_str()),
+            (Provider::Aws, "us-east-1")
+        );
         assert_eq!(eks.capacity_type, CapacityType::Spot);
     }
 
@@ -210,16 +239,29 @@ mod tests {
             (labels::AKS_SCALESET_PRIORITY, "spot"),
             (labels::GKE_PROVISIONING, "spot"),
         ] {
-            assert_eq!(classify(&node(None, &[(key, value)])).capacity_type, CapacityType::Spot, "{key}");
+            assert_eq!(
+                classify(&node(None, &[(key, value)])).capacity_type,
+                CapacityType::Spot,
+                "{key}"
+            );
         }
-        let on_demand = classify(&node(None, &[(labels::KARPENTER_CAPACITY_TYPE, "on-demand")]));
+        let on_demand = classify(&node(
+            None,
+            &[(labels::KARPENTER_CAPACITY_TYPE, "on-demand")],
+        ));
         assert_eq!(on_demand.capacity_type, CapacityType::OnDemand);
     }
 
     #[test]
     fn guesses_provider_from_labels_without_provider_id() {
-        assert_eq!(classify(&node(None, &[(labels::GKE_NODEPOOL, "p")])).provider, Provider::Gcp);
-        assert_eq!(classify(&node(None, &[(labels::AKS_CLUSTER, "c")])).provider, Provider::Azure);
+        assert_eq!(
+            classify(&node(None, &[(labels::GKE_NODEPOOL, "p")])).provider,
+            Provider::Gcp
+        );
+        assert_eq!(
+            classify(&node(None, &[(labels::AKS_CLUSTER, "c")])).provider,
+            Provider::Azure
+        );
         assert_eq!(
             classify(&node(Some("kind://docker/kind/kind-worker"), &[])).provider,
             Provider::Other("kind".into())

@@ -51,7 +51,10 @@ impl PricingOptions {
 
     /// The committed-use tier that applies to `family`, if any.
     pub fn commitment_for(&self, family: &str) -> Option<PriceTier> {
-        self.family_commitment.get(family).copied().or(self.commitment)
+        self.family_commitment
+            .get(family)
+            .copied()
+            .or(self.commitment)
     }
 
     /// Adds one `--discount` value: `PERCENT` or `FAMILY=PERCENT`.
@@ -127,7 +130,9 @@ impl FromStr for SustainedUse {
         match s {
             "none" | "list" => Ok(SustainedUse::ListPrice),
             "full-month" => Ok(SustainedUse::FullMonth),
-            _ => Err(format!("--sustained-use {s:?}: expected none or full-month")),
+            _ => Err(format!(
+                "--sustained-use {s:?}: expected none or full-month"
+            )),
         }
     }
 }
@@ -171,15 +176,27 @@ impl Default for DefaultRates {
 
 impl DefaultRates {
     pub(super) fn vcpu_hour_usd(&self, spot: bool) -> f64 {
-        if spot { self.spot_vcpu_hour_usd } else { self.vcpu_hour_usd }
+        if spot {
+            self.spot_vcpu_hour_usd
+        } else {
+            self.vcpu_hour_usd
+        }
     }
 
     pub(super) fn memory_gib_hour_usd(&self, spot: bool) -> f64 {
-        if spot { self.spot_memory_gib_hour_usd } else { self.memory_gib_hour_usd }
+        if spot {
+            self.spot_memory_gib_hour_usd
+        } else {
+            self.memory_gib_hour_usd
+        }
     }
 
     pub(super) fn gpu_hour_usd(&self, spot: bool) -> f64 {
-        if spot { self.spot_gpu_hour_usd } else { self.gpu_hour_usd }
+        if spot {
+            self.spot_gpu_hour_usd
+        } else {
+            self.gpu_hour_usd
+        }
     }
 
     pub(super) fn description(&self, spot: bool) -> String {
@@ -196,7 +213,13 @@ impl DefaultRates {
     /// is GCP's N1/N2 vCPU:GiB price ratio, which is also N2D's to 0.01%: the
     /// split C2 (Intel, like N2) and T2D (AMD, like N2D) would have if Google
     /// published it.
-    pub fn split_instance_price(&self, total: f64, vcpus: f64, memory_gib: f64, gpus: u32) -> (f64, f64, f64) {
+    pub fn split_instance_price(
+        &self,
+        total: f64,
+        vcpus: f64,
+        memory_gib: f64,
+        gpus: u32,
+    ) -> (f64, f64, f64) {
         let cpu_weight = vcpus * self.vcpu_hour_usd;
         let memory_weight = memory_gib * self.memory_gib_hour_usd;
         let gpu_weight = f64::from(gpus) * self.gpu_hour_usd;
@@ -225,8 +248,14 @@ mod tests {
         options.add_commitment("e2=cud_3y")?;
         assert_eq!(options.discount_percent_for("e2"), 10.0);
         assert_eq!(options.discount_percent_for("n2"), 15.0);
-        assert_eq!(options.commitment_for("n1"), Some(PriceTier::CommittedOneYear));
-        assert_eq!(options.commitment_for("e2"), Some(PriceTier::CommittedThreeYears));
+        assert_eq!(
+            options.commitment_for("n1"),
+            Some(PriceTier::CommittedOneYear)
+        );
+        assert_eq!(
+            options.commitment_for("e2"),
+            Some(PriceTier::CommittedThreeYears)
+        );
         Ok(())
     }
 
@@ -250,6 +279,9 @@ mod tests {
         assert!((cpu + memory + gpu - 0.208808).abs() < 1e-12);
         // N2's own split of a 1 vCPU + 4 GiB bundle: 0.031611 : 4 × 0.004237.
         assert!((cpu / (cpu + memory) - 0.031611 / (0.031611 + 4.0 * 0.004237)).abs() < 1e-12);
-        assert_eq!(rates.split_instance_price(1.0, 0.0, 0.0, 0), (1.0, 0.0, 0.0));
+        assert_eq!(
+            rates.split_instance_price(1.0, 0.0, 0.0, 0),
+            (1.0, 0.0, 0.0)
+        );
     }
 }

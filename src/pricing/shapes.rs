@@ -66,7 +66,10 @@ impl ShapeTable {
     /// The shape of `machine_type`, from the table or, for GCE custom types
     /// (`custom-4-16384`, `n2-custom-8-32768`, `e2-custom-4-8192-ext`), from its name.
     pub fn get(&self, provider: &str, machine_type: &str) -> Option<MachineShape> {
-        if let Some(shape) = self.shapes.get(&(provider.to_owned(), machine_type.to_owned())) {
+        if let Some(shape) = self
+            .shapes
+            .get(&(provider.to_owned(), machine_type.to_owned()))
+        {
             return Some(shape.clone());
         }
         if provider == "gcp" {
@@ -121,7 +124,9 @@ pub fn family_from_name(provider: &str, machine_type: &str) -> Option<String> {
         }
         "aws" => machine_type.split('.').next()?.to_owned(),
         "azure" => {
-            let name = machine_type.strip_prefix("Standard_").unwrap_or(machine_type);
+            let name = machine_type
+                .strip_prefix("Standard_")
+                .unwrap_or(machine_type);
             let (series, version) = match name.split_once('_') {
                 Some((series, version)) => (series, Some(version)),
                 None => (name, None),
@@ -145,9 +150,17 @@ mod tests {
     fn embedded_shapes_load_and_know_shared_core_billing() -> Result<(), String> {
         let table = ShapeTable::embedded()?;
         let micro = table.get("gcp", "e2-micro").ok_or("e2-micro missing")?;
-        assert_eq!((micro.vcpus, micro.billed_vcpus, micro.memory_gib), (2.0, 0.25, 1.0));
-        let n1 = table.get("gcp", "n1-standard-4").ok_or("n1-standard-4 missing")?;
-        assert_eq!((n1.vcpus, n1.memory_gib, n1.machine_family.as_str()), (4.0, 15.0, "n1"));
+        assert_eq!(
+            (micro.vcpus, micro.billed_vcpus, micro.memory_gib),
+            (2.0, 0.25, 1.0)
+        );
+        let n1 = table
+            .get("gcp", "n1-standard-4")
+            .ok_or("n1-standard-4 missing")?;
+        assert_eq!(
+            (n1.vcpus, n1.memory_gib, n1.machine_family.as_str()),
+            (4.0, 15.0, "n1")
+        );
         assert!(table.get("aws", "m5.large").is_some());
         assert!(table.get("azure", "Standard_D4s_v5").is_some());
         assert!(table.get("gcp", "m5.large").is_none());
@@ -157,23 +170,53 @@ mod tests {
     #[test]
     fn gce_custom_types_are_understood_from_their_name() {
         let n1 = gce_custom_shape("custom-4-16384");
-        assert_eq!(n1.map(|s| (s.machine_family, s.vcpus, s.memory_gib)), Some(("n1".into(), 4.0, 16.0)));
+        assert_eq!(
+            n1.map(|s| (s.machine_family, s.vcpus, s.memory_gib)),
+            Some(("n1".into(), 4.0, 16.0))
+        );
         let n2 = gce_custom_shape("n2-custom-8-32768");
-        assert_eq!(n2.map(|s| (s.machine_family, s.vcpus, s.memory_gib)), Some(("n2".into(), 8.0, 32.0)));
+        assert_eq!(
+            n2.map(|s| (s.machine_family, s.vcpus, s.memory_gib)),
+            Some(("n2".into(), 8.0, 32.0))
+        );
         let e2 = gce_custom_shape("e2-custom-4-8192-ext");
-        assert_eq!(e2.map(|s| (s.machine_family, s.vcpus, s.memory_gib)), Some(("e2".into(), 4.0, 8.0)));
-        for bad in ["custom-4", "custom-x-1024", "n2-custom-0-1024", "e2-standard-4", "-custom-2-2048"] {
+        assert_eq!(
+            e2.map(|s| (s.machine_family, s.vcpus, s.memory_gib)),
+            Some(("e2".into(), 4.0, 8.0))
+        );
+        for bad in [
+            "custom-4",
+            "custom-x-1024",
+            "n2-custom-0-1024",
+            "e2-standard-4",
+            "-custom-2-2048",
+        ] {
             assert_eq!(gce_custom_shape(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn families_follow_each_providers_naming() {
-        assert_eq!(family_from_name("gcp", "e2-standard-4").as_deref(), Some("e2"));
-        assert_eq!(family_from_name("gcp", "custom-4-16384").as_deref(), Some("n1"));
-        assert_eq!(family_from_name("aws", "m6i.xlarge").as_deref(), Some("m6i"));
-        assert_eq!(family_from_name("azure", "Standard_D4as_v5").as_deref(), Some("das_v5"));
-        assert_eq!(family_from_name("azure", "Standard_D4s_v3").as_deref(), Some("ds_v3"));
+        assert_eq!(
+            family_from_name("gcp", "e2-standard-4").as_deref(),
+            Some("e2")
+        );
+        assert_eq!(
+            family_from_name("gcp", "custom-4-16384").as_deref(),
+            Some("n1")
+        );
+        assert_eq!(
+            family_from_name("aws", "m6i.xlarge").as_deref(),
+            Some("m6i")
+        );
+        assert_eq!(
+            family_from_name("azure", "Standard_D4as_v5").as_deref(),
+            Some("das_v5")
+        );
+        assert_eq!(
+            family_from_name("azure", "Standard_D4s_v3").as_deref(),
+            Some("ds_v3")
+        );
         assert_eq!(family_from_name("onprem", "big-box"), None);
     }
 }

@@ -118,7 +118,9 @@ impl Kind {
     pub fn data_type(self) -> DataType {
         match self {
             Kind::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            Kind::Symbol => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            Kind::Symbol => {
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+            }
             Kind::Float64 => DataType::Float64,
             Kind::Int64 => DataType::Int64,
             Kind::Int32 => DataType::Int32,
@@ -158,7 +160,9 @@ impl Kind {
             Kind::KeyValues => "list<struct<key: string, value: string>>",
             Kind::Histogram => "list<struct<bucket: int32, weight: float64>>",
             Kind::Strings => "list<string>",
-            Kind::Containers => "list<struct<name, cpu_request_cores, cpu_limit_cores, memory_request_bytes, memory_limit_bytes, has_liveness_probe, has_readiness_probe, has_startup_probe, is_init>>",
+            Kind::Containers => {
+                "list<struct<name, cpu_request_cores, cpu_limit_cores, memory_request_bytes, memory_limit_bytes, has_liveness_probe, has_readiness_probe, has_startup_probe, is_init>>"
+            }
         }
     }
 }
@@ -193,15 +197,36 @@ pub struct Table {
 }
 
 /// Columns every table gets from its Hive partition path.
+#[rustfmt::skip]
 pub const PARTITION_COLUMNS: [Column; 2] = [
     c(col::CLUSTER, Kind::Symbol, false, "-", "Cluster name (`--cluster-name`); partition folder `cluster=<name>`."),
     c(col::DATE, Kind::Symbol, false, "-", "UTC date of the row's time (`YYYY-MM-DD`); partition folder `date=<date>`."),
 ];
 
-const fn c(name: &'static str, kind: Kind, nullable: bool, unit: &'static str, doc: &'static str) -> Column {
-    Column { name, kind, nullable, unit, doc }
+const fn c(
+    name: &'static str,
+    kind: Kind,
+    nullable: bool,
+    unit: &'static str,
+    doc: &'static str,
+) -> Column {
+    Column {
+        name,
+        kind,
+        nullable,
+        unit,
+        doc,
+    }
 }
 
+/// The clock hour an hourly row covers.
+#[rustfmt::skip]
+const HOUR: [Column; 2] = [
+    c(col::START_TIME, Kind::Timestamp, false, "UTC", "Start of the clock hour."),
+    c(col::END_TIME, Kind::Timestamp, false, "UTC", "End of the clock hour (start + 1 h)."),
+];
+
+#[rustfmt::skip]
 const WORKLOAD_IDENTITY: [Column; 4] = [
     c(col::NAMESPACE, Kind::Symbol, false, "-", "Kubernetes namespace."),
     c(col::TENANT, Kind::Symbol, false, "-", "Tenant: the tenant label of the pod or its namespace, the tenant map, or the namespace; `__shared__` for shared namespaces."),
@@ -210,6 +235,7 @@ const WORKLOAD_IDENTITY: [Column; 4] = [
 ];
 
 /// `samples`: one row per container per metrics sample.
+#[rustfmt::skip]
 pub const SAMPLES: Table = Table {
     name: "samples",
     grain: "one row per container per metrics sample",
@@ -234,12 +260,13 @@ pub const SAMPLES: Table = Table {
 };
 
 /// `allocation`: one row per container per clock hour it ran; the chargeback fact table.
+#[rustfmt::skip]
 pub const ALLOCATION: Table = Table {
     name: "allocation",
     grain: "one row per container per clock hour it ran",
     columns: &[
-        c(col::START_TIME, Kind::Timestamp, false, "UTC", "Start of the clock hour."),
-        c(col::END_TIME, Kind::Timestamp, false, "UTC", "End of the clock hour (start + 1 h)."),
+        HOUR[0],
+        HOUR[1],
         c(col::PROVIDER, Kind::Symbol, false, "-", "Cloud provider of the node: gcp, aws, azure, or another name from `providerID`."),
         c(col::REGION, Kind::Symbol, false, "-", "Region of the node; empty when unknown."),
         c(col::ZONE, Kind::Symbol, false, "-", "Zone of the node; empty when unknown."),
@@ -281,12 +308,13 @@ pub const ALLOCATION: Table = Table {
 };
 
 /// `nodes`: one row per node per clock hour.
+#[rustfmt::skip]
 pub const NODES: Table = Table {
     name: "nodes",
     grain: "one row per node per clock hour it existed",
     columns: &[
-        c(col::START_TIME, Kind::Timestamp, false, "UTC", "Start of the clock hour."),
-        c(col::END_TIME, Kind::Timestamp, false, "UTC", "End of the clock hour (start + 1 h)."),
+        HOUR[0],
+        HOUR[1],
         c(col::NODE, Kind::Symbol, false, "-", "Node name."),
         c(col::NODE_POOL, Kind::Symbol, false, "-", "Node pool (GKE `cloud.google.com/gke-nodepool`, EKS `eks.amazonaws.com/nodegroup`, AKS `kubernetes.azure.com/agentpool`, Karpenter `karpenter.sh/nodepool`); empty when none."),
         c(col::PROVIDER, Kind::Symbol, false, "-", "Cloud provider: gcp, aws, azure, or another name from `providerID`."),
@@ -319,12 +347,13 @@ pub const NODES: Table = Table {
 };
 
 /// `workloads`: one row per workload per clock hour it existed.
+#[rustfmt::skip]
 pub const WORKLOADS: Table = Table {
     name: "workloads",
     grain: "one row per workload per clock hour it existed",
     columns: &[
-        c(col::START_TIME, Kind::Timestamp, false, "UTC", "Start of the clock hour."),
-        c(col::END_TIME, Kind::Timestamp, false, "UTC", "End of the clock hour (start + 1 h)."),
+        HOUR[0],
+        HOUR[1],
         WORKLOAD_IDENTITY[0],
         WORKLOAD_IDENTITY[1],
         WORKLOAD_IDENTITY[2],
@@ -357,10 +386,12 @@ impl Table {
             .columns
             .iter()
             .map(|column| {
-                Field::new(column.name, column.kind.data_type(), column.nullable).with_metadata(HashMap::from([
-                    ("unit".to_owned(), column.unit.to_owned()),
-                    ("description".to_owned(), column.doc.to_owned()),
-                ]))
+                Field::new(column.name, column.kind.data_type(), column.nullable).with_metadata(
+                    HashMap::from([
+                        ("unit".to_owned(), column.unit.to_owned()),
+                        ("description".to_owned(), column.doc.to_owned()),
+                    ]),
+                )
             })
             .collect();
         Arc::new(Schema::new(fields))
@@ -400,13 +431,26 @@ mod tests {
     fn design_contract_columns_are_all_present() {
         // The column lists of design.md ("Dataset layout"), cluster excepted: it is a partition column.
         let contract: [(&Table, &str); 3] = [
-            (&SAMPLES, "ts window_seconds namespace pod pod_uid container node workload_kind workload_name tenant cpu_request_cores cpu_limit_cores cpu_usage_cores memory_request_bytes memory_limit_bytes memory_usage_bytes"),
-            (&ALLOCATION, "start_time end_time provider region zone node machine_type machine_family capacity_type namespace tenant workload_kind workload_name pod pod_uid container labels running_seconds cpu_request_core_hours cpu_usage_core_hours cpu_billed_core_hours memory_request_gib_hours memory_usage_gib_hours memory_billed_gib_hours cpu_usage_p50_cores cpu_usage_p90_cores cpu_usage_p95_cores cpu_usage_max_cores memory_usage_max_bytes cpu_usage_histogram memory_usage_histogram oom_kills restarts cpu_cost_usd memory_cost_usd gpu_cost_usd total_cost_usd price_source"),
-            (&NODES, "start_time end_time node provider region zone machine_type machine_family capacity_type vcpus memory_bytes allocatable_cpu_cores allocatable_memory_bytes gpus gpu_type running_seconds cpu_cost_usd memory_cost_usd gpu_cost_usd total_cost_usd allocated_cost_usd idle_cost_usd cpu_usage_core_hours memory_usage_gib_hours price_source"),
+            (
+                &SAMPLES,
+                "ts window_seconds namespace pod pod_uid container node workload_kind workload_name tenant cpu_request_cores cpu_limit_cores cpu_usage_cores memory_request_bytes memory_limit_bytes memory_usage_bytes",
+            ),
+            (
+                &ALLOCATION,
+                "start_time end_time provider region zone node machine_type machine_family capacity_type namespace tenant workload_kind workload_name pod pod_uid container labels running_seconds cpu_request_core_hours cpu_usage_core_hours cpu_billed_core_hours memory_request_gib_hours memory_usage_gib_hours memory_billed_gib_hours cpu_usage_p50_cores cpu_usage_p90_cores cpu_usage_p95_cores cpu_usage_max_cores memory_usage_max_bytes cpu_usage_histogram memory_usage_histogram oom_kills restarts cpu_cost_usd memory_cost_usd gpu_cost_usd total_cost_usd price_source",
+            ),
+            (
+                &NODES,
+                "start_time end_time node provider region zone machine_type machine_family capacity_type vcpus memory_bytes allocatable_cpu_cores allocatable_memory_bytes gpus gpu_type running_seconds cpu_cost_usd memory_cost_usd gpu_cost_usd total_cost_usd allocated_cost_usd idle_cost_usd cpu_usage_core_hours memory_usage_gib_hours price_source",
+            ),
         ];
         for (table, names) in contract {
             for name in names.split_whitespace() {
-                assert!(table.column(name).is_some(), "{}.{name} missing", table.name);
+                assert!(
+                    table.column(name).is_some(),
+                    "{}.{name} missing",
+                    table.name
+                );
             }
             assert!(table.column(col::CLUSTER).is_some());
         }
@@ -415,7 +459,9 @@ mod tests {
     #[test]
     fn schemas_carry_units_in_field_metadata() {
         let schema = ALLOCATION.schema();
-        let field = schema.field_with_name(col::CPU_COST_USD).map(|f| f.metadata().get("unit").cloned());
+        let field = schema
+            .field_with_name(col::CPU_COST_USD)
+            .map(|f| f.metadata().get("unit").cloned());
         assert_eq!(field.ok().flatten().as_deref(), Some("USD"));
     }
 }
