@@ -8,5 +8,6 @@
 pub mod cli;
 pub mod model;
 pub mod pricing;
+pub mod sim;
 pub mod source;
 pub mod store;

@@ -3,3 +3,4 @@
 mod pricing_cli;
 mod quantity;
 mod schema;
+mod sim;

@@ -5,6 +5,7 @@
 //! first millisecond with one line naming it, and exit code 2.
 
 mod pricing;
+mod sim;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Show the pricing catalog, price a machine type, or validate a pricing file.
     Pricing(PricingArgs),
+    /// Run a simulated cluster behind a Kubernetes API server.
+    Sim(sim::SimArgs),
 }
 
 /// Runs a parsed command line.
@@ -34,6 +37,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Pricing(args) => pricing::run(args),
+        Command::Sim(args) => sim::run(args),
     }
 }
 

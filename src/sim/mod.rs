@@ -1,0 +1,178 @@
+//! A simulated cluster behind a faithful Kubernetes API server (`kubetally sim`).
+//!
+//! There is no real API server or container engine on our machines, so the
+//! collector, the demo and every benchmark run against this one. It speaks the
+//! real HTTP API (discovery, list with selectors and pagination, watch with
+//! bookmarks and 410 Expired, writes with optimistic concurrency, Status
+//! errors, metrics.k8s.io) well enough that the real kube client and the real
+//! kubectl cannot tell the difference for what kubetally uses.
+//!
+//! Time is simulated: the cluster's clock runs `speed` times real time from a
+//! fixed epoch, and usage is a pure function of seed and simulated time, so a
+//! seed reproduces a cluster and its week exactly.
+
+mod cluster;
+mod metrics;
+pub mod resources;
+pub mod selector;
+mod server;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+pub use cluster::{ClusterModel, ClusterSpec, epoch};
+pub use metrics::SimClock;
+use store::{Store, StoreError};
+
+/// How to run the simulated cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    pub cluster: ClusterSpec,
+    /// Simulated seconds per real second.
+    pub speed: f64,
+    /// Events kept for watches; older resource versions get 410 Expired.
+    pub event_log: usize,
+}
+
+impl Default for SimConfig {
+    /// The default cluster at real-time speed, with 100,000 events of watch history.
+    fn default() -> SimConfig {
+        SimConfig {
+            cluster: ClusterSpec::default(),
+            speed: 1.0,
+            event_log: 100_000,
+        }
+    }
+}
+
+/// The simulated cluster's state, shared by every request.
+pub struct Sim {
+    pub store: Store,
+    pub model: RwLock<ClusterModel>,
+    pub clock: SimClock,
+    pub seed: u64,
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("generating the simulated cluster")]
+    Generate(#[source] StoreError),
+    #[error("listening on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        cause: std::io::Error,
+    },
+}
+
+impl Sim {
+    /// Generates the cluster described by `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Generate`] if the generator produces an object the store refuses.
+    pub fn new(config: &SimConfig) -> Result<Sim, SimError> {
+        let store = Store::new(config.event_log);
+        let model = cluster::generate(&config.cluster, &store).map_err(SimError::Generate)?;
+        Ok(Sim {
+            store,
+            model: RwLock::new(model),
+            clock: SimClock::new(epoch(), config.speed),
+            seed: config.cluster.seed,
+        })
+    }
+}
+
+/// A running simulated API server.
+pub struct SimServer {
+    pub addr: SocketAddr,
+    pub sim: Arc<Sim>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl SimServer {
+    /// Generates the cluster and serves it on `listen` (port 0 picks a free port).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError`] when the cluster cannot be generated or the address bound.
+    pub async fn start(config: &SimConfig, listen: SocketAddr) -> Result<SimServer, SimError> {
+        let sim = Arc::new(Sim::new(config)?);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|cause| SimError::Listen {
+                addr: listen,
+                cause,
+            })?;
+        let addr = listener.local_addr().map_err(|cause| SimError::Listen {
+            addr: listen,
+            cause,
+        })?;
+        let app = axum::Router::new()
+            .fallback(server::handle)
+            .with_state(sim.clone());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(SimServer {
+            addr,
+            sim,
+            shutdown: Some(shutdown),
+            task,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig that points kubectl or kube at this server.
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kubetally-sim\n  cluster:\n    server: {}\nusers:\n- name: kubetally-sim\n  user: {{}}\ncontexts:\n- name: kubetally-sim\n  context:\n    cluster: kubetally-sim\n    user: kubetally-sim\ncurrent-context: kubetally-sim\n",
+            self.url()
+        )
+    }
+
+    /// Stops serving: new connections are refused at once; open requests get
+    /// two seconds to finish, then long watches are cut as a restarting
+    /// server cuts them.
+    ///
+    /// # Errors
+    ///
+    /// The server task's I/O error, if it failed.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(std::io::Error::other(join)),
+            Err(_) => {
+                self.task.abort();
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until the server stops by itself (it only does on error).
+    ///
+    /// # Errors
+    ///
+    /// The server task's I/O error.
+    pub async fn wait(&mut self) -> std::io::Result<()> {
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(join) => Err(std::io::Error::other(join)),
+        }
+    }
+}
