@@ -133,7 +133,7 @@ const POOLS: [Pool; 7] = [
         share: 12,
     },
     Pool {
-        name: "eks-burst",
+        name: "burst",
         provider: "aws",
         machine_type: "m5.xlarge",
         vcpus: 4,
@@ -257,7 +257,7 @@ pub fn generate(spec: &ClusterSpec, store: &Store) -> Result<ClusterModel, Store
                 workload_object(&owner, None, cpu, memory_mib, now),
             )?;
             for (node, _, _) in &nodes {
-                let pod_name = format!("{name}-{}", rng.suffix(5));
+                let pod_name = unique_pod_name(store, &mut rng, namespace, name);
                 let containers = vec![container(
                     name,
                     cpu,
@@ -327,7 +327,7 @@ pub fn generate(spec: &ClusterSpec, store: &Store) -> Result<ClusterModel, Store
         store.put(REPLICASETS, rs)?;
         let sidecar = index % 4 == 0;
         for _ in 0..replicas {
-            let pod_name = format!("{rs_name}-{}", rng.suffix(5));
+            let pod_name = unique_pod_name(store, &mut rng, &namespace, &rs_name);
             let mut containers = vec![container(&service, cpu, memory_mib, profile, &mut rng)];
             if sidecar {
                 containers.push(container(
@@ -536,6 +536,18 @@ fn container(
         memory_request_bytes: f64::from(memory_mib) * 1024.0 * 1024.0,
         profile,
         jitter: rng.unit(),
+    }
+}
+
+/// `<prefix>-<5 random characters>`, drawn again on a collision as the
+/// ReplicaSet controller's name generator is (a 5,000-replica set collides
+/// about once with 27⁵ names).
+fn unique_pod_name(store: &Store, rng: &mut Rng, namespace: &str, prefix: &str) -> String {
+    loop {
+        let name = format!("{prefix}-{}", rng.suffix(5));
+        if store.get(PODS, namespace, &name).is_err() {
+            return name;
+        }
     }
 }
 
