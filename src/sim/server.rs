@@ -175,7 +175,6 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let _ = headers;
     match (route(uri.path()), &method) {
         (Route::Version, &Method::GET) => json_response(StatusCode::OK, &resources::version()),
         (Route::Health, &Method::GET) => text_response(StatusCode::OK, "ok"),
@@ -225,16 +224,13 @@ pub async fn handle(
             )
         }
         (Route::Collection(resource, namespace), &Method::POST) if resource.writable => {
-            let value = match parse_body(&body) {
-                Ok(mut value) => {
-                    if let Some(namespace) = namespace {
-                        value["metadata"]["namespace"] = json!(namespace);
-                    }
-                    value
-                }
+            let mut value = match parse_body(&body) {
+                Ok(value) => value,
                 Err(rejection) => return rejection.response(),
             };
-            let mut value = value;
+            if let Some(namespace) = namespace {
+                value["metadata"]["namespace"] = json!(namespace);
+            }
             value["metadata"]["creationTimestamp"] = json!(
                 sim.clock
                     .now()
