@@ -369,6 +369,9 @@ fn selectors(
 
 /// Continue tokens carry the list's version and the last key, like the real
 /// server's (base64 JSON); a token older than the event log has expired.
+/// Unlike etcd, later pages read the current state after that key, not a
+/// snapshot at the first page's version: objects changed between pages show
+/// their newer state.
 fn encode_continue(resource_version: u64, key: &(String, String)) -> String {
     URL_SAFE_NO_PAD.encode(json!({"rv": resource_version, "ns": key.0, "name": key.1}).to_string())
 }
