@@ -402,7 +402,7 @@ fn list(sim: &Sim, resource: Resource, namespace: Option<&str>, query: &Query) -
         }
     };
     if let Some(version) = list_version
-        && sim.store.watch_from(resource, version).is_err()
+        && sim.store.is_compacted(version)
     {
         return status_response(
             StatusCode::GONE,
@@ -622,6 +622,10 @@ fn watch(sim: &Sim, resource: Resource, namespace: Option<String>, query: &Query
         }
     }
     for event in backlog {
+        // Changes the initial ADDED events already include are not replayed.
+        if event.object.resource_version <= state.seen_version {
+            continue;
+        }
         if state.selects(&event.object) {
             state
                 .pending

@@ -323,6 +323,12 @@ impl Store {
         Ok((backlog, receiver))
     }
 
+    /// Whether `version` is older than the event log: a watch or continued
+    /// list from it can no longer be served.
+    pub fn is_compacted(&self, version: u64) -> bool {
+        version < self.read().compacted
+    }
+
     /// Forgets every logged event, as etcd compaction does: watches from any
     /// earlier version get 410 Expired.
     pub fn compact(&self) {
@@ -543,7 +549,9 @@ mod tests {
         let (backlog, _) = store.watch_from(LEASES, created.resource_version)?;
         assert_eq!(backlog.len(), 1);
         assert_eq!(backlog[0].kind, EventType::Modified);
+        assert!(!store.is_compacted(created.resource_version));
         store.compact();
+        assert!(store.is_compacted(created.resource_version));
         assert!(matches!(
             store.watch_from(LEASES, created.resource_version),
             Err(StoreError::Expired { .. })
