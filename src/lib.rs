@@ -5,7 +5,9 @@
 //! Modules are roles; dependencies point down toward [`model`]:
 //! `cli` → `pricing` → `model`, and `store` (schemas) → `model`.
 
+pub mod allocate;
 pub mod cli;
+pub mod collect;
 pub mod model;
 pub mod pricing;
 pub mod sim;

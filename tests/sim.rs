@@ -13,6 +13,8 @@ use kubetally::sim::resources::PODS;
 use kubetally::sim::{ClusterSpec, SimConfig, SimServer};
 use serde_json::json;
 
+use crate::support::{client, runtime, start, stop, synced_reflector};
+
 const PODS_IN_TEST: usize = 300;
 
 fn config() -> SimConfig {
@@ -24,35 +26,6 @@ fn config() -> SimConfig {
         },
         ..SimConfig::default()
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().unwrap_or_else(|error| panic!("runtime: {error}"))
-}
-
-async fn start(config: &SimConfig) -> SimServer {
-    let listen = "127.0.0.1:0"
-        .parse()
-        .unwrap_or_else(|error| panic!("{error}"));
-    SimServer::start(config, listen)
-        .await
-        .unwrap_or_else(|error| panic!("{error}"))
-}
-
-fn client(server: &SimServer) -> kube::Client {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let url = server
-        .url()
-        .parse()
-        .unwrap_or_else(|error| panic!("{error}"));
-    kube::Client::try_from(kube::Config::new(url)).unwrap_or_else(|error| panic!("{error}"))
-}
-
-async fn stop(server: SimServer) {
-    server
-        .stop()
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
 }
 
 /// Runs kubectl with a fresh discovery cache against `kubeconfig`.
@@ -116,9 +89,13 @@ fn kubectl_lists_pages_tops_and_watches_the_simulated_cluster() {
 
     // Chunks smaller than the pod count: kubectl follows the continue tokens.
     let pods = kubectl.run(&["get", "pods", "-A", "--chunk-size=40", "--no-headers"]);
-    let mut names: Vec<&str> = pods
+    // Names are unique within a namespace (every tenant has a postgres-0).
+    let mut names: Vec<(&str, &str)> = pods
         .lines()
-        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            Some((fields.next()?, fields.next()?))
+        })
         .collect();
     assert_eq!(names.len(), PODS_IN_TEST, "{pods}");
     names.sort_unstable();
@@ -147,8 +124,21 @@ fn kubectl_lists_pages_tops_and_watches_the_simulated_cluster() {
         );
     }
 
+    // metrics-server reports running pods only.
+    let running = kubectl.run(&[
+        "get",
+        "pods",
+        "-A",
+        "--field-selector=status.phase=Running",
+        "--no-headers",
+    ]);
     let top_pods = kubectl.run(&["top", "pods", "-A", "--no-headers"]);
-    assert_eq!(top_pods.lines().count(), PODS_IN_TEST, "{top_pods}");
+    assert_eq!(
+        top_pods.lines().count(),
+        running.lines().count(),
+        "{top_pods}"
+    );
+    assert!(running.lines().count() > PODS_IN_TEST * 9 / 10, "{running}");
     assert!(
         top_pods
             .lines()
@@ -273,16 +263,8 @@ async fn kube_client_lists_with_pagination() {
 async fn reflector_stays_in_sync_across_watch_timeouts_and_compaction() {
     let server = start(&config()).await;
     let pods: Api<Pod> = Api::all(client(&server));
-    let (reader, writer) = reflector::store();
     // Short server-side timeouts make the watch end and restart during the test.
-    let stream = reflector(writer, watcher(pods, watcher::Config::default().timeout(1)))
-        .applied_objects()
-        .boxed();
-    let task = tokio::spawn(stream.for_each(|_| async {}));
-    reader
-        .wait_until_ready()
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    let (reader, task) = synced_reflector(pods, watcher::Config::default().timeout(1)).await;
     assert_eq!(reader.len(), PODS_IN_TEST);
 
     // Compaction while the reflector watches: every later re-watch (each
@@ -388,5 +370,117 @@ async fn lease_updates_with_a_stale_version_conflict() {
         matches!(missing, kube::Error::Api(ref s) if s.code == 404 && s.reason == "NotFound"),
         "{missing:?}"
     );
+    stop(server).await;
+}
+
+/// At 7,200 simulated seconds per second, a watcher sees hours of the
+/// cluster's life in a few seconds: Job pods that run and finish, leaking
+/// containers OOMKilled, and every timestamp on the simulated clock.
+#[tokio::test(flavor = "multi_thread")]
+async fn watchers_see_the_cluster_live_on_the_simulated_clock() {
+    let config = SimConfig {
+        speed: 7200.0,
+        ..config()
+    };
+    let server = start(&config).await;
+    let pods: Api<Pod> = Api::all(client(&server));
+    let (reader, writer) = reflector::store();
+    let stream = reflector(writer, watcher(pods.clone(), watcher::Config::default()))
+        .applied_objects()
+        .boxed();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Pod>::new()));
+    let sink = seen.clone();
+    let task = tokio::spawn(stream.for_each(move |pod| {
+        if let (Ok(pod), Ok(mut seen)) = (pod, sink.lock()) {
+            seen.push(pod);
+        }
+        async {}
+    }));
+    let epoch = kubetally::sim::epoch();
+    let mut finished_job = false;
+    let mut oom_killed = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let seen = seen.lock().unwrap_or_else(|error| panic!("{error}"));
+        for pod in seen.iter() {
+            let status = pod.status.clone().unwrap_or_default();
+            let jobs = pod
+                .metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key("job-name"));
+            if jobs && status.phase.as_deref() == Some("Succeeded") {
+                let started = status
+                    .start_time
+                    .map(|t| t.0.as_second())
+                    .unwrap_or_default();
+                assert!(
+                    started >= epoch.timestamp(),
+                    "{pod:?} started before the epoch"
+                );
+                finished_job = true;
+            }
+            oom_killed |= status
+                .container_statuses
+                .unwrap_or_default()
+                .iter()
+                .any(|c| {
+                    c.last_state
+                        .as_ref()
+                        .and_then(|s| s.terminated.as_ref())
+                        .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"))
+                        && c.state
+                            .as_ref()
+                            .and_then(|s| s.running.as_ref())
+                            .is_some_and(|r| {
+                                r.started_at
+                                    .as_ref()
+                                    .is_some_and(|t| t.0.as_second() > epoch.timestamp())
+                            })
+                });
+        }
+        if finished_job && oom_killed {
+            break;
+        }
+    }
+    assert!(finished_job, "no Job pod finished in the watch");
+    assert!(
+        oom_killed,
+        "no container restarted after an OOM kill in the watch"
+    );
+    // The reflector's cache is the server's state.
+    let listed = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let mut synced = false;
+    for _ in 0..50 {
+        let mut cached: Vec<String> = reader
+            .state()
+            .iter()
+            .map(|p| p.metadata.uid.clone().unwrap_or_default())
+            .collect();
+        let mut live: Vec<String> = pods
+            .list(&ListParams::default())
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
+            .items
+            .iter()
+            .map(|p| p.metadata.uid.clone().unwrap_or_default())
+            .collect();
+        cached.sort();
+        live.sort();
+        if cached == live {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        synced,
+        "the reflector never caught up with {} pods",
+        listed.items.len()
+    );
+    task.abort();
     stop(server).await;
 }

@@ -4,6 +4,9 @@
 //! not strings) before any work starts, so a bad flag or file fails in the
 //! first millisecond with one line naming it, and exit code 2.
 
+mod collect;
+mod demo;
+mod duration;
 mod pricing;
 mod sim;
 
@@ -25,6 +28,10 @@ pub struct Cli {
 pub enum Command {
     /// Show the pricing catalog, price a machine type, or validate a pricing file.
     Pricing(PricingArgs),
+    /// Watch a cluster, sample usage, price it and write the Parquet dataset.
+    Collect(Box<collect::CollectArgs>),
+    /// Collect a simulated day from the embedded simulated cluster and summarise it.
+    Demo(demo::DemoArgs),
     /// Run a simulated cluster behind a Kubernetes API server.
     Sim(sim::SimArgs),
 }
@@ -37,7 +44,24 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Pricing(args) => pricing::run(args),
+        Command::Collect(args) => collect::run(*args),
+        Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM (on SIGINT only where SIGTERM cannot be caught).
+pub(crate) async fn shutdown_signal() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::sim::{ClusterSpec, SimConfig, SimServer};
+use crate::sim::scenario::Scenario;
+use crate::sim::{ClusterSpec, FaultSpec, SimConfig, SimServer};
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
@@ -38,6 +39,15 @@ pub struct ServeArgs {
     /// Simulated seconds per real second.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
+    /// Misbehave like a real API server under stress, e.g.
+    /// 'list=5%:503,metrics=10%:429,cut=20s,gone=30%,slow=10%:2s,metrics-down=10m/6h'
+    /// (rules are described in docs/faults.md).
+    #[arg(long, value_name = "SPEC")]
+    pub faults: Option<String>,
+    /// Serve this hand-written cluster (JSON; see docs/simulator.md)
+    /// instead of generating one; --nodes and --pods are then ignored.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
     /// Write a kubeconfig pointing at the server to this file.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig_out: Option<PathBuf>,
@@ -51,13 +61,31 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             serve.speed
         );
     }
+    let faults: FaultSpec = match &serve.faults {
+        Some(text) => text.parse().context("--faults")?,
+        None => FaultSpec::default(),
+    };
+    let scenario = match &serve.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading scenario {}", path.display()))?;
+            Some(Scenario::parse(&text, &path.display().to_string())?)
+        }
+        None => None,
+    };
+    let (nodes, pods) = match &scenario {
+        Some(scenario) => (scenario.nodes.len(), scenario.pods.len()),
+        None => (serve.nodes, serve.pods),
+    };
     let config = SimConfig {
+        scenario,
         cluster: ClusterSpec {
             nodes: serve.nodes,
             pods: serve.pods,
             seed: serve.seed,
         },
         speed: serve.speed,
+        faults,
         ..SimConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -67,28 +95,20 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             std::fs::write(path, server.kubeconfig())
                 .with_context(|| format!("writing kubeconfig {}", path.display()))?;
         }
+        let injecting = if faults.is_empty() {
+            String::new()
+        } else {
+            format!(", faults {faults}")
+        };
         eprintln!(
-            "kubetally sim: serving {} nodes and {} pods at {} (seed {}, speed {}x); stop with Ctrl-C",
-            serve.nodes,
-            serve.pods,
+            "kubetally sim: serving {nodes} nodes and {pods} pods at {} (seed {}, speed {}x{injecting}); stop with Ctrl-C",
             server.url(),
             serve.seed,
             serve.speed
         );
-        shutdown_signal().await?;
+        super::shutdown_signal().await;
         eprintln!("kubetally sim: stopping");
         server.stop().await.context("stopping the simulated API server")?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
 }

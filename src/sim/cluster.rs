@@ -5,11 +5,20 @@
 //! controllers wire them) into the store, and keeps a compact model of every
 //! running container beside them, from which usage is computed on demand.
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use super::resources::{DAEMONSETS, DEPLOYMENTS, NAMESPACES, NODES, PODS, REPLICASETS, Resource};
-use super::store::{Store, StoreError, uid_for};
+use super::life::{self, CronState, DeploymentState, Life, unique_pod_name};
+use super::objects::{
+    Budget, InitContainer, Owner, Placement, PodIdentity, PodTemplate, controller, pdb,
+    replica_status, timestamp,
+};
+use super::resources::{
+    CRONJOBS, DAEMONSETS, DEPLOYMENTS, HPAS, NAMESPACES, NODES, PDBS, REPLICASETS, STATEFULSETS,
+};
+use super::store::{Store, StoreError};
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +52,13 @@ pub enum UsageProfile {
     UnderProvisioned,
     /// Barely runs.
     Idle,
+    /// Memory grows from a third of the limit to the limit over a few
+    /// hours, then the kernel kills it (OOMKilled) and it starts again.
+    Leak,
+    /// A batch job: busy from start to finish.
+    Batch,
+    /// Exactly this usage, always (hand-written scenarios).
+    Constant { cpu_cores: f64, memory_bytes: f64 },
 }
 
 /// One running container, as the usage model needs it.
@@ -51,9 +67,39 @@ pub struct ContainerModel {
     pub name: String,
     pub cpu_request_cores: f64,
     pub memory_request_bytes: f64,
+    pub cpu_limit_cores: Option<f64>,
+    pub memory_limit_bytes: Option<f64>,
     pub profile: UsageProfile,
     /// A per-container constant in [0, 1) that spreads containers of one profile.
     pub jitter: f64,
+    /// When the container last (re)started: a leak grows from here.
+    pub started: DateTime<Utc>,
+    /// A native sidecar: declared as an init container with `restartPolicy: Always`.
+    pub native_sidecar: bool,
+}
+
+impl ContainerModel {
+    /// A container of `cpu` cores and `memory_mib` MiB requested, memory
+    /// limited to its request (the common production setting), no CPU limit.
+    pub fn new(name: &str, cpu: f64, memory_mib: f64, profile: UsageProfile) -> ContainerModel {
+        let memory = memory_mib * 1_048_576.0;
+        ContainerModel {
+            name: name.to_owned(),
+            cpu_request_cores: cpu,
+            memory_request_bytes: memory,
+            cpu_limit_cores: None,
+            memory_limit_bytes: Some(memory),
+            profile,
+            jitter: 0.0,
+            started: epoch(),
+            native_sidecar: false,
+        }
+    }
+
+    /// How long a leaking container lives between OOM kills: 4 to 12 hours.
+    pub fn leak_period(&self) -> Duration {
+        Duration::minutes(240 + (self.jitter * 480.0) as i64)
+    }
 }
 
 /// One running pod.
@@ -65,28 +111,32 @@ pub struct PodModel {
     pub node: String,
     pub labels: Value,
     pub containers: Vec<ContainerModel>,
+    /// CPU cores and memory bytes the scheduler reserved on the node.
+    pub reserved: (f64, f64),
 }
 
-/// The generated cluster's running pods and node names, for metrics.
+/// The cluster's running pods (by namespace and name, the order lists use),
+/// its nodes, and the controllers that change it over simulated time.
 #[derive(Debug, Default)]
 pub struct ClusterModel {
-    pub pods: Vec<PodModel>,
+    pub pods: BTreeMap<(String, String), PodModel>,
     pub nodes: Vec<String>,
+    pub life: Life,
 }
 
-/// A node pool of the simulated cluster.
-struct Pool {
-    name: &'static str,
-    provider: &'static str,
-    machine_type: &'static str,
-    vcpus: u32,
-    memory_gib: u32,
-    capacity_label: Option<(&'static str, &'static str)>,
+/// A node pool of the simulated cluster (or a scenario's node).
+pub struct Pool<'a> {
+    pub name: &'a str,
+    pub provider: &'a str,
+    pub machine_type: &'a str,
+    pub vcpus: u32,
+    pub memory_gib: u32,
+    pub capacity_label: Option<(&'a str, &'a str)>,
     /// Share of the cluster's nodes, in percent.
-    share: usize,
+    pub share: usize,
 }
 
-const POOLS: [Pool; 7] = [
+const POOLS: [Pool<'static>; 7] = [
     Pool {
         name: "general-e2",
         provider: "gcp",
@@ -177,6 +227,7 @@ pub fn epoch() -> DateTime<Utc> {
 
 /// A small deterministic generator (SplitMix64), so a seed reproduces a cluster
 /// on every platform and version.
+#[derive(Debug, Default)]
 pub struct Rng(u64);
 
 impl Rng {
@@ -205,7 +256,7 @@ impl Rng {
         }
     }
 
-    fn suffix(&mut self, len: usize) -> String {
+    pub fn suffix(&mut self, len: usize) -> String {
         const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         (0..len)
             .map(|_| CHARS[self.below(CHARS.len())] as char)
@@ -213,19 +264,35 @@ impl Rng {
     }
 }
 
-fn timestamp(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+/// A workload the generator places at the start.
+struct Planned {
+    namespace: String,
+    name: String,
+    kind: PlannedKind,
+    replicas: usize,
+    template: PodTemplate,
+    budget: Option<Budget>,
 }
 
-/// Generates the cluster into `store` and returns the usage model.
+#[derive(Clone, Copy, PartialEq)]
+enum PlannedKind {
+    Deployment { autoscaled: bool },
+    StatefulSet,
+    Naked,
+}
+
+/// Generates the cluster into `store` and returns its model, with the
+/// controllers' life queued from the epoch on.
 ///
 /// # Errors
 ///
 /// A [`StoreError`] if the store refuses an object (a generator defect).
 pub fn generate(spec: &ClusterSpec, store: &Store) -> Result<ClusterModel, StoreError> {
-    let mut rng = Rng::new(spec.seed);
     let now = epoch();
-    let mut model = ClusterModel::default();
+    let mut model = ClusterModel {
+        life: Life::new(spec.seed),
+        ..ClusterModel::default()
+    };
 
     let nodes = node_names(spec.nodes);
     for (name, pool, zone_index) in &nodes {
@@ -233,9 +300,16 @@ pub fn generate(spec: &ClusterSpec, store: &Store) -> Result<ClusterModel, Store
             NODES,
             node_object(name, pool, *zone_index, now - Duration::days(30)),
         )?;
+        let (cpu, memory) = allocatable(pool);
+        let preemptible = pool
+            .capacity_label
+            .is_some_and(|(key, _)| key == "cloud.google.com/gke-preemptible");
+        model
+            .life
+            .scheduler
+            .add_node(name, preemptible, cpu, memory);
         model.nodes.push(name.clone());
     }
-
     for namespace in SHARED_NAMESPACES {
         store.put(NAMESPACES, namespace_object(namespace, None, now))?;
     }
@@ -245,38 +319,161 @@ pub fn generate(spec: &ClusterSpec, store: &Store) -> Result<ClusterModel, Store
 
     // Two DaemonSets run on every node, as logging and monitoring agents do.
     let daemon_pods = if spec.pods >= 4 * spec.nodes { 2 } else { 0 };
-    let daemonsets = [
-        ("kube-system", "fluent-bit", 0.1, 200),
-        ("monitoring", "node-exporter", 0.05, 64),
-    ];
     if daemon_pods > 0 {
-        for (namespace, name, cpu, memory_mib) in daemonsets {
+        for (namespace, name, cpu, memory_mib) in [
+            ("kube-system", "fluent-bit", 0.1, 200.0),
+            ("monitoring", "node-exporter", 0.05, 64.0),
+        ] {
+            let mut template =
+                PodTemplate::single(name, cpu, memory_mib, UsageProfile::OverProvisioned);
+            template.priority = Some(("system-node-critical", 2_000_001_000));
+            template.volumes =
+                vec![json!({"name": "varlog", "hostPath": {"path": "/var/log", "type": ""}})];
             let owner = Owner::new(DAEMONSETS, namespace, name);
+            let labels = json!({"app": name});
+            let spec = json!({"selector": {"matchLabels": labels}, "template": template.template_json(&labels)});
+            let count = nodes.len();
+            let status = json!({"desiredNumberScheduled": count, "currentNumberScheduled": count, "numberReady": count, "numberAvailable": count, "updatedNumberScheduled": count, "observedGeneration": 1});
             store.put(
                 DAEMONSETS,
-                workload_object(&owner, None, cpu, memory_mib, now),
+                controller(&owner, &labels, spec, status, now - Duration::days(30)),
             )?;
             for (node, _, _) in &nodes {
-                let pod_name = unique_pod_name(store, &mut rng, namespace, name);
-                let containers = vec![container(
-                    name,
-                    cpu,
-                    memory_mib,
-                    UsageProfile::OverProvisioned,
-                    &mut rng,
-                )];
-                add_pod(
-                    store, &mut model, &mut rng, namespace, &pod_name, node, &owner, name,
-                    containers, now,
+                let pod = unique_pod_name(store, model.life.rng(), namespace, name);
+                let identity = PodIdentity {
+                    uid: model.life.pod_uid(namespace, &pod),
+                    namespace: namespace.to_owned(),
+                    name: pod,
+                    labels: labels.clone(),
+                    owner: Some(owner.reference()),
+                };
+                let started = now - Duration::days(20);
+                model.life.start_pod(
+                    &mut model.pods,
+                    store,
+                    &template,
+                    identity,
+                    Some(node.clone()),
+                    started,
                 )?;
             }
         }
     }
 
-    // Deployments of the tenants, sized by tenant weight; shared services too.
-    let mut budget = spec.pods.saturating_sub(daemon_pods * nodes.len());
-    let total_weight: usize = TENANTS.iter().map(|(_, w)| w).sum();
-    let mut node_cursor = 0;
+    let budget = spec.pods.saturating_sub(daemon_pods * nodes.len());
+    let mut planned = plan_workloads(budget);
+    // Size requests so the cluster is about 70% allocated, as a well-run
+    // cluster with autoscaled node pools is; what does not fit stays Pending.
+    let wanted = planned.iter().fold((0.0, 0.0), |sum, w| {
+        let (cpu, memory) = w.template.request();
+        (
+            sum.0 + cpu * w.replicas as f64,
+            sum.1 + memory * w.replicas as f64,
+        )
+    });
+    let (cpu_free, memory_free) = model.life.scheduler.free_for(Placement::Anywhere);
+    let cpu_factor = (0.7 * cpu_free / wanted.0.max(1e-9)).min(1.0);
+    let memory_factor = (0.7 * memory_free / wanted.1.max(1e-9)).min(1.0);
+    for workload in &mut planned {
+        workload.template.scale(cpu_factor, memory_factor);
+    }
+    for workload in planned {
+        place_workload(&mut model, store, workload, now)?;
+    }
+    for cron in plan_cronjobs() {
+        let labels = json!({"app": cron.template.app});
+        let spec = json!({
+            "schedule": cron.schedule(), "concurrencyPolicy": "Allow", "suspend": false,
+            "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 1,
+            "jobTemplate": {"spec": {"backoffLimit": cron.backoff_limit, "ttlSecondsAfterFinished": life::JOB_TTL_SECONDS, "template": cron.template.template_json(&labels)}}
+        });
+        store.put(
+            CRONJOBS,
+            controller(
+                &cron.owner,
+                &labels,
+                spec,
+                json!({}),
+                now - Duration::days(40),
+            ),
+        )?;
+        model.life.cronjobs.push(cron);
+    }
+    model.life.start(now);
+    Ok(model)
+}
+
+/// Pods not yet given to a workload.
+struct Allowance(usize);
+
+impl Allowance {
+    /// Up to `wanted` pods, fewer when fewer are left.
+    fn take(&mut self, wanted: usize) -> usize {
+        let granted = wanted.min(self.0);
+        self.0 -= granted;
+        granted
+    }
+}
+
+/// Deployments, StatefulSets and naked pods of the tenants and shared services.
+fn plan_workloads(budget: usize) -> Vec<Planned> {
+    let mut planned = Vec::new();
+    let mut left = Allowance(budget);
+    let mut take = |wanted: usize| left.take(wanted);
+    // Shared services first: a cluster always has them.
+    let mut coredns = service_template("coredns", 1, UsageProfile::OverProvisioned);
+    coredns.priority = Some(("system-cluster-critical", 2_000_000_000));
+    planned.push(Planned {
+        namespace: "kube-system".into(),
+        name: "coredns".into(),
+        kind: PlannedKind::Deployment { autoscaled: false },
+        replicas: take(2),
+        template: coredns,
+        budget: Some(Budget::MaxUnavailable(1)),
+    });
+    planned.push(Planned {
+        namespace: "ingress".into(),
+        name: "ingress-nginx-controller".into(),
+        kind: PlannedKind::Deployment { autoscaled: true },
+        replicas: take(3),
+        template: service_template("ingress-nginx-controller", 2, UsageProfile::Diurnal),
+        budget: Some(Budget::MinAvailable(1)),
+    });
+    if budget >= 50 {
+        for (namespace, name) in [("acme", "debug-shell"), ("globex", "toolbox")] {
+            planned.push(Planned {
+                namespace: namespace.into(),
+                name: name.into(),
+                kind: PlannedKind::Naked,
+                replicas: take(1),
+                template: service_template(name, 3, UsageProfile::Idle),
+                budget: None,
+            });
+        }
+    }
+    if budget >= 100 {
+        for (tenant, weight) in TENANTS.iter().filter(|(_, w)| *w >= 5) {
+            let mut template = service_template("postgres", 2, UsageProfile::RightSized);
+            template.annotations =
+                json!({"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"});
+            template.grace_seconds = 120;
+            let replicas = take(1 + weight / 10);
+            let budget = if replicas > 1 {
+                Budget::MaxUnavailable(1)
+            } else {
+                Budget::MinAvailable(1)
+            };
+            planned.push(Planned {
+                namespace: (*tenant).into(),
+                name: "postgres".into(),
+                kind: PlannedKind::StatefulSet,
+                replicas,
+                template,
+                budget: Some(budget),
+            });
+        }
+    }
+    // The tenants' Deployments share what is left by tenant weight.
     let services = [
         "api", "web", "worker", "cache", "search", "billing", "reports", "auth",
     ];
@@ -288,77 +485,282 @@ pub fn generate(spec: &ClusterSpec, store: &Store) -> Result<ClusterModel, Store
         UsageProfile::UnderProvisioned,
         UsageProfile::Idle,
     ];
-    let mut deployments: Vec<(String, String, usize)> = Vec::new();
+    let total_weight: usize = TENANTS.iter().map(|(_, w)| w).sum();
+    let tenant_pods = take(usize::MAX);
+    let mut left = Allowance(tenant_pods);
+    let mut take = |wanted: usize| left.take(wanted);
+    let mut index = 0;
     for (tenant, weight) in TENANTS {
-        let share = spec.pods.saturating_sub(daemon_pods * nodes.len()) * weight / total_weight;
+        let share = tenant_pods * weight / total_weight;
         let count = (share / 6).clamp(1, services.len());
-        for (index, service) in services.iter().take(count).enumerate() {
-            let replicas = (share / count + usize::from(index < share % count)).max(1);
-            deployments.push((tenant.to_owned(), (*service).to_owned(), replicas));
-        }
-    }
-    deployments.push(("ingress".into(), "ingress-nginx-controller".into(), 3));
-    deployments.push(("kube-system".into(), "coredns".into(), 2));
-    for (index, (namespace, service, replicas)) in deployments.into_iter().enumerate() {
-        if budget == 0 {
-            break;
-        }
-        let replicas = replicas.min(budget);
-        budget -= replicas;
-        let profile = profiles[index % profiles.len()];
-        let (cpu, memory_mib) = [
-            (0.25, 256),
-            (0.5, 512),
-            (1.0, 1024),
-            (0.1, 128),
-            (2.0, 4096),
-        ][index % 5];
-        let deployment = Owner::new(DEPLOYMENTS, &namespace, &service);
-        store.put(
-            DEPLOYMENTS,
-            workload_object(&deployment, Some(replicas), cpu, memory_mib, now),
-        )?;
-        let hash = rng.suffix(10);
-        let rs_name = format!("{service}-{hash}");
-        let replica_set = Owner::new(REPLICASETS, &namespace, &rs_name);
-        let mut rs = workload_object(&replica_set, Some(replicas), cpu, memory_mib, now);
-        rs["metadata"]["ownerReferences"] = json!([deployment.reference()]);
-        rs["metadata"]["labels"]["pod-template-hash"] = json!(hash);
-        store.put(REPLICASETS, rs)?;
-        let sidecar = index % 4 == 0;
-        for _ in 0..replicas {
-            let pod_name = unique_pod_name(store, &mut rng, &namespace, &rs_name);
-            let mut containers = vec![container(&service, cpu, memory_mib, profile, &mut rng)];
-            if sidecar {
-                containers.push(container(
-                    "istio-proxy",
-                    0.1,
-                    128,
-                    UsageProfile::RightSized,
-                    &mut rng,
-                ));
+        for (position, service) in services.iter().take(count).enumerate() {
+            let replicas = take((share / count + usize::from(position < share % count)).max(1));
+            if replicas == 0 {
+                continue;
             }
-            let node = &nodes[node_cursor % nodes.len()].0;
-            node_cursor += 1;
-            add_pod(
-                store,
-                &mut model,
-                &mut rng,
-                &namespace,
-                &pod_name,
-                node,
-                &replica_set,
-                &service,
-                containers,
-                now,
-            )?;
+            let profile = if *service == "search" {
+                UsageProfile::Leak
+            } else {
+                profiles[index % profiles.len()]
+            };
+            let template = service_template(service, index, profile);
+            let autoscaled = matches!(*service, "api" | "web") && replicas >= 2;
+            let budget = match *service {
+                "api" => Some(Budget::MinAvailable(1)),
+                "web" => Some(Budget::MaxUnavailable(1)),
+                "billing" => Some(Budget::MaxUnavailable(0)),
+                _ => None,
+            };
+            planned.push(Planned {
+                namespace: tenant.into(),
+                name: (*service).into(),
+                kind: PlannedKind::Deployment { autoscaled },
+                replicas,
+                template,
+                budget,
+            });
+            index += 1;
         }
     }
-    Ok(model)
+    // Rounding leaves a few pods over: the biggest tenant's first service takes them.
+    if let Some(first) = planned
+        .iter_mut()
+        .find(|w| w.namespace == TENANTS[0].0 && w.name == services[0])
+    {
+        first.replicas += take(usize::MAX);
+    }
+    planned
+}
+
+/// The pod template of a service: its size, profile and the habits of its
+/// kind (sidecars, init containers, volumes, limits, priorities).
+fn service_template(service: &str, index: usize, profile: UsageProfile) -> PodTemplate {
+    let (cpu, memory_mib) = [
+        (0.25, 256.0),
+        (0.5, 512.0),
+        (1.0, 1024.0),
+        (0.1, 128.0),
+        (2.0, 4096.0),
+    ][index % 5];
+    let mut main = ContainerModel::new(service, cpu, memory_mib, profile);
+    if profile == UsageProfile::UnderProvisioned {
+        // Usage above request needs a limit above request to survive.
+        main.memory_limit_bytes = Some(main.memory_request_bytes * 2.0);
+    }
+    if service == "reports" {
+        main.cpu_limit_cores = Some(cpu);
+    }
+    let mut containers = vec![main];
+    if matches!(service, "api" | "auth") {
+        containers.push(ContainerModel::new(
+            "istio-proxy",
+            0.1,
+            128.0,
+            UsageProfile::RightSized,
+        ));
+    }
+    if service == "worker" {
+        let mut shipper = ContainerModel::new("log-shipper", 0.05, 64.0, UsageProfile::RightSized);
+        shipper.native_sidecar = true;
+        containers.push(shipper);
+    }
+    let mut template = PodTemplate::new(service, containers);
+    match service {
+        "api" => template.init.push(InitContainer {
+            name: "migrate".into(),
+            cpu_cores: 0.2,
+            memory_bytes: 256.0 * 1_048_576.0,
+        }),
+        "cache" => {
+            template.volumes = vec![json!({"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}})];
+            template.annotations =
+                json!({"cluster-autoscaler.kubernetes.io/safe-to-evict": "true"});
+        }
+        "billing" => {
+            template.grace_seconds = 120;
+            template.priority = Some(("tenant-high", 100_000));
+        }
+        _ => {}
+    }
+    template
+}
+
+/// Batch work: a quick sync in every tenant, hourly ETL in the big ones, a
+/// nightly report in the biggest, all on the preemptible pool.
+fn plan_cronjobs() -> Vec<CronState> {
+    let mut crons = Vec::new();
+    for (rank, (tenant, _)) in TENANTS.iter().enumerate() {
+        let mut jobs = vec![("sync", 15, rank as i64 % 15, (20, 90), 0.1, 128.0, 0.1, 2)];
+        if rank < 4 {
+            jobs.push(("etl", 60, 5, (300, 2400), 0.5, 1024.0, 0.05, 1));
+        }
+        if rank == 0 {
+            jobs.push((
+                "report-nightly",
+                1440,
+                120,
+                (3600, 7200),
+                1.0,
+                2048.0,
+                0.0,
+                0,
+            ));
+        }
+        for (name, every, offset, duration, cpu, memory_mib, failure_rate, backoff_limit) in jobs {
+            let mut template = PodTemplate::single(name, cpu, memory_mib, UsageProfile::Batch);
+            template.restart_policy = "Never";
+            template.placement = Placement::Preemptible;
+            template.grace_seconds = 30;
+            crons.push(CronState {
+                owner: Owner::new(CRONJOBS, tenant, name),
+                template,
+                every_minutes: every,
+                offset_minutes: offset,
+                duration_seconds: duration,
+                failure_rate,
+                backoff_limit,
+            });
+        }
+    }
+    crons
+}
+
+/// Writes a planned workload's objects and starts its pods.
+fn place_workload(
+    model: &mut ClusterModel,
+    store: &Store,
+    workload: Planned,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Planned {
+        namespace,
+        name,
+        kind,
+        replicas,
+        template,
+        budget,
+    } = workload;
+    let app = template.app.clone();
+    let labels = json!({"app": app});
+    let created = now - Duration::days(20);
+    if let Some(budget) = budget {
+        store.put(PDBS, pdb(&namespace, &app, budget, replicas, created))?;
+    }
+    let started = |rng: &mut Rng| now - Duration::minutes(10 + rng.below(60 * 24 * 7) as i64);
+    match kind {
+        PlannedKind::Naked => {
+            let started = started(model.life.rng());
+            let identity = PodIdentity {
+                uid: model.life.pod_uid(&namespace, &name),
+                namespace,
+                name,
+                labels,
+                owner: None,
+            };
+            model
+                .life
+                .start_pod(&mut model.pods, store, &template, identity, None, started)
+        }
+        PlannedKind::StatefulSet => {
+            let owner = Owner::new(STATEFULSETS, &namespace, &name);
+            let revision = format!("{name}-{}", model.life.rng().suffix(10));
+            let spec = json!({
+                "replicas": replicas, "serviceName": name, "podManagementPolicy": "OrderedReady",
+                "selector": {"matchLabels": labels}, "template": template.template_json(&labels),
+                "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "20Gi"}}}}]
+            });
+            let mut status = replica_status(replicas, replicas, 1);
+            status["currentRevision"] = json!(revision);
+            status["updateRevision"] = json!(revision);
+            store.put(
+                STATEFULSETS,
+                controller(&owner, &labels, spec, status, created),
+            )?;
+            for ordinal in 0..replicas {
+                let pod = format!("{name}-{ordinal}");
+                let mut template = template.clone();
+                template.volumes = vec![
+                    json!({"name": "data", "persistentVolumeClaim": {"claimName": format!("data-{pod}")}}),
+                ];
+                let identity = PodIdentity {
+                    uid: model.life.pod_uid(&namespace, &pod),
+                    labels: json!({"app": app, "controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod, "apps.kubernetes.io/pod-index": ordinal.to_string()}),
+                    namespace: namespace.clone(),
+                    name: pod,
+                    owner: Some(owner.reference()),
+                };
+                let started = started(model.life.rng());
+                model
+                    .life
+                    .start_pod(&mut model.pods, store, &template, identity, None, started)?;
+            }
+            Ok(())
+        }
+        PlannedKind::Deployment { autoscaled } => {
+            let owner = Owner::new(DEPLOYMENTS, &namespace, &name);
+            let hash = model.life.rng().suffix(10);
+            let replica_set = Owner::new(REPLICASETS, &namespace, &format!("{name}-{hash}"));
+            let spec = json!({
+                "replicas": replicas, "selector": {"matchLabels": labels},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                "revisionHistoryLimit": 10, "template": template.template_json(&labels)
+            });
+            store.put(
+                DEPLOYMENTS,
+                controller(
+                    &owner,
+                    &labels,
+                    spec,
+                    replica_status(replicas, replicas, 1),
+                    created,
+                ),
+            )?;
+            let rs_labels = json!({"app": app, "pod-template-hash": hash});
+            let rs_spec = json!({"replicas": replicas, "selector": {"matchLabels": rs_labels}, "template": template.template_json(&rs_labels)});
+            let mut rs = controller(
+                &replica_set,
+                &rs_labels,
+                rs_spec,
+                replica_status(replicas, replicas, 1),
+                created,
+            );
+            rs["metadata"]["ownerReferences"] = json!([owner.reference()]);
+            store.put(REPLICASETS, rs)?;
+            let hpa = autoscaled.then(|| ((replicas / 2).max(1), replicas * 2));
+            model.life.deployments.push(DeploymentState {
+                owner,
+                replica_set,
+                hash,
+                template,
+                pods: Vec::new(),
+                hpa,
+                generation: 1,
+            });
+            let index = model.life.deployments.len() - 1;
+            for _ in 0..replicas {
+                let started = started(model.life.rng());
+                model
+                    .life
+                    .add_replica(&mut model.pods, store, index, started)?;
+            }
+            if let Some(object) = life::hpa_object(&model.life.deployments[index], created) {
+                store.put(HPAS, object)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// What kubelet leaves allocatable on a node of `pool`: GKE's reservation
+/// is about 90 m + 1 % of CPU and 10 % of memory here.
+pub fn allocatable(pool: &Pool) -> (f64, f64) {
+    let cpu = f64::from(pool.vcpus * 1000 - 90 - pool.vcpus * 10) / 1000.0;
+    let memory = f64::from(pool.memory_gib) * 1024.0 * 1024.0 * 1024.0 * 0.9;
+    (cpu, memory)
 }
 
 /// Node names by pool, spread over three zones; at least one unknown machine type.
-fn node_names(count: usize) -> Vec<(String, &'static Pool, usize)> {
+fn node_names(count: usize) -> Vec<(String, &'static Pool<'static>, usize)> {
     let mut nodes = Vec::with_capacity(count);
     let priced: usize = POOLS.iter().map(|p| p.share).sum();
     for pool in &POOLS {
@@ -389,7 +791,7 @@ fn node_names(count: usize) -> Vec<(String, &'static Pool, usize)> {
     nodes
 }
 
-fn node_object(name: &str, pool: &Pool, zone_index: usize, created: DateTime<Utc>) -> Value {
+pub fn node_object(name: &str, pool: &Pool, zone_index: usize, created: DateTime<Utc>) -> Value {
     let (region, zone, provider_id, pool_label) = if pool.provider == "aws" {
         let zone = format!("us-east-1{}", ['a', 'b', 'c'][zone_index]);
         let id = format!(
@@ -443,7 +845,7 @@ fn node_object(name: &str, pool: &Pool, zone_index: usize, created: DateTime<Utc
     })
 }
 
-fn namespace_object(name: &str, tenant: Option<&str>, now: DateTime<Utc>) -> Value {
+pub fn namespace_object(name: &str, tenant: Option<&str>, now: DateTime<Utc>) -> Value {
     let mut labels = json!({"kubernetes.io/metadata.name": name});
     if let Some(tenant) = tenant {
         labels["tenant"] = json!(tenant);
@@ -455,209 +857,162 @@ fn namespace_object(name: &str, tenant: Option<&str>, now: DateTime<Utc>) -> Val
     })
 }
 
-/// A controller object that owns pods.
-struct Owner {
-    resource: Resource,
-    namespace: String,
-    name: String,
-    uid: String,
-}
-
-impl Owner {
-    fn new(resource: Resource, namespace: &str, name: &str) -> Owner {
-        Owner {
-            resource,
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-            uid: uid_for(resource, namespace, name, 0),
-        }
-    }
-
-    fn reference(&self) -> Value {
-        json!({"apiVersion": self.resource.api_version(), "kind": self.resource.kind, "name": self.name, "uid": self.uid, "controller": true, "blockOwnerDeletion": true})
-    }
-}
-
-fn container_spec(name: &str, cpu: f64, memory_mib: u32) -> Value {
-    json!({
-        "name": name,
-        "image": format!("registry.example.com/{name}:1.0"),
-        "resources": {
-            "requests": {"cpu": format!("{}m", (cpu * 1000.0).round()), "memory": format!("{memory_mib}Mi")},
-            "limits": {"memory": format!("{memory_mib}Mi")}
-        },
-        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 10},
-        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10}
-    })
-}
-
-fn workload_object(
-    owner: &Owner,
-    replicas: Option<usize>,
-    cpu: f64,
-    memory_mib: u32,
-    now: DateTime<Utc>,
-) -> Value {
-    let app = owner
-        .name
-        .split('-')
-        .next()
-        .unwrap_or(&owner.name)
-        .to_owned();
-    let mut spec = json!({
-        "selector": {"matchLabels": {"app": app}},
-        "template": {
-            "metadata": {"labels": {"app": app}},
-            "spec": {"containers": [container_spec(&app, cpu, memory_mib)], "terminationGracePeriodSeconds": 30}
-        }
-    });
-    let mut status = json!({});
-    if let Some(replicas) = replicas {
-        spec["replicas"] = json!(replicas);
-        status = json!({"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas, "observedGeneration": 1});
-    }
-    json!({
-        "metadata": {"name": owner.name, "namespace": owner.namespace, "uid": owner.uid, "labels": {"app": app}, "generation": 1, "creationTimestamp": timestamp(now - Duration::days(20))},
-        "spec": spec,
-        "status": status
-    })
-}
-
-fn container(
-    name: &str,
-    cpu: f64,
-    memory_mib: u32,
-    profile: UsageProfile,
-    rng: &mut Rng,
-) -> ContainerModel {
-    ContainerModel {
-        name: name.to_owned(),
-        cpu_request_cores: cpu,
-        memory_request_bytes: f64::from(memory_mib) * 1024.0 * 1024.0,
-        profile,
-        jitter: rng.unit(),
-    }
-}
-
-/// `<prefix>-<5 random characters>`, drawn again on a collision as the
-/// ReplicaSet controller's name generator is (a 5,000-replica set collides
-/// about once with 27⁵ names).
-fn unique_pod_name(store: &Store, rng: &mut Rng, namespace: &str, prefix: &str) -> String {
-    loop {
-        let name = format!("{prefix}-{}", rng.suffix(5));
-        if store.get(PODS, namespace, &name).is_err() {
-            return name;
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn add_pod(
-    store: &Store,
-    model: &mut ClusterModel,
-    rng: &mut Rng,
-    namespace: &str,
-    name: &str,
-    node: &str,
-    owner: &Owner,
-    app: &str,
-    containers: Vec<ContainerModel>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let started = now - Duration::minutes(10 + rng.below(60 * 24 * 7) as i64);
-    let uid = uid_for(PODS, namespace, name, 0);
-    let labels = json!({"app": app});
-    let specs: Vec<Value> = containers
-        .iter()
-        .map(|c| {
-            container_spec(
-                &c.name,
-                c.cpu_request_cores,
-                (c.memory_request_bytes / 1048576.0) as u32,
-            )
-        })
-        .collect();
-    let statuses: Vec<Value> = containers
-        .iter()
-        .map(|c| {
-            json!({
-                "name": c.name, "ready": true, "started": true, "restartCount": 0,
-                "image": format!("registry.example.com/{}:1.0", c.name), "imageID": "",
-                "containerID": format!("containerd://{}", uid.replace('-', "")),
-                "state": {"running": {"startedAt": timestamp(started)}}
-            })
-        })
-        .collect();
-    let pod = json!({
-        "metadata": {
-            "name": name, "namespace": namespace, "uid": uid, "labels": labels,
-            "ownerReferences": [owner.reference()],
-            "creationTimestamp": timestamp(started)
-        },
-        "spec": {"nodeName": node, "containers": specs, "terminationGracePeriodSeconds": 30, "restartPolicy": "Always", "schedulerName": "default-scheduler"},
-        "status": {
-            "phase": "Running", "qosClass": "Burstable", "startTime": timestamp(started),
-            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": timestamp(started)}],
-            "containerStatuses": statuses
-        }
-    });
-    store.put(PODS, pod)?;
-    model.pods.push(PodModel {
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
-        uid,
-        node: node.to_owned(),
-        labels,
-        containers,
-    });
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::resources::{JOBS, PODS, Resource};
     use crate::sim::selector::{FieldSelector, LabelSelector};
+    use crate::sim::store::Stored;
+    use std::sync::Arc;
+
+    fn all(store: &Store, resource: Resource, selector: &str) -> Vec<Arc<Stored>> {
+        let labels = LabelSelector::parse(selector).unwrap_or_default();
+        store
+            .list(
+                resource,
+                None,
+                &labels,
+                &FieldSelector::default(),
+                None,
+                None,
+            )
+            .items
+    }
+
+    fn spec(seed: u64) -> ClusterSpec {
+        ClusterSpec {
+            nodes: 20,
+            pods: 300,
+            seed,
+        }
+    }
 
     #[test]
     fn generates_the_requested_size_deterministically() -> Result<(), StoreError> {
-        let spec = ClusterSpec {
-            nodes: 20,
-            pods: 300,
-            seed: 7,
-        };
         let (a, b) = (Store::new(1000), Store::new(1000));
-        let model = generate(&spec, &a)?;
-        generate(&spec, &b)?;
-        let all = (LabelSelector::default(), FieldSelector::default());
-        let pods_a = a.list(PODS, None, &all.0, &all.1, None, None);
-        let pods_b = b.list(PODS, None, &all.0, &all.1, None, None);
-        assert_eq!(pods_a.items.len(), 300);
-        assert_eq!(model.pods.len(), 300);
-        let json = |page: &crate::sim::store::Page| {
-            page.items
-                .iter()
-                .map(|s| s.json.to_string())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(json(&pods_a), json(&pods_b));
+        let model = generate(&spec(7), &a)?;
+        generate(&spec(7), &b)?;
+        let pods_a = all(&a, PODS, "");
+        assert_eq!(pods_a.len(), 300);
+        let running = pods_a.iter().filter(|p| p.phase == "Running").count();
+        assert_eq!(model.pods.len(), running);
+        assert!(running >= 290, "only {running} of 300 pods fit");
+        let json =
+            |items: &[Arc<Stored>]| items.iter().map(|s| s.json.to_string()).collect::<Vec<_>>();
+        assert_eq!(json(&pods_a), json(&all(&b, PODS, "")));
+        assert_eq!(all(&a, NODES, "").len(), 20);
+        assert!(!all(&a, NODES, "cloud.google.com/gke-spot=true").is_empty());
         assert_eq!(
-            a.list(NODES, None, &all.0, &all.1, None, None).items.len(),
-            20
-        );
-        let spot = LabelSelector::parse("cloud.google.com/gke-spot=true").unwrap_or_default();
-        assert!(
-            !a.list(NODES, None, &spot, &all.1, None, None)
-                .items
-                .is_empty()
-        );
-        let unknown =
-            LabelSelector::parse("node.kubernetes.io/instance-type=z9-mega-4").unwrap_or_default();
-        assert_eq!(
-            a.list(NODES, None, &unknown, &all.1, None, None)
-                .items
-                .len(),
+            all(&a, NODES, "node.kubernetes.io/instance-type=z9-mega-4").len(),
             1
         );
+        for (resource, at_least) in [
+            (STATEFULSETS, 1),
+            (DAEMONSETS, 2),
+            (CRONJOBS, 12),
+            (HPAS, 1),
+            (PDBS, 3),
+        ] {
+            assert!(
+                all(&a, resource, "").len() >= at_least,
+                "{}",
+                resource.plural
+            );
+        }
+        // A naked pod, a native sidecar, an init container, a PVC and a hostPath.
+        let texts = json(&pods_a).join("\n");
+        assert!(pods_a.iter().any(|p| !p.json.contains("ownerReferences")));
+        for needle in [
+            "\"restartPolicy\":\"Always\"",
+            "\"migrate\"",
+            "persistentVolumeClaim",
+            "hostPath",
+            "emptyDir",
+            "safe-to-evict",
+            "priorityClassName",
+            "OOMKilled",
+        ] {
+            assert!(texts.contains(needle), "no pod has {needle}");
+        }
+        Ok(())
+    }
+
+    /// No node has more requested than it can allocate.
+    fn assert_not_overcommitted(model: &ClusterModel) {
+        assert_eq!(model.life.scheduler.overcommitted(), Vec::<&str>::new());
+        let reserved: f64 = model.pods.values().map(|p| p.reserved.0).sum();
+        let (free, _) = model.life.scheduler.free_for(Placement::Anywhere);
+        assert!(reserved > 0.0 && free > 0.0);
+    }
+
+    #[test]
+    fn a_simulated_day_runs_jobs_kills_leaks_rolls_out_and_scales() -> Result<(), StoreError> {
+        let store = Store::new(1_000_000);
+        let mut model = generate(&spec(3), &store)?;
+        let start = all(&store, PODS, "").len();
+        let replica_sets = all(&store, REPLICASETS, "").len();
+        let mut succeeded = 0;
+        let mut sizes = Vec::new();
+        let mut short_job_seen = false;
+        // Step through the day a quarter hour at a time, as a watcher would.
+        for step in 1..=96 {
+            let at = epoch() + Duration::minutes(15 * step);
+            life::advance(&mut model, &store, at)?;
+            assert_not_overcommitted(&model);
+            sizes.push(all(&store, PODS, "").len());
+            for pod in all(&store, PODS, "job-name") {
+                if pod.phase == "Succeeded" {
+                    succeeded += 1;
+                    let value = pod.value();
+                    let state = &value["status"]["containerStatuses"][0]["state"]["terminated"];
+                    let (Some(from), Some(to)) =
+                        (state["startedAt"].as_str(), state["finishedAt"].as_str())
+                    else {
+                        panic!("a finished job pod has no start and finish: {value}");
+                    };
+                    let (from, to) = (
+                        DateTime::parse_from_rfc3339(from),
+                        DateTime::parse_from_rfc3339(to),
+                    );
+                    if let (Ok(from), Ok(to)) = (from, to) {
+                        short_job_seen |= (to - from).num_seconds() < 120;
+                    }
+                }
+            }
+        }
+        assert!(succeeded > 50, "{succeeded} finished job pods seen");
+        assert!(short_job_seen, "no job shorter than two minutes");
+        assert!(!all(&store, JOBS, "").is_empty());
+        assert!(
+            all(&store, REPLICASETS, "").len() > replica_sets,
+            "no rollout in a day"
+        );
+        assert!(
+            sizes.iter().any(|&n| n != start),
+            "the pod count never changed"
+        );
+        let restarted = all(&store, PODS, "app=search").iter().any(|p| {
+            let value = p.value();
+            value["status"]["containerStatuses"][0]["lastState"]["terminated"]["reason"]
+                == "OOMKilled"
+                && value["status"]["containerStatuses"][0]["restartCount"].as_u64() > Some(0)
+        });
+        assert!(restarted, "no leaking container was OOMKilled");
+        Ok(())
+    }
+
+    #[test]
+    fn a_seed_reproduces_the_week() -> Result<(), StoreError> {
+        let run = || -> Result<Vec<String>, StoreError> {
+            let store = Store::new(1_000_000);
+            let mut model = generate(&spec(11), &store)?;
+            life::advance(&mut model, &store, epoch() + Duration::days(2))?;
+            Ok(all(&store, PODS, "")
+                .iter()
+                .map(|p| p.json.to_string())
+                .collect())
+        };
+        assert_eq!(run()?, run()?);
         Ok(())
     }
 }

@@ -18,26 +18,73 @@ pub const SCRAPE_SECONDS: i64 = 15;
 pub const WINDOW_SECONDS: i64 = 30;
 
 /// The simulated clock: `speed` simulated seconds per real second from `start`.
-#[derive(Debug, Clone, Copy)]
+///
+/// The speed can change while it runs (tests pause it to compare a cache
+/// with a cluster that has stopped moving); time never jumps back.
+#[derive(Debug)]
 pub struct SimClock {
-    start: DateTime<Utc>,
-    real_start: Instant,
+    anchor: std::sync::Mutex<Anchor>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    simulated: DateTime<Utc>,
+    real: Instant,
     speed: f64,
+}
+
+impl Anchor {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = self.real.elapsed().as_secs_f64() * self.speed;
+        self.simulated + Duration::milliseconds((elapsed * 1000.0) as i64)
+    }
 }
 
 impl SimClock {
     pub fn new(start: DateTime<Utc>, speed: f64) -> SimClock {
         SimClock {
-            start,
-            real_start: Instant::now(),
-            speed,
+            anchor: std::sync::Mutex::new(Anchor {
+                simulated: start,
+                real: Instant::now(),
+                speed,
+            }),
+        }
+    }
+
+    fn anchor(&self) -> Anchor {
+        match self.anchor.lock() {
+            Ok(anchor) => *anchor,
+            Err(poisoned) => *poisoned.into_inner(),
         }
     }
 
     /// The current simulated time.
     pub fn now(&self) -> DateTime<Utc> {
-        let elapsed = self.real_start.elapsed().as_secs_f64() * self.speed;
-        self.start + Duration::milliseconds((elapsed * 1000.0) as i64)
+        self.anchor().now()
+    }
+
+    /// Simulated seconds per real second from now on; 0 pauses the clock.
+    pub fn set_speed(&self, speed: f64) {
+        let mut anchor = match self.anchor.lock() {
+            Ok(anchor) => anchor,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *anchor = Anchor {
+            simulated: anchor.now(),
+            real: Instant::now(),
+            speed: speed.max(0.0),
+        };
+    }
+
+    /// Real time until the simulated clock reads `at` (zero when it has;
+    /// an hour when the clock is paused).
+    pub fn real_until(&self, at: DateTime<Utc>) -> std::time::Duration {
+        let anchor = self.anchor();
+        let ahead = (at - anchor.now()).num_milliseconds().max(0) as f64 / 1000.0;
+        if anchor.speed <= 0.0 {
+            return std::time::Duration::from_secs(3600);
+        }
+        std::time::Duration::from_secs_f64(ahead / anchor.speed)
     }
 
     /// The end of the newest metrics window: now, rounded down to a scrape.
@@ -60,29 +107,54 @@ fn noise(seed: u64, jitter: f64, scrape: i64) -> f64 {
     (bits >> 11) as f64 / (1_u64 << 52) as f64 - 1.0
 }
 
+/// Traffic over the day in [0, 1]: trough at 03:00 UTC, peak at 15:00.
+pub fn day_level(time: DateTime<Utc>) -> f64 {
+    let hour = f64::from(time.hour()) + f64::from(time.minute()) / 60.0;
+    0.5 - 0.5 * ((hour - 3.0) / 24.0 * std::f64::consts::TAU).cos()
+}
+
 /// CPU cores and memory bytes a container uses at `time`.
 pub fn usage(seed: u64, container: &ContainerModel, time: DateTime<Utc>) -> (f64, f64) {
+    if let UsageProfile::Constant {
+        cpu_cores,
+        memory_bytes,
+    } = container.profile
+    {
+        return (cpu_cores, memory_bytes);
+    }
     let scrape = time.timestamp() / SCRAPE_SECONDS;
-    let hour = f64::from(time.hour()) + f64::from(time.minute()) / 60.0;
-    // Peaks at 15:00 UTC, trough at 03:00.
-    let day = 0.5 - 0.5 * ((hour - 3.0) / 24.0 * std::f64::consts::TAU).cos();
+    let day = day_level(time);
     let level = match container.profile {
         UsageProfile::Diurnal => 0.1 + 0.8 * day,
         UsageProfile::OverProvisioned => 0.08 + 0.2 * container.jitter,
         UsageProfile::RightSized => 0.55 + 0.3 * container.jitter,
         UsageProfile::UnderProvisioned => 1.1 + 0.5 * container.jitter,
         UsageProfile::Idle => 0.01,
+        UsageProfile::Leak => 0.3 + 0.2 * container.jitter,
+        UsageProfile::Batch | UsageProfile::Constant { .. } => 0.85,
     };
     let wobble = 1.0 + 0.15 * noise(seed, container.jitter, scrape);
     let cpu = (container.cpu_request_cores * level * wobble).max(0.0005);
     let memory_level = match container.profile {
-        UsageProfile::UnderProvisioned => 0.95 + 0.1 * container.jitter,
+        UsageProfile::UnderProvisioned => 1.1 + 0.3 * container.jitter,
         UsageProfile::Idle => 0.2,
+        UsageProfile::Batch | UsageProfile::Constant { .. } => 0.6,
+        UsageProfile::Leak => {
+            // From a third of the limit to just under it when the kill comes.
+            let limit = container
+                .memory_limit_bytes
+                .unwrap_or(container.memory_request_bytes);
+            let period = container.leak_period().num_seconds().max(1) as f64;
+            let age = (time - container.started)
+                .num_seconds()
+                .clamp(0, period as i64) as f64;
+            (0.33 + 0.66 * age / period) * limit / container.memory_request_bytes
+        }
         _ => 0.4 + 0.4 * container.jitter,
     };
     let memory = container.memory_request_bytes
         * memory_level
-        * (1.0 + 0.02 * noise(seed ^ 1, container.jitter, scrape));
+        * (1.0 + 0.005 * noise(seed ^ 1, container.jitter, scrape));
     (cpu, memory.max(1_048_576.0))
 }
 
@@ -110,7 +182,7 @@ pub fn pod_metrics(
     let at = clock.last_scrape();
     model
         .pods
-        .iter()
+        .values()
         .filter(|pod| namespace.is_none_or(|ns| pod.namespace == ns))
         .map(|pod| {
             let containers: Vec<Value> = pod
@@ -146,7 +218,7 @@ pub fn node_metrics(
         .iter()
         .map(|n| (n.as_str(), (0.12, 6.0e8)))
         .collect();
-    for pod in &model.pods {
+    for pod in model.pods.values() {
         if let Some(total) = totals.get_mut(pod.node.as_str()) {
             for container in &pod.containers {
                 let (cpu, memory) = usage(seed, container, at);
@@ -180,11 +252,8 @@ mod tests {
 
     fn model(profile: UsageProfile) -> ContainerModel {
         ContainerModel {
-            name: "app".into(),
-            cpu_request_cores: 1.0,
-            memory_request_bytes: 1024.0 * 1048576.0,
-            profile,
             jitter: 0.5,
+            ..ContainerModel::new("app", 1.0, 1024.0, profile)
         }
     }
 

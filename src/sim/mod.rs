@@ -12,8 +12,13 @@
 //! seed reproduces a cluster and its week exactly.
 
 mod cluster;
+mod faults;
+mod life;
 mod metrics;
+mod objects;
 pub mod resources;
+pub mod scenario;
+mod scheduler;
 pub mod selector;
 mod server;
 pub mod store;
@@ -22,6 +27,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 pub use cluster::{ClusterModel, ClusterSpec, epoch};
+pub use faults::{
+    ErrorFault, FaultCode, FaultCounts, FaultProblem, FaultSpec, FaultSpecError, Faults, Outage,
+    Rate, SlowFault,
+};
 pub use metrics::SimClock;
 use store::{Store, StoreError};
 
@@ -33,6 +42,10 @@ pub struct SimConfig {
     pub speed: f64,
     /// Events kept for watches; older resource versions get 410 Expired.
     pub event_log: usize,
+    /// Faults the server injects (`--faults`); none by default.
+    pub faults: FaultSpec,
+    /// A hand-written cluster served instead of the generated one.
+    pub scenario: Option<scenario::Scenario>,
 }
 
 impl Default for SimConfig {
@@ -42,6 +55,8 @@ impl Default for SimConfig {
             cluster: ClusterSpec::default(),
             speed: 1.0,
             event_log: 100_000,
+            faults: FaultSpec::default(),
+            scenario: None,
         }
     }
 }
@@ -52,6 +67,8 @@ pub struct Sim {
     pub model: RwLock<ClusterModel>,
     pub clock: SimClock,
     pub seed: u64,
+    /// The faults in force and what they injected ([`Sim::set_faults`], [`Sim::fault_counts`]).
+    pub faults: Faults,
 }
 
 /// Why the simulator could not start.
@@ -75,13 +92,59 @@ impl Sim {
     /// [`SimError::Generate`] if the generator produces an object the store refuses.
     pub fn new(config: &SimConfig) -> Result<Sim, SimError> {
         let store = Store::new(config.event_log);
-        let model = cluster::generate(&config.cluster, &store).map_err(SimError::Generate)?;
+        let model = match &config.scenario {
+            Some(scenario) => scenario::generate(scenario, &store, config.cluster.seed),
+            None => cluster::generate(&config.cluster, &store),
+        }
+        .map_err(SimError::Generate)?;
         Ok(Sim {
             store,
             model: RwLock::new(model),
             clock: SimClock::new(epoch(), config.speed),
             seed: config.cluster.seed,
+            faults: Faults::new(config.faults, config.cluster.seed),
         })
+    }
+
+    /// Applies everything the cluster's controllers would have done by now
+    /// on the simulated clock; returns how many changes happened.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] if the store refuses a write (a simulator defect).
+    pub fn catch_up(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let due = self
+            .model
+            .read()
+            .map(|model| model.life.next_due().is_some_and(|at| at <= now))
+            .unwrap_or(false);
+        if !due {
+            return Ok(0);
+        }
+        match self.model.write() {
+            Ok(mut model) => life::advance(&mut model, &self.store, now),
+            Err(_) => Ok(0),
+        }
+    }
+
+    /// Real time until the next change is due (at most `cap`).
+    fn until_next_change(&self, cap: std::time::Duration) -> std::time::Duration {
+        let next = self.model.read().ok().and_then(|m| m.life.next_due());
+        next.map_or(cap, |at| self.clock.real_until(at).min(cap))
+    }
+}
+
+/// Runs the cluster's life in real time: applies each change when the
+/// simulated clock reaches it, so watches see events as they happen.
+async fn live(sim: Arc<Sim>) {
+    loop {
+        let wait = sim.until_next_change(std::time::Duration::from_millis(100));
+        tokio::time::sleep(wait).await;
+        if let Err(error) = sim.catch_up() {
+            eprintln!("kubetally sim: the simulated controllers stopped: {error}");
+            return;
+        }
     }
 }
 
@@ -91,6 +154,13 @@ pub struct SimServer {
     pub sim: Arc<Sim>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    life: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.life.abort();
+    }
 }
 
 impl SimServer {
@@ -122,11 +192,13 @@ impl SimServer {
                 })
                 .await
         });
+        let life = tokio::spawn(live(sim.clone()));
         Ok(SimServer {
             addr,
             sim,
             shutdown: Some(shutdown),
             task,
+            life,
         })
     }
 

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::Sim;
+use super::faults::{FaultCode, Target, Verdict, WatchCut};
 use super::resources::{self, METRICS_GROUP, NODE_METRICS, POD_METRICS, Resource};
 use super::selector::{
     FIELD_NAME, FIELD_NAMESPACE, FIELD_NODE_NAME, FIELD_PHASE, FieldSelector, LabelSelector,
@@ -167,7 +168,8 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The single handler of every request.
+/// The single handler of every request: injects the faults in force
+/// (`--faults`), then answers.
 pub async fn handle(
     State(sim): State<Arc<Sim>>,
     method: Method,
@@ -175,7 +177,87 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match (route(uri.path()), &method) {
+    let route = route(uri.path());
+    let mut cut = None;
+    if let Some(target) = fault_target(&route, &method, &uri) {
+        let ticket = sim.faults.admit();
+        if let Some(delay) = sim.faults.delay(ticket) {
+            tokio::time::sleep(delay).await;
+        }
+        match sim.faults.verdict(ticket, target, sim.clock.now()) {
+            Verdict::Serve { cut: watch_cut } => cut = watch_cut,
+            Verdict::Fail(code) => return fault_response(code),
+            Verdict::Gone { requested } => {
+                return expired_watch(&StoreError::Expired {
+                    requested,
+                    oldest: sim.store.resource_version(),
+                });
+            }
+        }
+    }
+    // The cluster is exactly as of now on the simulated clock, whatever the
+    // background driver has applied so far.
+    if let Err(error) = sim.catch_up() {
+        return store_error(error);
+    }
+    answer(&sim, route, method, uri, headers, body, cut)
+}
+
+/// Which fault rules apply to a request; `None` for discovery, version,
+/// OpenAPI and health, which stay up so clients can always discover.
+fn fault_target(route: &Route, method: &Method, uri: &Uri) -> Option<Target> {
+    let resource = match route {
+        Route::Collection(resource, _) | Route::Object(resource, ..) => resource,
+        _ => return None,
+    };
+    if resource.group == METRICS_GROUP {
+        return Some(Target::Metrics);
+    }
+    match (route, method) {
+        (Route::Collection(..), &Method::GET) => match parse_query(uri) {
+            Ok(query) if query.watch => Some(Target::Watch {
+                from_version: query.resource_version.parse().ok().filter(|v| *v != 0),
+            }),
+            _ => Some(Target::List),
+        },
+        (Route::Object(..), &Method::GET) => Some(Target::Get),
+        (_, &Method::POST | &Method::PUT | &Method::PATCH | &Method::DELETE) => Some(Target::Write),
+        _ => None,
+    }
+}
+
+/// An injected error, worded and headed as the real server sends it: 429 and
+/// 503 say when to retry, in `Retry-After` and in the Status details.
+fn fault_response(code: FaultCode) -> Response {
+    let status = match code {
+        FaultCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        FaultCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        FaultCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+    };
+    let mut value = status_json(code.reason(), code.message(), status.as_u16(), None);
+    if let Some(seconds) = code.retry_after_seconds() {
+        value["details"] = json!({"retryAfterSeconds": seconds});
+    }
+    let mut response = json_response(status, &value);
+    if let Some(seconds) = code.retry_after_seconds() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// Answers a request the faults let through; `cut` aborts a watch stream.
+fn answer(
+    sim: &Sim,
+    route: Route,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    cut: Option<WatchCut>,
+) -> Response {
+    match (route, &method) {
         (Route::Version, &Method::GET) => json_response(StatusCode::OK, &resources::version()),
         (Route::Health, &Method::GET) => text_response(StatusCode::OK, "ok"),
         (Route::CoreVersions, &Method::GET) => {
@@ -205,17 +287,17 @@ pub async fn handle(
                 Err(rejection) => return rejection.response(),
             };
             if resource.group == METRICS_GROUP {
-                return metrics_list(&sim, resource, namespace.as_deref(), &query);
+                return metrics_list(sim, resource, namespace.as_deref(), &query);
             }
             if query.watch {
-                watch(&sim, resource, namespace, &query)
+                watch(sim, resource, namespace, &query, cut)
             } else {
-                list(&sim, resource, namespace.as_deref(), &query)
+                list(sim, resource, namespace.as_deref(), &query)
             }
         }
         (Route::Object(resource, namespace, name), &Method::GET) => {
             if resource.group == METRICS_GROUP {
-                return metrics_get(&sim, resource, namespace.as_deref(), &name);
+                return metrics_get(sim, resource, namespace.as_deref(), &name);
             }
             stored_response(
                 sim.store
@@ -257,7 +339,7 @@ pub async fn handle(
             stored_response(sim.store.update(resource, value), StatusCode::OK)
         }
         (Route::Object(resource, namespace, name), &Method::PATCH) if resource.writable => patch(
-            &sim,
+            sim,
             resource,
             namespace.as_deref().unwrap_or(""),
             &name,
@@ -533,6 +615,8 @@ struct Watch {
     deadline: tokio::time::Instant,
     bookmarks: Option<tokio::time::Interval>,
     seen_version: u64,
+    /// When an injected fault aborts the stream (`--faults cut=…`).
+    cut: Option<(tokio::time::Instant, WatchCut)>,
 }
 
 impl Watch {
@@ -557,7 +641,13 @@ fn event_line(kind: &str, json: &str) -> Bytes {
     Bytes::from(format!("{{\"type\":\"{kind}\",\"object\":{json}}}\n"))
 }
 
-fn watch(sim: &Sim, resource: Resource, namespace: Option<String>, query: &Query) -> Response {
+fn watch(
+    sim: &Sim,
+    resource: Resource,
+    namespace: Option<String>,
+    query: &Query,
+    cut: Option<WatchCut>,
+) -> Response {
     let (labels, fields) = match selectors(resource, query) {
         Ok(selectors) => selectors,
         Err(rejection) => return rejection.response(),
@@ -578,16 +668,11 @@ fn watch(sim: &Sim, resource: Resource, namespace: Option<String>, query: &Query
     };
     let (backlog, receiver) = match sim.store.watch_from(resource, since) {
         Ok(found) => found,
-        Err(error @ StoreError::Expired { .. }) => {
-            // A real server answers 200 and reports expiry in the stream.
-            let status = status_json("Expired", &error.to_string(), 410, None);
-            return stream_response(Body::from(format!(
-                "{{\"type\":\"ERROR\",\"object\":{status}}}\n"
-            )));
-        }
+        Err(error @ StoreError::Expired { .. }) => return expired_watch(&error),
         Err(error) => return store_error(error),
     };
     let timeout = query.timeout_seconds.unwrap_or(DEFAULT_WATCH_SECONDS);
+    let started = tokio::time::Instant::now();
     let mut state = Watch {
         resource,
         namespace: namespace.clone(),
@@ -595,11 +680,12 @@ fn watch(sim: &Sim, resource: Resource, namespace: Option<String>, query: &Query
         fields,
         pending: VecDeque::new(),
         receiver,
-        deadline: tokio::time::Instant::now() + Duration::from_secs(timeout),
+        deadline: started + Duration::from_secs(timeout),
         bookmarks: query
             .allow_bookmarks
             .then(|| tokio::time::interval(BOOKMARK_INTERVAL)),
         seen_version: since,
+        cut: cut.map(|cut| (started + cut.after, cut)),
     };
     if from_now {
         // A watch from "" or "0" starts with the current state as ADDED
@@ -636,8 +722,12 @@ fn watch(sim: &Sim, resource: Resource, namespace: Option<String>, query: &Query
     let body = stream::unfold(Some(state), |state| async move {
         let mut state = state?;
         loop {
+            let cut_at = state.cut.as_ref().map(|(at, _)| *at);
+            if cut_at.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                return Some((Err(cut_stream(&state)), None));
+            }
             if let Some(line) = state.pending.pop_front() {
-                return Some((Ok::<_, std::convert::Infallible>(line), Some(state)));
+                return Some((Ok(line), Some(state)));
             }
             let bookmark_tick = async {
                 match state.bookmarks.as_mut() {
@@ -663,6 +753,7 @@ fn watch(sim: &Sim, resource: Resource, namespace: Option<String>, query: &Query
                     Err(_) => return None,
                 },
                 _ = tokio::time::sleep_until(state.deadline) => return None,
+                _ = sleep_until_some(cut_at) => return Some((Err(cut_stream(&state)), None)),
                 _ = bookmark_tick => {
                     let bookmark = state.bookmark(false);
                     state.pending.push_back(bookmark);
@@ -671,6 +762,32 @@ fn watch(sim: &Sim, resource: Resource, namespace: Option<String>, query: &Query
         }
     });
     stream_response(Body::from_stream(body))
+}
+
+/// Counts an injected cut and returns the error that makes hyper abort the
+/// connection mid-stream, as a crashing or restarting server does; a clean end
+/// (at `timeoutSeconds`) would not exercise the client's error path.
+fn cut_stream(state: &Watch) -> std::io::Error {
+    if let Some((_, cut)) = &state.cut {
+        cut.record();
+    }
+    std::io::Error::other("watch cut by an injected fault (--faults cut=...)")
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A watch from a compacted version: a real server answers 200 and reports
+/// the 410 Expired as an `ERROR` event in the stream.
+fn expired_watch(error: &StoreError) -> Response {
+    let status = status_json("Expired", &error.to_string(), 410, None);
+    stream_response(Body::from(format!(
+        "{{\"type\":\"ERROR\",\"object\":{status}}}\n"
+    )))
 }
 
 fn stream_response(body: Body) -> Response {

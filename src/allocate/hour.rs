@@ -1,0 +1,516 @@
+//! One clock hour of the cost model: samples in, `allocation`, `nodes` and
+//! `samples` rows out.
+//!
+//! Requests are integrated exactly over the time each pod ran in the hour
+//! (from its start and end, not from sample ticks, so a 20-second Job is
+//! billed 20 seconds). Usage is the mean of the hour's samples over that same
+//! running time; billed is the mean of max(request, usage) per sample over
+//! it, or the request alone when no sample saw the container. Costs are
+//! billed quantities at the node's unit prices, and each node's idle cost is
+//! its cost minus what its containers were charged, so the bill adds up by
+//! construction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+
+use super::tenant::TenantRules;
+use crate::model::histogram::{CPU_BUCKETS, Histogram, MEMORY_BUCKETS};
+use crate::pricing::{NodeClass, NodePrice, PriceBook, classify};
+use crate::source::{Inventory, SlimNode, SlimPod};
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// One container's usage in one metrics window, with what it was joined to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub ts: DateTime<Utc>,
+    pub window_seconds: f64,
+    pub namespace: Arc<str>,
+    pub pod: Arc<str>,
+    pub pod_uid: Arc<str>,
+    pub container: Arc<str>,
+    pub node: Arc<str>,
+    pub workload_kind: Arc<str>,
+    pub workload_name: Arc<str>,
+    pub tenant: Arc<str>,
+    pub cpu_request_cores: Option<f64>,
+    pub cpu_limit_cores: Option<f64>,
+    pub cpu_usage_cores: f64,
+    pub memory_request_bytes: Option<i64>,
+    pub memory_limit_bytes: Option<i64>,
+    pub memory_usage_bytes: i64,
+}
+
+impl Sample {
+    /// The hour a sample belongs to: that of its window's midpoint, so a
+    /// window ending at 01:00:00 counts for 00:00–01:00.
+    pub fn hour(&self) -> DateTime<Utc> {
+        let middle = self.ts - Duration::milliseconds((self.window_seconds * 500.0) as i64);
+        hour_of(middle)
+    }
+}
+
+/// The start of `time`'s clock hour.
+pub fn hour_of(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.duration_trunc(Duration::hours(1)).unwrap_or(time)
+}
+
+/// A node's usage in one metrics window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodePoint {
+    pub cpu_cores: f64,
+    pub memory_bytes: i64,
+}
+
+/// Restarts and OOM kills of one container seen during the hour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Events {
+    pub restarts: u32,
+    pub oom_kills: u32,
+}
+
+/// What is known of one open hour.
+#[derive(Debug, Default)]
+pub struct HourBook {
+    pub samples: Vec<Sample>,
+    pub node_points: HashMap<Arc<str>, Vec<NodePoint>>,
+    pub events: HashMap<(Arc<str>, Arc<str>), Events>,
+}
+
+/// One `allocation` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllocationRow {
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub node: Arc<str>,
+    pub class: Arc<NodeClass>,
+    pub namespace: Arc<str>,
+    pub tenant: Arc<str>,
+    pub workload_kind: Arc<str>,
+    pub workload_name: Arc<str>,
+    pub pod: Arc<str>,
+    pub pod_uid: Arc<str>,
+    pub container: Arc<str>,
+    pub labels: Arc<[(Arc<str>, Arc<str>)]>,
+    pub running_seconds: f64,
+    pub sample_count: i32,
+    pub cpu_request_core_hours: f64,
+    pub cpu_usage_core_hours: f64,
+    pub cpu_billed_core_hours: f64,
+    pub memory_request_gib_hours: f64,
+    pub memory_usage_gib_hours: f64,
+    pub memory_billed_gib_hours: f64,
+    pub cpu_usage_p50_cores: Option<f64>,
+    pub cpu_usage_p90_cores: Option<f64>,
+    pub cpu_usage_p95_cores: Option<f64>,
+    pub cpu_usage_max_cores: Option<f64>,
+    pub memory_usage_max_bytes: Option<i64>,
+    pub cpu_histogram: Histogram,
+    pub memory_histogram: Histogram,
+    pub oom_kills: i32,
+    pub restarts: i32,
+    pub cpu_cost_usd: f64,
+    pub memory_cost_usd: f64,
+    pub gpu_cost_usd: f64,
+    pub price_source: &'static str,
+}
+
+impl AllocationRow {
+    pub fn total_cost_usd(&self) -> f64 {
+        self.cpu_cost_usd + self.memory_cost_usd + self.gpu_cost_usd
+    }
+}
+
+/// One `nodes` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRow {
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub node: Arc<str>,
+    pub node_pool: String,
+    pub class: Arc<NodeClass>,
+    pub vcpus: f64,
+    pub memory_bytes: i64,
+    pub allocatable_cpu_cores: f64,
+    pub allocatable_memory_bytes: i64,
+    pub running_seconds: f64,
+    pub cpu_cost_usd: f64,
+    pub memory_cost_usd: f64,
+    pub gpu_cost_usd: f64,
+    pub allocated_cost_usd: f64,
+    pub cpu_core_hour_usd: f64,
+    pub memory_gib_hour_usd: f64,
+    pub cpu_request_core_hours: f64,
+    pub memory_request_gib_hours: f64,
+    pub cpu_usage_core_hours: f64,
+    pub memory_usage_gib_hours: f64,
+    pub price_source: &'static str,
+}
+
+impl NodeRow {
+    pub fn total_cost_usd(&self) -> f64 {
+        self.cpu_cost_usd + self.memory_cost_usd + self.gpu_cost_usd
+    }
+
+    pub fn idle_cost_usd(&self) -> f64 {
+        self.total_cost_usd() - self.allocated_cost_usd
+    }
+}
+
+/// The rows of a closed hour.
+#[derive(Debug, Default)]
+pub struct HourRows {
+    pub start: DateTime<Utc>,
+    pub allocation: Vec<AllocationRow>,
+    pub nodes: Vec<NodeRow>,
+    /// Sorted by (namespace, pod, container, ts).
+    pub samples: Vec<Sample>,
+    /// Set when the hour was cut short (shutdown, `--duration`).
+    pub partial_until: Option<DateTime<Utc>>,
+}
+
+/// Node pool label keys, most specific first.
+const POOL_LABELS: [&str; 4] = [
+    "cloud.google.com/gke-nodepool",
+    "eks.amazonaws.com/nodegroup",
+    "kubernetes.azure.com/agentpool",
+    "karpenter.sh/nodepool",
+];
+
+/// Prices nodes once per hour.
+struct Prices<'a> {
+    book: &'a PriceBook,
+    cache: HashMap<String, (Arc<NodeClass>, NodePrice)>,
+}
+
+impl Prices<'_> {
+    fn of(&mut self, node: &SlimNode) -> (Arc<NodeClass>, NodePrice) {
+        self.cache
+            .entry(node.facts.name.clone())
+            .or_insert_with(|| {
+                let class = classify(&node.facts);
+                let price = self.book.price(&class);
+                (Arc::new(class), price)
+            })
+            .clone()
+    }
+}
+
+/// A node the inventory does not know (deleted before the collector saw
+/// it): priced at the default rates, never free.
+fn unknown_node(name: &str) -> SlimNode {
+    SlimNode {
+        facts: crate::model::NodeFacts {
+            name: name.to_owned(),
+            provider_id: None,
+            labels: Default::default(),
+            cpu_capacity: crate::model::Quantity::ZERO,
+            memory_capacity: crate::model::Quantity::ZERO,
+            gpu_capacity: 0,
+        },
+        allocatable_cpu_cores: 0.0,
+        allocatable_memory_bytes: 0,
+        created: None,
+        deleted: None,
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+/// The tenant of `pod`, by `rules`.
+pub fn tenant_of<'a>(
+    rules: &'a TenantRules,
+    inventory: &'a Inventory,
+    pod: &'a SlimPod,
+) -> &'a str {
+    let namespace_labels = inventory.namespace_labels(&pod.namespace);
+    rules.tenant(
+        &pod.namespace,
+        |key| pod.label(key),
+        |key| {
+            namespace_labels
+                .and_then(|labels| labels.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v))
+        },
+    )
+}
+
+impl HourBook {
+    /// Closes the hour starting at `start`: allocation over `[start, until)`
+    /// (`until` is the hour's end, or earlier for a partial flush).
+    pub fn close(
+        mut self,
+        start: DateTime<Utc>,
+        until: DateTime<Utc>,
+        inventory: &Inventory,
+        book: &PriceBook,
+        rules: &TenantRules,
+    ) -> HourRows {
+        let end = start + Duration::hours(1);
+        let until = until.clamp(start, end);
+        self.samples.sort_by(|a, b| {
+            (&a.namespace, &a.pod, &a.pod_uid, &a.container, a.ts).cmp(&(
+                &b.namespace,
+                &b.pod,
+                &b.pod_uid,
+                &b.container,
+                b.ts,
+            ))
+        });
+        let mut by_container: HashMap<(&str, &str), &[Sample]> = HashMap::new();
+        let mut from = 0;
+        for index in 1..=self.samples.len() {
+            let boundary = index == self.samples.len()
+                || self.samples[index].pod_uid != self.samples[from].pod_uid
+                || self.samples[index].container != self.samples[from].container;
+            if boundary {
+                let first = &self.samples[from];
+                by_container.insert(
+                    (&first.pod_uid, &first.container),
+                    &self.samples[from..index],
+                );
+                from = index;
+            }
+        }
+        let mut prices = Prices {
+            book,
+            cache: HashMap::new(),
+        };
+        let mut allocation = Vec::new();
+        for pod in inventory.billable_pods() {
+            let running = pod.seconds_within(start, until);
+            let Some(node_name) = &pod.node else {
+                continue;
+            };
+            let node = inventory
+                .node(node_name)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(unknown_node(node_name)));
+            let (class, price) = prices.of(&node);
+            let workload = inventory.workload_of(pod);
+            let tenant: Arc<str> = Arc::from(tenant_of(rules, inventory, pod));
+            for container in &pod.containers {
+                let samples = by_container
+                    .get(&(&*pod.uid, &*container.name))
+                    .copied()
+                    .unwrap_or_default();
+                if running <= 0.0 {
+                    continue;
+                }
+                let hours = running / 3600.0;
+                let cpu_request = container.resources.cpu_request_cores.unwrap_or(0.0);
+                let memory_request = container.resources.memory_request_bytes.unwrap_or(0) as f64;
+                let mut cpu: Vec<f64> = samples.iter().map(|s| s.cpu_usage_cores).collect();
+                let memory: Vec<f64> = samples
+                    .iter()
+                    .map(|s| s.memory_usage_bytes as f64)
+                    .collect();
+                let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
+                let billed_mean = |values: &[f64], request: f64| {
+                    values.iter().map(|v| v.max(request)).sum::<f64>() / values.len() as f64
+                };
+                let (cpu_usage, cpu_billed, memory_usage, memory_billed) = if samples.is_empty() {
+                    (0.0, cpu_request, 0.0, memory_request)
+                } else {
+                    (
+                        mean(&cpu),
+                        billed_mean(&cpu, cpu_request),
+                        mean(&memory),
+                        billed_mean(&memory, memory_request),
+                    )
+                };
+                let mut cpu_histogram = Histogram::default();
+                let mut memory_histogram = Histogram::default();
+                for (c, m) in cpu.iter().zip(&memory) {
+                    cpu_histogram.add(&CPU_BUCKETS, *c, 1.0);
+                    memory_histogram.add(&MEMORY_BUCKETS, *m, 1.0);
+                }
+                cpu.sort_by(f64::total_cmp);
+                let events = self
+                    .events
+                    .get(&(pod.uid.clone(), container.name.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                let gpu_hourly = if price.gpus > 0 {
+                    price.gpu_hourly_usd / f64::from(price.gpus)
+                } else {
+                    0.0
+                };
+                allocation.push(AllocationRow {
+                    start_time: start,
+                    end_time: end,
+                    node: node_name.clone(),
+                    class: class.clone(),
+                    namespace: pod.namespace.clone(),
+                    tenant: tenant.clone(),
+                    workload_kind: Arc::from(workload.kind.as_str()),
+                    workload_name: workload.name.clone(),
+                    pod: pod.name.clone(),
+                    pod_uid: pod.uid.clone(),
+                    container: container.name.clone(),
+                    labels: pod.labels.clone(),
+                    running_seconds: running,
+                    sample_count: i32::try_from(samples.len()).unwrap_or(i32::MAX),
+                    cpu_request_core_hours: cpu_request * hours,
+                    cpu_usage_core_hours: cpu_usage * hours,
+                    cpu_billed_core_hours: cpu_billed * hours,
+                    memory_request_gib_hours: memory_request / GIB * hours,
+                    memory_usage_gib_hours: memory_usage / GIB * hours,
+                    memory_billed_gib_hours: memory_billed / GIB * hours,
+                    cpu_usage_p50_cores: percentile(&cpu, 0.50),
+                    cpu_usage_p90_cores: percentile(&cpu, 0.90),
+                    cpu_usage_p95_cores: percentile(&cpu, 0.95),
+                    cpu_usage_max_cores: cpu.last().copied(),
+                    memory_usage_max_bytes: samples.iter().map(|s| s.memory_usage_bytes).max(),
+                    cpu_histogram,
+                    memory_histogram,
+                    oom_kills: i32::try_from(events.oom_kills).unwrap_or(i32::MAX),
+                    restarts: i32::try_from(events.restarts).unwrap_or(i32::MAX),
+                    cpu_cost_usd: cpu_billed * hours * price.cpu_core_hour_usd(),
+                    memory_cost_usd: memory_billed / GIB * hours * price.memory_gib_hour_usd(),
+                    gpu_cost_usd: f64::from(container.resources.gpus) * hours * gpu_hourly,
+                    price_source: price.price_source.as_str(),
+                });
+            }
+        }
+        let nodes = self.node_rows(start, until, inventory, &mut prices, &allocation);
+        HourRows {
+            start,
+            allocation,
+            nodes,
+            samples: self.samples,
+            partial_until: (until < end).then_some(until),
+        }
+    }
+
+    fn node_rows(
+        &self,
+        start: DateTime<Utc>,
+        until: DateTime<Utc>,
+        inventory: &Inventory,
+        prices: &mut Prices,
+        allocation: &[AllocationRow],
+    ) -> Vec<NodeRow> {
+        let mut allocated: HashMap<&str, (f64, f64, f64)> = HashMap::new();
+        for row in allocation {
+            let entry = allocated.entry(&row.node).or_default();
+            entry.0 += row.total_cost_usd();
+            entry.1 += row.cpu_request_core_hours;
+            entry.2 += row.memory_request_gib_hours;
+        }
+        // Nodes that pods ran on but the inventory never saw are billed too.
+        let mut nodes: Vec<Arc<SlimNode>> = inventory.billable_nodes().cloned().collect();
+        for name in allocated.keys() {
+            if inventory.node(name).is_none() {
+                nodes.push(Arc::new(unknown_node(name)));
+            }
+        }
+        let mut rows = Vec::new();
+        for node in nodes {
+            let mut running = node.seconds_within(start, until);
+            let name: &str = &node.facts.name;
+            let (allocated_cost, cpu_requests, memory_requests) =
+                allocated.get(name).copied().unwrap_or_default();
+            if running <= 0.0 {
+                if allocated_cost == 0.0 {
+                    continue;
+                }
+                // Pods ran on it this hour: it existed, whatever its timestamps say.
+                running = (until - start).num_milliseconds() as f64 / 1000.0;
+            }
+            let (class, price) = prices.of(&node);
+            let hours = running / 3600.0;
+            let points = self
+                .node_points
+                .get(name)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let (cpu_usage, memory_usage) = if points.is_empty() {
+                (0.0, 0.0)
+            } else {
+                let n = points.len() as f64;
+                (
+                    points.iter().map(|p| p.cpu_cores).sum::<f64>() / n,
+                    points.iter().map(|p| p.memory_bytes as f64).sum::<f64>() / n,
+                )
+            };
+            let node_pool = POOL_LABELS
+                .iter()
+                .find_map(|key| node.facts.labels.get(*key))
+                .cloned()
+                .unwrap_or_default();
+            rows.push(NodeRow {
+                start_time: start,
+                end_time: start + Duration::hours(1),
+                node: Arc::from(name),
+                node_pool,
+                vcpus: node.facts.cpu_capacity.as_cores(),
+                memory_bytes: node.facts.memory_capacity.as_bytes(),
+                allocatable_cpu_cores: node.allocatable_cpu_cores,
+                allocatable_memory_bytes: node.allocatable_memory_bytes,
+                running_seconds: running,
+                cpu_cost_usd: price.cpu_hourly_usd * hours,
+                memory_cost_usd: price.memory_hourly_usd * hours,
+                gpu_cost_usd: price.gpu_hourly_usd * hours,
+                allocated_cost_usd: allocated_cost,
+                cpu_core_hour_usd: price.cpu_core_hour_usd(),
+                memory_gib_hour_usd: price.memory_gib_hour_usd(),
+                cpu_request_core_hours: cpu_requests,
+                memory_request_gib_hours: memory_requests,
+                cpu_usage_core_hours: cpu_usage * hours,
+                memory_usage_gib_hours: memory_usage / GIB * hours,
+                price_source: price.price_source.as_str(),
+                class,
+            });
+        }
+        rows.sort_by(|a, b| a.node.cmp(&b.node));
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert_eq!(percentile(&values, 0.5), Some(5.0));
+        assert_eq!(percentile(&values, 0.9), Some(9.0));
+        assert_eq!(percentile(&values, 0.95), Some(10.0));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn a_sample_counts_for_the_hour_of_its_window_middle() {
+        let hour = hour_of(crate::sim::epoch() + Duration::minutes(61));
+        assert_eq!(hour, crate::sim::epoch() + Duration::hours(1));
+        let sample = Sample {
+            ts: crate::sim::epoch() + Duration::hours(1),
+            window_seconds: 30.0,
+            namespace: Arc::from("a"),
+            pod: Arc::from("p"),
+            pod_uid: Arc::from("u"),
+            container: Arc::from("c"),
+            node: Arc::from("n"),
+            workload_kind: Arc::from("Pod"),
+            workload_name: Arc::from("p"),
+            tenant: Arc::from("a"),
+            cpu_request_cores: None,
+            cpu_limit_cores: None,
+            cpu_usage_cores: 0.1,
+            memory_request_bytes: None,
+            memory_limit_bytes: None,
+            memory_usage_bytes: 1,
+        };
+        assert_eq!(sample.hour(), crate::sim::epoch());
+    }
+}

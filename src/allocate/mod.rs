@@ -1,0 +1,11 @@
+//! The cost model: integrate requests and usage per container and clock
+//! hour, price them at the node's unit prices, and leave what no container
+//! is charged as the node's idle cost (see `docs/cost-model.md`).
+
+pub mod hour;
+pub mod tenant;
+
+pub use hour::{
+    AllocationRow, Events, HourBook, HourRows, NodePoint, NodeRow, Sample, hour_of, tenant_of,
+};
+pub use tenant::{Pattern, SHARED, TenantMapError, TenantRules, parse_tenant_map};

@@ -1,0 +1,199 @@
+//! `kubetally collect`: the long-running collector.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use super::PricingFlags;
+use super::duration::{parse_duration, parse_std_duration};
+use crate::allocate::{Pattern, TenantRules, parse_tenant_map};
+use crate::collect::{CollectConfig, Collector, StopAfter, Summary};
+use crate::store::Dataset;
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Kubeconfig to use outside the cluster (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Where the dataset goes: a local directory (a PVC in the cluster).
+    #[arg(long, value_name = "DIR")]
+    pub out: String,
+    /// Cluster name: the `cluster=` partition of every file.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub cluster_name: String,
+    /// Writer id in file names; keep it stable across restarts and replicas
+    /// of one collector so a republished hour replaces, never duplicates.
+    #[arg(long, value_name = "ID", default_value = "0")]
+    pub writer_id: String,
+    /// Real time between metrics samples (`60s`, `15s`, `500ms`).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_std_duration)]
+    pub interval: std::time::Duration,
+    /// Stop after this much sample time (metrics timestamps), writing everything.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<chrono::Duration>,
+    /// Stop after this many metrics samples, writing everything.
+    #[arg(long, value_name = "N")]
+    pub samples: Option<u64>,
+    #[command(flatten)]
+    pub pricing: PricingFlags,
+    /// Label key naming a pod's tenant (on the pod, else on its namespace).
+    #[arg(long, value_name = "KEY")]
+    pub tenant_label: Option<String>,
+    /// File of `NAMESPACE_PATTERN = TENANT` lines; wins over labels.
+    #[arg(long, value_name = "FILE")]
+    pub tenant_map: Option<PathBuf>,
+    /// Namespace patterns whose cost is shared (tenant `__shared__`).
+    #[arg(
+        long,
+        value_name = "PATTERNS",
+        value_delimiter = ',',
+        default_value = "kube-system"
+    )]
+    pub shared_namespaces: Vec<String>,
+    /// Do not write the per-sample `samples` table.
+    #[arg(long)]
+    pub no_samples: bool,
+}
+
+impl CollectArgs {
+    /// The tenant rules these flags describe.
+    ///
+    /// # Errors
+    ///
+    /// An unreadable or malformed tenant map, naming file and line.
+    pub fn tenant_rules(&self) -> anyhow::Result<TenantRules> {
+        let mut rules = TenantRules::new(self.tenant_label.clone());
+        rules.shared = self
+            .shared_namespaces
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| Pattern::new(p))
+            .collect();
+        if let Some(path) = &self.tenant_map {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading tenant map {}", path.display()))?;
+            rules.map = parse_tenant_map(&text, &path.display().to_string())?;
+        }
+        Ok(rules)
+    }
+
+    fn dataset(&self) -> anyhow::Result<Dataset> {
+        if let Some((scheme, _)) = self.out.split_once("://") {
+            bail!(
+                "--out {}: {scheme}:// object storage is not supported by this build yet; write to a local directory (a PVC) instead",
+                self.out
+            );
+        }
+        if self.cluster_name.is_empty() || self.cluster_name.contains(['/', '=']) {
+            bail!(
+                "--cluster-name {:?}: must be non-empty without '/' or '='",
+                self.cluster_name
+            );
+        }
+        if self.writer_id.is_empty() || self.writer_id.contains(['/', '-']) {
+            bail!(
+                "--writer-id {:?}: must be non-empty without '/' or '-'",
+                self.writer_id
+            );
+        }
+        Ok(Dataset {
+            root: PathBuf::from(&self.out),
+            cluster: self.cluster_name.clone(),
+            writer: self.writer_id.clone(),
+        })
+    }
+}
+
+async fn client(args: &CollectArgs) -> anyhow::Result<kube::Client> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            let options = kube::config::KubeConfigOptions {
+                context: args.context.clone(),
+                ..Default::default()
+            };
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        None if args.context.is_some() => {
+            let options = kube::config::KubeConfigOptions {
+                context: args.context.clone(),
+                ..Default::default()
+            };
+            kube::Config::from_kubeconfig(&options)
+                .await
+                .context("reading the kubeconfig")?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("finding cluster credentials (in-cluster, $KUBECONFIG or ~/.kube/config)")?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+/// Makes the process's TLS choice (kube links both ring and aws-lc-rs).
+pub fn install_crypto() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// JSON log lines on stderr; `RUST_LOG` overrides the default level.
+pub fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(false)
+        .try_init();
+}
+
+pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
+    if args.interval.is_zero() {
+        bail!("--interval: must be longer than zero");
+    }
+    let prices = Arc::new(args.pricing.build()?);
+    let tenants = args.tenant_rules()?;
+    let dataset = args.dataset()?;
+    let config = CollectConfig {
+        dataset,
+        interval: args.interval,
+        stop: StopAfter {
+            samples: args.samples,
+            duration: args.duration,
+        },
+        write_samples: !args.no_samples,
+        tenants,
+        prices,
+    };
+    install_crypto();
+    init_logs("info,kube=warn");
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let client = client(&args).await?;
+        let collector = Collector::default();
+        let summary = collector
+            .run(client, &config, super::shutdown_signal())
+            .await?;
+        log_summary(&summary);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn log_summary(summary: &Summary) {
+    tracing::info!(
+        hours = summary.hours_published,
+        samples = summary.samples,
+        node_cost_usd = summary.node_cost_usd,
+        idle_cost_usd = summary.idle_cost_usd,
+        "stopped; everything is published"
+    );
+}

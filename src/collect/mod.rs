@@ -1,0 +1,301 @@
+//! The collector: watch the cluster, sample the metrics API every interval,
+//! close hours as sample time passes them, price them and publish them.
+//!
+//! The API server failing (errors, cut watches, 410 Gone, metrics.k8s.io
+//! down) never ends the loop: watches back off and re-list, a failed metrics
+//! list is a counted gap, and the next tick goes on.
+
+pub mod ledger;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use kube::Client;
+use tracing::{info, warn};
+
+pub use ledger::Ledger;
+pub use stats::Stats;
+
+use crate::allocate::{HourRows, SHARED, TenantRules};
+use crate::pricing::PriceBook;
+use crate::source::watch::{self, OnError, SharedInventory, lock};
+use crate::source::{Inventory, metrics};
+use crate::store::schema::{ALLOCATION, NODES, SAMPLES};
+use crate::store::{Dataset, DatasetError, allocation_batch, nodes_batch, samples_batch};
+
+/// When to stop on its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StopAfter {
+    /// After this many metrics samples (ticks with data).
+    pub samples: Option<u64>,
+    /// After this much sample time.
+    pub duration: Option<Duration>,
+}
+
+/// How to collect.
+pub struct CollectConfig {
+    pub dataset: Dataset,
+    /// Real time between metrics polls.
+    pub interval: std::time::Duration,
+    pub stop: StopAfter,
+    pub write_samples: bool,
+    pub tenants: TenantRules,
+    pub prices: Arc<PriceBook>,
+}
+
+/// Why the collector stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("publishing the hour starting {hour}")]
+    Publish {
+        hour: DateTime<Utc>,
+        #[source]
+        cause: DatasetError,
+    },
+    #[error("building the {table} rows of the hour starting {hour}: {message}")]
+    Rows {
+        table: &'static str,
+        hour: DateTime<Utc>,
+        message: String,
+    },
+}
+
+/// What a run produced, for the demo and the logs.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    pub hours_published: u64,
+    pub samples: u64,
+    pub first_sample: Option<DateTime<Utc>>,
+    pub last_sample: Option<DateTime<Utc>>,
+    /// Cost by tenant (`__shared__` included), USD.
+    pub cost_by_tenant: BTreeMap<String, f64>,
+    pub node_cost_usd: f64,
+    pub idle_cost_usd: f64,
+    pub errors: BTreeMap<String, u64>,
+}
+
+/// A running collector's shared state (for `/metrics` and `/readyz`).
+pub struct Collector {
+    pub inventory: SharedInventory,
+    pub stats: Arc<Stats>,
+}
+
+impl Default for Collector {
+    fn default() -> Collector {
+        Collector {
+            inventory: Arc::new(Mutex::new(Inventory::default())),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+}
+
+impl Collector {
+    /// Runs until `shutdown` resolves or the stop condition is met, then
+    /// publishes everything, including the open hour as a partial hour.
+    ///
+    /// # Errors
+    ///
+    /// [`CollectError`] when an hour cannot be published (the local disk or
+    /// object store refuses it); what was published before stays.
+    pub async fn run(
+        &self,
+        client: Client,
+        config: &CollectConfig,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Summary, CollectError> {
+        let stats = self.stats.clone();
+        let on_error: OnError = Arc::new(move |collection, error| {
+            stats.error(&format!("watch_{}", collection.as_str()));
+            warn!(collection = collection.as_str(), error = %error, "watch failed; backing off");
+        });
+        let watchers = watch::spawn_all(&client, &self.inventory, &on_error);
+        let mut ledger = Ledger::default();
+        let mut summary = Summary::default();
+        let mut shutdown = std::pin::pin!(shutdown);
+        let result = self
+            .sample_until_stopped(&client, config, &mut ledger, &mut summary, &mut shutdown)
+            .await;
+        for watcher in watchers {
+            watcher.abort();
+        }
+        result?;
+        if let Some(until) = ledger.last_sample {
+            let rows = {
+                let inventory = lock(&self.inventory);
+                ledger.flush(until, &inventory, &config.prices, &config.tenants)
+            };
+            for hour in rows {
+                self.publish(config, &hour, &mut summary)?;
+            }
+        }
+        summary.samples = Stats::get(&self.stats.samples);
+        summary.first_sample = ledger.first_sample;
+        summary.last_sample = ledger.last_sample;
+        summary.errors = self.stats.errors();
+        Ok(summary)
+    }
+
+    async fn sample_until_stopped(
+        &self,
+        client: &Client,
+        config: &CollectConfig,
+        ledger: &mut Ledger,
+        summary: &mut Summary,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<(), CollectError> {
+        // Wait for the caches to fill before the first sample.
+        loop {
+            if lock(&self.inventory).is_synced() {
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+                () = shutdown.as_mut() => return Ok(()),
+            }
+        }
+        info!(
+            pods = lock(&self.inventory).pod_count(),
+            "caches synced; sampling"
+        );
+        let mut ticker = tokio::time::interval(config.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks_with_data = 0_u64;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = shutdown.as_mut() => return Ok(()),
+            }
+            let pods = match metrics::pod_usage(client).await {
+                Ok(pods) => pods,
+                Err(error) => {
+                    self.stats.error("metrics");
+                    Stats::add(&self.stats.gaps, 1);
+                    warn!(error = %error, "metrics.k8s.io failed; this tick is a gap");
+                    continue;
+                }
+            };
+            let nodes = match metrics::node_usage(client).await {
+                Ok(nodes) => nodes,
+                Err(error) => {
+                    self.stats.error("node_metrics");
+                    warn!(error = %error, "node metrics failed; node usage has a gap");
+                    Vec::new()
+                }
+            };
+            if pods.is_empty() {
+                continue;
+            }
+            ticks_with_data += 1;
+            Stats::add(&self.stats.ticks, 1);
+            let closed = {
+                let mut inventory = lock(&self.inventory);
+                ledger.ingest(
+                    pods,
+                    nodes,
+                    &mut inventory,
+                    &config.tenants,
+                    &config.prices,
+                    &self.stats,
+                )
+            };
+            if let Some(last) = ledger.last_sample {
+                Stats::set(
+                    &self.stats.last_sample_seconds,
+                    last.timestamp().max(0) as u64,
+                );
+            }
+            for hour in closed {
+                self.publish(config, &hour, summary)?;
+            }
+            let enough_samples = config.stop.samples.is_some_and(|n| ticks_with_data >= n);
+            let enough_time = match (
+                config.stop.duration,
+                ledger.first_sample,
+                ledger.last_sample,
+            ) {
+                (Some(duration), Some(first), Some(last)) => last - first >= duration,
+                _ => false,
+            };
+            if enough_samples || enough_time {
+                return Ok(());
+            }
+        }
+    }
+
+    fn publish(
+        &self,
+        config: &CollectConfig,
+        hour: &HourRows,
+        summary: &mut Summary,
+    ) -> Result<(), CollectError> {
+        let rows_error = |table: &'static str| {
+            move |error: arrow::error::ArrowError| CollectError::Rows {
+                table,
+                hour: hour.start,
+                message: error.to_string(),
+            }
+        };
+        let publish_error = |cause| CollectError::Publish {
+            hour: hour.start,
+            cause,
+        };
+        let allocation = allocation_batch(&hour.allocation).map_err(rows_error("allocation"))?;
+        let nodes = nodes_batch(&hour.nodes).map_err(rows_error("nodes"))?;
+        if config.write_samples {
+            let samples = samples_batch(&hour.samples).map_err(rows_error("samples"))?;
+            config
+                .dataset
+                .publish(&SAMPLES, hour.start, &samples)
+                .map_err(publish_error)?;
+        }
+        config
+            .dataset
+            .publish(&NODES, hour.start, &nodes)
+            .map_err(publish_error)?;
+        // allocation last: a reader that sees an hour's allocation sees its nodes.
+        config
+            .dataset
+            .publish(&ALLOCATION, hour.start, &allocation)
+            .map_err(publish_error)?;
+        Stats::add(&self.stats.hours_published, 1);
+        Stats::set(
+            &self.stats.last_publish_seconds,
+            Utc::now().timestamp().max(0) as u64,
+        );
+        let unpriced = hour
+            .nodes
+            .iter()
+            .filter(|n| n.price_source == "default")
+            .count();
+        Stats::set(&self.stats.unpriced_nodes, unpriced as u64);
+        // A partial hour published earlier is replaced, so count it once.
+        if hour.partial_until.is_none() {
+            summary.hours_published += 1;
+        }
+        for row in &hour.allocation {
+            *summary
+                .cost_by_tenant
+                .entry(row.tenant.to_string())
+                .or_default() += row.total_cost_usd();
+        }
+        for node in &hour.nodes {
+            summary.node_cost_usd += node.total_cost_usd();
+            summary.idle_cost_usd += node.idle_cost_usd();
+        }
+        info!(
+            hour = %hour.start,
+            partial = hour.partial_until.is_some(),
+            allocation_rows = hour.allocation.len(),
+            node_rows = hour.nodes.len(),
+            samples = hour.samples.len(),
+            "published"
+        );
+        Ok(())
+    }
+}
+
+/// `SHARED`, re-exported for summaries.
+pub const SHARED_TENANT: &str = SHARED;

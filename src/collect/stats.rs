@@ -1,0 +1,55 @@
+//! What the collector counts: served on `/metrics` and in its summary.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters shared by the collector's tasks.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub ticks: AtomicU64,
+    pub samples: AtomicU64,
+    /// Running pods the metrics API had no sample for yet.
+    pub pods_without_metrics: AtomicU64,
+    /// Metrics for pods (or containers) not in the watch cache.
+    pub metrics_without_pod: AtomicU64,
+    /// Samples that arrived after their hour was published.
+    pub late_samples: AtomicU64,
+    /// Ticks without samples because the metrics API failed.
+    pub gaps: AtomicU64,
+    pub hours_published: AtomicU64,
+    pub last_publish_seconds: AtomicU64,
+    pub last_sample_seconds: AtomicU64,
+    pub unpriced_nodes: AtomicU64,
+    errors: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Stats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn set(counter: &AtomicU64, n: u64) {
+        counter.store(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// Counts an error of `kind` (`watch_pods`, `metrics`, `publish`, …).
+    pub fn error(&self, kind: &str) {
+        let mut errors = match self.errors.lock() {
+            Ok(errors) => errors,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *errors.entry(kind.to_owned()).or_default() += 1;
+    }
+
+    pub fn errors(&self) -> BTreeMap<String, u64> {
+        match self.errors.lock() {
+            Ok(errors) => errors.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! The watch cache: slim projections of everything the collector watches,
+//! owner resolution, and the pods and nodes that went away during the hour
+//! still being allocated.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::intern::Interner;
+use super::pod::{OwnerKind, OwnerRef, SlimPod};
+use super::workload::{SlimHpa, SlimPdb, SlimWorkload};
+use crate::model::NodeFacts;
+
+/// A node with what allocation needs beside its facts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlimNode {
+    pub facts: NodeFacts,
+    pub allocatable_cpu_cores: f64,
+    pub allocatable_memory_bytes: i64,
+    pub created: Option<DateTime<Utc>>,
+    /// When it was seen deleted (the newest sample time then).
+    pub deleted: Option<DateTime<Utc>>,
+}
+
+impl SlimNode {
+    /// Seconds the node existed within `[from, to)`.
+    pub fn seconds_within(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+        let begin = self.created.map_or(from, |c| c.max(from));
+        let end = self.deleted.map_or(to, |d| d.min(to));
+        if end <= begin {
+            return 0.0;
+        }
+        (end - begin).num_milliseconds() as f64 / 1000.0
+    }
+}
+
+/// The workload a user knows a pod by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkloadKey {
+    pub namespace: Arc<str>,
+    pub kind: OwnerKind,
+    pub name: Arc<str>,
+}
+
+/// Which watched collections have completed their initial list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Collection {
+    Pods,
+    Nodes,
+    Namespaces,
+    ReplicaSets,
+    Deployments,
+    StatefulSets,
+    DaemonSets,
+    Jobs,
+    CronJobs,
+    Hpas,
+    Pdbs,
+}
+
+impl Collection {
+    pub const ALL: [Collection; 11] = [
+        Collection::Pods,
+        Collection::Nodes,
+        Collection::Namespaces,
+        Collection::ReplicaSets,
+        Collection::Deployments,
+        Collection::StatefulSets,
+        Collection::DaemonSets,
+        Collection::Jobs,
+        Collection::CronJobs,
+        Collection::Hpas,
+        Collection::Pdbs,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Collection::Pods => "pods",
+            Collection::Nodes => "nodes",
+            Collection::Namespaces => "namespaces",
+            Collection::ReplicaSets => "replicasets",
+            Collection::Deployments => "deployments",
+            Collection::StatefulSets => "statefulsets",
+            Collection::DaemonSets => "daemonsets",
+            Collection::Jobs => "jobs",
+            Collection::CronJobs => "cronjobs",
+            Collection::Hpas => "horizontalpodautoscalers",
+            Collection::Pdbs => "poddisruptionbudgets",
+        }
+    }
+}
+
+type Labels = Arc<[(Arc<str>, Arc<str>)]>;
+type NameKey = (Arc<str>, Arc<str>);
+
+/// Everything the collector knows of the cluster right now.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub interner: Interner,
+    pods: HashMap<Arc<str>, Arc<SlimPod>>,
+    pod_uids: HashMap<NameKey, Arc<str>>,
+    /// Pods deleted since the last hour was closed: still billed for it.
+    retired_pods: Vec<Arc<SlimPod>>,
+    nodes: HashMap<Arc<str>, Arc<SlimNode>>,
+    retired_nodes: Vec<Arc<SlimNode>>,
+    namespaces: HashMap<Arc<str>, Labels>,
+    /// ReplicaSet → Deployment and Job → CronJob.
+    parents: HashMap<(Arc<str>, OwnerKind, Arc<str>), OwnerRef>,
+    workloads: HashMap<WorkloadKey, Arc<SlimWorkload>>,
+    hpas: HashMap<NameKey, SlimHpa>,
+    pdbs: HashMap<NameKey, SlimPdb>,
+    synced: HashSet<Collection>,
+    /// Keys seen during a re-list, per collection; what is missing at its
+    /// end was deleted while the watch was down.
+    relisting: HashMap<Collection, HashSet<String>>,
+    /// The newest sample time: "now" for deletions without a timestamp.
+    pub clock: Option<DateTime<Utc>>,
+}
+
+impl Inventory {
+    pub fn is_synced(&self) -> bool {
+        Collection::ALL.iter().all(|c| self.synced.contains(c))
+    }
+
+    pub fn synced(&self, collection: Collection) -> bool {
+        self.synced.contains(&collection)
+    }
+
+    /// A re-list of `collection` starts (first list, or after a 410 Gone).
+    pub fn relist_begin(&mut self, collection: Collection) {
+        self.relisting.insert(collection, HashSet::new());
+    }
+
+    fn relist_saw(&mut self, collection: Collection, key: &str) {
+        if let Some(seen) = self.relisting.get_mut(&collection) {
+            seen.insert(key.to_owned());
+        }
+    }
+
+    /// The re-list is complete: drop what it did not contain.
+    pub fn relist_done(&mut self, collection: Collection) {
+        self.synced.insert(collection);
+        let Some(seen) = self.relisting.remove(&collection) else {
+            return;
+        };
+        match collection {
+            Collection::Pods => {
+                let gone: Vec<Arc<str>> = self
+                    .pods
+                    .keys()
+                    .filter(|uid| !seen.contains(&***uid))
+                    .cloned()
+                    .collect();
+                for uid in gone {
+                    self.remove_pod(&uid);
+                }
+            }
+            Collection::Nodes => {
+                let gone: Vec<Arc<str>> = self
+                    .nodes
+                    .keys()
+                    .filter(|name| !seen.contains(&***name))
+                    .cloned()
+                    .collect();
+                for name in gone {
+                    self.remove_node(&name);
+                }
+            }
+            Collection::Namespaces => self.namespaces.retain(|k, _| seen.contains(&**k)),
+            Collection::ReplicaSets | Collection::Jobs => {
+                let kind = if collection == Collection::Jobs {
+                    OwnerKind::Job
+                } else {
+                    OwnerKind::ReplicaSet
+                };
+                self.parents.retain(|(ns, k, name), _| {
+                    *k != kind || seen.contains(&format!("{ns}/{name}"))
+                });
+                if kind == OwnerKind::Job {
+                    self.workloads.retain(|k, _| {
+                        k.kind != OwnerKind::Job
+                            || seen.contains(&format!("{}/{}", k.namespace, k.name))
+                    });
+                }
+            }
+            Collection::Deployments
+            | Collection::StatefulSets
+            | Collection::DaemonSets
+            | Collection::CronJobs => {
+                let kind = match collection {
+                    Collection::Deployments => OwnerKind::Deployment,
+                    Collection::StatefulSets => OwnerKind::StatefulSet,
+                    Collection::DaemonSets => OwnerKind::DaemonSet,
+                    _ => OwnerKind::CronJob,
+                };
+                self.workloads.retain(|k, _| {
+                    k.kind != kind || seen.contains(&format!("{}/{}", k.namespace, k.name))
+                });
+            }
+            Collection::Hpas => self
+                .hpas
+                .retain(|(ns, name), _| seen.contains(&format!("{ns}/{name}"))),
+            Collection::Pdbs => self
+                .pdbs
+                .retain(|(ns, name), _| seen.contains(&format!("{ns}/{name}"))),
+        }
+    }
+
+    pub fn apply_pod(&mut self, pod: SlimPod) {
+        self.relist_saw(Collection::Pods, &pod.uid);
+        self.pod_uids
+            .insert((pod.namespace.clone(), pod.name.clone()), pod.uid.clone());
+        self.pods.insert(pod.uid.clone(), Arc::new(pod));
+    }
+
+    /// A pod was deleted: it stays billable for the open hour until `ended`.
+    pub fn delete_pod(&mut self, pod: SlimPod) {
+        self.pods.insert(pod.uid.clone(), Arc::new(pod.clone()));
+        self.remove_pod(&pod.uid);
+    }
+
+    fn remove_pod(&mut self, uid: &Arc<str>) {
+        let Some(pod) = self.pods.remove(uid) else {
+            return;
+        };
+        let key = (pod.namespace.clone(), pod.name.clone());
+        if self.pod_uids.get(&key) == Some(uid) {
+            self.pod_uids.remove(&key);
+        }
+        let mut pod = Arc::unwrap_or_clone(pod);
+        if pod.ended.is_none() {
+            pod.ended = self.clock;
+        }
+        self.retired_pods.push(Arc::new(pod));
+    }
+
+    pub fn apply_node(&mut self, node: SlimNode) {
+        self.relist_saw(Collection::Nodes, &node.facts.name);
+        let name = self.interner.get(&node.facts.name);
+        self.nodes.insert(name, Arc::new(node));
+    }
+
+    pub fn delete_node(&mut self, name: &str) {
+        let name = self.interner.get(name);
+        self.remove_node(&name);
+    }
+
+    fn remove_node(&mut self, name: &Arc<str>) {
+        if let Some(node) = self.nodes.remove(name) {
+            let mut node = Arc::unwrap_or_clone(node);
+            node.deleted = node.deleted.or(self.clock);
+            self.retired_nodes.push(Arc::new(node));
+        }
+    }
+
+    pub fn apply_namespace(&mut self, name: &str, labels: &BTreeMap<String, String>) {
+        self.relist_saw(Collection::Namespaces, name);
+        let name = self.interner.get(name);
+        let labels: Vec<(Arc<str>, Arc<str>)> = labels
+            .iter()
+            .map(|(k, v)| (self.interner.get(k), self.interner.get(v)))
+            .collect();
+        self.namespaces.insert(name, labels.into());
+    }
+
+    pub fn delete_namespace(&mut self, name: &str) {
+        self.namespaces.remove(name);
+    }
+
+    /// Records that `kind/name` in `namespace` belongs to `parent` (or to nobody).
+    pub fn apply_parent(
+        &mut self,
+        namespace: &str,
+        kind: OwnerKind,
+        name: &str,
+        parent: Option<OwnerRef>,
+    ) {
+        let collection = if kind == OwnerKind::Job {
+            Collection::Jobs
+        } else {
+            Collection::ReplicaSets
+        };
+        self.relist_saw(collection, &format!("{namespace}/{name}"));
+        let key = (self.interner.get(namespace), kind, self.interner.get(name));
+        match parent {
+            Some(parent) => {
+                self.parents.insert(key, parent);
+            }
+            None => {
+                self.parents.remove(&key);
+            }
+        }
+    }
+
+    pub fn delete_parent(&mut self, namespace: &str, kind: OwnerKind, name: &str) {
+        let key = (self.interner.get(namespace), kind, self.interner.get(name));
+        self.parents.remove(&key);
+    }
+
+    pub fn apply_workload(&mut self, collection: Collection, workload: SlimWorkload) {
+        self.relist_saw(
+            collection,
+            &format!("{}/{}", workload.namespace, workload.name),
+        );
+        let key = WorkloadKey {
+            namespace: workload.namespace.clone(),
+            kind: workload.kind,
+            name: workload.name.clone(),
+        };
+        self.workloads.insert(key, Arc::new(workload));
+    }
+
+    pub fn delete_workload(&mut self, kind: OwnerKind, namespace: &str, name: &str) {
+        let key = WorkloadKey {
+            namespace: self.interner.get(namespace),
+            kind,
+            name: self.interner.get(name),
+        };
+        self.workloads.remove(&key);
+    }
+
+    pub fn apply_hpa(&mut self, name: &str, hpa: SlimHpa) {
+        self.relist_saw(Collection::Hpas, &format!("{}/{name}", hpa.namespace));
+        let name = self.interner.get(name);
+        self.hpas.insert((hpa.namespace.clone(), name), hpa);
+    }
+
+    pub fn delete_hpa(&mut self, namespace: &str, name: &str) {
+        let key = (self.interner.get(namespace), self.interner.get(name));
+        self.hpas.remove(&key);
+    }
+
+    pub fn apply_pdb(&mut self, pdb: SlimPdb) {
+        self.relist_saw(Collection::Pdbs, &format!("{}/{}", pdb.namespace, pdb.name));
+        let name = self.interner.get(&pdb.name);
+        self.pdbs.insert((pdb.namespace.clone(), name), pdb);
+    }
+
+    pub fn delete_pdb(&mut self, namespace: &str, name: &str) {
+        let key = (self.interner.get(namespace), self.interner.get(name));
+        self.pdbs.remove(&key);
+    }
+
+    /// The workload a user knows `pod` by: Pod → ReplicaSet → Deployment,
+    /// Pod → Job → CronJob, StatefulSet, DaemonSet; a naked pod is its own.
+    pub fn workload_of(&self, pod: &SlimPod) -> WorkloadKey {
+        let Some(owner) = &pod.owner else {
+            return WorkloadKey {
+                namespace: pod.namespace.clone(),
+                kind: OwnerKind::Pod,
+                name: pod.name.clone(),
+            };
+        };
+        let mut current = owner.clone();
+        if matches!(current.kind, OwnerKind::ReplicaSet | OwnerKind::Job)
+            && let Some(parent) =
+                self.parents
+                    .get(&(pod.namespace.clone(), current.kind, current.name.clone()))
+            && matches!(parent.kind, OwnerKind::Deployment | OwnerKind::CronJob)
+        {
+            current = parent.clone();
+        }
+        WorkloadKey {
+            namespace: pod.namespace.clone(),
+            kind: current.kind,
+            name: current.name,
+        }
+    }
+
+    pub fn pod_by_name(&self, namespace: &str, name: &str) -> Option<&Arc<SlimPod>> {
+        let uid = self
+            .pod_uids
+            .get(&(Arc::from(namespace), Arc::from(name)))?;
+        self.pods.get(uid)
+    }
+
+    pub fn pods(&self) -> impl Iterator<Item = &Arc<SlimPod>> {
+        self.pods.values()
+    }
+
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
+    }
+
+    /// Live and retired pods: every pod that may have run in the open hour.
+    pub fn billable_pods(&self) -> impl Iterator<Item = &Arc<SlimPod>> {
+        self.pods.values().chain(self.retired_pods.iter())
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Arc<SlimNode>> {
+        self.nodes.get(name).or_else(|| {
+            self.retired_nodes
+                .iter()
+                .rev()
+                .find(|n| n.facts.name == name)
+        })
+    }
+
+    /// Live and retired nodes.
+    pub fn billable_nodes(&self) -> impl Iterator<Item = &Arc<SlimNode>> {
+        self.nodes.values().chain(self.retired_nodes.iter())
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn namespace_labels(&self, namespace: &str) -> Option<&Labels> {
+        self.namespaces.get(namespace)
+    }
+
+    pub fn workloads(&self) -> impl Iterator<Item = &Arc<SlimWorkload>> {
+        self.workloads.values()
+    }
+
+    /// The HPA scaling `workload`, if any.
+    pub fn hpa_for(&self, workload: &SlimWorkload) -> Option<&SlimHpa> {
+        self.hpas.values().find(|h| {
+            h.namespace == workload.namespace
+                && h.target.kind == workload.kind
+                && h.target.name == workload.name
+        })
+    }
+
+    /// PDBs whose selector matches the workload's pod selector.
+    pub fn pdbs_for(&self, workload: &SlimWorkload) -> Vec<&SlimPdb> {
+        self.pdbs
+            .values()
+            .filter(|p| {
+                p.namespace == workload.namespace
+                    && !p.selector.is_empty()
+                    && p.selector
+                        .iter()
+                        .all(|(k, v)| workload.selector.get(k) == Some(v))
+            })
+            .collect()
+    }
+
+    /// Forgets pods and nodes that ended before `before` (their last hour
+    /// is allocated) and strings nobody uses any more.
+    pub fn forget_retired(&mut self, before: DateTime<Utc>) {
+        self.retired_pods
+            .retain(|p| p.ended.is_some_and(|ended| ended >= before));
+        self.retired_nodes
+            .retain(|n| n.deleted.is_some_and(|deleted| deleted >= before));
+        self.interner.sweep();
+    }
+}

@@ -1,0 +1,341 @@
+//! Pod → [`SlimPod`]: what allocation needs of a pod, and nothing else.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+use super::intern::Interner;
+use crate::model::Quantity;
+
+/// What kind of controller a pod's owner reference names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OwnerKind {
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+    Job,
+    CronJob,
+    /// A naked pod: it is its own workload.
+    Pod,
+    /// A controller kubetally does not resolve further (an operator's CRD).
+    Other,
+}
+
+impl OwnerKind {
+    pub fn from_kind(kind: &str) -> OwnerKind {
+        match kind {
+            "Deployment" => OwnerKind::Deployment,
+            "ReplicaSet" => OwnerKind::ReplicaSet,
+            "StatefulSet" => OwnerKind::StatefulSet,
+            "DaemonSet" => OwnerKind::DaemonSet,
+            "Job" => OwnerKind::Job,
+            "CronJob" => OwnerKind::CronJob,
+            "Pod" => OwnerKind::Pod,
+            _ => OwnerKind::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerKind::Deployment => "Deployment",
+            OwnerKind::ReplicaSet => "ReplicaSet",
+            OwnerKind::StatefulSet => "StatefulSet",
+            OwnerKind::DaemonSet => "DaemonSet",
+            OwnerKind::Job => "Job",
+            OwnerKind::CronJob => "CronJob",
+            OwnerKind::Pod => "Pod",
+            OwnerKind::Other => "Other",
+        }
+    }
+}
+
+/// A controller: its kind and name (the namespace is the pod's).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OwnerRef {
+    pub kind: OwnerKind,
+    pub name: Arc<str>,
+}
+
+/// A container's requests and limits. A limit without a request makes the
+/// request equal to the limit (API defaulting); malformed quantities count
+/// as unset (the API server validated them; a mangled one must not stop the
+/// collector).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Resources {
+    pub cpu_request_cores: Option<f64>,
+    pub cpu_limit_cores: Option<f64>,
+    pub memory_request_bytes: Option<i64>,
+    pub memory_limit_bytes: Option<i64>,
+    /// GPUs (`nvidia.com/gpu`, `amd.com/gpu`) requested.
+    pub gpus: u32,
+}
+
+impl Resources {
+    pub fn of(container: &Container) -> Resources {
+        let resources = container.resources.as_ref();
+        let requests = resources.and_then(|r| r.requests.as_ref());
+        let limits = resources.and_then(|r| r.limits.as_ref());
+        let cpu_limit = quantity(limits, "cpu");
+        let memory_limit = quantity(limits, "memory");
+        Resources {
+            cpu_request_cores: quantity(requests, "cpu")
+                .or(cpu_limit)
+                .map(|q| q.as_cores()),
+            cpu_limit_cores: cpu_limit.map(|q| q.as_cores()),
+            memory_request_bytes: quantity(requests, "memory")
+                .or(memory_limit)
+                .map(|q| q.as_bytes()),
+            memory_limit_bytes: memory_limit.map(|q| q.as_bytes()),
+            gpus: ["nvidia.com/gpu", "amd.com/gpu"]
+                .iter()
+                .filter_map(|key| quantity(limits, key).or_else(|| quantity(requests, key)))
+                .map(|q| u32::try_from(q.as_bytes().max(0)).unwrap_or(u32::MAX))
+                .sum(),
+        }
+    }
+}
+
+/// A container that runs for the pod's life (regular containers and native
+/// sidecars; init containers that ran to completion are not billed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlimContainer {
+    pub name: Arc<str>,
+    pub resources: Resources,
+    pub restarts: u32,
+    /// When the container last ended with reason OOMKilled, if it did.
+    pub last_oom_kill: Option<DateTime<Utc>>,
+}
+
+/// The pod's lifecycle phase, as far as billing cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Pending,
+    Running,
+    Finished,
+}
+
+/// The slim projection of a pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlimPod {
+    pub uid: Arc<str>,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    pub node: Option<Arc<str>>,
+    pub labels: Arc<[(Arc<str>, Arc<str>)]>,
+    /// The controller owner reference, if any.
+    pub owner: Option<OwnerRef>,
+    pub phase: Phase,
+    /// `status.startTime`: from when the pod holds its node's resources.
+    pub started: Option<DateTime<Utc>>,
+    /// When it stopped holding them: the latest container finish of a
+    /// finished pod, else the deletion timestamp.
+    pub ended: Option<DateTime<Utc>>,
+    pub containers: Vec<SlimContainer>,
+}
+
+impl SlimPod {
+    /// The running interval clipped to `[from, to)`, in seconds (0 when it
+    /// did not run then or never started on a node).
+    pub fn seconds_within(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+        let (Some(_), Some(started)) = (&self.node, self.started) else {
+            return 0.0;
+        };
+        let begin = started.max(from);
+        let end = self.ended.map_or(to, |ended| ended.min(to));
+        if end <= begin {
+            return 0.0;
+        }
+        (end - begin).num_milliseconds() as f64 / 1000.0
+    }
+
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| &**v)
+    }
+}
+
+type ResourceMap = std::collections::BTreeMap<String, ApiQuantity>;
+
+fn quantity(map: Option<&ResourceMap>, key: &str) -> Option<Quantity> {
+    map.and_then(|m| m.get(key))
+        .and_then(|q| Quantity::parse(&q.0).ok())
+}
+
+fn slim_container(
+    container: &Container,
+    status: Option<&ContainerStatus>,
+    interner: &mut Interner,
+) -> SlimContainer {
+    let last_oom_kill = status
+        .and_then(|s| s.last_state.as_ref())
+        .and_then(|s| s.terminated.as_ref())
+        .filter(|t| t.reason.as_deref() == Some("OOMKilled"))
+        .and_then(|t| t.finished_at.as_ref())
+        .map(timestamp);
+    SlimContainer {
+        name: interner.get(&container.name),
+        resources: Resources::of(container),
+        restarts: status
+            .map(|s| u32::try_from(s.restart_count.max(0)).unwrap_or(0))
+            .unwrap_or(0),
+        last_oom_kill,
+    }
+}
+
+/// The controller owner reference of an object (a pod's ReplicaSet, a
+/// ReplicaSet's Deployment, a Job's CronJob).
+pub fn controller_of(meta: &ObjectMeta, interner: &mut Interner) -> Option<OwnerRef> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .map(|o| OwnerRef {
+            kind: OwnerKind::from_kind(&o.kind),
+            name: interner.get(&o.name),
+        })
+}
+
+/// An API timestamp as chrono's, which the rest of kubetally uses.
+pub fn timestamp(time: &Time) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(time.0.as_millisecond()).unwrap_or_default()
+}
+
+/// The slim projection of `pod`. Malformed quantities count as unset (the
+/// API server validated them; a mangled one must not stop the collector).
+pub fn slim_pod(pod: &Pod, interner: &mut Interner) -> SlimPod {
+    let meta = &pod.metadata;
+    let spec = pod.spec.as_ref();
+    let status = pod.status.as_ref();
+    let statuses = status
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or_default();
+    let init_statuses = status
+        .and_then(|s| s.init_container_statuses.as_deref())
+        .unwrap_or_default();
+    let mut containers = Vec::new();
+    if let Some(spec) = spec {
+        for container in &spec.containers {
+            let status = statuses.iter().find(|s| s.name == container.name);
+            containers.push(slim_container(container, status, interner));
+        }
+        // Native sidecars run for the pod's life; other init containers finish first.
+        for container in spec.init_containers.iter().flatten() {
+            if container.restart_policy.as_deref() == Some("Always") {
+                let status = init_statuses.iter().find(|s| s.name == container.name);
+                containers.push(slim_container(container, status, interner));
+            }
+        }
+    }
+    let phase = match status.and_then(|s| s.phase.as_deref()) {
+        Some("Running") => Phase::Running,
+        Some("Succeeded" | "Failed") => Phase::Finished,
+        _ => Phase::Pending,
+    };
+    let finished = if phase == Phase::Finished {
+        statuses
+            .iter()
+            .filter_map(|s| s.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
+            .map(timestamp)
+            .max()
+    } else {
+        None
+    };
+    let deleted = meta.deletion_timestamp.as_ref().map(timestamp);
+    let ended = match (finished, deleted) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let owner = controller_of(meta, interner);
+    let labels: Vec<(Arc<str>, Arc<str>)> = meta
+        .labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| (interner.get(k), interner.get(v)))
+        .collect();
+    SlimPod {
+        uid: Arc::from(meta.uid.as_deref().unwrap_or_default()),
+        namespace: interner.get(meta.namespace.as_deref().unwrap_or_default()),
+        name: Arc::from(meta.name.as_deref().unwrap_or_default()),
+        node: spec
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
+            .map(|n| interner.get(n)),
+        labels: labels.into(),
+        owner,
+        phase,
+        started: status.and_then(|s| s.start_time.as_ref()).map(timestamp),
+        ended,
+        containers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use serde_json::json;
+
+    fn pod(value: serde_json::Value) -> Pod {
+        serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn projects_requests_owner_and_lifetime() {
+        let mut interner = Interner::default();
+        let slim = slim_pod(
+            &pod(json!({
+                "metadata": {"name": "sync-1", "namespace": "acme", "uid": "u1", "labels": {"app": "sync"},
+                    "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "sync-29", "uid": "j", "controller": true}]},
+                "spec": {"nodeName": "n1",
+                    "initContainers": [{"name": "migrate", "resources": {"requests": {"cpu": "2"}}},
+                                       {"name": "shipper", "restartPolicy": "Always", "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}}],
+                    "containers": [{"name": "sync", "resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}]},
+                "status": {"phase": "Succeeded", "startTime": "2026-11-02T00:15:00Z",
+                    "containerStatuses": [{"name": "sync", "ready": false, "restartCount": 1, "image": "", "imageID": "",
+                        "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled", "finishedAt": "2026-11-02T00:15:05Z"}},
+                        "state": {"terminated": {"exitCode": 0, "reason": "Completed", "finishedAt": "2026-11-02T00:15:20Z"}}}]}
+            })),
+            &mut interner,
+        );
+        assert_eq!(slim.owner.as_ref().map(|o| o.kind), Some(OwnerKind::Job));
+        assert_eq!(
+            slim.containers.len(),
+            2,
+            "the native sidecar is billed, migrate is not"
+        );
+        let sync = &slim.containers[0];
+        assert_eq!(
+            sync.resources.cpu_request_cores,
+            Some(0.5),
+            "request defaults to the limit"
+        );
+        assert_eq!(sync.resources.memory_request_bytes, Some(1 << 30));
+        assert_eq!(sync.restarts, 1);
+        assert!(sync.last_oom_kill.is_some());
+        let start = slim.started.unwrap_or_default();
+        assert_eq!(
+            slim.seconds_within(start - Duration::hours(1), start + Duration::hours(1)),
+            20.0
+        );
+        assert_eq!(slim.label("app"), Some("sync"));
+    }
+
+    #[test]
+    fn a_pending_pod_never_ran() {
+        let mut interner = Interner::default();
+        let slim = slim_pod(
+            &pod(
+                json!({"metadata": {"name": "p", "namespace": "a", "uid": "u"}, "spec": {"containers": []}, "status": {"phase": "Pending"}}),
+            ),
+            &mut interner,
+        );
+        let now = Utc::now();
+        assert_eq!(slim.seconds_within(now - Duration::hours(1), now), 0.0);
+    }
+}

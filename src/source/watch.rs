@@ -1,0 +1,267 @@
+//! Watchers (kube-runtime, with backoff) that keep the [`Inventory`] in sync.
+//!
+//! Each watched collection has its own task. Objects are projected as they
+//! arrive and dropped at once, so the cache holds slim projections only. A
+//! failing API server (errors, cut streams, 410 Gone) never ends a task: the
+//! watcher backs off, re-lists and the inventory drops what vanished meanwhile.
+
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+
+use super::inventory::{Collection, Inventory, SlimNode};
+use super::pod::{OwnerKind, slim_pod, timestamp};
+use super::workload;
+use crate::model::Quantity;
+
+/// Called with every watch error, for the error counters and logs.
+pub type OnError = Arc<dyn Fn(Collection, &watcher::Error) + Send + Sync>;
+
+/// The shared inventory.
+pub type SharedInventory = Arc<Mutex<Inventory>>;
+
+/// Locks the inventory; a panic elsewhere while holding it leaves it usable.
+pub fn lock(inventory: &SharedInventory) -> MutexGuard<'_, Inventory> {
+    match inventory.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+type Apply<K> = fn(&mut Inventory, &K);
+
+async fn run<K>(
+    api: Api<K>,
+    collection: Collection,
+    inventory: SharedInventory,
+    on_error: OnError,
+    apply: Apply<K>,
+    delete: Apply<K>,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let config = watcher::Config::default().page_size(500);
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(Event::Init) => lock(&inventory).relist_begin(collection),
+            Ok(Event::InitApply(object) | Event::Apply(object)) => {
+                apply(&mut lock(&inventory), &object)
+            }
+            Ok(Event::InitDone) => lock(&inventory).relist_done(collection),
+            Ok(Event::Delete(object)) => delete(&mut lock(&inventory), &object),
+            Err(error) => on_error(collection, &error),
+        }
+    }
+}
+
+fn name_of<K: Resource>(object: &K) -> (&str, &str) {
+    let meta = object.meta();
+    (
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// A node's slim projection; a node whose capacity does not parse is
+/// priced from its machine type alone (and the error reported).
+fn slim_node(node: &Node) -> SlimNode {
+    let facts = super::node_facts(node).unwrap_or_else(|_| crate::model::NodeFacts {
+        name: node.metadata.name.clone().unwrap_or_default(),
+        provider_id: node.spec.as_ref().and_then(|s| s.provider_id.clone()),
+        labels: node.metadata.labels.clone().unwrap_or_default(),
+        cpu_capacity: Quantity::ZERO,
+        memory_capacity: Quantity::ZERO,
+        gpu_capacity: 0,
+    });
+    let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
+    let parse = |key: &str| {
+        allocatable
+            .and_then(|a| a.get(key))
+            .and_then(|q| Quantity::parse(&q.0).ok())
+    };
+    SlimNode {
+        allocatable_cpu_cores: parse("cpu").map_or(facts.cpu_capacity.as_cores(), |q| q.as_cores()),
+        allocatable_memory_bytes: parse("memory")
+            .map_or(facts.memory_capacity.as_bytes(), |q| q.as_bytes()),
+        created: node.metadata.creation_timestamp.as_ref().map(timestamp),
+        deleted: None,
+        facts,
+    }
+}
+
+/// Starts one watcher task per collection the collector uses.
+pub fn spawn_all(
+    client: &Client,
+    inventory: &SharedInventory,
+    on_error: &OnError,
+) -> Vec<JoinHandle<()>> {
+    let (i, e) = (inventory, on_error);
+    vec![
+        tokio::spawn(run::<Pod>(
+            Api::all(client.clone()),
+            Collection::Pods,
+            i.clone(),
+            e.clone(),
+            |inv, pod| {
+                let slim = slim_pod(pod, &mut inv.interner);
+                inv.apply_pod(slim);
+            },
+            |inv, pod| {
+                let slim = slim_pod(pod, &mut inv.interner);
+                inv.delete_pod(slim);
+            },
+        )),
+        tokio::spawn(run::<Node>(
+            Api::all(client.clone()),
+            Collection::Nodes,
+            i.clone(),
+            e.clone(),
+            |inv, node| inv.apply_node(slim_node(node)),
+            |inv, node| inv.delete_node(name_of(node).1),
+        )),
+        tokio::spawn(run::<Namespace>(
+            Api::all(client.clone()),
+            Collection::Namespaces,
+            i.clone(),
+            e.clone(),
+            |inv, ns| {
+                let labels = ns.metadata.labels.clone().unwrap_or_default();
+                inv.apply_namespace(name_of(ns).1, &labels);
+            },
+            |inv, ns| inv.delete_namespace(name_of(ns).1),
+        )),
+        tokio::spawn(run::<ReplicaSet>(
+            Api::all(client.clone()),
+            Collection::ReplicaSets,
+            i.clone(),
+            e.clone(),
+            |inv, rs| {
+                let parent = workload::replicaset_parent(rs, &mut inv.interner);
+                let (ns, name) = name_of(rs);
+                inv.apply_parent(ns, OwnerKind::ReplicaSet, name, parent);
+            },
+            |inv, rs| {
+                let (ns, name) = name_of(rs);
+                inv.delete_parent(ns, OwnerKind::ReplicaSet, name);
+            },
+        )),
+        tokio::spawn(run::<Job>(
+            Api::all(client.clone()),
+            Collection::Jobs,
+            i.clone(),
+            e.clone(),
+            |inv, job| {
+                let parent = workload::parent_of(&job.metadata, &mut inv.interner);
+                let (ns, name) = name_of(job);
+                if parent.is_none() {
+                    let slim = workload::from_job(job, &mut inv.interner);
+                    inv.apply_workload(Collection::Jobs, slim);
+                }
+                inv.apply_parent(ns, OwnerKind::Job, name, parent);
+            },
+            |inv, job| {
+                let (ns, name) = name_of(job);
+                inv.delete_parent(ns, OwnerKind::Job, name);
+                inv.delete_workload(OwnerKind::Job, ns, name);
+            },
+        )),
+        tokio::spawn(run::<Deployment>(
+            Api::all(client.clone()),
+            Collection::Deployments,
+            i.clone(),
+            e.clone(),
+            |inv, d| {
+                let slim = workload::from_deployment(d, &mut inv.interner);
+                inv.apply_workload(Collection::Deployments, slim);
+            },
+            |inv, d| {
+                let (ns, name) = name_of(d);
+                inv.delete_workload(OwnerKind::Deployment, ns, name);
+            },
+        )),
+        tokio::spawn(run::<StatefulSet>(
+            Api::all(client.clone()),
+            Collection::StatefulSets,
+            i.clone(),
+            e.clone(),
+            |inv, s| {
+                let slim = workload::from_statefulset(s, &mut inv.interner);
+                inv.apply_workload(Collection::StatefulSets, slim);
+            },
+            |inv, s| {
+                let (ns, name) = name_of(s);
+                inv.delete_workload(OwnerKind::StatefulSet, ns, name);
+            },
+        )),
+        tokio::spawn(run::<DaemonSet>(
+            Api::all(client.clone()),
+            Collection::DaemonSets,
+            i.clone(),
+            e.clone(),
+            |inv, d| {
+                let slim = workload::from_daemonset(d, &mut inv.interner);
+                inv.apply_workload(Collection::DaemonSets, slim);
+            },
+            |inv, d| {
+                let (ns, name) = name_of(d);
+                inv.delete_workload(OwnerKind::DaemonSet, ns, name);
+            },
+        )),
+        tokio::spawn(run::<CronJob>(
+            Api::all(client.clone()),
+            Collection::CronJobs,
+            i.clone(),
+            e.clone(),
+            |inv, c| {
+                let slim = workload::from_cronjob(c, &mut inv.interner);
+                inv.apply_workload(Collection::CronJobs, slim);
+            },
+            |inv, c| {
+                let (ns, name) = name_of(c);
+                inv.delete_workload(OwnerKind::CronJob, ns, name);
+            },
+        )),
+        tokio::spawn(run::<HorizontalPodAutoscaler>(
+            Api::all(client.clone()),
+            Collection::Hpas,
+            i.clone(),
+            e.clone(),
+            |inv, h| {
+                if let Some(slim) = workload::from_hpa(h, &mut inv.interner) {
+                    inv.apply_hpa(name_of(h).1, slim);
+                }
+            },
+            |inv, h| {
+                let (ns, name) = name_of(h);
+                inv.delete_hpa(ns, name);
+            },
+        )),
+        tokio::spawn(run::<PodDisruptionBudget>(
+            Api::all(client.clone()),
+            Collection::Pdbs,
+            i.clone(),
+            e.clone(),
+            |inv, p| {
+                let slim = workload::from_pdb(p, &mut inv.interner);
+                inv.apply_pdb(slim);
+            },
+            |inv, p| {
+                let (ns, name) = name_of(p);
+                inv.delete_pdb(ns, name);
+            },
+        )),
+    ]
+}

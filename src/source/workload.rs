@@ -1,0 +1,278 @@
+//! Controllers → [`SlimWorkload`], HPAs → [`SlimHpa`], PDBs → [`SlimPdb`]:
+//! the spec facts the recommenders read from the `workloads` table.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+
+use super::intern::Interner;
+use super::pod::{OwnerKind, OwnerRef, Resources, controller_of};
+
+/// Annotations on a pod template that change what may be done with its pods.
+pub const MATTERING_ANNOTATIONS: [&str; 3] = [
+    "cluster-autoscaler.kubernetes.io/safe-to-evict",
+    "karpenter.sh/do-not-disrupt",
+    "kubetally.io/checkpointing",
+];
+
+/// A container of a workload's pod template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateContainer {
+    pub name: String,
+    pub resources: Resources,
+    pub has_liveness_probe: bool,
+    pub has_readiness_probe: bool,
+    pub has_startup_probe: bool,
+    pub is_init: bool,
+}
+
+/// A controller a user knows (Deployment, StatefulSet, DaemonSet, CronJob,
+/// or a Job without a CronJob).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlimWorkload {
+    pub kind: OwnerKind,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    /// Desired replicas (None for DaemonSets, CronJobs and Jobs).
+    pub replicas: Option<i32>,
+    pub selector: BTreeMap<String, String>,
+    pub termination_grace_seconds: Option<i64>,
+    pub volume_kinds: Vec<String>,
+    pub annotations: Vec<(String, String)>,
+    pub priority_class: Option<String>,
+    pub containers: Vec<TemplateContainer>,
+    /// Jobs: retries allowed; CronJobs: of the job template.
+    pub backoff_limit: Option<i32>,
+}
+
+/// An HPA's target and bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlimHpa {
+    pub namespace: Arc<str>,
+    pub target: OwnerRef,
+    pub min_replicas: i32,
+    pub max_replicas: i32,
+    /// `cpu`, `memory`, or the metric name of other metric types.
+    pub metrics: Vec<String>,
+}
+
+/// A PodDisruptionBudget's selector and how many evictions it allows now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlimPdb {
+    pub namespace: Arc<str>,
+    pub name: String,
+    pub selector: BTreeMap<String, String>,
+    pub disruptions_allowed: i32,
+}
+
+fn key(meta: &ObjectMeta, interner: &mut Interner) -> (Arc<str>, Arc<str>) {
+    (
+        interner.get(meta.namespace.as_deref().unwrap_or_default()),
+        interner.get(meta.name.as_deref().unwrap_or_default()),
+    )
+}
+
+fn match_labels(selector: Option<&LabelSelector>) -> BTreeMap<String, String> {
+    selector
+        .and_then(|s| s.match_labels.clone())
+        .unwrap_or_default()
+}
+
+fn template_containers(spec: &PodSpec) -> Vec<TemplateContainer> {
+    let one = |c: &k8s_openapi::api::core::v1::Container, is_init: bool| TemplateContainer {
+        name: c.name.clone(),
+        resources: Resources::of(c),
+        has_liveness_probe: c.liveness_probe.is_some(),
+        has_readiness_probe: c.readiness_probe.is_some(),
+        has_startup_probe: c.startup_probe.is_some(),
+        is_init,
+    };
+    spec.init_containers
+        .iter()
+        .flatten()
+        .map(|c| one(c, true))
+        .chain(spec.containers.iter().map(|c| one(c, false)))
+        .collect()
+}
+
+fn volume_kinds(spec: &PodSpec) -> Vec<String> {
+    let mut kinds: Vec<String> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| {
+            let value = serde_json::to_value(v).ok()?;
+            value
+                .as_object()?
+                .keys()
+                .find(|k| k.as_str() != "name")
+                .cloned()
+        })
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+fn workload(
+    kind: OwnerKind,
+    meta: &ObjectMeta,
+    replicas: Option<i32>,
+    selector: Option<&LabelSelector>,
+    template: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>,
+    backoff_limit: Option<i32>,
+    interner: &mut Interner,
+) -> SlimWorkload {
+    let (namespace, name) = key(meta, interner);
+    let spec = template.and_then(|t| t.spec.as_ref());
+    let annotations = template
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .map(|a| {
+            a.iter()
+                .filter(|(k, _)| MATTERING_ANNOTATIONS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    SlimWorkload {
+        kind,
+        namespace,
+        name,
+        replicas,
+        selector: match_labels(selector),
+        termination_grace_seconds: spec.and_then(|s| s.termination_grace_period_seconds),
+        volume_kinds: spec.map(volume_kinds).unwrap_or_default(),
+        annotations,
+        priority_class: spec.and_then(|s| s.priority_class_name.clone()),
+        containers: spec.map(template_containers).unwrap_or_default(),
+        backoff_limit,
+    }
+}
+
+pub fn from_deployment(d: &Deployment, interner: &mut Interner) -> SlimWorkload {
+    let spec = d.spec.as_ref();
+    workload(
+        OwnerKind::Deployment,
+        &d.metadata,
+        Some(spec.and_then(|s| s.replicas).unwrap_or(1)),
+        spec.map(|s| &s.selector),
+        spec.map(|s| &s.template),
+        None,
+        interner,
+    )
+}
+
+pub fn from_statefulset(s: &StatefulSet, interner: &mut Interner) -> SlimWorkload {
+    let spec = s.spec.as_ref();
+    let mut slim = workload(
+        OwnerKind::StatefulSet,
+        &s.metadata,
+        Some(spec.and_then(|s| s.replicas).unwrap_or(1)),
+        spec.map(|s| &s.selector),
+        spec.map(|s| &s.template),
+        None,
+        interner,
+    );
+    if spec.is_some_and(|s| {
+        s.volume_claim_templates
+            .as_ref()
+            .is_some_and(|v| !v.is_empty())
+    }) {
+        slim.volume_kinds.push("persistentVolumeClaim".into());
+        slim.volume_kinds.sort();
+        slim.volume_kinds.dedup();
+    }
+    slim
+}
+
+pub fn from_daemonset(d: &DaemonSet, interner: &mut Interner) -> SlimWorkload {
+    let spec = d.spec.as_ref();
+    workload(
+        OwnerKind::DaemonSet,
+        &d.metadata,
+        None,
+        spec.map(|s| &s.selector),
+        spec.map(|s| &s.template),
+        None,
+        interner,
+    )
+}
+
+pub fn from_cronjob(c: &CronJob, interner: &mut Interner) -> SlimWorkload {
+    let job = c.spec.as_ref().and_then(|s| s.job_template.spec.as_ref());
+    workload(
+        OwnerKind::CronJob,
+        &c.metadata,
+        None,
+        None,
+        job.map(|j| &j.template),
+        job.and_then(|j| j.backoff_limit),
+        interner,
+    )
+}
+
+pub fn from_job(j: &Job, interner: &mut Interner) -> SlimWorkload {
+    let spec = j.spec.as_ref();
+    workload(
+        OwnerKind::Job,
+        &j.metadata,
+        None,
+        spec.and_then(|s| s.selector.as_ref()),
+        spec.map(|s| &s.template),
+        spec.and_then(|s| s.backoff_limit),
+        interner,
+    )
+}
+
+/// The controller owner of a ReplicaSet or Job: the Deployment or CronJob
+/// a user knows it by.
+pub fn parent_of(meta: &ObjectMeta, interner: &mut Interner) -> Option<OwnerRef> {
+    controller_of(meta, interner)
+}
+
+pub fn replicaset_parent(rs: &ReplicaSet, interner: &mut Interner) -> Option<OwnerRef> {
+    parent_of(&rs.metadata, interner)
+}
+
+pub fn from_hpa(h: &HorizontalPodAutoscaler, interner: &mut Interner) -> Option<SlimHpa> {
+    let spec = h.spec.as_ref()?;
+    let metrics = spec
+        .metrics
+        .iter()
+        .flatten()
+        .filter_map(|m| match m.type_.as_str() {
+            "Resource" => m.resource.as_ref().map(|r| r.name.clone()),
+            "ContainerResource" => m.container_resource.as_ref().map(|r| r.name.clone()),
+            "Pods" => m.pods.as_ref().map(|p| p.metric.name.clone()),
+            "Object" => m.object.as_ref().map(|o| o.metric.name.clone()),
+            "External" => m.external.as_ref().map(|e| e.metric.name.clone()),
+            _ => None,
+        })
+        .collect();
+    Some(SlimHpa {
+        namespace: interner.get(h.metadata.namespace.as_deref().unwrap_or_default()),
+        target: OwnerRef {
+            kind: OwnerKind::from_kind(&spec.scale_target_ref.kind),
+            name: interner.get(&spec.scale_target_ref.name),
+        },
+        min_replicas: spec.min_replicas.unwrap_or(1),
+        max_replicas: spec.max_replicas,
+        metrics,
+    })
+}
+
+pub fn from_pdb(p: &PodDisruptionBudget, interner: &mut Interner) -> SlimPdb {
+    SlimPdb {
+        namespace: interner.get(p.metadata.namespace.as_deref().unwrap_or_default()),
+        name: p.metadata.name.clone().unwrap_or_default(),
+        selector: match_labels(p.spec.as_ref().and_then(|s| s.selector.as_ref())),
+        disruptions_allowed: p.status.as_ref().map_or(0, |s| s.disruptions_allowed),
+    }
+}

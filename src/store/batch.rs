@@ -1,0 +1,221 @@
+//! Rows → Arrow record batches in a table's exact schema.
+//!
+//! Columns are added by name in any order; [`Batch::finish`] assembles them
+//! in the schema's order and fails on a missing or mistyped column, so a
+//! table and its writer cannot drift apart silently.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Float64Builder, Int32Array, Int32Builder, Int64Array,
+    ListBuilder, RecordBatch, StringBuilder, StringDictionaryBuilder, StructBuilder,
+    TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, Fields, Int32Type};
+use arrow::error::ArrowError;
+use chrono::{DateTime, Utc};
+
+use super::schema::{Kind, Table};
+use crate::model::histogram::Histogram;
+
+/// Columns of one table under construction.
+pub struct Batch {
+    table: &'static Table,
+    columns: HashMap<&'static str, ArrayRef>,
+}
+
+fn struct_fields(kind: Kind) -> Fields {
+    match kind.data_type() {
+        DataType::List(item) => match item.data_type() {
+            DataType::Struct(fields) => fields.clone(),
+            _ => Fields::empty(),
+        },
+        _ => Fields::empty(),
+    }
+}
+
+fn item_field(kind: Kind) -> Arc<Field> {
+    match kind.data_type() {
+        DataType::List(item) => item,
+        other => Arc::new(Field::new("item", other, false)),
+    }
+}
+
+impl Batch {
+    pub fn new(table: &'static Table) -> Batch {
+        Batch {
+            table,
+            columns: HashMap::new(),
+        }
+    }
+
+    fn put(&mut self, name: &'static str, array: ArrayRef) -> &mut Batch {
+        self.columns.insert(name, array);
+        self
+    }
+
+    /// A dictionary-encoded string column.
+    pub fn symbol<'a>(
+        &mut self,
+        name: &'static str,
+        values: impl Iterator<Item = &'a str>,
+    ) -> &mut Batch {
+        let mut builder = StringDictionaryBuilder::<Int32Type>::new();
+        for value in values {
+            builder.append_value(value);
+        }
+        self.put(name, Arc::new(builder.finish()))
+    }
+
+    pub fn f64(&mut self, name: &'static str, values: impl Iterator<Item = f64>) -> &mut Batch {
+        self.put(name, Arc::new(values.collect::<Float64Array>()))
+    }
+
+    pub fn opt_f64(
+        &mut self,
+        name: &'static str,
+        values: impl Iterator<Item = Option<f64>>,
+    ) -> &mut Batch {
+        self.put(name, Arc::new(values.collect::<Float64Array>()))
+    }
+
+    pub fn i64(&mut self, name: &'static str, values: impl Iterator<Item = i64>) -> &mut Batch {
+        self.put(name, Arc::new(values.collect::<Int64Array>()))
+    }
+
+    pub fn opt_i64(
+        &mut self,
+        name: &'static str,
+        values: impl Iterator<Item = Option<i64>>,
+    ) -> &mut Batch {
+        self.put(name, Arc::new(values.collect::<Int64Array>()))
+    }
+
+    pub fn i32(&mut self, name: &'static str, values: impl Iterator<Item = i32>) -> &mut Batch {
+        self.put(name, Arc::new(values.collect::<Int32Array>()))
+    }
+
+    pub fn opt_i32(
+        &mut self,
+        name: &'static str,
+        values: impl Iterator<Item = Option<i32>>,
+    ) -> &mut Batch {
+        self.put(name, Arc::new(values.collect::<Int32Array>()))
+    }
+
+    pub fn bool(&mut self, name: &'static str, values: impl Iterator<Item = bool>) -> &mut Batch {
+        self.put(name, Arc::new(values.map(Some).collect::<BooleanArray>()))
+    }
+
+    pub fn timestamp(
+        &mut self,
+        name: &'static str,
+        values: impl Iterator<Item = DateTime<Utc>>,
+    ) -> &mut Batch {
+        let array =
+            TimestampMillisecondArray::from_iter_values(values.map(|t| t.timestamp_millis()))
+                .with_timezone("UTC");
+        self.put(name, Arc::new(array))
+    }
+
+    /// A `list<struct<key, value>>` column.
+    pub fn key_values<'a, I>(&mut self, name: &'static str, rows: I) -> &mut Batch
+    where
+        I: Iterator<Item = &'a [(Arc<str>, Arc<str>)]>,
+    {
+        let fields = struct_fields(Kind::KeyValues);
+        let entries = StructBuilder::from_fields(fields, 0);
+        let mut builder = ListBuilder::new(entries).with_field(item_field(Kind::KeyValues));
+        for row in rows {
+            let entries = builder.values();
+            for (key, value) in row {
+                if let Some(b) = entries.field_builder::<StringBuilder>(0) {
+                    b.append_value(key);
+                }
+                if let Some(b) = entries.field_builder::<StringBuilder>(1) {
+                    b.append_value(value);
+                }
+                entries.append(true);
+            }
+            builder.append(true);
+        }
+        self.put(name, Arc::new(builder.finish()))
+    }
+
+    /// A `list<string>` column.
+    pub fn strings<'a, I, R>(&mut self, name: &'static str, rows: I) -> &mut Batch
+    where
+        I: Iterator<Item = R>,
+        R: IntoIterator<Item = &'a str>,
+    {
+        let mut builder =
+            ListBuilder::new(StringBuilder::new()).with_field(item_field(Kind::Strings));
+        for row in rows {
+            for value in row {
+                builder.values().append_value(value);
+            }
+            builder.append(true);
+        }
+        self.put(name, Arc::new(builder.finish()))
+    }
+
+    /// A sparse histogram column: `list<struct<bucket, weight>>`.
+    pub fn histogram<'a>(
+        &mut self,
+        name: &'static str,
+        rows: impl Iterator<Item = &'a Histogram>,
+    ) -> &mut Batch {
+        let fields = struct_fields(Kind::Histogram);
+        let entries = StructBuilder::from_fields(fields, 0);
+        let mut builder = ListBuilder::new(entries).with_field(item_field(Kind::Histogram));
+        for histogram in rows {
+            let entries = builder.values();
+            for (bucket, weight) in histogram.entries() {
+                if let Some(b) = entries.field_builder::<Int32Builder>(0) {
+                    b.append_value(bucket);
+                }
+                if let Some(b) = entries.field_builder::<Float64Builder>(1) {
+                    b.append_value(weight);
+                }
+                entries.append(true);
+            }
+            builder.append(true);
+        }
+        self.put(name, Arc::new(builder.finish()))
+    }
+
+    /// Adds an already built column (nested kinds built by the caller).
+    pub fn array(&mut self, name: &'static str, array: ArrayRef) -> &mut Batch {
+        self.put(name, array)
+    }
+
+    /// The record batch in the table's schema.
+    ///
+    /// # Errors
+    ///
+    /// An [`ArrowError`] naming the table and column that is missing or
+    /// whose type or length does not match (a writer defect).
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let schema = self.table.schema();
+        let mut arrays = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let array = self.columns.remove(field.name().as_str()).ok_or_else(|| {
+                ArrowError::SchemaError(format!(
+                    "table {}: column {} was not written",
+                    self.table.name,
+                    field.name()
+                ))
+            })?;
+            arrays.push(array);
+        }
+        if let Some(extra) = self.columns.keys().next() {
+            return Err(ArrowError::SchemaError(format!(
+                "table {}: column {extra} is not in the schema",
+                self.table.name
+            )));
+        }
+        RecordBatch::try_new(schema, arrays)
+            .map_err(|e| ArrowError::SchemaError(format!("table {}: {e}", self.table.name)))
+    }
+}

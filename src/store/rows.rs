@@ -1,0 +1,224 @@
+//! The cost model's rows as record batches of the dataset's tables.
+
+use arrow::array::RecordBatch;
+use arrow::error::ArrowError;
+
+use super::batch::Batch;
+use super::schema::{ALLOCATION, NODES, SAMPLES, col};
+use crate::allocate::{AllocationRow, NodeRow, Sample};
+use crate::pricing::NodeClass;
+
+/// The columns that describe the node a row is about.
+fn node_class_columns(b: &mut Batch, classes: &[&NodeClass]) {
+    b.symbol(col::PROVIDER, classes.iter().map(|c| c.provider.as_str()))
+        .symbol(col::REGION, classes.iter().map(|c| c.region.as_str()))
+        .symbol(col::ZONE, classes.iter().map(|c| c.zone.as_str()))
+        .symbol(
+            col::MACHINE_TYPE,
+            classes.iter().map(|c| c.machine_type.as_str()),
+        )
+        .symbol(
+            col::MACHINE_FAMILY,
+            classes.iter().map(|c| c.machine_family.as_str()),
+        )
+        .symbol(
+            col::CAPACITY_TYPE,
+            classes.iter().map(|c| c.capacity_type.as_str()),
+        );
+}
+
+/// `samples` rows.
+///
+/// # Errors
+///
+/// An [`ArrowError`] if the batch does not match the table (a defect).
+pub fn samples_batch(rows: &[Sample]) -> Result<RecordBatch, ArrowError> {
+    let mut b = Batch::new(&SAMPLES);
+    b.timestamp(col::TS, rows.iter().map(|r| r.ts))
+        .f64(col::WINDOW_SECONDS, rows.iter().map(|r| r.window_seconds))
+        .symbol(col::NAMESPACE, rows.iter().map(|r| &*r.namespace))
+        .symbol(col::POD, rows.iter().map(|r| &*r.pod))
+        .symbol(col::POD_UID, rows.iter().map(|r| &*r.pod_uid))
+        .symbol(col::CONTAINER, rows.iter().map(|r| &*r.container))
+        .symbol(col::NODE, rows.iter().map(|r| &*r.node))
+        .symbol(col::WORKLOAD_KIND, rows.iter().map(|r| &*r.workload_kind))
+        .symbol(col::WORKLOAD_NAME, rows.iter().map(|r| &*r.workload_name))
+        .symbol(col::TENANT, rows.iter().map(|r| &*r.tenant))
+        .opt_f64(
+            col::CPU_REQUEST_CORES,
+            rows.iter().map(|r| r.cpu_request_cores),
+        )
+        .opt_f64(col::CPU_LIMIT_CORES, rows.iter().map(|r| r.cpu_limit_cores))
+        .f64(col::CPU_USAGE_CORES, rows.iter().map(|r| r.cpu_usage_cores))
+        .opt_i64(
+            col::MEMORY_REQUEST_BYTES,
+            rows.iter().map(|r| r.memory_request_bytes),
+        )
+        .opt_i64(
+            col::MEMORY_LIMIT_BYTES,
+            rows.iter().map(|r| r.memory_limit_bytes),
+        )
+        .i64(
+            col::MEMORY_USAGE_BYTES,
+            rows.iter().map(|r| r.memory_usage_bytes),
+        );
+    b.finish()
+}
+
+/// `allocation` rows.
+///
+/// # Errors
+///
+/// An [`ArrowError`] if the batch does not match the table (a defect).
+pub fn allocation_batch(rows: &[AllocationRow]) -> Result<RecordBatch, ArrowError> {
+    let mut b = Batch::new(&ALLOCATION);
+    node_class_columns(&mut b, &rows.iter().map(|r| &*r.class).collect::<Vec<_>>());
+    b.timestamp(col::START_TIME, rows.iter().map(|r| r.start_time))
+        .timestamp(col::END_TIME, rows.iter().map(|r| r.end_time))
+        .symbol(col::NODE, rows.iter().map(|r| &*r.node))
+        .symbol(col::NAMESPACE, rows.iter().map(|r| &*r.namespace))
+        .symbol(col::TENANT, rows.iter().map(|r| &*r.tenant))
+        .symbol(col::WORKLOAD_KIND, rows.iter().map(|r| &*r.workload_kind))
+        .symbol(col::WORKLOAD_NAME, rows.iter().map(|r| &*r.workload_name))
+        .symbol(col::POD, rows.iter().map(|r| &*r.pod))
+        .symbol(col::POD_UID, rows.iter().map(|r| &*r.pod_uid))
+        .symbol(col::CONTAINER, rows.iter().map(|r| &*r.container))
+        .key_values(col::LABELS, rows.iter().map(|r| &*r.labels))
+        .f64(col::RUNNING_SECONDS, rows.iter().map(|r| r.running_seconds))
+        .i32(col::SAMPLE_COUNT, rows.iter().map(|r| r.sample_count))
+        .f64(
+            col::CPU_REQUEST_CORE_HOURS,
+            rows.iter().map(|r| r.cpu_request_core_hours),
+        )
+        .f64(
+            col::CPU_USAGE_CORE_HOURS,
+            rows.iter().map(|r| r.cpu_usage_core_hours),
+        )
+        .f64(
+            col::CPU_BILLED_CORE_HOURS,
+            rows.iter().map(|r| r.cpu_billed_core_hours),
+        )
+        .f64(
+            col::MEMORY_REQUEST_GIB_HOURS,
+            rows.iter().map(|r| r.memory_request_gib_hours),
+        )
+        .f64(
+            col::MEMORY_USAGE_GIB_HOURS,
+            rows.iter().map(|r| r.memory_usage_gib_hours),
+        )
+        .f64(
+            col::MEMORY_BILLED_GIB_HOURS,
+            rows.iter().map(|r| r.memory_billed_gib_hours),
+        )
+        .opt_f64(
+            col::CPU_USAGE_P50_CORES,
+            rows.iter().map(|r| r.cpu_usage_p50_cores),
+        )
+        .opt_f64(
+            col::CPU_USAGE_P90_CORES,
+            rows.iter().map(|r| r.cpu_usage_p90_cores),
+        )
+        .opt_f64(
+            col::CPU_USAGE_P95_CORES,
+            rows.iter().map(|r| r.cpu_usage_p95_cores),
+        )
+        .opt_f64(
+            col::CPU_USAGE_MAX_CORES,
+            rows.iter().map(|r| r.cpu_usage_max_cores),
+        )
+        .opt_i64(
+            col::MEMORY_USAGE_MAX_BYTES,
+            rows.iter().map(|r| r.memory_usage_max_bytes),
+        )
+        .histogram(
+            col::CPU_USAGE_HISTOGRAM,
+            rows.iter().map(|r| &r.cpu_histogram),
+        )
+        .histogram(
+            col::MEMORY_USAGE_HISTOGRAM,
+            rows.iter().map(|r| &r.memory_histogram),
+        )
+        .i32(col::OOM_KILLS, rows.iter().map(|r| r.oom_kills))
+        .i32(col::RESTARTS, rows.iter().map(|r| r.restarts))
+        .f64(col::CPU_COST_USD, rows.iter().map(|r| r.cpu_cost_usd))
+        .f64(col::MEMORY_COST_USD, rows.iter().map(|r| r.memory_cost_usd))
+        .f64(col::GPU_COST_USD, rows.iter().map(|r| r.gpu_cost_usd))
+        .f64(
+            col::TOTAL_COST_USD,
+            rows.iter().map(AllocationRow::total_cost_usd),
+        )
+        .symbol(col::PRICE_SOURCE, rows.iter().map(|r| r.price_source));
+    b.finish()
+}
+
+/// `nodes` rows.
+///
+/// # Errors
+///
+/// An [`ArrowError`] if the batch does not match the table (a defect).
+pub fn nodes_batch(rows: &[NodeRow]) -> Result<RecordBatch, ArrowError> {
+    let mut b = Batch::new(&NODES);
+    node_class_columns(&mut b, &rows.iter().map(|r| &*r.class).collect::<Vec<_>>());
+    b.timestamp(col::START_TIME, rows.iter().map(|r| r.start_time))
+        .timestamp(col::END_TIME, rows.iter().map(|r| r.end_time))
+        .symbol(col::NODE, rows.iter().map(|r| &*r.node))
+        .symbol(col::NODE_POOL, rows.iter().map(|r| r.node_pool.as_str()))
+        .f64(col::VCPUS, rows.iter().map(|r| r.vcpus))
+        .i64(col::MEMORY_BYTES, rows.iter().map(|r| r.memory_bytes))
+        .f64(
+            col::ALLOCATABLE_CPU_CORES,
+            rows.iter().map(|r| r.allocatable_cpu_cores),
+        )
+        .i64(
+            col::ALLOCATABLE_MEMORY_BYTES,
+            rows.iter().map(|r| r.allocatable_memory_bytes),
+        )
+        .i32(
+            col::GPUS,
+            rows.iter()
+                .map(|r| i32::try_from(r.class.gpus).unwrap_or(i32::MAX)),
+        )
+        .symbol(
+            col::GPU_TYPE,
+            rows.iter().map(|r| r.class.gpu_type.as_str()),
+        )
+        .f64(col::RUNNING_SECONDS, rows.iter().map(|r| r.running_seconds))
+        .f64(
+            col::CPU_CORE_HOUR_USD,
+            rows.iter().map(|r| r.cpu_core_hour_usd),
+        )
+        .f64(
+            col::MEMORY_GIB_HOUR_USD,
+            rows.iter().map(|r| r.memory_gib_hour_usd),
+        )
+        .f64(col::CPU_COST_USD, rows.iter().map(|r| r.cpu_cost_usd))
+        .f64(col::MEMORY_COST_USD, rows.iter().map(|r| r.memory_cost_usd))
+        .f64(col::GPU_COST_USD, rows.iter().map(|r| r.gpu_cost_usd))
+        .f64(
+            col::TOTAL_COST_USD,
+            rows.iter().map(NodeRow::total_cost_usd),
+        )
+        .f64(
+            col::ALLOCATED_COST_USD,
+            rows.iter().map(|r| r.allocated_cost_usd),
+        )
+        .f64(col::IDLE_COST_USD, rows.iter().map(NodeRow::idle_cost_usd))
+        .f64(
+            col::CPU_REQUEST_CORE_HOURS,
+            rows.iter().map(|r| r.cpu_request_core_hours),
+        )
+        .f64(
+            col::CPU_USAGE_CORE_HOURS,
+            rows.iter().map(|r| r.cpu_usage_core_hours),
+        )
+        .f64(
+            col::MEMORY_REQUEST_GIB_HOURS,
+            rows.iter().map(|r| r.memory_request_gib_hours),
+        )
+        .f64(
+            col::MEMORY_USAGE_GIB_HOURS,
+            rows.iter().map(|r| r.memory_usage_gib_hours),
+        )
+        .symbol(col::PRICE_SOURCE, rows.iter().map(|r| r.price_source));
+    b.finish()
+}

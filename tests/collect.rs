@@ -1,0 +1,319 @@
+//! The collector end to end: a hand-written cluster served by the simulator
+//! over real HTTP, the real kube client, Parquet files read back.
+//!
+//! Prices are round user rows, so every expected cost below is worked out
+//! by hand in the comments.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int32Type};
+use kubetally::allocate::{Pattern, TenantRules};
+use kubetally::collect::{CollectConfig, Collector, StopAfter, Summary};
+use kubetally::pricing::{PriceBook, PricingOptions, RowOrigin, parse_catalog};
+use kubetally::sim::SimConfig;
+use kubetally::sim::scenario::Scenario;
+use kubetally::store::Dataset;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::support::{kube_config, start, stop};
+
+/// e2 on-demand: $0.02 per core-hour, $0.004 per GiB-hour; spot: $0.006 and $0.001.
+const PRICES: &str = "provider,region,machine_family,machine_type,capacity_type,vcpu_hour_usd,memory_gib_hour_usd,gpu_type,gpu_hour_usd,instance_hour_usd,as_of,source
+gcp,us-central1,e2,,on_demand,0.02,0.004,,,,2026-11-01,test
+gcp,us-central1,e2,,spot,0.006,0.001,,,,2026-11-01,test
+";
+
+/// Times are seconds from the simulated epoch.
+const SCENARIO: &str = r#"{
+  "nodes": [
+    {"name": "n-e2", "machine_type": "e2-standard-4", "vcpus": 4, "memory_gib": 16},
+    {"name": "n-spot", "machine_type": "e2-standard-4", "capacity": "spot", "vcpus": 4, "memory_gib": 16},
+    {"name": "n-unknown", "machine_type": "z9-mega-4", "vcpus": 4, "memory_gib": 16}
+  ],
+  "namespaces": [{"name": "shop", "labels": {"tenant": "acme"}}],
+  "pods": [
+    {"namespace": "shop", "name": "api-1", "node": "n-e2", "owner": {"kind": "Deployment", "name": "api"},
+     "containers": [{"name": "api", "cpu_request": "1", "memory_request": "2Gi", "cpu_usage": "500m", "memory_usage": "1Gi"}]},
+    {"namespace": "web", "name": "hog-1", "node": "n-e2", "labels": {"tenant": "globex"},
+     "containers": [{"name": "hog", "cpu_request": "500m", "memory_request": "512Mi", "cpu_usage": "1", "memory_usage": "1Gi"}]},
+    {"namespace": "shop", "name": "nightly-1", "node": "n-e2", "owner": {"kind": "CronJob", "name": "nightly"},
+     "start": 600, "end": 620,
+     "containers": [{"name": "job", "cpu_request": "2", "memory_request": "1Gi", "cpu_usage": "2", "memory_usage": "1Gi"}]},
+    {"namespace": "web", "name": "spotty-1", "node": "n-spot",
+     "containers": [{"name": "spotty", "cpu_request": "1", "memory_request": "1Gi", "cpu_usage": "100m", "memory_usage": "100Mi"}]},
+    {"namespace": "kube-system", "name": "dns-1", "node": "n-unknown", "owner": {"kind": "DaemonSet", "name": "dns"},
+     "containers": [{"name": "dns", "cpu_request": "100m", "memory_request": "128Mi", "cpu_usage": "10m", "memory_usage": "64Mi"}]},
+    {"namespace": "lab", "name": "exp-1", "node": "n-e2",
+     "containers": [{"name": "exp", "cpu_request": "250m", "memory_request": "256Mi", "cpu_usage": "250m", "memory_usage": "256Mi"}]}
+  ]
+}"#;
+
+fn price_book() -> PriceBook {
+    let rows = parse_catalog(PRICES, "test prices", RowOrigin::User)
+        .unwrap_or_else(|error| panic!("{error}"));
+    let mut options = PricingOptions::default();
+    options.default_rates.vcpu_hour_usd = 0.05;
+    options.default_rates.memory_gib_hour_usd = 0.01;
+    PriceBook::new(rows, options).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// Runs the collector against the scenario for `duration` of simulated time.
+async fn collect(out: &Path, duration: chrono::Duration) -> Summary {
+    let scenario = Scenario::parse(SCENARIO, "test").unwrap_or_else(|error| panic!("{error}"));
+    let speed = 600.0;
+    let server = start(&SimConfig {
+        scenario: Some(scenario),
+        speed,
+        ..SimConfig::default()
+    })
+    .await;
+    let client = kube::Client::try_from(kube_config(&server)).unwrap_or_else(|e| panic!("{e}"));
+    let mut tenants = TenantRules::new(Some("tenant".into()));
+    tenants.map = vec![(Pattern::new("la*"), "research".into())];
+    let config = CollectConfig {
+        dataset: Dataset {
+            root: out.to_owned(),
+            cluster: "test".into(),
+            writer: "0".into(),
+        },
+        interval: std::time::Duration::from_secs_f64(60.0 / speed),
+        stop: StopAfter {
+            samples: None,
+            duration: Some(duration),
+        },
+        write_samples: true,
+        tenants,
+        prices: Arc::new(price_book()),
+    };
+    let summary = Collector::default()
+        .run(client, &config, std::future::pending())
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    stop(server).await;
+    summary
+}
+
+/// Every row of a table, from all its Parquet files.
+fn read(root: &Path, table: &str) -> Vec<RecordBatch> {
+    let mut batches = Vec::new();
+    let mut stack = vec![root.join(table)];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{e}"));
+                let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .and_then(|b| b.build())
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                batches.extend(reader.map(|b| b.unwrap_or_else(|e| panic!("{e}"))));
+            }
+        }
+    }
+    batches
+}
+
+/// A row as column name → printable value, for lookups by key.
+type Row = BTreeMap<String, String>;
+
+fn rows(batches: &[RecordBatch]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let options = arrow::util::display::FormatOptions::default();
+        // Timestamps print without their zone (always UTC here).
+        let plain =
+            arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None);
+        let columns: Vec<Arc<dyn Array>> = batch
+            .columns()
+            .iter()
+            .map(|c| match c.data_type() {
+                arrow::datatypes::DataType::Timestamp(..) => {
+                    arrow::compute::cast(c, &plain).unwrap_or_else(|e| panic!("{e}"))
+                }
+                _ => c.clone(),
+            })
+            .collect();
+        let formatters: Vec<_> = columns
+            .iter()
+            .map(|c| {
+                arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &options)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        for index in 0..batch.num_rows() {
+            let mut row = Row::new();
+            for (field, formatter) in batch.schema().fields().iter().zip(&formatters) {
+                row.insert(field.name().clone(), formatter.value(index).to_string());
+            }
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+fn number(row: &Row, column: &str) -> f64 {
+    row.get(column)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{column} of {row:?}"))
+}
+
+fn assert_close(actual: f64, expected: f64, what: &str) {
+    let tolerance = 1e-9 * expected.abs().max(1e-12);
+    assert!(
+        (actual - expected).abs() <= tolerance,
+        "{what}: {actual} != {expected}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_collector_prices_a_known_cluster_exactly() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let summary = collect(dir.path(), chrono::Duration::minutes(75)).await;
+    assert!(summary.samples > 0, "{summary:?}");
+
+    let allocation = rows(&read(dir.path(), "allocation"));
+    let first_hour = "2026-11-02T00:00:00";
+    let pod = |name: &str| -> &Row {
+        allocation
+            .iter()
+            .find(|r| r["pod"] == name && r["start_time"] == first_hour)
+            .unwrap_or_else(|| panic!("no first-hour row for {name}: {allocation:?}"))
+    };
+    // api-1: 1 core and 2 GiB requested all hour, using less: billed by request.
+    // 1 × 0.02 + 2 × 0.004 = 0.028.
+    let api = pod("api-1");
+    assert_close(number(api, "running_seconds"), 3600.0, "api running");
+    assert_close(number(api, "cpu_usage_core_hours"), 0.5, "api usage");
+    assert_close(number(api, "total_cost_usd"), 0.028, "api cost");
+    assert_eq!(api["tenant"], "acme", "namespace label");
+    assert_eq!(
+        (api["workload_kind"].as_str(), api["workload_name"].as_str()),
+        ("Deployment", "api")
+    );
+    // hog-1: uses 1 core and 1 GiB above its 0.5 / 0.5 GiB request: billed by usage.
+    // 1 × 0.02 + 1 × 0.004 = 0.024.
+    let hog = pod("hog-1");
+    assert_close(number(hog, "cpu_billed_core_hours"), 1.0, "hog billed cpu");
+    assert_close(number(hog, "total_cost_usd"), 0.024, "hog cost");
+    assert_eq!(hog["tenant"], "globex", "pod label");
+    assert_eq!(
+        hog["workload_kind"], "Pod",
+        "a naked pod is its own workload"
+    );
+    // nightly-1: 20 seconds of 2 cores and 1 GiB: (2 × 0.02 + 1 × 0.004) × 20 / 3600.
+    let job = pod("nightly-1");
+    assert_close(number(job, "running_seconds"), 20.0, "job running");
+    assert_close(
+        number(job, "total_cost_usd"),
+        0.044 * 20.0 / 3600.0,
+        "job cost",
+    );
+    assert_eq!(
+        (job["workload_kind"].as_str(), job["workload_name"].as_str()),
+        ("CronJob", "nightly")
+    );
+    // spotty-1 on the spot node: 1 × 0.006 + 1 × 0.001.
+    let spot = pod("spotty-1");
+    assert_eq!(spot["capacity_type"], "spot");
+    assert_close(number(spot, "total_cost_usd"), 0.007, "spot cost");
+    assert_eq!(spot["tenant"], "web", "no label: the namespace");
+    // dns-1 on the unknown machine type: default rates 0.05 and 0.01, flagged.
+    // 0.1 × 0.05 + 0.125 × 0.01 = 0.00625.
+    let dns = pod("dns-1");
+    assert_eq!(dns["price_source"], "default");
+    assert_close(
+        number(dns, "total_cost_usd"),
+        0.00625,
+        "default-priced cost",
+    );
+    assert_eq!(dns["tenant"], "__shared__");
+    // exp-1: the tenant map wins: 0.25 × 0.02 + 0.25 × 0.004 = 0.006.
+    let exp = pod("exp-1");
+    assert_eq!(exp["tenant"], "research");
+    assert_close(number(exp, "total_cost_usd"), 0.006, "mapped cost");
+
+    // Nodes: e2-standard-4 = 4 × 0.02 + 16 × 0.004 = 0.144 an hour.
+    let nodes = rows(&read(dir.path(), "nodes"));
+    let e2 = nodes
+        .iter()
+        .find(|r| r["node"] == "n-e2" && r["start_time"] == first_hour)
+        .unwrap_or_else(|| panic!("{nodes:?}"));
+    assert_close(number(e2, "total_cost_usd"), 0.144, "node cost");
+    assert_close(
+        number(e2, "allocated_cost_usd"),
+        0.028 + 0.024 + 0.044 * 20.0 / 3600.0 + 0.006,
+        "allocated",
+    );
+    assert_bill_adds_up(&allocation, &nodes);
+}
+
+/// Σ allocation over a node-hour + idle = the node's cost, for every node-hour.
+fn assert_bill_adds_up(allocation: &[Row], nodes: &[Row]) {
+    let mut charged: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for row in allocation {
+        *charged
+            .entry((row["node"].clone(), row["start_time"].clone()))
+            .or_default() += number(row, "total_cost_usd");
+    }
+    assert!(!nodes.is_empty());
+    for node in nodes {
+        let key = (node["node"].clone(), node["start_time"].clone());
+        let sum = charged.get(&key).copied().unwrap_or(0.0) + number(node, "idle_cost_usd");
+        let total = number(node, "total_cost_usd");
+        assert!(
+            (sum - total).abs() <= 1e-6 * total.max(1e-9),
+            "{key:?}: {sum} != {total}"
+        );
+    }
+}
+
+#[test]
+fn written_files_carry_the_documented_schema() {
+    let runtime = crate::support::runtime();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    runtime.block_on(collect(dir.path(), chrono::Duration::minutes(5)));
+    for table in [
+        kubetally::store::schema::ALLOCATION,
+        kubetally::store::schema::NODES,
+        kubetally::store::schema::SAMPLES,
+    ] {
+        let batches = read(dir.path(), table.name);
+        let first = batches
+            .first()
+            .unwrap_or_else(|| panic!("no {} files", table.name));
+        let expected = table.schema();
+        let names = |s: &arrow::datatypes::Schema| {
+            s.fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&first.schema()), names(&expected), "{}", table.name);
+    }
+    // A histogram has weights that sum to the sample count.
+    let allocation = read(dir.path(), "allocation");
+    let batch = &allocation[0];
+    let counts = batch
+        .column_by_name("sample_count")
+        .map(|c| c.as_primitive::<Int32Type>().clone())
+        .unwrap_or_else(|| panic!("sample_count"));
+    let histograms = batch
+        .column_by_name("cpu_usage_histogram")
+        .map(|c| c.as_list::<i32>().clone())
+        .unwrap_or_else(|| panic!("histogram"));
+    for row in 0..batch.num_rows() {
+        let entries = histograms.value(row);
+        let weights = entries
+            .as_struct()
+            .column(1)
+            .as_primitive::<Float64Type>()
+            .clone();
+        let total: f64 = weights.iter().flatten().sum();
+        assert_eq!(total, f64::from(counts.value(row)));
+    }
+}

@@ -1,0 +1,71 @@
+//! Helpers the integration tests share: an in-process simulated cluster on a
+//! free port and kube clients pointed at it.
+
+use kubetally::sim::{SimConfig, SimServer};
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap_or_else(|error| panic!("runtime: {error}"))
+}
+
+pub async fn start(config: &SimConfig) -> SimServer {
+    let listen = "127.0.0.1:0"
+        .parse()
+        .unwrap_or_else(|error| panic!("{error}"));
+    SimServer::start(config, listen)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"))
+}
+
+pub fn kube_config(server: &SimServer) -> kube::Config {
+    // kube pulls both ring and aws-lc-rs: the process must pick one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let url = server
+        .url()
+        .parse()
+        .unwrap_or_else(|error| panic!("{error}"));
+    kube::Config::new(url)
+}
+
+/// The default client: it retries 429, 503 and 504 itself, honouring Retry-After.
+pub fn client(server: &SimServer) -> kube::Client {
+    kube::Client::try_from(kube_config(server)).unwrap_or_else(|error| panic!("{error}"))
+}
+
+pub async fn stop(server: SimServer) {
+    server
+        .stop()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+}
+
+/// A reflector on `api` running in its own task, returned once its first
+/// list is in; stream errors are dropped (the watcher recovers by itself).
+pub async fn synced_reflector<K>(
+    api: kube::Api<K>,
+    config: kube::runtime::watcher::Config,
+) -> (
+    kube::runtime::reflector::Store<K>,
+    tokio::task::JoinHandle<()>,
+)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    use futures_util::StreamExt;
+    use kube::runtime::{WatchStreamExt, reflector, watcher};
+    let (reader, writer) = reflector::store();
+    let stream = reflector(writer, watcher(api, config))
+        .applied_objects()
+        .boxed();
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    reader
+        .wait_until_ready()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    (reader, task)
+}
