@@ -27,6 +27,8 @@ pub struct Ledger {
     closed_before: Option<DateTime<Utc>>,
     pub first_sample: Option<DateTime<Utc>>,
     pub last_sample: Option<DateTime<Utc>>,
+    /// The newest tick's samples (what `/metrics` shows as current allocation).
+    pub latest: Vec<Sample>,
 }
 
 impl Ledger {
@@ -58,6 +60,7 @@ impl Ledger {
         self.track_restarts(inventory, now);
         let mut seen_pods = 0_u64;
         let mut samples = 0_u64;
+        let mut latest = Vec::new();
         for usage in pods {
             let Some(pod) = inventory
                 .pod_by_name(&usage.namespace, &usage.name)
@@ -97,6 +100,7 @@ impl Ledger {
                     memory_limit_bytes: spec.resources.memory_limit_bytes,
                     memory_usage_bytes: container.memory_bytes,
                 };
+                latest.push(sample.clone());
                 self.record(sample, stats);
                 samples += 1;
             }
@@ -110,6 +114,7 @@ impl Ledger {
             running.saturating_sub(seen_pods),
         );
         Stats::add(&stats.samples, samples);
+        self.latest = latest;
         for node in nodes {
             let middle =
                 node.timestamp - Duration::milliseconds((node.window_seconds * 500.0) as i64);

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 pub use ledger::Ledger;
 pub use stats::Stats;
 
-use crate::allocate::{HourRows, SHARED, TenantRules};
+use crate::allocate::{HourRows, SHARED, Sample, TenantRules};
 use crate::pricing::PriceBook;
 use crate::source::watch::{self, OnError, SharedInventory, lock};
 use crate::source::{Inventory, metrics};
@@ -81,6 +81,8 @@ pub struct Summary {
 pub struct Collector {
     pub inventory: SharedInventory,
     pub stats: Arc<Stats>,
+    /// The newest tick's samples, joined and attributed.
+    pub latest: Arc<Mutex<Vec<Sample>>>,
 }
 
 impl Default for Collector {
@@ -88,6 +90,7 @@ impl Default for Collector {
         Collector {
             inventory: Arc::new(Mutex::new(Inventory::default())),
             stats: Arc::new(Stats::default()),
+            latest: Arc::new(Mutex::new(Vec::new())),
         }
     }
 }
@@ -201,6 +204,9 @@ impl Collector {
                     &self.stats,
                 )
             };
+            if let Ok(mut latest) = self.latest.lock() {
+                *latest = std::mem::take(&mut ledger.latest);
+            }
             if let Some(last) = ledger.last_sample {
                 Stats::set(
                     &self.stats.last_sample_seconds,
