@@ -10,6 +10,7 @@ pub mod cli;
 pub mod collect;
 pub mod model;
 pub mod pricing;
+pub mod serve;
 pub mod sim;
 pub mod source;
 pub mod store;

@@ -1,9 +1,11 @@
 //! kubetally's integration tests: one binary, one module per area.
 
 mod collect;
+mod object_store;
 mod pricing_cli;
 mod quantity;
 mod schema;
+mod serve;
 mod sim;
 mod sim_faults;
 mod support;

@@ -11,6 +11,7 @@ use super::PricingFlags;
 use super::duration::{parse_duration, parse_std_duration};
 use crate::allocate::{Pattern, TenantRules, parse_tenant_map};
 use crate::collect::{CollectConfig, Collector, StopAfter, Summary};
+use crate::serve::{self, ServeState};
 use crate::store::Dataset;
 
 #[derive(Debug, Args)]
@@ -21,8 +22,12 @@ pub struct CollectArgs {
     /// Kubeconfig context (default: the current context).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-    /// Where the dataset goes: a local directory (a PVC in the cluster).
-    #[arg(long, value_name = "DIR")]
+    /// Where the dataset goes: a local directory (a PVC in the cluster) or an
+    /// object store URL: `s3://BUCKET/PREFIX`, `gs://BUCKET/PREFIX`,
+    /// `az://CONTAINER/PREFIX`. Credentials, region and endpoint come from the
+    /// cloud's usual environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`;
+    /// see docs/storage.md).
+    #[arg(long, value_name = "DIR|URL")]
     pub out: String,
     /// Cluster name: the `cluster=` partition of every file.
     #[arg(long, value_name = "NAME", default_value = "default")]
@@ -56,6 +61,14 @@ pub struct CollectArgs {
         default_value = "kube-system"
     )]
     pub shared_namespaces: Vec<String>,
+    /// Directory of the write-ahead log of the open hours (default: `_wal`
+    /// under a local --out; required with an object store --out, for
+    /// example an emptyDir or a small PVC).
+    #[arg(long, value_name = "DIR")]
+    pub wal_dir: Option<PathBuf>,
+    /// Serve /metrics, /healthz and /readyz here; `none` serves nothing.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9090", value_parser = parse_listen)]
+    pub listen: Listen,
     /// Do not write the per-sample `samples` table.
     #[arg(long)]
     pub no_samples: bool,
@@ -84,12 +97,6 @@ impl CollectArgs {
     }
 
     fn dataset(&self) -> anyhow::Result<Dataset> {
-        if let Some((scheme, _)) = self.out.split_once("://") {
-            bail!(
-                "--out {}: {scheme}:// object storage is not supported by this build yet; write to a local directory (a PVC) instead",
-                self.out
-            );
-        }
         if self.cluster_name.is_empty() || self.cluster_name.contains(['/', '=']) {
             bail!(
                 "--cluster-name {:?}: must be non-empty without '/' or '='",
@@ -102,11 +109,25 @@ impl CollectArgs {
                 self.writer_id
             );
         }
+        let target = crate::store::Target::parse(&self.out).context("--out")?;
         Ok(Dataset {
-            root: PathBuf::from(&self.out),
+            target,
             cluster: self.cluster_name.clone(),
             writer: self.writer_id.clone(),
         })
+    }
+}
+
+impl CollectArgs {
+    fn wal_dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.wal_dir {
+            Some(dir) => Ok(dir.clone()),
+            None if self.out.contains("://") => bail!(
+                "--out {}: an object store needs --wal-dir DIR for the write-ahead log of the open hours",
+                self.out
+            ),
+            None => Ok(PathBuf::from(&self.out).join("_wal")),
+        }
     }
 }
 
@@ -173,6 +194,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
         write_samples: !args.no_samples,
         tenants,
         prices,
+        wal_dir: Some(args.wal_dir()?),
     };
     install_crypto();
     init_logs("info,kube=warn");
@@ -180,12 +202,47 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let client = client(&args).await?;
         let collector = Collector::default();
+        // Bind before collecting: a taken port fails at once, not later.
+        let listener = match args.listen.0 {
+            Some(addr) => Some(serve::bind(addr).await?),
+            None => None,
+        };
+        let (stop_serving, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = listener.map(|listener| {
+            let state = ServeState::new(
+                &collector,
+                config.prices.clone(),
+                args.cluster_name.clone(),
+                args.interval,
+            );
+            tokio::spawn(serve::serve(listener, state, async {
+                let _ = stopped.await;
+            }))
+        });
         let summary = collector
             .run(client, &config, super::shutdown_signal())
             .await?;
         log_summary(&summary);
+        let _ = stop_serving.send(());
+        if let Some(server) = server {
+            server.await.context("the HTTP server task")??;
+        }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Where to serve HTTP, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub Option<std::net::SocketAddr>);
+
+/// `HOST:PORT`, or `none`.
+fn parse_listen(text: &str) -> Result<Listen, String> {
+    if text == "none" {
+        return Ok(Listen(None));
+    }
+    text.parse()
+        .map(|addr| Listen(Some(addr)))
+        .map_err(|_| format!("{text:?} is not HOST:PORT (for example 0.0.0.0:9090) or none"))
 }
 
 fn log_summary(summary: &Summary) {

@@ -80,7 +80,7 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
         .collect();
     let config = CollectConfig {
         dataset: Dataset {
-            root: args.out.clone(),
+            target: crate::store::Target::Local(args.out.clone()),
             cluster: CLUSTER.into(),
             writer: "0".into(),
         },
@@ -93,6 +93,7 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
         write_samples: true,
         tenants,
         prices: Arc::new(PriceBook::new(Vec::new(), PricingOptions::default())?),
+        wal_dir: Some(args.out.join("_wal")),
     };
     let collector = Collector::default();
     let summary = collector

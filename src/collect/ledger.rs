@@ -14,6 +14,7 @@ use crate::allocate::{
 use crate::pricing::PriceBook;
 use crate::source::Inventory;
 use crate::source::metrics::{NodeUsage, PodUsage};
+use crate::store::wal::TickLog;
 
 type ContainerKey = (Arc<str>, Arc<str>);
 
@@ -27,8 +28,12 @@ pub struct Ledger {
     closed_before: Option<DateTime<Utc>>,
     pub first_sample: Option<DateTime<Utc>>,
     pub last_sample: Option<DateTime<Utc>>,
-    /// The newest tick's samples (what `/metrics` shows as current allocation).
-    pub latest: Vec<Sample>,
+    /// What the current tick added, for the write-ahead log and `/metrics`.
+    tick: TickLog,
+    /// Newest sample time per container: a metrics window seen twice (an
+    /// interval shorter than metrics-server's resolution, a replayed log)
+    /// counts once.
+    newest: HashMap<ContainerKey, DateTime<Utc>>,
 }
 
 impl Ledger {
@@ -60,7 +65,6 @@ impl Ledger {
         self.track_restarts(inventory, now);
         let mut seen_pods = 0_u64;
         let mut samples = 0_u64;
-        let mut latest = Vec::new();
         for usage in pods {
             let Some(pod) = inventory
                 .pod_by_name(&usage.namespace, &usage.name)
@@ -100,9 +104,10 @@ impl Ledger {
                     memory_limit_bytes: spec.resources.memory_limit_bytes,
                     memory_usage_bytes: container.memory_bytes,
                 };
-                latest.push(sample.clone());
-                self.record(sample, stats);
-                samples += 1;
+                if self.record(sample.clone(), stats) {
+                    self.tick.samples.push(sample);
+                    samples += 1;
+                }
             }
         }
         let running = inventory
@@ -114,7 +119,6 @@ impl Ledger {
             running.saturating_sub(seen_pods),
         );
         Stats::add(&stats.samples, samples);
-        self.latest = latest;
         for node in nodes {
             let middle =
                 node.timestamp - Duration::milliseconds((node.window_seconds * 500.0) as i64);
@@ -122,16 +126,14 @@ impl Ledger {
             if self.closed_before.is_some_and(|c| hour < c) {
                 continue;
             }
-            self.book(hour)
-                .node_points
-                .entry(Arc::from(node.name.as_str()))
-                .or_default()
-                .push(NodePoint {
-                    cpu_cores: node.cpu_cores,
-                    memory_bytes: node.memory_bytes,
-                });
+            let name: Arc<str> = Arc::from(node.name.as_str());
+            let point = NodePoint {
+                cpu_cores: node.cpu_cores,
+                memory_bytes: node.memory_bytes,
+            };
+            self.add_node_point(hour, name.clone(), point);
+            self.tick.nodes.push((hour, name, point));
         }
-        self.first_sample = Some(self.first_sample.map_or(now, |f| f.min(now)));
         self.last_sample = Some(self.last_sample.map_or(now, |l| l.max(now)));
         // An hour is over once a sample of a later hour arrived.
         let current = hour_of(now - Duration::seconds(1));
@@ -155,14 +157,59 @@ impl Ledger {
         closed
     }
 
-    /// Adds a sample (from a tick or a replayed write-ahead log).
-    pub fn record(&mut self, sample: Sample, stats: &Stats) {
+    /// Adds a sample (from a tick or a replayed write-ahead log); false
+    /// when it is late or already known.
+    pub fn record(&mut self, sample: Sample, stats: &Stats) -> bool {
         let hour = sample.hour();
         if self.closed_before.is_some_and(|c| hour < c) {
             Stats::add(&stats.late_samples, 1);
-            return;
+            return false;
         }
+        let key = (sample.pod_uid.clone(), sample.container.clone());
+        if self
+            .newest
+            .get(&key)
+            .is_some_and(|newest| *newest >= sample.ts)
+        {
+            return false;
+        }
+        self.newest.insert(key, sample.ts);
+        self.first_sample = Some(self.first_sample.map_or(sample.ts, |f| f.min(sample.ts)));
+        self.last_sample = Some(self.last_sample.map_or(sample.ts, |l| l.max(sample.ts)));
         self.book(hour).samples.push(sample);
+        true
+    }
+
+    fn add_node_point(&mut self, hour: DateTime<Utc>, node: Arc<str>, point: NodePoint) {
+        self.book(hour)
+            .node_points
+            .entry(node)
+            .or_default()
+            .push(point);
+    }
+
+    fn add_events(&mut self, hour: DateTime<Utc>, key: ContainerKey, new: Events) {
+        let entry = self.book(hour).events.entry(key).or_default();
+        entry.restarts += new.restarts;
+        entry.oom_kills += new.oom_kills;
+    }
+
+    /// What the last tick added; the caller logs it before publishing.
+    pub fn take_tick(&mut self) -> TickLog {
+        std::mem::take(&mut self.tick)
+    }
+
+    /// Restores what a write-ahead log holds (after a crash or a restart).
+    pub fn replay(&mut self, log: TickLog, stats: &Stats) {
+        for sample in log.samples {
+            self.record(sample, stats);
+        }
+        for (hour, node, point) in log.nodes {
+            self.add_node_point(hour, node, point);
+        }
+        for (hour, uid, container, events) in log.events {
+            self.add_events(hour, (uid, container), events);
+        }
     }
 
     fn track_restarts(&mut self, inventory: &Inventory, now: DateTime<Utc>) {
@@ -192,12 +239,12 @@ impl Ledger {
         for (at, key, new) in events {
             let hour = hour_of(at);
             let hour = self.closed_before.map_or(hour, |c| hour.max(c));
-            let entry = self.book(hour).events.entry(key).or_default();
-            entry.restarts += new.restarts;
-            entry.oom_kills += new.oom_kills;
+            self.add_events(hour, key.clone(), new);
+            self.tick.events.push((hour, key.0, key.1, new));
         }
         let live: std::collections::HashSet<&str> = inventory.pods().map(|p| &*p.uid).collect();
         self.seen.retain(|(uid, _), _| live.contains(&**uid));
+        self.newest.retain(|(uid, _), _| live.contains(&**uid));
     }
 
     /// Closes every open hour at `until` (shutdown, `--duration`): the last

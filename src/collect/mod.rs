@@ -24,6 +24,7 @@ use crate::pricing::PriceBook;
 use crate::source::watch::{self, OnError, SharedInventory, lock};
 use crate::source::{Inventory, metrics};
 use crate::store::schema::{ALLOCATION, NODES, SAMPLES};
+use crate::store::wal::{Wal, WalError};
 use crate::store::{Dataset, DatasetError, allocation_batch, nodes_batch, samples_batch};
 
 /// When to stop on its own.
@@ -44,6 +45,9 @@ pub struct CollectConfig {
     pub write_samples: bool,
     pub tenants: TenantRules,
     pub prices: Arc<PriceBook>,
+    /// Where the write-ahead log of the open hours lives; none: no log (a
+    /// crash loses the open hour).
+    pub wal_dir: Option<std::path::PathBuf>,
 }
 
 /// Why the collector stopped with an error.
@@ -55,6 +59,8 @@ pub enum CollectError {
         #[source]
         cause: DatasetError,
     },
+    #[error("opening the write-ahead log")]
+    Wal(#[from] WalError),
     #[error("building the {table} rows of the hour starting {hour}: {message}")]
     Rows {
         table: &'static str,
@@ -114,12 +120,40 @@ impl Collector {
             stats.error(&format!("watch_{}", collection.as_str()));
             warn!(collection = collection.as_str(), error = %error, "watch failed; backing off");
         });
-        let watchers = watch::spawn_all(&client, &self.inventory, &on_error);
         let mut ledger = Ledger::default();
+        let mut wal = match &config.wal_dir {
+            Some(dir) => Some(Wal::open(
+                dir,
+                &config.dataset.cluster,
+                &config.dataset.writer,
+            )?),
+            None => None,
+        };
+        if let Some(wal) = &wal {
+            let replay = wal.replay()?;
+            for path in &replay.truncated {
+                warn!(path = %path.display(), "the write-ahead log ends in a batch cut by a crash; its complete batches are kept");
+            }
+            if !replay.log.samples.is_empty() {
+                info!(
+                    samples = replay.log.samples.len(),
+                    "replaying the write-ahead log"
+                );
+            }
+            ledger.replay(replay.log, &self.stats);
+        }
+        let watchers = watch::spawn_all(&client, &self.inventory, &on_error);
         let mut summary = Summary::default();
         let mut shutdown = std::pin::pin!(shutdown);
         let result = self
-            .sample_until_stopped(&client, config, &mut ledger, &mut summary, &mut shutdown)
+            .sample_until_stopped(
+                &client,
+                config,
+                &mut ledger,
+                &mut wal,
+                &mut summary,
+                &mut shutdown,
+            )
             .await;
         for watcher in watchers {
             watcher.abort();
@@ -131,7 +165,10 @@ impl Collector {
                 ledger.flush(until, &inventory, &config.prices, &config.tenants)
             };
             for hour in rows {
-                self.publish(config, &hour, &mut summary)?;
+                self.publish(config, &hour, &mut summary).await?;
+                if hour.partial_until.is_none() {
+                    self.forget_logged(&mut wal, hour.start);
+                }
             }
         }
         summary.samples = Stats::get(&self.stats.samples);
@@ -146,6 +183,7 @@ impl Collector {
         client: &Client,
         config: &CollectConfig,
         ledger: &mut Ledger,
+        wal: &mut Option<Wal>,
         summary: &mut Summary,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Result<(), CollectError> {
@@ -171,6 +209,7 @@ impl Collector {
                 _ = ticker.tick() => {}
                 () = shutdown.as_mut() => return Ok(()),
             }
+            let started = std::time::Instant::now();
             let pods = match metrics::pod_usage(client).await {
                 Ok(pods) => pods,
                 Err(error) => {
@@ -204,8 +243,18 @@ impl Collector {
                     &self.stats,
                 )
             };
+            let tick = ledger.take_tick();
+            if let Some(wal) = wal.as_mut() {
+                match wal.append(&tick) {
+                    Ok(()) => Stats::set(&self.stats.wal_bytes, wal.bytes()),
+                    Err(error) => {
+                        self.stats.error("wal");
+                        warn!(error = %error, "could not log this tick; a crash before its hour is published loses it");
+                    }
+                }
+            }
             if let Ok(mut latest) = self.latest.lock() {
-                *latest = std::mem::take(&mut ledger.latest);
+                *latest = tick.samples;
             }
             if let Some(last) = ledger.last_sample {
                 Stats::set(
@@ -214,8 +263,13 @@ impl Collector {
                 );
             }
             for hour in closed {
-                self.publish(config, &hour, summary)?;
+                self.publish(config, &hour, summary).await?;
+                self.forget_logged(wal, hour.start);
             }
+            Stats::set(
+                &self.stats.sample_duration_micros,
+                u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            );
             let enough_samples = config.stop.samples.is_some_and(|n| ticks_with_data >= n);
             let enough_time = match (
                 config.stop.duration,
@@ -231,7 +285,17 @@ impl Collector {
         }
     }
 
-    fn publish(
+    /// Drops a fully published hour from the write-ahead log.
+    fn forget_logged(&self, wal: &mut Option<Wal>, hour: DateTime<Utc>) {
+        if let Some(wal) = wal.as_mut()
+            && let Err(error) = wal.discard(&std::collections::BTreeSet::from([hour]))
+        {
+            self.stats.error("wal");
+            warn!(error = %error, "could not delete a published hour's log; a restart republishes it (replacing, not adding)");
+        }
+    }
+
+    async fn publish(
         &self,
         config: &CollectConfig,
         hour: &HourRows,
@@ -255,16 +319,19 @@ impl Collector {
             config
                 .dataset
                 .publish(&SAMPLES, hour.start, &samples)
+                .await
                 .map_err(publish_error)?;
         }
         config
             .dataset
             .publish(&NODES, hour.start, &nodes)
+            .await
             .map_err(publish_error)?;
         // allocation last: a reader that sees an hour's allocation sees its nodes.
         config
             .dataset
             .publish(&ALLOCATION, hour.start, &allocation)
+            .await
             .map_err(publish_error)?;
         Stats::add(&self.stats.hours_published, 1);
         Stats::set(

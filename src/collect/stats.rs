@@ -21,6 +21,10 @@ pub struct Stats {
     pub last_publish_seconds: AtomicU64,
     pub last_sample_seconds: AtomicU64,
     pub unpriced_nodes: AtomicU64,
+    /// How long the last metrics poll took, in microseconds.
+    pub sample_duration_micros: AtomicU64,
+    /// Bytes the write-ahead log holds.
+    pub wal_bytes: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
 }
 

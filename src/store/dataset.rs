@@ -5,8 +5,9 @@
 //! Names are a function of (table, cluster, hour, writer, seq), so publishing
 //! an hour again (a retry, a restart, the full hour after a partial flush)
 //! replaces the earlier files instead of adding to them; files of that hour
-//! and writer beyond the new count are removed. Each file is written under a
-//! temporary name, synced, then renamed: readers never see half a file.
+//! and writer beyond the new count are removed. Readers never see half a
+//! file: on a local file system each file is written under a temporary name,
+//! synced, then renamed; in object storage each file is one PUT.
 
 use std::fs;
 use std::io::Write;
@@ -18,7 +19,9 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use super::object::ObjectTarget;
 use super::schema::Table;
+use super::target::Target;
 
 /// Rows per Parquet file; an hour with more rows is split into several files.
 pub const ROWS_PER_FILE: usize = 1_000_000;
@@ -38,6 +41,25 @@ pub enum DatasetError {
         #[source]
         cause: parquet::errors::ParquetError,
     },
+    // object_store's errors print their own causes: no `#[source]`, or a
+    // chain would print them twice.
+    #[error("uploading {location}: {cause}")]
+    Put {
+        location: String,
+        cause: object_store::Error,
+    },
+    #[error("listing {location}: {cause}")]
+    List {
+        location: String,
+        cause: object_store::Error,
+    },
+    #[error("removing the stale file {location}: {cause}")]
+    Delete {
+        location: String,
+        cause: object_store::Error,
+    },
+    #[error("publishing {location}: the runtime shut down before the write finished")]
+    Cancelled { location: String },
 }
 
 /// Encodes a batch as one Parquet file: zstd, dictionaries, statistics.
@@ -63,66 +85,192 @@ pub fn parquet_bytes(table: &Table, batch: &RecordBatch) -> Result<Vec<u8>, Data
     Ok(bytes)
 }
 
-/// A dataset on a local file system (a directory, or a PVC in the cluster).
+/// A dataset: where it lives, and whose files this writer publishes.
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    pub root: PathBuf,
+    /// A local directory or an object store prefix.
+    pub target: Target,
+    /// The `cluster=` partition of every file.
     pub cluster: String,
+    /// The writer id in file names, stable across restarts.
     pub writer: String,
 }
 
 impl Dataset {
-    /// The folder of `table`'s files for the date of `hour`.
-    pub fn partition(&self, table: &Table, hour: DateTime<Utc>) -> PathBuf {
-        self.root
-            .join(table.name)
-            .join(format!("cluster={}", self.cluster))
-            .join(format!("date={}", hour.format("%Y-%m-%d")))
+    /// The folder of `table`'s files for the date of `hour`, relative to the
+    /// target's root: `<table>/cluster=<c>/date=<YYYY-MM-DD>`.
+    pub fn partition(&self, table: &Table, hour: DateTime<Utc>) -> String {
+        self.partition_parts(table, hour).join("/")
+    }
+
+    fn partition_parts(&self, table: &Table, hour: DateTime<Utc>) -> [String; 3] {
+        [
+            table.name.to_owned(),
+            format!("cluster={}", self.cluster),
+            format!("date={}", hour.format("%Y-%m-%d")),
+        ]
     }
 
     fn file_name(&self, hour: DateTime<Utc>, seq: usize) -> String {
-        format!("part-{:02}-{}-{seq:04}.parquet", hour.hour(), self.writer)
+        format!("{}{seq:04}.parquet", self.file_stem(hour))
+    }
+
+    fn file_stem(&self, hour: DateTime<Utc>) -> String {
+        format!("part-{:02}-{}-", hour.hour(), self.writer)
+    }
+
+    /// Whether `name` is this writer's file of `hour` with a sequence number
+    /// of `files` or more: left over from an earlier, larger publish.
+    fn is_stale(&self, name: &str, hour: DateTime<Utc>, files: usize) -> bool {
+        name.strip_prefix(&self.file_stem(hour))
+            .and_then(|rest| rest.strip_suffix(".parquet"))
+            .filter(|seq| !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|seq| seq.parse::<usize>().ok())
+            .is_some_and(|seq| seq >= files)
     }
 
     /// Publishes an hour of `table` (split into files of [`ROWS_PER_FILE`]
-    /// rows), replacing what this writer published for that hour before.
+    /// rows), replacing what this writer published for that hour before, and
+    /// returns where the files went (paths or URLs, for messages).
+    ///
+    /// Locally the work runs on tokio's blocking pool (temp file, fsync,
+    /// rename); in object storage each file is one PUT, then stale files are
+    /// listed and deleted. Either way, a failed publish can be retried: the
+    /// same names are written again.
     ///
     /// # Errors
     ///
-    /// [`DatasetError`] naming the file that could not be encoded or written.
-    pub fn publish(
+    /// [`DatasetError`] naming the file that could not be encoded, written,
+    /// listed or removed.
+    pub async fn publish(
         &self,
         table: &'static Table,
         hour: DateTime<Utc>,
         batch: &RecordBatch,
-    ) -> Result<Vec<PathBuf>, DatasetError> {
-        let dir = self.partition(table, hour);
+    ) -> Result<Vec<String>, DatasetError> {
+        match &self.target {
+            Target::Local(root) => {
+                let dataset = self.clone();
+                let root = root.clone();
+                let batch = batch.clone();
+                let location = root.display().to_string();
+                blocking(location, move || {
+                    dataset.publish_local(&root, table, hour, &batch)
+                })
+                .await
+            }
+            Target::Object(object) => self.publish_object(object, table, hour, batch).await,
+        }
+    }
+
+    fn publish_local(
+        &self,
+        root: &Path,
+        table: &'static Table,
+        hour: DateTime<Utc>,
+        batch: &RecordBatch,
+    ) -> Result<Vec<String>, DatasetError> {
+        let dir = self
+            .partition_parts(table, hour)
+            .iter()
+            .fold(root.to_owned(), |dir, part| dir.join(part));
         fs::create_dir_all(&dir).map_err(|cause| DatasetError::Io {
             path: dir.clone(),
             cause,
         })?;
-        let rows = batch.num_rows();
-        let files = rows.div_ceil(ROWS_PER_FILE).max(1);
+        let files = file_count(batch);
         let mut written = Vec::with_capacity(files);
         for seq in 0..files {
-            let offset = seq * ROWS_PER_FILE;
-            let slice = batch.slice(offset, ROWS_PER_FILE.min(rows - offset));
-            let bytes = parquet_bytes(table, &slice)?;
+            let bytes = parquet_bytes(table, &file_slice(batch, seq))?;
             let path = dir.join(self.file_name(hour, seq));
             write_atomically(&path, &bytes)?;
-            written.push(path);
+            written.push(path.display().to_string());
         }
         // A smaller republish must not leave files of the earlier one behind.
-        let mut seq = files;
-        loop {
-            let stale = dir.join(self.file_name(hour, seq));
-            if fs::remove_file(&stale).is_err() {
-                break;
+        let entries = fs::read_dir(&dir).map_err(|cause| DatasetError::Io {
+            path: dir.clone(),
+            cause,
+        })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if self.is_stale(&name.to_string_lossy(), hour, files) {
+                let stale = entry.path();
+                fs::remove_file(&stale).map_err(|cause| DatasetError::Io { path: stale, cause })?;
             }
-            seq += 1;
         }
         sync_dir(&dir)?;
         Ok(written)
+    }
+
+    async fn publish_object(
+        &self,
+        object: &ObjectTarget,
+        table: &'static Table,
+        hour: DateTime<Utc>,
+        batch: &RecordBatch,
+    ) -> Result<Vec<String>, DatasetError> {
+        let parts = self.partition_parts(table, hour);
+        let partition = parts.join("/");
+        let dir = object.key(parts.iter().map(String::as_str));
+        let files = file_count(batch);
+        let mut written = Vec::with_capacity(files);
+        for seq in 0..files {
+            let name = self.file_name(hour, seq);
+            let location = object.display(&format!("{partition}/{name}"));
+            let slice = file_slice(batch, seq);
+            // Encoding is CPU work: keep it off the async workers.
+            let bytes = blocking(location.clone(), move || parquet_bytes(table, &slice)).await?;
+            object
+                .put(&dir.clone().join(name.as_str()), bytes)
+                .await
+                .map_err(|cause| DatasetError::Put {
+                    location: location.clone(),
+                    cause,
+                })?;
+            written.push(location);
+        }
+        // A smaller republish must not leave files of the earlier one behind.
+        let names = object
+            .names(&dir)
+            .await
+            .map_err(|cause| DatasetError::List {
+                location: object.display(&partition),
+                cause,
+            })?;
+        for name in names.iter().filter(|n| self.is_stale(n, hour, files)) {
+            object
+                .delete(&dir.clone().join(name.as_str()))
+                .await
+                .map_err(|cause| DatasetError::Delete {
+                    location: object.display(&format!("{partition}/{name}")),
+                    cause,
+                })?;
+        }
+        Ok(written)
+    }
+}
+
+/// How many files an hour of `batch` takes (one even when empty, so an
+/// empty republish still replaces the earlier files).
+fn file_count(batch: &RecordBatch) -> usize {
+    batch.num_rows().div_ceil(ROWS_PER_FILE).max(1)
+}
+
+/// The rows of file `seq` of `batch`.
+fn file_slice(batch: &RecordBatch, seq: usize) -> RecordBatch {
+    let offset = seq * ROWS_PER_FILE;
+    batch.slice(offset, ROWS_PER_FILE.min(batch.num_rows() - offset))
+}
+
+/// Runs `work` on tokio's blocking pool; a panic there resumes here.
+async fn blocking<T: Send + 'static>(
+    location: String,
+    work: impl FnOnce() -> Result<T, DatasetError> + Send + 'static,
+) -> Result<T, DatasetError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => Err(DatasetError::Cancelled { location }),
     }
 }
 
@@ -154,4 +302,109 @@ fn sync_dir(dir: &Path) -> Result<(), DatasetError> {
             path: dir.to_owned(),
             cause,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use chrono::TimeZone;
+    use object_store::memory::InMemory;
+    use object_store::{ObjectStore, ObjectStoreExt};
+
+    use super::*;
+
+    static TABLE: Table = Table {
+        name: "things",
+        grain: "a test row",
+        columns: &[],
+    };
+
+    fn batch(rows: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from_iter_values(0..rows))],
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn hour() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, 7, 0, 0)
+            .single()
+            .unwrap_or_else(|| panic!("a valid hour"))
+    }
+
+    fn dataset(target: Target) -> Dataset {
+        Dataset {
+            target,
+            cluster: "c1".into(),
+            writer: "w".into(),
+        }
+    }
+
+    #[test]
+    fn only_this_writers_files_of_the_hour_beyond_the_count_are_stale() {
+        let dataset = dataset(Target::Local(PathBuf::new()));
+        let stale = |name| dataset.is_stale(name, hour(), 2);
+        assert!(stale("part-07-w-0002.parquet"));
+        assert!(stale("part-07-w-0013.parquet"));
+        assert!(!stale("part-07-w-0001.parquet"), "within the new count");
+        assert!(!stale("part-08-w-0005.parquet"), "another hour");
+        assert!(!stale("part-07-x-0005.parquet"), "another writer");
+        assert!(!stale("part-07-w-+005.parquet"));
+        assert!(!stale(".part-07-w-0005.parquet.tmp"));
+    }
+
+    #[tokio::test]
+    async fn a_local_republish_replaces_and_never_leaves_stale_files() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dataset = dataset(Target::Local(dir.path().to_owned()));
+        let partition = dir.path().join("things/cluster=c1/date=2026-11-02");
+        let extra = partition.join("part-07-w-0003.parquet");
+        std::fs::create_dir_all(&partition).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&extra, b"left over").unwrap_or_else(|e| panic!("{e}"));
+        let written = dataset
+            .publish(&TABLE, hour(), &batch(10))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            written,
+            [partition
+                .join("part-07-w-0000.parquet")
+                .display()
+                .to_string()]
+        );
+        assert!(!extra.exists(), "stale file removed across a gap");
+    }
+
+    #[tokio::test]
+    async fn an_object_publish_puts_deterministic_names_and_removes_stale_ones() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let object = ObjectTarget::new("memory://bucket/root", store.clone(), "root".into());
+        let dataset = dataset(Target::Object(object));
+        let key = |name: &str| {
+            object_store::path::Path::from(format!("root/things/cluster=c1/date=2026-11-02/{name}"))
+        };
+        for name in ["part-07-w-0001.parquet", "part-07-x-0001.parquet"] {
+            store
+                .put(&key(name), b"older".to_vec().into())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let written = dataset
+            .publish(&TABLE, hour(), &batch(10))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            written,
+            ["memory://bucket/root/things/cluster=c1/date=2026-11-02/part-07-w-0000.parquet"]
+        );
+        let exists = async |name: &str| store.head(&key(name)).await.is_ok();
+        assert!(exists("part-07-w-0000.parquet").await);
+        assert!(!exists("part-07-w-0001.parquet").await, "stale, removed");
+        assert!(exists("part-07-x-0001.parquet").await, "another writer's");
+    }
 }

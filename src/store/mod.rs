@@ -1,10 +1,16 @@
-//! The dataset: schemas, record batches, Parquet files and their layout.
-//! Only this module imports arrow and parquet.
+//! The dataset: schemas, record batches, Parquet files, their layout and
+//! where they go (a local directory or object storage).
+//! Only this module imports arrow, parquet and object_store.
 
 pub mod batch;
 pub mod dataset;
+pub mod object;
 pub mod rows;
 pub mod schema;
+pub mod target;
+pub mod wal;
 
 pub use dataset::{Dataset, DatasetError, parquet_bytes, write_atomically};
+pub use object::ObjectTarget;
 pub use rows::{allocation_batch, nodes_batch, samples_batch};
+pub use target::{Target, TargetError};

@@ -1,0 +1,551 @@
+//! The write-ahead log of the open hours: every tick's samples, node usage
+//! and container events are appended (Arrow IPC stream, fsync per tick)
+//! before anything else happens with them, so a `kill -9` at any moment
+//! loses no sample already logged. On start the collector replays it; an
+//! hour's log is deleted only once the full hour is published, so a replay
+//! can only republish an hour (same file names: it replaces), never add to it.
+//!
+//! Layout: `<dir>/<cluster>/<YYYY-MM-DDTHH>.<writer>.<kind>.<segment>.arrow`.
+//! An IPC stream cannot be reopened for appending, so each process start
+//! writes new segments beside the ones it replayed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use super::rows::samples_batch;
+use crate::allocate::{Events, NodePoint, Sample};
+use crate::source::intern::Interner;
+
+/// Why the log could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    #[error("write-ahead log {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error("write-ahead log {path}")]
+    Arrow {
+        path: PathBuf,
+        #[source]
+        cause: ArrowError,
+    },
+}
+
+/// What one tick adds to the log.
+#[derive(Debug, Default)]
+pub struct TickLog {
+    pub samples: Vec<Sample>,
+    pub nodes: Vec<NodeEntry>,
+    pub events: Vec<EventEntry>,
+}
+
+/// (hour, node, usage)
+pub type NodeEntry = (DateTime<Utc>, Arc<str>, NodePoint);
+/// (hour, pod uid, container, events)
+pub type EventEntry = (DateTime<Utc>, Arc<str>, Arc<str>, Events);
+
+/// One log file of this writer.
+struct LogFile {
+    hour: DateTime<Utc>,
+    part: Part,
+    segment: u32,
+    path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Part {
+    Samples,
+    Nodes,
+    Events,
+}
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Part::Samples => "samples",
+            Part::Nodes => "nodes",
+            Part::Events => "events",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Part> {
+        match name {
+            "samples" => Some(Part::Samples),
+            "nodes" => Some(Part::Nodes),
+            "events" => Some(Part::Events),
+            _ => None,
+        }
+    }
+}
+
+fn node_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "hour",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+        Field::new("node", DataType::Utf8, false),
+        Field::new("cpu_cores", DataType::Float64, false),
+        Field::new("memory_bytes", DataType::Int64, false),
+    ]))
+}
+
+fn event_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "hour",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+        Field::new("pod_uid", DataType::Utf8, false),
+        Field::new("container", DataType::Utf8, false),
+        Field::new("restarts", DataType::Int32, false),
+        Field::new("oom_kills", DataType::Int32, false),
+    ]))
+}
+
+/// An open hour segment being appended to.
+struct Segment {
+    path: PathBuf,
+    writer: StreamWriter<BufWriter<File>>,
+}
+
+/// The log of one collector (cluster and writer).
+pub struct Wal {
+    dir: PathBuf,
+    writer: String,
+    segment: u32,
+    open: BTreeMap<(DateTime<Utc>, Part), Segment>,
+}
+
+/// Everything a replay found.
+#[derive(Debug, Default)]
+pub struct Replay {
+    pub log: TickLog,
+    /// Segments whose tail was cut by a crash (their complete batches are kept).
+    pub truncated: Vec<PathBuf>,
+}
+
+fn hour_key(hour: DateTime<Utc>) -> String {
+    hour.format("%Y-%m-%dT%H").to_string()
+}
+
+impl Wal {
+    /// Opens (creating) the log directory of `cluster` under `dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`WalError::Io`] when the directory cannot be created or listed.
+    pub fn open(dir: &Path, cluster: &str, writer: &str) -> Result<Wal, WalError> {
+        let dir = dir.join(cluster);
+        fs::create_dir_all(&dir).map_err(|cause| WalError::Io {
+            path: dir.clone(),
+            cause,
+        })?;
+        let mut wal = Wal {
+            dir,
+            writer: writer.to_owned(),
+            segment: 0,
+            open: BTreeMap::new(),
+        };
+        wal.segment = wal
+            .files()?
+            .iter()
+            .map(|f| f.segment + 1)
+            .max()
+            .unwrap_or(0);
+        Ok(wal)
+    }
+
+    /// This writer's log files, oldest first.
+    fn files(&self) -> Result<Vec<LogFile>, WalError> {
+        let entries = fs::read_dir(&self.dir).map_err(|cause| WalError::Io {
+            path: self.dir.clone(),
+            cause,
+        })?;
+        let mut files = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let parts: Vec<&str> = name.split('.').collect();
+            let [hour, writer, part, segment, "arrow"] = parts.as_slice() else {
+                continue;
+            };
+            if *writer != self.writer {
+                continue;
+            }
+            let (Ok(hour), Some(part), Ok(segment)) = (
+                NaiveDateTime::parse_from_str(&format!("{hour}:00"), "%Y-%m-%dT%H:%M"),
+                Part::from_name(part),
+                segment.parse::<u32>(),
+            ) else {
+                continue;
+            };
+            files.push(LogFile {
+                hour: hour.and_utc(),
+                part,
+                segment,
+                path,
+            });
+        }
+        files.sort_by_key(|f| (f.hour, f.part, f.segment));
+        Ok(files)
+    }
+
+    /// Bytes the log holds on disk.
+    pub fn bytes(&self) -> u64 {
+        self.files()
+            .map(|files| {
+                files
+                    .iter()
+                    .filter_map(|f| fs::metadata(&f.path).ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Reads back everything logged and not yet discarded.
+    ///
+    /// # Errors
+    ///
+    /// [`WalError`] when a file cannot be opened; a segment cut short by a
+    /// crash is read up to its last complete batch and reported in
+    /// [`Replay::truncated`].
+    pub fn replay(&self) -> Result<Replay, WalError> {
+        let mut replay = Replay::default();
+        let mut interner = Interner::default();
+        for LogFile { part, path, .. } in self.files()? {
+            let file = File::open(&path).map_err(|cause| WalError::Io {
+                path: path.clone(),
+                cause,
+            })?;
+            let reader = match StreamReader::try_new(std::io::BufReader::new(file), None) {
+                Ok(reader) => reader,
+                // Not even a schema: the crash came before the first batch.
+                Err(_) => {
+                    replay.truncated.push(path);
+                    continue;
+                }
+            };
+            for batch in reader {
+                let Ok(batch) = batch else {
+                    replay.truncated.push(path.clone());
+                    break;
+                };
+                let arrow = |cause| WalError::Arrow {
+                    path: path.clone(),
+                    cause,
+                };
+                match part {
+                    Part::Samples => replay
+                        .log
+                        .samples
+                        .extend(samples_from(&batch, &mut interner).map_err(arrow)?),
+                    Part::Nodes => replay
+                        .log
+                        .nodes
+                        .extend(nodes_from(&batch, &mut interner).map_err(arrow)?),
+                    Part::Events => replay
+                        .log
+                        .events
+                        .extend(events_from(&batch, &mut interner).map_err(arrow)?),
+                }
+            }
+        }
+        Ok(replay)
+    }
+
+    fn segment(&mut self, hour: DateTime<Utc>, part: Part) -> Result<&mut Segment, WalError> {
+        if !self.open.contains_key(&(hour, part)) {
+            let path = self.dir.join(format!(
+                "{}.{}.{}.{:06}.arrow",
+                hour_key(hour),
+                self.writer,
+                part.name(),
+                self.segment
+            ));
+            let schema = match part {
+                Part::Samples => crate::store::schema::SAMPLES.schema(),
+                Part::Nodes => node_schema(),
+                Part::Events => event_schema(),
+            };
+            let file = File::create(&path).map_err(|cause| WalError::Io {
+                path: path.clone(),
+                cause,
+            })?;
+            let writer = StreamWriter::try_new(BufWriter::new(file), &schema).map_err(|cause| {
+                WalError::Arrow {
+                    path: path.clone(),
+                    cause,
+                }
+            })?;
+            self.open.insert((hour, part), Segment { path, writer });
+        }
+        self.open
+            .get_mut(&(hour, part))
+            .ok_or_else(|| WalError::Io {
+                path: PathBuf::new(),
+                cause: std::io::Error::other("segment vanished"),
+            })
+    }
+
+    fn write(
+        &mut self,
+        hour: DateTime<Utc>,
+        part: Part,
+        batch: &RecordBatch,
+    ) -> Result<(), WalError> {
+        let segment = self.segment(hour, part)?;
+        let path = segment.path.clone();
+        segment
+            .writer
+            .write(batch)
+            .and_then(|()| segment.writer.flush())
+            .map_err(|cause| WalError::Arrow {
+                path: path.clone(),
+                cause,
+            })?;
+        segment
+            .writer
+            .get_ref()
+            .get_ref()
+            .sync_data()
+            .map_err(|cause| WalError::Io { path, cause })
+    }
+
+    /// Appends one tick and syncs it to disk before returning.
+    ///
+    /// # Errors
+    ///
+    /// [`WalError`] naming the file that could not be written.
+    pub fn append(&mut self, tick: &TickLog) -> Result<(), WalError> {
+        let mut samples: BTreeMap<DateTime<Utc>, Vec<Sample>> = BTreeMap::new();
+        for sample in &tick.samples {
+            samples
+                .entry(sample.hour())
+                .or_default()
+                .push(sample.clone());
+        }
+        for (hour, rows) in samples {
+            let batch = samples_batch(&rows).map_err(|cause| WalError::Arrow {
+                path: self.dir.clone(),
+                cause,
+            })?;
+            self.write(hour, Part::Samples, &batch)?;
+        }
+        let mut nodes: BTreeMap<DateTime<Utc>, Vec<&NodeEntry>> = BTreeMap::new();
+        for node in &tick.nodes {
+            nodes.entry(node.0).or_default().push(node);
+        }
+        for (hour, rows) in nodes {
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|r| r.0.timestamp_millis()),
+                )),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &*r.1))),
+                Arc::new(Float64Array::from_iter_values(
+                    rows.iter().map(|r| r.2.cpu_cores),
+                )),
+                Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|r| r.2.memory_bytes),
+                )),
+            ];
+            let batch =
+                RecordBatch::try_new(node_schema(), columns).map_err(|cause| WalError::Arrow {
+                    path: self.dir.clone(),
+                    cause,
+                })?;
+            self.write(hour, Part::Nodes, &batch)?;
+        }
+        let mut events: BTreeMap<DateTime<Utc>, Vec<_>> = BTreeMap::new();
+        for event in &tick.events {
+            events.entry(event.0).or_default().push(event);
+        }
+        for (hour, rows) in events {
+            let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|r| r.0.timestamp_millis()),
+                )),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &*r.1))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &*r.2))),
+                Arc::new(Int32Array::from_iter_values(
+                    rows.iter().map(|r| count(r.3.restarts)),
+                )),
+                Arc::new(Int32Array::from_iter_values(
+                    rows.iter().map(|r| count(r.3.oom_kills)),
+                )),
+            ];
+            let batch =
+                RecordBatch::try_new(event_schema(), columns).map_err(|cause| WalError::Arrow {
+                    path: self.dir.clone(),
+                    cause,
+                })?;
+            self.write(hour, Part::Events, &batch)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the hours now published in full: closes and deletes their files.
+    ///
+    /// # Errors
+    ///
+    /// [`WalError::Io`] when a file cannot be deleted.
+    pub fn discard(&mut self, hours: &BTreeSet<DateTime<Utc>>) -> Result<(), WalError> {
+        self.open.retain(|(hour, _), _| !hours.contains(hour));
+        for LogFile { hour, path, .. } in self.files()? {
+            if hours.contains(&hour) {
+                fs::remove_file(&path).map_err(|cause| WalError::Io { path, cause })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn strings(batch: &RecordBatch, name: &str) -> Result<StringArray, ArrowError> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")))?;
+    let plain = arrow::compute::cast(column, &DataType::Utf8)?;
+    Ok(plain.as_string::<i32>().clone())
+}
+
+fn millis(batch: &RecordBatch, name: &str) -> Result<Vec<i64>, ArrowError> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")))?;
+    let plain = arrow::compute::cast(column, &DataType::Int64)?;
+    Ok(plain.as_primitive::<Int64Type>().values().to_vec())
+}
+
+fn floats(batch: &RecordBatch, name: &str) -> Result<Float64Array, ArrowError> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")))?;
+    Ok(column.as_primitive::<Float64Type>().clone())
+}
+
+fn ints(batch: &RecordBatch, name: &str) -> Result<Int64Array, ArrowError> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")))?;
+    let plain = arrow::compute::cast(column, &DataType::Int64)?;
+    Ok(plain.as_primitive::<Int64Type>().clone())
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn samples_from(batch: &RecordBatch, interner: &mut Interner) -> Result<Vec<Sample>, ArrowError> {
+    use crate::store::schema::col;
+    let ts = millis(batch, col::TS)?;
+    let window = floats(batch, col::WINDOW_SECONDS)?;
+    let text: Vec<StringArray> = [
+        col::NAMESPACE,
+        col::POD,
+        col::POD_UID,
+        col::CONTAINER,
+        col::NODE,
+        col::WORKLOAD_KIND,
+        col::WORKLOAD_NAME,
+        col::TENANT,
+    ]
+    .iter()
+    .map(|name| strings(batch, name))
+    .collect::<Result<_, _>>()?;
+    let cpu_request = floats(batch, col::CPU_REQUEST_CORES)?;
+    let cpu_limit = floats(batch, col::CPU_LIMIT_CORES)?;
+    let cpu_usage = floats(batch, col::CPU_USAGE_CORES)?;
+    let memory_request = ints(batch, col::MEMORY_REQUEST_BYTES)?;
+    let memory_limit = ints(batch, col::MEMORY_LIMIT_BYTES)?;
+    let memory_usage = ints(batch, col::MEMORY_USAGE_BYTES)?;
+    let optional_f = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    let optional_i = |a: &Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for (i, ts) in ts.iter().enumerate() {
+        let mut s = |k: usize| interner.get(text[k].value(i));
+        rows.push(Sample {
+            ts: time(*ts),
+            window_seconds: window.value(i),
+            namespace: s(0),
+            pod: s(1),
+            pod_uid: s(2),
+            container: s(3),
+            node: s(4),
+            workload_kind: s(5),
+            workload_name: s(6),
+            tenant: s(7),
+            cpu_request_cores: optional_f(&cpu_request, i),
+            cpu_limit_cores: optional_f(&cpu_limit, i),
+            cpu_usage_cores: cpu_usage.value(i),
+            memory_request_bytes: optional_i(&memory_request, i),
+            memory_limit_bytes: optional_i(&memory_limit, i),
+            memory_usage_bytes: memory_usage.value(i),
+        });
+    }
+    Ok(rows)
+}
+
+fn nodes_from(batch: &RecordBatch, interner: &mut Interner) -> Result<Vec<NodeEntry>, ArrowError> {
+    let hour = millis(batch, "hour")?;
+    let node = strings(batch, "node")?;
+    let cpu = floats(batch, "cpu_cores")?;
+    let memory = ints(batch, "memory_bytes")?;
+    Ok((0..batch.num_rows())
+        .map(|i| {
+            (
+                time(hour[i]),
+                interner.get(node.value(i)),
+                NodePoint {
+                    cpu_cores: cpu.value(i),
+                    memory_bytes: memory.value(i),
+                },
+            )
+        })
+        .collect())
+}
+
+fn events_from(
+    batch: &RecordBatch,
+    interner: &mut Interner,
+) -> Result<Vec<EventEntry>, ArrowError> {
+    let hour = millis(batch, "hour")?;
+    let uid = strings(batch, "pod_uid")?;
+    let container = strings(batch, "container")?;
+    let restarts = ints(batch, "restarts")?;
+    let ooms = ints(batch, "oom_kills")?;
+    let count = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+    Ok((0..batch.num_rows())
+        .map(|i| {
+            (
+                time(hour[i]),
+                interner.get(uid.value(i)),
+                interner.get(container.value(i)),
+                Events {
+                    restarts: count(restarts.value(i)),
+                    oom_kills: count(ooms.value(i)),
+                },
+            )
+        })
+        .collect())
+}
