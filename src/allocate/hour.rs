@@ -165,6 +165,7 @@ pub struct HourRows {
     pub start: DateTime<Utc>,
     pub allocation: Vec<AllocationRow>,
     pub nodes: Vec<NodeRow>,
+    pub workloads: Vec<super::workloads::WorkloadRow>,
     /// Sorted by (namespace, pod, container, ts).
     pub samples: Vec<Sample>,
     /// Set when the hour was cut short (shutdown, `--duration`).
@@ -382,10 +383,13 @@ impl HourBook {
             }
         }
         let nodes = self.node_rows(start, until, inventory, &mut prices, &allocation);
+        let workloads =
+            super::workloads::workload_rows(start, inventory, rules, &self.samples, &allocation);
         HourRows {
             start,
             allocation,
             nodes,
+            workloads,
             samples: self.samples,
             partial_until: (until < end).then_some(until),
         }

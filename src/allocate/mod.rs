@@ -4,8 +4,10 @@
 
 pub mod hour;
 pub mod tenant;
+pub mod workloads;
 
 pub use hour::{
     AllocationRow, Events, HourBook, HourRows, NodePoint, NodeRow, Sample, hour_of, tenant_of,
 };
 pub use tenant::{Pattern, SHARED, TenantMapError, TenantRules, parse_tenant_map};
+pub use workloads::{WorkloadRow, workload_rows};

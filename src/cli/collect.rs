@@ -166,6 +166,7 @@ pub fn install_crypto() {
 }
 
 /// JSON log lines on stderr; `RUST_LOG` overrides the default level.
+/// (Filter targets match by prefix: `kube=warn` would also silence `kubetally`.)
 pub fn init_logs(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -197,7 +198,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
         wal_dir: Some(args.wal_dir()?),
     };
     install_crypto();
-    init_logs("info,kube=warn");
+    init_logs("info,kube_client=warn,kube_runtime=warn");
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let client = client(&args).await?;

@@ -23,9 +23,11 @@ use crate::allocate::{HourRows, SHARED, Sample, TenantRules};
 use crate::pricing::PriceBook;
 use crate::source::watch::{self, OnError, SharedInventory, lock};
 use crate::source::{Inventory, metrics};
-use crate::store::schema::{ALLOCATION, NODES, SAMPLES};
+use crate::store::schema::{ALLOCATION, NODES, SAMPLES, WORKLOADS};
 use crate::store::wal::{Wal, WalError};
-use crate::store::{Dataset, DatasetError, allocation_batch, nodes_batch, samples_batch};
+use crate::store::{
+    Dataset, DatasetError, allocation_batch, nodes_batch, samples_batch, workloads_batch,
+};
 
 /// When to stop on its own.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -314,6 +316,7 @@ impl Collector {
         };
         let allocation = allocation_batch(&hour.allocation).map_err(rows_error("allocation"))?;
         let nodes = nodes_batch(&hour.nodes).map_err(rows_error("nodes"))?;
+        let workloads = workloads_batch(&hour.workloads).map_err(rows_error("workloads"))?;
         if config.write_samples {
             let samples = samples_batch(&hour.samples).map_err(rows_error("samples"))?;
             config
@@ -325,6 +328,11 @@ impl Collector {
         config
             .dataset
             .publish(&NODES, hour.start, &nodes)
+            .await
+            .map_err(publish_error)?;
+        config
+            .dataset
+            .publish(&WORKLOADS, hour.start, &workloads)
             .await
             .map_err(publish_error)?;
         // allocation last: a reader that sees an hour's allocation sees its nodes.

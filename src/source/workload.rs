@@ -243,17 +243,22 @@ pub fn replicaset_parent(rs: &ReplicaSet, interner: &mut Interner) -> Option<Own
 
 pub fn from_hpa(h: &HorizontalPodAutoscaler, interner: &mut Interner) -> Option<SlimHpa> {
     let spec = h.spec.as_ref()?;
+    // Resource metrics by resource name; others by their type, as the
+    // `workloads.hpa_metrics` column documents.
     let metrics = spec
         .metrics
         .iter()
         .flatten()
-        .filter_map(|m| match m.type_.as_str() {
-            "Resource" => m.resource.as_ref().map(|r| r.name.clone()),
-            "ContainerResource" => m.container_resource.as_ref().map(|r| r.name.clone()),
-            "Pods" => m.pods.as_ref().map(|p| p.metric.name.clone()),
-            "Object" => m.object.as_ref().map(|o| o.metric.name.clone()),
-            "External" => m.external.as_ref().map(|e| e.metric.name.clone()),
-            _ => None,
+        .map(|m| match m.type_.as_str() {
+            "Resource" => m
+                .resource
+                .as_ref()
+                .map_or("resource".into(), |r| r.name.clone()),
+            "ContainerResource" => m
+                .container_resource
+                .as_ref()
+                .map_or("resource".into(), |r| r.name.clone()),
+            other => other.to_lowercase(),
         })
         .collect();
     Some(SlimHpa {

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Float64Builder, Int32Array, Int32Builder, Int64Array,
-    ListBuilder, RecordBatch, StringBuilder, StringDictionaryBuilder, StructBuilder,
-    TimestampMillisecondArray,
+    ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, Int32Array, Int32Builder,
+    Int64Array, Int64Builder, ListBuilder, RecordBatch, StringBuilder, StringDictionaryBuilder,
+    StructBuilder, TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Field, Fields, Int32Type};
 use arrow::error::ArrowError;
@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 
 use super::schema::{Kind, Table};
 use crate::model::histogram::Histogram;
+use crate::source::workload::TemplateContainer;
 
 /// Columns of one table under construction.
 pub struct Batch {
@@ -177,6 +178,50 @@ impl Batch {
                 }
                 if let Some(b) = entries.field_builder::<Float64Builder>(1) {
                     b.append_value(weight);
+                }
+                entries.append(true);
+            }
+            builder.append(true);
+        }
+        self.put(name, Arc::new(builder.finish()))
+    }
+
+    /// A workload's containers: `list<struct<name, requests, limits, probes, is_init>>`.
+    pub fn containers<'a>(
+        &mut self,
+        name: &'static str,
+        rows: impl Iterator<Item = &'a [TemplateContainer]>,
+    ) -> &mut Batch {
+        let fields = struct_fields(Kind::Containers);
+        let entries = StructBuilder::from_fields(fields, 0);
+        let mut builder = ListBuilder::new(entries).with_field(item_field(Kind::Containers));
+        for containers in rows {
+            let entries = builder.values();
+            for c in containers {
+                let r = &c.resources;
+                if let Some(b) = entries.field_builder::<StringBuilder>(0) {
+                    b.append_value(&c.name);
+                }
+                for (index, value) in [(1, r.cpu_request_cores), (2, r.cpu_limit_cores)] {
+                    if let Some(b) = entries.field_builder::<Float64Builder>(index) {
+                        b.append_option(value);
+                    }
+                }
+                for (index, value) in [(3, r.memory_request_bytes), (4, r.memory_limit_bytes)] {
+                    if let Some(b) = entries.field_builder::<Int64Builder>(index) {
+                        b.append_option(value);
+                    }
+                }
+                let flags = [
+                    c.has_liveness_probe,
+                    c.has_readiness_probe,
+                    c.has_startup_probe,
+                    c.is_init,
+                ];
+                for (index, value) in flags.into_iter().enumerate() {
+                    if let Some(b) = entries.field_builder::<BooleanBuilder>(5 + index) {
+                        b.append_value(value);
+                    }
                 }
                 entries.append(true);
             }

@@ -12,5 +12,5 @@ pub mod wal;
 
 pub use dataset::{Dataset, DatasetError, parquet_bytes, write_atomically};
 pub use object::ObjectTarget;
-pub use rows::{allocation_batch, nodes_batch, samples_batch};
+pub use rows::{allocation_batch, nodes_batch, samples_batch, workloads_batch};
 pub use target::{Target, TargetError};

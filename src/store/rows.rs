@@ -4,8 +4,8 @@ use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
 
 use super::batch::Batch;
-use super::schema::{ALLOCATION, NODES, SAMPLES, col};
-use crate::allocate::{AllocationRow, NodeRow, Sample};
+use super::schema::{ALLOCATION, NODES, SAMPLES, WORKLOADS, col};
+use crate::allocate::{AllocationRow, NodeRow, Sample, WorkloadRow};
 use crate::pricing::NodeClass;
 
 /// The columns that describe the node a row is about.
@@ -148,6 +148,60 @@ pub fn allocation_batch(rows: &[AllocationRow]) -> Result<RecordBatch, ArrowErro
             rows.iter().map(AllocationRow::total_cost_usd),
         )
         .symbol(col::PRICE_SOURCE, rows.iter().map(|r| r.price_source));
+    b.finish()
+}
+
+/// `workloads` rows.
+///
+/// # Errors
+///
+/// An [`ArrowError`] if the batch does not match the table (a defect).
+pub fn workloads_batch(rows: &[WorkloadRow]) -> Result<RecordBatch, ArrowError> {
+    let mut b = Batch::new(&WORKLOADS);
+    b.timestamp(col::START_TIME, rows.iter().map(|r| r.start_time))
+        .timestamp(col::END_TIME, rows.iter().map(|r| r.end_time))
+        .symbol(col::NAMESPACE, rows.iter().map(|r| &*r.namespace))
+        .symbol(col::TENANT, rows.iter().map(|r| &*r.tenant))
+        .symbol(col::WORKLOAD_KIND, rows.iter().map(|r| r.kind))
+        .symbol(col::WORKLOAD_NAME, rows.iter().map(|r| &*r.name))
+        .opt_i32(col::REPLICAS, rows.iter().map(|r| r.replicas))
+        .i32(col::POD_COUNT, rows.iter().map(|r| r.pod_count))
+        .opt_i32(
+            col::HPA_MIN_REPLICAS,
+            rows.iter().map(|r| r.hpa_min_replicas),
+        )
+        .opt_i32(
+            col::HPA_MAX_REPLICAS,
+            rows.iter().map(|r| r.hpa_max_replicas),
+        )
+        .strings(
+            col::HPA_METRICS,
+            rows.iter()
+                .map(|r| r.hpa_metrics.iter().map(String::as_str)),
+        )
+        .bool(col::HAS_PDB, rows.iter().map(|r| r.has_pdb))
+        .opt_i32(
+            col::PDB_DISRUPTIONS_ALLOWED,
+            rows.iter().map(|r| r.pdb_disruptions_allowed),
+        )
+        .i64(
+            col::TERMINATION_GRACE_SECONDS,
+            rows.iter().map(|r| r.termination_grace_seconds),
+        )
+        .strings(
+            col::VOLUME_KINDS,
+            rows.iter()
+                .map(|r| r.volume_kinds.iter().map(String::as_str)),
+        )
+        .key_values(col::ANNOTATIONS, rows.iter().map(|r| &*r.annotations))
+        .symbol(
+            col::PRIORITY_CLASS,
+            rows.iter().map(|r| r.priority_class.as_str()),
+        )
+        .containers(
+            col::CONTAINERS,
+            rows.iter().map(|r| r.containers.as_slice()),
+        );
     b.finish()
 }
 

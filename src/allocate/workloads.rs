@@ -1,0 +1,191 @@
+//! `workloads` rows: per workload and hour, the spec facts the recommenders
+//! need (replicas, HPA, PDB, grace period, volumes, annotations, priority,
+//! containers) beside how many of its pods ran at once.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::hour::{AllocationRow, Sample};
+use super::tenant::TenantRules;
+use crate::source::workload::{SlimWorkload, TemplateContainer};
+use crate::source::{Inventory, OwnerKind};
+
+/// One `workloads` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadRow {
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub namespace: Arc<str>,
+    pub tenant: Arc<str>,
+    pub kind: &'static str,
+    pub name: Arc<str>,
+    pub replicas: Option<i32>,
+    pub pod_count: i32,
+    pub hpa_min_replicas: Option<i32>,
+    pub hpa_max_replicas: Option<i32>,
+    pub hpa_metrics: Vec<String>,
+    pub has_pdb: bool,
+    pub pdb_disruptions_allowed: Option<i32>,
+    pub termination_grace_seconds: i64,
+    pub volume_kinds: Vec<String>,
+    pub annotations: Arc<[(Arc<str>, Arc<str>)]>,
+    pub priority_class: String,
+    pub containers: Vec<TemplateContainer>,
+}
+
+/// Kubernetes' default `terminationGracePeriodSeconds`.
+const DEFAULT_GRACE_SECONDS: i64 = 30;
+
+/// The rows of the hour starting at `start`: every workload in the cache,
+/// and every workload that ran a container in the hour (a naked pod, a
+/// controller deleted since).
+pub fn workload_rows(
+    start: DateTime<Utc>,
+    inventory: &Inventory,
+    rules: &TenantRules,
+    samples: &[Sample],
+    allocation: &[AllocationRow],
+) -> Vec<WorkloadRow> {
+    // Most pods seen at once: distinct pods per workload and sample time.
+    let mut at_once: HashMap<(&str, &str, &str, DateTime<Utc>), HashSet<&str>> = HashMap::new();
+    for s in samples {
+        at_once
+            .entry((&s.namespace, &s.workload_kind, &s.workload_name, s.ts))
+            .or_default()
+            .insert(&s.pod_uid);
+    }
+    let mut pod_count: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for ((namespace, kind, name, _), pods) in &at_once {
+        let entry = pod_count.entry((namespace, kind, name)).or_default();
+        *entry = (*entry).max(pods.len());
+    }
+    let mut tenants: HashMap<(&str, &str, &str), Arc<str>> = HashMap::new();
+    let mut ran: BTreeMap<(&str, &str, &str), &AllocationRow> = BTreeMap::new();
+    for row in allocation {
+        let key = (&*row.namespace, &*row.workload_kind, &*row.workload_name);
+        tenants.entry(key).or_insert_with(|| row.tenant.clone());
+        ran.entry(key).or_insert(row);
+    }
+    let end = start + Duration::hours(1);
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    for workload in inventory.workloads() {
+        let key = (
+            &*workload.namespace,
+            workload.kind.as_str(),
+            &*workload.name,
+        );
+        seen.insert(key);
+        let tenant = tenants
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| namespace_tenant(rules, inventory, &workload.namespace));
+        rows.push(from_workload(
+            start,
+            end,
+            workload,
+            tenant,
+            pod_count.get(&key).copied().unwrap_or(0),
+            inventory,
+        ));
+    }
+    // Workloads known only from their pods: naked pods, controllers gone.
+    for (key, row) in ran {
+        if seen.contains(&key) {
+            continue;
+        }
+        let containers = naked_containers(inventory, row);
+        rows.push(WorkloadRow {
+            start_time: start,
+            end_time: end,
+            namespace: row.namespace.clone(),
+            tenant: row.tenant.clone(),
+            kind: OwnerKind::from_kind(&row.workload_kind).as_str(),
+            name: row.workload_name.clone(),
+            replicas: None,
+            pod_count: i32::try_from(pod_count.get(&key).copied().unwrap_or(1)).unwrap_or(i32::MAX),
+            hpa_min_replicas: None,
+            hpa_max_replicas: None,
+            hpa_metrics: Vec::new(),
+            has_pdb: false,
+            pdb_disruptions_allowed: None,
+            termination_grace_seconds: DEFAULT_GRACE_SECONDS,
+            volume_kinds: Vec::new(),
+            annotations: Arc::from(Vec::new()),
+            priority_class: String::new(),
+            containers,
+        });
+    }
+    rows.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
+    rows
+}
+
+fn namespace_tenant(rules: &TenantRules, inventory: &Inventory, namespace: &str) -> Arc<str> {
+    let labels = inventory.namespace_labels(namespace);
+    Arc::from(rules.tenant(
+        namespace,
+        |_| None,
+        |key| labels.and_then(|labels| labels.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)),
+    ))
+}
+
+/// A naked pod's containers from the pod itself (no template to read).
+fn naked_containers(inventory: &Inventory, row: &AllocationRow) -> Vec<TemplateContainer> {
+    let pod = inventory.billable_pods().find(|p| p.uid == row.pod_uid);
+    pod.map(|pod| {
+        pod.containers
+            .iter()
+            .map(|c| TemplateContainer {
+                name: c.name.to_string(),
+                resources: c.resources,
+                has_liveness_probe: false,
+                has_readiness_probe: false,
+                has_startup_probe: false,
+                is_init: false,
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn from_workload(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    workload: &SlimWorkload,
+    tenant: Arc<str>,
+    pod_count: usize,
+    inventory: &Inventory,
+) -> WorkloadRow {
+    let hpa = inventory.hpa_for(workload);
+    let pdbs = inventory.pdbs_for(workload);
+    let annotations: Vec<(Arc<str>, Arc<str>)> = workload
+        .annotations
+        .iter()
+        .map(|(k, v)| (Arc::from(k.as_str()), Arc::from(v.as_str())))
+        .collect();
+    WorkloadRow {
+        start_time: start,
+        end_time: end,
+        namespace: workload.namespace.clone(),
+        tenant,
+        kind: workload.kind.as_str(),
+        name: workload.name.clone(),
+        replicas: workload.replicas,
+        pod_count: i32::try_from(pod_count).unwrap_or(i32::MAX),
+        hpa_min_replicas: hpa.map(|h| h.min_replicas),
+        hpa_max_replicas: hpa.map(|h| h.max_replicas),
+        hpa_metrics: hpa.map(|h| h.metrics.clone()).unwrap_or_default(),
+        has_pdb: !pdbs.is_empty(),
+        // The tightest budget decides whether a pod may be evicted.
+        pdb_disruptions_allowed: pdbs.iter().map(|p| p.disruptions_allowed).min(),
+        termination_grace_seconds: workload
+            .termination_grace_seconds
+            .unwrap_or(DEFAULT_GRACE_SECONDS),
+        volume_kinds: workload.volume_kinds.clone(),
+        annotations: annotations.into(),
+        priority_class: workload.priority_class.clone().unwrap_or_default(),
+        containers: workload.containers.clone(),
+    }
+}
