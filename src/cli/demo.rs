@@ -118,7 +118,7 @@ fn print_summary(args: &DemoArgs, summary: &Summary, took: std::time::Duration) 
         took.as_secs_f64()
     );
     println!(
-        "Dataset: {out}/{{allocation,nodes,samples}}/cluster={CLUSTER}/date=…/*.parquet ({} samples)\n",
+        "Dataset: {out}/{{allocation,nodes,workloads,samples}}/cluster={CLUSTER}/date=…/*.parquet ({} samples)\n",
         summary.samples
     );
     let mut tenants: Vec<(&String, &f64)> = summary
