@@ -67,6 +67,8 @@ fn sim(c: &mut Criterion) {
     let server = runtime
         .block_on(SimServer::start(&config(), listen))
         .unwrap_or_else(|e| panic!("{e}"));
+    // kube's client spawns its buffer task: it must be built inside the runtime.
+    let _entered = runtime.enter();
     let client = client(&server);
 
     group.throughput(Throughput::Elements(500));
