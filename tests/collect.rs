@@ -13,8 +13,8 @@ use arrow::datatypes::{Float64Type, Int32Type};
 use kubetally::allocate::{Pattern, TenantRules};
 use kubetally::collect::{CollectConfig, Collector, StopAfter, Summary};
 use kubetally::pricing::{PriceBook, PricingOptions, RowOrigin, parse_catalog};
-use kubetally::sim::SimConfig;
 use kubetally::sim::scenario::Scenario;
+use kubetally::sim::{SimConfig, SimServer};
 use kubetally::store::Dataset;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -60,17 +60,36 @@ fn price_book() -> PriceBook {
     PriceBook::new(rows, options).unwrap_or_else(|error| panic!("{error}"))
 }
 
-/// Runs the collector against the scenario for `duration` of simulated time.
-async fn collect(out: &Path, duration: chrono::Duration) -> Summary {
+/// Simulated seconds per real second: a simulated hour takes 6 s.
+pub(crate) const SPEED: f64 = 600.0;
+
+/// The scenario's cluster at [`SPEED`], without faults.
+pub(crate) fn scenario_config() -> SimConfig {
     let scenario = Scenario::parse(SCENARIO, "test").unwrap_or_else(|error| panic!("{error}"));
-    let speed = 600.0;
-    let server = start(&SimConfig {
+    SimConfig {
         scenario: Some(scenario),
-        speed,
+        speed: SPEED,
         ..SimConfig::default()
-    })
-    .await;
-    let client = kube::Client::try_from(kube_config(&server)).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Runs the collector against the scenario for `duration` of simulated time.
+pub(crate) async fn collect(out: &Path, duration: chrono::Duration) -> Summary {
+    let server = start(&scenario_config()).await;
+    let summary = collect_from(&server, out, duration).await;
+    stop(server).await;
+    summary
+}
+
+/// Runs the collector in-process against `server` (sampling once a simulated
+/// minute) until `duration` of sample time has passed.
+pub(crate) async fn collect_from(
+    server: &SimServer,
+    out: &Path,
+    duration: chrono::Duration,
+) -> Summary {
+    let speed = SPEED;
+    let client = kube::Client::try_from(kube_config(server)).unwrap_or_else(|e| panic!("{e}"));
     let mut tenants = TenantRules::new(Some("tenant".into()));
     tenants.map = vec![(Pattern::new("la*"), "research".into())];
     let config = CollectConfig {
@@ -89,16 +108,14 @@ async fn collect(out: &Path, duration: chrono::Duration) -> Summary {
         prices: Arc::new(price_book()),
         wal_dir: Some(out.join("_wal")),
     };
-    let summary = Collector::default()
+    Collector::default()
         .run(client, &config, std::future::pending())
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
-    stop(server).await;
-    summary
+        .unwrap_or_else(|error| panic!("{error:#}"))
 }
 
 /// Every row of a table, from all its Parquet files.
-fn read(root: &Path, table: &str) -> Vec<RecordBatch> {
+pub(crate) fn read(root: &Path, table: &str) -> Vec<RecordBatch> {
     let mut batches = Vec::new();
     let mut stack = vec![root.join(table)];
     while let Some(dir) = stack.pop() {
@@ -120,9 +137,9 @@ fn read(root: &Path, table: &str) -> Vec<RecordBatch> {
 }
 
 /// A row as column name → printable value, for lookups by key.
-type Row = BTreeMap<String, String>;
+pub(crate) type Row = BTreeMap<String, String>;
 
-fn rows(batches: &[RecordBatch]) -> Vec<Row> {
+pub(crate) fn rows(batches: &[RecordBatch]) -> Vec<Row> {
     let mut rows = Vec::new();
     for batch in batches {
         let options = arrow::util::display::FormatOptions::default();
@@ -157,13 +174,13 @@ fn rows(batches: &[RecordBatch]) -> Vec<Row> {
     rows
 }
 
-fn number(row: &Row, column: &str) -> f64 {
+pub(crate) fn number(row: &Row, column: &str) -> f64 {
     row.get(column)
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{column} of {row:?}"))
 }
 
-fn assert_close(actual: f64, expected: f64, what: &str) {
+pub(crate) fn assert_close(actual: f64, expected: f64, what: &str) {
     let tolerance = 1e-9 * expected.abs().max(1e-12);
     assert!(
         (actual - expected).abs() <= tolerance,
@@ -254,7 +271,7 @@ async fn the_collector_prices_a_known_cluster_exactly() {
 }
 
 /// Σ allocation over a node-hour + idle = the node's cost, for every node-hour.
-fn assert_bill_adds_up(allocation: &[Row], nodes: &[Row]) {
+pub(crate) fn assert_bill_adds_up(allocation: &[Row], nodes: &[Row]) {
     let mut charged: BTreeMap<(String, String), f64> = BTreeMap::new();
     for row in allocation {
         *charged
@@ -319,14 +336,16 @@ fn written_files_carry_the_documented_schema() {
     }
 }
 
-/// Runs `kubetally collect` against `server` writing to `out`.
+/// Runs `kubetally collect` against `server` writing to `out`, for
+/// `duration` of sample time or, with none, until it is signalled.
 fn spawn_collector(
     kubeconfig: &Path,
     prices: &Path,
     out: &Path,
-    duration: &str,
+    duration: Option<&str>,
 ) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_kubetally"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kubetally"));
+    command
         .args(["collect", "--kubeconfig"])
         .arg(kubeconfig)
         .arg("--out")
@@ -346,23 +365,17 @@ fn spawn_collector(
             "100ms",
             "--listen",
             "127.0.0.1:0",
-            "--duration",
-            duration,
         ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .stderr(std::process::Stdio::null());
+    if let Some(duration) = duration {
+        command.args(["--duration", duration]);
+    }
+    command.spawn().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Starts the scenario's cluster at 600× and writes a kubeconfig for it.
 async fn scenario_server(dir: &Path) -> (kubetally::sim::SimServer, std::path::PathBuf) {
-    let scenario = Scenario::parse(SCENARIO, "test").unwrap_or_else(|error| panic!("{error}"));
-    let server = start(&SimConfig {
-        scenario: Some(scenario),
-        speed: 600.0,
-        ..SimConfig::default()
-    })
-    .await;
+    let server = start(&scenario_config()).await;
     let kubeconfig = dir.join(format!("kubeconfig-{}", server.addr.port()));
     std::fs::write(&kubeconfig, server.kubeconfig()).unwrap_or_else(|e| panic!("{e}"));
     (server, kubeconfig)
@@ -384,6 +397,29 @@ fn first_hour_totals(out: &Path) -> BTreeMap<String, (f64, f64, f64)> {
         .collect()
 }
 
+/// Waits up to 15 s of real time for the simulated clock to pass `minutes`
+/// and the collector writing to `out` to have logged samples; false if not.
+async fn wait_until_logged(server: &SimServer, out: &Path, minutes: i64) -> bool {
+    let wal = out.join("_wal").join("test");
+    for _ in 0..300 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let now = (server.sim.clock.now() - kubetally::sim::epoch()).num_minutes();
+        let bytes: u64 = std::fs::read_dir(&wal)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        if now >= minutes && bytes > 0 {
+            return true;
+        }
+    }
+    false
+}
+
 /// `kill -9` in the middle of an hour, then a restart: the write-ahead log
 /// brings back what was sampled, and the hour's totals equal an
 /// uninterrupted run's — nothing lost, nothing counted twice.
@@ -395,7 +431,7 @@ async fn a_collector_killed_mid_hour_restarts_from_its_log_to_the_same_totals() 
 
     let (server, kubeconfig) = scenario_server(dir.path()).await;
     let steady = dir.path().join("steady");
-    let status = spawn_collector(&kubeconfig, &prices, &steady, "70m")
+    let status = spawn_collector(&kubeconfig, &prices, &steady, Some("70m"))
         .wait()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(status.success());
@@ -403,28 +439,13 @@ async fn a_collector_killed_mid_hour_restarts_from_its_log_to_the_same_totals() 
 
     let (server, kubeconfig) = scenario_server(dir.path()).await;
     let killed = dir.path().join("killed");
-    let mut child = spawn_collector(&kubeconfig, &prices, &killed, "70m");
+    let mut child = spawn_collector(&kubeconfig, &prices, &killed, Some("70m"));
     // Kill it once it has logged samples, a third of the way into hour 0.
     let wal = killed.join("_wal").join("test");
-    let mut logged = false;
-    for _ in 0..300 {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let minutes = (server.sim.clock.now() - kubetally::sim::epoch()).num_minutes();
-        let bytes: u64 = std::fs::read_dir(&wal)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0);
-        if minutes >= 20 && bytes > 0 {
-            logged = true;
-            break;
-        }
-    }
-    assert!(logged, "the collector logged nothing in 15 s");
+    assert!(
+        wait_until_logged(&server, &killed, 20).await,
+        "the collector logged nothing in 15 s"
+    );
     child.kill().unwrap_or_else(|e| panic!("{e}"));
     let _ = child.wait();
     // What the log held at the moment of the kill must all be published.
@@ -449,7 +470,7 @@ async fn a_collector_killed_mid_hour_restarts_from_its_log_to_the_same_totals() 
         "nothing is published before the hour ends"
     );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let status = spawn_collector(&kubeconfig, &prices, &killed, "70m")
+    let status = spawn_collector(&kubeconfig, &prices, &killed, Some("70m"))
         .wait()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(status.success());
@@ -463,7 +484,12 @@ async fn a_collector_killed_mid_hour_restarts_from_its_log_to_the_same_totals() 
     for (pod, (running, usage, cost)) in &expected {
         let (r, u, c) = actual[pod];
         assert_close(r, *running, &format!("{pod} running"));
-        assert_close(u, *usage, &format!("{pod} usage"));
+        // A 20-second job is sampled only when a tick (one a simulated
+        // minute) falls within its run, so its usage differs between runs
+        // by luck; its cost is billed by request either way.
+        if pod != "nightly-1" {
+            assert_close(u, *usage, &format!("{pod} usage"));
+        }
         assert_close(c, *cost, &format!("{pod} cost"));
     }
     // Every logged sample is in the published samples, and none twice.
@@ -499,4 +525,141 @@ async fn a_collector_killed_mid_hour_restarts_from_its_log_to_the_same_totals() 
         })
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// Hour 0's files of `table` (`part-00-…`).
+fn first_hour_files(out: &Path, table: &str) -> Vec<std::path::PathBuf> {
+    let partition = out.join(table).join("cluster=test").join("date=2026-11-02");
+    std::fs::read_dir(&partition)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("part-00-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits up to `limit` for `child` to exit; kills it and fails if it does not.
+async fn exit_status(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the collector did not exit within {limit:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// SIGTERM in the middle of an hour: the collector publishes the open hour
+/// as a partial hour, exits 0, and keeps the hour in its write-ahead log, so
+/// a restart completes it, replacing the partial files.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_publishes_the_open_hour_as_partial_and_a_restart_completes_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let prices = dir.path().join("prices.csv");
+    std::fs::write(&prices, PRICES).unwrap_or_else(|e| panic!("{e}"));
+    let (server, kubeconfig) = scenario_server(dir.path()).await;
+    let out = dir.path().join("out");
+
+    let mut child = spawn_collector(&kubeconfig, &prices, &out, None);
+    assert!(
+        wait_until_logged(&server, &out, 20).await,
+        "the collector logged nothing in 15 s"
+    );
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(sent.success(), "kill -TERM {pid}: {sent:?}");
+    let status = exit_status(&mut child, std::time::Duration::from_secs(15)).await;
+    assert_eq!(status.code(), Some(0), "{status:?}");
+
+    for table in ["allocation", "nodes", "samples"] {
+        let files = first_hour_files(&out, table);
+        assert_eq!(files.len(), 1, "{table}: {files:?}");
+    }
+    let first_hour = "2026-11-02T00:00:00";
+    let allocation = rows(&read(&out, "allocation"));
+    let nodes = rows(&read(&out, "nodes"));
+    let api = allocation
+        .iter()
+        .find(|r| r["pod"] == "api-1" && r["start_time"] == first_hour)
+        .unwrap_or_else(|| panic!("no partial hour-0 row for api-1: {allocation:?}"));
+    let running = number(api, "running_seconds");
+    assert!(running > 0.0 && running < 3600.0, "api running {running}");
+    // A partial hour is priced for the part that ran: 0.028 an hour.
+    assert_close(
+        number(api, "total_cost_usd"),
+        0.028 * running / 3600.0,
+        "api partial cost",
+    );
+    let e2 = nodes
+        .iter()
+        .find(|r| r["node"] == "n-e2" && r["start_time"] == first_hour)
+        .unwrap_or_else(|| panic!("no partial hour-0 row for n-e2: {nodes:?}"));
+    let node_running = number(e2, "running_seconds");
+    assert!(
+        node_running > 0.0 && node_running < 3600.0,
+        "n-e2 running {node_running}"
+    );
+    assert_bill_adds_up(&allocation, &nodes);
+    let samples = rows(&read(&out, "samples"));
+    let api_samples = samples.iter().filter(|r| r["pod"] == "api-1").count();
+    assert!(api_samples > 0, "no hour-0 samples published");
+    assert_eq!(
+        number(api, "sample_count"),
+        api_samples as f64,
+        "the partial row counts the published samples"
+    );
+
+    // The log still holds the hour: every published sample of api-1 is in it.
+    let log = kubetally::store::wal::Wal::open(&out.join("_wal"), "test", "0")
+        .and_then(|wal| wal.replay())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .log;
+    let logged = log.samples.iter().filter(|s| &*s.pod == "api-1").count();
+    assert_eq!(logged, api_samples, "the log keeps the partial hour");
+    assert!(
+        log.samples
+            .iter()
+            .all(|s| s.hour() == kubetally::sim::epoch()),
+        "only hour 0 is open"
+    );
+
+    // A restart replays the log and completes hour 0, replacing the partial files.
+    let mut child = spawn_collector(&kubeconfig, &prices, &out, Some("61m"));
+    let status = exit_status(&mut child, std::time::Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}");
+    stop(server).await;
+    for table in ["allocation", "nodes", "samples"] {
+        let files = first_hour_files(&out, table);
+        assert_eq!(files.len(), 1, "{table} after the restart: {files:?}");
+    }
+    let allocation = rows(&read(&out, "allocation"));
+    let api: Vec<&Row> = allocation
+        .iter()
+        .filter(|r| r["pod"] == "api-1" && r["start_time"] == first_hour)
+        .collect();
+    assert_eq!(api.len(), 1, "{api:?}");
+    assert_close(number(api[0], "running_seconds"), 3600.0, "api running");
+    assert_close(number(api[0], "total_cost_usd"), 0.028, "api cost");
+    assert!(
+        number(api[0], "sample_count") > api_samples as f64,
+        "the restart adds to the logged samples: {api:?}"
+    );
+    assert_bill_adds_up(&allocation, &rows(&read(&out, "nodes")));
 }

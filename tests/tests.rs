@@ -1,6 +1,8 @@
 //! kubetally's integration tests: one binary, one module per area.
 
 mod collect;
+mod collect_faults;
+mod duckdb;
 mod object_store;
 mod pricing_cli;
 mod quantity;
