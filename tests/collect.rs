@@ -268,6 +268,25 @@ async fn the_collector_prices_a_known_cluster_exactly() {
         "allocated",
     );
     assert_bill_adds_up(&allocation, &nodes);
+
+    // Workloads of the first hour: controllers from the watch cache, the
+    // naked pod from itself, tenants as their pods'.
+    let workloads = rows(&read(dir.path(), "workloads"));
+    let workload = |kind: &str, name: &str| -> &Row {
+        workloads
+            .iter()
+            .find(|r| {
+                r["workload_kind"] == kind
+                    && r["workload_name"] == name
+                    && r["start_time"] == first_hour
+            })
+            .unwrap_or_else(|| panic!("no {kind} {name}: {workloads:?}"))
+    };
+    assert_eq!(workload("Deployment", "api")["tenant"], "acme");
+    assert_eq!(workload("Deployment", "api")["pod_count"], "1");
+    assert_eq!(workload("Pod", "hog-1")["tenant"], "globex");
+    assert_eq!(workload("CronJob", "nightly")["namespace"], "shop");
+    assert_eq!(workload("DaemonSet", "dns")["has_pdb"], "false");
 }
 
 /// Σ allocation over a node-hour + idle = the node's cost, for every node-hour.
@@ -299,6 +318,7 @@ fn written_files_carry_the_documented_schema() {
         kubetally::store::schema::ALLOCATION,
         kubetally::store::schema::NODES,
         kubetally::store::schema::SAMPLES,
+        kubetally::store::schema::WORKLOADS,
     ] {
         let batches = read(dir.path(), table.name);
         let first = batches
