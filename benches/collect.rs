@@ -1,0 +1,936 @@
+//! Benchmarks of the collector against the simulated API server, at the
+//! sizes issue #5 sets targets for: 1,000, 10,000 and 150,000 pods (nodes =
+//! pods / 30). Each size is one regime; every figure names its size.
+//!
+//! - **Inventory memory** (printed, target ≤ 2 KB per pod): the real watchers
+//!   (`source::watch::spawn_all`) fill an inventory from a `kubetally sim
+//!   serve` child process until `is_synced()`, in a fresh process of this
+//!   binary. The figure is that process's RSS after sync minus its RSS before
+//!   the watchers started, per pod: the slim cache, the interner, the
+//!   watchers' state and whatever the allocator kept of the decoded pages.
+//!   The simulator lives in another process, so none of its memory counts.
+//! - `tick/<pods>` (criterion, target ≤ 1 s at 150,000 pods on one core):
+//!   one sample tick as the collector runs it, `metrics::pod_usage` and
+//!   `metrics::node_usage` over HTTP plus `Ledger::ingest` and `take_tick`,
+//!   on a current-thread runtime (the collector's work on one core) while
+//!   the in-process simulator, paused, serves from its own threads. Besides
+//!   criterion's wall time the bench prints the collector thread's own CPU
+//!   time per tick, which excludes the simulator.
+//! - `ingest/<pods>` (criterion): `Ledger::ingest` + `take_tick` alone on
+//!   usage fetched beforehand. Both tick benchmarks move every tick's sample
+//!   time on by a minute, so each tick adds samples to an open hour as a
+//!   running collector's does.
+//! - **Bytes per `samples` row** (printed, target ≤ 8): an hour of real
+//!   ticks (the simulated clock advanced a minute at a time, 60 ticks through
+//!   the same ledger), closed by `Ledger::flush` (which sorts the rows as the
+//!   collector writes them), encoded with `samples_batch` + `parquet_bytes`
+//!   in files of `ROWS_PER_FILE` rows as `Dataset::publish` splits them;
+//!   column sizes come from the files' Parquet metadata.
+//! - `write_hour/<pods>` (criterion): that hour through `samples_batch` +
+//!   `parquet_bytes` (the bench also prints the `parquet_bytes` part alone),
+//!   compared in the same run with pyarrow's `write_table` on the same rows
+//!   (read from an Arrow IPC file by `benches/pyarrow_write.py`) with the
+//!   same settings (zstd level 3, dictionaries, 256 Ki-row row groups).
+//!
+//! `KUBETALLY_BENCH_PODS=1000,10000` picks the sizes; without `--bench`
+//! (`cargo test --benches`) only 1,000 pods run, once.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use chrono::{DateTime, TimeDelta, Utc};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use kubetally::allocate::{Sample, TenantRules};
+use kubetally::collect::{Ledger, Stats};
+use kubetally::pricing::{PriceBook, PricingOptions};
+use kubetally::sim::{ClusterSpec, SimConfig, SimServer, epoch};
+use kubetally::source::Inventory;
+use kubetally::source::metrics::{self, NodeUsage, PodUsage};
+use kubetally::source::watch::{self, OnError, SharedInventory, lock};
+use kubetally::store::dataset::ROWS_PER_FILE;
+use kubetally::store::schema::SAMPLES;
+use kubetally::store::{parquet_bytes, samples_batch};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use tokio::task::JoinHandle;
+
+/// Set in the child process that measures inventory memory: the server URL.
+const MEMORY_CHILD_URL: &str = "KUBETALLY_BENCH_MEMORY_URL";
+/// The page size of `/proc/self/statm` on x86_64 and aarch64 Linux.
+const PAGE_BYTES: u64 = 4096;
+/// Ticks in an hour of samples (one a minute).
+const TICKS_PER_HOUR: i64 = 60;
+
+fn fail(error: impl std::fmt::Display) -> ! {
+    panic!("{error}")
+}
+
+fn sizes() -> Vec<usize> {
+    if let Ok(list) = std::env::var("KUBETALLY_BENCH_PODS") {
+        return list
+            .split(',')
+            .map(|n| n.trim().parse().unwrap_or_else(|e| fail(e)))
+            .collect();
+    }
+    if std::env::args().any(|arg| arg == "--bench") {
+        vec![1_000, 10_000, 150_000]
+    } else {
+        vec![1_000]
+    }
+}
+
+/// Resident bytes of this process (`/proc/self/statm`).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_else(|e| fail(e));
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| fail("unreadable /proc/self/statm"));
+    pages * PAGE_BYTES
+}
+
+/// Peak resident bytes of this process (`VmHWM`).
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_else(|e| fail(e));
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// CPU time of the calling thread so far (ns precision, from the scheduler).
+fn thread_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+fn median(values: &mut [Duration]) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// A kube client for `url`; its background tasks run on the entered runtime.
+fn client(url: &str) -> kube::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let url = url.parse().unwrap_or_else(|e| fail(e));
+    kube::Client::try_from(kube::Config::new(url)).unwrap_or_else(|e| fail(e))
+}
+
+fn on_error() -> OnError {
+    Arc::new(|collection, error| {
+        eprintln!(
+            "collect bench: watch {} failed: {error}",
+            collection.as_str()
+        )
+    })
+}
+
+fn spec(pods: usize) -> ClusterSpec {
+    ClusterSpec {
+        nodes: (pods / 30).max(1),
+        pods,
+        seed: 1,
+    }
+}
+
+// ---------------------------------------------------------------- memory
+
+/// What the memory child reports.
+struct MemoryFigure {
+    pods: usize,
+    nodes: usize,
+    strings: usize,
+    rss_before: u64,
+    rss_after: u64,
+    peak: u64,
+    sync: Duration,
+}
+
+/// Runs in a fresh process of this binary: fills an inventory through the
+/// watchers from the server at `url` and prints one `MEMORY` line.
+fn memory_child(url: &str) {
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| fail(e));
+    runtime.block_on(async {
+        let client = client(url);
+        // One request first, so the HTTP stack's own buffers are in the baseline.
+        client.apiserver_version().await.unwrap_or_else(|e| fail(e));
+        let inventory: SharedInventory = Arc::new(Mutex::new(Inventory::default()));
+        let rss_before = rss_bytes();
+        let started = Instant::now();
+        let watchers = watch::spawn_all(&client, &inventory, &on_error());
+        while !lock(&inventory).is_synced() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let sync = started.elapsed();
+        // Let the watchers settle into their watches.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rss_after = rss_bytes();
+        let (pods, nodes, strings) = {
+            let inventory = lock(&inventory);
+            (
+                inventory.pod_count(),
+                inventory.node_count(),
+                inventory.interner.len(),
+            )
+        };
+        println!(
+            "MEMORY {pods} {nodes} {strings} {rss_before} {rss_after} {} {}",
+            peak_rss_bytes(),
+            sync.as_millis()
+        );
+        for watcher in watchers {
+            watcher.abort();
+        }
+    });
+}
+
+/// A child process killed (by its own handle) when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `kubetally sim serve` (clock all but stopped: `--speed` must be
+/// positive) and returns it with its URL.
+fn sim_process(pods: usize, dir: &Path) -> (ChildGuard, String) {
+    let kubeconfig = dir.join("kubeconfig");
+    let spec = spec(pods);
+    let child = Command::new(env!("CARGO_BIN_EXE_kubetally"))
+        .args(["sim", "serve", "--listen", "127.0.0.1:0", "--speed", "1e-9"])
+        .args(["--nodes", &spec.nodes.to_string()])
+        .args(["--pods", &spec.pods.to_string()])
+        .arg("--kubeconfig-out")
+        .arg(&kubeconfig)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| fail(format!("starting kubetally sim serve: {e}")));
+    let mut child = ChildGuard(child);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&kubeconfig)
+            && let Some(url) = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("server: "))
+                .filter(|u| u.starts_with("http://"))
+        {
+            return (child, url.to_owned());
+        }
+        if let Ok(Some(status)) = child.0.try_wait() {
+            fail(format!("kubetally sim serve exited: {status}"));
+        }
+        if Instant::now() > deadline {
+            fail("kubetally sim serve did not start within 5 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn measure_memory(pods: usize) -> MemoryFigure {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| fail(e));
+    let (_sim, url) = sim_process(pods, dir.path());
+    let exe = std::env::current_exe().unwrap_or_else(|e| fail(e));
+    let output = Command::new(exe)
+        .env(MEMORY_CHILD_URL, &url)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| fail(e));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let fields: Vec<u64> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("MEMORY "))
+        .unwrap_or_else(|| fail(format!("memory child printed no figure: {stdout}")))
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or_else(|e| fail(e)))
+        .collect();
+    let [pods, nodes, strings, rss_before, rss_after, peak, sync_ms] = fields[..] else {
+        fail(format!("memory child printed {stdout}"))
+    };
+    MemoryFigure {
+        pods: pods as usize,
+        nodes: nodes as usize,
+        strings: strings as usize,
+        rss_before,
+        rss_after,
+        peak,
+        sync: Duration::from_millis(sync_ms),
+    }
+}
+
+// ---------------------------------------------------------------- ticks
+
+/// An in-process simulated cluster, paused, and a synced inventory of it.
+struct Cluster {
+    pods: usize,
+    /// The simulator's runtime (and the watchers'): its own threads.
+    sim_runtime: tokio::runtime::Runtime,
+    /// The collector's tick: a current-thread runtime on the bench thread.
+    runtime: tokio::runtime::Runtime,
+    server: Option<SimServer>,
+    /// Built inside `runtime`, so its connection tasks run on the bench thread.
+    client: kube::Client,
+    inventory: SharedInventory,
+    watchers: Vec<JoinHandle<()>>,
+    rules: TenantRules,
+    prices: PriceBook,
+    stats: Stats,
+}
+
+impl Cluster {
+    fn start(pods: usize) -> Cluster {
+        let sim_runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("sim")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| fail(e));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| fail(e));
+        let config = SimConfig {
+            cluster: spec(pods),
+            speed: 0.0,
+            ..SimConfig::default()
+        };
+        let listen = "127.0.0.1:0".parse().unwrap_or_else(|e| fail(e));
+        let server = sim_runtime
+            .block_on(SimServer::start(&config, listen))
+            .unwrap_or_else(|e| fail(e));
+        let url = server.url();
+        let inventory: SharedInventory = Arc::new(Mutex::new(Inventory::default()));
+        let watchers = {
+            let _entered = sim_runtime.enter();
+            watch::spawn_all(&client(&url), &inventory, &on_error())
+        };
+        while !lock(&inventory).is_synced() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let client = {
+            let _entered = runtime.enter();
+            client(&url)
+        };
+        // As `kubetally demo` runs it: tenants from the `tenant` label,
+        // kube-system shared.
+        let rules = TenantRules::new(Some("tenant".into()));
+        Cluster {
+            pods,
+            sim_runtime,
+            runtime,
+            server: Some(server),
+            client,
+            inventory,
+            watchers,
+            rules,
+            prices: PriceBook::new(Vec::new(), PricingOptions::default())
+                .unwrap_or_else(|e| fail(e)),
+            stats: Stats::default(),
+        }
+    }
+
+    fn fetch(&self) -> (Vec<PodUsage>, Vec<NodeUsage>) {
+        self.runtime.block_on(async {
+            let pods = metrics::pod_usage(&self.client)
+                .await
+                .unwrap_or_else(|e| fail(e));
+            let nodes = metrics::node_usage(&self.client)
+                .await
+                .unwrap_or_else(|e| fail(e));
+            (pods, nodes)
+        })
+    }
+
+    fn ingest(&self, ledger: &mut Ledger, pods: Vec<PodUsage>, nodes: Vec<NodeUsage>) {
+        let closed = {
+            let mut inventory = lock(&self.inventory);
+            ledger.ingest(
+                pods,
+                nodes,
+                &mut inventory,
+                &self.rules,
+                &self.prices,
+                &self.stats,
+            )
+        };
+        black_box(closed);
+        black_box(ledger.take_tick());
+    }
+
+    fn stop(mut self) {
+        for watcher in self.watchers.drain(..) {
+            watcher.abort();
+        }
+        if let Some(server) = self.server.take() {
+            let _ = self.sim_runtime.block_on(server.stop());
+        }
+    }
+}
+
+/// A ledger fed one tick a minute within one hour, as a running collector's.
+#[derive(Default)]
+struct Ticks {
+    ledger: Ledger,
+    minute: i64,
+}
+
+impl Ticks {
+    /// Moves sample time on by a minute (to `epoch + minute`); starts a new
+    /// ledger before the hour would close (closing is measured apart).
+    fn next(&mut self, mut pods: Vec<PodUsage>, mut nodes: Vec<NodeUsage>) -> TickInput {
+        self.minute += 1;
+        if self.minute >= TICKS_PER_HOUR {
+            self.ledger = Ledger::default();
+            self.minute = 1;
+        }
+        let at = epoch() + TimeDelta::minutes(self.minute);
+        for pod in &mut pods {
+            pod.timestamp = at;
+        }
+        for node in &mut nodes {
+            node.timestamp = at;
+        }
+        (pods, nodes)
+    }
+}
+
+type TickInput = (Vec<PodUsage>, Vec<NodeUsage>);
+
+fn group_for<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+    pods: usize,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.warm_up_time(Duration::from_secs(1));
+    match pods {
+        ..10_000 => group
+            .sample_size(20)
+            .measurement_time(Duration::from_secs(3)),
+        // Each iteration takes a good fraction of a second or more: ten
+        // samples of (mostly) one iteration each.
+        10_000..100_000 => group
+            .sample_size(10)
+            .sampling_mode(SamplingMode::Flat)
+            .measurement_time(Duration::from_secs(5)),
+        _ => group
+            .sample_size(10)
+            .sampling_mode(SamplingMode::Flat)
+            .measurement_time(Duration::from_secs(20)),
+    };
+    group
+}
+
+/// Medians of what the tick benchmarks' iterations measured themselves.
+struct TickFigures {
+    containers: usize,
+    tick_wall: Duration,
+    tick_cpu: Option<Duration>,
+    fetch_cpu: Option<Duration>,
+    ingest_wall: Duration,
+}
+
+fn bench_ticks(c: &mut Criterion, cluster: &Cluster) -> TickFigures {
+    let pods = cluster.pods;
+    let prefetched = cluster.fetch();
+    let containers: usize = prefetched.0.iter().map(|p| p.containers.len()).sum();
+
+    let mut group = group_for(c, "tick", pods);
+    group.throughput(Throughput::Elements(pods as u64));
+    let ticks = RefCell::new(Ticks::default());
+    let mut walls = Vec::new();
+    let mut cpus = Vec::new();
+    let mut fetch_cpus = Vec::new();
+    group.bench_function(BenchmarkId::from_parameter(pods), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (wall_0, cpu_0) = (Instant::now(), thread_cpu());
+                let (usage, nodes) = cluster.fetch();
+                let (fetch_wall, cpu_1) = (wall_0.elapsed(), thread_cpu());
+                let (usage, nodes) = ticks.borrow_mut().next(usage, nodes);
+                let (wall_2, cpu_2) = (Instant::now(), thread_cpu());
+                cluster.ingest(&mut ticks.borrow_mut().ledger, usage, nodes);
+                let (ingest_wall, cpu_3) = (wall_2.elapsed(), thread_cpu());
+                total += fetch_wall + ingest_wall;
+                walls.push(fetch_wall + ingest_wall);
+                if let (Some(c0), Some(c1), Some(c2), Some(c3)) = (cpu_0, cpu_1, cpu_2, cpu_3) {
+                    cpus.push((c1 - c0) + (c3 - c2));
+                    fetch_cpus.push(c1 - c0);
+                }
+            }
+            total
+        })
+    });
+    group.finish();
+    drop(ticks);
+
+    let mut group = group_for(c, "ingest", pods);
+    group.throughput(Throughput::Elements(pods as u64));
+    let ticks = RefCell::new(Ticks::default());
+    let mut ingest_walls = Vec::new();
+    group.bench_function(BenchmarkId::from_parameter(pods), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (usage, nodes) = ticks
+                    .borrow_mut()
+                    .next(prefetched.0.clone(), prefetched.1.clone());
+                let started = Instant::now();
+                cluster.ingest(&mut ticks.borrow_mut().ledger, usage, nodes);
+                let elapsed = started.elapsed();
+                ingest_walls.push(elapsed);
+                total += elapsed;
+            }
+            total
+        })
+    });
+    group.finish();
+    drop(ticks);
+
+    TickFigures {
+        containers,
+        tick_wall: median(&mut walls),
+        tick_cpu: (!cpus.is_empty()).then(|| median(&mut cpus)),
+        fetch_cpu: (!fetch_cpus.is_empty()).then(|| median(&mut fetch_cpus)),
+        ingest_wall: median(&mut ingest_walls),
+    }
+}
+
+// ---------------------------------------------------------------- an hour
+
+/// An hour of samples as the collector closes it, and what it cost.
+struct Hour {
+    samples: Vec<Sample>,
+    ticks: Duration,
+    close: Duration,
+    /// Fewest and most samples a tick added.
+    rows_per_tick: (usize, usize),
+    late_timestamps: usize,
+    metrics_without_pod: u64,
+}
+
+/// Runs the simulated clock on to `to` (the clock is paused before and after).
+fn advance(server: &SimServer, to: DateTime<Utc>) {
+    let clock = &server.sim.clock;
+    clock.set_speed(600.0);
+    while clock.now() < to {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    clock.set_speed(0.0);
+    server.sim.catch_up().unwrap_or_else(|e| fail(e));
+}
+
+fn build_hour(cluster: &Cluster) -> Hour {
+    let Some(server) = &cluster.server else {
+        fail("the simulator is stopped")
+    };
+    lock(&cluster.inventory).clock = None;
+    let stats_before = Stats::get(&cluster.stats.metrics_without_pod);
+    let mut ledger = Ledger::default();
+    let mut late_timestamps = 0;
+    let mut rows_per_tick = (usize::MAX, 0);
+    let mut ticks = Duration::ZERO;
+    for minute in 1..=TICKS_PER_HOUR {
+        let at = epoch() + TimeDelta::minutes(minute);
+        advance(server, at);
+        // The watchers (on the simulator's threads) take in the changes.
+        std::thread::sleep(Duration::from_millis(20));
+        let started = Instant::now();
+        // Node usage adds nothing to `samples`; the tick benchmark has it.
+        let usage = cluster
+            .runtime
+            .block_on(metrics::pod_usage(&cluster.client))
+            .unwrap_or_else(|e| fail(e));
+        late_timestamps += usage.iter().filter(|u| u.timestamp != at).count();
+        let rows: usize = usage.iter().map(|u| u.containers.len()).sum();
+        rows_per_tick = (rows_per_tick.0.min(rows), rows_per_tick.1.max(rows));
+        cluster.ingest(&mut ledger, usage, Vec::new());
+        ticks += started.elapsed();
+    }
+    let started = Instant::now();
+    let hours = {
+        let inventory = lock(&cluster.inventory);
+        ledger.flush(
+            epoch() + TimeDelta::hours(1),
+            &inventory,
+            &cluster.prices,
+            &cluster.rules,
+        )
+    };
+    let close = started.elapsed();
+    let samples = hours
+        .into_iter()
+        .find(|h| h.start == epoch())
+        .map(|h| h.samples)
+        .unwrap_or_default();
+    Hour {
+        samples,
+        ticks,
+        close,
+        rows_per_tick,
+        late_timestamps,
+        metrics_without_pod: Stats::get(&cluster.stats.metrics_without_pod) - stats_before,
+    }
+}
+
+/// The hour's files as `Dataset::publish` cuts them.
+fn files(batch: &RecordBatch) -> impl Iterator<Item = RecordBatch> + '_ {
+    let rows = batch.num_rows();
+    (0..rows.div_ceil(ROWS_PER_FILE).max(1)).map(move |seq| {
+        let offset = seq * ROWS_PER_FILE;
+        batch.slice(offset, ROWS_PER_FILE.min(rows - offset))
+    })
+}
+
+fn encode(batch: &RecordBatch) -> Vec<Vec<u8>> {
+    files(batch)
+        .map(|file| parquet_bytes(&SAMPLES, &file).unwrap_or_else(|e| fail(e)))
+        .collect()
+}
+
+/// Compressed bytes per column over all files, and the files' total size.
+fn column_sizes(files: &[Vec<u8>]) -> (BTreeMap<String, (i64, i64)>, u64) {
+    let mut columns: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut total = 0;
+    for file in files {
+        total += file.len() as u64;
+        let reader =
+            SerializedFileReader::new(bytes::Bytes::from(file.clone())).unwrap_or_else(|e| fail(e));
+        for group in reader.metadata().row_groups() {
+            for column in group.columns() {
+                let entry = columns.entry(column.column_path().string()).or_default();
+                entry.0 += column.compressed_size();
+                entry.1 += column.uncompressed_size();
+            }
+        }
+    }
+    (columns, total)
+}
+
+/// Bytes per row of the same hour in layouts the writer does not use (yet):
+/// evidence for what would bring `samples` under 8 bytes a row.
+fn what_if(batch: &RecordBatch) -> Vec<(&'static str, f64)> {
+    use arrow::array::{Array, Float64Array, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, Encoding, ZstdLevel};
+    use parquet::file::properties::{WriterProperties, WriterVersion};
+    use parquet::schema::types::ColumnPath;
+
+    let level = ZstdLevel::try_new(3).unwrap_or_else(|e| fail(e));
+    let base = || {
+        WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_dictionary_enabled(true)
+            .set_max_row_group_row_count(Some(256 * 1024))
+    };
+    // Usage columns change every row: no dictionary, an encoding made for them.
+    let tuned = |cpu: &str, cpu_encoding: Encoding| {
+        let mut builder = base().set_writer_version(WriterVersion::PARQUET_2_0);
+        for (column, encoding) in [
+            (cpu, cpu_encoding),
+            ("memory_usage_bytes", Encoding::DELTA_BINARY_PACKED),
+            ("ts", Encoding::DELTA_BINARY_PACKED),
+        ] {
+            let path = ColumnPath::from(column);
+            builder = builder
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, encoding);
+        }
+        builder.build()
+    };
+    let size = |batch: &RecordBatch, properties: &WriterProperties| {
+        let mut total = 0;
+        for file in files(batch) {
+            let mut bytes = Vec::new();
+            let mut writer =
+                ArrowWriter::try_new(&mut bytes, file.schema(), Some(properties.clone()))
+                    .unwrap_or_else(|e| fail(e));
+            writer.write(&file).unwrap_or_else(|e| fail(e));
+            writer.close().unwrap_or_else(|e| fail(e));
+            total += bytes.len();
+        }
+        total as f64 / batch.num_rows().max(1) as f64
+    };
+    // CPU as integer millicores (the precision requests are written in).
+    let millicores = {
+        let schema = batch.schema();
+        let mut fields: Vec<Field> = Vec::new();
+        let mut columns = Vec::new();
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
+            match column.as_any().downcast_ref::<Float64Array>() {
+                Some(cores) if field.name() == "cpu_usage_cores" => {
+                    let values: Int64Array = cores
+                        .iter()
+                        .map(|c| c.map(|c| (c * 1000.0).round() as i64))
+                        .collect();
+                    fields.push(Field::new("cpu_usage_millicores", DataType::Int64, false));
+                    columns.push(Arc::new(values) as Arc<dyn Array>);
+                }
+                _ => {
+                    fields.push(field.as_ref().clone());
+                    columns.push(column.clone());
+                }
+            }
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap_or_else(|e| fail(e))
+    };
+    vec![
+        (
+            "usage columns without dictionary; BYTE_STREAM_SPLIT cpu_usage_cores, DELTA_BINARY_PACKED memory_usage_bytes and ts; data page v2",
+            size(
+                batch,
+                &tuned("cpu_usage_cores", Encoding::BYTE_STREAM_SPLIT),
+            ),
+        ),
+        (
+            "the same with CPU usage as Int64 millicores (DELTA_BINARY_PACKED)",
+            size(
+                &millicores,
+                &tuned("cpu_usage_millicores", Encoding::DELTA_BINARY_PACKED),
+            ),
+        ),
+    ]
+}
+
+fn write_ipc(batch: &RecordBatch, path: &Path) {
+    let file = std::fs::File::create(path).unwrap_or_else(|e| fail(e));
+    let mut writer =
+        arrow::ipc::writer::FileWriter::try_new(std::io::BufWriter::new(file), &batch.schema())
+            .unwrap_or_else(|e| fail(e));
+    writer.write(batch).unwrap_or_else(|e| fail(e));
+    writer.finish().unwrap_or_else(|e| fail(e));
+}
+
+/// pyarrow's figures for the same rows, or why there are none.
+fn pyarrow_write(batch: &RecordBatch) -> Result<serde_json::Value, String> {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join("samples.arrow");
+    write_ipc(batch, &path);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pyarrow_write.py");
+    let repeats = if batch.num_rows() > 5_000_000 {
+        "3"
+    } else {
+        "7"
+    };
+    let output = Command::new(&python)
+        .arg(script)
+        .arg(&path)
+        .arg(ROWS_PER_FILE.to_string())
+        .arg(repeats)
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{python} {script} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("unreadable output of {script}: {e}"))
+}
+
+/// Median seconds per hour of the Rust writer, measured by the iterations.
+struct WriteFigures {
+    write: Duration,
+    encode: Duration,
+}
+
+fn bench_write(c: &mut Criterion, pods: usize, samples: &[Sample]) -> WriteFigures {
+    let mut group = group_for(c, "write_hour", pods);
+    group.throughput(Throughput::Elements(samples.len() as u64));
+    let mut writes = Vec::new();
+    let mut encodes = Vec::new();
+    group.bench_function(BenchmarkId::from_parameter(pods), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                let batch = samples_batch(samples).unwrap_or_else(|e| fail(e));
+                let encoding = Instant::now();
+                black_box(encode(&batch));
+                encodes.push(encoding.elapsed());
+                let elapsed = started.elapsed();
+                writes.push(elapsed);
+                total += elapsed;
+            }
+            total
+        })
+    });
+    group.finish();
+    WriteFigures {
+        write: median(&mut writes),
+        encode: median(&mut encodes),
+    }
+}
+
+// ---------------------------------------------------------------- report
+
+fn report_memory(figure: &MemoryFigure, asked: usize) {
+    let grown = figure.rss_after.saturating_sub(figure.rss_before);
+    println!(
+        "collect/{asked}: inventory memory: {:.0} bytes/pod (target <= 2048): RSS {:.1} -> {:.1} MiB (+{:.1} MiB) for {} pods, {} nodes, {} interned strings; peak RSS {:.1} MiB; synced in {:.2} s",
+        grown as f64 / figure.pods.max(1) as f64,
+        mib(figure.rss_before),
+        mib(figure.rss_after),
+        mib(grown),
+        figure.pods,
+        figure.nodes,
+        figure.strings,
+        mib(figure.peak),
+        figure.sync.as_secs_f64(),
+    );
+}
+
+fn report_hour(pods: usize, hour: &Hour, files: &[Vec<u8>], batch: &RecordBatch) {
+    let rows = hour.samples.len() as f64;
+    let (columns, total) = column_sizes(files);
+    println!(
+        "collect/{pods}: samples on disk: {:.2} bytes/row (target <= 8): {total} bytes in {} file(s) for {} rows",
+        total as f64 / rows.max(1.0),
+        files.len(),
+        hour.samples.len(),
+    );
+    let mut by_size: Vec<_> = columns.iter().collect();
+    by_size.sort_by_key(|(_, (compressed, _))| std::cmp::Reverse(*compressed));
+    let columns_total: i64 = columns.values().map(|(c, _)| c).sum();
+    for (name, (compressed, uncompressed)) in by_size {
+        println!(
+            "collect/{pods}:   {name:<22} {:>6.3} bytes/row ({:>4.1} %), {:>6.3} before compression",
+            *compressed as f64 / rows.max(1.0),
+            100.0 * *compressed as f64 / total.max(1) as f64,
+            *uncompressed as f64 / rows.max(1.0),
+        );
+    }
+    println!(
+        "collect/{pods}:   (footers, page indexes, schema) {:.3} bytes/row",
+        (total as i64 - columns_total) as f64 / rows.max(1.0)
+    );
+    for (layout, bytes) in what_if(batch) {
+        println!("collect/{pods}:   what if: {layout}: {bytes:.2} bytes/row");
+    }
+    // The open hour's samples share their strings with the inventory, so
+    // the Vec is what they cost.
+    let open_hour = (hour.samples.len() * std::mem::size_of::<Sample>()) as u64;
+    println!(
+        "collect/{pods}: the hour: 60 ticks of {}..{} samples in {:.2} s (pod metrics + ingest), closing it (sort + allocation) {:.2} s; before closing, the ledger holds {:.1} MiB of samples ({:.0} bytes/pod, {} bytes a Sample); {} stale sample times, {} metrics without a pod",
+        hour.rows_per_tick.0,
+        hour.rows_per_tick.1,
+        hour.ticks.as_secs_f64(),
+        hour.close.as_secs_f64(),
+        mib(open_hour),
+        open_hour as f64 / pods as f64,
+        std::mem::size_of::<Sample>(),
+        hour.late_timestamps,
+        hour.metrics_without_pod,
+    );
+}
+
+fn report_write(
+    pods: usize,
+    rows: usize,
+    rust: &WriteFigures,
+    python: &Result<serde_json::Value, String>,
+) {
+    let per_second = |d: Duration| rows as f64 / d.as_secs_f64().max(1e-9);
+    println!(
+        "collect/{pods}: parquet write of {rows} rows: samples_batch + parquet_bytes {:.2} M rows/s, parquet_bytes alone {:.2} M rows/s",
+        per_second(rust.write) / 1e6,
+        per_second(rust.encode) / 1e6,
+    );
+    match python {
+        Ok(figures) => {
+            let theirs = figures["rows_per_second"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "collect/{pods}: pyarrow {} write_table: {:.2} M rows/s, {:.2} bytes/row; ratio kubetally/pyarrow: {:.2} (with samples_batch), {:.2} (encode only)",
+                figures["pyarrow"].as_str().unwrap_or("?"),
+                theirs / 1e6,
+                figures["bytes"].as_f64().unwrap_or(f64::NAN) / rows as f64,
+                per_second(rust.write) / theirs,
+                per_second(rust.encode) / theirs,
+            );
+        }
+        Err(reason) => println!("collect/{pods}: pyarrow comparison skipped: {reason}"),
+    }
+}
+
+fn report_ticks(pods: usize, figures: &TickFigures) {
+    let ms = |d: Option<Duration>| {
+        d.map_or("n/a".to_owned(), |d| {
+            format!("{:.1} ms", d.as_secs_f64() * 1e3)
+        })
+    };
+    println!(
+        "collect/{pods}: tick ({} containers): median {} wall, collector thread CPU {} (of which the metrics fetch and decode {}); ingest alone {} (target <= 1 s at 150000 pods)",
+        figures.containers,
+        ms(Some(figures.tick_wall)),
+        ms(figures.tick_cpu),
+        ms(figures.fetch_cpu),
+        ms(Some(figures.ingest_wall)),
+    );
+}
+
+fn collect(c: &mut Criterion) {
+    let mut smaller: Option<MemoryFigure> = None;
+    for pods in sizes() {
+        let memory = measure_memory(pods);
+        report_memory(&memory, pods);
+        if let Some(smaller) = &smaller {
+            // Fixed costs (tasks, buffers, a decoded page) cancel out.
+            let grown = |m: &MemoryFigure| m.rss_after as f64 - m.rss_before as f64;
+            println!(
+                "collect/{pods}: inventory memory per added pod from {} to {} pods: {:.0} bytes/pod",
+                smaller.pods,
+                memory.pods,
+                (grown(&memory) - grown(smaller)) / (memory.pods as f64 - smaller.pods as f64)
+            );
+        }
+        smaller = Some(memory);
+
+        let cluster = Cluster::start(pods);
+        let ticks = bench_ticks(c, &cluster);
+        report_ticks(pods, &ticks);
+
+        let hour = build_hour(&cluster);
+        cluster.stop();
+        let batch = samples_batch(&hour.samples).unwrap_or_else(|e| fail(e));
+        let files = encode(&batch);
+        report_hour(pods, &hour, &files, &batch);
+        drop(files);
+        let rust = bench_write(c, pods, &hour.samples);
+        let python = pyarrow_write(&batch);
+        report_write(pods, hour.samples.len(), &rust, &python);
+    }
+}
+
+fn main() {
+    if let Ok(url) = std::env::var(MEMORY_CHILD_URL) {
+        memory_child(&url);
+        return;
+    }
+    let mut criterion = Criterion::default().configure_from_args();
+    collect(&mut criterion);
+    criterion.final_summary();
+}
