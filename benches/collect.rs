@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use kubetally::allocate::{Sample, TenantRules};
+use kubetally::allocate::{Sample, SampleContext, TenantRules};
 use kubetally::collect::{Ledger, Stats};
 use kubetally::pricing::{PriceBook, PricingOptions};
 use kubetally::sim::{ClusterSpec, SimConfig, SimServer, epoch};
@@ -627,90 +627,33 @@ fn column_sizes(files: &[Vec<u8>]) -> (BTreeMap<String, (i64, i64)>, u64) {
     (columns, total)
 }
 
-/// Bytes per row of the same hour in layouts the writer does not use (yet):
-/// evidence for what would bring `samples` under 8 bytes a row.
+/// Bytes per row of the same hour as the writer wrote it before the delta
+/// columns: a dictionary on every column, plain encodings. Shows what
+/// `store::dataset::delta_columns` saves.
 fn what_if(batch: &RecordBatch) -> Vec<(&'static str, f64)> {
-    use arrow::array::{Array, Float64Array, Int64Array};
-    use arrow::datatypes::{DataType, Field, Schema};
     use parquet::arrow::ArrowWriter;
-    use parquet::basic::{Compression, Encoding, ZstdLevel};
-    use parquet::file::properties::{WriterProperties, WriterVersion};
-    use parquet::schema::types::ColumnPath;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
 
     let level = ZstdLevel::try_new(3).unwrap_or_else(|e| fail(e));
-    let base = || {
-        WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
-            .set_dictionary_enabled(true)
-            .set_max_row_group_row_count(Some(256 * 1024))
-    };
-    // Usage columns change every row: no dictionary, an encoding made for them.
-    let tuned = |cpu: &str, cpu_encoding: Encoding| {
-        let mut builder = base().set_writer_version(WriterVersion::PARQUET_2_0);
-        for (column, encoding) in [
-            (cpu, cpu_encoding),
-            ("memory_usage_bytes", Encoding::DELTA_BINARY_PACKED),
-            ("ts", Encoding::DELTA_BINARY_PACKED),
-        ] {
-            let path = ColumnPath::from(column);
-            builder = builder
-                .set_column_dictionary_enabled(path.clone(), false)
-                .set_column_encoding(path, encoding);
-        }
-        builder.build()
-    };
-    let size = |batch: &RecordBatch, properties: &WriterProperties| {
-        let mut total = 0;
-        for file in files(batch) {
-            let mut bytes = Vec::new();
-            let mut writer =
-                ArrowWriter::try_new(&mut bytes, file.schema(), Some(properties.clone()))
-                    .unwrap_or_else(|e| fail(e));
-            writer.write(&file).unwrap_or_else(|e| fail(e));
-            writer.close().unwrap_or_else(|e| fail(e));
-            total += bytes.len();
-        }
-        total as f64 / batch.num_rows().max(1) as f64
-    };
-    // CPU as integer millicores (the precision requests are written in).
-    let millicores = {
-        let schema = batch.schema();
-        let mut fields: Vec<Field> = Vec::new();
-        let mut columns = Vec::new();
-        for (field, column) in schema.fields().iter().zip(batch.columns()) {
-            match column.as_any().downcast_ref::<Float64Array>() {
-                Some(cores) if field.name() == "cpu_usage_cores" => {
-                    let values: Int64Array = cores
-                        .iter()
-                        .map(|c| c.map(|c| (c * 1000.0).round() as i64))
-                        .collect();
-                    fields.push(Field::new("cpu_usage_millicores", DataType::Int64, false));
-                    columns.push(Arc::new(values) as Arc<dyn Array>);
-                }
-                _ => {
-                    fields.push(field.as_ref().clone());
-                    columns.push(column.clone());
-                }
-            }
-        }
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap_or_else(|e| fail(e))
-    };
-    vec![
-        (
-            "usage columns without dictionary; BYTE_STREAM_SPLIT cpu_usage_cores, DELTA_BINARY_PACKED memory_usage_bytes and ts; data page v2",
-            size(
-                batch,
-                &tuned("cpu_usage_cores", Encoding::BYTE_STREAM_SPLIT),
-            ),
-        ),
-        (
-            "the same with CPU usage as Int64 millicores (DELTA_BINARY_PACKED)",
-            size(
-                &millicores,
-                &tuned("cpu_usage_millicores", Encoding::DELTA_BINARY_PACKED),
-            ),
-        ),
-    ]
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_dictionary_enabled(true)
+        .set_max_row_group_row_count(Some(256 * 1024))
+        .build();
+    let mut total = 0;
+    for file in files(batch) {
+        let mut bytes = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut bytes, file.schema(), Some(properties.clone()))
+            .unwrap_or_else(|e| fail(e));
+        writer.write(&file).unwrap_or_else(|e| fail(e));
+        writer.close().unwrap_or_else(|e| fail(e));
+        total += bytes.len();
+    }
+    vec![(
+        "a dictionary on every column, plain encodings (the writer before delta columns)",
+        total as f64 / batch.num_rows().max(1) as f64,
+    )]
 }
 
 fn write_ipc(batch: &RecordBatch, path: &Path) {
@@ -831,9 +774,15 @@ fn report_hour(pods: usize, hour: &Hour, files: &[Vec<u8>], batch: &RecordBatch)
     for (layout, bytes) in what_if(batch) {
         println!("collect/{pods}:   what if: {layout}: {bytes:.2} bytes/row");
     }
-    // The open hour's samples share their strings with the inventory, so
-    // the Vec is what they cost.
-    let open_hour = (hour.samples.len() * std::mem::size_of::<Sample>()) as u64;
+    // The open hour's samples share one context per container, whose
+    // strings are the inventory's: the Vec and the contexts are what they cost.
+    let contexts: std::collections::HashSet<*const SampleContext> = hour
+        .samples
+        .iter()
+        .map(|s| Arc::as_ptr(&s.context))
+        .collect();
+    let open_hour = (hour.samples.len() * std::mem::size_of::<Sample>()
+        + contexts.len() * std::mem::size_of::<SampleContext>()) as u64;
     println!(
         "collect/{pods}: the hour: 60 ticks of {}..{} samples in {:.2} s (pod metrics + ingest), closing it (sort + allocation) {:.2} s; before closing, the ledger holds {:.1} MiB of samples ({:.0} bytes/pod, {} bytes a Sample); {} stale sample times, {} metrics without a pod",
         hour.rows_per_tick.0,

@@ -478,8 +478,8 @@ async fn a_collector_killed_mid_hour_restarts_from_its_log_to_the_same_totals() 
             .iter()
             .map(|s| {
                 (
-                    s.pod.to_string(),
-                    s.container.to_string(),
+                    s.context.pod.to_string(),
+                    s.context.container.to_string(),
                     s.ts.format("%H:%M:%S").to_string(),
                 )
             })
@@ -651,7 +651,11 @@ async fn sigterm_publishes_the_open_hour_as_partial_and_a_restart_completes_it()
         .and_then(|wal| wal.replay())
         .unwrap_or_else(|e| panic!("{e}"))
         .log;
-    let logged = log.samples.iter().filter(|s| &*s.pod == "api-1").count();
+    let logged = log
+        .samples
+        .iter()
+        .filter(|s| &*s.context.pod == "api-1")
+        .count();
     assert_eq!(logged, api_samples, "the log keeps the partial hour");
     assert!(
         log.samples

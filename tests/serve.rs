@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use kubetally::allocate::Sample;
+use kubetally::allocate::{Sample, SampleContext, millicores};
 use kubetally::collect::{Collector, Stats};
 use kubetally::model::{NodeFacts, Quantity};
 use kubetally::pricing::{PriceBook, PricingOptions, classify};
@@ -103,19 +103,21 @@ fn sample(
             .single()
             .unwrap_or_else(|| panic!("timestamp")),
         window_seconds: 30.0,
-        namespace: namespace.into(),
-        pod: pod.into(),
-        pod_uid: format!("uid-{pod}").into(),
-        container: container.into(),
-        node: node.into(),
-        workload_kind: "Pod".into(),
-        workload_name: pod.into(),
-        tenant: "acme".into(),
-        cpu_request_cores,
-        cpu_limit_cores: None,
-        cpu_usage_cores,
-        memory_request_bytes,
-        memory_limit_bytes: None,
+        context: std::sync::Arc::new(SampleContext {
+            namespace: namespace.into(),
+            pod: pod.into(),
+            pod_uid: format!("uid-{pod}").into(),
+            container: container.into(),
+            node: node.into(),
+            workload_kind: "Pod".into(),
+            workload_name: pod.into(),
+            tenant: "acme".into(),
+            cpu_request_cores,
+            cpu_limit_cores: None,
+            memory_request_bytes,
+            memory_limit_bytes: None,
+        }),
+        cpu_usage_millicores: millicores(cpu_usage_cores),
         memory_usage_bytes,
     }
 }

@@ -22,11 +22,11 @@ use crate::source::{Inventory, SlimNode, SlimPod};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// One container's usage in one metrics window, with what it was joined to.
+/// What every sample of one container shares while its pod does not change:
+/// the join with the inventory. Samples hold it behind one `Arc`, so an open
+/// hour costs 48 bytes a sample instead of eight shared strings each.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub ts: DateTime<Utc>,
-    pub window_seconds: f64,
+pub struct SampleContext {
     pub namespace: Arc<str>,
     pub pod: Arc<str>,
     pub pod_uid: Arc<str>,
@@ -37,13 +37,33 @@ pub struct Sample {
     pub tenant: Arc<str>,
     pub cpu_request_cores: Option<f64>,
     pub cpu_limit_cores: Option<f64>,
-    pub cpu_usage_cores: f64,
     pub memory_request_bytes: Option<i64>,
     pub memory_limit_bytes: Option<i64>,
+}
+
+/// One container's usage in one metrics window, with what it was joined to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub ts: DateTime<Utc>,
+    pub window_seconds: f64,
+    pub context: Arc<SampleContext>,
+    /// metrics-server's nanocores rounded to the millicore: the precision
+    /// requests are written in, and an integer compresses to a fraction of
+    /// a float that changes every minute (docs/schema.md).
+    pub cpu_usage_millicores: i64,
     pub memory_usage_bytes: i64,
 }
 
+/// `cores` to the nearest millicore.
+pub fn millicores(cores: f64) -> i64 {
+    (cores * 1000.0).round() as i64
+}
+
 impl Sample {
+    pub fn cpu_usage_cores(&self) -> f64 {
+        self.cpu_usage_millicores as f64 / 1000.0
+    }
+
     /// The hour a sample belongs to: that of its window's midpoint, so a
     /// window ending at 01:00:00 counts for 00:00–01:00.
     pub fn hour(&self) -> DateTime<Utc> {
@@ -258,22 +278,28 @@ impl HourBook {
         let end = start + Duration::hours(1);
         let until = until.clamp(start, end);
         self.samples.sort_by(|a, b| {
-            (&a.namespace, &a.pod, &a.pod_uid, &a.container, a.ts).cmp(&(
-                &b.namespace,
-                &b.pod,
-                &b.pod_uid,
-                &b.container,
+            if Arc::ptr_eq(&a.context, &b.context) {
+                return a.ts.cmp(&b.ts);
+            }
+            let (x, y) = (&*a.context, &*b.context);
+            (&x.namespace, &x.pod, &x.pod_uid, &x.container, a.ts).cmp(&(
+                &y.namespace,
+                &y.pod,
+                &y.pod_uid,
+                &y.container,
                 b.ts,
             ))
         });
         let mut by_container: HashMap<(&str, &str), &[Sample]> = HashMap::new();
         let mut from = 0;
         for index in 1..=self.samples.len() {
-            let boundary = index == self.samples.len()
-                || self.samples[index].pod_uid != self.samples[from].pod_uid
-                || self.samples[index].container != self.samples[from].container;
+            let boundary = index == self.samples.len() || {
+                let (next, first) = (&self.samples[index].context, &self.samples[from].context);
+                !Arc::ptr_eq(next, first)
+                    && (next.pod_uid != first.pod_uid || next.container != first.container)
+            };
             if boundary {
-                let first = &self.samples[from];
+                let first = &self.samples[from].context;
                 by_container.insert(
                     (&first.pod_uid, &first.container),
                     &self.samples[from..index],
@@ -309,7 +335,7 @@ impl HourBook {
                 let hours = running / 3600.0;
                 let cpu_request = container.resources.cpu_request_cores.unwrap_or(0.0);
                 let memory_request = container.resources.memory_request_bytes.unwrap_or(0) as f64;
-                let mut cpu: Vec<f64> = samples.iter().map(|s| s.cpu_usage_cores).collect();
+                let mut cpu: Vec<f64> = samples.iter().map(Sample::cpu_usage_cores).collect();
                 let memory: Vec<f64> = samples
                     .iter()
                     .map(|s| s.memory_usage_bytes as f64)
@@ -500,19 +526,21 @@ mod tests {
         let sample = Sample {
             ts: crate::sim::epoch() + Duration::hours(1),
             window_seconds: 30.0,
-            namespace: Arc::from("a"),
-            pod: Arc::from("p"),
-            pod_uid: Arc::from("u"),
-            container: Arc::from("c"),
-            node: Arc::from("n"),
-            workload_kind: Arc::from("Pod"),
-            workload_name: Arc::from("p"),
-            tenant: Arc::from("a"),
-            cpu_request_cores: None,
-            cpu_limit_cores: None,
-            cpu_usage_cores: 0.1,
-            memory_request_bytes: None,
-            memory_limit_bytes: None,
+            context: Arc::new(SampleContext {
+                namespace: Arc::from("a"),
+                pod: Arc::from("p"),
+                pod_uid: Arc::from("u"),
+                container: Arc::from("c"),
+                node: Arc::from("n"),
+                workload_kind: Arc::from("Pod"),
+                workload_name: Arc::from("p"),
+                tenant: Arc::from("a"),
+                cpu_request_cores: None,
+                cpu_limit_cores: None,
+                memory_request_bytes: None,
+                memory_limit_bytes: None,
+            }),
+            cpu_usage_millicores: 100,
             memory_usage_bytes: 1,
         };
         assert_eq!(sample.hour(), crate::sim::epoch());

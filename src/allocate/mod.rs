@@ -7,7 +7,8 @@ pub mod tenant;
 pub mod workloads;
 
 pub use hour::{
-    AllocationRow, Events, HourBook, HourRows, NodePoint, NodeRow, Sample, hour_of, tenant_of,
+    AllocationRow, Events, HourBook, HourRows, NodePoint, NodeRow, Sample, SampleContext, hour_of,
+    millicores, tenant_of,
 };
 pub use tenant::{Pattern, SHARED, TenantMapError, TenantRules, parse_tenant_map};
 pub use workloads::{WorkloadRow, workload_rows};

@@ -51,10 +51,11 @@ pub fn workload_rows(
     // Most pods seen at once: distinct pods per workload and sample time.
     let mut at_once: HashMap<(&str, &str, &str, DateTime<Utc>), HashSet<&str>> = HashMap::new();
     for s in samples {
+        let c = &*s.context;
         at_once
-            .entry((&s.namespace, &s.workload_kind, &s.workload_name, s.ts))
+            .entry((&c.namespace, &c.workload_kind, &c.workload_name, s.ts))
             .or_default()
-            .insert(&s.pod_uid);
+            .insert(&c.pod_uid);
     }
     let mut pod_count: HashMap<(&str, &str, &str), usize> = HashMap::new();
     for ((namespace, kind, name, _), pods) in &at_once {

@@ -2,43 +2,93 @@
 //! restart/OOM tracking. Synchronous and free of I/O, so it is tested
 //! directly and the async loop stays thin.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use rustc_hash::FxHashMap;
 
 use super::stats::Stats;
 use crate::allocate::{
-    Events, HourBook, HourRows, NodePoint, Sample, TenantRules, hour_of, tenant_of,
+    Events, HourBook, HourRows, NodePoint, Sample, SampleContext, TenantRules, hour_of, millicores,
+    tenant_of,
 };
 use crate::pricing::PriceBook;
-use crate::source::Inventory;
 use crate::source::metrics::{NodeUsage, PodUsage};
+use crate::source::{Inventory, SlimPod};
 use crate::store::wal::TickLog;
 
 type ContainerKey = (Arc<str>, Arc<str>);
+
+/// What the ledger remembers of one container between ticks.
+#[derive(Debug)]
+struct KnownContainer {
+    name: Arc<str>,
+    /// The join its samples share; rebuilt when the pod object changes.
+    context: Option<Arc<SampleContext>>,
+    /// Newest sample time: a metrics window seen twice (an interval shorter
+    /// than metrics-server's resolution, a replayed log) counts once.
+    newest: Option<DateTime<Utc>>,
+    /// Restart count and last OOM kill when the pod was last seen.
+    status: Option<(u32, Option<DateTime<Utc>>)>,
+}
+
+/// What the ledger remembers of one pod, keyed by UID.
+#[derive(Debug, Default)]
+struct KnownPod {
+    /// The pod object the contexts were built from. The inventory replaces
+    /// the `Arc` on every change, so pointer equality says "unchanged"; it
+    /// is held, not just its address, so the address cannot be reused.
+    pod: Option<Arc<SlimPod>>,
+    containers: Vec<KnownContainer>,
+    /// The tick that last saw it in the inventory.
+    tick: u64,
+}
+
+impl KnownPod {
+    fn container(&mut self, name: &Arc<str>) -> &mut KnownContainer {
+        let index = match self.containers.iter().position(|c| c.name == *name) {
+            Some(index) => index,
+            None => {
+                self.containers.push(KnownContainer {
+                    name: name.clone(),
+                    context: None,
+                    newest: None,
+                    status: None,
+                });
+                self.containers.len() - 1
+            }
+        };
+        &mut self.containers[index]
+    }
+}
 
 /// Open hours and what is needed to close them.
 #[derive(Debug, Default)]
 pub struct Ledger {
     open: BTreeMap<DateTime<Utc>, HourBook>,
-    /// Last seen (restart count, last OOM kill) per container.
-    seen: HashMap<ContainerKey, (u32, Option<DateTime<Utc>>)>,
+    /// Per pod UID. Hashed with FxHash: at 150,000 pods the lookups of a
+    /// tick are a measurable share of its CPU with std's SipHash, and the
+    /// keys come from the API server, not from an attacker.
+    pods: FxHashMap<Arc<str>, KnownPod>,
+    ticks: u64,
+    /// Samples in the last hour closed: the next hour's book starts that big.
+    last_hour_samples: usize,
     /// Hours already published: samples for them are late.
     closed_before: Option<DateTime<Utc>>,
     pub first_sample: Option<DateTime<Utc>>,
     pub last_sample: Option<DateTime<Utc>>,
     /// What the current tick added, for the write-ahead log and `/metrics`.
     tick: TickLog,
-    /// Newest sample time per container: a metrics window seen twice (an
-    /// interval shorter than metrics-server's resolution, a replayed log)
-    /// counts once.
-    newest: HashMap<ContainerKey, DateTime<Utc>>,
 }
 
 impl Ledger {
     fn book(&mut self, hour: DateTime<Utc>) -> &mut HourBook {
-        self.open.entry(hour).or_default()
+        let expected = self.last_hour_samples;
+        self.open.entry(hour).or_insert_with(|| HourBook {
+            samples: Vec::with_capacity(expected),
+            ..HourBook::default()
+        })
     }
 
     /// Takes one tick's metrics: joins them with the inventory into samples,
@@ -62,46 +112,32 @@ impl Ledger {
             return Vec::new();
         };
         inventory.clock = Some(inventory.clock.map_or(now, |c| c.max(now)));
-        self.track_restarts(inventory, now);
+        self.track_pods(inventory, now);
         let mut seen_pods = 0_u64;
         let mut samples = 0_u64;
+        let mut contexts: Vec<Arc<SampleContext>> = Vec::new();
         for usage in pods {
-            let Some(pod) = inventory
-                .pod_by_name(&usage.namespace, &usage.name)
-                .cloned()
-            else {
+            let Some(pod) = inventory.pod_by_name(&usage.namespace, &usage.name) else {
                 Stats::add(&stats.metrics_without_pod, 1);
                 continue;
             };
-            let Some(node) = pod.node.clone() else {
+            if pod.node.is_none() {
                 Stats::add(&stats.metrics_without_pod, 1);
                 continue;
-            };
+            }
             seen_pods += 1;
-            let workload = inventory.workload_of(&pod);
-            let tenant: Arc<str> = Arc::from(tenant_of(rules, inventory, &pod));
-            let workload_kind: Arc<str> = Arc::from(workload.kind.as_str());
+            contexts.clear();
+            self.contexts_of(pod, inventory, rules, &mut contexts);
             for container in usage.containers {
-                let Some(spec) = pod.containers.iter().find(|c| *c.name == container.name) else {
+                let Some(context) = contexts.iter().find(|c| *c.container == container.name) else {
                     Stats::add(&stats.metrics_without_pod, 1);
                     continue;
                 };
                 let sample = Sample {
                     ts: usage.timestamp,
                     window_seconds: usage.window_seconds,
-                    namespace: pod.namespace.clone(),
-                    pod: pod.name.clone(),
-                    pod_uid: pod.uid.clone(),
-                    container: spec.name.clone(),
-                    node: node.clone(),
-                    workload_kind: workload_kind.clone(),
-                    workload_name: workload.name.clone(),
-                    tenant: tenant.clone(),
-                    cpu_request_cores: spec.resources.cpu_request_cores,
-                    cpu_limit_cores: spec.resources.cpu_limit_cores,
-                    cpu_usage_cores: container.cpu_cores,
-                    memory_request_bytes: spec.resources.memory_request_bytes,
-                    memory_limit_bytes: spec.resources.memory_limit_bytes,
+                    context: context.clone(),
+                    cpu_usage_millicores: millicores(container.cpu_cores),
                     memory_usage_bytes: container.memory_bytes,
                 };
                 if self.record(sample.clone(), stats) {
@@ -141,6 +177,7 @@ impl Ledger {
         let mut closed = Vec::new();
         for hour in due {
             if let Some(book_of_hour) = self.open.remove(&hour) {
+                self.last_hour_samples = book_of_hour.samples.len();
                 closed.push(book_of_hour.close(
                     hour,
                     hour + Duration::hours(1),
@@ -157,6 +194,72 @@ impl Ledger {
         closed
     }
 
+    /// The contexts of `pod`'s containers, built once per version of the pod.
+    fn contexts_of(
+        &mut self,
+        pod: &Arc<SlimPod>,
+        inventory: &Inventory,
+        rules: &TenantRules,
+        out: &mut Vec<Arc<SampleContext>>,
+    ) {
+        let known = self.pods.entry(pod.uid.clone()).or_default();
+        let (Some(node), fresh) = (
+            &pod.node,
+            known.pod.as_ref().is_some_and(|p| Arc::ptr_eq(p, pod)),
+        ) else {
+            return;
+        };
+        if fresh
+            && pod.containers.iter().all(|c| {
+                known
+                    .containers
+                    .iter()
+                    .any(|k| k.name == c.name && k.context.is_some())
+            })
+        {
+            for spec in &pod.containers {
+                if let Some(context) = known
+                    .containers
+                    .iter()
+                    .find(|k| k.name == spec.name)
+                    .and_then(|k| k.context.clone())
+                {
+                    out.push(context);
+                }
+            }
+            return;
+        }
+        let workload = inventory.workload_of(pod);
+        let tenant: Arc<str> = Arc::from(tenant_of(rules, inventory, pod));
+        let workload_kind: Arc<str> = Arc::from(workload.kind.as_str());
+        for spec in &pod.containers {
+            let context = SampleContext {
+                namespace: pod.namespace.clone(),
+                pod: pod.name.clone(),
+                pod_uid: pod.uid.clone(),
+                container: spec.name.clone(),
+                node: node.clone(),
+                workload_kind: workload_kind.clone(),
+                workload_name: workload.name.clone(),
+                tenant: tenant.clone(),
+                cpu_request_cores: spec.resources.cpu_request_cores,
+                cpu_limit_cores: spec.resources.cpu_limit_cores,
+                memory_request_bytes: spec.resources.memory_request_bytes,
+                memory_limit_bytes: spec.resources.memory_limit_bytes,
+            };
+            let known_container = known.container(&spec.name);
+            // An unchanged join keeps its Arc: samples of one container
+            // then compare by pointer when the hour is sorted.
+            let shared = match &known_container.context {
+                Some(old) if **old == context => old.clone(),
+                _ => Arc::new(context),
+            };
+            known_container.context = Some(shared.clone());
+            out.push(shared);
+        }
+        known.pod = Some(pod.clone());
+    }
+
     /// Adds a sample (from a tick or a replayed write-ahead log); false
     /// when it is late or already known.
     pub fn record(&mut self, sample: Sample, stats: &Stats) -> bool {
@@ -165,15 +268,16 @@ impl Ledger {
             Stats::add(&stats.late_samples, 1);
             return false;
         }
-        let key = (sample.pod_uid.clone(), sample.container.clone());
-        if self
-            .newest
-            .get(&key)
-            .is_some_and(|newest| *newest >= sample.ts)
-        {
+        let context = &sample.context;
+        let known = match self.pods.get_mut(&*context.pod_uid) {
+            Some(known) => known,
+            None => self.pods.entry(context.pod_uid.clone()).or_default(),
+        };
+        let container = known.container(&context.container);
+        if container.newest.is_some_and(|newest| newest >= sample.ts) {
             return false;
         }
-        self.newest.insert(key, sample.ts);
+        container.newest = Some(sample.ts);
         self.first_sample = Some(self.first_sample.map_or(sample.ts, |f| f.min(sample.ts)));
         self.last_sample = Some(self.last_sample.map_or(sample.ts, |l| l.max(sample.ts)));
         self.book(hour).samples.push(sample);
@@ -212,13 +316,27 @@ impl Ledger {
         }
     }
 
-    fn track_restarts(&mut self, inventory: &Inventory, now: DateTime<Utc>) {
+    /// Counts restarts and OOM kills from pods that changed since the last
+    /// tick, and forgets pods the inventory no longer holds.
+    fn track_pods(&mut self, inventory: &Inventory, now: DateTime<Utc>) {
+        self.ticks += 1;
+        let tick = self.ticks;
         let mut events: Vec<(DateTime<Utc>, ContainerKey, Events)> = Vec::new();
+        let mut live = 0_usize;
         for pod in inventory.pods() {
+            live += 1;
+            let known = match self.pods.get_mut(&*pod.uid) {
+                Some(known) => known,
+                None => self.pods.entry(pod.uid.clone()).or_default(),
+            };
+            known.tick = tick;
+            if known.pod.as_ref().is_some_and(|p| Arc::ptr_eq(p, pod)) {
+                continue;
+            }
             for container in &pod.containers {
-                let key = (pod.uid.clone(), container.name.clone());
+                let known_container = known.container(&container.name);
                 let current = (container.restarts, container.last_oom_kill);
-                let Some(previous) = self.seen.insert(key.clone(), current) else {
+                let Some(previous) = known_container.status.replace(current) else {
                     continue;
                 };
                 let restarts = current.0.saturating_sub(previous.0);
@@ -227,7 +345,7 @@ impl Ledger {
                     let at = if oom { current.1.unwrap_or(now) } else { now };
                     events.push((
                         at,
-                        key,
+                        (pod.uid.clone(), container.name.clone()),
                         Events {
                             restarts,
                             oom_kills: u32::from(oom),
@@ -235,6 +353,8 @@ impl Ledger {
                     ));
                 }
             }
+            // The contexts are rebuilt from the new object when sampled.
+            known.pod = None;
         }
         for (at, key, new) in events {
             let hour = hour_of(at);
@@ -242,9 +362,9 @@ impl Ledger {
             self.add_events(hour, key.clone(), new);
             self.tick.events.push((hour, key.0, key.1, new));
         }
-        let live: std::collections::HashSet<&str> = inventory.pods().map(|p| &*p.uid).collect();
-        self.seen.retain(|(uid, _), _| live.contains(&**uid));
-        self.newest.retain(|(uid, _), _| live.contains(&**uid));
+        if self.pods.len() > live {
+            self.pods.retain(|_, known| known.tick == tick);
+        }
     }
 
     /// Closes every open hour at `until` (shutdown, `--duration`): the last
@@ -265,5 +385,91 @@ impl Ledger {
     /// Hours still open.
     pub fn open_hours(&self) -> Vec<DateTime<Utc>> {
         self.open.keys().copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pricing::PricingOptions;
+    use crate::source::metrics::ContainerUsage;
+    use crate::source::pod::{Phase, Resources, SlimContainer};
+
+    fn pod(cpu_request: f64, restarts: u32) -> SlimPod {
+        SlimPod {
+            uid: "uid-1".into(),
+            namespace: "shop".into(),
+            name: "api-1".into(),
+            node: Some("n1".into()),
+            labels: Arc::new([]),
+            owner: None,
+            phase: Phase::Running,
+            started: Some(crate::sim::epoch()),
+            ended: None,
+            containers: vec![SlimContainer {
+                name: "app".into(),
+                resources: Resources {
+                    cpu_request_cores: Some(cpu_request),
+                    ..Resources::default()
+                },
+                restarts,
+                last_oom_kill: None,
+            }],
+        }
+    }
+
+    fn usage(minute: i64, cpu: f64) -> PodUsage {
+        PodUsage {
+            namespace: "shop".into(),
+            name: "api-1".into(),
+            timestamp: crate::sim::epoch() + Duration::minutes(minute),
+            window_seconds: 30.0,
+            containers: vec![ContainerUsage {
+                name: "app".into(),
+                cpu_cores: cpu,
+                memory_bytes: 1 << 20,
+            }],
+        }
+    }
+
+    #[test]
+    fn samples_share_a_context_until_the_pod_changes_and_count_once() {
+        let prices = PriceBook::new(Vec::new(), PricingOptions::default())
+            .unwrap_or_else(|error| panic!("{error}"));
+        let rules = TenantRules::new(None);
+        let stats = Stats::default();
+        let mut inventory = Inventory::default();
+        let mut ledger = Ledger::default();
+        inventory.apply_pod(pod(0.5, 0));
+        let tick = |ledger: &mut Ledger, inventory: &mut Inventory, usage: PodUsage| {
+            ledger.ingest(vec![usage], Vec::new(), inventory, &rules, &prices, &stats);
+            ledger.take_tick()
+        };
+        let first = tick(&mut ledger, &mut inventory, usage(1, 0.2504));
+        let second = tick(&mut ledger, &mut inventory, usage(2, 0.2496));
+        assert_eq!(first.samples[0].cpu_usage_millicores, 250);
+        assert_eq!(second.samples[0].cpu_usage_millicores, 250);
+        assert!(Arc::ptr_eq(
+            &first.samples[0].context,
+            &second.samples[0].context
+        ));
+        // The same metrics window again (an interval shorter than
+        // metrics-server's resolution) is not a new sample.
+        assert!(
+            tick(&mut ledger, &mut inventory, usage(2, 0.3))
+                .samples
+                .is_empty()
+        );
+        // Resized in place, and restarted twice: new requests from now on.
+        inventory.apply_pod(pod(1.0, 2));
+        let third = tick(&mut ledger, &mut inventory, usage(3, 0.1));
+        assert_eq!(third.samples[0].context.cpu_request_cores, Some(1.0));
+        assert_eq!(first.samples[0].context.cpu_request_cores, Some(0.5));
+        assert_eq!(third.events.len(), 1);
+        assert_eq!(third.events[0].3.restarts, 2);
+        // A pod gone from the inventory is forgotten.
+        inventory.delete_pod(pod(1.0, 2));
+        tick(&mut ledger, &mut inventory, usage(4, 0.1));
+        assert!(ledger.pods.is_empty());
     }
 }

@@ -362,19 +362,22 @@ fn write_nodes(text: &mut Exposition, nodes: &[NodeLine]) {
 
 fn write_containers(text: &mut Exposition, samples: &[Sample], gpus: &GpuRequests) {
     fn labels(s: &Sample) -> [&str; 5] {
-        [&s.namespace, &s.pod, &s.container, &s.node, &s.node]
+        let c = &*s.context;
+        [&c.namespace, &c.pod, &c.container, &c.node, &c.node]
     }
     let mut cpu = text.family(&CONTAINER_CPU_ALLOCATION);
     for sample in samples {
         let allocated = sample
+            .context
             .cpu_request_cores
             .unwrap_or(0.0)
-            .max(sample.cpu_usage_cores);
+            .max(sample.cpu_usage_cores());
         cpu.sample(&labels(sample), allocated);
     }
     let mut memory = text.family(&CONTAINER_MEMORY_ALLOCATION_BYTES);
     for sample in samples {
         let allocated = sample
+            .context
             .memory_request_bytes
             .unwrap_or(0)
             .max(sample.memory_usage_bytes);
@@ -386,9 +389,9 @@ fn write_containers(text: &mut Exposition, samples: &[Sample], gpus: &GpuRequest
     }
     for sample in samples {
         let key = (
-            sample.namespace.clone(),
-            sample.pod.clone(),
-            sample.container.clone(),
+            sample.context.namespace.clone(),
+            sample.context.pod.clone(),
+            sample.context.container.clone(),
         );
         if let Some(&count) = gpus.get(&key) {
             gpu.count(&labels(sample), u64::from(count));
@@ -444,6 +447,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
+    use crate::allocate::{SampleContext, millicores};
     use crate::model::{NodeFacts, Quantity};
     use crate::pricing::PricingOptions;
     use crate::source::Inventory;
@@ -475,19 +479,21 @@ mod tests {
                 .single()
                 .unwrap_or_default(),
             window_seconds: 30.0,
-            namespace: "shop".into(),
-            pod: pod.into(),
-            pod_uid: format!("uid-{pod}").into(),
-            container: "app".into(),
-            node: "n1".into(),
-            workload_kind: "Deployment".into(),
-            workload_name: "api".into(),
-            tenant: "acme".into(),
-            cpu_request_cores: request,
-            cpu_limit_cores: None,
-            cpu_usage_cores: usage,
-            memory_request_bytes: Some(1 << 30),
-            memory_limit_bytes: None,
+            context: Arc::new(SampleContext {
+                namespace: "shop".into(),
+                pod: pod.into(),
+                pod_uid: format!("uid-{pod}").into(),
+                container: "app".into(),
+                node: "n1".into(),
+                workload_kind: "Deployment".into(),
+                workload_name: "api".into(),
+                tenant: "acme".into(),
+                cpu_request_cores: request,
+                cpu_limit_cores: None,
+                memory_request_bytes: Some(1 << 30),
+                memory_limit_bytes: None,
+            }),
+            cpu_usage_millicores: millicores(usage),
             memory_usage_bytes: 3 << 29,
         }
     }

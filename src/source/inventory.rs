@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 
 use super::intern::Interner;
 use super::pod::{OwnerKind, OwnerRef, SlimPod};
@@ -98,8 +99,10 @@ type NameKey = (Arc<str>, Arc<str>);
 #[derive(Debug, Default)]
 pub struct Inventory {
     pub interner: Interner,
-    pods: HashMap<Arc<str>, Arc<SlimPod>>,
-    pod_uids: HashMap<NameKey, Arc<str>>,
+    pods: FxHashMap<Arc<str>, Arc<SlimPod>>,
+    /// Namespace → name → UID. Nested so a lookup by `&str` allocates
+    /// nothing: it runs for every pod on every tick.
+    pod_uids: FxHashMap<Arc<str>, FxHashMap<Arc<str>, Arc<str>>>,
     /// Pods deleted since the last hour was closed: still billed for it.
     retired_pods: Vec<Arc<SlimPod>>,
     nodes: HashMap<Arc<str>, Arc<SlimNode>>,
@@ -210,7 +213,9 @@ impl Inventory {
     pub fn apply_pod(&mut self, pod: SlimPod) {
         self.relist_saw(Collection::Pods, &pod.uid);
         self.pod_uids
-            .insert((pod.namespace.clone(), pod.name.clone()), pod.uid.clone());
+            .entry(pod.namespace.clone())
+            .or_default()
+            .insert(pod.name.clone(), pod.uid.clone());
         self.pods.insert(pod.uid.clone(), Arc::new(pod));
     }
 
@@ -224,9 +229,13 @@ impl Inventory {
         let Some(pod) = self.pods.remove(uid) else {
             return;
         };
-        let key = (pod.namespace.clone(), pod.name.clone());
-        if self.pod_uids.get(&key) == Some(uid) {
-            self.pod_uids.remove(&key);
+        if let Some(names) = self.pod_uids.get_mut(&*pod.namespace)
+            && names.get(&*pod.name) == Some(uid)
+        {
+            names.remove(&*pod.name);
+            if names.is_empty() {
+                self.pod_uids.remove(&*pod.namespace);
+            }
         }
         let mut pod = Arc::unwrap_or_clone(pod);
         if pod.ended.is_none() {
@@ -369,9 +378,7 @@ impl Inventory {
     }
 
     pub fn pod_by_name(&self, namespace: &str, name: &str) -> Option<&Arc<SlimPod>> {
-        let uid = self
-            .pod_uids
-            .get(&(Arc::from(namespace), Arc::from(name)))?;
+        let uid = self.pod_uids.get(namespace)?.get(name)?;
         self.pods.get(uid)
     }
 

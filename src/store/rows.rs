@@ -34,29 +34,33 @@ fn node_class_columns(b: &mut Batch, classes: &[&NodeClass]) {
 /// An [`ArrowError`] if the batch does not match the table (a defect).
 pub fn samples_batch(rows: &[Sample]) -> Result<RecordBatch, ArrowError> {
     let mut b = Batch::new(&SAMPLES);
+    let contexts = || rows.iter().map(|r| &*r.context);
     b.timestamp(col::TS, rows.iter().map(|r| r.ts))
         .f64(col::WINDOW_SECONDS, rows.iter().map(|r| r.window_seconds))
-        .symbol(col::NAMESPACE, rows.iter().map(|r| &*r.namespace))
-        .symbol(col::POD, rows.iter().map(|r| &*r.pod))
-        .symbol(col::POD_UID, rows.iter().map(|r| &*r.pod_uid))
-        .symbol(col::CONTAINER, rows.iter().map(|r| &*r.container))
-        .symbol(col::NODE, rows.iter().map(|r| &*r.node))
-        .symbol(col::WORKLOAD_KIND, rows.iter().map(|r| &*r.workload_kind))
-        .symbol(col::WORKLOAD_NAME, rows.iter().map(|r| &*r.workload_name))
-        .symbol(col::TENANT, rows.iter().map(|r| &*r.tenant))
+        .symbol(col::NAMESPACE, contexts().map(|c| &*c.namespace))
+        .symbol(col::POD, contexts().map(|c| &*c.pod))
+        .symbol(col::POD_UID, contexts().map(|c| &*c.pod_uid))
+        .symbol(col::CONTAINER, contexts().map(|c| &*c.container))
+        .symbol(col::NODE, contexts().map(|c| &*c.node))
+        .symbol(col::WORKLOAD_KIND, contexts().map(|c| &*c.workload_kind))
+        .symbol(col::WORKLOAD_NAME, contexts().map(|c| &*c.workload_name))
+        .symbol(col::TENANT, contexts().map(|c| &*c.tenant))
         .opt_f64(
             col::CPU_REQUEST_CORES,
-            rows.iter().map(|r| r.cpu_request_cores),
+            contexts().map(|c| c.cpu_request_cores),
         )
-        .opt_f64(col::CPU_LIMIT_CORES, rows.iter().map(|r| r.cpu_limit_cores))
-        .f64(col::CPU_USAGE_CORES, rows.iter().map(|r| r.cpu_usage_cores))
+        .opt_f64(col::CPU_LIMIT_CORES, contexts().map(|c| c.cpu_limit_cores))
+        .i64(
+            col::CPU_USAGE_MILLICORES,
+            rows.iter().map(|r| r.cpu_usage_millicores),
+        )
         .opt_i64(
             col::MEMORY_REQUEST_BYTES,
-            rows.iter().map(|r| r.memory_request_bytes),
+            contexts().map(|c| c.memory_request_bytes),
         )
         .opt_i64(
             col::MEMORY_LIMIT_BYTES,
-            rows.iter().map(|r| r.memory_limit_bytes),
+            contexts().map(|c| c.memory_limit_bytes),
         )
         .i64(
             col::MEMORY_USAGE_BYTES,

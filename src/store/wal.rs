@@ -9,7 +9,7 @@
 //! An IPC stream cannot be reopened for appending, so each process start
 //! writes new segments beside the ones it replayed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ use arrow::ipc::writer::StreamWriter;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::rows::samples_batch;
-use crate::allocate::{Events, NodePoint, Sample};
+use crate::allocate::{Events, NodePoint, Sample, SampleContext, millicores};
 use crate::source::intern::Interner;
 
 /// Why the log could not be written or read.
@@ -475,18 +475,18 @@ fn samples_from(batch: &RecordBatch, interner: &mut Interner) -> Result<Vec<Samp
     .collect::<Result<_, _>>()?;
     let cpu_request = floats(batch, col::CPU_REQUEST_CORES)?;
     let cpu_limit = floats(batch, col::CPU_LIMIT_CORES)?;
-    let cpu_usage = floats(batch, col::CPU_USAGE_CORES)?;
+    let cpu_usage = cpu_millicores(batch)?;
     let memory_request = ints(batch, col::MEMORY_REQUEST_BYTES)?;
     let memory_limit = ints(batch, col::MEMORY_LIMIT_BYTES)?;
     let memory_usage = ints(batch, col::MEMORY_USAGE_BYTES)?;
     let optional_f = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
     let optional_i = |a: &Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    // Samples of one container share one context, as the ledger's do.
+    let mut contexts: HashMap<(Arc<str>, Arc<str>), Arc<SampleContext>> = HashMap::new();
     let mut rows = Vec::with_capacity(batch.num_rows());
     for (i, ts) in ts.iter().enumerate() {
         let mut s = |k: usize| interner.get(text[k].value(i));
-        rows.push(Sample {
-            ts: time(*ts),
-            window_seconds: window.value(i),
+        let context = SampleContext {
             namespace: s(0),
             pod: s(1),
             pod_uid: s(2),
@@ -497,13 +497,38 @@ fn samples_from(batch: &RecordBatch, interner: &mut Interner) -> Result<Vec<Samp
             tenant: s(7),
             cpu_request_cores: optional_f(&cpu_request, i),
             cpu_limit_cores: optional_f(&cpu_limit, i),
-            cpu_usage_cores: cpu_usage.value(i),
             memory_request_bytes: optional_i(&memory_request, i),
             memory_limit_bytes: optional_i(&memory_limit, i),
+        };
+        let key = (context.pod_uid.clone(), context.container.clone());
+        let shared = match contexts.get(&key) {
+            Some(known) if **known == context => known.clone(),
+            _ => {
+                let new = Arc::new(context);
+                contexts.insert(key, new.clone());
+                new
+            }
+        };
+        rows.push(Sample {
+            ts: time(*ts),
+            window_seconds: window.value(i),
+            context: shared,
+            cpu_usage_millicores: cpu_usage[i],
             memory_usage_bytes: memory_usage.value(i),
         });
     }
     Ok(rows)
+}
+
+/// CPU usage in millicores; logs written before the column was an integer
+/// hold `cpu_usage_cores` as a float.
+fn cpu_millicores(batch: &RecordBatch) -> Result<Vec<i64>, ArrowError> {
+    use crate::store::schema::col;
+    if batch.column_by_name(col::CPU_USAGE_MILLICORES).is_some() {
+        return Ok(ints(batch, col::CPU_USAGE_MILLICORES)?.values().to_vec());
+    }
+    let cores = floats(batch, "cpu_usage_cores")?;
+    Ok(cores.values().iter().map(|c| millicores(*c)).collect())
 }
 
 fn nodes_from(batch: &RecordBatch, interner: &mut Interner) -> Result<Vec<NodeEntry>, ArrowError> {
