@@ -21,7 +21,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::support::{kube_config, start, stop};
 
 /// e2 on-demand: $0.02 per core-hour, $0.004 per GiB-hour; spot: $0.006 and $0.001.
-const PRICES: &str = "provider,region,machine_family,machine_type,capacity_type,vcpu_hour_usd,memory_gib_hour_usd,gpu_type,gpu_hour_usd,instance_hour_usd,as_of,source
+pub(crate) const PRICES: &str = "provider,region,machine_family,machine_type,capacity_type,vcpu_hour_usd,memory_gib_hour_usd,gpu_type,gpu_hour_usd,instance_hour_usd,as_of,source
 gcp,us-central1,e2,,on_demand,0.02,0.004,,,,2026-11-01,test
 gcp,us-central1,e2,,spot,0.006,0.001,,,,2026-11-01,test
 ";
@@ -107,6 +107,7 @@ pub(crate) async fn collect_from(
         tenants,
         prices: Arc::new(price_book()),
         wal_dir: Some(out.join("_wal")),
+        leader: None,
     };
     Collector::default()
         .run(client, &config, std::future::pending())

@@ -2,6 +2,7 @@
 
 mod collect;
 mod collect_faults;
+mod collect_leader;
 mod duckdb;
 mod object_store;
 mod pricing_cli;

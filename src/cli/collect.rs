@@ -10,7 +10,7 @@ use clap::Args;
 use super::PricingFlags;
 use super::duration::{parse_duration, parse_std_duration};
 use crate::allocate::{Pattern, TenantRules, parse_tenant_map};
-use crate::collect::{CollectConfig, Collector, StopAfter, Summary};
+use crate::collect::{CollectConfig, Collector, LeaderConfig, StopAfter, Summary};
 use crate::serve::{self, ServeState};
 use crate::store::Dataset;
 
@@ -72,6 +72,91 @@ pub struct CollectArgs {
     /// Do not write the per-sample `samples` table.
     #[arg(long)]
     pub no_samples: bool,
+    #[command(flatten)]
+    pub election: ElectionFlags,
+}
+
+/// Leader election between replicas (`coordination.k8s.io/v1` Lease).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ElectionFlags {
+    /// Compete for a Lease; only the holder samples and writes, the others
+    /// keep their caches warm and take over when it stops renewing.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Name of the Lease.
+    #[arg(long, value_name = "NAME", default_value = "kubetally")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: $POD_NAMESPACE, else the pod's own
+    /// namespace from its service account, else `default`).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// This replica's identity in the Lease (default: $POD_NAME, else the host name).
+    #[arg(long, value_name = "ID")]
+    pub leader_identity: Option<String>,
+    /// How long a Lease that stopped being renewed is honoured.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_std_duration)]
+    pub lease_duration: std::time::Duration,
+    /// A leader that could not renew for this long stops leading (< --lease-duration).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_std_duration)]
+    pub renew_deadline: std::time::Duration,
+    /// Time between attempts to acquire or renew (< --renew-deadline).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_std_duration)]
+    pub retry_period: std::time::Duration,
+}
+
+impl ElectionFlags {
+    /// The election settings, or none without `--leader-elect`.
+    fn config(&self) -> anyhow::Result<Option<LeaderConfig>> {
+        if !self.leader_elect {
+            return Ok(None);
+        }
+        if self.retry_period.is_zero()
+            || self.retry_period >= self.renew_deadline
+            || self.renew_deadline >= self.lease_duration
+        {
+            bail!(
+                "--retry-period {:?} < --renew-deadline {:?} < --lease-duration {:?} must hold (a leader must give up before another may take over)",
+                self.retry_period,
+                self.renew_deadline,
+                self.lease_duration
+            );
+        }
+        let namespace = match &self.lease_namespace {
+            Some(namespace) => namespace.clone(),
+            None => std::env::var("POD_NAMESPACE")
+                .ok()
+                .filter(|n| !n.is_empty())
+                .or_else(|| {
+                    std::fs::read_to_string(
+                        "/var/run/secrets/kubernetes.io/serviceaccount/namespace",
+                    )
+                    .ok()
+                    .map(|n| n.trim().to_owned())
+                })
+                .unwrap_or_else(|| "default".to_owned()),
+        };
+        let identity = match &self.leader_identity {
+            Some(identity) => identity.clone(),
+            None => std::env::var("POD_NAME")
+                .ok()
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .filter(|n| !n.is_empty())
+                .or_else(|| {
+                    std::fs::read_to_string("/etc/hostname")
+                        .ok()
+                        .map(|n| n.trim().to_owned())
+                })
+                .filter(|n| !n.is_empty())
+                .context(
+                    "--leader-identity: not given, and neither $POD_NAME nor the host name is set",
+                )?,
+        };
+        let mut config = LeaderConfig::new(self.lease_name.clone(), namespace, identity);
+        config.lease_duration = self.lease_duration;
+        config.renew_deadline = self.renew_deadline;
+        config.retry_period = self.retry_period;
+        Ok(Some(config))
+    }
 }
 
 impl CollectArgs {
@@ -196,6 +281,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
         tenants,
         prices,
         wal_dir: Some(args.wal_dir()?),
+        leader: args.election.config()?,
     };
     install_crypto();
     init_logs("info,kube_client=warn,kube_runtime=warn");
@@ -254,4 +340,68 @@ fn log_summary(summary: &Summary) {
         idle_cost_usd = summary.idle_cost_usd,
         "stopped; everything is published"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        election: ElectionFlags,
+    }
+
+    fn election(args: &[&str]) -> anyhow::Result<Option<LeaderConfig>> {
+        let cli = Cli::try_parse_from(std::iter::once("kubetally").chain(args.iter().copied()))?;
+        cli.election.config()
+    }
+
+    #[test]
+    fn election_is_off_unless_asked_for() {
+        assert_eq!(election(&[]).ok(), Some(None));
+    }
+
+    #[test]
+    fn election_takes_names_and_timings_from_flags() {
+        let config = election(&[
+            "--leader-elect",
+            "--lease-namespace",
+            "ops",
+            "--leader-identity",
+            "pod-a",
+            "--lease-duration",
+            "30s",
+        ])
+        .ok()
+        .flatten();
+        let config = config.unwrap_or_else(|| panic!("no config"));
+        assert_eq!(
+            (config.namespace.as_str(), config.identity.as_str()),
+            ("ops", "pod-a")
+        );
+        assert_eq!(config.lease_duration, std::time::Duration::from_secs(30));
+        assert_eq!(config.renew_deadline, std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_renew_deadline_not_below_the_lease_duration_is_refused() {
+        let error = election(&[
+            "--leader-elect",
+            "--leader-identity",
+            "a",
+            "--renew-deadline",
+            "20s",
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(error.contains("--renew-deadline"), "{error}");
+        let error = election(&["--leader-elect", "--retry-period", "soon"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("--retry-period"), "{error}");
+    }
 }

@@ -94,6 +94,7 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
         tenants,
         prices: Arc::new(PriceBook::new(Vec::new(), PricingOptions::default())?),
         wal_dir: Some(args.out.join("_wal")),
+        leader: None,
     };
     let collector = Collector::default();
     let summary = collector

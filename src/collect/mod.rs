@@ -5,6 +5,7 @@
 //! down) never ends the loop: watches back off and re-list, a failed metrics
 //! list is a counted gap, and the next tick goes on.
 
+pub mod leader;
 pub mod ledger;
 pub mod stats;
 
@@ -14,8 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use kube::Client;
+use tokio::sync::watch as signal;
 use tracing::{info, warn};
 
+pub use leader::{LeaderConfig, Leadership};
 pub use ledger::Ledger;
 pub use stats::Stats;
 
@@ -50,6 +53,9 @@ pub struct CollectConfig {
     /// Where the write-ahead log of the open hours lives; none: no log (a
     /// crash loses the open hour).
     pub wal_dir: Option<std::path::PathBuf>,
+    /// Compete for a Lease and sample and write only while holding it
+    /// (`--leader-elect`); none: always lead.
+    pub leader: Option<LeaderConfig>,
 }
 
 /// Why the collector stopped with an error.
@@ -83,6 +89,33 @@ pub struct Summary {
     pub node_cost_usd: f64,
     pub idle_cost_usd: f64,
     pub errors: BTreeMap<String, u64>,
+}
+
+/// The open hours and their write-ahead log.
+struct Books<'a> {
+    ledger: &'a mut Ledger,
+    wal: &'a mut Option<Wal>,
+}
+
+impl Books<'_> {
+    /// Forgets the open hours and their log: another replica publishes them.
+    fn drop_open_hours(&mut self, collector: &Collector, why: &str) {
+        let hours: std::collections::BTreeSet<DateTime<Utc>> =
+            self.ledger.open_hours().into_iter().collect();
+        if !hours.is_empty() {
+            warn!(
+                hours = hours.len(),
+                "{why}: dropping the open hours; the other leader publishes them"
+            );
+        }
+        *self.ledger = Ledger::default();
+        if let Some(wal) = self.wal.as_mut()
+            && let Err(error) = wal.discard(&hours)
+        {
+            collector.stats.error("wal");
+            warn!(error = %error, "could not delete the log of hours another replica publishes");
+        }
+    }
 }
 
 /// A running collector's shared state (for `/metrics` and `/readyz`).
@@ -145,14 +178,35 @@ impl Collector {
             ledger.replay(replay.log, &self.stats);
         }
         let watchers = watch::spawn_all(&client, &self.inventory, &on_error);
+        let (leadership_tx, mut leadership) = signal::channel(Leadership {
+            leading: config.leader.is_none(),
+            took_over: false,
+        });
+        let (stop_electing, electing) = signal::channel(false);
+        let elector = config.leader.clone().map(|leader| {
+            Stats::set(&self.stats.leader_election, 1);
+            tokio::spawn(leader::elect(
+                client.clone(),
+                leader,
+                leadership_tx,
+                electing,
+                self.stats.clone(),
+            ))
+        });
+        if elector.is_none() {
+            Stats::set(&self.stats.leader, 1);
+        }
         let mut summary = Summary::default();
         let mut shutdown = std::pin::pin!(shutdown);
         let result = self
             .sample_until_stopped(
                 &client,
                 config,
-                &mut ledger,
-                &mut wal,
+                &mut Books {
+                    ledger: &mut ledger,
+                    wal: &mut wal,
+                },
+                &mut leadership,
                 &mut summary,
                 &mut shutdown,
             )
@@ -160,19 +214,23 @@ impl Collector {
         for watcher in watchers {
             watcher.abort();
         }
-        result?;
-        if let Some(until) = ledger.last_sample {
-            let rows = {
-                let inventory = lock(&self.inventory);
-                ledger.flush(until, &inventory, &config.prices, &config.tenants)
-            };
-            for hour in rows {
-                self.publish(config, &hour, &mut summary).await?;
-                if hour.partial_until.is_none() {
-                    self.forget_logged(&mut wal, hour.start);
-                }
+        let leading = leadership.borrow().leading;
+        let flushed = match (result, leading) {
+            (Ok(()), true) => {
+                self.flush(config, &mut ledger, &mut wal, &mut summary)
+                    .await
             }
+            (result, _) => result,
+        };
+        // Release the lease only after the open hour is published, so the
+        // next leader's publish of that hour comes after (and replaces) ours.
+        let _ = stop_electing.send(true);
+        if let Some(elector) = elector
+            && let Err(error) = elector.await
+        {
+            warn!(error = %error, "the leader election task failed");
         }
+        flushed?;
         summary.samples = Stats::get(&self.stats.samples);
         summary.first_sample = ledger.first_sample;
         summary.last_sample = ledger.last_sample;
@@ -180,12 +238,73 @@ impl Collector {
         Ok(summary)
     }
 
+    /// Publishes every open hour, the last one as a partial hour.
+    async fn flush(
+        &self,
+        config: &CollectConfig,
+        ledger: &mut Ledger,
+        wal: &mut Option<Wal>,
+        summary: &mut Summary,
+    ) -> Result<(), CollectError> {
+        if let Some(until) = ledger.last_sample {
+            let rows = {
+                let inventory = lock(&self.inventory);
+                ledger.flush(until, &inventory, &config.prices, &config.tenants)
+            };
+            for hour in rows {
+                self.publish(config, &hour, summary).await?;
+                if hour.partial_until.is_none() {
+                    self.forget_logged(wal, hour.start);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until this replica leads (or shutdown). A replica that stops
+    /// leading drops its open hours: the new leader publishes them. One that
+    /// takes the lease over from another drops what its log replayed, which
+    /// the other leader has published since.
+    async fn wait_to_lead(
+        &self,
+        books: &mut Books<'_>,
+        leadership: &mut signal::Receiver<Leadership>,
+        led: &mut bool,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> bool {
+        loop {
+            let now = *leadership.borrow_and_update();
+            if now.leading {
+                if !*led && now.took_over {
+                    books.drop_open_hours(self, "took the lease over");
+                }
+                *led = true;
+                return true;
+            }
+            if *led {
+                books.drop_open_hours(self, "lost the lease");
+                if let Ok(mut latest) = self.latest.lock() {
+                    latest.clear();
+                }
+                *led = false;
+            }
+            tokio::select! {
+                changed = leadership.changed() => {
+                    if changed.is_err() {
+                        return false;
+                    }
+                }
+                () = shutdown.as_mut() => return false,
+            }
+        }
+    }
+
     async fn sample_until_stopped(
         &self,
         client: &Client,
         config: &CollectConfig,
-        ledger: &mut Ledger,
-        wal: &mut Option<Wal>,
+        books: &mut Books<'_>,
+        leadership: &mut signal::Receiver<Leadership>,
         summary: &mut Summary,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Result<(), CollectError> {
@@ -206,11 +325,24 @@ impl Collector {
         let mut ticker = tokio::time::interval(config.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks_with_data = 0_u64;
+        let mut led = false;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
                 () = shutdown.as_mut() => return Ok(()),
             }
+            if !leadership.borrow().leading || !led {
+                if !self
+                    .wait_to_lead(books, leadership, &mut led, shutdown)
+                    .await
+                {
+                    return Ok(());
+                }
+                ticker.reset_immediately();
+                continue;
+            }
+            let ledger = &mut *books.ledger;
+            let wal = &mut *books.wal;
             let started = std::time::Instant::now();
             let pods = match metrics::pod_usage(client).await {
                 Ok(pods) => pods,

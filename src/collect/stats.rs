@@ -25,6 +25,10 @@ pub struct Stats {
     pub sample_duration_micros: AtomicU64,
     /// Bytes the write-ahead log holds.
     pub wal_bytes: AtomicU64,
+    /// 1 when leader election is on (`--leader-elect`).
+    pub leader_election: AtomicU64,
+    /// 1 while this replica holds the lease (or runs without election).
+    pub leader: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
 }
 

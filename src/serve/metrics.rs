@@ -179,6 +179,11 @@ pub const WAL_BYTES: FamilySpec = own(
     Kind::Gauge,
     "Bytes the write-ahead log of the open hours holds on disk.",
 );
+pub const LEADER: FamilySpec = own(
+    "kubetally_leader",
+    Kind::Gauge,
+    "1 while this replica samples and writes: it holds the lease, or runs without --leader-elect.",
+);
 pub const CACHE_SYNCED: FamilySpec = FamilySpec {
     name: "kubetally_cache_synced",
     kind: Kind::Gauge,
@@ -187,7 +192,7 @@ pub const CACHE_SYNCED: FamilySpec = FamilySpec {
 };
 
 /// Every family `/metrics` writes, in the order it writes them.
-pub const FAMILIES: [FamilySpec; 26] = [
+pub const FAMILIES: [FamilySpec; 27] = [
     NODE_CPU_HOURLY_COST,
     NODE_RAM_HOURLY_COST,
     NODE_GPU_HOURLY_COST,
@@ -210,6 +215,7 @@ pub const FAMILIES: [FamilySpec; 26] = [
     LAST_PUBLISH_TIMESTAMP,
     LAST_SAMPLE_TIMESTAMP,
     WAL_BYTES,
+    LEADER,
     UNPRICED_NODES,
     CACHE_PODS,
     CACHE_NODES,
@@ -425,6 +431,7 @@ fn write_own(text: &mut Exposition, sources: &Sources<'_>, cache: &CacheView, no
         (&LAST_PUBLISH_TIMESTAMP, &stats.last_publish_seconds),
         (&LAST_SAMPLE_TIMESTAMP, &stats.last_sample_seconds),
         (&WAL_BYTES, &stats.wal_bytes),
+        (&LEADER, &stats.leader),
     ];
     for (spec, counter) in counters {
         text.family(spec).count(&[], Stats::get(counter));

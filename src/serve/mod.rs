@@ -111,6 +111,12 @@ impl ServeState {
                 .map(|c| c.as_str())
                 .collect()
         };
+        // A follower keeps its caches warm and takes no samples: synced is ready.
+        if Stats::get(&self.stats.leader_election) == 1 && Stats::get(&self.stats.leader) == 0 {
+            let newest = Stats::get(&self.stats.last_sample_seconds);
+            self.progress.restart(newest, Instant::now());
+            return ready::check(unsynced, false, Duration::ZERO, self.sample_silence_limit);
+        }
         let (have_sample, silent) = self.observe_progress();
         ready::check(unsynced, have_sample, silent, self.sample_silence_limit)
     }

@@ -38,6 +38,19 @@ impl SampleProgress {
         }
     }
 
+    /// Starts the silence over at `now`: a follower (leader election) takes
+    /// no samples, and its silence must not count once it leads.
+    pub fn restart(&self, sample_seconds: u64, now: Instant) {
+        let mut seen = match self.seen.lock() {
+            Ok(seen) => seen,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *seen = Seen {
+            sample_seconds,
+            since: now,
+        };
+    }
+
     /// How long, at `now`, the newest sample time has stayed
     /// `sample_seconds` (0 means no sample yet: then the time since start).
     pub fn silent_for(&self, sample_seconds: u64, now: Instant) -> Duration {
