@@ -418,6 +418,19 @@ fn first_hour_totals(out: &Path) -> BTreeMap<String, (f64, f64, f64)> {
         .collect()
 }
 
+/// Bytes of the files directly in `dir` (0 when it does not exist).
+pub(crate) fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Waits up to 15 s of real time for the simulated clock to pass `minutes`
 /// and the collector writing to `out` to have logged samples; false if not.
 async fn wait_until_logged(server: &SimServer, out: &Path, minutes: i64) -> bool {
@@ -425,16 +438,7 @@ async fn wait_until_logged(server: &SimServer, out: &Path, minutes: i64) -> bool
     for _ in 0..300 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let now = (server.sim.clock.now() - kubetally::sim::epoch()).num_minutes();
-        let bytes: u64 = std::fs::read_dir(&wal)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter_map(|e| e.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
-            .unwrap_or(0);
-        if now >= minutes && bytes > 0 {
+        if now >= minutes && dir_bytes(&wal) > 0 {
             return true;
         }
     }

@@ -13,6 +13,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::tenant::TenantRules;
@@ -264,6 +266,55 @@ pub fn tenant_of<'a>(
     )
 }
 
+/// Sorts an hour's samples by (namespace, pod, pod UID, container, time).
+///
+/// An hour holds ~60 samples per container behind one shared context each,
+/// so the contexts are ranked once with string comparisons and the samples
+/// sorted by (rank, time): at 150,000 pods, comparing strings for every pair
+/// of 11 M samples took most of the ten seconds an hour took to close.
+fn sort_samples(samples: &mut [Sample]) {
+    let mut first_seen: FxHashMap<*const SampleContext, usize> = FxHashMap::default();
+    let mut contexts: Vec<&Arc<SampleContext>> = Vec::new();
+    for sample in samples.iter() {
+        first_seen
+            .entry(Arc::as_ptr(&sample.context))
+            .or_insert_with(|| {
+                contexts.push(&sample.context);
+                contexts.len() - 1
+            });
+    }
+    // Two contexts of one container (its pod was resized) keep the order
+    // they appeared in, which is time order.
+    let mut order: Vec<usize> = (0..contexts.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&contexts[a], &contexts[b]);
+        (&x.namespace, &x.pod, &x.pod_uid, &x.container, a).cmp(&(
+            &y.namespace,
+            &y.pod,
+            &y.pod_uid,
+            &y.container,
+            b,
+        ))
+    });
+    let mut rank = vec![0_u32; contexts.len()];
+    for (position, &index) in order.iter().enumerate() {
+        rank[index] = u32::try_from(position).unwrap_or(u32::MAX);
+    }
+    let ranks: FxHashMap<*const SampleContext, u32> = first_seen
+        .into_iter()
+        .map(|(pointer, index)| (pointer, rank[index]))
+        .collect();
+    samples.sort_by_cached_key(|s| {
+        (
+            ranks
+                .get(&Arc::as_ptr(&s.context))
+                .copied()
+                .unwrap_or(u32::MAX),
+            s.ts,
+        )
+    });
+}
+
 impl HourBook {
     /// Closes the hour starting at `start`: allocation over `[start, until)`
     /// (`until` is the hour's end, or earlier for a partial flush).
@@ -277,19 +328,7 @@ impl HourBook {
     ) -> HourRows {
         let end = start + Duration::hours(1);
         let until = until.clamp(start, end);
-        self.samples.sort_by(|a, b| {
-            if Arc::ptr_eq(&a.context, &b.context) {
-                return a.ts.cmp(&b.ts);
-            }
-            let (x, y) = (&*a.context, &*b.context);
-            (&x.namespace, &x.pod, &x.pod_uid, &x.container, a.ts).cmp(&(
-                &y.namespace,
-                &y.pod,
-                &y.pod_uid,
-                &y.container,
-                b.ts,
-            ))
-        });
+        sort_samples(&mut self.samples);
         let mut by_container: HashMap<(&str, &str), &[Sample]> = HashMap::new();
         let mut from = 0;
         for index in 1..=self.samples.len() {
@@ -409,8 +448,7 @@ impl HourBook {
             }
         }
         let nodes = self.node_rows(start, until, inventory, &mut prices, &allocation);
-        let workloads =
-            super::workloads::workload_rows(start, inventory, rules, &self.samples, &allocation);
+        let workloads = super::workloads::workload_rows(start, inventory, rules, &allocation);
         HourRows {
             start,
             allocation,
@@ -544,5 +582,50 @@ mod tests {
             memory_usage_bytes: 1,
         };
         assert_eq!(sample.hour(), crate::sim::epoch());
+    }
+
+    #[test]
+    fn samples_sort_by_container_then_time_whatever_context_they_share() {
+        let context = |pod: &str, cpu: f64| {
+            Arc::new(SampleContext {
+                namespace: Arc::from("a"),
+                pod: Arc::from(pod),
+                pod_uid: Arc::from(format!("uid-{pod}")),
+                container: Arc::from("c"),
+                node: Arc::from("n"),
+                workload_kind: Arc::from("Pod"),
+                workload_name: Arc::from(pod),
+                tenant: Arc::from("a"),
+                cpu_request_cores: Some(cpu),
+                cpu_limit_cores: None,
+                memory_request_bytes: None,
+                memory_limit_bytes: None,
+            })
+        };
+        let (q, p_small, p_resized) = (context("q", 1.0), context("p", 1.0), context("p", 2.0));
+        let at = |minute: i64, context: &Arc<SampleContext>| Sample {
+            ts: crate::sim::epoch() + Duration::minutes(minute),
+            window_seconds: 30.0,
+            context: context.clone(),
+            cpu_usage_millicores: minute,
+            memory_usage_bytes: 1,
+        };
+        let mut samples = vec![
+            at(2, &q),
+            at(2, &p_small),
+            at(1, &q),
+            at(1, &p_small),
+            at(4, &p_resized),
+            at(3, &p_resized),
+        ];
+        sort_samples(&mut samples);
+        let order: Vec<(&str, i64)> = samples
+            .iter()
+            .map(|s| (&*s.context.pod, s.cpu_usage_millicores))
+            .collect();
+        assert_eq!(
+            order,
+            [("p", 1), ("p", 2), ("p", 3), ("p", 4), ("q", 1), ("q", 2)]
+        );
     }
 }

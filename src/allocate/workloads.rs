@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::hour::{AllocationRow, Sample};
+use super::hour::AllocationRow;
 use super::tenant::TenantRules;
 use crate::source::workload::{SlimWorkload, TemplateContainer};
-use crate::source::{Inventory, OwnerKind};
+use crate::source::{Inventory, OwnerKind, WorkloadKey};
 
 /// One `workloads` row.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,23 +45,14 @@ pub fn workload_rows(
     start: DateTime<Utc>,
     inventory: &Inventory,
     rules: &TenantRules,
-    samples: &[Sample],
     allocation: &[AllocationRow],
 ) -> Vec<WorkloadRow> {
-    // Most pods seen at once: distinct pods per workload and sample time.
-    let mut at_once: HashMap<(&str, &str, &str, DateTime<Utc>), HashSet<&str>> = HashMap::new();
-    for s in samples {
-        let c = &*s.context;
-        at_once
-            .entry((&c.namespace, &c.workload_kind, &c.workload_name, s.ts))
-            .or_default()
-            .insert(&c.pod_uid);
-    }
-    let mut pod_count: HashMap<(&str, &str, &str), usize> = HashMap::new();
-    for ((namespace, kind, name, _), pods) in &at_once {
-        let entry = pod_count.entry((namespace, kind, name)).or_default();
-        *entry = (*entry).max(pods.len());
-    }
+    let end = start + Duration::hours(1);
+    let most = most_at_once(start, end, inventory);
+    let pod_count: HashMap<(&str, &str, &str), usize> = most
+        .iter()
+        .map(|(k, n)| ((&*k.namespace, k.kind.as_str(), &*k.name), *n))
+        .collect();
     let mut tenants: HashMap<(&str, &str, &str), Arc<str>> = HashMap::new();
     let mut ran: BTreeMap<(&str, &str, &str), &AllocationRow> = BTreeMap::new();
     for row in allocation {
@@ -69,7 +60,6 @@ pub fn workload_rows(
         tenants.entry(key).or_insert_with(|| row.tenant.clone());
         ran.entry(key).or_insert(row);
     }
-    let end = start + Duration::hours(1);
     let mut rows = Vec::new();
     let mut seen = HashSet::new();
     for workload in inventory.workloads() {
@@ -121,6 +111,44 @@ pub fn workload_rows(
     }
     rows.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
     rows
+}
+
+/// Most pods of each workload running at the same moment of `[start, end)`,
+/// from the pods' lifetimes: exact, and independent of metrics-server's
+/// per-node sample times (which differ by seconds between nodes, so counting
+/// pods per sample time would count one node's pods).
+fn most_at_once(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    inventory: &Inventory,
+) -> HashMap<WorkloadKey, usize> {
+    let mut changes: HashMap<WorkloadKey, Vec<(DateTime<Utc>, i32)>> = HashMap::new();
+    for pod in inventory.billable_pods() {
+        let (Some(_), Some(started)) = (&pod.node, pod.started) else {
+            continue;
+        };
+        let begin = started.max(start);
+        let finish = pod.ended.map_or(end, |ended| ended.min(end));
+        if finish <= begin {
+            continue;
+        }
+        let entry = changes.entry(inventory.workload_of(pod)).or_default();
+        entry.push((begin, 1));
+        entry.push((finish, -1));
+    }
+    changes
+        .into_iter()
+        .map(|(key, mut list)| {
+            // An end and a start at one instant are a replacement, not two at once.
+            list.sort_unstable();
+            let (mut running, mut most) = (0_i32, 0_i32);
+            for (_, change) in list {
+                running += change;
+                most = most.max(running);
+            }
+            (key, usize::try_from(most).unwrap_or(0))
+        })
+        .collect()
 }
 
 fn namespace_tenant(rules: &TenantRules, inventory: &Inventory, namespace: &str) -> Arc<str> {

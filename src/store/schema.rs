@@ -359,7 +359,7 @@ pub const WORKLOADS: Table = Table {
         WORKLOAD_IDENTITY[2],
         WORKLOAD_IDENTITY[3],
         c(col::REPLICAS, Kind::Int32, true, "pods", "Desired replicas at the end of the hour; null for kinds without replicas (DaemonSet, Job, Pod)."),
-        c(col::POD_COUNT, Kind::Int32, false, "pods", "Most pods of the workload seen running at once in the hour."),
+        c(col::POD_COUNT, Kind::Int32, false, "pods", "Most pods of the workload running at the same moment of the hour (from pod start and end times)."),
         c(col::HPA_MIN_REPLICAS, Kind::Int32, true, "pods", "minReplicas of the HorizontalPodAutoscaler targeting it; null without an HPA."),
         c(col::HPA_MAX_REPLICAS, Kind::Int32, true, "pods", "maxReplicas of that HPA; null without an HPA."),
         c(col::HPA_METRICS, Kind::Strings, false, "-", "Resources the HPA scales on (`cpu`, `memory`, or `external`/`pods`/`object` for others); empty without an HPA."),
