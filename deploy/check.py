@@ -237,7 +237,7 @@ def policy(objects: list[dict], mode: str, cargo_version: str) -> list[str]:
     if tag:
         m = SEMVER_COMMIT.match(tag)
         if not m:
-            p(f"image tag {tag!r} is not <semver>-<commit> (e.g. 0.1.0-8a118b2)")
+            p(f"image tag {tag!r} is not <semver>-<commit> (e.g. 0.1.0-7951117)")
         elif m.group(1) != cargo_version:
             p(f"image tag {tag!r}: version {m.group(1)} is not Cargo.toml's {cargo_version}")
     for image in images:
