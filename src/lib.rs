@@ -6,6 +6,8 @@
 //! `cli` → `pricing` → `model`, and `store` (schemas) → `model`.
 
 pub mod allocate;
+#[cfg(feature = "analyze")]
+pub mod analyze;
 pub mod cli;
 pub mod collect;
 pub mod model;

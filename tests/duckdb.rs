@@ -15,12 +15,35 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/duckdb_totals.p
 
 /// The script's JSON, or why DuckDB cannot be run here (the test skips).
 fn duckdb_totals(out: &Path) -> Result<Value, String> {
-    let run = || {
-        Command::new("python3")
-            .arg(SCRIPT)
-            .arg(out)
-            .output()
-            .map_err(|e| format!("cannot run python3: {e}"))
+    run_duckdb_script(SCRIPT, &[out.as_os_str()], None)
+}
+
+/// Runs a Python `script` that imports duckdb and prints JSON, with `args`
+/// and `stdin`: its JSON, or why DuckDB cannot be run here (the caller
+/// skips). The script exits 3 when duckdb is not importable; it is then
+/// installed with pip once and the script run again.
+pub(crate) fn run_duckdb_script(
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    stdin: Option<&str>,
+) -> Result<Value, String> {
+    let run = || -> Result<std::process::Output, String> {
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run python3: {e}"))?;
+        if let Some(mut pipe) = child.stdin.take() {
+            use std::io::Write;
+            pipe.write_all(stdin.unwrap_or_default().as_bytes())
+                .map_err(|e| format!("writing to {script}: {e}"))?;
+        }
+        child
+            .wait_with_output()
+            .map_err(|e| format!("waiting for {script}: {e}"))
     };
     let mut output = run()?;
     // 3: duckdb is not importable; try installing it once.
@@ -49,11 +72,11 @@ fn duckdb_totals(out: &Path) -> Result<Value, String> {
     }
     assert!(
         output.status.success(),
-        "{SCRIPT} failed ({}): {}",
+        "{script} failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).map_err(|e| panic!("{SCRIPT} printed bad JSON: {e}"))
+    serde_json::from_slice(&output.stdout).map_err(|e| panic!("{script} printed bad JSON: {e}"))
 }
 
 fn float(value: &Value, key: &str) -> f64 {

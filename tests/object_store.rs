@@ -18,9 +18,9 @@ use kubetally::store::schema::Table;
 use kubetally::store::{Dataset, ObjectTarget, Target};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-const BUCKET: &str = "metering";
-const ACCESS_KEY: &str = "kubetally-test";
-const SECRET_KEY: &str = "kubetally-test-secret";
+pub(crate) const BUCKET: &str = "metering";
+pub(crate) const ACCESS_KEY: &str = "kubetally-test";
+pub(crate) const SECRET_KEY: &str = "kubetally-test-secret";
 
 /// One request the server received: method and path (with query).
 type Request = (String, String);
@@ -29,7 +29,7 @@ type Response = Pin<Box<dyn Future<Output = Result<s3s::HttpResponse, s3s::HttpE
 
 /// An S3 server on a free loopback port, serving a temporary directory
 /// whose folders are buckets; it stops with the test's runtime.
-struct S3Server {
+pub(crate) struct S3Server {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<Request>>>,
     /// PUTs still to answer with 503 Slow Down before serving them again.
@@ -38,7 +38,7 @@ struct S3Server {
 }
 
 impl S3Server {
-    async fn start() -> S3Server {
+    pub(crate) async fn start() -> S3Server {
         let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         std::fs::create_dir(root.path().join(BUCKET)).unwrap_or_else(|e| panic!("{e}"));
         let fs = s3s_fs::FileSystem::new(root.path()).unwrap_or_else(|e| panic!("{e:?}"));
@@ -103,8 +103,13 @@ impl S3Server {
         }
     }
 
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The directory served: each folder a bucket, each file an object.
+    pub(crate) fn root(&self) -> &std::path::Path {
+        self._root.path()
     }
 
     /// The settings a deployment would give as `AWS_*` variables.

@@ -7,6 +7,8 @@ mod duckdb;
 mod object_store;
 mod pricing_cli;
 mod quantity;
+mod query;
+mod query_cli;
 mod schema;
 mod serve;
 mod sim;

@@ -8,6 +8,8 @@ mod collect;
 mod demo;
 mod duration;
 mod pricing;
+#[cfg(feature = "analyze")]
+mod query;
 mod sim;
 
 use std::process::ExitCode;
@@ -34,6 +36,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run a simulated cluster behind a Kubernetes API server.
     Sim(sim::SimArgs),
+    /// Run SQL (ad hoc, from a file, or a bundled query) over the dataset.
+    #[cfg(feature = "analyze")]
+    Query(Box<query::QueryArgs>),
 }
 
 /// Runs a parsed command line.
@@ -47,6 +52,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Collect(args) => collect::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
+        #[cfg(feature = "analyze")]
+        Command::Query(args) => query::run(*args),
     }
 }
 

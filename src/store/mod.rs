@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod dataset;
+pub mod mirror;
 pub mod object;
 pub mod rows;
 pub mod schema;

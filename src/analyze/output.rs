@@ -1,0 +1,188 @@
+//! Writing a result: a Markdown table for people, CSV, JSON or Parquet for
+//! machines.
+//!
+//! The table is Markdown (as `kubetally pricing show` prints) so it pastes
+//! into chat and issues as is; numbers are right-aligned and floats shown
+//! with at most six decimals. CSV, JSON and Parquet carry full precision.
+
+use std::io::Write;
+
+use comfy_table::{CellAlignment, Table, presets};
+use polars::prelude::{
+    AnyValue, CsvWriter, DataFrame, JsonFormat, JsonWriter, ParquetWriter, SerWriter,
+};
+
+use super::AnalyzeError;
+
+/// How a result is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A Markdown table.
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// A JSON array of row objects.
+    Json,
+    /// A Parquet file (zstd).
+    Parquet,
+}
+
+impl Format {
+    /// The format's name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// Writes `frame` to `out` in `format`.
+///
+/// # Errors
+///
+/// [`AnalyzeError::Write`]: the output failed, or the format cannot hold a
+/// column (CSV has no lists or structs, such as `labels`).
+pub fn write(
+    frame: &mut DataFrame,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<(), AnalyzeError> {
+    let failed = |message: String| AnalyzeError::Write {
+        format: format.name(),
+        message,
+    };
+    let polars_failed =
+        |cause: polars::error::PolarsError| failed(super::session::one_line(&cause.to_string()));
+    match format {
+        Format::Table => {
+            let text = table(frame).map_err(polars_failed)?;
+            writeln!(out, "{text}").map_err(|e| io_failed(format, e))
+        }
+        Format::Csv => {
+            if let Some(nested) = frame.columns().iter().find(|c| c.dtype().is_nested()) {
+                return Err(failed(format!(
+                    "column {} is a list or struct, which CSV cannot hold: use --format json or parquet, or select other columns",
+                    nested.name()
+                )));
+            }
+            CsvWriter::new(out).finish(frame).map_err(polars_failed)
+        }
+        Format::Json => {
+            JsonWriter::new(&mut *out)
+                .with_json_format(JsonFormat::Json)
+                .finish(frame)
+                .map_err(polars_failed)?;
+            writeln!(out).map_err(|e| io_failed(format, e))
+        }
+        Format::Parquet => ParquetWriter::new(out)
+            .finish(frame)
+            .map(|_| ())
+            .map_err(polars_failed),
+    }
+}
+
+/// An output error keeps its `io::Error` as the source, so a closed pipe
+/// (`| head`) is recognised and is no failure.
+fn io_failed(format: Format, cause: std::io::Error) -> AnalyzeError {
+    AnalyzeError::Output {
+        format: format.name(),
+        cause,
+    }
+}
+
+/// The frame as a Markdown table.
+fn table(frame: &DataFrame) -> polars::error::PolarsResult<String> {
+    let mut table = Table::new();
+    table.load_preset(presets::ASCII_MARKDOWN);
+    let columns = frame.columns();
+    table.set_header(columns.iter().map(|c| c.name().as_str()));
+    for row in 0..frame.height() {
+        let mut cells = Vec::with_capacity(columns.len());
+        for column in columns {
+            cells.push(cell(&column.get(row)?));
+        }
+        table.add_row(cells);
+    }
+    for (index, column) in columns.iter().enumerate() {
+        if column.dtype().is_primitive_numeric()
+            && let Some(column) = table.column_mut(index)
+        {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    Ok(table.to_string())
+}
+
+/// One value as a table cell: nulls empty, strings bare, floats short.
+fn cell(value: &AnyValue<'_>) -> String {
+    match value {
+        AnyValue::Null => String::new(),
+        AnyValue::Float64(v) => float(*v),
+        AnyValue::Float32(v) => float(f64::from(*v)),
+        other => match other.get_str() {
+            Some(text) => text.to_owned(),
+            None => other.to_string(),
+        },
+    }
+}
+
+/// At most six decimals, trailing zeros dropped: `12.5`, `0.000123`, `3`.
+fn float(value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    let text = format!("{value:.6}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::{Column, IntoColumn, NamedFrom, Series};
+
+    use super::*;
+
+    fn frame() -> DataFrame {
+        let columns: Vec<Column> = vec![
+            Series::new("tenant".into(), ["acme", "globex"]).into_column(),
+            Series::new("cost_usd".into(), [12.5, 0.000_123_4]).into_column(),
+            Series::new("pods".into(), [Some(3i64), None]).into_column(),
+        ];
+        DataFrame::new_infer_height(columns).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn written(format: Format) -> String {
+        let mut out = Vec::new();
+        write(&mut frame(), format, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        String::from_utf8(out).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_table_is_markdown_with_short_right_aligned_numbers() {
+        insta::assert_snapshot!(written(Format::Table), @r"
+        | tenant | cost_usd | pods |
+        |--------|----------|------|
+        | acme   |     12.5 |    3 |
+        | globex | 0.000123 |      |
+        ");
+    }
+
+    #[test]
+    fn csv_and_json_keep_full_precision() {
+        assert_eq!(
+            written(Format::Csv),
+            "tenant,cost_usd,pods\nacme,12.5,3\nglobex,0.0001234,\n"
+        );
+        assert_eq!(
+            written(Format::Json),
+            "[{\"tenant\":\"acme\",\"cost_usd\":12.5,\"pods\":3},{\"tenant\":\"globex\",\"cost_usd\":0.0001234,\"pods\":null}]\n"
+        );
+    }
+}

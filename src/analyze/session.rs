@@ -1,0 +1,295 @@
+//! A local dataset opened for SQL: each table a lazy Parquet scan in a
+//! polars `SQLContext`.
+//!
+//! The files are listed here, not globbed by polars, for two reasons: only
+//! what the collector publishes is read (`<table>/cluster=…/date=…/*.parquet`
+//! with a visible name — never the `_wal` folder or a `.part-….tmp` being
+//! written), and the hive columns are parsed only below the table folder, so
+//! a root such as `/data/env=prod/kubetally` does not grow an `env` column.
+//! `cluster` (string) and `date` (date) are declared, not inferred, so they
+//! have the types DuckDB, Spark and BigQuery give them, and a filter on them
+//! skips whole files before any is opened.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::{
+    DataFrame, DataType, Engine, Field, HiveOptions, LazyFrame, PlRefPath, ScanArgsParquet, Schema,
+};
+use polars::sql::SQLContext;
+
+use super::AnalyzeError;
+
+/// The tables a dataset may hold, by folder name; a missing folder is no
+/// error (the collector may run with `--no-samples`).
+pub const TABLES: [&str; 5] = [
+    "samples",
+    "allocation",
+    "nodes",
+    "workloads",
+    "recommendations",
+];
+
+/// One table's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableFiles {
+    pub name: &'static str,
+    /// Newest partition first (see [`list_files`]).
+    pub files: Vec<PathBuf>,
+}
+
+/// A dataset opened for SQL.
+pub struct Session {
+    context: SQLContext,
+    root: PathBuf,
+    tables: Vec<TableFiles>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("root", &self.root)
+            .field("tables", &self.tables)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Opens the dataset under `root`, registering every table that has files.
+    /// Nothing is read yet but the first file's footer of each table.
+    ///
+    /// # Errors
+    ///
+    /// [`AnalyzeError::NoDataset`] when `root` is not a directory or holds no
+    /// table files; [`AnalyzeError::Scan`] when a table's files cannot be
+    /// set up for reading.
+    pub fn open(root: &Path) -> Result<Session, AnalyzeError> {
+        let no_dataset = |reason: &str| AnalyzeError::NoDataset {
+            location: root.display().to_string(),
+            reason: reason.to_owned(),
+        };
+        if !root.is_dir() {
+            return Err(no_dataset("no such directory"));
+        }
+        let tables: Vec<TableFiles> = TABLES
+            .iter()
+            .map(|name| TableFiles {
+                name,
+                files: list_files(&root.join(name)),
+            })
+            .filter(|table| !table.files.is_empty())
+            .collect();
+        if tables.is_empty() {
+            return Err(no_dataset(
+                "no table files (expected allocation/, nodes/, samples/ or workloads/ \
+                 holding cluster=…/date=…/*.parquet)",
+            ));
+        }
+        let context = SQLContext::new();
+        for table in &tables {
+            context.register(table.name, scan(root, table)?);
+        }
+        Ok(Session {
+            context,
+            root: root.to_owned(),
+            tables,
+        })
+    }
+
+    /// The tables registered, with their files.
+    pub fn tables(&self) -> &[TableFiles] {
+        &self.tables
+    }
+
+    /// The dataset's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Runs one SQL statement and collects its rows with polars' streaming
+    /// engine (stack-notes: 3× faster than the in-memory one on dataset scans).
+    /// A bare `cluster` after a comma is quoted first (see `dialect`).
+    ///
+    /// # Errors
+    ///
+    /// [`AnalyzeError::Sql`] for SQL polars refuses (syntax, an unknown
+    /// table, column or function) or a failure while running it, as one line.
+    pub fn query(&mut self, sql: &str) -> Result<DataFrame, AnalyzeError> {
+        let tables: Vec<&str> = self.tables.iter().map(|t| t.name).collect();
+        let sql_error = |cause: polars::error::PolarsError| {
+            let mut message = one_line(&cause.to_string());
+            if message.starts_with("relation '") {
+                message.push_str(&format!(" (tables here: {})", tables.join(", ")));
+            }
+            AnalyzeError::Sql { message }
+        };
+        let sql = super::dialect::quote_cluster(sql);
+        let plan = self.context.execute(&sql).map_err(sql_error)?;
+        // One lazy frame collects to one frame: `Multiple` only comes from
+        // several sinks, which a SELECT never plans.
+        plan.collect_with_engine(Engine::Streaming)
+            .map(|result| result.unwrap_single())
+            .map_err(sql_error)
+    }
+}
+
+/// The table's published files under `dir`
+/// (`cluster=…/date=…/<visible name>.parquet`), newest partition first.
+///
+/// Newest first because polars takes a scan's schema from its first file:
+/// columns are added to the tables over time (never renamed), so the newest
+/// file has them all and older files read the missing ones as nulls.
+pub fn list_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for cluster in partitions(dir, "cluster=") {
+        for date in partitions(&cluster, "date=") {
+            let Ok(entries) = std::fs::read_dir(&date) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let visible = !name.starts_with(['.', '_']);
+                if visible && name.ends_with(".parquet") && entry.path().is_file() {
+                    files.push(entry.path());
+                }
+            }
+        }
+    }
+    // `date=YYYY-MM-DD` and `part-HH-…` sort by time; order clusters alike.
+    files.sort_by(|a, b| {
+        let key = |p: &Path| {
+            let date = p.parent().and_then(Path::file_name).map(|d| d.to_owned());
+            (date, p.file_name().map(|n| n.to_owned()), p.to_owned())
+        };
+        key(b).cmp(&key(a))
+    });
+    files
+}
+
+/// Subfolders of `dir` named `<prefix>…`.
+fn partitions(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// A lazy scan of one table: its files, with `cluster` and `date` from the
+/// folder names below the table's folder.
+fn scan(root: &Path, table: &TableFiles) -> Result<LazyFrame, AnalyzeError> {
+    let scan_error = |cause: polars::error::PolarsError| AnalyzeError::Scan {
+        table: table.name,
+        message: one_line(&cause.to_string()),
+    };
+    let dir = PlRefPath::try_from_path(&root.join(table.name)).map_err(scan_error)?;
+    let paths = table
+        .files
+        .iter()
+        .map(|file| PlRefPath::try_from_path(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(scan_error)?;
+    let hive = Schema::from_iter([
+        Field::new("cluster".into(), DataType::String),
+        Field::new("date".into(), DataType::Date),
+    ]);
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions {
+            enabled: Some(true),
+            // Parse `k=v` folders only below `<root>/<table>/`.
+            hive_start_idx: dir.as_str().len() + 1,
+            schema: Some(hive.into()),
+            try_parse_dates: true,
+        },
+        allow_missing_columns: true,
+        ..ScanArgsParquet::default()
+    };
+    LazyFrame::scan_parquet_files(paths.into_iter().collect(), args).map_err(scan_error)
+}
+
+/// A polars error as one line: its first paragraph (polars appends the plan
+/// it failed in), lines joined.
+pub(crate) fn one_line(message: &str) -> String {
+    let first = message.split("\n\n").next().unwrap_or(message);
+    first
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(path, b"").unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn lists_published_files_newest_first_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let table = dir.path().join("nodes");
+        for name in [
+            "cluster=a/date=2026-11-02/part-00-0-0000.parquet",
+            "cluster=a/date=2026-11-03/part-01-0-0000.parquet",
+            "cluster=a/date=2026-11-03/part-00-0-0000.parquet",
+            "cluster=a/date=2026-11-03/.part-02-0-0000.parquet.tmp",
+            "cluster=a/date=2026-11-03/_SUCCESS",
+            "cluster=a/stray.parquet",
+        ] {
+            touch(&table.join(name));
+        }
+        touch(&dir.path().join("_wal/a/0.arrow"));
+        let names: Vec<String> = list_files(&table)
+            .iter()
+            .filter_map(|p| p.strip_prefix(&table).ok())
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "cluster=a/date=2026-11-03/part-01-0-0000.parquet",
+                "cluster=a/date=2026-11-03/part-00-0-0000.parquet",
+                "cluster=a/date=2026-11-02/part-00-0-0000.parquet",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_directory_without_tables_is_no_dataset() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let error = Session::open(dir.path())
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(
+            error.as_ref().is_err_and(|e| e.contains("no table files")),
+            "{error:?}"
+        );
+        let missing = Session::open(&dir.path().join("nope"))
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(
+            missing
+                .as_ref()
+                .is_err_and(|e| e.ends_with("no such directory")),
+            "{missing:?}"
+        );
+    }
+
+    #[test]
+    fn polars_errors_become_one_line() {
+        assert_eq!(
+            one_line("sql error: no column x\n  hint: check\n\nResolved plan until failure:\n..."),
+            "sql error: no column x; hint: check"
+        );
+    }
+}

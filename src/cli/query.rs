@@ -1,0 +1,208 @@
+//! `kubetally query`: SQL over the dataset with the embedded engine.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{ArgGroup, Args, ValueEnum};
+
+use crate::analyze::{self, Format, QueryFile, Session};
+use crate::store::Target;
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("what").required(true).args(["sql", "file", "name", "list"])))]
+pub struct QueryArgs {
+    /// SQL to run over the tables samples, allocation, nodes, workloads.
+    #[arg(value_name = "SQL")]
+    pub sql: Option<String>,
+    /// Run the SQL in FILE (a `-- params:` header declares its parameters).
+    #[arg(short = 'f', long, value_name = "FILE.sql")]
+    pub file: Option<PathBuf>,
+    /// Run the bundled query NAME (see --list).
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// List the bundled queries with their descriptions and parameters.
+    #[arg(long)]
+    pub list: bool,
+    /// The dataset: a directory, or s3://, gs://, az:// (mirrored to a local cache).
+    #[arg(
+        long,
+        value_name = "DIR|URL",
+        env = "KUBETALLY_DATA",
+        default_value = "."
+    )]
+    pub data: String,
+    /// A value for a `{{NAME}}` placeholder of the SQL (repeatable).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// How the rows are written.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+    /// Write the rows to FILE instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print the SQL as ENGINE runs it (parameters filled, its one-line
+    /// changes applied) instead of running it: polars, duckdb, spark,
+    /// bigquery, trino.
+    #[arg(long, value_name = "ENGINE", num_args = 0..=1, default_missing_value = "polars")]
+    pub print_sql: Option<String>,
+    /// Where an object store dataset is cached [default: $XDG_CACHE_HOME or
+    /// ~/.cache, /kubetally/datasets/<url>].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Table => Format::Table,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Json => Format::Json,
+            FormatArg::Parquet => Format::Parquet,
+        }
+    }
+}
+
+pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    if args.list {
+        list()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let query = load(&args)?;
+    let params = args
+        .params
+        .iter()
+        .map(|text| analyze::parse_param(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(engine) = &args.print_sql {
+        if !analyze::ENGINES.contains(&engine.as_str()) {
+            bail!(
+                "--print-sql {engine}: unknown engine (expected one of {})",
+                analyze::ENGINES.join(", ")
+            );
+        }
+        print!("{}", query.render_for(engine, &params)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sql = query.render(&params)?;
+    let format = Format::from(args.format);
+    if format == Format::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
+        bail!("--format parquet writes binary: give -o FILE or redirect standard output");
+    }
+    let root = dataset_root(&args)?;
+    let mut session = Session::open(&root)?;
+    let mut frame = session.query(&sql)?;
+    match &args.output {
+        Some(path) => {
+            let mut file = std::fs::File::create(path)
+                .with_context(|| format!("-o {}: cannot create the file", path.display()))?;
+            analyze::write(&mut frame, format, &mut file)?;
+            file.flush()
+                .with_context(|| format!("-o {}: writing", path.display()))?;
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            analyze::write(&mut frame, format, &mut out)?;
+            out.flush().context("writing to standard output")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The SQL file the flags name: inline, from a file, or bundled.
+fn load(args: &QueryArgs) -> anyhow::Result<QueryFile> {
+    if let Some(name) = &args.name {
+        return Ok(analyze::find(name)?.query);
+    }
+    if let Some(path) = &args.file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("-f {}: cannot read the file", path.display()))?;
+        return QueryFile::parse(&text).with_context(|| format!("-f {}", path.display()));
+    }
+    let sql = args.sql.as_deref().unwrap_or_default();
+    Ok(QueryFile::parse(sql)?)
+}
+
+/// Prints the bundled queries: name, description, parameters.
+fn list() -> anyhow::Result<()> {
+    let queries = analyze::bundled()?;
+    let width = queries.iter().map(|q| q.name().len()).max().unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    for bundled in &queries {
+        let description = bundled.query.description.as_deref().unwrap_or_default();
+        writeln!(out, "{:<width$}  {description}", bundled.name())?;
+        let params = bundled.query.params_summary();
+        if !params.is_empty() {
+            writeln!(out, "{:<width$}  params: {params}", "")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The local directory to read: `--data` itself, or the cache an object
+/// store dataset is mirrored into.
+fn dataset_root(args: &QueryArgs) -> anyhow::Result<PathBuf> {
+    let target = Target::parse(&args.data).context("--data")?;
+    let object = match target {
+        Target::Local(root) => return Ok(root),
+        Target::Object(object) => object,
+    };
+    let cache = match &args.cache_dir {
+        Some(dir) => dir.clone(),
+        None => default_cache(object.url())?,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let tables: Vec<&str> = analyze::TABLES.to_vec();
+    let summary = runtime
+        .block_on(crate::store::mirror::mirror(&object, &tables, &cache))
+        .with_context(|| {
+            format!(
+                "--data {}: mirroring into {}",
+                object.url(),
+                cache.display()
+            )
+        })?;
+    if summary.downloaded > 0 || summary.removed > 0 {
+        eprintln!(
+            "kubetally: {}: {} files, {} downloaded ({} bytes), {} removed; cached in {}",
+            object.url(),
+            summary.files,
+            summary.downloaded,
+            summary.bytes,
+            summary.removed,
+            cache.display()
+        );
+    }
+    Ok(cache)
+}
+
+/// `$XDG_CACHE_HOME/kubetally/datasets/<url as a folder name>`, else under
+/// `~/.cache`.
+fn default_cache(url: &str) -> anyhow::Result<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+        .context("no $XDG_CACHE_HOME or $HOME for the dataset cache: give --cache-dir DIR")?;
+    let folder: String = url
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(base.join("kubetally").join("datasets").join(folder))
+}
