@@ -59,6 +59,10 @@ use kubetally::store::{parquet_bytes, samples_batch};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use tokio::task::JoinHandle;
 
+// The binary's allocator, so the figures are the collector's.
+#[global_allocator]
+static ALLOCATOR: kubetally::Allocator = kubetally::Allocator;
+
 /// Set in the child process that measures inventory memory: the server URL.
 const MEMORY_CHILD_URL: &str = "KUBETALLY_BENCH_MEMORY_URL";
 /// The page size of `/proc/self/statm` on x86_64 and aarch64 Linux.

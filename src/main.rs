@@ -4,6 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: kubetally::Allocator = kubetally::Allocator;
+
 fn main() -> ExitCode {
     let cli = kubetally::cli::Cli::parse();
     match kubetally::cli::run(cli) {
