@@ -51,7 +51,7 @@ const SCENARIO: &str = r#"{
   ]
 }"#;
 
-fn price_book() -> PriceBook {
+pub(crate) fn price_book() -> PriceBook {
     let rows = parse_catalog(PRICES, "test prices", RowOrigin::User)
         .unwrap_or_else(|error| panic!("{error}"));
     let mut options = PricingOptions::default();

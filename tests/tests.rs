@@ -9,6 +9,7 @@ mod pricing_cli;
 mod quantity;
 mod query;
 mod query_cli;
+mod rbac;
 mod schema;
 mod serve;
 mod sim;

@@ -11,6 +11,7 @@
 //! fixed epoch, and usage is a pure function of seed and simulated time, so a
 //! seed reproduces a cluster and its week exactly.
 
+pub mod audit;
 mod cluster;
 mod faults;
 mod life;
@@ -69,6 +70,8 @@ pub struct Sim {
     pub seed: u64,
     /// The faults in force and what they injected ([`Sim::set_faults`], [`Sim::fault_counts`]).
     pub faults: Faults,
+    /// Every kind of request served ([`audit::Audit::calls`]).
+    pub audit: audit::Audit,
 }
 
 /// Why the simulator could not start.
@@ -103,6 +106,7 @@ impl Sim {
             clock: SimClock::new(epoch(), config.speed),
             seed: config.cluster.seed,
             faults: Faults::new(config.faults, config.cluster.seed),
+            audit: audit::Audit::default(),
         })
     }
 

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::Sim;
+use super::audit::ApiCall;
 use super::faults::{FaultCode, Target, Verdict, WatchCut};
 use super::resources::{self, METRICS_GROUP, NODE_METRICS, POD_METRICS, Resource};
 use super::selector::{
@@ -178,6 +179,7 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     let route = route(uri.path());
+    sim.audit.record(audit_call(&route, &method, &uri));
     let mut cut = None;
     if let Some(target) = fault_target(&route, &method, &uri) {
         let ticket = sim.faults.admit();
@@ -201,6 +203,38 @@ pub async fn handle(
         return store_error(error);
     }
     answer(&sim, route, method, uri, headers, body, cut)
+}
+
+/// The request as RBAC sees it.
+fn audit_call(route: &Route, method: &Method, uri: &Uri) -> ApiCall {
+    let (resource, namespace, name) = match route {
+        Route::Collection(resource, namespace) => (resource, namespace, None),
+        Route::Object(resource, namespace, name) => (resource, namespace, Some(name.clone())),
+        _ => {
+            return ApiCall::NonResource {
+                path: uri.path().to_owned(),
+            };
+        }
+    };
+    let watch = parse_query(uri).is_ok_and(|q| q.watch);
+    let verb = match (method, name.is_some()) {
+        (&Method::GET, false) if watch => "watch",
+        (&Method::GET, false) => "list",
+        (&Method::GET, true) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, false) => "deletecollection",
+        (&Method::DELETE, true) => "delete",
+        _ => "unknown",
+    };
+    ApiCall::Resource {
+        verb,
+        group: resource.group.to_owned(),
+        resource: resource.plural.to_owned(),
+        namespace: namespace.clone(),
+        name,
+    }
 }
 
 /// Which fault rules apply to a request; `None` for discovery, version,
