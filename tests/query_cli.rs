@@ -202,6 +202,17 @@ fn cli_bad_input_is_one_error_line_and_exit_code_2() {
                 "--data",
                 &data,
                 "-n",
+                "chargeback_by_tenant",
+                "-p",
+                "from=2026-13-45",
+            ],
+            "expected a date YYYY-MM-DD like its default 1970-01-01",
+        ),
+        (
+            vec![
+                "--data",
+                &data,
+                "-n",
                 "cost_by_label",
                 "-p",
                 "label=x' OR '1'='1",

@@ -72,6 +72,13 @@ pub enum QueryFileError {
         "--param {name}={value}: a value may hold letters, digits, spaces and . _ - : / @ + only (the SQL quotes it itself)"
     )]
     BadParamValue { name: String, value: String },
+    #[error("--param {name}={value}: expected {kind} like its default {default}")]
+    WrongKind {
+        name: String,
+        value: String,
+        kind: &'static str,
+        default: String,
+    },
     #[error("--param {name}: the query has no parameter {name} ({known})")]
     UnknownParam { name: String, known: String },
     #[error("the query needs --param {name}=VALUE (it has no default)")]
@@ -202,6 +209,14 @@ impl QueryFile {
                 });
             }
             check_value(name, value)?;
+            if let Some(default) = self
+                .params
+                .iter()
+                .find(|p| &p.name == name)
+                .and_then(|p| p.default.as_deref())
+            {
+                check_kind(name, value, default)?;
+            }
             resolved.insert(name, value);
         }
         let mut sql = self.header.clone();
@@ -313,6 +328,30 @@ fn placeholders(sql: &str) -> Result<Vec<String>, QueryFileError> {
     Ok(names)
 }
 
+/// A value must be of its default's kind: a date for a date, an integer for
+/// an integer, so `--param from=2026-13-45` is refused here with its name
+/// rather than by the engine as "cannot compare date to string".
+fn check_kind(name: &str, value: &str, default: &str) -> Result<(), QueryFileError> {
+    let is_date = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok();
+    let is_integer = |text: &str| text.parse::<i64>().is_ok();
+    let kind = if is_date(default) && !is_date(value) {
+        Some("a date YYYY-MM-DD")
+    } else if is_integer(default) && !is_integer(value) {
+        Some("an integer")
+    } else {
+        None
+    };
+    match kind {
+        Some(kind) => Err(QueryFileError::WrongKind {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            kind,
+            default: default.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn is_identifier(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -422,6 +461,29 @@ WHERE date >= DATE '{{from}}' AND l.key = '{{ label }}'
             parse_param("no-equals-sign"),
             Err(QueryFileError::BadParam { .. })
         ));
+    }
+
+    #[test]
+    fn a_value_must_have_its_defaults_kind() {
+        let file =
+            QueryFile::parse("-- params: from=1970-01-01, top=20\nSELECT '{{from}}', {{top}}")
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            file.render(&pairs(&[("from", "2026-13-45")]))
+                .map_err(|e| e.to_string()),
+            Err(
+                "--param from=2026-13-45: expected a date YYYY-MM-DD like its default 1970-01-01"
+                    .into()
+            )
+        );
+        assert!(matches!(
+            file.render(&pairs(&[("top", "ten")])),
+            Err(QueryFileError::WrongKind { .. })
+        ));
+        assert!(
+            file.render(&pairs(&[("from", "2026-11-09"), ("top", "5")]))
+                .is_ok()
+        );
     }
 
     #[test]
