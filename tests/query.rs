@@ -83,12 +83,13 @@ const TABLES: [&kubetally::store::schema::Table; 4] = [
 
 /// The dataset every test here reads, made once per test run. It lives in
 /// cargo's per-target scratch folder and is left there (tests share it and
-/// none knows it is the last).
+/// none knows it is the last); the next run removes those of finished runs.
 pub(crate) fn dataset() -> &'static Path {
     static DATASET: OnceLock<PathBuf> = OnceLock::new();
     DATASET.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("query-dataset-{}", std::process::id()));
+        let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        remove_finished_runs_datasets(scratch);
+        let root = scratch.join(format!("query-dataset-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let scenario =
             Scenario::parse(SCENARIO, "query test").unwrap_or_else(|error| panic!("{error}"));
@@ -109,6 +110,26 @@ pub(crate) fn dataset() -> &'static Path {
         }
         root
     })
+}
+
+/// Removes `query-dataset-<pid>` folders whose process has ended (where
+/// `/proc` tells; elsewhere they stay).
+fn remove_finished_runs_datasets(scratch: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("query-dataset-") else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Copies `table`'s files of the collected day into `cluster` `days` later
