@@ -12,6 +12,7 @@ pub mod cli;
 pub mod collect;
 pub mod model;
 pub mod pricing;
+pub mod recommend;
 pub mod serve;
 pub mod sim;
 pub mod source;
