@@ -13,6 +13,7 @@ mod dialect;
 mod library;
 mod output;
 mod query_file;
+pub mod report;
 mod session;
 
 pub use library::{Bundled, bundled, find};

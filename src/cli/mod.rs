@@ -10,6 +10,8 @@ mod duration;
 mod pricing;
 #[cfg(feature = "analyze")]
 mod query;
+#[cfg(feature = "analyze")]
+mod report;
 mod sim;
 
 use std::process::ExitCode;
@@ -39,6 +41,9 @@ pub enum Command {
     /// Run SQL (ad hoc, from a file, or a bundled query) over the dataset.
     #[cfg(feature = "analyze")]
     Query(Box<query::QueryArgs>),
+    /// The cost report and per-tenant chargeback for a period (Markdown, HTML, CSV, JSON).
+    #[cfg(feature = "analyze")]
+    Report(Box<report::ReportArgs>),
 }
 
 /// Runs a parsed command line.
@@ -54,6 +59,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim(args) => sim::run(args),
         #[cfg(feature = "analyze")]
         Command::Query(args) => query::run(*args),
+        #[cfg(feature = "analyze")]
+        Command::Report(args) => report::run(*args),
     }
 }
 

@@ -98,7 +98,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     if format == Format::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
         bail!("--format parquet writes binary: give -o FILE or redirect standard output");
     }
-    let root = dataset_root(&args)?;
+    let root = dataset_root(&args.data, args.cache_dir.as_deref())?;
     let mut session = Session::open(&root)?;
     let mut frame = session.query(&sql)?;
     match &args.output {
@@ -150,15 +150,15 @@ fn list() -> anyhow::Result<()> {
 }
 
 /// The local directory to read: `--data` itself, or the cache an object
-/// store dataset is mirrored into.
-fn dataset_root(args: &QueryArgs) -> anyhow::Result<PathBuf> {
-    let target = Target::parse(&args.data).context("--data")?;
+/// store dataset is mirrored into (`--cache-dir`, else the default cache).
+pub(super) fn dataset_root(data: &str, cache_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let target = Target::parse(data).context("--data")?;
     let object = match target {
         Target::Local(root) => return Ok(root),
         Target::Object(object) => object,
     };
-    let cache = match &args.cache_dir {
-        Some(dir) => dir.clone(),
+    let cache = match cache_dir {
+        Some(dir) => dir.to_owned(),
         None => default_cache(object.url())?,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

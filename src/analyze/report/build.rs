@@ -1,0 +1,544 @@
+//! Building a [`Report`] from a dataset: run the queries of `sql`, spread
+//! shared and idle cost per bucket (`spread`), then keep what the scope
+//! allows (a tenant's report keeps only that tenant's lines).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::ReportError;
+use super::frame::Frame;
+use super::model::{
+    Day, Group, Pool, Quality, Reconciliation, Report, SharedIdle, UnpricedNode, Waste,
+};
+use super::options::{Options, Period};
+use super::spread::{Bucket, Compute, spread};
+use super::sql::{self, Fragments};
+use crate::allocate::SHARED;
+use crate::analyze::Session;
+
+/// A bucket's key: (in the period, not the previous one; cluster; day).
+type BucketKey = (bool, String, NaiveDate);
+/// A cost line's key: (tenant, group).
+type Unit = (String, String);
+
+/// A bucket being filled from the query rows.
+#[derive(Debug, Default)]
+struct Filling {
+    units: BTreeMap<Unit, Compute>,
+    shared: Compute,
+    node_cost_usd: f64,
+}
+
+/// A line's sums over a period.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sums {
+    compute: Compute,
+    shared_usd: f64,
+    idle_usd: f64,
+}
+
+impl Sums {
+    fn total(&self) -> f64 {
+        self.compute.cost_usd + self.shared_usd + self.idle_usd
+    }
+}
+
+/// Runs one query, naming the step in its error.
+fn run(session: &mut Session, step: &'static str, sql: &str) -> Result<Frame, ReportError> {
+    let frame = session
+        .query(sql)
+        .map_err(|cause| ReportError::Query { step, cause })?;
+    Ok(Frame { step, frame })
+}
+
+/// Builds the report `options` ask for.
+///
+/// # Errors
+///
+/// [`ReportError::NoNodes`] for a dataset without node rows,
+/// [`ReportError::Period`] / [`ReportError::EmptyPeriod`] for a period that
+/// is reversed or holds no data, [`ReportError::UnknownTenant`] for a
+/// `--tenant` the dataset does not know, [`ReportError::Query`] when a
+/// table cannot be read.
+pub fn build(session: &mut Session, options: &Options) -> Result<Report, ReportError> {
+    let newest = run(session, "finding the newest hour", sql::NEWEST)?
+        .times("newest")?
+        .first()
+        .copied()
+        .flatten()
+        .ok_or(ReportError::NoNodes)?;
+    let period = Period::resolve(&options.window, newest).map_err(ReportError::Period)?;
+    if let Some(tenant) = &options.tenant {
+        if tenant == SHARED {
+            return Err(ReportError::SharedTenant);
+        }
+        let rows = run(session, "looking up the tenant", &sql::tenant_rows(tenant))?.i64s("n")?;
+        if rows.first().copied().unwrap_or(0) == 0 {
+            return Err(ReportError::UnknownTenant(tenant.clone()));
+        }
+    }
+    let fragments = Fragments::new(options, period);
+    let mut buckets = fill_buckets(session, &fragments)?;
+    if !buckets.keys().any(|(current, _, _)| *current) {
+        return Err(ReportError::EmptyPeriod {
+            start: period.start,
+            end: period.end,
+            newest,
+        });
+    }
+    let clusters: Vec<String> = buckets
+        .keys()
+        .filter(|(current, _, _)| *current)
+        .map(|(_, cluster, _)| cluster.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let shares = share(&mut buckets, options);
+    let tenant = options.tenant.as_deref();
+    let in_scope = |unit: &Unit| tenant.is_none_or(|t| unit.0 == t);
+
+    // Lines of the period and of the previous one, by group name.
+    let mut current: BTreeMap<String, Sums> = BTreeMap::new();
+    let mut previous: BTreeMap<String, f64> = BTreeMap::new();
+    for ((is_current, _, _), units) in &shares.units {
+        for (unit, sums) in units.iter().filter(|(unit, _)| in_scope(unit)) {
+            if *is_current {
+                add(current.entry(unit.1.clone()).or_default(), sums);
+            } else {
+                *previous.entry(unit.1.clone()).or_default() += sums.total();
+            }
+        }
+    }
+    let mut groups: Vec<Group> = current
+        .iter()
+        .map(|(name, sums)| Group {
+            name: name.clone(),
+            cpu_core_hours: sums.compute.cpu_core_hours,
+            memory_gib_hours: sums.compute.memory_gib_hours,
+            compute_cost_usd: sums.compute.cost_usd,
+            shared_cost_usd: sums.shared_usd,
+            idle_cost_usd: sums.idle_usd,
+            total_cost_usd: sums.total(),
+            previous_total_cost_usd: previous.get(name).copied(),
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        b.total_cost_usd
+            .total_cmp(&a.total_cost_usd)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let order: BTreeMap<&str, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.name.as_str(), i))
+        .collect();
+
+    let mut days: BTreeMap<NaiveDate, Day> = BTreeMap::new();
+    for ((is_current, _, date), units) in &shares.units {
+        if !*is_current {
+            continue;
+        }
+        let day = days.entry(*date).or_insert_with(|| Day {
+            date: *date,
+            total_cost_usd: 0.0,
+            group_cost_usd: vec![0.0; groups.len()],
+            unshared_cost_usd: 0.0,
+        });
+        for (unit, sums) in units.iter().filter(|(unit, _)| in_scope(unit)) {
+            if let Some(&i) = order.get(unit.1.as_str()) {
+                day.group_cost_usd[i] += sums.total();
+            }
+        }
+    }
+    let mut unshared = (0.0, 0.0);
+    let mut totals = Compute::default();
+    let (mut shared_all, mut idle_all, mut node_cost) = (0.0, 0.0, 0.0);
+    for ((is_current, _, date), bucket) in &shares.buckets {
+        if !*is_current {
+            continue;
+        }
+        node_cost += bucket.node_cost_usd;
+        shared_all += bucket.shared.cost_usd;
+        idle_all += bucket.idle_usd;
+        totals.cpu_core_hours += bucket.shared.cpu_core_hours;
+        totals.memory_gib_hours += bucket.shared.memory_gib_hours;
+        unshared.0 += bucket.unshared_shared_usd;
+        unshared.1 += bucket.unshared_idle_usd;
+        if let Some(day) = days.get_mut(date) {
+            day.unshared_cost_usd += bucket.unshared_shared_usd + bucket.unshared_idle_usd;
+            day.total_cost_usd += bucket.node_cost_usd;
+        }
+    }
+    let previous_node_cost: f64 = shares
+        .buckets
+        .iter()
+        .filter(|((is_current, _, _), _)| !*is_current)
+        .map(|(_, b)| b.node_cost_usd)
+        .sum();
+    let previous_has_data = shares.buckets.keys().any(|(c, _, _)| !*c);
+
+    let compute: f64 = groups.iter().map(|g| g.compute_cost_usd).sum();
+    let shared_spread: f64 = groups.iter().map(|g| g.shared_cost_usd).sum();
+    let idle_spread: f64 = groups.iter().map(|g| g.idle_cost_usd).sum();
+    let lines_total: f64 = groups.iter().map(|g| g.total_cost_usd).sum();
+    let scoped = tenant.is_some();
+    let mut days: Vec<Day> = days.into_values().collect();
+    if scoped {
+        unshared = (0.0, 0.0);
+        for day in &mut days {
+            day.unshared_cost_usd = 0.0;
+            day.total_cost_usd = day.group_cost_usd.iter().sum();
+        }
+    }
+    let sum = compute + shared_spread + idle_spread + unshared.0 + unshared.1;
+    let (expected, expected_label) = if scoped {
+        (lines_total, "tenant total")
+    } else {
+        (node_cost, "node cost")
+    };
+    let reconciliation = Reconciliation {
+        compute_cost_usd: compute,
+        shared_cost_usd: shared_spread + unshared.0,
+        idle_cost_usd: idle_spread + unshared.1,
+        sum_usd: sum,
+        expected_usd: expected,
+        expected_label: expected_label.to_owned(),
+        difference_usd: sum - expected,
+    };
+    let shared_idle = SharedIdle {
+        shared_cost_usd: (!scoped).then_some(shared_all),
+        idle_cost_usd: (!scoped).then_some(idle_all),
+        shared_spread_usd: shared_spread,
+        idle_spread_usd: idle_spread,
+        shared_unshared_usd: unshared.0,
+        idle_unshared_usd: unshared.1,
+        shared_cpu_core_hours: if scoped { 0.0 } else { totals.cpu_core_hours },
+        shared_memory_gib_hours: if scoped { 0.0 } else { totals.memory_gib_hours },
+    };
+    let previous_total = if scoped {
+        let sum: f64 = previous.values().sum();
+        (!previous.is_empty()).then_some(sum)
+    } else {
+        previous_has_data.then_some(previous_node_cost)
+    };
+    Ok(Report {
+        period,
+        previous_has_data,
+        group_by: options.by.column(),
+        basis: options.basis,
+        share_idle: options.share_idle,
+        share_shared: options.share_shared,
+        tenant: options.tenant.clone(),
+        clusters,
+        total_cost_usd: expected,
+        previous_total_cost_usd: previous_total,
+        days,
+        groups,
+        shared_idle,
+        reconciliation,
+        waste: waste(session, &fragments, options.top_waste)?,
+        pools: pools(session, &fragments, scoped)?,
+        quality: quality(session, &fragments, period)?,
+        savings: None,
+    })
+}
+
+fn add(sums: &mut Sums, more: &Sums) {
+    sums.compute.cpu_core_hours += more.compute.cpu_core_hours;
+    sums.compute.memory_gib_hours += more.compute.memory_gib_hours;
+    sums.compute.cost_usd += more.compute.cost_usd;
+    sums.shared_usd += more.shared_usd;
+    sums.idle_usd += more.idle_usd;
+}
+
+/// Reads compute and node cost into buckets.
+fn fill_buckets(
+    session: &mut Session,
+    fragments: &Fragments,
+) -> Result<BTreeMap<BucketKey, Filling>, ReportError> {
+    let mut buckets: BTreeMap<BucketKey, Filling> = BTreeMap::new();
+    let rows = run(session, "reading the allocation", &fragments.buckets())?;
+    let (cur, cl, d) = (rows.i64s("cur")?, rows.strings("cl")?, rows.dates("d")?);
+    let (tenant, grp) = (rows.strings("tenant")?, rows.strings("grp")?);
+    let cpu = rows.f64s("cpu_core_hours")?;
+    let memory = rows.f64s("memory_gib_hours")?;
+    let usd = rows.f64s("cost_usd")?;
+    for i in 0..rows.len() {
+        let bucket = buckets
+            .entry((cur[i] == 1, cl[i].clone(), d[i]))
+            .or_default();
+        let target = if tenant[i] == SHARED {
+            &mut bucket.shared
+        } else {
+            bucket
+                .units
+                .entry((tenant[i].clone(), grp[i].clone()))
+                .or_default()
+        };
+        target.cpu_core_hours += cpu[i];
+        target.memory_gib_hours += memory[i];
+        target.cost_usd += usd[i];
+    }
+    let nodes = run(session, "reading node cost", &fragments.node_cost())?;
+    let (cur, cl, d) = (nodes.i64s("cur")?, nodes.strings("cl")?, nodes.dates("d")?);
+    let usd = nodes.f64s("cost_usd")?;
+    for i in 0..nodes.len() {
+        buckets
+            .entry((cur[i] == 1, cl[i].clone(), d[i]))
+            .or_default()
+            .node_cost_usd += usd[i];
+    }
+    Ok(buckets)
+}
+
+/// A bucket after spreading.
+#[derive(Debug)]
+struct SpreadBucket {
+    node_cost_usd: f64,
+    shared: Compute,
+    idle_usd: f64,
+    unshared_shared_usd: f64,
+    unshared_idle_usd: f64,
+}
+
+/// Every bucket spread: its lines' sums, and its own totals.
+struct Shares {
+    units: BTreeMap<BucketKey, BTreeMap<Unit, Sums>>,
+    buckets: BTreeMap<BucketKey, SpreadBucket>,
+}
+
+fn share(buckets: &mut BTreeMap<BucketKey, Filling>, options: &Options) -> Shares {
+    let mut shares = Shares {
+        units: BTreeMap::new(),
+        buckets: BTreeMap::new(),
+    };
+    for (key, filling) in std::mem::take(buckets) {
+        let units: Vec<(Unit, Compute)> = filling.units.into_iter().collect();
+        let bucket = Bucket {
+            groups: units.iter().map(|(_, c)| *c).collect(),
+            shared: filling.shared,
+            node_cost_usd: filling.node_cost_usd,
+        };
+        let split = spread(&bucket, options.share_shared, options.share_idle);
+        let lines = units
+            .into_iter()
+            .zip(&split.charges)
+            .map(|((unit, compute), &(shared_usd, idle_usd))| {
+                (
+                    unit,
+                    Sums {
+                        compute,
+                        shared_usd,
+                        idle_usd,
+                    },
+                )
+            })
+            .collect();
+        shares.units.insert(key.clone(), lines);
+        shares.buckets.insert(
+            key,
+            SpreadBucket {
+                node_cost_usd: bucket.node_cost_usd,
+                shared: bucket.shared,
+                idle_usd: split.idle_usd,
+                unshared_shared_usd: split.unshared_shared_usd,
+                unshared_idle_usd: split.unshared_idle_usd,
+            },
+        );
+    }
+    shares
+}
+
+fn waste(
+    session: &mut Session,
+    fragments: &Fragments,
+    top: usize,
+) -> Result<Vec<Waste>, ReportError> {
+    let rows = run(session, "finding waste", &fragments.waste(top))?;
+    let (cl, namespace) = (rows.strings("cl")?, rows.strings("namespace")?);
+    let (kind, name) = (rows.strings("kind")?, rows.strings("name")?);
+    let (cpu_request, cpu_usage) = (rows.f64s("cpu_request")?, rows.f64s("cpu_usage")?);
+    let memory_request = rows.f64s("memory_request")?;
+    let memory_usage = rows.f64s("memory_usage")?;
+    let (cost, waste) = (rows.f64s("cost_usd")?, rows.f64s("waste_usd")?);
+    Ok((0..rows.len())
+        .filter(|&i| waste[i] > 0.0)
+        .map(|i| Waste {
+            cluster: cl[i].clone(),
+            namespace: namespace[i].clone(),
+            workload_kind: kind[i].clone(),
+            workload_name: name[i].clone(),
+            cpu_request_core_hours: cpu_request[i],
+            cpu_usage_core_hours: cpu_usage[i],
+            memory_request_gib_hours: memory_request[i],
+            memory_usage_gib_hours: memory_usage[i],
+            cost_usd: cost[i],
+            waste_usd: waste[i],
+        })
+        .collect())
+}
+
+/// Pool key: (cluster, pool, machine type, capacity type).
+type PoolKey = (String, String, String, String);
+
+fn pool_keys(rows: &Frame) -> Result<Vec<PoolKey>, ReportError> {
+    let cl = rows.strings("cl")?;
+    let pool = rows.strings("pool")?;
+    let machine = rows.strings("machine_type")?;
+    let capacity = rows.strings("capacity_type")?;
+    Ok((0..rows.len())
+        .map(|i| {
+            (
+                cl[i].clone(),
+                pool[i].clone(),
+                machine[i].clone(),
+                capacity[i].clone(),
+            )
+        })
+        .collect())
+}
+
+fn pools(
+    session: &mut Session,
+    fragments: &Fragments,
+    scoped: bool,
+) -> Result<Vec<Pool>, ReportError> {
+    let compute_rows = run(
+        session,
+        "pricing the pools' containers",
+        &fragments.pool_compute(),
+    )?;
+    let compute: BTreeMap<PoolKey, f64> = pool_keys(&compute_rows)?
+        .into_iter()
+        .zip(compute_rows.f64s("cost_usd")?)
+        .collect();
+    let rows = run(session, "reading the node pools", &fragments.pools())?;
+    let keys = pool_keys(&rows)?;
+    let (nodes, hours, cost) = (
+        rows.i64s("nodes")?,
+        rows.f64s("node_hours")?,
+        rows.f64s("cost_usd")?,
+    );
+    let mut pools: Vec<Pool> = keys
+        .into_iter()
+        .enumerate()
+        .filter(|(_, key)| !scoped || compute.contains_key(key))
+        .map(|(i, key)| {
+            let charged = compute.get(&key).copied().unwrap_or(0.0);
+            let (cluster, pool, machine_types, capacity_type) = key;
+            Pool {
+                cluster,
+                pool: if pool.is_empty() {
+                    "(none)".into()
+                } else {
+                    pool
+                },
+                machine_types,
+                capacity_type,
+                nodes: u64::try_from(nodes[i]).unwrap_or(0),
+                node_hours: hours[i],
+                cost_usd: if scoped { charged } else { cost[i] },
+                idle_cost_usd: (!scoped).then_some(cost[i] - charged),
+            }
+        })
+        .collect();
+    pools.sort_by(|a, b| {
+        b.cost_usd
+            .total_cmp(&a.cost_usd)
+            .then_with(|| (&a.cluster, &a.pool).cmp(&(&b.cluster, &b.pool)))
+    });
+    Ok(pools)
+}
+
+fn quality(
+    session: &mut Session,
+    fragments: &Fragments,
+    period: Period,
+) -> Result<Quality, ReportError> {
+    let sampling = run(session, "counting samples", &fragments.sampling())?;
+    let first = |values: Vec<i64>| values.first().copied().unwrap_or(0);
+    let container_hours = u64::try_from(first(sampling.i64s("n_rows")?)).unwrap_or(0);
+    let samples = first(sampling.i64s("samples")?);
+    let seconds = sampling.f64s("seconds")?.first().copied().unwrap_or(0.0);
+    let per_hour = sampling
+        .opt_i64s("per_hour")?
+        .first()
+        .copied()
+        .flatten()
+        .filter(|n| *n > 0);
+    let coverage = per_hour.and_then(|n| {
+        let expected = seconds / 3600.0 * n as f64;
+        (expected > 0.0).then(|| (100.0 * samples as f64 / expected).min(100.0))
+    });
+    let unsampled = u64::try_from(first(sampling.i64s("unsampled")?)).unwrap_or(0);
+
+    let spans = run(session, "reading each cluster's hours", sql::CLUSTER_SPAN)?;
+    let span_cl = spans.strings("cl")?;
+    let span_first = spans.times("first_hour")?;
+    let span_newest = spans.times("newest_hour")?;
+    let hours = run(session, "reading the period's hours", &fragments.hours())?;
+    let (cl, h, secs) = (
+        hours.strings("cl")?,
+        hours.times("h")?,
+        hours.f64s("seconds")?,
+    );
+    let mut missing = Vec::new();
+    let mut partial = Vec::new();
+    for (i, cluster) in span_cl.iter().enumerate() {
+        let (Some(first_hour), Some(newest_hour)) = (span_first[i], span_newest[i]) else {
+            continue;
+        };
+        let seen: BTreeMap<DateTime<Utc>, f64> = (0..hours.len())
+            .filter(|&j| &cl[j] == cluster)
+            .filter_map(|j| Some((h[j]?, secs[j])))
+            .collect();
+        let from = period.start.max(first_hour);
+        let to = period.end.min(newest_hour + chrono::Duration::hours(1));
+        let expected = if to > from {
+            (to - from).num_hours()
+        } else {
+            0
+        };
+        let present = seen.keys().filter(|t| **t >= from && **t < to).count();
+        let gaps = u64::try_from(expected)
+            .unwrap_or(0)
+            .saturating_sub(present as u64);
+        let cut = seen
+            .iter()
+            .filter(|(t, s)| **t != newest_hour && **s < 3599.5)
+            .count() as u64;
+        if gaps > 0 {
+            missing.push((cluster.clone(), gaps));
+        }
+        if cut > 0 {
+            partial.push((cluster.clone(), cut));
+        }
+    }
+
+    let unpriced_rows = run(session, "finding unpriced nodes", &fragments.unpriced())?;
+    let (ucl, node) = (unpriced_rows.strings("cl")?, unpriced_rows.strings("node")?);
+    let machine = unpriced_rows.strings("machine_type")?;
+    let (uhours, ucost) = (
+        unpriced_rows.f64s("hours")?,
+        unpriced_rows.f64s("cost_usd")?,
+    );
+    let unpriced_nodes = (0..unpriced_rows.len())
+        .map(|i| UnpricedNode {
+            cluster: ucl[i].clone(),
+            node: node[i].clone(),
+            machine_type: machine[i].clone(),
+            node_hours: uhours[i],
+            cost_usd: ucost[i],
+        })
+        .collect();
+    Ok(Quality {
+        container_hours,
+        samples_per_hour: per_hour.and_then(|n| u64::try_from(n).ok()),
+        sample_coverage_pct: coverage,
+        unsampled_container_hours: unsampled,
+        missing_hours: missing,
+        partial_hours: partial,
+        unpriced_nodes,
+    })
+}

@@ -1,0 +1,275 @@
+//! The Markdown rendering: for chat and email. Long group lists are cut at
+//! [`cells::MAX_GROUPS`] lines with one line summing the rest (CSV and JSON
+//! carry every line).
+
+use std::fmt::Write;
+
+use super::cells::{self, Table};
+use super::model::Report;
+use super::numbers::{change, change_pct, hours, pct, usd};
+
+/// What the basis charges, in words.
+pub fn basis_words(report: &Report) -> &'static str {
+    match report.basis {
+        super::Basis::Max => "max(request, usage)",
+        super::Basis::Request => "requests",
+        super::Basis::Usage => "usage",
+    }
+}
+
+/// `2026-11-09 05:00 to 2026-11-16 05:00 UTC`.
+pub fn period_words(report: &Report) -> String {
+    format!(
+        "{} to {} UTC",
+        report.period.start.format("%Y-%m-%d %H:%M"),
+        report.period.end.format("%Y-%m-%d %H:%M")
+    )
+}
+
+/// A table cell: pipes escaped.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+pub fn render(report: &Report) -> String {
+    let mut md = String::new();
+    let _ = write_all(report, &mut md);
+    md
+}
+
+fn write_all(r: &Report, md: &mut String) -> std::fmt::Result {
+    match &r.tenant {
+        Some(tenant) => writeln!(md, "# Cost report for tenant {}", cell(tenant))?,
+        None => writeln!(md, "# Cost report")?,
+    }
+    writeln!(md)?;
+    writeln!(
+        md,
+        "{} ({} hours) · clusters: {} · by {} · basis: {} · shared spread: {} · idle spread: {}",
+        period_words(r),
+        r.period.hours(),
+        r.clusters.join(", "),
+        r.group_by,
+        basis_words(r),
+        r.share_shared.name(),
+        r.share_idle.name()
+    )?;
+    total(r, md)?;
+    groups(r, md)?;
+    shared_idle(r, md)?;
+    reconciliation(r, md)?;
+    waste(r, md)?;
+    pools(r, md)?;
+    quality(r, md)?;
+    // Hook for the recommendations issue: `savings` is always None until
+    // `kubetally recommend` writes its findings; no section is printed.
+    if let Some(savings) = &r.savings {
+        writeln!(md, "\n## Savings\n\n{} a month.", usd(savings.monthly_usd))?;
+    }
+    Ok(())
+}
+
+fn total(r: &Report, md: &mut String) -> std::fmt::Result {
+    writeln!(md, "\n## Total cost\n")?;
+    let what = if r.tenant.is_some() {
+        "charged to the tenant"
+    } else {
+        "what the nodes cost"
+    };
+    write!(md, "**{}** {what}", usd(r.total_cost_usd))?;
+    match r.previous_total_cost_usd {
+        Some(before) => writeln!(
+            md,
+            "; {} ({}) against the previous {} hours ({}).",
+            change(r.total_cost_usd - before),
+            change_pct(r.total_cost_usd, Some(before)),
+            r.period.hours(),
+            usd(before)
+        )?,
+        None => writeln!(md, "; no data in the previous {} hours.", r.period.hours())?,
+    }
+    writeln!(md, "\n| day | cost | change |\n|---|---:|---:|")?;
+    let mut before: Option<f64> = None;
+    for day in &r.days {
+        let delta = before.map_or_else(|| "".into(), |b| change(day.total_cost_usd - b));
+        writeln!(
+            md,
+            "| {} | {} | {delta} |",
+            day.date,
+            usd(day.total_cost_usd)
+        )?;
+        before = Some(day.total_cost_usd);
+    }
+    Ok(())
+}
+
+fn groups(r: &Report, md: &mut String) -> std::fmt::Result {
+    writeln!(md, "\n## Cost by {}\n", r.group_by)?;
+    table(md, &cells::groups(r))
+}
+
+/// A Markdown table, numbers right-aligned, pipes escaped.
+fn table(md: &mut String, t: &Table) -> std::fmt::Result {
+    let line = |cells: &[String]| {
+        let cells: Vec<String> = cells.iter().map(|c| cell(c)).collect();
+        format!("| {} |", cells.join(" | "))
+    };
+    writeln!(md, "{}", line(&t.header))?;
+    let rule: Vec<&str> = t
+        .numeric
+        .iter()
+        .map(|&n| if n { "---:" } else { "---" })
+        .collect();
+    writeln!(md, "|{}|", rule.join("|"))?;
+    for row in &t.rows {
+        writeln!(md, "{}", line(row))?;
+    }
+    Ok(())
+}
+
+fn shared_idle(r: &Report, md: &mut String) -> std::fmt::Result {
+    let s = &r.shared_idle;
+    writeln!(md, "\n## Shared and idle cost\n")?;
+    let rule = |name: &str| match name {
+        "proportional" => "in proportion to each line's compute cost, per cluster and day",
+        "even" => "in equal parts over the lines present, per cluster and day",
+        _ => "not spread",
+    };
+    match s.shared_cost_usd {
+        Some(all) => writeln!(
+            md,
+            "- Shared namespaces (tenant `__shared__`): {} — spread {}: {}; left unshared: {}.",
+            usd(all),
+            rule(r.share_shared.name()),
+            usd(s.shared_spread_usd),
+            usd(s.shared_unshared_usd)
+        )?,
+        None => writeln!(
+            md,
+            "- Shared namespaces' cost charged to this tenant ({}): {}.",
+            rule(r.share_shared.name()),
+            usd(s.shared_spread_usd)
+        )?,
+    }
+    match s.idle_cost_usd {
+        Some(all) => writeln!(
+            md,
+            "- Idle (node cost no container was charged for under the {} basis): {} — spread {}: {}; left unshared: {}.",
+            basis_words(r),
+            usd(all),
+            rule(r.share_idle.name()),
+            usd(s.idle_spread_usd),
+            usd(s.idle_unshared_usd)
+        ),
+        None => writeln!(
+            md,
+            "- Idle cost charged to this tenant ({}): {}.",
+            rule(r.share_idle.name()),
+            usd(s.idle_spread_usd)
+        ),
+    }
+}
+
+fn reconciliation(r: &Report, md: &mut String) -> std::fmt::Result {
+    let c = &r.reconciliation;
+    writeln!(md, "\n## Reconciliation\n")?;
+    writeln!(
+        md,
+        "compute {} + shared {} + idle {} = **{}**; {} **{}**; difference {}.",
+        usd(c.compute_cost_usd),
+        usd(c.shared_cost_usd),
+        usd(c.idle_cost_usd),
+        usd(c.sum_usd),
+        c.expected_label,
+        usd(c.expected_usd),
+        usd(c.difference_usd)
+    )
+}
+
+fn waste(r: &Report, md: &mut String) -> std::fmt::Result {
+    writeln!(md, "\n## Top waste: requested, not used\n")?;
+    if r.waste.is_empty() {
+        return writeln!(md, "No workload requested more than it used.");
+    }
+    table(md, &cells::waste(r))?;
+    writeln!(
+        md,
+        "\nWaste prices requested-but-unused core-hours and GiB-hours at each hour's node prices."
+    )
+}
+
+fn pools(r: &Report, md: &mut String) -> std::fmt::Result {
+    writeln!(md, "\n## Machine pools\n")?;
+    table(md, &cells::pools(r))
+}
+
+fn quality(r: &Report, md: &mut String) -> std::fmt::Result {
+    let q = &r.quality;
+    writeln!(md, "\n## Data quality\n")?;
+    match (q.sample_coverage_pct, q.samples_per_hour) {
+        (Some(coverage), Some(per_hour)) => writeln!(
+            md,
+            "- Usage samples: {} of those expected at {per_hour} per hour, over {} container-hours.",
+            pct(coverage),
+            q.container_hours
+        )?,
+        _ => writeln!(
+            md,
+            "- Usage samples: no fully sampled container-hour to compare with ({} container-hours).",
+            q.container_hours
+        )?,
+    }
+    writeln!(
+        md,
+        "- Container-hours without any usage sample (charged their requests): {}.",
+        q.unsampled_container_hours
+    )?;
+    let per_cluster = |list: &[(String, u64)]| {
+        if list.is_empty() {
+            "none".to_owned()
+        } else {
+            list.iter()
+                .map(|(cluster, n)| format!("{cluster}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    writeln!(
+        md,
+        "- Hours without data (collector down or not yet deployed): {}.",
+        per_cluster(&q.missing_hours)
+    )?;
+    writeln!(
+        md,
+        "- Hours written partially (collector stopped or restarted inside them): {}.",
+        per_cluster(&q.partial_hours)
+    )?;
+    if q.unpriced_nodes.is_empty() {
+        writeln!(md, "- Unpriced nodes (default rate): none.")?;
+    } else {
+        let nodes: Vec<String> = q
+            .unpriced_nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} ({}, {}, {} h, {})",
+                    n.node,
+                    n.cluster,
+                    if n.machine_type.is_empty() {
+                        "no machine type"
+                    } else {
+                        &n.machine_type
+                    },
+                    hours(n.node_hours),
+                    usd(n.cost_usd)
+                )
+            })
+            .collect();
+        writeln!(
+            md,
+            "- Unpriced nodes (unknown machine type, priced at the default rate): {}.",
+            nodes.join("; ")
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! The report as typed data: what every renderer (Markdown, HTML, CSV,
+//! JSON) draws from. In a tenant's report (`--tenant`) it holds only that
+//! tenant's figures, so no renderer can show another tenant's.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::options::{Basis, Period, ShareIdle, ShareShared};
+
+/// The weekly cost report and the chargeback it carries.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub period: Period,
+    /// Whether the previous period holds any data (else changes are unknown).
+    pub previous_has_data: bool,
+    /// `tenant`, `namespace`, `workload` or `label_<KEY>`.
+    pub group_by: String,
+    pub basis: Basis,
+    pub share_idle: ShareIdle,
+    pub share_shared: ShareShared,
+    /// The tenant a tenant's report is for.
+    pub tenant: Option<String>,
+    pub clusters: Vec<String>,
+    /// What the report accounts for: node cost, or in a tenant's report
+    /// the tenant's total.
+    pub total_cost_usd: f64,
+    pub previous_total_cost_usd: Option<f64>,
+    pub days: Vec<Day>,
+    /// Cost lines, most expensive first.
+    pub groups: Vec<Group>,
+    pub shared_idle: SharedIdle,
+    pub reconciliation: Reconciliation,
+    pub waste: Vec<Waste>,
+    pub pools: Vec<Pool>,
+    pub quality: Quality,
+    /// Savings the recommendations found. Hook for the recommendations
+    /// issue: always `None` until it lands; renderers omit the section.
+    pub savings: Option<Savings>,
+}
+
+/// One UTC day of the period.
+#[derive(Debug, Clone, Serialize)]
+pub struct Day {
+    pub date: NaiveDate,
+    /// Node cost (a tenant's report: the tenant's total) of the day.
+    pub total_cost_usd: f64,
+    /// Each group's total (compute + shared + idle), in `Report::groups` order.
+    pub group_cost_usd: Vec<f64>,
+    /// Shared and idle cost left unspread.
+    pub unshared_cost_usd: f64,
+}
+
+/// One cost line: a tenant's invoice when grouped by tenant.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    pub name: String,
+    /// Core-hours and GiB-hours under the basis.
+    pub cpu_core_hours: f64,
+    pub memory_gib_hours: f64,
+    pub compute_cost_usd: f64,
+    pub shared_cost_usd: f64,
+    pub idle_cost_usd: f64,
+    pub total_cost_usd: f64,
+    /// The same line in the previous period; `None` when it had none.
+    pub previous_total_cost_usd: Option<f64>,
+}
+
+/// Shared and idle cost, and where it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct SharedIdle {
+    /// Cost of the shared namespaces' containers; `None` in a tenant's report.
+    pub shared_cost_usd: Option<f64>,
+    /// Node cost no container was charged under the basis; `None` in a
+    /// tenant's report.
+    pub idle_cost_usd: Option<f64>,
+    /// The part spread over the groups shown.
+    pub shared_spread_usd: f64,
+    pub idle_spread_usd: f64,
+    /// The part left unspread (rule `none`, or nothing to spread it over).
+    pub shared_unshared_usd: f64,
+    pub idle_unshared_usd: f64,
+    /// Core-hours and GiB-hours of the shared namespaces (unspread lines).
+    pub shared_cpu_core_hours: f64,
+    pub shared_memory_gib_hours: f64,
+}
+
+/// The bill adds up: the lines' totals plus what stayed unshared equal
+/// what they are checked against.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reconciliation {
+    pub compute_cost_usd: f64,
+    pub shared_cost_usd: f64,
+    pub idle_cost_usd: f64,
+    /// compute + shared + idle (spread or not).
+    pub sum_usd: f64,
+    /// Σ nodes.total_cost_usd of the period; in a tenant's report, the
+    /// tenant's total.
+    pub expected_usd: f64,
+    /// What `expected_usd` is: `node cost` or `tenant total`.
+    pub expected_label: String,
+    pub difference_usd: f64,
+}
+
+/// A workload charged for far more than it used.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waste {
+    pub cluster: String,
+    pub namespace: String,
+    pub workload_kind: String,
+    pub workload_name: String,
+    pub cpu_request_core_hours: f64,
+    pub cpu_usage_core_hours: f64,
+    pub memory_request_gib_hours: f64,
+    pub memory_usage_gib_hours: f64,
+    /// Its compute cost under the basis.
+    pub cost_usd: f64,
+    /// Requested but unused CPU and memory at its nodes' unit prices.
+    pub waste_usd: f64,
+}
+
+/// A node pool.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pool {
+    pub cluster: String,
+    /// `(none)` for nodes outside any pool.
+    pub pool: String,
+    pub machine_types: String,
+    pub capacity_type: String,
+    pub nodes: u64,
+    pub node_hours: f64,
+    /// Node cost; in a tenant's report, the tenant's compute cost there.
+    pub cost_usd: f64,
+    /// Idle under the basis; `None` in a tenant's report.
+    pub idle_cost_usd: Option<f64>,
+}
+
+/// How far to trust the figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Quality {
+    /// Container-hours in the period.
+    pub container_hours: u64,
+    /// Samples per fully sampled hour (the densest container-hour), the
+    /// collector's `--interval` seen from the data.
+    pub samples_per_hour: Option<u64>,
+    /// Σ samples / samples expected for the time containers ran (percent).
+    pub sample_coverage_pct: Option<f64>,
+    /// Container-hours of two minutes or more without one usage sample
+    /// (charged their requests, usage counted as zero).
+    pub unsampled_container_hours: u64,
+    /// Per cluster: clock hours of the period with no node row.
+    pub missing_hours: Vec<(String, u64)>,
+    /// Per cluster: hours every node was written for less than the full
+    /// hour although it is not the newest hour (the collector stopped in it
+    /// and did not complete it after a restart).
+    pub partial_hours: Vec<(String, u64)>,
+    /// Nodes priced at the default rate (unknown machine type).
+    pub unpriced_nodes: Vec<UnpricedNode>,
+}
+
+/// A node priced at the default rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnpricedNode {
+    pub cluster: String,
+    pub node: String,
+    pub machine_type: String,
+    pub node_hours: f64,
+    /// Node cost at the default rate; in a tenant's report, the tenant's
+    /// compute cost on it.
+    pub cost_usd: f64,
+}
+
+/// Savings found by `kubetally recommend` (not yet built: never filled).
+#[derive(Debug, Clone, Serialize)]
+pub struct Savings {
+    pub monthly_usd: f64,
+}

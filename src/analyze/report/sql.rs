@@ -1,0 +1,262 @@
+//! The report's SQL: each query aggregates the period's rows to a few
+//! hundred lines; the sharing arithmetic then runs in Rust (`spread`).
+//!
+//! Every query that reads `allocation` joins its node-hour in `nodes`
+//! (cluster, node, start_time): the node's unit prices price the `request`
+//! and `usage` bases, and its pool groups the cost. Filters on the `date`
+//! partition come with every time filter so only the period's files are read.
+
+use chrono::{DateTime, Utc};
+
+use super::options::{Basis, By, Options, Period};
+
+/// A string literal for SQL: quotes doubled.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn stamp(time: DateTime<Utc>) -> String {
+    // polars compares a UTC timestamp column with this literal form only.
+    time.format("'%Y-%m-%d %H:%M:%S'").to_string()
+}
+
+/// The SQL fragments one report's options decide.
+pub struct Fragments {
+    /// Cost of a container-hour under the basis.
+    cost: &'static str,
+    cpu_hours: &'static str,
+    memory_hours: &'static str,
+    group: String,
+    /// A `WITH` clause and `JOIN` the label grouping needs.
+    with: String,
+    join: String,
+    period: Period,
+    tenant: Option<String>,
+}
+
+const JOIN_NODES: &str = "FROM allocation AS a JOIN nodes AS n \
+     ON a.cluster = n.cluster AND a.node = n.node AND a.start_time = n.start_time";
+
+impl Fragments {
+    pub fn new(options: &Options, period: Period) -> Fragments {
+        let (cost, cpu_hours, memory_hours) = match options.basis {
+            Basis::Max => (
+                "a.total_cost_usd",
+                "a.cpu_billed_core_hours",
+                "a.memory_billed_gib_hours",
+            ),
+            Basis::Request => (
+                "a.cpu_request_core_hours * n.cpu_core_hour_usd \
+                 + a.memory_request_gib_hours * n.memory_gib_hour_usd + a.gpu_cost_usd",
+                "a.cpu_request_core_hours",
+                "a.memory_request_gib_hours",
+            ),
+            Basis::Usage => (
+                "a.cpu_usage_core_hours * n.cpu_core_hour_usd \
+                 + a.memory_usage_gib_hours * n.memory_gib_hour_usd + a.gpu_cost_usd",
+                "a.cpu_usage_core_hours",
+                "a.memory_usage_gib_hours",
+            ),
+        };
+        let (group, with, join) = match &options.by {
+            By::Tenant => ("a.tenant".to_owned(), String::new(), String::new()),
+            By::Namespace => ("a.namespace".to_owned(), String::new(), String::new()),
+            By::Workload => (
+                "a.namespace || '/' || a.workload_kind || '/' || a.workload_name".to_owned(),
+                String::new(),
+                String::new(),
+            ),
+            By::Label(key) => (
+                "COALESCE(lv.label_value, '(none)')".to_owned(),
+                format!(
+                    "WITH lv AS (SELECT a.pod_uid AS uid, MAX(l.value) AS label_value \
+                     FROM allocation AS a CROSS JOIN UNNEST(a.labels) AS l \
+                     WHERE l.key = {} AND {} GROUP BY a.pod_uid) ",
+                    literal(key),
+                    window("a", period.previous_start, period.end)
+                ),
+                "LEFT JOIN lv ON a.pod_uid = lv.uid".to_owned(),
+            ),
+        };
+        Fragments {
+            cost,
+            cpu_hours,
+            memory_hours,
+            group,
+            with,
+            join,
+            period,
+            tenant: options.tenant.clone(),
+        }
+    }
+
+    fn current(&self, table: &str) -> String {
+        window(table, self.period.start, self.period.end)
+    }
+
+    fn tenant_filter(&self) -> String {
+        match &self.tenant {
+            Some(tenant) => format!(" AND a.tenant = {}", literal(tenant)),
+            None => String::new(),
+        }
+    }
+
+    /// Compute per (period, cluster, day, tenant, group): `cur` is 1 in the
+    /// period, 0 in the previous one.
+    pub fn buckets(&self) -> String {
+        format!(
+            "{with}SELECT cur, cl, d, tenant, grp, SUM(cpu_h) AS cpu_core_hours, \
+             SUM(mem_h) AS memory_gib_hours, SUM(usd) AS cost_usd FROM (\
+             SELECT CASE WHEN a.start_time >= {start} THEN 1 ELSE 0 END AS cur, \
+             a.cluster AS cl, a.date AS d, a.tenant AS tenant, {group} AS grp, \
+             {cpu} AS cpu_h, {mem} AS mem_h, {cost} AS usd \
+             {JOIN_NODES} {join} WHERE {window}) AS r \
+             GROUP BY cur, cl, d, tenant, grp",
+            with = self.with,
+            start = stamp(self.period.start),
+            group = self.group,
+            cpu = self.cpu_hours,
+            mem = self.memory_hours,
+            cost = self.cost,
+            join = self.join,
+            window = window("a", self.period.previous_start, self.period.end),
+        )
+    }
+
+    /// Node cost per (period, cluster, day).
+    pub fn node_cost(&self) -> String {
+        format!(
+            "SELECT cur, cl, d, SUM(usd) AS cost_usd FROM (\
+             SELECT CASE WHEN n.start_time >= {start} THEN 1 ELSE 0 END AS cur, \
+             n.cluster AS cl, n.date AS d, n.total_cost_usd AS usd \
+             FROM nodes AS n WHERE {window}) AS r GROUP BY cur, cl, d",
+            start = stamp(self.period.start),
+            window = window("n", self.period.previous_start, self.period.end),
+        )
+    }
+
+    /// Node pools of the period: nodes, node-hours and cost.
+    pub fn pools(&self) -> String {
+        format!(
+            "SELECT n.cluster AS cl, n.node_pool AS pool, n.machine_type AS machine_type, \
+             n.capacity_type AS capacity_type, COUNT(DISTINCT n.node) AS nodes, \
+             SUM(n.running_seconds) / 3600 AS node_hours, SUM(n.total_cost_usd) AS cost_usd \
+             FROM nodes AS n WHERE {window} \
+             GROUP BY n.cluster, n.node_pool, n.machine_type, n.capacity_type",
+            window = self.current("n"),
+        )
+    }
+
+    /// Container cost under the basis per node pool (a tenant's only, in a
+    /// tenant's report).
+    pub fn pool_compute(&self) -> String {
+        format!(
+            "SELECT cl, pool, machine_type, capacity_type, SUM(usd) AS cost_usd FROM (\
+             SELECT a.cluster AS cl, n.node_pool AS pool, a.machine_type AS machine_type, \
+             a.capacity_type AS capacity_type, {cost} AS usd \
+             {JOIN_NODES} WHERE {window}{tenant}) AS r \
+             GROUP BY cl, pool, machine_type, capacity_type",
+            cost = self.cost,
+            window = self.current("a"),
+            tenant = self.tenant_filter(),
+        )
+    }
+
+    /// Workloads by requested-but-unused CPU and memory, priced.
+    pub fn waste(&self, top: usize) -> String {
+        format!(
+            "SELECT cl, namespace, kind, name, SUM(cpu_request) AS cpu_request, \
+             SUM(cpu_usage) AS cpu_usage, SUM(memory_request) AS memory_request, \
+             SUM(memory_usage) AS memory_usage, SUM(usd) AS cost_usd, SUM(waste) AS waste_usd \
+             FROM (SELECT a.cluster AS cl, a.namespace AS namespace, a.workload_kind AS kind, \
+             a.workload_name AS name, a.cpu_request_core_hours AS cpu_request, \
+             a.cpu_usage_core_hours AS cpu_usage, a.memory_request_gib_hours AS memory_request, \
+             a.memory_usage_gib_hours AS memory_usage, {cost} AS usd, \
+             GREATEST(a.cpu_request_core_hours - a.cpu_usage_core_hours, 0) * n.cpu_core_hour_usd \
+             + GREATEST(a.memory_request_gib_hours - a.memory_usage_gib_hours, 0) \
+             * n.memory_gib_hour_usd AS waste \
+             {JOIN_NODES} WHERE {window}{tenant}) AS r \
+             GROUP BY cl, namespace, kind, name \
+             ORDER BY waste_usd DESC, cl, namespace, kind, name LIMIT {top}",
+            cost = self.cost,
+            window = self.current("a"),
+            tenant = self.tenant_filter(),
+        )
+    }
+
+    /// Sample counts of the period's container-hours.
+    pub fn sampling(&self) -> String {
+        format!(
+            "SELECT COUNT(*) AS n_rows, SUM(a.sample_count) AS samples, \
+             SUM(a.running_seconds) AS seconds, \
+             MAX(CASE WHEN a.running_seconds >= 3599.5 THEN a.sample_count END) AS per_hour, \
+             SUM(CASE WHEN a.sample_count = 0 AND a.running_seconds >= 120 THEN 1 ELSE 0 END) \
+             AS unsampled FROM allocation AS a WHERE {window}{tenant}",
+            window = self.current("a"),
+            tenant = self.tenant_filter(),
+        )
+    }
+
+    /// The clock hours each cluster has node rows for in the period, and
+    /// how long the longest-written node of each ran.
+    pub fn hours(&self) -> String {
+        format!(
+            "SELECT n.cluster AS cl, n.start_time AS h, MAX(n.running_seconds) AS seconds \
+             FROM nodes AS n WHERE {window} GROUP BY n.cluster, n.start_time",
+            window = self.current("n"),
+        )
+    }
+
+    /// Nodes priced at the default rate (in a tenant's report: those the
+    /// tenant ran on, with its cost there).
+    pub fn unpriced(&self) -> String {
+        match &self.tenant {
+            None => format!(
+                "SELECT n.cluster AS cl, n.node AS node, n.machine_type AS machine_type, \
+                 SUM(n.running_seconds) / 3600 AS hours, SUM(n.total_cost_usd) AS cost_usd \
+                 FROM nodes AS n WHERE n.price_source = 'default' AND {window} \
+                 GROUP BY n.cluster, n.node, n.machine_type ORDER BY cl, node",
+                window = self.current("n"),
+            ),
+            Some(_) => format!(
+                "SELECT cl, node, machine_type, SUM(secs) / 3600 AS hours, SUM(usd) AS cost_usd \
+                 FROM (SELECT a.cluster AS cl, a.node AS node, a.machine_type AS machine_type, \
+                 a.running_seconds AS secs, {cost} AS usd \
+                 {JOIN_NODES} WHERE n.price_source = 'default' AND {window}{tenant}) AS r \
+                 GROUP BY cl, node, machine_type ORDER BY cl, node",
+                cost = self.cost,
+                window = self.current("a"),
+                tenant = self.tenant_filter(),
+            ),
+        }
+    }
+}
+
+/// Rows of `table` whose hour starts in [from, to), with the matching
+/// `date` partitions so other days' files are skipped.
+fn window(table: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let last = to - chrono::Duration::milliseconds(1);
+    format!(
+        "{table}.start_time >= {} AND {table}.start_time < {} \
+         AND {table}.date >= '{}' AND {table}.date <= '{}'",
+        stamp(from),
+        stamp(to),
+        from.date_naive(),
+        last.date_naive()
+    )
+}
+
+/// The end of the newest hour in the dataset (every cluster).
+pub const NEWEST: &str = "SELECT MAX(end_time) AS newest FROM nodes";
+
+/// The first and newest hour of each cluster.
+pub const CLUSTER_SPAN: &str = "SELECT n.cluster AS cl, MIN(n.start_time) AS first_hour, MAX(n.start_time) AS newest_hour \
+     FROM nodes AS n GROUP BY n.cluster";
+
+/// Whether `tenant` has any row in the dataset.
+pub fn tenant_rows(tenant: &str) -> String {
+    format!(
+        "SELECT COUNT(*) AS n FROM allocation WHERE tenant = {}",
+        literal(tenant)
+    )
+}
