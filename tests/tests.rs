@@ -10,6 +10,7 @@ mod quantity;
 mod query;
 mod query_cli;
 mod rbac;
+mod recommend_cli;
 mod schema;
 mod serve;
 mod sim;

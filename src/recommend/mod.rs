@@ -1,6 +1,13 @@
-//! Recommendations: how to spend less (issue #7). So far the VPA
-//! recommender's arithmetic, ported exactly ([`vpa`]); reading the dataset's
-//! hourly histograms into it, `krr-simple`, kubetally's own strategy, spot
-//! and machine-family checks and `kubetally recommend` come next.
+//! Recommendations: how to spend less (issue #7).
+//!
+//! So far: the VPA recommender's arithmetic ported exactly ([`vpa`]), the
+//! three right-sizing strategies on a usage series ([`strategy`]), real
+//! traces read as series ([`trace`]) and the backtest that scores the
+//! strategies on them ([`backtest`], `kubetally recommend backtest`).
+//! Reading the dataset's hourly histograms, spot and machine-family checks
+//! and `kubetally recommend` itself come next.
 
+pub mod backtest;
+pub mod strategy;
+pub mod trace;
 pub mod vpa;

@@ -1,0 +1,190 @@
+//! `kubetally recommend backtest`: score the right-sizing strategies on real
+//! usage traces (issue #7; `kubetally recommend` on a dataset comes next).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use comfy_table::{Table, presets};
+
+use super::duration::parse_duration;
+use crate::recommend::backtest::{Outcome, Total, evaluate, total};
+use crate::recommend::strategy::Strategy;
+use crate::recommend::trace;
+
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    #[command(subcommand)]
+    pub command: RecommendCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecommendCommand {
+    /// Recommend from a training window of real traces, replay the window
+    /// after it, and score each strategy's savings and risks.
+    Backtest(BacktestArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BacktestFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// Trace files or directories of them (Bitbrains GWA-T-12, Alibaba 2018
+    /// machine_usage, Alibaba GenTD26 pod memory; `.gz` or not).
+    #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
+    pub trace: Vec<PathBuf>,
+    /// Training window at the start of each series.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+    pub train: chrono::Duration,
+    /// Test window after it (a shorter series is split at the same ratio).
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+    pub test: chrono::Duration,
+    /// Strategies to score (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub strategy: Vec<Strategy>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: BacktestFormat,
+    /// With `--format table`, one line per series too.
+    #[arg(long)]
+    pub per_series: bool,
+}
+
+pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        RecommendCommand::Backtest(args) => backtest(args),
+    }
+}
+
+/// Trace files under `path` (itself, or `*.csv`/`*.csv.gz` below it).
+fn trace_files(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if path.is_file() {
+        out.push(path.to_owned());
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(path).with_context(|| format!("--trace {}", path.display()))?;
+    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for path in paths {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if path.is_dir() {
+            trace_files(&path, out)?;
+        } else if (name.ends_with(".csv") || name.ends_with(".csv.gz"))
+            && !name.starts_with("INDEX")
+            && name != "machine_meta.csv.gz"
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn backtest(args: BacktestArgs) -> anyhow::Result<ExitCode> {
+    if args.train <= chrono::Duration::zero() || args.test <= chrono::Duration::zero() {
+        bail!("--train and --test must be longer than zero");
+    }
+    let mut files = Vec::new();
+    for path in &args.trace {
+        trace_files(path, &mut files)?;
+    }
+    if files.is_empty() {
+        bail!(
+            "--trace: no trace files (*.csv, *.csv.gz) under {:?}",
+            args.trace
+        );
+    }
+    let strategies = if args.strategy.is_empty() {
+        Strategy::ALL.to_vec()
+    } else {
+        args.strategy.clone()
+    };
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for file in &files {
+        for series in trace::read(file)? {
+            for strategy in &strategies {
+                outcomes.push(evaluate(*strategy, &series, args.train, args.test));
+            }
+        }
+    }
+    let totals: Vec<Total> = strategies.iter().map(|s| total(*s, &outcomes)).collect();
+    match args.format {
+        BacktestFormat::Json => {
+            let value = serde_json::json!({"series": outcomes, "totals": totals});
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        BacktestFormat::Table => {
+            if args.per_series {
+                println!("{}", series_table(&outcomes));
+            }
+            println!("{}", totals_table(&totals));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn percent(value: f64) -> String {
+    format!("{:.2} %", 100.0 * value)
+}
+
+fn markdown_table(header: [&str; 6], rows: impl Iterator<Item = [String; 6]>) -> Table {
+    let mut table = Table::new();
+    table.load_preset(presets::ASCII_MARKDOWN);
+    table.set_header(header);
+    for row in rows {
+        table.add_row(row);
+    }
+    table
+}
+
+fn totals_table(totals: &[Total]) -> Table {
+    markdown_table(
+        [
+            "strategy",
+            "series",
+            "savings",
+            "CPU risk",
+            "memory risk",
+            "undecided",
+        ],
+        totals.iter().map(|t| {
+            [
+                t.strategy.to_owned(),
+                t.series.to_string(),
+                percent(t.savings_fraction),
+                percent(t.cpu_risk),
+                percent(t.memory_risk),
+                t.undecided.to_string(),
+            ]
+        }),
+    )
+}
+
+fn series_table(outcomes: &[Outcome]) -> Table {
+    markdown_table(
+        [
+            "series",
+            "strategy",
+            "savings",
+            "CPU risk",
+            "memory risk",
+            "undecided",
+        ],
+        outcomes.iter().map(|o| {
+            [
+                o.series.clone(),
+                o.strategy.to_owned(),
+                percent(o.savings_fraction),
+                percent(o.cpu_risk),
+                percent(o.memory_risk),
+                o.reason.clone().unwrap_or_default(),
+            ]
+        }),
+    )
+}

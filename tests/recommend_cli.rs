@@ -1,0 +1,119 @@
+//! `kubetally recommend backtest` as a user runs it: a trace file in,
+//! a table or JSON out; bad input is one line and exit code 2.
+
+use std::process::Command;
+
+fn kubetally(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kubetally"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Two days of a Bitbrains-format VM at 5 minutes: 2 cores provisioned,
+/// using 0.5 core; 8 GiB provisioned, using 1 GiB.
+fn bitbrains_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut text = String::from(
+        "Timestamp [ms];\tCPU cores;\tCPU capacity provisioned [MHZ];\tCPU usage [MHZ];\tCPU usage [%];\tMemory capacity provisioned [KB];\tMemory usage [KB];\tDisk read throughput [KB/s];\tDisk write throughput [KB/s];\tNetwork received throughput [KB/s];\tNetwork transmitted throughput [KB/s]\n",
+    );
+    for i in 0..576 {
+        text.push_str(&format!(
+            "{};\t2;\t5200.0;\t1300.0;\t25.0;\t8388608.0;\t1048576.0;\t0;\t0;\t0;\t0\n",
+            1_375_308_176 + i * 300
+        ));
+    }
+    let path = dir.join("7.csv");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+#[test]
+fn backtest_scores_every_strategy_on_a_trace() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let trace = bitbrains_file(dir.path());
+    let trace = trace.to_string_lossy();
+    let output = kubetally(&[
+        "recommend",
+        "backtest",
+        "--trace",
+        &trace,
+        "--format",
+        "json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let rows = value["series"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 3);
+    for row in &rows {
+        for key in [
+            "strategy",
+            "series",
+            "savings_fraction",
+            "cpu_risk",
+            "memory_risk",
+            "undecided",
+        ] {
+            assert!(row.get(key).is_some(), "{key} missing in {row}");
+        }
+        // Constant usage far below what is provisioned: every strategy saves, none risks.
+        assert!(
+            row["savings_fraction"].as_f64().unwrap_or_default() > 0.5,
+            "{row}"
+        );
+        assert_eq!(row["memory_risk"].as_f64(), Some(0.0));
+    }
+    let table = kubetally(&[
+        "recommend",
+        "backtest",
+        "--trace",
+        &trace,
+        "--strategy",
+        "kubetally",
+    ]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("| kubetally "), "{text}");
+    assert!(!text.contains("krr-simple"), "{text}");
+}
+
+#[test]
+fn backtest_bad_input_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "who,what\n1,2\n").unwrap_or_else(|e| panic!("{e}"));
+    let bad = bad.to_string_lossy().into_owned();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap_or_else(|e| panic!("{e}"));
+    let empty = empty.to_string_lossy().into_owned();
+    for (args, expected) in [
+        (
+            vec!["--trace", bad.as_str()],
+            "bad.csv: the first line is not a format",
+        ),
+        (vec!["--trace", empty.as_str()], "no trace files"),
+        (vec!["--trace", "/no/such/place"], "/no/such/place"),
+        (vec!["--trace", bad.as_str(), "--train", "soon"], "--train"),
+        (
+            vec!["--trace", bad.as_str(), "--strategy", "magic"],
+            "magic",
+        ),
+    ] {
+        let mut all = vec!["recommend", "backtest"];
+        all.extend(args.iter().copied());
+        let output = kubetally(&all);
+        assert_eq!(output.status.code(), Some(2), "{all:?}");
+        // The error is the first line; clap adds "For more information,
+        // try '--help'." after a flag it refuses.
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.contains(expected), "{all:?}: {stderr}");
+        assert!(
+            stderr.trim().lines().count() == 1 || stderr.contains("try '--help'"),
+            "{all:?}: {stderr}"
+        );
+    }
+}
