@@ -3,11 +3,13 @@
 //! So far: the VPA recommender's arithmetic ported exactly ([`vpa`]), the
 //! three right-sizing strategies on a usage series ([`strategy`]), real
 //! traces read as series ([`trace`]) and the backtest that scores the
-//! strategies on them ([`backtest`], `kubetally recommend backtest`).
-//! Reading the dataset's hourly histograms, spot and machine-family checks
-//! and `kubetally recommend` itself come next.
+//! strategies on them ([`backtest`], `kubetally recommend backtest`), and
+//! the spot eligibility checks S1–S11 plus kubetally's two ([`spot`]).
+//! Reading the dataset's hourly histograms and workload facts into them,
+//! machine-family comparisons and `kubetally recommend` itself come next.
 
 pub mod backtest;
+pub mod spot;
 pub mod strategy;
 pub mod trace;
 pub mod vpa;

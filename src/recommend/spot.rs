@@ -1,0 +1,596 @@
+//! Spot / preemptible eligibility of a workload: every check of
+//! `shared/reference/recommenders.md` §4.2 (S1–S11) named, with its verdict
+//! and the reason, plus two kubetally adds the anchors lack: restarts the
+//! workload already tolerates, and how long its pods take to start against
+//! the provider's notice. A workload is eligible when no check fails; a
+//! check without the facts it needs says so ("unknown") rather than
+//! guessing, and does not block.
+
+use std::fmt;
+
+/// What the checks read about a workload (from the `workloads` and
+/// `allocation` tables).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorkloadFacts {
+    pub namespace: String,
+    /// Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob, Pod.
+    pub kind: String,
+    pub replicas: Option<i32>,
+    pub hpa_min_replicas: Option<i32>,
+    pub has_pdb: bool,
+    pub pdb_disruptions_allowed: Option<i32>,
+    /// Resolved `maxUnavailable` of a Deployment's rolling update, if known.
+    pub max_unavailable: Option<i32>,
+    pub termination_grace_seconds: i64,
+    pub volume_kinds: Vec<String>,
+    pub annotations: Vec<(String, String)>,
+    pub node_selector: Vec<(String, String)>,
+    pub tolerations: Vec<String>,
+    pub priority_class: String,
+    /// Jobs: `backoffLimit`, and the longest run seen.
+    pub job_backoff_limit: Option<i32>,
+    pub job_longest_run_seconds: Option<f64>,
+    /// Restarts per pod-day observed over the window (OOM kills excluded).
+    pub restarts_per_pod_day: Option<f64>,
+    /// Seconds from pod start to ready, the slowest seen.
+    pub startup_seconds: Option<f64>,
+}
+
+/// The cloud whose spot capacity the workload would run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Gke,
+    Aws,
+    Azure,
+}
+
+impl Provider {
+    /// Seconds from the interruption notice to the VM's end.
+    pub fn notice_seconds(self) -> i64 {
+        match self {
+            Provider::Gke | Provider::Azure => 30,
+            Provider::Aws => 120,
+        }
+    }
+
+    /// The longest termination grace the provider honours for a workload
+    /// pod (GKE: 15 s for non-system pods; the others: the notice).
+    pub fn effective_grace_seconds(self) -> i64 {
+        match self {
+            Provider::Gke => 15,
+            other => other.notice_seconds(),
+        }
+    }
+
+    /// The node label a spot workload selects, and the taint it tolerates.
+    pub fn spot_label(self) -> (&'static str, &'static str) {
+        match self {
+            Provider::Gke => ("cloud.google.com/gke-spot", "true"),
+            Provider::Aws => ("eks.amazonaws.com/capacityType", "SPOT"),
+            Provider::Azure => ("kubernetes.azure.com/scalesetpriority", "spot"),
+        }
+    }
+}
+
+/// A check's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// The facts it needs were not collected.
+    Unknown,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Unknown => "unknown",
+        })
+    }
+}
+
+/// One named check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub verdict: Verdict,
+    pub reason: String,
+}
+
+/// Every check, and the change to make when it is eligible.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    pub checks: Vec<Check>,
+    pub eligible: bool,
+    /// `nodeSelector` and toleration for the provider's spot nodes.
+    pub change: Option<String>,
+}
+
+const OPT_OUT: [(&str, &str); 4] = [
+    ("cluster-autoscaler.kubernetes.io/safe-to-evict", "false"),
+    ("karpenter.sh/do-not-disrupt", "true"),
+    ("autoscaling.cast.ai/removal-disabled", "true"),
+    ("spotinst.io/restrict-scale-down", "true"),
+];
+const SPOT_SELECTORS: [(&str, &str); 5] = [
+    ("cloud.google.com/gke-spot", "true"),
+    ("cloud.google.com/gke-preemptible", "true"),
+    ("karpenter.sh/capacity-type", "spot"),
+    ("eks.amazonaws.com/capacityType", "SPOT"),
+    ("kubernetes.azure.com/scalesetpriority", "spot"),
+];
+/// A Job shorter than this is cheap to rerun after an interruption.
+const SHORT_JOB_SECONDS: f64 = 3600.0;
+/// More restarts than this per pod-day: it already lives with interruptions.
+const TOLERATED_RESTARTS_PER_POD_DAY: f64 = 1.0;
+
+fn check(id: &'static str, name: &'static str, verdict: Verdict, reason: String) -> Check {
+    Check {
+        id,
+        name,
+        verdict,
+        reason,
+    }
+}
+
+/// Runs every check on `facts` for `provider`'s spot capacity.
+pub fn assess(facts: &WorkloadFacts, provider: Provider) -> Assessment {
+    use Verdict::{Fail, Pass, Unknown};
+    let kind = facts.kind.as_str();
+    let is_job = matches!(kind, "Job" | "CronJob");
+    let replicas = facts.hpa_min_replicas.or(facts.replicas);
+    let mut checks = Vec::new();
+
+    checks.push(match kind {
+        "Deployment" | "ReplicaSet" | "Job" | "CronJob" => check(
+            "S1",
+            "controller kind",
+            Pass,
+            format!("{kind}: replaced by its controller"),
+        ),
+        "StatefulSet" => check(
+            "S1",
+            "controller kind",
+            Fail,
+            "StatefulSet: stable identity and storage; not moved by default".into(),
+        ),
+        "DaemonSet" => check(
+            "S1",
+            "controller kind",
+            Fail,
+            "DaemonSet: runs wherever its nodes run".into(),
+        ),
+        _ => check(
+            "S1",
+            "controller kind",
+            Fail,
+            format!("{kind}: no controller recreates it"),
+        ),
+    });
+
+    checks.push(if is_job {
+        check("S2", "replicas", Pass, "Jobs are judged by S9".into())
+    } else {
+        match replicas {
+            Some(n) if n >= 2 => check(
+                "S2",
+                "replicas",
+                Pass,
+                format!("{n} replicas (HPA minimum where there is one)"),
+            ),
+            Some(n) => check(
+                "S2",
+                "replicas",
+                Fail,
+                format!("{n} replica: an interruption is an outage"),
+            ),
+            None => check("S2", "replicas", Unknown, "replica count not known".into()),
+        }
+    });
+
+    let local: Vec<&str> = facts
+        .volume_kinds
+        .iter()
+        .map(String::as_str)
+        .filter(|k| {
+            matches!(
+                *k,
+                "emptyDir" | "hostPath" | "local" | "persistentVolumeClaim"
+            )
+        })
+        .collect();
+    checks.push(if local.is_empty() {
+        check(
+            "S3",
+            "local or writable storage",
+            Pass,
+            "no emptyDir, hostPath, local volume or PVC".into(),
+        )
+    } else {
+        check(
+            "S3",
+            "local or writable storage",
+            Fail,
+            format!(
+                "volumes lost or stranded on a reclaimed node: {}",
+                local.join(", ")
+            ),
+        )
+    });
+
+    checks.push(match (facts.has_pdb, facts.pdb_disruptions_allowed) {
+        (false, _) => check(
+            "S4",
+            "disruption budget",
+            Pass,
+            "no PDB blocks draining (note: no PDB protects against the reclaim itself)".into(),
+        ),
+        (true, Some(n)) if n >= 1 => check(
+            "S4",
+            "disruption budget",
+            Pass,
+            format!("PDB allows {n} disruption(s)"),
+        ),
+        (true, Some(_)) => check(
+            "S4",
+            "disruption budget",
+            Fail,
+            "PDB allows no disruption: drains before reclaims stall".into(),
+        ),
+        (true, None) => check(
+            "S4",
+            "disruption budget",
+            Unknown,
+            "PDB status not known".into(),
+        ),
+    });
+
+    checks.push(match (kind, facts.max_unavailable, replicas) {
+        ("Deployment", Some(unavailable), Some(n)) if n > 0 => {
+            let ratio = f64::from(n - unavailable) / f64::from(n);
+            let verdict = if ratio <= 0.9 { Pass } else { Fail };
+            check(
+                "S5",
+                "rolling update headroom",
+                verdict,
+                format!("(replicas − maxUnavailable) / replicas = {ratio:.2} (≤ 0.90 passes)"),
+            )
+        }
+        ("Deployment", _, _) => check(
+            "S5",
+            "rolling update headroom",
+            Unknown,
+            "rolling update settings not collected".into(),
+        ),
+        _ => check(
+            "S5",
+            "rolling update headroom",
+            Pass,
+            format!("{kind}: no rolling update to protect"),
+        ),
+    });
+
+    let grace = facts.termination_grace_seconds;
+    let effective = provider.effective_grace_seconds();
+    checks.push(if grace <= effective {
+        check(
+            "S6",
+            "termination grace",
+            Pass,
+            format!("{grace} s fits the {effective} s the provider gives"),
+        )
+    } else {
+        check(
+            "S6",
+            "termination grace",
+            Fail,
+            format!("{grace} s asked, {effective} s given: shutdown is cut short"),
+        )
+    });
+
+    let opt_out: Vec<String> = facts
+        .annotations
+        .iter()
+        .filter(|(k, v)| OPT_OUT.iter().any(|(ok, ov)| k == ok && v == ov))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    checks.push(if opt_out.is_empty() {
+        check("S7", "opt-out annotations", Pass, "none".into())
+    } else {
+        check(
+            "S7",
+            "opt-out annotations",
+            Fail,
+            format!("asks not to be disrupted: {}", opt_out.join(", ")),
+        )
+    });
+
+    let on_spot = facts
+        .node_selector
+        .iter()
+        .any(|(k, v)| SPOT_SELECTORS.iter().any(|(sk, sv)| k == sk && v == sv));
+    checks.push(check(
+        "S8",
+        "already on spot",
+        Pass,
+        if on_spot {
+            "already selects spot nodes: nothing to change".into()
+        } else {
+            "runs on on-demand capacity".into()
+        },
+    ));
+
+    checks.push(if !is_job {
+        check("S9", "jobs retry or are short", Pass, "not a Job".into())
+    } else {
+        match (facts.job_backoff_limit, facts.job_longest_run_seconds) {
+            (Some(0), _) => check(
+                "S9",
+                "jobs retry or are short",
+                Fail,
+                "backoffLimit 0: an interrupted run is a failed Job".into(),
+            ),
+            (_, Some(run)) if run <= SHORT_JOB_SECONDS => check(
+                "S9",
+                "jobs retry or are short",
+                Pass,
+                format!("runs last at most {run:.0} s: cheap to rerun"),
+            ),
+            (_, Some(run)) => check(
+                "S9",
+                "jobs retry or are short",
+                Fail,
+                format!("runs of {run:.0} s lose up to that much work without checkpoints"),
+            ),
+            (_, None) => check(
+                "S9",
+                "jobs retry or are short",
+                Unknown,
+                "run times not known".into(),
+            ),
+        }
+    });
+
+    let strict = facts.has_pdb
+        && facts.pdb_disruptions_allowed == Some(0)
+        && replicas.is_some_and(|n| n >= 1);
+    checks.push(if strict {
+        check(
+            "S10",
+            "singleton or quorum",
+            Fail,
+            "a PDB keeps every replica up: a leader or quorum member".into(),
+        )
+    } else {
+        check(
+            "S10",
+            "singleton or quorum",
+            Pass,
+            "no PDB demands every replica".into(),
+        )
+    });
+
+    let critical = facts.namespace == "kube-system"
+        || matches!(
+            facts.priority_class.as_str(),
+            "system-cluster-critical" | "system-node-critical"
+        );
+    checks.push(if critical {
+        check(
+            "S11",
+            "system-critical",
+            Fail,
+            format!(
+                "{} / priority {:?}: stays on on-demand",
+                facts.namespace, facts.priority_class
+            ),
+        )
+    } else {
+        check(
+            "S11",
+            "system-critical",
+            Pass,
+            "not a system workload".into(),
+        )
+    });
+
+    checks.push(match facts.restarts_per_pod_day {
+        Some(r) if r >= TOLERATED_RESTARTS_PER_POD_DAY => check(
+            "K1",
+            "observed restart tolerance",
+            Pass,
+            format!("already restarts {r:.1} times a pod-day and keeps serving"),
+        ),
+        Some(r) => check(
+            "K1",
+            "observed restart tolerance",
+            Pass,
+            format!("{r:.2} restarts a pod-day: interruptions will be new to it"),
+        ),
+        None => check(
+            "K1",
+            "observed restart tolerance",
+            Unknown,
+            "restarts not known".into(),
+        ),
+    });
+
+    let notice = provider.notice_seconds();
+    checks.push(match facts.startup_seconds {
+        Some(s) if s <= notice as f64 => check(
+            "K2",
+            "startup within the notice",
+            Pass,
+            format!("ready in {s:.0} s, within the {notice} s notice"),
+        ),
+        Some(s) => check(
+            "K2",
+            "startup within the notice",
+            Fail,
+            format!("{s:.0} s to ready, {notice} s of notice: a replacement comes late"),
+        ),
+        None => check(
+            "K2",
+            "startup within the notice",
+            Unknown,
+            "startup time not collected".into(),
+        ),
+    });
+
+    let eligible = !on_spot && checks.iter().all(|c| c.verdict != Fail);
+    let change = eligible.then(|| {
+        let (label, value) = provider.spot_label();
+        format!(
+            "spec.template.spec: nodeSelector {{{label}: \"{value}\"}}, tolerations [{{key: {label}, operator: Equal, value: \"{value}\", effect: NoSchedule}}]"
+        )
+    });
+    Assessment {
+        checks,
+        eligible,
+        change,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web() -> WorkloadFacts {
+        WorkloadFacts {
+            namespace: "shop".into(),
+            kind: "Deployment".into(),
+            replicas: Some(4),
+            max_unavailable: Some(1),
+            termination_grace_seconds: 10,
+            restarts_per_pod_day: Some(0.0),
+            startup_seconds: Some(8.0),
+            ..WorkloadFacts::default()
+        }
+    }
+
+    fn verdict(facts: &WorkloadFacts, id: &str) -> Verdict {
+        assess(facts, Provider::Gke)
+            .checks
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.verdict)
+            .unwrap_or_else(|| panic!("no check {id}"))
+    }
+
+    #[test]
+    fn a_replicated_stateless_deployment_is_eligible_with_the_change_to_make() {
+        let assessment = assess(&web(), Provider::Gke);
+        assert!(assessment.eligible, "{:?}", assessment.checks);
+        assert_eq!(assessment.checks.len(), 13);
+        let change = assessment.change.unwrap_or_default();
+        assert!(change.contains("cloud.google.com/gke-spot"), "{change}");
+    }
+
+    #[test]
+    fn each_check_fails_on_the_workload_it_is_for() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut WorkloadFacts)>)> = vec![
+            ("S1", Box::new(|f| f.kind = "StatefulSet".into())),
+            ("S1", Box::new(|f| f.kind = "Pod".into())),
+            ("S2", Box::new(|f| f.replicas = Some(1))),
+            ("S3", Box::new(|f| f.volume_kinds = vec!["emptyDir".into()])),
+            (
+                "S4",
+                Box::new(|f| {
+                    f.has_pdb = true;
+                    f.pdb_disruptions_allowed = Some(0);
+                }),
+            ),
+            (
+                "S5",
+                Box::new(|f| {
+                    f.replicas = Some(3);
+                    f.max_unavailable = Some(0);
+                }),
+            ),
+            ("S6", Box::new(|f| f.termination_grace_seconds = 30)),
+            (
+                "S7",
+                Box::new(|f| {
+                    f.annotations = vec![("karpenter.sh/do-not-disrupt".into(), "true".into())];
+                }),
+            ),
+            (
+                "S9",
+                Box::new(|f| {
+                    f.kind = "Job".into();
+                    f.job_backoff_limit = Some(0);
+                }),
+            ),
+            (
+                "S9",
+                Box::new(|f| {
+                    f.kind = "CronJob".into();
+                    f.job_backoff_limit = Some(6);
+                    f.job_longest_run_seconds = Some(7200.0);
+                }),
+            ),
+            (
+                "S10",
+                Box::new(|f| {
+                    f.has_pdb = true;
+                    f.pdb_disruptions_allowed = Some(0);
+                }),
+            ),
+            ("S11", Box::new(|f| f.namespace = "kube-system".into())),
+            (
+                "S11",
+                Box::new(|f| f.priority_class = "system-node-critical".into()),
+            ),
+            ("K2", Box::new(|f| f.startup_seconds = Some(90.0))),
+        ];
+        for (id, mutate) in cases {
+            let mut facts = web();
+            mutate(&mut facts);
+            assert_eq!(verdict(&facts, id), Verdict::Fail, "{id}: {facts:?}");
+            assert!(!assess(&facts, Provider::Gke).eligible, "{id}");
+        }
+    }
+
+    #[test]
+    fn missing_facts_are_unknown_and_do_not_block() {
+        let mut facts = web();
+        facts.max_unavailable = None;
+        facts.startup_seconds = None;
+        assert_eq!(verdict(&facts, "S5"), Verdict::Unknown);
+        assert_eq!(verdict(&facts, "K2"), Verdict::Unknown);
+        assert!(assess(&facts, Provider::Gke).eligible);
+    }
+
+    #[test]
+    fn provider_notice_decides_grace_and_startup() {
+        let mut facts = web();
+        facts.termination_grace_seconds = 60;
+        facts.startup_seconds = Some(90.0);
+        assert!(!assess(&facts, Provider::Gke).eligible);
+        let aws = assess(&facts, Provider::Aws);
+        assert!(aws.eligible, "{:?}", aws.checks);
+        assert!(
+            aws.change
+                .unwrap_or_default()
+                .contains("eks.amazonaws.com/capacityType")
+        );
+    }
+
+    #[test]
+    fn a_short_retrying_job_is_eligible_and_a_workload_on_spot_needs_no_change() {
+        let mut job = web();
+        job.kind = "CronJob".into();
+        job.replicas = None;
+        job.job_backoff_limit = Some(3);
+        job.job_longest_run_seconds = Some(120.0);
+        assert!(assess(&job, Provider::Gke).eligible);
+        let mut on_spot = web();
+        on_spot.node_selector = vec![("cloud.google.com/gke-spot".into(), "true".into())];
+        let assessment = assess(&on_spot, Provider::Gke);
+        assert!(!assessment.eligible);
+        assert!(assessment.change.is_none());
+    }
+}
