@@ -491,7 +491,8 @@ mod tests {
 
     #[test]
     fn each_check_fails_on_the_workload_it_is_for() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut WorkloadFacts)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut WorkloadFacts)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("S1", Box::new(|f| f.kind = "StatefulSet".into())),
             ("S1", Box::new(|f| f.kind = "Pod".into())),
             ("S2", Box::new(|f| f.replicas = Some(1))),
