@@ -4,11 +4,13 @@
 //! three right-sizing strategies on a usage series ([`strategy`]), real
 //! traces read as series ([`trace`]) and the backtest that scores the
 //! strategies on them ([`backtest`], `kubetally recommend backtest`), and
-//! the spot eligibility checks S1–S11 plus kubetally's two ([`spot`]).
-//! Reading the dataset's hourly histograms and workload facts into them,
-//! machine-family comparisons and `kubetally recommend` itself come next.
+//! the spot eligibility checks S1–S11 plus kubetally's two ([`spot`]), and
+//! node pools priced on the other machine families at effective prices
+//! ([`family`]). Reading the dataset's hourly histograms, workload and pool
+//! facts into them, and `kubetally recommend` itself, come next.
 
 pub mod backtest;
+pub mod family;
 pub mod spot;
 pub mod strategy;
 pub mod trace;
