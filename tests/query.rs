@@ -88,7 +88,7 @@ pub(crate) fn dataset() -> &'static Path {
     static DATASET: OnceLock<PathBuf> = OnceLock::new();
     DATASET.get_or_init(|| {
         let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        remove_finished_runs_datasets(scratch);
+        remove_finished_runs(scratch, "query-dataset-");
         let root = scratch.join(format!("query-dataset-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let scenario =
@@ -112,9 +112,9 @@ pub(crate) fn dataset() -> &'static Path {
     })
 }
 
-/// Removes `query-dataset-<pid>` folders whose process has ended (where
-/// `/proc` tells; elsewhere they stay).
-fn remove_finished_runs_datasets(scratch: &Path) {
+/// Removes `<prefix><pid>` folders whose process has ended (where `/proc`
+/// tells; elsewhere they stay).
+pub(crate) fn remove_finished_runs(scratch: &Path, prefix: &str) {
     if !Path::new("/proc/self").exists() {
         return;
     }
@@ -123,7 +123,7 @@ fn remove_finished_runs_datasets(scratch: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("query-dataset-") else {
+        let Some(pid) = name.strip_prefix(prefix) else {
             continue;
         };
         if !Path::new("/proc").join(pid).exists() {
@@ -161,23 +161,33 @@ fn replay(
         if !wanted || !name.ends_with(".parquet") {
             continue;
         }
-        let file = std::fs::File::open(entry.path()).unwrap_or_else(|e| panic!("{e}"));
-        let batches: Vec<RecordBatch> =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-                .and_then(|b| b.build())
-                .unwrap_or_else(|e| panic!("{e}"))
-                .map(|b| b.unwrap_or_else(|e| panic!("{e}")))
-                .collect();
-        let Some(first) = batches.first() else {
-            continue;
-        };
-        let batch = arrow::compute::concat_batches(&first.schema(), &batches)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let shifted = shift(&batch, days * 86_400_000);
-        let bytes =
-            kubetally::store::parquet_bytes(table, &shifted).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(target.join(&name), bytes).unwrap_or_else(|e| panic!("{e}"));
+        copy_shifted(table, &entry.path(), &target.join(&name), days * 86_400_000);
     }
+}
+
+/// Writes the Parquet file `from` of `table` to `to` with every timestamp
+/// moved by `millis` (an empty file is skipped).
+pub(crate) fn copy_shifted(
+    table: &kubetally::store::schema::Table,
+    from: &Path,
+    to: &Path,
+    millis: i64,
+) {
+    let file = std::fs::File::open(from).unwrap_or_else(|e| panic!("{e}"));
+    let batches: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|b| b.unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+    let Some(first) = batches.first() else {
+        return;
+    };
+    let batch =
+        arrow::compute::concat_batches(&first.schema(), &batches).unwrap_or_else(|e| panic!("{e}"));
+    let shifted = shift(&batch, millis);
+    let bytes = kubetally::store::parquet_bytes(table, &shifted).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(to, bytes).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// `batch` with every millisecond timestamp column moved by `millis`.

@@ -16,7 +16,7 @@ use crate::support::runtime;
 const KUBETALLY: &str = env!("CARGO_BIN_EXE_kubetally");
 
 /// Runs the binary: (exit code, stdout, stderr).
-fn kubetally(args: &[&str]) -> (Option<i32>, String, String) {
+pub(crate) fn kubetally(args: &[&str]) -> (Option<i32>, String, String) {
     let output = Command::new(KUBETALLY)
         .args(args)
         .env_remove("KUBETALLY_DATA")
@@ -242,15 +242,21 @@ fn cli_bad_input_is_one_error_line_and_exit_code_2() {
     for (args, expected) in cases {
         let mut full = vec!["query"];
         full.extend(&args);
-        let (code, out, err) = kubetally(&full);
-        assert_eq!(code, Some(2), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
-        assert!(
-            err.starts_with("error: ") && err.contains(expected),
-            "{args:?}: {err}"
-        );
-        assert!(out.is_empty(), "{args:?}: nothing on stdout: {out}");
+        assert_one_error_line(&full, expected);
     }
+}
+
+/// Runs the binary with `args` and checks it failed with exit code 2 and
+/// one error line containing `expected`, writing nothing on stdout.
+pub(crate) fn assert_one_error_line(args: &[&str], expected: &str) {
+    let (code, out, err) = kubetally(args);
+    assert_eq!(code, Some(2), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+    assert!(
+        err.starts_with("error: ") && err.contains(expected),
+        "{args:?}: {err}"
+    );
+    assert!(out.is_empty(), "{args:?}: nothing on stdout: {out}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod query;
 mod query_cli;
 mod rbac;
 mod recommend_cli;
+mod report;
 mod schema;
 mod serve;
 mod sim;

@@ -24,7 +24,8 @@ pub struct ReportArgs {
     )]
     pub data: String,
     /// The period: this long, ending at the end of the newest hour in the
-    /// dataset (or at --to) [default: 7d].
+    /// dataset (or at --to). Without --last, --from and --to: the last seven
+    /// complete UTC days of data.
     #[arg(long, value_name = "DURATION")]
     pub last: Option<String>,
     /// First UTC day of the period (inclusive).

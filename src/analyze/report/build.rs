@@ -62,13 +62,13 @@ fn run(session: &mut Session, step: &'static str, sql: &str) -> Result<Frame, Re
 /// `--tenant` the dataset does not know, [`ReportError::Query`] when a
 /// table cannot be read.
 pub fn build(session: &mut Session, options: &Options) -> Result<Report, ReportError> {
-    let newest = run(session, "finding the newest hour", sql::NEWEST)?
-        .times("newest")?
-        .first()
-        .copied()
-        .flatten()
-        .ok_or(ReportError::NoNodes)?;
-    let period = Period::resolve(&options.window, newest).map_err(ReportError::Period)?;
+    let span = run(session, "finding the dataset's hours", sql::SPAN)?;
+    let first = |times: Vec<Option<DateTime<Utc>>>| times.first().copied().flatten();
+    let (Some(oldest), Some(newest)) = (first(span.times("oldest")?), first(span.times("newest")?))
+    else {
+        return Err(ReportError::NoNodes);
+    };
+    let period = Period::resolve(&options.window, oldest, newest).map_err(ReportError::Period)?;
     if let Some(tenant) = &options.tenant {
         if tenant == SHARED {
             return Err(ReportError::SharedTenant);

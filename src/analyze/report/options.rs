@@ -121,6 +121,11 @@ impl ShareShared {
 /// The period asked for, before the dataset says where its data ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Window {
+    /// The last `days` complete UTC days of data: ending at the midnight at
+    /// or before the end of the newest hour, so a day still being collected
+    /// is left for next week's report. A dataset without one complete day
+    /// falls back to the `days` ending at the end of its newest hour.
+    FullDays { days: u32 },
     /// The `length` ending at `to` (midnight UTC), or at the end of the
     /// newest hour in the dataset.
     Last {
@@ -136,13 +141,10 @@ pub enum Window {
 }
 
 impl Default for Window {
-    /// The last full week of data (design.md: windows end at the newest
-    /// hour in the dataset, not the wall clock).
+    /// The last full week of data: seven whole UTC days, ending where the
+    /// data ends (design.md: windows follow the dataset, not the wall clock).
     fn default() -> Window {
-        Window::Last {
-            length: chrono::Duration::days(7),
-            to: None,
-        }
+        Window::FullDays { days: 7 }
     }
 }
 
@@ -186,14 +188,25 @@ pub struct Period {
 }
 
 impl Period {
-    /// Resolves `window` given the end of the newest hour in the dataset.
+    /// Resolves `window` given the start of the oldest and the end of the
+    /// newest hour in the dataset.
     ///
     /// # Errors
     ///
     /// A message when the period is empty or reversed.
-    pub fn resolve(window: &Window, newest_end: DateTime<Utc>) -> Result<Period, String> {
+    pub fn resolve(
+        window: &Window,
+        oldest_start: DateTime<Utc>,
+        newest_end: DateTime<Utc>,
+    ) -> Result<Period, String> {
         let midnight = |day: NaiveDate| day.and_time(chrono::NaiveTime::MIN).and_utc();
         let (start, end) = match window {
+            Window::FullDays { days } => {
+                let length = chrono::Duration::days((*days).into());
+                let end = midnight(newest_end.date_naive());
+                let end = if end > oldest_start { end } else { newest_end };
+                (end - length, end)
+            }
             Window::Last { length, to } => {
                 let end = to.map(midnight).unwrap_or(newest_end);
                 (end - *length, end)
@@ -231,12 +244,41 @@ mod tests {
     }
 
     #[test]
-    fn the_default_week_ends_at_the_newest_hour() {
-        let period = Period::resolve(&Window::default(), at("2026-11-16T05:00:00Z"))
+    fn the_default_week_is_the_last_seven_complete_days() {
+        let oldest = at("2026-10-01T00:00:00Z");
+        let period = Period::resolve(&Window::default(), oldest, at("2026-11-16T05:00:00Z"))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(period.start, at("2026-11-09T05:00:00Z"));
-        assert_eq!(period.previous_start, at("2026-11-02T05:00:00Z"));
+        assert_eq!(period.start, at("2026-11-09T00:00:00Z"));
+        assert_eq!(period.end, at("2026-11-16T00:00:00Z"));
+        assert_eq!(period.previous_start, at("2026-11-02T00:00:00Z"));
         assert_eq!(period.hours(), 168);
+        // A day collected to its last hour counts as complete.
+        let whole = Period::resolve(&Window::default(), oldest, at("2026-11-17T00:00:00Z"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(whole.end, at("2026-11-17T00:00:00Z"));
+        // Less than a day of data: the week ending at its newest hour.
+        let young = Period::resolve(
+            &Window::default(),
+            at("2026-11-16T01:00:00Z"),
+            at("2026-11-16T05:00:00Z"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(young.end, at("2026-11-16T05:00:00Z"));
+    }
+
+    #[test]
+    fn last_ends_at_the_newest_hour() {
+        let last = Window::Last {
+            length: chrono::Duration::days(7),
+            to: None,
+        };
+        let period = Period::resolve(
+            &last,
+            at("2026-10-01T00:00:00Z"),
+            at("2026-11-16T05:00:00Z"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(period.start, at("2026-11-09T05:00:00Z"));
     }
 
     #[test]
@@ -247,14 +289,15 @@ mod tests {
             from: day("2026-11-09"),
             to: Some(day("2026-11-11")),
         };
-        let period = Period::resolve(&range, newest).unwrap_or_else(|e| panic!("{e}"));
+        let oldest = at("2026-10-01T00:00:00Z");
+        let period = Period::resolve(&range, oldest, newest).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(period.end, at("2026-11-11T00:00:00Z"));
         assert_eq!(period.previous_start, at("2026-11-07T00:00:00Z"));
         let reversed = Window::Range {
             from: day("2026-11-11"),
             to: Some(day("2026-11-11")),
         };
-        assert!(Period::resolve(&reversed, newest).is_err());
+        assert!(Period::resolve(&reversed, oldest, newest).is_err());
     }
 
     #[test]

@@ -246,8 +246,9 @@ fn window(table: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
     )
 }
 
-/// The end of the newest hour in the dataset (every cluster).
-pub const NEWEST: &str = "SELECT MAX(end_time) AS newest FROM nodes";
+/// The start of the oldest and the end of the newest hour in the dataset
+/// (every cluster).
+pub const SPAN: &str = "SELECT MIN(start_time) AS oldest, MAX(end_time) AS newest FROM nodes";
 
 /// The first and newest hour of each cluster.
 pub const CLUSTER_SPAN: &str = "SELECT n.cluster AS cl, MIN(n.start_time) AS first_hour, MAX(n.start_time) AS newest_hour \
