@@ -136,12 +136,13 @@ fn options(args: &ReportArgs) -> anyhow::Result<Options> {
         .as_deref()
         .map(|text| parse_duration(text).map_err(|e| anyhow::anyhow!("--last {e}")))
         .transpose()?;
-    let window = match (from, last) {
-        (Some(_), Some(_)) => {
+    let window = match (from, last, to) {
+        (Some(_), Some(_), _) => {
             bail!("--from and --last: give one of them (--to may go with either)")
         }
-        (Some(from), None) => Window::Range { from, to },
-        (None, last) => Window::Last {
+        (Some(from), None, to) => Window::Range { from, to },
+        (None, None, None) => Window::default(),
+        (None, last, to) => Window::Last {
             length: last.unwrap_or(chrono::Duration::days(7)),
             to,
         },

@@ -183,6 +183,22 @@ pub fn build(session: &mut Session, options: &Options) -> Result<Report, ReportE
     let idle_spread: f64 = groups.iter().map(|g| g.idle_cost_usd).sum();
     let lines_total: f64 = groups.iter().map(|g| g.total_cost_usd).sum();
     let scoped = tenant.is_some();
+    // Days without data are listed too: a gap shows as a zero, not as
+    // a missing row.
+    let last_day = (period.end - chrono::Duration::milliseconds(1)).date_naive();
+    for date in period
+        .start
+        .date_naive()
+        .iter_days()
+        .take_while(|d| *d <= last_day)
+    {
+        days.entry(date).or_insert_with(|| Day {
+            date,
+            total_cost_usd: 0.0,
+            group_cost_usd: vec![0.0; groups.len()],
+            unshared_cost_usd: 0.0,
+        });
+    }
     let mut days: Vec<Day> = days.into_values().collect();
     if scoped {
         unshared = (0.0, 0.0);
