@@ -117,3 +117,78 @@ fn backtest_bad_input_is_one_line_and_exit_2() {
         );
     }
 }
+
+/// The collector's hand-written cluster for 70 minutes, then `kubetally
+/// recommend`: api-1 requests 1 core and uses 0.5 → VPA's 587m (the bucket
+/// ending at 0.511135 cores, + 15 %); its memory limit is its 1 GiB peak ×
+/// 1.3; KRR has too few samples to decide.
+#[tokio::test(flavor = "multi_thread")]
+async fn recommend_sizes_the_scenario_from_the_dataset() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.path().join("out");
+    crate::collect::collect(&out, chrono::Duration::minutes(70)).await;
+    let data = out.to_string_lossy().into_owned();
+    let run = |strategy: &str| {
+        let output = kubetally(&[
+            "recommend",
+            "--data",
+            &data,
+            "--strategy",
+            strategy,
+            "--format",
+            "json",
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let value: serde_json::Value =
+            serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+        value["rightsizing"].as_array().cloned().unwrap_or_default()
+    };
+    let api = |rows: &[serde_json::Value]| {
+        rows.iter()
+            .find(|r| r["workload_name"] == "api" && r["container"] == "api")
+            .cloned()
+            .unwrap_or_else(|| panic!("no api row in {rows:?}"))
+    };
+    let ours = api(&run("kubetally"));
+    assert_eq!(
+        ours["recommended"]["cpu_request_cores"].as_f64(),
+        Some(0.587)
+    );
+    assert_eq!(
+        ours["recommended"]["cpu_limit_cores"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        ours["recommended"]["memory_limit_bytes"].as_f64(),
+        Some(1332.0 * 1024.0 * 1024.0)
+    );
+    assert!(
+        ours["monthly_savings_usd"].as_f64().unwrap_or_default() > 0.0,
+        "{ours}"
+    );
+    assert_eq!(ours["current"]["cpu_request_cores"].as_f64(), Some(1.0));
+    assert_eq!(ours["undecided"], false);
+    let vpa = api(&run("vpa"));
+    assert_eq!(
+        vpa["recommended"]["cpu_request_cores"].as_f64(),
+        Some(0.587)
+    );
+    let krr = api(&run("krr-simple"));
+    assert_eq!(krr["undecided"], true);
+    assert!(
+        krr["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not enough data"),
+        "{krr}"
+    );
+    // Bad input: one line, exit 2.
+    let output = kubetally(&["recommend", "--data", "/no/such/dataset"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/no/such/dataset"), "{stderr}");
+}

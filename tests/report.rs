@@ -355,6 +355,11 @@ fn the_format_follows_the_output_file_name() {
         assert_eq!(code, Some(0), "{err}");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(text.starts_with(start), "{name}: {text}");
+        if name == "r.md" {
+            // The command line's default period is the library's.
+            let report = build(&Options::default());
+            assert_eq!(text, rendered(&report, Format::Markdown));
+        }
     }
 }
 

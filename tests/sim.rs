@@ -448,7 +448,10 @@ async fn watchers_see_the_cluster_live_on_the_simulated_clock() {
         oom_killed,
         "no container restarted after an OOM kill in the watch"
     );
-    // The reflector's cache is the server's state.
+    // The reflector's cache is the server's state once the cluster stops
+    // changing: pause the clock (at 7,200× a loaded machine's reflector may
+    // trail a moving cluster by a few events at any instant).
+    server.sim.clock.set_speed(0.0);
     let listed = pods
         .list(&ListParams::default())
         .await

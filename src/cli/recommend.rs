@@ -1,5 +1,5 @@
-//! `kubetally recommend backtest`: score the right-sizing strategies on real
-//! usage traces (issue #7; `kubetally recommend` on a dataset comes next).
+//! `kubetally recommend`: right-sizing from the dataset; `kubetally recommend
+//! backtest`: score the strategies on real usage traces.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,13 +10,46 @@ use comfy_table::{Table, presets};
 
 use super::duration::parse_duration;
 use crate::recommend::backtest::{Outcome, Total, evaluate, total};
+use crate::recommend::history;
+use crate::recommend::rightsize::{self, Recommendation};
 use crate::recommend::strategy::Strategy;
 use crate::recommend::trace;
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct RecommendArgs {
     #[command(subcommand)]
-    pub command: RecommendCommand,
+    pub command: Option<RecommendCommand>,
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+}
+
+/// Right-sizing over a dataset.
+#[derive(Debug, Args)]
+pub struct DatasetArgs {
+    /// The dataset: a directory (or, with the analysis engine, an object
+    /// store URL mirrored as `kubetally query` does).
+    #[arg(
+        long,
+        value_name = "DIR|URL",
+        env = "KUBETALLY_DATA",
+        default_value = "."
+    )]
+    pub data: String,
+    /// The window, ending at the newest data.
+    #[arg(long, value_name = "DURATION", default_value = "14d", value_parser = parse_duration)]
+    pub last: chrono::Duration,
+    #[arg(long, value_enum, default_value = "kubetally")]
+    pub strategy: Strategy,
+    /// Only this namespace.
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Hide recommendations saving less than this per month (USD; negative
+    /// savings — asking for more — are always shown).
+    #[arg(long, value_name = "USD", default_value_t = 0.0)]
+    pub min_savings: f64,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: BacktestFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,8 +89,119 @@ pub struct BacktestArgs {
 
 pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        RecommendCommand::Backtest(args) => backtest(args),
+        Some(RecommendCommand::Backtest(args)) => backtest(args),
+        None => rightsizing(args.dataset),
     }
+}
+
+fn dataset_root(data: &str) -> anyhow::Result<PathBuf> {
+    #[cfg(feature = "analyze")]
+    {
+        super::query::dataset_root(data, None)
+    }
+    #[cfg(not(feature = "analyze"))]
+    {
+        match crate::store::Target::parse(data).context("--data")? {
+            crate::store::Target::Local(root) => Ok(root),
+            crate::store::Target::Object(_) => {
+                bail!("--data {data}: object stores need the analysis build (the default features)")
+            }
+        }
+    }
+}
+
+fn rightsizing(args: DatasetArgs) -> anyhow::Result<ExitCode> {
+    if args.last <= chrono::Duration::zero() {
+        bail!("--last must be longer than zero");
+    }
+    let root = dataset_root(&args.data)?;
+    let newest = history::table_files(&root, "allocation", None)
+        .last()
+        .and_then(|file| {
+            file.parent()?
+                .file_name()?
+                .to_str()?
+                .strip_prefix("date=")?
+                .parse::<chrono::NaiveDate>()
+                .ok()
+        })
+        .with_context(|| {
+            format!(
+                "--data {}: no allocation files (is this a kubetally dataset?)",
+                root.display()
+            )
+        })?;
+    let end = newest
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc() + chrono::Duration::days(1))
+        .context("the newest date")?;
+    let since = end - args.last;
+    let mut histories = history::read(&root, Some(since))?;
+    histories.retain(|key, h| {
+        h.last_hour.is_some_and(|l| l >= since)
+            && args
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| &key.namespace == ns)
+    });
+    let templates = history::read_templates(&root, Some(since))?;
+    let mut rows = rightsize::recommend(args.strategy, &histories, &templates);
+    rows.retain(|r| r.monthly_savings_usd >= args.min_savings || r.monthly_savings_usd < 0.0);
+    rows.sort_by(|a, b| b.monthly_savings_usd.total_cmp(&a.monthly_savings_usd));
+    match args.format {
+        BacktestFormat::Json => {
+            let value = serde_json::json!({"rightsizing": rows});
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        BacktestFormat::Table => println!("{}", rightsizing_table(&rows)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cores(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{:.0}m", v * 1000.0))
+}
+
+fn mib(value: Option<f64>) -> String {
+    value.map_or_else(
+        || "-".to_owned(),
+        |v| format!("{:.0}Mi", v / 1024.0 / 1024.0),
+    )
+}
+
+fn rightsizing_table(rows: &[Recommendation]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(presets::ASCII_MARKDOWN);
+    table.set_header([
+        "namespace/workload/container",
+        "CPU req",
+        "→",
+        "mem req",
+        "→",
+        "mem limit",
+        "→",
+        "$/month",
+        "confidence",
+        "reason",
+    ]);
+    for r in rows {
+        table.add_row([
+            format!(
+                "{}/{} {}/{}",
+                r.namespace, r.workload_kind, r.workload_name, r.container
+            ),
+            cores(r.current.cpu_request_cores),
+            cores(r.recommended.cpu_request_cores),
+            mib(r.current.memory_request_bytes),
+            mib(r.recommended.memory_request_bytes),
+            mib(r.current.memory_limit_bytes),
+            mib(r.recommended.memory_limit_bytes),
+            format!("{:.2}", r.monthly_savings_usd),
+            r.confidence.to_owned(),
+            r.reason.clone(),
+        ]);
+    }
+    table
 }
 
 /// Trace files under `path` (itself, or `*.csv`/`*.csv.gz` below it).

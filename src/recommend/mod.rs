@@ -11,6 +11,8 @@
 
 pub mod backtest;
 pub mod family;
+pub mod history;
+pub mod rightsize;
 pub mod spot;
 pub mod strategy;
 pub mod trace;

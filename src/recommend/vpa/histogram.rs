@@ -161,10 +161,20 @@ impl Histogram {
         }
     }
 
-    /// Adds weight straight into a bucket (hourly histograms from the dataset).
+    /// Adds weight straight into a bucket (hourly histograms from the
+    /// dataset). By index, not through a value: a bucket's start computed in
+    /// floating point can fall a hair below it, into the bucket before.
     pub fn add_to_bucket(&mut self, bucket: usize, weight: f64) {
-        let start = self.options.start(bucket.min(self.options.buckets() - 1));
-        self.add(start, weight);
+        if weight < 0.0 || weight.is_nan() {
+            return;
+        }
+        let bucket = bucket.min(self.options.buckets() - 1);
+        self.weights[bucket] += weight;
+        self.total += weight;
+        if self.weights[bucket] >= self.options.epsilon() {
+            self.min_bucket = self.min_bucket.min(bucket);
+            self.max_bucket = self.max_bucket.max(bucket);
+        }
     }
 
     /// `SubtractSample`: a weight within epsilon of the bucket's empties it.
@@ -464,6 +474,17 @@ mod tests {
         assert_eq!(o.find(100.0), 17);
         assert_eq!(cpu_options().buckets(), 176);
         assert_eq!(memory_options().buckets(), 176);
+    }
+
+    #[test]
+    fn adding_to_a_bucket_lands_in_that_bucket() {
+        // start(25) of the CPU scheme computes a hair under the bucket's
+        // start: through a value it would land in bucket 24.
+        let options = cpu_options();
+        assert_eq!(options.find(options.start(25)), 24);
+        let mut h = Histogram::new(options);
+        h.add_to_bucket(25, 1.0);
+        assert!(close(h.percentile(0.5), options.start(26)));
     }
 
     #[test]
