@@ -1,10 +1,14 @@
 //! The report's SQL: each query aggregates the period's rows to a few
 //! hundred lines; the sharing arithmetic then runs in Rust (`spread`).
 //!
-//! Every query that reads `allocation` joins its node-hour in `nodes`
-//! (cluster, node, start_time): the node's unit prices price the `request`
-//! and `usage` bases, and its pool groups the cost. Filters on the `date`
-//! partition come with every time filter so only the period's files are read.
+//! No query joins `allocation` row by row to `nodes`: a container-hour's
+//! node unit prices are in the row already, as `cpu_cost_usd /
+//! cpu_billed_core_hours` (billed ≥ request and ≥ usage, so wherever a
+//! request or usage is charged the quotient exists). The join cost more than
+//! half of the report's time at 34 M rows (benches/analysis). Only the pool
+//! of each node comes from `nodes`, joined after aggregating per node.
+//! Filters on the `date` partition come with every time filter so only the
+//! period's files are read.
 
 use chrono::{DateTime, Utc};
 
@@ -34,8 +38,20 @@ pub struct Fragments {
     tenant: Option<String>,
 }
 
-const JOIN_NODES: &str = "FROM allocation AS a JOIN nodes AS n \
-     ON a.cluster = n.cluster AND a.node = n.node AND a.start_time = n.start_time";
+/// CPU and memory quantities (SQL expressions of core-hours and GiB-hours)
+/// priced at the row's unit prices: cost × quantity / billed.
+macro_rules! priced {
+    ($cpu:literal, $memory:literal) => {
+        concat!(
+            "COALESCE(a.cpu_cost_usd * (",
+            $cpu,
+            ") / NULLIF(a.cpu_billed_core_hours, 0), 0) + ",
+            "COALESCE(a.memory_cost_usd * (",
+            $memory,
+            ") / NULLIF(a.memory_billed_gib_hours, 0), 0)"
+        )
+    };
+}
 
 impl Fragments {
     pub fn new(options: &Options, period: Period) -> Fragments {
@@ -46,14 +62,18 @@ impl Fragments {
                 "a.memory_billed_gib_hours",
             ),
             Basis::Request => (
-                "a.cpu_request_core_hours * n.cpu_core_hour_usd \
-                 + a.memory_request_gib_hours * n.memory_gib_hour_usd + a.gpu_cost_usd",
+                concat!(
+                    priced!("a.cpu_request_core_hours", "a.memory_request_gib_hours"),
+                    " + a.gpu_cost_usd"
+                ),
                 "a.cpu_request_core_hours",
                 "a.memory_request_gib_hours",
             ),
             Basis::Usage => (
-                "a.cpu_usage_core_hours * n.cpu_core_hour_usd \
-                 + a.memory_usage_gib_hours * n.memory_gib_hour_usd + a.gpu_cost_usd",
+                concat!(
+                    priced!("a.cpu_usage_core_hours", "a.memory_usage_gib_hours"),
+                    " + a.gpu_cost_usd"
+                ),
                 "a.cpu_usage_core_hours",
                 "a.memory_usage_gib_hours",
             ),
@@ -110,7 +130,7 @@ impl Fragments {
              SELECT CASE WHEN a.start_time >= {start} THEN 1 ELSE 0 END AS cur, \
              a.cluster AS cl, a.date AS d, a.tenant AS tenant, {group} AS grp, \
              {cpu} AS cpu_h, {mem} AS mem_h, {cost} AS usd \
-             {JOIN_NODES} {join} WHERE {window}) AS r \
+             FROM allocation AS a {join} WHERE {window}) AS r \
              GROUP BY cur, cl, d, tenant, grp",
             with = self.with,
             start = stamp(self.period.start),
@@ -148,16 +168,23 @@ impl Fragments {
     }
 
     /// Container cost under the basis per node pool (a tenant's only, in a
-    /// tenant's report).
+    /// tenant's report): summed per node first, then joined to each node's
+    /// pool.
     pub fn pool_compute(&self) -> String {
         format!(
-            "SELECT cl, pool, machine_type, capacity_type, SUM(usd) AS cost_usd FROM (\
-             SELECT a.cluster AS cl, n.node_pool AS pool, a.machine_type AS machine_type, \
-             a.capacity_type AS capacity_type, {cost} AS usd \
-             {JOIN_NODES} WHERE {window}{tenant}) AS r \
+            "WITH c AS (SELECT a.cluster AS cl, a.node AS node, SUM({cost}) AS usd \
+             FROM allocation AS a WHERE {window}{tenant} GROUP BY a.cluster, a.node), \
+             p AS (SELECT DISTINCT n.cluster AS cl, n.node AS node, n.node_pool AS pool, \
+             n.machine_type AS machine_type, n.capacity_type AS capacity_type \
+             FROM nodes AS n WHERE {nodes}) \
+             SELECT cl, pool, machine_type, capacity_type, SUM(usd) AS cost_usd FROM (\
+             SELECT p.cl AS cl, p.pool AS pool, p.machine_type AS machine_type, \
+             p.capacity_type AS capacity_type, c.usd AS usd \
+             FROM c JOIN p ON c.cl = p.cl AND c.node = p.node) AS r \
              GROUP BY cl, pool, machine_type, capacity_type",
             cost = self.cost,
             window = self.current("a"),
+            nodes = self.current("n"),
             tenant = self.tenant_filter(),
         )
     }
@@ -172,13 +199,14 @@ impl Fragments {
              a.workload_name AS name, a.cpu_request_core_hours AS cpu_request, \
              a.cpu_usage_core_hours AS cpu_usage, a.memory_request_gib_hours AS memory_request, \
              a.memory_usage_gib_hours AS memory_usage, {cost} AS usd, \
-             GREATEST(a.cpu_request_core_hours - a.cpu_usage_core_hours, 0) * n.cpu_core_hour_usd \
-             + GREATEST(a.memory_request_gib_hours - a.memory_usage_gib_hours, 0) \
-             * n.memory_gib_hour_usd AS waste \
-             {JOIN_NODES} WHERE {window}{tenant}) AS r \
+             {waste} AS waste FROM allocation AS a WHERE {window}{tenant}) AS r \
              GROUP BY cl, namespace, kind, name \
              ORDER BY waste_usd DESC, cl, namespace, kind, name LIMIT {top}",
             cost = self.cost,
+            waste = priced!(
+                "GREATEST(a.cpu_request_core_hours - a.cpu_usage_core_hours, 0)",
+                "GREATEST(a.memory_request_gib_hours - a.memory_usage_gib_hours, 0)"
+            ),
             window = self.current("a"),
             tenant = self.tenant_filter(),
         )
@@ -222,7 +250,7 @@ impl Fragments {
                 "SELECT cl, node, machine_type, SUM(secs) / 3600 AS hours, SUM(usd) AS cost_usd \
                  FROM (SELECT a.cluster AS cl, a.node AS node, a.machine_type AS machine_type, \
                  a.running_seconds AS secs, {cost} AS usd \
-                 {JOIN_NODES} WHERE n.price_source = 'default' AND {window}{tenant}) AS r \
+                 FROM allocation AS a WHERE a.price_source = 'default' AND {window}{tenant}) AS r \
                  GROUP BY cl, node, machine_type ORDER BY cl, node",
                 cost = self.cost,
                 window = self.current("a"),
