@@ -186,6 +186,30 @@ async fn recommend_sizes_the_scenario_from_the_dataset() {
             .contains("not enough data"),
         "{krr}"
     );
+    // Spot: the naked pod fails S1, every check is named; machine families
+    // list the on-demand pools.
+    let output = kubetally(&["recommend", "--data", &data, "--format", "json"]);
+    let value: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let spot = value["spot"].as_array().cloned().unwrap_or_default();
+    let naked = spot
+        .iter()
+        .find(|s| s["workload_name"] == "exp-1")
+        .unwrap_or_else(|| panic!("no exp-1 in {spot:?}"));
+    assert_eq!(naked["eligible"], false);
+    let checks = naked["checks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(checks.len(), 13);
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["id"] == "S1" && c["verdict"] == "fail"),
+        "{naked}"
+    );
+    let families = value["machine_family"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!families.is_empty(), "{value}");
     // Bad input: one line, exit 2.
     let output = kubetally(&["recommend", "--data", "/no/such/dataset"]);
     assert_eq!(output.status.code(), Some(2));

@@ -10,10 +10,10 @@ use comfy_table::{Table, presets};
 
 use super::duration::parse_duration;
 use crate::recommend::backtest::{Outcome, Total, evaluate, total};
-use crate::recommend::history;
 use crate::recommend::rightsize::{self, Recommendation};
 use crate::recommend::strategy::Strategy;
 use crate::recommend::trace;
+use crate::recommend::{advice, history};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -50,6 +50,8 @@ pub struct DatasetArgs {
     pub min_savings: f64,
     #[arg(long, value_enum, default_value = "table")]
     pub format: BacktestFormat,
+    #[command(flatten)]
+    pub pricing: super::PricingFlags,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,18 +146,96 @@ fn rightsizing(args: DatasetArgs) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .is_none_or(|ns| &key.namespace == ns)
     });
+    let book = args.pricing.build()?;
     let templates = history::read_templates(&root, Some(since))?;
-    let mut rows = rightsize::recommend(args.strategy, &histories, &templates);
+    let mut rows = rightsize::recommend(args.strategy, &histories, &templates.containers);
     rows.retain(|r| r.monthly_savings_usd >= args.min_savings || r.monthly_savings_usd < 0.0);
     rows.sort_by(|a, b| b.monthly_savings_usd.total_cmp(&a.monthly_savings_usd));
+    let mut spot = advice::spot_items(&book, &histories, &templates.workloads);
+    spot.retain(|s| args.namespace.as_ref().is_none_or(|ns| &s.namespace == ns));
+    let families = if args.namespace.is_some() {
+        Vec::new()
+    } else {
+        advice::family_items(&book, &root, Some(since))?
+    };
     match args.format {
         BacktestFormat::Json => {
-            let value = serde_json::json!({"rightsizing": rows});
+            let value = serde_json::json!({
+                "rightsizing": rows,
+                "spot": spot,
+                "machine_family": families,
+            });
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
-        BacktestFormat::Table => println!("{}", rightsizing_table(&rows)),
+        BacktestFormat::Table => {
+            println!(
+                "Right-sizing ({})\n{}",
+                args.strategy.as_str(),
+                rightsizing_table(&rows)
+            );
+            println!("\nSpot eligible\n{}", spot_table(&spot));
+            println!(
+                "\nMachine families (on-demand pools)\n{}",
+                family_table(&families)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn spot_table(items: &[advice::SpotItem]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(presets::ASCII_MARKDOWN);
+    table.set_header(["namespace/workload", "eligible", "$/month", "failed checks"]);
+    for item in items {
+        let failed: Vec<String> = item
+            .checks
+            .iter()
+            .filter(|c| c.verdict == "fail")
+            .map(|c| format!("{} {}", c.id, c.reason))
+            .collect();
+        table.add_row([
+            format!(
+                "{}/{} {}",
+                item.namespace, item.workload_kind, item.workload_name
+            ),
+            if item.eligible {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+            format!("{:.2}", item.monthly_savings_usd),
+            failed.join("; "),
+        ]);
+    }
+    table
+}
+
+fn family_table(items: &[advice::FamilyItem]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(presets::ASCII_MARKDOWN);
+    table.set_header([
+        "pool",
+        "family",
+        "$/month",
+        "cheapest",
+        "$/month there",
+        "note",
+    ]);
+    for item in items {
+        let cheapest = item.options.first();
+        table.add_row([
+            item.pool.clone(),
+            item.current_family.clone(),
+            format!("{:.2}", item.current_monthly_usd),
+            cheapest.map(|o| o.family.clone()).unwrap_or_default(),
+            cheapest
+                .map(|o| format!("{:.2}", o.effective_monthly_usd))
+                .unwrap_or_default(),
+            item.needs_faster.clone().unwrap_or_default(),
+        ]);
+    }
+    table
 }
 
 fn cores(value: Option<f64>) -> String {

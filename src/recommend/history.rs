@@ -18,6 +18,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::rightsize::{Resources, Template};
+use super::spot::WorkloadFacts;
 use super::vpa;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -53,7 +54,13 @@ pub struct History {
     pub memory_billed_gib_hours: f64,
     pub first_hour: Option<DateTime<Utc>>,
     pub last_hour: Option<DateTime<Utc>>,
+    /// Pod-hours by where they ran: (provider, region, machine family,
+    /// machine type, capacity type).
+    pub placements: BTreeMap<Placement, f64>,
 }
+
+/// Where a container's pods ran.
+pub type Placement = (String, String, String, String, String);
 
 impl History {
     fn new(config: &vpa::Config) -> History {
@@ -75,7 +82,16 @@ impl History {
             memory_billed_gib_hours: 0.0,
             first_hour: None,
             last_hour: None,
+            placements: BTreeMap::new(),
         }
+    }
+
+    /// Where most of its pod-hours ran.
+    pub fn main_placement(&self) -> Option<&Placement> {
+        self.placements
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(p, _)| p)
     }
 
     /// The current CPU request: time-weighted over the window, cores.
@@ -175,8 +191,13 @@ pub fn table_files(root: &Path, table: &str, since: Option<DateTime<Utc>>) -> Ve
     files
 }
 
-const COLUMNS: [&str; 19] = [
+const COLUMNS: [&str; 24] = [
     "start_time",
+    "provider",
+    "region",
+    "machine_family",
+    "machine_type",
+    "capacity_type",
     "namespace",
     "workload_kind",
     "workload_name",
@@ -306,6 +327,16 @@ fn fold(
     let name = strings(batch, "workload_name", path)?;
     let pod = strings(batch, "pod_uid", path)?;
     let container = strings(batch, "container", path)?;
+    let placement: Vec<StringArray> = [
+        "provider",
+        "region",
+        "machine_family",
+        "machine_type",
+        "capacity_type",
+    ]
+    .iter()
+    .map(|n| strings(batch, n, path))
+    .collect::<Result<_, _>>()?;
     let running: Float64Array = typed(batch, "running_seconds", path)?;
     let samples: Int32Array = typed(batch, "sample_count", path)?;
     let floats = |n: &str| typed::<Float64Array>(batch, n, path);
@@ -337,6 +368,11 @@ fn fold(
         let history = histories.entry(key).or_insert_with(|| History::new(config));
         let hours = running.value(row) / 3600.0;
         history.pod_hours += hours;
+        let place = |i: usize| placement[i].value(row).to_owned();
+        *history
+            .placements
+            .entry((place(0), place(1), place(2), place(3), place(4)))
+            .or_default() += hours;
         history.cpu_request_core_hours += cpu_req.value(row);
         history.memory_request_gib_hours += mem_req.value(row);
         history.cpu_billed_core_hours += cpu_billed.value(row);
@@ -400,9 +436,35 @@ fn fold(
 pub fn read_templates(
     root: &Path,
     since: Option<DateTime<Utc>>,
-) -> Result<BTreeMap<ContainerKey, Template>, HistoryError> {
-    let mut templates = BTreeMap::new();
-    for file in table_files(root, "workloads", since) {
+) -> Result<Templates, HistoryError> {
+    let mut templates = Templates::default();
+    for_each_batch(root, "workloads", since, |batch, path| {
+        fold_templates(batch, path, &mut templates.containers)?;
+        fold_workloads(batch, path, &mut templates.workloads)
+    })?;
+    Ok(templates)
+}
+
+/// What the `workloads` table says, per container and per workload.
+#[derive(Debug, Default)]
+pub struct Templates {
+    pub containers: BTreeMap<ContainerKey, Template>,
+    pub workloads: BTreeMap<WorkloadKey, WorkloadFacts>,
+}
+
+/// Calls `fold` on every record batch of `table`'s files from `since` on,
+/// oldest first.
+///
+/// # Errors
+///
+/// [`HistoryError`] naming the file that cannot be read, or `fold`'s.
+pub fn for_each_batch(
+    root: &Path,
+    table: &str,
+    since: Option<DateTime<Utc>>,
+    mut fold: impl FnMut(&RecordBatch, &str) -> Result<(), HistoryError>,
+) -> Result<(), HistoryError> {
+    for file in table_files(root, table, since) {
         let shown = file.display().to_string();
         let bad = |message: String| HistoryError::File {
             path: shown.clone(),
@@ -414,10 +476,74 @@ pub fn read_templates(
             .map_err(|e| bad(e.to_string()))?;
         for batch in reader {
             let batch = batch.map_err(|e| bad(e.to_string()))?;
-            fold_templates(&batch, &shown, &mut templates)?;
+            fold(&batch, &shown)?;
         }
     }
-    Ok(templates)
+    Ok(())
+}
+
+/// (namespace, kind, name).
+pub type WorkloadKey = (String, String, String);
+
+fn fold_workloads(
+    batch: &RecordBatch,
+    path: &str,
+    workloads: &mut BTreeMap<WorkloadKey, WorkloadFacts>,
+) -> Result<(), HistoryError> {
+    let namespace = strings(batch, "namespace", path)?;
+    let kind = strings(batch, "workload_kind", path)?;
+    let name = strings(batch, "workload_name", path)?;
+    let priority = strings(batch, "priority_class", path)?;
+    let replicas: Int32Array = typed(batch, "replicas", path)?;
+    let hpa_min: Int32Array = typed(batch, "hpa_min_replicas", path)?;
+    let has_pdb: arrow::array::BooleanArray = typed(batch, "has_pdb", path)?;
+    let allowed: Int32Array = typed(batch, "pdb_disruptions_allowed", path)?;
+    let grace: Int64Array = typed(batch, "termination_grace_seconds", path)?;
+    let volumes: ListArray = typed(batch, "volume_kinds", path)?;
+    let annotations: ListArray = typed(batch, "annotations", path)?;
+    let optional = |a: &Int32Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    for row in 0..batch.num_rows() {
+        let volume_kinds: Vec<String> = volumes
+            .value(row)
+            .as_string_opt::<i32>()
+            .map(|v| v.iter().flatten().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let pairs = annotations.value(row);
+        let annotations: Vec<(String, String)> = pairs
+            .as_struct_opt()
+            .and_then(|s| {
+                let keys = s.column(0).as_string_opt::<i32>()?;
+                let values = s.column(1).as_string_opt::<i32>()?;
+                Some(
+                    (0..s.len())
+                        .map(|i| (keys.value(i).to_owned(), values.value(i).to_owned()))
+                        .collect(),
+                )
+            })
+            .unwrap_or_default();
+        let key = (
+            namespace.value(row).to_owned(),
+            kind.value(row).to_owned(),
+            name.value(row).to_owned(),
+        );
+        workloads.insert(
+            key.clone(),
+            WorkloadFacts {
+                namespace: key.0,
+                kind: key.1,
+                replicas: optional(&replicas, row),
+                hpa_min_replicas: optional(&hpa_min, row),
+                has_pdb: has_pdb.value(row),
+                pdb_disruptions_allowed: optional(&allowed, row),
+                termination_grace_seconds: grace.value(row),
+                volume_kinds,
+                annotations,
+                priority_class: priority.value(row).to_owned(),
+                ..WorkloadFacts::default()
+            },
+        );
+    }
+    Ok(())
 }
 
 fn fold_templates(

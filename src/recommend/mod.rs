@@ -9,6 +9,7 @@
 //! ([`family`]). Reading the dataset's hourly histograms, workload and pool
 //! facts into them, and `kubetally recommend` itself, come next.
 
+pub mod advice;
 pub mod backtest;
 pub mod family;
 pub mod history;

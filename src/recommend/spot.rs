@@ -273,21 +273,36 @@ pub fn assess(facts: &WorkloadFacts, provider: Provider) -> Assessment {
         ),
     });
 
+    // Within the notice passes (issue #7: "termination grace within the
+    // provider's notice"); GKE cuts a workload pod's shutdown at 15 s of the
+    // 30, which the reason says when it applies.
     let grace = facts.termination_grace_seconds;
+    let notice = provider.notice_seconds();
     let effective = provider.effective_grace_seconds();
-    checks.push(if grace <= effective {
+    checks.push(if grace > notice {
+        check(
+            "S6",
+            "termination grace",
+            Fail,
+            format!(
+                "{grace} s asked, the VM is gone {notice} s after the notice: shutdown is cut short"
+            ),
+        )
+    } else if grace > effective {
         check(
             "S6",
             "termination grace",
             Pass,
-            format!("{grace} s fits the {effective} s the provider gives"),
+            format!(
+                "{grace} s fits the {notice} s notice; GKE gives workload pods {effective} s of it"
+            ),
         )
     } else {
         check(
             "S6",
             "termination grace",
-            Fail,
-            format!("{grace} s asked, {effective} s given: shutdown is cut short"),
+            Pass,
+            format!("{grace} s fits the {effective} s the provider gives"),
         )
     });
 
@@ -511,7 +526,7 @@ mod tests {
                     f.max_unavailable = Some(0);
                 }),
             ),
-            ("S6", Box::new(|f| f.termination_grace_seconds = 30)),
+            ("S6", Box::new(|f| f.termination_grace_seconds = 60)),
             (
                 "S7",
                 Box::new(|f| {
@@ -568,6 +583,12 @@ mod tests {
     #[test]
     fn provider_notice_decides_grace_and_startup() {
         let mut facts = web();
+        facts.termination_grace_seconds = 30;
+        assert_eq!(
+            verdict(&facts, "S6"),
+            Verdict::Pass,
+            "the Kubernetes default fits GKE's notice"
+        );
         facts.termination_grace_seconds = 60;
         facts.startup_seconds = Some(90.0);
         assert!(!assess(&facts, Provider::Gke).eligible);

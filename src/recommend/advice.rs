@@ -1,0 +1,344 @@
+//! Spot eligibility and machine families from the dataset, for `kubetally
+//! recommend`'s `spot` and `machine_family` lists: the libraries
+//! ([`super::spot`], [`super::family`]) fed with the `workloads`,
+//! `allocation` and `nodes` tables, and their savings priced by the catalog.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::{AsArray, Float64Array, Int64Array, RecordBatch};
+use arrow::datatypes::DataType;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::family::{PoolFacts, compare};
+use super::history::{ContainerKey, History, HistoryError, WorkloadKey, for_each_batch};
+use super::spot::{Provider, Verdict, WorkloadFacts, assess};
+use crate::model::{CapacityType, Provider as Cloud};
+use crate::pricing::{HOURS_PER_MONTH, NodeClass, PriceBook};
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// One check as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckItem {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub verdict: String,
+    pub reason: String,
+}
+
+/// A workload's spot verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpotItem {
+    pub namespace: String,
+    pub workload_kind: String,
+    pub workload_name: String,
+    pub provider: String,
+    pub eligible: bool,
+    pub checks: Vec<CheckItem>,
+    /// The nodeSelector and toleration to add, when eligible.
+    pub change: Option<String>,
+    /// Its current requests at the spot unit prices of the machine family it
+    /// runs on instead of on-demand (0 unless eligible).
+    pub monthly_savings_usd: f64,
+}
+
+fn spot_provider(name: &str) -> Option<Provider> {
+    match name {
+        "gcp" => Some(Provider::Gke),
+        "aws" => Some(Provider::Aws),
+        "azure" => Some(Provider::Azure),
+        _ => None,
+    }
+}
+
+/// Unit prices (per core-hour, per GiB-hour) of `placement` bought as `capacity`.
+fn unit_prices(
+    book: &PriceBook,
+    placement: &super::history::Placement,
+    capacity: CapacityType,
+) -> (f64, f64) {
+    let class = NodeClass {
+        provider: Cloud::from_name(&placement.0),
+        region: placement.1.clone(),
+        zone: String::new(),
+        machine_type: placement.3.clone(),
+        machine_family: placement.2.clone(),
+        capacity_type: capacity,
+        gpu_type: String::new(),
+        vcpus: 0.0,
+        memory_gib: 0.0,
+        gpus: 0,
+    };
+    let price = book.price(&class);
+    (price.cpu_core_hour_usd(), price.memory_gib_hour_usd())
+}
+
+/// Spot verdicts for every workload that ran in the window.
+pub fn spot_items(
+    book: &PriceBook,
+    histories: &BTreeMap<ContainerKey, History>,
+    workloads: &BTreeMap<WorkloadKey, WorkloadFacts>,
+) -> Vec<SpotItem> {
+    let mut by_workload: BTreeMap<WorkloadKey, Vec<&History>> = BTreeMap::new();
+    for (key, history) in histories {
+        by_workload
+            .entry((
+                key.namespace.clone(),
+                key.workload_kind.clone(),
+                key.workload_name.clone(),
+            ))
+            .or_default()
+            .push(history);
+    }
+    let mut items = Vec::new();
+    for (key, containers) in by_workload {
+        let Some(placement) = containers.iter().find_map(|h| h.main_placement().cloned()) else {
+            continue;
+        };
+        let Some(provider) = spot_provider(&placement.0) else {
+            continue;
+        };
+        let mut facts = workloads
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| WorkloadFacts {
+                namespace: key.0.clone(),
+                kind: key.1.clone(),
+                termination_grace_seconds: 30,
+                ..WorkloadFacts::default()
+            });
+        let pod_days: f64 = containers.iter().map(|h| h.pod_hours).sum::<f64>() / 24.0;
+        let restarts: u64 = containers
+            .iter()
+            .map(|h| h.restarts.saturating_sub(h.oom_kills))
+            .sum();
+        if pod_days > 0.0 {
+            facts.restarts_per_pod_day = Some(restarts as f64 / pod_days);
+        }
+        if placement.4 != "on_demand" {
+            let (label, value) = provider.spot_label();
+            facts.node_selector = vec![(label.to_owned(), value.to_owned())];
+        }
+        let assessment = assess(&facts, provider);
+        let mut savings = 0.0;
+        if assessment.eligible {
+            let (od_cpu, od_memory) = unit_prices(book, &placement, CapacityType::OnDemand);
+            let (spot_cpu, spot_memory) = unit_prices(book, &placement, CapacityType::Spot);
+            for history in &containers {
+                savings += (history.cpu_request_cores() * (od_cpu - spot_cpu)
+                    + history.memory_request_bytes() / GIB * (od_memory - spot_memory))
+                    * history.average_pods()
+                    * HOURS_PER_MONTH;
+            }
+        }
+        items.push(SpotItem {
+            namespace: key.0,
+            workload_kind: key.1,
+            workload_name: key.2,
+            provider: placement.0.clone(),
+            eligible: assessment.eligible,
+            checks: assessment
+                .checks
+                .into_iter()
+                .map(|c| CheckItem {
+                    id: c.id,
+                    name: c.name,
+                    verdict: match c.verdict {
+                        Verdict::Pass => "pass",
+                        Verdict::Fail => "fail",
+                        Verdict::Unknown => "unknown",
+                    }
+                    .to_owned(),
+                    reason: c.reason,
+                })
+                .collect(),
+            change: assessment.change,
+            monthly_savings_usd: savings,
+        });
+    }
+    items.sort_by(|a, b| b.monthly_savings_usd.total_cmp(&a.monthly_savings_usd));
+    items
+}
+
+/// A pool's family comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FamilyItem {
+    pub pool: String,
+    pub provider: String,
+    pub region: String,
+    pub current_family: String,
+    pub current_monthly_usd: f64,
+    pub cpu_utilisation: f64,
+    pub options: Vec<FamilyOption>,
+    pub needs_faster: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FamilyOption {
+    pub family: String,
+    pub effective_monthly_usd: f64,
+    pub sustained_use_percent: f64,
+    pub monthly_savings_usd: f64,
+}
+
+#[derive(Default)]
+struct PoolSums {
+    provider: String,
+    region: String,
+    family: String,
+    vcpu_hours: f64,
+    gib_hours: f64,
+    node_hours: f64,
+    cost: f64,
+    cpu_used: f64,
+    nodes: std::collections::BTreeSet<String>,
+}
+
+/// Machine-family comparisons of every on-demand node pool in the window.
+///
+/// # Errors
+///
+/// [`HistoryError`] naming the `nodes` file that cannot be read.
+pub fn family_items(
+    book: &PriceBook,
+    root: &Path,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<FamilyItem>, HistoryError> {
+    let mut pools: BTreeMap<String, PoolSums> = BTreeMap::new();
+    let mut hours = std::collections::BTreeSet::new();
+    for_each_batch(root, "nodes", since, |batch, path| {
+        fold_nodes(batch, path, &mut pools, &mut hours)
+    })?;
+    let window_hours = hours.len().max(1) as f64;
+    let mut items = Vec::new();
+    for (name, sums) in pools {
+        if sums.node_hours <= 0.0 {
+            continue;
+        }
+        let facts = PoolFacts {
+            name: name.clone(),
+            provider: sums.provider.clone(),
+            region: sums.region.clone(),
+            family: sums.family.clone(),
+            vcpus: sums.vcpu_hours / window_hours,
+            memory_gib: sums.gib_hours / window_hours,
+            month_fraction: (sums.node_hours / (sums.nodes.len().max(1) as f64 * window_hours))
+                .min(1.0),
+            hourly_usd: sums.cost / window_hours,
+            cpu_utilisation: if sums.vcpu_hours > 0.0 {
+                sums.cpu_used / sums.vcpu_hours
+            } else {
+                0.0
+            },
+        };
+        let comparison = compare(book, &facts);
+        items.push(FamilyItem {
+            pool: name,
+            provider: sums.provider,
+            region: sums.region,
+            current_family: sums.family,
+            current_monthly_usd: facts.hourly_usd * HOURS_PER_MONTH,
+            cpu_utilisation: facts.cpu_utilisation,
+            options: comparison
+                .options
+                .into_iter()
+                .map(|o| FamilyOption {
+                    family: o.family,
+                    effective_monthly_usd: o.effective_hourly_usd * HOURS_PER_MONTH,
+                    sustained_use_percent: o.sustained_use_percent,
+                    monthly_savings_usd: o.monthly_savings_usd,
+                })
+                .collect(),
+            needs_faster: comparison.needs_faster,
+        });
+    }
+    Ok(items)
+}
+
+fn fold_nodes(
+    batch: &RecordBatch,
+    path: &str,
+    pools: &mut BTreeMap<String, PoolSums>,
+    hours: &mut std::collections::BTreeSet<i64>,
+) -> Result<(), HistoryError> {
+    let text = |name: &str| -> Result<arrow::array::StringArray, HistoryError> {
+        let column = batch
+            .column_by_name(name)
+            .ok_or_else(|| HistoryError::File {
+                path: path.to_owned(),
+                message: format!("no column {name}"),
+            })?;
+        arrow::compute::cast(column, &DataType::Utf8)
+            .map(|a| a.as_string::<i32>().clone())
+            .map_err(|e| HistoryError::File {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })
+    };
+    let float = |name: &str| -> Result<Float64Array, HistoryError> {
+        batch
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<Float64Array>().cloned())
+            .ok_or_else(|| HistoryError::File {
+                path: path.to_owned(),
+                message: format!("no float column {name}"),
+            })
+    };
+    let (pool, node, provider, region, family, capacity) = (
+        text("node_pool")?,
+        text("node")?,
+        text("provider")?,
+        text("region")?,
+        text("machine_family")?,
+        text("capacity_type")?,
+    );
+    let (vcpus, running, cost, used) = (
+        float("vcpus")?,
+        float("running_seconds")?,
+        float("total_cost_usd")?,
+        float("cpu_usage_core_hours")?,
+    );
+    let memory: Int64Array = batch
+        .column_by_name("memory_bytes")
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned())
+        .ok_or_else(|| HistoryError::File {
+            path: path.to_owned(),
+            message: "no memory_bytes".into(),
+        })?;
+    let start = batch
+        .column_by_name("start_time")
+        .and_then(|c| {
+            c.as_primitive_opt::<arrow::datatypes::TimestampMillisecondType>()
+                .cloned()
+        })
+        .ok_or_else(|| HistoryError::File {
+            path: path.to_owned(),
+            message: "no start_time".into(),
+        })?;
+    for row in 0..batch.num_rows() {
+        hours.insert(start.value(row));
+        // Spot pools are already as cheap as their family gets.
+        if capacity.value(row) != "on_demand" {
+            continue;
+        }
+        let name = if pool.value(row).is_empty() {
+            "(no pool label)"
+        } else {
+            pool.value(row)
+        };
+        let sums = pools.entry(name.to_owned()).or_default();
+        let h = running.value(row) / 3600.0;
+        sums.provider = provider.value(row).to_owned();
+        sums.region = region.value(row).to_owned();
+        sums.family = family.value(row).to_owned();
+        sums.vcpu_hours += vcpus.value(row) * h;
+        sums.gib_hours += memory.value(row) as f64 / GIB * h;
+        sums.node_hours += h;
+        sums.cost += cost.value(row);
+        sums.cpu_used += used.value(row);
+        sums.nodes.insert(node.value(row).to_owned());
+    }
+    Ok(())
+}
