@@ -94,6 +94,7 @@ impl Collection {
 
 type Labels = Arc<[(Arc<str>, Arc<str>)]>;
 type NameKey = (Arc<str>, Arc<str>);
+type ParentKey = (Arc<str>, OwnerKind, Arc<str>);
 
 /// Everything the collector knows of the cluster right now.
 #[derive(Debug, Default)]
@@ -109,7 +110,11 @@ pub struct Inventory {
     retired_nodes: Vec<Arc<SlimNode>>,
     namespaces: HashMap<Arc<str>, Labels>,
     /// ReplicaSet → Deployment and Job → CronJob.
-    parents: HashMap<(Arc<str>, OwnerKind, Arc<str>), OwnerRef>,
+    parents: HashMap<ParentKey, OwnerRef>,
+    /// Parents deleted since the last hour was closed, with when: a CronJob's
+    /// Job is usually deleted (ttlSecondsAfterFinished) before its pods'
+    /// hour is allocated, and those pods still belong to the CronJob.
+    retired_parents: HashMap<ParentKey, (OwnerRef, Option<DateTime<Utc>>)>,
     workloads: HashMap<WorkloadKey, Arc<SlimWorkload>>,
     hpas: HashMap<NameKey, SlimHpa>,
     pdbs: HashMap<NameKey, SlimPdb>,
@@ -177,9 +182,15 @@ impl Inventory {
                 } else {
                     OwnerKind::ReplicaSet
                 };
-                self.parents.retain(|(ns, k, name), _| {
-                    *k != kind || seen.contains(&format!("{ns}/{name}"))
-                });
+                let gone: Vec<ParentKey> = self
+                    .parents
+                    .keys()
+                    .filter(|(ns, k, name)| *k == kind && !seen.contains(&format!("{ns}/{name}")))
+                    .cloned()
+                    .collect();
+                for key in gone {
+                    self.retire_parent(key);
+                }
                 if kind == OwnerKind::Job {
                     self.workloads.retain(|k, _| {
                         k.kind != OwnerKind::Job
@@ -297,14 +308,20 @@ impl Inventory {
                 self.parents.insert(key, parent);
             }
             None => {
-                self.parents.remove(&key);
+                self.retire_parent(key);
             }
         }
     }
 
     pub fn delete_parent(&mut self, namespace: &str, kind: OwnerKind, name: &str) {
         let key = (self.interner.get(namespace), kind, self.interner.get(name));
-        self.parents.remove(&key);
+        self.retire_parent(key);
+    }
+
+    fn retire_parent(&mut self, key: ParentKey) {
+        if let Some(parent) = self.parents.remove(&key) {
+            self.retired_parents.insert(key, (parent, self.clock));
+        }
     }
 
     pub fn apply_workload(&mut self, collection: Collection, workload: SlimWorkload) {
@@ -362,10 +379,12 @@ impl Inventory {
             };
         };
         let mut current = owner.clone();
+        let key = (pod.namespace.clone(), current.kind, current.name.clone());
         if matches!(current.kind, OwnerKind::ReplicaSet | OwnerKind::Job)
-            && let Some(parent) =
-                self.parents
-                    .get(&(pod.namespace.clone(), current.kind, current.name.clone()))
+            && let Some(parent) = self
+                .parents
+                .get(&key)
+                .or_else(|| self.retired_parents.get(&key).map(|(parent, _)| parent))
             && matches!(parent.kind, OwnerKind::Deployment | OwnerKind::CronJob)
         {
             current = parent.clone();
@@ -451,6 +470,64 @@ impl Inventory {
             .retain(|p| p.ended.is_some_and(|ended| ended >= before));
         self.retired_nodes
             .retain(|n| n.deleted.is_some_and(|deleted| deleted >= before));
+        // A deleted parent's pods go within seconds (garbage collection);
+        // an hour of slack covers a slow collector or API server.
+        let keep_from = before - chrono::Duration::hours(1);
+        self.retired_parents
+            .retain(|_, (_, deleted)| deleted.is_none_or(|d| d >= keep_from));
         self.interner.sweep();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::pod::Phase;
+
+    fn job_pod() -> SlimPod {
+        SlimPod {
+            uid: "uid-1".into(),
+            namespace: "acme".into(),
+            name: "sync-1-abc".into(),
+            node: Some("n1".into()),
+            labels: Arc::new([]),
+            owner: Some(OwnerRef {
+                kind: OwnerKind::Job,
+                name: "sync-1".into(),
+            }),
+            phase: Phase::Finished,
+            started: None,
+            ended: None,
+            containers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_pod_of_a_deleted_job_still_belongs_to_its_cronjob() {
+        let mut inventory = Inventory::default();
+        let t0 = crate::sim::epoch();
+        inventory.clock = Some(t0);
+        inventory.apply_parent(
+            "acme",
+            OwnerKind::Job,
+            "sync-1",
+            Some(OwnerRef {
+                kind: OwnerKind::CronJob,
+                name: "sync".into(),
+            }),
+        );
+        let pod = job_pod();
+        inventory.apply_pod(pod.clone());
+        // ttlSecondsAfterFinished: the Job goes first, then its pod.
+        inventory.delete_parent("acme", OwnerKind::Job, "sync-1");
+        inventory.delete_pod(pod.clone());
+        let workload = inventory.workload_of(&pod);
+        assert_eq!(
+            (workload.kind, &*workload.name),
+            (OwnerKind::CronJob, "sync")
+        );
+        // Gone an hour after the hour it was deleted in closed.
+        inventory.forget_retired(t0 + chrono::Duration::hours(2));
+        assert_eq!(inventory.workload_of(&pod).kind, OwnerKind::Job);
     }
 }
