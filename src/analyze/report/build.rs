@@ -11,7 +11,7 @@ use super::frame::Frame;
 use super::model::{
     Day, Group, Pool, Quality, Reconciliation, Report, SharedIdle, UnpricedNode, Waste,
 };
-use super::options::{Options, Period};
+use super::options::{By, Options, Period};
 use super::spread::{Bucket, Compute, spread};
 use super::sql::{self, Fragments};
 use crate::allocate::SHARED;
@@ -79,7 +79,8 @@ pub fn build(session: &mut Session, options: &Options) -> Result<Report, ReportE
         }
     }
     let fragments = Fragments::new(options, period);
-    let mut buckets = fill_buckets(session, &fragments)?;
+    let facts = Facts::read(session, &fragments, &options.by)?;
+    let mut buckets = fill_buckets(session, &fragments, &facts)?;
     if !buckets.keys().any(|(current, _, _)| *current) {
         return Err(ReportError::EmptyPeriod {
             start: period.start,
@@ -253,7 +254,7 @@ pub fn build(session: &mut Session, options: &Options) -> Result<Report, ReportE
         groups,
         shared_idle,
         reconciliation,
-        waste: waste(session, &fragments, options.top_waste)?,
+        waste: waste(&facts, tenant, options.top_waste),
         pools: pools(session, &fragments, scoped)?,
         quality: quality(session, &fragments, period)?,
         savings: None,
@@ -268,33 +269,93 @@ fn add(sums: &mut Sums, more: &Sums) {
     sums.idle_usd += more.idle_usd;
 }
 
-/// Reads compute and node cost into buckets.
+/// The one scan of `allocation` (see `Fragments::facts`), read once.
+struct Facts {
+    current: Vec<bool>,
+    cluster: Vec<String>,
+    day: Vec<NaiveDate>,
+    tenant: Vec<String>,
+    /// The group of each row under `--by`.
+    group: Vec<String>,
+    namespace: Vec<String>,
+    kind: Vec<String>,
+    name: Vec<String>,
+    compute: Vec<Compute>,
+    cpu_request: Vec<f64>,
+    cpu_usage: Vec<f64>,
+    memory_request: Vec<f64>,
+    memory_usage: Vec<f64>,
+    waste_usd: Vec<f64>,
+}
+
+impl Facts {
+    fn read(session: &mut Session, fragments: &Fragments, by: &By) -> Result<Facts, ReportError> {
+        let rows = run(session, "reading the allocation", &fragments.facts())?;
+        let (tenant, namespace) = (rows.strings("tenant")?, rows.strings("namespace")?);
+        let (kind, name) = (rows.strings("kind")?, rows.strings("name")?);
+        let group = match by {
+            By::Tenant => tenant.clone(),
+            By::Namespace => namespace.clone(),
+            By::Workload => (0..rows.len())
+                .map(|i| format!("{}/{}/{}", namespace[i], kind[i], name[i]))
+                .collect(),
+            By::Label(_) => rows.strings("grp")?,
+        };
+        let cpu = rows.f64s("cpu_core_hours")?;
+        let memory = rows.f64s("memory_gib_hours")?;
+        let usd = rows.f64s("cost_usd")?;
+        Ok(Facts {
+            current: rows.i64s("cur")?.into_iter().map(|c| c == 1).collect(),
+            cluster: rows.strings("cl")?,
+            day: rows.dates("d")?,
+            tenant,
+            group,
+            namespace,
+            kind,
+            name,
+            compute: (0..rows.len())
+                .map(|i| Compute {
+                    cpu_core_hours: cpu[i],
+                    memory_gib_hours: memory[i],
+                    cost_usd: usd[i],
+                })
+                .collect(),
+            cpu_request: rows.f64s("cpu_request")?,
+            cpu_usage: rows.f64s("cpu_usage")?,
+            memory_request: rows.f64s("memory_request")?,
+            memory_usage: rows.f64s("memory_usage")?,
+            waste_usd: rows.f64s("waste_usd")?,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.current.len()
+    }
+}
+
+/// Reads compute (from the facts) and node cost into buckets.
 fn fill_buckets(
     session: &mut Session,
     fragments: &Fragments,
+    facts: &Facts,
 ) -> Result<BTreeMap<BucketKey, Filling>, ReportError> {
     let mut buckets: BTreeMap<BucketKey, Filling> = BTreeMap::new();
-    let rows = run(session, "reading the allocation", &fragments.buckets())?;
-    let (cur, cl, d) = (rows.i64s("cur")?, rows.strings("cl")?, rows.dates("d")?);
-    let (tenant, grp) = (rows.strings("tenant")?, rows.strings("grp")?);
-    let cpu = rows.f64s("cpu_core_hours")?;
-    let memory = rows.f64s("memory_gib_hours")?;
-    let usd = rows.f64s("cost_usd")?;
-    for i in 0..rows.len() {
+    for i in 0..facts.len() {
         let bucket = buckets
-            .entry((cur[i] == 1, cl[i].clone(), d[i]))
+            .entry((facts.current[i], facts.cluster[i].clone(), facts.day[i]))
             .or_default();
-        let target = if tenant[i] == SHARED {
+        let target = if facts.tenant[i] == SHARED {
             &mut bucket.shared
         } else {
             bucket
                 .units
-                .entry((tenant[i].clone(), grp[i].clone()))
+                .entry((facts.tenant[i].clone(), facts.group[i].clone()))
                 .or_default()
         };
-        target.cpu_core_hours += cpu[i];
-        target.memory_gib_hours += memory[i];
-        target.cost_usd += usd[i];
+        let more = facts.compute[i];
+        target.cpu_core_hours += more.cpu_core_hours;
+        target.memory_gib_hours += more.memory_gib_hours;
+        target.cost_usd += more.cost_usd;
     }
     let nodes = run(session, "reading node cost", &fragments.node_cost())?;
     let (cur, cl, d) = (nodes.i64s("cur")?, nodes.strings("cl")?, nodes.dates("d")?);
@@ -366,33 +427,47 @@ fn share(buckets: &mut BTreeMap<BucketKey, Filling>, options: &Options) -> Share
     shares
 }
 
-fn waste(
-    session: &mut Session,
-    fragments: &Fragments,
-    top: usize,
-) -> Result<Vec<Waste>, ReportError> {
-    let rows = run(session, "finding waste", &fragments.waste(top))?;
-    let (cl, namespace) = (rows.strings("cl")?, rows.strings("namespace")?);
-    let (kind, name) = (rows.strings("kind")?, rows.strings("name")?);
-    let (cpu_request, cpu_usage) = (rows.f64s("cpu_request")?, rows.f64s("cpu_usage")?);
-    let memory_request = rows.f64s("memory_request")?;
-    let memory_usage = rows.f64s("memory_usage")?;
-    let (cost, waste) = (rows.f64s("cost_usd")?, rows.f64s("waste_usd")?);
-    Ok((0..rows.len())
-        .filter(|&i| waste[i] > 0.0)
-        .map(|i| Waste {
-            cluster: cl[i].clone(),
-            namespace: namespace[i].clone(),
-            workload_kind: kind[i].clone(),
-            workload_name: name[i].clone(),
-            cpu_request_core_hours: cpu_request[i],
-            cpu_usage_core_hours: cpu_usage[i],
-            memory_request_gib_hours: memory_request[i],
-            memory_usage_gib_hours: memory_usage[i],
-            cost_usd: cost[i],
-            waste_usd: waste[i],
-        })
-        .collect())
+/// The `top` workloads of the period (the tenant's only, in a tenant's
+/// report) by requested-but-unused capacity, priced.
+fn waste(facts: &Facts, tenant: Option<&str>, top: usize) -> Vec<Waste> {
+    let mut by_workload: BTreeMap<(&str, &str, &str, &str), Waste> = BTreeMap::new();
+    for i in 0..facts.len() {
+        if !facts.current[i] || tenant.is_some_and(|t| facts.tenant[i] != t) {
+            continue;
+        }
+        let key = (
+            facts.cluster[i].as_str(),
+            facts.namespace[i].as_str(),
+            facts.kind[i].as_str(),
+            facts.name[i].as_str(),
+        );
+        let w = by_workload.entry(key).or_insert_with(|| Waste {
+            cluster: key.0.to_owned(),
+            namespace: key.1.to_owned(),
+            workload_kind: key.2.to_owned(),
+            workload_name: key.3.to_owned(),
+            cpu_request_core_hours: 0.0,
+            cpu_usage_core_hours: 0.0,
+            memory_request_gib_hours: 0.0,
+            memory_usage_gib_hours: 0.0,
+            cost_usd: 0.0,
+            waste_usd: 0.0,
+        });
+        w.cpu_request_core_hours += facts.cpu_request[i];
+        w.cpu_usage_core_hours += facts.cpu_usage[i];
+        w.memory_request_gib_hours += facts.memory_request[i];
+        w.memory_usage_gib_hours += facts.memory_usage[i];
+        w.cost_usd += facts.compute[i].cost_usd;
+        w.waste_usd += facts.waste_usd[i];
+    }
+    // Map order breaks ties: cluster, namespace, kind, name.
+    let mut waste: Vec<Waste> = by_workload
+        .into_values()
+        .filter(|w| w.waste_usd > 0.0)
+        .collect();
+    waste.sort_by(|a, b| b.waste_usd.total_cmp(&a.waste_usd));
+    waste.truncate(top);
+    waste
 }
 
 /// Pool key: (cluster, pool, machine type, capacity type).
@@ -460,9 +535,17 @@ fn pools(
         })
         .collect();
     pools.sort_by(|a, b| {
-        b.cost_usd
-            .total_cmp(&a.cost_usd)
-            .then_with(|| (&a.cluster, &a.pool).cmp(&(&b.cluster, &b.pool)))
+        b.cost_usd.total_cmp(&a.cost_usd).then_with(|| {
+            let key = |p: &Pool| {
+                (
+                    p.cluster.clone(),
+                    p.pool.clone(),
+                    p.machine_types.clone(),
+                    p.capacity_type.clone(),
+                )
+            };
+            key(a).cmp(&key(b))
+        })
     });
     Ok(pools)
 }

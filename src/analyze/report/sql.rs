@@ -36,6 +36,7 @@ pub struct Fragments {
     join: String,
     period: Period,
     tenant: Option<String>,
+    basis: Basis,
 }
 
 /// CPU and memory quantities (SQL expressions of core-hours and GiB-hours)
@@ -79,13 +80,10 @@ impl Fragments {
             ),
         };
         let (group, with, join) = match &options.by {
-            By::Tenant => ("a.tenant".to_owned(), String::new(), String::new()),
-            By::Namespace => ("a.namespace".to_owned(), String::new(), String::new()),
-            By::Workload => (
-                "a.namespace || '/' || a.workload_kind || '/' || a.workload_name".to_owned(),
-                String::new(),
-                String::new(),
-            ),
+            // These groups are columns the facts carry anyway (see `build`).
+            By::Tenant | By::Namespace | By::Workload => {
+                ("''".to_owned(), String::new(), String::new())
+            }
             By::Label(key) => (
                 "COALESCE(lv.label_value, '(none)')".to_owned(),
                 format!(
@@ -107,6 +105,7 @@ impl Fragments {
             join,
             period,
             tenant: options.tenant.clone(),
+            basis: options.basis,
         }
     }
 
@@ -121,23 +120,36 @@ impl Fragments {
         }
     }
 
-    /// Compute per (period, cluster, day, tenant, group): `cur` is 1 in the
-    /// period, 0 in the previous one.
-    pub fn buckets(&self) -> String {
+    /// The one scan of `allocation` for lines and waste: sums per (period,
+    /// cluster, day, tenant, label group, workload). `cur` is 1 in the
+    /// period, 0 in the previous one; `grp` is the label value with
+    /// `--by label:KEY`, else empty. A few thousand rows even at 150,000
+    /// pods: workloads, not pods or nodes, are the finest key.
+    pub fn facts(&self) -> String {
         format!(
-            "{with}SELECT cur, cl, d, tenant, grp, SUM(cpu_h) AS cpu_core_hours, \
-             SUM(mem_h) AS memory_gib_hours, SUM(usd) AS cost_usd FROM (\
+            "{with}SELECT cur, cl, d, tenant, grp, namespace, kind, name, \
+             SUM(cpu_h) AS cpu_core_hours, SUM(mem_h) AS memory_gib_hours, \
+             SUM(usd) AS cost_usd, SUM(cpu_req) AS cpu_request, SUM(cpu_use) AS cpu_usage, \
+             SUM(mem_req) AS memory_request, SUM(mem_use) AS memory_usage, \
+             SUM(waste) AS waste_usd FROM (\
              SELECT CASE WHEN a.start_time >= {start} THEN 1 ELSE 0 END AS cur, \
              a.cluster AS cl, a.date AS d, a.tenant AS tenant, {group} AS grp, \
-             {cpu} AS cpu_h, {mem} AS mem_h, {cost} AS usd \
-             FROM allocation AS a {join} WHERE {window}) AS r \
-             GROUP BY cur, cl, d, tenant, grp",
+             a.namespace AS namespace, a.workload_kind AS kind, a.workload_name AS name, \
+             {cpu} AS cpu_h, {mem} AS mem_h, {cost} AS usd, \
+             a.cpu_request_core_hours AS cpu_req, a.cpu_usage_core_hours AS cpu_use, \
+             a.memory_request_gib_hours AS mem_req, a.memory_usage_gib_hours AS mem_use, \
+             {waste} AS waste FROM allocation AS a {join} WHERE {window}) AS r \
+             GROUP BY cur, cl, d, tenant, grp, namespace, kind, name",
             with = self.with,
             start = stamp(self.period.start),
             group = self.group,
             cpu = self.cpu_hours,
             mem = self.memory_hours,
             cost = self.cost,
+            waste = priced!(
+                "GREATEST(a.cpu_request_core_hours - a.cpu_usage_core_hours, 0)",
+                "GREATEST(a.memory_request_gib_hours - a.memory_usage_gib_hours, 0)"
+            ),
             join = self.join,
             window = window("a", self.period.previous_start, self.period.end),
         )
@@ -169,8 +181,19 @@ impl Fragments {
 
     /// Container cost under the basis per node pool (a tenant's only, in a
     /// tenant's report): summed per node first, then joined to each node's
-    /// pool.
+    /// pool. Under `max` for everyone it is `nodes.allocated_cost_usd`
+    /// (Σ allocation.total_cost_usd of the node-hour, by the dataset's
+    /// invariant), which spares a scan of `allocation`.
     pub fn pool_compute(&self) -> String {
+        if self.basis == Basis::Max && self.tenant.is_none() {
+            return format!(
+                "SELECT n.cluster AS cl, n.node_pool AS pool, n.machine_type AS machine_type, \
+                 n.capacity_type AS capacity_type, SUM(n.allocated_cost_usd) AS cost_usd \
+                 FROM nodes AS n WHERE {window} \
+                 GROUP BY n.cluster, n.node_pool, n.machine_type, n.capacity_type",
+                window = self.current("n"),
+            );
+        }
         format!(
             "WITH c AS (SELECT a.cluster AS cl, a.node AS node, SUM({cost}) AS usd \
              FROM allocation AS a WHERE {window}{tenant} GROUP BY a.cluster, a.node), \
@@ -185,29 +208,6 @@ impl Fragments {
             cost = self.cost,
             window = self.current("a"),
             nodes = self.current("n"),
-            tenant = self.tenant_filter(),
-        )
-    }
-
-    /// Workloads by requested-but-unused CPU and memory, priced.
-    pub fn waste(&self, top: usize) -> String {
-        format!(
-            "SELECT cl, namespace, kind, name, SUM(cpu_request) AS cpu_request, \
-             SUM(cpu_usage) AS cpu_usage, SUM(memory_request) AS memory_request, \
-             SUM(memory_usage) AS memory_usage, SUM(usd) AS cost_usd, SUM(waste) AS waste_usd \
-             FROM (SELECT a.cluster AS cl, a.namespace AS namespace, a.workload_kind AS kind, \
-             a.workload_name AS name, a.cpu_request_core_hours AS cpu_request, \
-             a.cpu_usage_core_hours AS cpu_usage, a.memory_request_gib_hours AS memory_request, \
-             a.memory_usage_gib_hours AS memory_usage, {cost} AS usd, \
-             {waste} AS waste FROM allocation AS a WHERE {window}{tenant}) AS r \
-             GROUP BY cl, namespace, kind, name \
-             ORDER BY waste_usd DESC, cl, namespace, kind, name LIMIT {top}",
-            cost = self.cost,
-            waste = priced!(
-                "GREATEST(a.cpu_request_core_hours - a.cpu_usage_core_hours, 0)",
-                "GREATEST(a.memory_request_gib_hours - a.memory_usage_gib_hours, 0)"
-            ),
-            window = self.current("a"),
             tenant = self.tenant_filter(),
         )
     }
@@ -280,7 +280,7 @@ pub const SPAN: &str = "SELECT MIN(start_time) AS oldest, MAX(end_time) AS newes
 
 /// The first and newest hour of each cluster.
 pub const CLUSTER_SPAN: &str = "SELECT n.cluster AS cl, MIN(n.start_time) AS first_hour, MAX(n.start_time) AS newest_hour \
-     FROM nodes AS n GROUP BY n.cluster";
+     FROM nodes AS n GROUP BY n.cluster ORDER BY cl";
 
 /// Whether `tenant` has any row in the dataset.
 pub fn tenant_rows(tenant: &str) -> String {
