@@ -42,6 +42,8 @@ pub struct Session {
     context: SQLContext,
     root: PathBuf,
     tables: Vec<TableFiles>,
+    /// Every statement [`Session::query`] was given, in order.
+    statements: Vec<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -92,6 +94,7 @@ impl Session {
             context,
             root: root.to_owned(),
             tables,
+            statements: Vec::new(),
         })
     }
 
@@ -105,6 +108,13 @@ impl Session {
         &self.root
     }
 
+    /// Every statement [`Session::query`] was given, in order, as given.
+    /// `benches/analysis` hands what `kubetally report` ran to DuckDB, so
+    /// the two engines are compared on exactly the same SQL.
+    pub fn statements(&self) -> &[String] {
+        &self.statements
+    }
+
     /// Runs one SQL statement and collects its rows with polars' streaming
     /// engine (stack-notes: 3× faster than the in-memory one on dataset scans).
     /// A bare `cluster` after a comma is quoted first (see `dialect`).
@@ -114,6 +124,7 @@ impl Session {
     /// [`AnalyzeError::Sql`] for SQL polars refuses (syntax, an unknown
     /// table, column or function) or a failure while running it, as one line.
     pub fn query(&mut self, sql: &str) -> Result<DataFrame, AnalyzeError> {
+        self.statements.push(sql.to_owned());
         let tables: Vec<&str> = self.tables.iter().map(|t| t.name).collect();
         let sql_error = |cause: polars::error::PolarsError| {
             let mut message = one_line(&cause.to_string());

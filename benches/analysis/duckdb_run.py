@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Times DuckDB on the SQL benches/analysis/main.rs times in polars, on the
+same files.
+
+Usage: duckdb_run.py DATASET_DIR THREADS REPEATS < case.json
+
+stdin:  {"name": "...", "statements": ["SELECT ...", ...]}
+stdout: one JSON object: DuckDB's version, the threads, the peak resident
+        memory of this process after the first run (KiB, VmHWM) and its
+        resident memory before any (VmRSS), every run's seconds and
+        their median, rows per statement, each statement's median seconds.
+
+One run is what `kubetally query` does for one invocation: open the dataset
+(a fresh in-memory connection, `threads` set, a view per table over
+`read_parquet(..., hive_partitioning = true)` as tests/queries_duckdb.py
+declares them), run every statement and fetch its rows. The first run is the
+one whose peak memory is reported (this process is fresh, as the polars
+child is); it is not timed. Then REPEATS timed runs.
+
+Exits 3 when duckdb cannot be imported, so the bench can print SKIP.
+"""
+
+import glob
+import json
+import os
+import statistics
+import sys
+import time
+
+TABLES = ("samples", "allocation", "nodes", "workloads", "recommendations")
+
+
+def status_kib(field):
+    """A kB field of /proc/self/status."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def peak_kib():
+    """Peak resident memory of this process (VmHWM). Not getrusage's
+    ru_maxrss: Linux carries the parent's peak into it across fork + exec,
+    so it reported the bench process's own peak."""
+    return status_kib("VmHWM")
+
+
+def rss_kib():
+    """Resident memory now (VmRSS)."""
+    return status_kib("VmRSS")
+
+
+def open_dataset(duckdb, root, threads):
+    connection = duckdb.connect()
+    connection.execute(f"SET threads = {int(threads)}")
+    connection.execute("SET TimeZone = 'UTC'")
+    for table in TABLES:
+        pattern = os.path.join(root, table, "cluster=*", "date=*", "*.parquet")
+        if not glob.glob(pattern):
+            continue
+        quoted = pattern.replace("'", "''")
+        connection.execute(
+            f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{quoted}', "
+            "hive_partitioning = true, hive_types = {'cluster': VARCHAR, 'date': DATE})"
+        )
+    return connection
+
+
+def run(duckdb, root, threads, statements, each=None):
+    """One run; appends each statement's seconds to `each` when given."""
+    connection = open_dataset(duckdb, root, threads)
+    rows = []
+    for index, sql in enumerate(statements):
+        started = time.perf_counter()
+        # Columnar, as polars collects a DataFrame (and no pytz needed for
+        # TIMESTAMPTZ results).
+        rows.append(connection.sql(sql).to_arrow_table().num_rows)
+        if each is not None:
+            each[index].append(time.perf_counter() - started)
+    connection.close()
+    return rows
+
+
+def main(root, threads, repeats):
+    try:
+        import duckdb
+    except ImportError as error:
+        print(f"cannot import duckdb: {error}", file=sys.stderr)
+        sys.exit(3)
+    case = json.load(sys.stdin)
+    statements = case["statements"]
+    baseline = rss_kib()
+    rows = run(duckdb, root, threads, statements)
+    peak = peak_kib()
+    seconds = []
+    each = [[] for _ in statements]
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run(duckdb, root, threads, statements, each)
+        seconds.append(time.perf_counter() - started)
+    json.dump(
+        {
+            "name": case["name"],
+            "duckdb": duckdb.__version__,
+            "threads": threads,
+            "baseline_kib": baseline,
+            "peak_kib": peak,
+            "seconds": seconds,
+            "median_seconds": statistics.median(seconds) if seconds else None,
+            "rows": rows,
+            "statement_median_seconds": [
+                statistics.median(times) if times else None for times in each
+            ],
+        },
+        sys.stdout,
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
