@@ -8,15 +8,26 @@
 -- Weeks are labelled `2026-W45`. "The week before" is the previous week that
 -- has any data: a namespace absent from it has no previous cost (NULL), not a
 -- change from zero. A week cut by `from`/`to` compares a partial week.
-WITH weekly AS (
+-- Days are summed first and weeks labelled on the daily sums: formatting a
+-- week for every allocation row made this query 20x slower than DuckDB's.
+WITH daily AS (
     SELECT
-        strftime(date, '%G-W%V') AS week,
+        date,
         a.cluster,
         namespace,
         SUM(total_cost_usd) AS cost_usd
     FROM allocation AS a
     WHERE date >= '{{from}}' AND date < '{{to}}'
-    GROUP BY strftime(date, '%G-W%V'), a.cluster, namespace
+    GROUP BY date, a.cluster, namespace
+),
+weekly AS (
+    SELECT
+        strftime(date, '%G-W%V') AS week,
+        d.cluster,
+        namespace,
+        SUM(cost_usd) AS cost_usd
+    FROM daily AS d
+    GROUP BY strftime(date, '%G-W%V'), d.cluster, namespace
 ),
 weeks AS (
     SELECT week, ROW_NUMBER() OVER (ORDER BY week) AS week_number
