@@ -1,14 +1,14 @@
 //! `kubetally query`: SQL over the dataset with the embedded engine.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, ValueEnum};
 
+use super::data::DataFlags;
 use crate::analyze::{self, Format, QueryFile, Session};
-use crate::store::Target;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("what").required(true).args(["sql", "file", "name", "list"])))]
@@ -25,14 +25,8 @@ pub struct QueryArgs {
     /// List the bundled queries with their descriptions and parameters.
     #[arg(long)]
     pub list: bool,
-    /// The dataset: a directory, or s3://, gs://, az:// (mirrored to a local cache).
-    #[arg(
-        long,
-        value_name = "DIR|URL",
-        env = "KUBETALLY_DATA",
-        default_value = "."
-    )]
-    pub data: String,
+    #[command(flatten)]
+    pub dataset: DataFlags,
     /// A value for a `{{NAME}}` placeholder of the SQL (repeatable).
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
@@ -47,10 +41,6 @@ pub struct QueryArgs {
     /// bigquery, trino.
     #[arg(long, value_name = "ENGINE", num_args = 0..=1, default_missing_value = "polars")]
     pub print_sql: Option<String>,
-    /// Where an object store dataset is cached [default: $XDG_CACHE_HOME or
-    /// ~/.cache, /kubetally/datasets/<url>].
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,7 +88,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     if format == Format::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
         bail!("--format parquet writes binary: give -o FILE or redirect standard output");
     }
-    let root = dataset_root(&args.data, args.cache_dir.as_deref())?;
+    let root = args.dataset.root()?;
     let mut session = Session::open(&root)?;
     let mut frame = session.query(&sql)?;
     match &args.output {
@@ -147,62 +137,4 @@ fn list() -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-/// The local directory to read: `--data` itself, or the cache an object
-/// store dataset is mirrored into (`--cache-dir`, else the default cache).
-pub(super) fn dataset_root(data: &str, cache_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let target = Target::parse(data).context("--data")?;
-    let object = match target {
-        Target::Local(root) => return Ok(root),
-        Target::Object(object) => object,
-    };
-    let cache = match cache_dir {
-        Some(dir) => dir.to_owned(),
-        None => default_cache(object.url())?,
-    };
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let tables: Vec<&str> = analyze::TABLES.to_vec();
-    let summary = runtime
-        .block_on(crate::store::mirror::mirror(&object, &tables, &cache))
-        .with_context(|| {
-            format!(
-                "--data {}: mirroring into {}",
-                object.url(),
-                cache.display()
-            )
-        })?;
-    if summary.downloaded > 0 || summary.removed > 0 {
-        eprintln!(
-            "kubetally: {}: {} files, {} downloaded ({} bytes), {} removed; cached in {}",
-            object.url(),
-            summary.files,
-            summary.downloaded,
-            summary.bytes,
-            summary.removed,
-            cache.display()
-        );
-    }
-    Ok(cache)
-}
-
-/// `$XDG_CACHE_HOME/kubetally/datasets/<url as a folder name>`, else under
-/// `~/.cache`.
-fn default_cache(url: &str) -> anyhow::Result<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
-        .context("no $XDG_CACHE_HOME or $HOME for the dataset cache: give --cache-dir DIR")?;
-    let folder: String = url
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    Ok(base.join("kubetally").join("datasets").join(folder))
 }

@@ -27,15 +27,8 @@ pub struct RecommendArgs {
 /// Right-sizing over a dataset.
 #[derive(Debug, Args)]
 pub struct DatasetArgs {
-    /// The dataset: a directory (or, with the analysis engine, an object
-    /// store URL mirrored as `kubetally query` does).
-    #[arg(
-        long,
-        value_name = "DIR|URL",
-        env = "KUBETALLY_DATA",
-        default_value = "."
-    )]
-    pub data: String,
+    #[command(flatten)]
+    pub dataset: super::data::DataFlags,
     /// The window, ending at the newest data.
     #[arg(long, value_name = "DURATION", default_value = "14d", value_parser = parse_duration)]
     pub last: chrono::Duration,
@@ -96,27 +89,11 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn dataset_root(data: &str) -> anyhow::Result<PathBuf> {
-    #[cfg(feature = "analyze")]
-    {
-        super::query::dataset_root(data, None)
-    }
-    #[cfg(not(feature = "analyze"))]
-    {
-        match crate::store::Target::parse(data).context("--data")? {
-            crate::store::Target::Local(root) => Ok(root),
-            crate::store::Target::Object(_) => {
-                bail!("--data {data}: object stores need the analysis build (the default features)")
-            }
-        }
-    }
-}
-
 fn rightsizing(args: DatasetArgs) -> anyhow::Result<ExitCode> {
     if args.last <= chrono::Duration::zero() {
         bail!("--last must be longer than zero");
     }
-    let root = dataset_root(&args.data)?;
+    let root = args.dataset.root()?;
     let newest = history::table_files(&root, "allocation", None)
         .last()
         .and_then(|file| {

@@ -8,21 +8,15 @@ use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 
+use super::data::DataFlags;
 use super::duration::parse_duration;
-use super::query::dataset_root;
 use crate::analyze::Session;
 use crate::analyze::report::{self, Basis, By, Format, Options, ShareIdle, ShareShared, Window};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The dataset: a directory, or s3://, gs://, az:// (mirrored to a local cache).
-    #[arg(
-        long,
-        value_name = "DIR|URL",
-        env = "KUBETALLY_DATA",
-        default_value = "."
-    )]
-    pub data: String,
+    #[command(flatten)]
+    pub dataset: DataFlags,
     /// The period: this long, ending at the end of the newest hour in the
     /// dataset (or at --to). Without --last, --from and --to: the last seven
     /// complete UTC days of data.
@@ -62,9 +56,6 @@ pub struct ReportArgs {
     /// Workloads listed under top waste.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top_waste: usize,
-    /// Where an object store dataset is cached (as for `kubetally query`).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,7 +164,7 @@ fn options(args: &ReportArgs) -> anyhow::Result<Options> {
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let format = format(&args);
     let options = options(&args)?;
-    let root = dataset_root(&args.data, args.cache_dir.as_deref())?;
+    let root = args.dataset.root()?;
     let mut session = Session::open(&root)?;
     let report = report::build(&mut session, &options)?;
     match &args.output {
