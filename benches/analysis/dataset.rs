@@ -41,7 +41,7 @@ use super::fail;
 
 /// Bump when what is generated changes: a cached dataset of another version
 /// is made again.
-const VERSION: &str = "analysis-dataset v1";
+const VERSION: &str = "analysis-dataset v2";
 /// The week: 2026-11-02 (a Monday, the simulator's epoch) to 2026-11-09.
 pub const DAYS: i64 = 7;
 /// The `cluster=` partition.

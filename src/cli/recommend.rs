@@ -10,10 +10,10 @@ use comfy_table::{Table, presets};
 
 use super::duration::parse_duration;
 use crate::recommend::backtest::{Outcome, Total, evaluate, total};
-use crate::recommend::rightsize::{self, Recommendation};
+use crate::recommend::plan::{self, Options};
+use crate::recommend::rightsize::Recommendation;
 use crate::recommend::strategy::Strategy;
-use crate::recommend::trace;
-use crate::recommend::{advice, history};
+use crate::recommend::{advice, trace};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -37,6 +37,10 @@ pub struct DatasetArgs {
     /// Only this namespace.
     #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
+    /// The cluster (its `cluster=` partition); needed when the dataset
+    /// holds several.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
     /// Hide recommendations saving less than this per month (USD; negative
     /// savings — asking for more — are always shown).
     #[arg(long, value_name = "USD", default_value_t = 0.0)]
@@ -90,70 +94,31 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn rightsizing(args: DatasetArgs) -> anyhow::Result<ExitCode> {
-    if args.last <= chrono::Duration::zero() {
-        bail!("--last must be longer than zero");
-    }
     let root = args.dataset.root()?;
-    let newest = history::table_files(&root, "allocation", None)
-        .last()
-        .and_then(|file| {
-            file.parent()?
-                .file_name()?
-                .to_str()?
-                .strip_prefix("date=")?
-                .parse::<chrono::NaiveDate>()
-                .ok()
-        })
-        .with_context(|| {
-            format!(
-                "--data {}: no allocation files (is this a kubetally dataset?)",
-                root.display()
-            )
-        })?;
-    let end = newest
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc() + chrono::Duration::days(1))
-        .context("the newest date")?;
-    let since = end - args.last;
-    let mut histories = history::read(&root, Some(since))?;
-    histories.retain(|key, h| {
-        h.last_hour.is_some_and(|l| l >= since)
-            && args
-                .namespace
-                .as_ref()
-                .is_none_or(|ns| &key.namespace == ns)
-    });
     let book = args.pricing.build()?;
-    let templates = history::read_templates(&root, Some(since))?;
-    let mut rows = rightsize::recommend(args.strategy, &histories, &templates.containers);
-    rows.retain(|r| r.monthly_savings_usd >= args.min_savings || r.monthly_savings_usd < 0.0);
-    rows.sort_by(|a, b| b.monthly_savings_usd.total_cmp(&a.monthly_savings_usd));
-    let mut spot = advice::spot_items(&book, &histories, &templates.workloads);
-    spot.retain(|s| args.namespace.as_ref().is_none_or(|ns| &s.namespace == ns));
-    let families = if args.namespace.is_some() {
-        Vec::new()
-    } else {
-        advice::family_items(&book, &root, Some(since))?
+    let options = Options {
+        strategy: args.strategy,
+        last: args.last,
+        namespace: args.namespace.clone(),
+        cluster: args.cluster.clone(),
+        min_savings_usd: args.min_savings,
     };
+    let plan = plan::plan(&root, &book, &options)?;
+    let (rows, spot, families) = (&plan.rightsizing, &plan.spot, &plan.machine_family);
     match args.format {
         BacktestFormat::Json => {
-            let value = serde_json::json!({
-                "rightsizing": rows,
-                "spot": spot,
-                "machine_family": families,
-            });
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            println!("{}", serde_json::to_string_pretty(&plan)?);
         }
         BacktestFormat::Table => {
             println!(
                 "Right-sizing ({})\n{}",
                 args.strategy.as_str(),
-                rightsizing_table(&rows)
+                rightsizing_table(rows)
             );
-            println!("\nSpot eligible\n{}", spot_table(&spot));
+            println!("\nSpot eligible\n{}", spot_table(spot));
             println!(
                 "\nMachine families (on-demand pools)\n{}",
-                family_table(&families)
+                family_table(families)
             );
         }
     }

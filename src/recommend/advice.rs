@@ -8,11 +8,10 @@ use std::path::Path;
 
 use arrow::array::{AsArray, Float64Array, Int64Array, RecordBatch};
 use arrow::datatypes::DataType;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::family::{PoolFacts, compare};
-use super::history::{ContainerKey, History, HistoryError, WorkloadKey, for_each_batch};
+use super::history::{ContainerKey, History, HistoryError, Scope, WorkloadKey, for_each_batch};
 use super::spot::{Provider, Verdict, WorkloadFacts, assess};
 use crate::model::{CapacityType, Provider as Cloud};
 use crate::pricing::{HOURS_PER_MONTH, NodeClass, PriceBook};
@@ -204,11 +203,11 @@ struct PoolSums {
 pub fn family_items(
     book: &PriceBook,
     root: &Path,
-    since: Option<DateTime<Utc>>,
+    scope: &Scope,
 ) -> Result<Vec<FamilyItem>, HistoryError> {
     let mut pools: BTreeMap<String, PoolSums> = BTreeMap::new();
     let mut hours = std::collections::BTreeSet::new();
-    for_each_batch(root, "nodes", since, |batch, path| {
+    for_each_batch(root, "nodes", scope, |batch, path| {
         fold_nodes(batch, path, &mut pools, &mut hours)
     })?;
     let window_hours = hours.len().max(1) as f64;

@@ -149,9 +149,31 @@ pub enum HistoryError {
     Empty { root: String },
 }
 
-/// The files of `table` under `root` whose `date=` partition is on or after
-/// `since`'s date, oldest first (hour order within a day).
-pub fn table_files(root: &Path, table: &str, since: Option<DateTime<Utc>>) -> Vec<PathBuf> {
+/// Which files of the dataset a read covers: `date=` partitions on or after
+/// `since`'s date, and one `cluster=` partition or all of them.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub since: Option<DateTime<Utc>>,
+    pub cluster: Option<String>,
+}
+
+impl Scope {
+    fn skips(&self, folder: &str) -> bool {
+        if let Some(date) = folder.strip_prefix("date=") {
+            return self
+                .since
+                .is_some_and(|since| date < since.format("%Y-%m-%d").to_string().as_str());
+        }
+        folder
+            .strip_prefix("cluster=")
+            .zip(self.cluster.as_deref())
+            .is_some_and(|(name, wanted)| name != wanted)
+    }
+}
+
+/// The files of `table` under `root` in `scope`, oldest first (hour order
+/// within a day).
+pub fn table_files(root: &Path, table: &str, scope: &Scope) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![root.join(table)];
     while let Some(dir) = stack.pop() {
@@ -162,13 +184,7 @@ pub fn table_files(root: &Path, table: &str, since: Option<DateTime<Utc>>) -> Ve
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             if path.is_dir() {
-                let too_old = name
-                    .strip_prefix("date=")
-                    .zip(since)
-                    .is_some_and(|(date, since)| {
-                        date < since.format("%Y-%m-%d").to_string().as_str()
-                    });
-                if !name.starts_with('_') && !too_old {
+                if !name.starts_with('_') && !scope.skips(&name) {
                     stack.push(path);
                 }
             } else if name.ends_with(".parquet") && !name.starts_with('.') {
@@ -189,6 +205,21 @@ pub fn table_files(root: &Path, table: &str, since: Option<DateTime<Utc>>) -> Ve
         key(a).cmp(&key(b))
     });
     files
+}
+
+/// The `cluster=` partitions of `table` under `root`, sorted.
+pub fn clusters(root: &Path, table: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join(table))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("cluster=").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 const COLUMNS: [&str; 24] = [
@@ -257,16 +288,13 @@ fn typed<T: Array + Clone + 'static>(
         })
 }
 
-/// Folds every `allocation` row from `since` on into per-container history.
+/// Folds every `allocation` row in `scope` into per-container history.
 ///
 /// # Errors
 ///
 /// [`HistoryError`] naming the file that cannot be read.
-pub fn read(
-    root: &Path,
-    since: Option<DateTime<Utc>>,
-) -> Result<BTreeMap<ContainerKey, History>, HistoryError> {
-    let files = table_files(root, "allocation", since);
+pub fn read(root: &Path, scope: &Scope) -> Result<BTreeMap<ContainerKey, History>, HistoryError> {
+    let files = table_files(root, "allocation", scope);
     if files.is_empty() {
         return Err(HistoryError::Empty {
             root: root.display().to_string(),
@@ -433,12 +461,9 @@ fn fold(
 /// # Errors
 ///
 /// [`HistoryError`] naming the file that cannot be read.
-pub fn read_templates(
-    root: &Path,
-    since: Option<DateTime<Utc>>,
-) -> Result<Templates, HistoryError> {
+pub fn read_templates(root: &Path, scope: &Scope) -> Result<Templates, HistoryError> {
     let mut templates = Templates::default();
-    for_each_batch(root, "workloads", since, |batch, path| {
+    for_each_batch(root, "workloads", scope, |batch, path| {
         fold_templates(batch, path, &mut templates.containers)?;
         fold_workloads(batch, path, &mut templates.workloads)
     })?;
@@ -452,7 +477,7 @@ pub struct Templates {
     pub workloads: BTreeMap<WorkloadKey, WorkloadFacts>,
 }
 
-/// Calls `fold` on every record batch of `table`'s files from `since` on,
+/// Calls `fold` on every record batch of `table`'s files in `scope`,
 /// oldest first.
 ///
 /// # Errors
@@ -461,10 +486,10 @@ pub struct Templates {
 pub fn for_each_batch(
     root: &Path,
     table: &str,
-    since: Option<DateTime<Utc>>,
+    scope: &Scope,
     mut fold: impl FnMut(&RecordBatch, &str) -> Result<(), HistoryError>,
 ) -> Result<(), HistoryError> {
-    for file in table_files(root, table, since) {
+    for file in table_files(root, table, scope) {
         let shown = file.display().to_string();
         let bad = |message: String| HistoryError::File {
             path: shown.clone(),

@@ -1,0 +1,200 @@
+//! One `kubetally recommend` run over a dataset: pick the cluster and the
+//! window, read the histories once, and derive the three kinds of advice
+//! from them. The CLI, the report's savings section and the benchmark all
+//! call [`plan`], so what they show and what they measure is one thing.
+
+use std::path::Path;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::advice::{self, FamilyItem, SpotItem};
+use super::history::{self, HistoryError, Scope};
+use super::rightsize::{self, Recommendation};
+use super::strategy::Strategy;
+use crate::pricing::PriceBook;
+
+/// What to recommend on.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub strategy: Strategy,
+    /// The window, ending at the end of the newest day of data; rounded up
+    /// to whole UTC days, as the dataset is partitioned by day.
+    pub last: Duration,
+    pub namespace: Option<String>,
+    /// The `cluster=` partition; may be left out when there is only one.
+    pub cluster: Option<String>,
+    /// Right-sizing saving less per month is left out (asking for more,
+    /// a negative saving, never is).
+    pub min_savings_usd: f64,
+}
+
+/// Everything one run recommends.
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub cluster: String,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub strategy: &'static str,
+    /// Sorted by monthly savings, largest first.
+    pub rightsizing: Vec<Recommendation>,
+    pub spot: Vec<SpotItem>,
+    pub machine_family: Vec<FamilyItem>,
+}
+
+impl Plan {
+    /// Monthly savings of the decided right-sizing items, spot-eligible
+    /// workloads, and each pool's cheapest other family, in USD.
+    pub fn monthly_savings_usd(&self) -> Savings {
+        Savings {
+            rightsizing: self
+                .rightsizing
+                .iter()
+                .filter(|r| !r.undecided)
+                .map(|r| r.monthly_savings_usd)
+                .sum(),
+            spot: self
+                .spot
+                .iter()
+                .filter(|s| s.eligible)
+                .map(|s| s.monthly_savings_usd)
+                .sum(),
+            machine_family: self
+                .machine_family
+                .iter()
+                .filter_map(|f| f.options.first())
+                .map(|o| o.monthly_savings_usd.max(0.0))
+                .sum(),
+        }
+    }
+}
+
+/// Monthly savings per kind of advice, in USD. They overlap (a workload
+/// right-sized and moved to spot saves less than the sum), so they are
+/// shown side by side, never added.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Savings {
+    pub rightsizing: f64,
+    pub spot: f64,
+    pub machine_family: f64,
+}
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("--last must be longer than zero")]
+    EmptyWindow,
+    #[error("{root}: no allocation files (is this a kubetally dataset?)")]
+    NoData { root: String },
+    #[error("{root} holds clusters {clusters}: pick one with --cluster")]
+    SeveralClusters { root: String, clusters: String },
+    #[error("--cluster {cluster}: not in {root} (it holds {clusters})")]
+    UnknownCluster {
+        cluster: String,
+        root: String,
+        clusters: String,
+    },
+    #[error(transparent)]
+    History(#[from] HistoryError),
+}
+
+/// Recommends for the dataset at `root`, prices from `book`.
+///
+/// # Errors
+///
+/// [`PlanError`]: no data, an ambiguous or unknown cluster, a file that
+/// cannot be read.
+pub fn plan(root: &Path, book: &PriceBook, options: &Options) -> Result<Plan, PlanError> {
+    if options.last <= Duration::zero() {
+        return Err(PlanError::EmptyWindow);
+    }
+    let cluster = pick_cluster(root, options.cluster.as_deref())?;
+    let everything = Scope {
+        since: None,
+        cluster: Some(cluster.clone()),
+    };
+    let newest = history::table_files(root, "allocation", &everything)
+        .last()
+        .and_then(|file| partition_date(file))
+        .ok_or_else(|| PlanError::NoData {
+            root: root.display().to_string(),
+        })?;
+    let window_end = (newest + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .ok_or_else(|| PlanError::NoData {
+            root: root.display().to_string(),
+        })?;
+    let days = (options.last.num_seconds() + 86_399) / 86_400;
+    let window_start = window_end - Duration::days(days);
+    let scope = Scope {
+        since: Some(window_start),
+        cluster: Some(cluster.clone()),
+    };
+
+    let mut histories = history::read(root, &scope)?;
+    histories.retain(|key, h| {
+        h.last_hour.is_some_and(|l| l >= window_start)
+            && options
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| &key.namespace == ns)
+    });
+    let templates = history::read_templates(root, &scope)?;
+    let mut rightsizing = rightsize::recommend(options.strategy, &histories, &templates.containers);
+    rightsizing.retain(|r| {
+        r.monthly_savings_usd >= options.min_savings_usd || r.monthly_savings_usd < 0.0
+    });
+    rightsizing.sort_by(|a, b| b.monthly_savings_usd.total_cmp(&a.monthly_savings_usd));
+    let mut spot = advice::spot_items(book, &histories, &templates.workloads);
+    spot.retain(|s| {
+        options
+            .namespace
+            .as_ref()
+            .is_none_or(|ns| &s.namespace == ns)
+    });
+    spot.sort_by(|a, b| b.monthly_savings_usd.total_cmp(&a.monthly_savings_usd));
+    // Pools are shared by every namespace: a namespace's run leaves them out.
+    let machine_family = if options.namespace.is_some() {
+        Vec::new()
+    } else {
+        advice::family_items(book, root, &scope)?
+    };
+    Ok(Plan {
+        cluster,
+        window_start,
+        window_end,
+        strategy: options.strategy.as_str(),
+        rightsizing,
+        spot,
+        machine_family,
+    })
+}
+
+fn pick_cluster(root: &Path, wanted: Option<&str>) -> Result<String, PlanError> {
+    let clusters = history::clusters(root, "allocation");
+    let shown = || root.display().to_string();
+    match (wanted, clusters.as_slice()) {
+        (_, []) => Err(PlanError::NoData { root: shown() }),
+        (Some(wanted), names) if names.iter().any(|n| n == wanted) => Ok(wanted.to_owned()),
+        (Some(wanted), names) => Err(PlanError::UnknownCluster {
+            cluster: wanted.to_owned(),
+            root: shown(),
+            clusters: names.join(", "),
+        }),
+        (None, [only]) => Ok(only.clone()),
+        (None, names) => Err(PlanError::SeveralClusters {
+            root: shown(),
+            clusters: names.join(", "),
+        }),
+    }
+}
+
+fn partition_date(file: &Path) -> Option<NaiveDate> {
+    file.parent()?
+        .file_name()?
+        .to_str()?
+        .strip_prefix("date=")?
+        .parse()
+        .ok()
+}
