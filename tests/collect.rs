@@ -325,7 +325,8 @@ fn written_files_carry_the_documented_schema() {
         let first = batches
             .first()
             .unwrap_or_else(|| panic!("no {} files", table.name));
-        let expected = table.schema();
+        // What readers are told: the table's types, strings as strings.
+        let expected = kubetally::store::reader_schema(&table.schema());
         let names = |s: &arrow::datatypes::Schema| {
             s.fields()
                 .iter()
@@ -333,6 +334,14 @@ fn written_files_carry_the_documented_schema() {
                 .collect::<Vec<_>>()
         };
         assert_eq!(names(&first.schema()), names(&expected), "{}", table.name);
+        for field in first.schema().fields() {
+            assert!(
+                field.metadata().contains_key("unit"),
+                "{}.{}: no unit",
+                table.name,
+                field.name()
+            );
+        }
     }
     // A histogram has weights that sum to the sample count.
     let allocation = read(dir.path(), "allocation");

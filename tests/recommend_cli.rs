@@ -216,3 +216,193 @@ async fn recommend_sizes_the_scenario_from_the_dataset() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/no/such/dataset"), "{stderr}");
 }
+
+/// `--format yaml` as a user applies it: each patch, applied by the real
+/// kubectl (`patch --local`) to the workload as the API server returns it,
+/// and by kustomize (`kubectl kustomize`), yields exactly the recommended
+/// requests and limits, and the workload is otherwise unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn yaml_patches_apply_with_kubectl_and_kustomize() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.path().join("out");
+    let server = crate::support::start(&crate::collect::scenario_config()).await;
+    crate::collect::collect_from(&server, &out, chrono::Duration::minutes(70)).await;
+    let Some(kubectl) = crate::sim::Kubectl::new(&server, dir.path()) else {
+        crate::support::stop(server).await;
+        return;
+    };
+    let data = out.to_string_lossy().into_owned();
+    let recommend = |format: &str| {
+        let output = kubetally(&["recommend", "--data", &data, "--format", format]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let plan: serde_json::Value =
+        serde_json::from_str(&recommend("json")).unwrap_or_else(|e| panic!("{e}"));
+    let patches = recommend("yaml");
+
+    let kustomize = dir.path().join("kustomize");
+    std::fs::create_dir(&kustomize).unwrap_or_else(|e| panic!("{e}"));
+    let mut resources = Vec::new();
+    let mut patched = 0;
+    for document in patches.split("---\n") {
+        let patch: serde_json::Value =
+            serde_norway::from_str(document).unwrap_or_else(|e| panic!("{e}\n{document}"));
+        if patch.is_null() {
+            continue; // a workload that cannot be patched: comments only
+        }
+        let (kind, name, namespace) = (
+            patch["kind"].as_str().unwrap_or_default(),
+            patch["metadata"]["name"].as_str().unwrap_or_default(),
+            patch["metadata"]["namespace"].as_str().unwrap_or_default(),
+        );
+        let live = kubectl.run(&["get", kind, name, "-n", namespace, "-o", "yaml"]);
+        let manifest = kustomize.join(format!("{namespace}-{name}.yaml"));
+        std::fs::write(&manifest, &live).unwrap_or_else(|e| panic!("{e}"));
+        let patch_file = dir.path().join("patch.yaml");
+        std::fs::write(&patch_file, document).unwrap_or_else(|e| panic!("{e}"));
+        let applied = kubectl.run(&[
+            "patch",
+            "--local",
+            "-f",
+            &manifest.to_string_lossy(),
+            "--type",
+            "strategic",
+            "--patch-file",
+            &patch_file.to_string_lossy(),
+            "-o",
+            "json",
+        ]);
+        let applied: serde_json::Value =
+            serde_json::from_str(&applied).unwrap_or_else(|e| panic!("{e}"));
+        let before: serde_json::Value =
+            serde_norway::from_str(&live).unwrap_or_else(|e| panic!("{e}"));
+        assert_recommended(&plan, &before, &applied, kind, name, namespace);
+        resources.push(
+            manifest
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned()),
+        );
+        patched += 1;
+    }
+    assert!(
+        patched >= 2,
+        "too few patches to prove anything:\n{patches}"
+    );
+
+    // The same stream as one kustomize `patches:` file.
+    std::fs::write(kustomize.join("patches.yaml"), &patches).unwrap_or_else(|e| panic!("{e}"));
+    let listed: Vec<String> = resources
+        .into_iter()
+        .flatten()
+        .map(|r| format!("- {r}"))
+        .collect();
+    std::fs::write(
+        kustomize.join("kustomization.yaml"),
+        format!(
+            "resources:\n{}\npatches:\n- path: patches.yaml\n",
+            listed.join("\n")
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let built = kubectl.run(&["kustomize", &kustomize.to_string_lossy()]);
+    let mut checked = 0;
+    for document in built.split("---\n") {
+        let object: serde_json::Value =
+            serde_norway::from_str(document).unwrap_or_else(|e| panic!("{e}"));
+        let (kind, name, namespace) = (
+            object["kind"].as_str().unwrap_or_default(),
+            object["metadata"]["name"].as_str().unwrap_or_default(),
+            object["metadata"]["namespace"].as_str().unwrap_or_default(),
+        );
+        let live = kubectl.run(&["get", kind, name, "-n", namespace, "-o", "json"]);
+        let before: serde_json::Value =
+            serde_json::from_str(&live).unwrap_or_else(|e| panic!("{e}"));
+        assert_recommended(&plan, &before, &object, kind, name, namespace);
+        checked += 1;
+    }
+    assert_eq!(checked, patched, "{built}");
+    crate::support::stop(server).await;
+}
+
+/// The pod spec of a workload object, wherever its kind keeps it.
+fn pod_spec(object: &serde_json::Value) -> &serde_json::Value {
+    let spec = &object["spec"];
+    if spec.get("jobTemplate").is_some() {
+        &spec["jobTemplate"]["spec"]["template"]["spec"]
+    } else {
+        &spec["template"]["spec"]
+    }
+}
+
+fn quantity(value: &serde_json::Value) -> Option<f64> {
+    let text = value.as_str()?;
+    kubetally::model::Quantity::parse(text)
+        .ok()
+        .map(|q| q.as_cores())
+}
+
+/// Every container of `after` has the plan's recommended resources (or,
+/// without a decided recommendation, those of `before`); nothing else moved.
+fn assert_recommended(
+    plan: &serde_json::Value,
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    kind: &str,
+    name: &str,
+    namespace: &str,
+) {
+    let rows = plan["rightsizing"].as_array().cloned().unwrap_or_default();
+    for list in ["containers", "initContainers"] {
+        let old = pod_spec(before)[list]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let new = pod_spec(after)[list]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            old.len(),
+            new.len(),
+            "{kind}/{name}: {list} added or removed\n{before}\n{after}"
+        );
+        for (old, new) in old.iter().zip(&new) {
+            assert_eq!(old["image"], new["image"], "{kind}/{name}");
+            let container = new["name"].as_str().unwrap_or_default();
+            let row = rows.iter().find(|r| {
+                r["workload_kind"] == kind
+                    && r["workload_name"] == name
+                    && r["namespace"] == namespace
+                    && r["container"] == container
+                    && r["undecided"] == false
+            });
+            let Some(row) = row else {
+                assert_eq!(
+                    old["resources"], new["resources"],
+                    "{kind}/{name}/{container}"
+                );
+                continue;
+            };
+            for (section, resource, field, scale) in [
+                ("requests", "cpu", "cpu_request_cores", 1000.0),
+                ("limits", "cpu", "cpu_limit_cores", 1000.0),
+                ("requests", "memory", "memory_request_bytes", 1.0),
+                ("limits", "memory", "memory_limit_bytes", 1.0),
+            ] {
+                let got = quantity(&new["resources"][section][resource]);
+                let want = row["recommended"][field].as_f64();
+                let round = |v: Option<f64>| v.map(|v| (v * scale).round() as i64);
+                assert_eq!(
+                    round(got),
+                    round(want.map(|w| if scale == 1.0 { w.ceil() } else { w })),
+                    "{kind}/{name}/{container} {section}.{resource}: {new}"
+                );
+            }
+        }
+    }
+}

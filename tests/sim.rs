@@ -29,13 +29,13 @@ fn config() -> SimConfig {
 }
 
 /// Runs kubectl with a fresh discovery cache against `kubeconfig`.
-struct Kubectl {
+pub(crate) struct Kubectl {
     kubeconfig: PathBuf,
     cache: tempfile::TempDir,
 }
 
 impl Kubectl {
-    fn new(server: &SimServer, dir: &Path) -> Option<Kubectl> {
+    pub(crate) fn new(server: &SimServer, dir: &Path) -> Option<Kubectl> {
         if Command::new("kubectl")
             .arg("version")
             .arg("--client")
@@ -64,7 +64,7 @@ impl Kubectl {
         command
     }
 
-    fn run(&self, args: &[&str]) -> String {
+    pub(crate) fn run(&self, args: &[&str]) -> String {
         let output = self
             .command(args)
             .output()

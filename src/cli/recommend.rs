@@ -13,7 +13,7 @@ use crate::recommend::backtest::{Outcome, Total, evaluate, total};
 use crate::recommend::plan::{self, Options};
 use crate::recommend::rightsize::Recommendation;
 use crate::recommend::strategy::Strategy;
-use crate::recommend::{advice, trace};
+use crate::recommend::{advice, patch, trace};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -45,8 +45,10 @@ pub struct DatasetArgs {
     /// savings — asking for more — are always shown).
     #[arg(long, value_name = "USD", default_value_t = 0.0)]
     pub min_savings: f64,
+    /// `yaml`: one strategic-merge patch per workload, for `kubectl patch`
+    /// or a kustomize `patches:` entry.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: BacktestFormat,
+    pub format: Format,
     #[command(flatten)]
     pub pricing: super::PricingFlags,
 }
@@ -56,6 +58,13 @@ pub enum RecommendCommand {
     /// Recommend from a training window of real traces, replay the window
     /// after it, and score each strategy's savings and risks.
     Backtest(BacktestArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Yaml,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -106,10 +115,11 @@ fn rightsizing(args: DatasetArgs) -> anyhow::Result<ExitCode> {
     let plan = plan::plan(&root, &book, &options)?;
     let (rows, spot, families) = (&plan.rightsizing, &plan.spot, &plan.machine_family);
     match args.format {
-        BacktestFormat::Json => {
+        Format::Yaml => print!("{}", patch::yaml(rows)?),
+        Format::Json => {
             println!("{}", serde_json::to_string_pretty(&plan)?);
         }
-        BacktestFormat::Table => {
+        Format::Table => {
             println!(
                 "Right-sizing ({})\n{}",
                 args.strategy.as_str(),

@@ -638,6 +638,7 @@ fn fold_templates(
                     },
                     hpa_metrics: metrics.clone(),
                     containers_in_pod: regular.max(1),
+                    is_init: init.value(i),
                 },
             );
         }

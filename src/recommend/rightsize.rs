@@ -31,6 +31,9 @@ pub struct Template {
     pub hpa_metrics: Vec<String>,
     /// Containers in the pod (VPA splits its per-pod minimums across them).
     pub containers_in_pod: usize,
+    /// An init container (a native sidecar, when it keeps running): a patch
+    /// must name it under `initContainers`.
+    pub is_init: bool,
 }
 
 /// What the recommendation rests on.
@@ -65,6 +68,8 @@ pub struct Recommendation {
     /// Why, or why it cannot decide (then `recommended` = `current`).
     pub reason: String,
     pub undecided: bool,
+    /// Whether the pod template lists it under `initContainers`.
+    pub init_container: bool,
     pub evidence: Evidence,
 }
 
@@ -278,6 +283,7 @@ fn one(
         confidence: confidence(history),
         reason,
         undecided,
+        init_container: template.is_init,
         evidence,
     }
 }

@@ -282,10 +282,6 @@ pub fn generate(scenario: &Scenario, store: &Store, seed: u64) -> Result<Cluster
     }
     let mut owners: BTreeMap<(String, String, String), Value> = BTreeMap::new();
     for pod in &scenario.pods {
-        let owner = match &pod.owner {
-            Some(owner) => Some(owner_reference(store, &mut owners, pod, owner, now)?),
-            None => None,
-        };
         let containers = pod
             .containers
             .iter()
@@ -317,6 +313,19 @@ pub fn generate(scenario: &Scenario, store: &Store, seed: u64) -> Result<Cluster
         {
             template.restart_policy = "Never";
         }
+        // The controllers are made from their first pod's template, as a
+        // real controller makes its pods from its own.
+        let owner = match &pod.owner {
+            Some(owner) => Some(owner_reference(
+                store,
+                &mut owners,
+                pod,
+                owner,
+                &template,
+                now,
+            )?),
+            None => None,
+        };
         let identity = PodIdentity {
             uid: model.life.pod_uid(&pod.namespace, &pod.name),
             namespace: pod.namespace.clone(),
@@ -351,6 +360,7 @@ fn owner_reference(
     owners: &mut BTreeMap<(String, String, String), Value>,
     pod: &ScenarioPod,
     owner: &ScenarioOwner,
+    pod_template: &PodTemplate,
     now: DateTime<Utc>,
 ) -> Result<Value, StoreError> {
     let key = (
@@ -367,7 +377,7 @@ fn owner_reference(
     let created = now - Duration::days(1);
     let labels = json!({"app": owner.name});
     let top = Owner::new(resource, &pod.namespace, &owner.name);
-    let template = json!({"metadata": {"labels": labels}, "spec": {"containers": []}});
+    let template = pod_template.template_json(&labels);
     let spec = match owner.kind.as_str() {
         "CronJob" => {
             json!({"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": template}}})

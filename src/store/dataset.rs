@@ -125,7 +125,7 @@ pub fn parquet_bytes(table: &Table, batch: &RecordBatch) -> Result<Vec<u8>, Data
 /// (docs/performance.md). Declared as strings, polars decodes the Parquet
 /// dictionary pages straight into string views. DuckDB, Spark and BigQuery
 /// ignore the hint.
-fn reader_schema(schema: &Schema) -> Schema {
+pub fn reader_schema(schema: &Schema) -> Schema {
     let fields: Vec<Field> = schema
         .fields()
         .iter()

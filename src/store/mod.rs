@@ -11,7 +11,7 @@ pub mod schema;
 pub mod target;
 pub mod wal;
 
-pub use dataset::{Dataset, DatasetError, parquet_bytes, write_atomically};
+pub use dataset::{Dataset, DatasetError, parquet_bytes, reader_schema, write_atomically};
 pub use object::ObjectTarget;
 pub use rows::{allocation_batch, nodes_batch, samples_batch, workloads_batch};
 pub use target::{Target, TargetError};
