@@ -210,11 +210,87 @@ async fn recommend_sizes_the_scenario_from_the_dataset() {
         .cloned()
         .unwrap_or_default();
     assert!(!families.is_empty(), "{value}");
+    written_recommendations_are_a_table(&data, &value);
     // Bad input: one line, exit 2.
-    let output = kubetally(&["recommend", "--data", "/no/such/dataset"]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("/no/such/dataset"), "{stderr}");
+    for (args, expected) in [
+        (vec!["--data", "/no/such/dataset"], "/no/such/dataset"),
+        (
+            vec!["--data", &data, "--cluster", "other"],
+            "--cluster other: not in",
+        ),
+        (
+            vec!["--data", &data, "--last", "0d"],
+            "must be longer than zero",
+        ),
+        (
+            vec!["--data", &data, "--write", "--namespace", "shop"],
+            "--namespace",
+        ),
+    ] {
+        let mut all = vec!["recommend"];
+        all.extend(args.iter().copied());
+        let output = kubetally(&all);
+        assert_eq!(output.status.code(), Some(2), "{all:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.lines().next().unwrap_or_default().contains(expected),
+            "{all:?}: {stderr}"
+        );
+    }
+}
+
+/// `--write` publishes the run as the `recommendations` table, which
+/// `kubetally query` reads like any other; a second run the same day
+/// replaces the first instead of adding to it.
+fn written_recommendations_are_a_table(data: &str, plan: &serde_json::Value) {
+    for _ in 0..2 {
+        let output = kubetally(&["recommend", "--data", data, "--write", "--format", "json"]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let output = kubetally(&[
+        "query",
+        "--data",
+        data,
+        "--format",
+        "json",
+        "SELECT kind, action, namespace, workload_name, container, cluster, strategy, \
+         recommended_cpu_request_cores, recommended_memory_limit_bytes, monthly_savings_usd \
+         FROM recommendations ORDER BY kind, namespace, workload_name, container, node_pool",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let count = |kind: &str| rows.iter().filter(|r| r["kind"] == kind).count();
+    let length = |key: &str| plan[key].as_array().map_or(0, Vec::len);
+    assert_eq!(count("rightsizing"), length("rightsizing"), "{rows:?}");
+    assert_eq!(count("spot"), length("spot"), "{rows:?}");
+    assert_eq!(
+        count("machine_family"),
+        length("machine_family"),
+        "{rows:?}"
+    );
+    let api = rows
+        .iter()
+        .find(|r| {
+            r["kind"] == "rightsizing" && r["workload_name"] == "api" && r["container"] == "api"
+        })
+        .unwrap_or_else(|| panic!("no api row in {rows:?}"));
+    assert_eq!(api["action"], "resize");
+    assert_eq!(api["cluster"], "test");
+    assert_eq!(api["strategy"], "kubetally");
+    assert_eq!(api["recommended_cpu_request_cores"].as_f64(), Some(0.587));
+    assert_eq!(
+        api["recommended_memory_limit_bytes"].as_f64(),
+        Some(1332.0 * 1024.0 * 1024.0)
+    );
 }
 
 /// `--format yaml` as a user applies it: each patch, applied by the real

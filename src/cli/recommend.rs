@@ -14,6 +14,8 @@ use crate::recommend::plan::{self, Options};
 use crate::recommend::rightsize::Recommendation;
 use crate::recommend::strategy::Strategy;
 use crate::recommend::{advice, patch, trace};
+use crate::store::schema::RECOMMENDATIONS;
+use crate::store::{Dataset, Target, recommendations_batch};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -35,7 +37,7 @@ pub struct DatasetArgs {
     #[arg(long, value_enum, default_value = "kubetally")]
     pub strategy: Strategy,
     /// Only this namespace.
-    #[arg(long, value_name = "NS")]
+    #[arg(long, value_name = "NS", conflicts_with = "write")]
     pub namespace: Option<String>,
     /// The cluster (its `cluster=` partition); needed when the dataset
     /// holds several.
@@ -43,8 +45,18 @@ pub struct DatasetArgs {
     pub cluster: Option<String>,
     /// Hide recommendations saving less than this per month (USD; negative
     /// savings — asking for more — are always shown).
-    #[arg(long, value_name = "USD", default_value_t = 0.0)]
+    #[arg(
+        long,
+        value_name = "USD",
+        default_value_t = 0.0,
+        conflicts_with = "write"
+    )]
     pub min_savings: f64,
+    /// Also publish the run to the dataset's `recommendations` table (one
+    /// file per cluster, strategy and UTC day: a rerun the same day replaces
+    /// it). Needs write access to `--data`; not with the filters above.
+    #[arg(long)]
+    pub write: bool,
     /// `yaml`: one strategic-merge patch per workload, for `kubectl patch`
     /// or a kustomize `patches:` entry.
     #[arg(long, value_enum, default_value = "table")]
@@ -113,6 +125,9 @@ fn rightsizing(args: DatasetArgs) -> anyhow::Result<ExitCode> {
         min_savings_usd: args.min_savings,
     };
     let plan = plan::plan(&root, &book, &options)?;
+    if args.write {
+        publish(&args.dataset.data, &plan)?;
+    }
     let (rows, spot, families) = (&plan.rightsizing, &plan.spot, &plan.machine_family);
     match args.format {
         Format::Yaml => print!("{}", patch::yaml(rows)?),
@@ -133,6 +148,31 @@ fn rightsizing(args: DatasetArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `plan` as the `recommendations` file of today (UTC) for its
+/// cluster and strategy.
+fn publish(data: &str, plan: &plan::Plan) -> anyhow::Result<()> {
+    let target = Target::parse(data).context("--data")?;
+    let dataset = Dataset {
+        target,
+        cluster: plan.cluster.clone(),
+        writer: format!("recommend-{}", plan.strategy),
+    };
+    let now = chrono::Utc::now();
+    let rows = plan.rows();
+    let batch = recommendations_batch(&plan.run(now), &rows)?;
+    let day = now.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let written = runtime.block_on(dataset.publish(&RECOMMENDATIONS, day, &batch))?;
+    eprintln!(
+        "wrote {} recommendations to {}",
+        rows.len(),
+        written.join(", ")
+    );
+    Ok(())
 }
 
 fn spot_table(items: &[advice::SpotItem]) -> Table {

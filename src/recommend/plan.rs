@@ -10,9 +10,10 @@ use serde::Serialize;
 
 use super::advice::{self, FamilyItem, SpotItem};
 use super::history::{self, HistoryError, Scope};
-use super::rightsize::{self, Recommendation};
+use super::rightsize::{self, Recommendation, Resources};
 use super::strategy::Strategy;
 use crate::pricing::PriceBook;
+use crate::store::{RecommendationRow, RecommendationRun, Sizes};
 
 /// What to recommend on.
 #[derive(Debug, Clone)]
@@ -66,6 +67,104 @@ impl Plan {
                 .map(|o| o.monthly_savings_usd.max(0.0))
                 .sum(),
         }
+    }
+}
+
+impl Plan {
+    /// What every row of this run shares in the `recommendations` table.
+    pub fn run(&self, generated_at: DateTime<Utc>) -> RecommendationRun<'_> {
+        RecommendationRun {
+            generated_at,
+            window_start: self.window_start,
+            window_end: self.window_end,
+            strategy: self.strategy,
+        }
+    }
+
+    /// The plan as `recommendations` rows: right-sizing, then spot, then
+    /// machine families.
+    pub fn rows(&self) -> Vec<RecommendationRow> {
+        let sizes = |r: &Resources| -> Sizes {
+            [
+                r.cpu_request_cores,
+                r.cpu_limit_cores,
+                r.memory_request_bytes,
+                r.memory_limit_bytes,
+            ]
+        };
+        let mut rows: Vec<RecommendationRow> = Vec::new();
+        for r in &self.rightsizing {
+            rows.push(RecommendationRow {
+                kind: "rightsizing",
+                action: if r.undecided {
+                    "undecided"
+                } else if r.recommended == r.current {
+                    "keep"
+                } else {
+                    "resize"
+                },
+                namespace: r.namespace.clone(),
+                workload_kind: r.workload_kind.clone(),
+                workload_name: r.workload_name.clone(),
+                container: r.container.clone(),
+                current: sizes(&r.current),
+                recommended: sizes(&r.recommended),
+                monthly_savings_usd: if r.undecided {
+                    0.0
+                } else {
+                    r.monthly_savings_usd
+                },
+                confidence: r.confidence.to_owned(),
+                reason: r.reason.clone(),
+                ..RecommendationRow::default()
+            });
+        }
+        for s in &self.spot {
+            let failed: Vec<String> = s
+                .checks
+                .iter()
+                .filter(|c| c.verdict == "fail")
+                .map(|c| format!("{} {}: {}", c.id, c.name, c.reason))
+                .collect();
+            rows.push(RecommendationRow {
+                kind: "spot",
+                action: if s.eligible { "move_to_spot" } else { "stay" },
+                namespace: s.namespace.clone(),
+                workload_kind: s.workload_kind.clone(),
+                workload_name: s.workload_name.clone(),
+                monthly_savings_usd: s.monthly_savings_usd,
+                reason: match &s.change {
+                    Some(change) if s.eligible => change.clone(),
+                    _ => failed.join("; "),
+                },
+                ..RecommendationRow::default()
+            });
+        }
+        for f in &self.machine_family {
+            let better = f.options.first().filter(|o| o.monthly_savings_usd > 0.0);
+            let mut reason = match better {
+                Some(o) => format!(
+                    "{} → {}: {:.2} → {:.2} USD/month at effective prices",
+                    f.current_family, o.family, f.current_monthly_usd, o.effective_monthly_usd
+                ),
+                None => format!(
+                    "{} is the cheapest family for this capacity",
+                    f.current_family
+                ),
+            };
+            if let Some(note) = &f.needs_faster {
+                reason = format!("{reason}; {note}");
+            }
+            rows.push(RecommendationRow {
+                kind: "machine_family",
+                action: if better.is_some() { "switch" } else { "keep" },
+                node_pool: f.pool.clone(),
+                monthly_savings_usd: better.map_or(0.0, |o| o.monthly_savings_usd),
+                reason,
+                ..RecommendationRow::default()
+            });
+        }
+        rows
     }
 }
 

@@ -13,5 +13,8 @@ pub mod wal;
 
 pub use dataset::{Dataset, DatasetError, parquet_bytes, reader_schema, write_atomically};
 pub use object::ObjectTarget;
-pub use rows::{allocation_batch, nodes_batch, samples_batch, workloads_batch};
+pub use rows::{
+    RecommendationRow, RecommendationRun, Sizes, allocation_batch, nodes_batch,
+    recommendations_batch, samples_batch, workloads_batch,
+};
 pub use target::{Target, TargetError};

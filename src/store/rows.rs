@@ -2,9 +2,10 @@
 
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
+use chrono::{DateTime, Utc};
 
 use super::batch::Batch;
-use super::schema::{ALLOCATION, NODES, SAMPLES, WORKLOADS, col};
+use super::schema::{ALLOCATION, NODES, RECOMMENDATIONS, SAMPLES, WORKLOADS, col};
 use crate::allocate::{AllocationRow, NodeRow, Sample, WorkloadRow};
 use crate::pricing::NodeClass;
 
@@ -278,5 +279,94 @@ pub fn nodes_batch(rows: &[NodeRow]) -> Result<RecordBatch, ArrowError> {
             rows.iter().map(|r| r.memory_usage_gib_hours),
         )
         .symbol(col::PRICE_SOURCE, rows.iter().map(|r| r.price_source));
+    b.finish()
+}
+
+/// Requests and limits in `recommendations`' order: CPU request and limit
+/// (cores), memory request and limit (bytes); `None` is unset.
+pub type Sizes = [Option<f64>; 4];
+
+/// One `recommendations` row (what `store::schema::RECOMMENDATIONS` documents).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecommendationRow {
+    pub kind: &'static str,
+    pub action: &'static str,
+    pub namespace: String,
+    pub workload_kind: String,
+    pub workload_name: String,
+    pub container: String,
+    pub node_pool: String,
+    pub current: Sizes,
+    pub recommended: Sizes,
+    pub monthly_savings_usd: f64,
+    pub confidence: String,
+    pub reason: String,
+}
+
+/// What every row of one run shares.
+#[derive(Debug, Clone, Copy)]
+pub struct RecommendationRun<'a> {
+    pub generated_at: DateTime<Utc>,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub strategy: &'a str,
+}
+
+/// `recommendations` rows of one run.
+///
+/// # Errors
+///
+/// An [`ArrowError`] if the batch does not match the table (a defect).
+pub fn recommendations_batch(
+    run: &RecommendationRun,
+    rows: &[RecommendationRow],
+) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let sizes = [
+        (
+            col::CURRENT_CPU_REQUEST_CORES,
+            col::RECOMMENDED_CPU_REQUEST_CORES,
+        ),
+        (
+            col::CURRENT_CPU_LIMIT_CORES,
+            col::RECOMMENDED_CPU_LIMIT_CORES,
+        ),
+        (
+            col::CURRENT_MEMORY_REQUEST_BYTES,
+            col::RECOMMENDED_MEMORY_REQUEST_BYTES,
+        ),
+        (
+            col::CURRENT_MEMORY_LIMIT_BYTES,
+            col::RECOMMENDED_MEMORY_LIMIT_BYTES,
+        ),
+    ];
+    let mut b = Batch::new(&RECOMMENDATIONS);
+    b.timestamp(col::GENERATED_AT, std::iter::repeat_n(run.generated_at, n))
+        .timestamp(col::WINDOW_START, std::iter::repeat_n(run.window_start, n))
+        .timestamp(col::WINDOW_END, std::iter::repeat_n(run.window_end, n))
+        .symbol(col::STRATEGY, std::iter::repeat_n(run.strategy, n))
+        .symbol(col::KIND, rows.iter().map(|r| r.kind))
+        .symbol(col::ACTION, rows.iter().map(|r| r.action))
+        .symbol(col::NAMESPACE, rows.iter().map(|r| r.namespace.as_str()))
+        .symbol(
+            col::WORKLOAD_KIND,
+            rows.iter().map(|r| r.workload_kind.as_str()),
+        )
+        .symbol(
+            col::WORKLOAD_NAME,
+            rows.iter().map(|r| r.workload_name.as_str()),
+        )
+        .symbol(col::CONTAINER, rows.iter().map(|r| r.container.as_str()))
+        .symbol(col::NODE_POOL, rows.iter().map(|r| r.node_pool.as_str()));
+    for (i, (current, recommended)) in sizes.into_iter().enumerate() {
+        b.opt_f64(current, rows.iter().map(|r| r.current[i]))
+            .opt_f64(recommended, rows.iter().map(|r| r.recommended[i]));
+    }
+    b.f64(
+        col::MONTHLY_SAVINGS_USD,
+        rows.iter().map(|r| r.monthly_savings_usd),
+    )
+    .symbol(col::CONFIDENCE, rows.iter().map(|r| r.confidence.as_str()))
+    .symbol(col::REASON, rows.iter().map(|r| r.reason.as_str()));
     b.finish()
 }

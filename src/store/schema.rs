@@ -90,6 +90,23 @@ pub mod col {
     pub const ANNOTATIONS: &str = "annotations";
     pub const PRIORITY_CLASS: &str = "priority_class";
     pub const CONTAINERS: &str = "containers";
+    pub const GENERATED_AT: &str = "generated_at";
+    pub const WINDOW_START: &str = "window_start";
+    pub const WINDOW_END: &str = "window_end";
+    pub const KIND: &str = "kind";
+    pub const STRATEGY: &str = "strategy";
+    pub const ACTION: &str = "action";
+    pub const CURRENT_CPU_REQUEST_CORES: &str = "current_cpu_request_cores";
+    pub const CURRENT_CPU_LIMIT_CORES: &str = "current_cpu_limit_cores";
+    pub const CURRENT_MEMORY_REQUEST_BYTES: &str = "current_memory_request_bytes";
+    pub const CURRENT_MEMORY_LIMIT_BYTES: &str = "current_memory_limit_bytes";
+    pub const RECOMMENDED_CPU_REQUEST_CORES: &str = "recommended_cpu_request_cores";
+    pub const RECOMMENDED_CPU_LIMIT_CORES: &str = "recommended_cpu_limit_cores";
+    pub const RECOMMENDED_MEMORY_REQUEST_BYTES: &str = "recommended_memory_request_bytes";
+    pub const RECOMMENDED_MEMORY_LIMIT_BYTES: &str = "recommended_memory_limit_bytes";
+    pub const MONTHLY_SAVINGS_USD: &str = "monthly_savings_usd";
+    pub const CONFIDENCE: &str = "confidence";
+    pub const REASON: &str = "reason";
 }
 
 /// The logical type of a column; each maps to exactly one Arrow type.
@@ -373,8 +390,39 @@ pub const WORKLOADS: Table = Table {
     ],
 };
 
+/// `recommendations`: what one `kubetally recommend --write` run advised.
+#[rustfmt::skip]
+pub const RECOMMENDATIONS: Table = Table {
+    name: "recommendations",
+    grain: "one row per recommendation of a `kubetally recommend --write` run (right-sizing per workload container, spot per workload, machine family per node pool); a run replaces the same strategy's earlier run of its UTC day",
+    columns: &[
+        c(col::GENERATED_AT, Kind::Timestamp, false, "UTC", "When the run was made."),
+        c(col::WINDOW_START, Kind::Timestamp, false, "UTC", "Start of the data window the run read (whole UTC days)."),
+        c(col::WINDOW_END, Kind::Timestamp, false, "UTC", "End of that window: the end of the newest day of data."),
+        c(col::STRATEGY, Kind::Symbol, false, "-", "The run's right-sizing strategy: kubetally, vpa or krr-simple (on every row of the run)."),
+        c(col::KIND, Kind::Symbol, false, "-", "rightsizing, spot or machine_family."),
+        c(col::ACTION, Kind::Symbol, false, "-", "rightsizing: resize, keep or undecided; spot: move_to_spot or stay; machine_family: switch or keep."),
+        WORKLOAD_IDENTITY[0],
+        WORKLOAD_IDENTITY[2],
+        WORKLOAD_IDENTITY[3],
+        c(col::CONTAINER, Kind::Symbol, false, "-", "Container name (rightsizing rows; empty otherwise)."),
+        c(col::NODE_POOL, Kind::Symbol, false, "-", "Node pool (machine_family rows; empty otherwise). namespace, workload_kind and workload_name are empty on these rows."),
+        c(col::CURRENT_CPU_REQUEST_CORES, Kind::Float64, true, "cores", "CPU request now (rightsizing rows); null when unset or not applicable."),
+        c(col::CURRENT_CPU_LIMIT_CORES, Kind::Float64, true, "cores", "CPU limit now; null when unset."),
+        c(col::CURRENT_MEMORY_REQUEST_BYTES, Kind::Float64, true, "bytes", "Memory request now; null when unset."),
+        c(col::CURRENT_MEMORY_LIMIT_BYTES, Kind::Float64, true, "bytes", "Memory limit now; null when unset."),
+        c(col::RECOMMENDED_CPU_REQUEST_CORES, Kind::Float64, true, "cores", "Recommended CPU request; null: leave unset."),
+        c(col::RECOMMENDED_CPU_LIMIT_CORES, Kind::Float64, true, "cores", "Recommended CPU limit; null: none (kubetally and krr-simple drop CPU limits)."),
+        c(col::RECOMMENDED_MEMORY_REQUEST_BYTES, Kind::Float64, true, "bytes", "Recommended memory request."),
+        c(col::RECOMMENDED_MEMORY_LIMIT_BYTES, Kind::Float64, true, "bytes", "Recommended memory limit."),
+        c(col::MONTHLY_SAVINGS_USD, Kind::Float64, false, "USD/month", "What following it saves per month (730 h) at the prices paid; negative when it asks for more; 0 for undecided and stay rows."),
+        c(col::CONFIDENCE, Kind::Symbol, false, "-", "rightsizing: low (under a day of history), medium (under a week) or high; empty on other rows."),
+        c(col::REASON, Kind::Symbol, false, "-", "Why, in words: the rule applied, why it cannot decide, the failed spot checks, the family to switch to."),
+    ],
+};
+
 /// Every table of the dataset, in documentation order.
-pub const TABLES: [Table; 4] = [SAMPLES, ALLOCATION, NODES, WORKLOADS];
+pub const TABLES: [Table; 5] = [SAMPLES, ALLOCATION, NODES, WORKLOADS, RECOMMENDATIONS];
 
 impl Table {
     /// The Arrow schema of the table's files (partition columns excluded).
