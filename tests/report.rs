@@ -392,3 +392,101 @@ fn a_range_of_days_reports_those_days() {
     let sum: f64 = report.days.iter().map(|d| d.total_cost_usd).sum();
     assert!((sum - report.total_cost_usd).abs() < 1e-9);
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
+    for entry in std::fs::read_dir(from)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+    {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+/// After `kubetally recommend --write`, the report's savings section shows
+/// that run: the totals per kind are the run's own sums, and a tenant's
+/// report keeps only the tenant's workloads (no pools, no other tenant).
+#[test]
+fn the_savings_section_shows_the_newest_recommend_run() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    copy_dir(dataset(), &data);
+    let data = data.display().to_string();
+    let (code, out, err) = kubetally(&["report", "--data", &data]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("No recommendations in the dataset: `kubetally recommend --write`"),
+        "{out}"
+    );
+
+    let (code, plan, err) = kubetally(&[
+        "recommend",
+        "--data",
+        &data,
+        "--cluster",
+        "test",
+        "--write",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap_or_else(|e| panic!("{e}"));
+    let decided: Vec<&serde_json::Value> = plan["rightsizing"]
+        .as_array()
+        .map(|rows| rows.iter().filter(|r| r["undecided"] == false).collect())
+        .unwrap_or_default();
+    assert!(!decided.is_empty(), "{plan}");
+
+    let (code, json, err) = kubetally(&["report", "--data", &data, "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+    let savings = &report["savings"];
+    assert_eq!(savings["strategy"], "kubetally", "{savings}");
+    // Resize rows: decided recommendations that change something.
+    let resized: Vec<&&serde_json::Value> = decided
+        .iter()
+        .filter(|r| r["current"] != r["recommended"])
+        .collect();
+    let expected: f64 = resized
+        .iter()
+        .filter_map(|r| r["monthly_savings_usd"].as_f64())
+        .sum();
+    assert_eq!(
+        savings["rightsizing_items"].as_u64(),
+        Some(resized.len() as u64)
+    );
+    let got = savings["rightsizing_monthly_usd"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+    let top = savings["top"].as_array().cloned().unwrap_or_default();
+    assert!(!top.is_empty(), "{savings}");
+    let (code, md, err) = kubetally(&["report", "--data", &data]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        md.contains("## Savings found") && md.contains("| right-size requests and limits |"),
+        "{md}"
+    );
+
+    // acme's report: acme's workloads only, no pools.
+    let (code, json, err) = kubetally(&[
+        "report", "--data", &data, "--tenant", "acme", "--format", "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let own: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(own["savings"]["machine_family_items"].as_u64(), Some(0));
+    let items = own["savings"]["top"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!items.is_empty(), "{own}");
+    for item in &items {
+        let target = item["target"].as_str().unwrap_or_default();
+        assert!(target.starts_with("shop/"), "acme's report shows {target}");
+    }
+}

@@ -257,8 +257,26 @@ pub fn build(session: &mut Session, options: &Options) -> Result<Report, ReportE
         waste: waste(&facts, tenant, options.top_waste),
         pools: pools(session, &fragments, scoped)?,
         quality: quality(session, &fragments, period)?,
-        savings: None,
+        savings: super::savings::read(
+            session,
+            tenant.map(|t| tenant_workloads(&facts, t)).as_ref(),
+        )?,
     })
+}
+
+/// The workloads `tenant` ran in the period.
+fn tenant_workloads(facts: &Facts, tenant: &str) -> BTreeSet<super::savings::WorkloadKey> {
+    (0..facts.tenant.len())
+        .filter(|&i| facts.current[i] && facts.tenant[i] == tenant)
+        .map(|i| {
+            (
+                facts.cluster[i].clone(),
+                facts.namespace[i].clone(),
+                facts.kind[i].clone(),
+                facts.name[i].clone(),
+            )
+        })
+        .collect()
 }
 
 fn add(sums: &mut Sums, more: &Sums) {

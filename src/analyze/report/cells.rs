@@ -1,7 +1,7 @@
 //! The report's tables as rows of formatted cells, shared by the Markdown
 //! and HTML renderers so both print the same figures the same way.
 
-use super::model::{Group, Pool, Report, Waste};
+use super::model::{Group, Pool, Report, Savings, Waste};
 use super::numbers::{change_pct, hours, pct, usd};
 
 /// A table: header cells, which columns are numbers (right-aligned), rows.
@@ -152,6 +152,70 @@ pub fn pools(r: &Report) -> Table {
                 row.push(idle_share(p).map_or_else(|| "–".into(), pct));
             }
             row
+        })
+        .collect();
+    Table {
+        header,
+        numeric,
+        rows,
+    }
+}
+
+/// The savings section's intro line (shared by Markdown and HTML).
+pub fn savings_intro(r: &Report) -> String {
+    match &r.savings {
+        None => "No recommendations in the dataset: `kubetally recommend --write` (daily, for example) puts what they save here.".into(),
+        Some(s) => format!(
+            "From the newest `kubetally recommend --write` run ({} strategy, {} UTC). The three kinds overlap (a workload right-sized and moved to spot saves less than both), so they are not added up.",
+            s.strategy,
+            s.generated_at.format("%Y-%m-%d %H:%M")
+        ),
+    }
+}
+
+pub fn savings_totals(s: &Savings) -> Table {
+    let (header, numeric) = header(&["advice", "items", "per month"], 1);
+    let row = |name: &str, items: usize, monthly: f64| {
+        vec![name.to_owned(), items.to_string(), usd(monthly)]
+    };
+    Table {
+        header,
+        numeric,
+        rows: vec![
+            row(
+                "right-size requests and limits",
+                s.rightsizing_items,
+                s.rightsizing_monthly_usd,
+            ),
+            row(
+                "move to spot / preemptible",
+                s.spot_items,
+                s.spot_monthly_usd,
+            ),
+            row(
+                "change machine family",
+                s.machine_family_items,
+                s.machine_family_monthly_usd,
+            ),
+        ],
+    }
+}
+
+pub fn savings_top(s: &Savings) -> Table {
+    let (header, numeric) = header(&["what", "cluster", "advice", "per month", "why"], 3);
+    let mut numeric = numeric;
+    numeric[4] = false;
+    let rows = s
+        .top
+        .iter()
+        .map(|item| {
+            vec![
+                item.target.clone(),
+                item.cluster.clone(),
+                item.kind.replace('_', " "),
+                usd(item.monthly_usd),
+                item.reason.clone(),
+            ]
         })
         .collect();
     Table {

@@ -83,13 +83,16 @@ fn write_page(r: &Report, h: &mut String) -> std::fmt::Result {
         write!(h, "<li>{}</li>", escape(&line.replace('`', "")))?;
     }
     h.push_str("</ul>\n");
-    // Hook for the recommendations issue: no savings section until it lands.
-    if let Some(savings) = &r.savings {
-        write!(
-            h,
-            "<h2>Savings</h2><p>{} a month.</p>",
-            usd(savings.monthly_usd)
-        )?;
+    write!(
+        h,
+        "<h2>Savings found</h2><p>{}</p>",
+        escape(&cells::savings_intro(r).replace('`', ""))
+    )?;
+    if let Some(s) = &r.savings {
+        table(h, &cells::savings_totals(s));
+        if !s.top.is_empty() {
+            table(h, &cells::savings_top(s));
+        }
     }
     h.push_str("</body></html>\n");
     Ok(())

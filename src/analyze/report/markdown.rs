@@ -61,10 +61,18 @@ fn write_all(r: &Report, md: &mut String) -> std::fmt::Result {
     waste(r, md)?;
     pools(r, md)?;
     quality(r, md)?;
-    // Hook for the recommendations issue: `savings` is always None until
-    // `kubetally recommend` writes its findings; no section is printed.
-    if let Some(savings) = &r.savings {
-        writeln!(md, "\n## Savings\n\n{} a month.", usd(savings.monthly_usd))?;
+    savings(r, md)
+}
+
+fn savings(r: &Report, md: &mut String) -> std::fmt::Result {
+    writeln!(md, "\n## Savings found\n\n{}", cells::savings_intro(r))?;
+    if let Some(s) = &r.savings {
+        writeln!(md)?;
+        table(md, &cells::savings_totals(s))?;
+        if !s.top.is_empty() {
+            writeln!(md)?;
+            table(md, &cells::savings_top(s))?;
+        }
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ mod markdown;
 mod model;
 mod numbers;
 mod options;
+mod savings;
 mod spread;
 mod sql;
 mod svg;
@@ -27,7 +28,8 @@ use chrono::{DateTime, Utc};
 
 pub use build::build;
 pub use model::{
-    Day, Group, Pool, Quality, Reconciliation, Report, Savings, SharedIdle, UnpricedNode, Waste,
+    Day, Group, Pool, Quality, Reconciliation, Report, Savings, SavingsItem, SharedIdle,
+    UnpricedNode, Waste,
 };
 pub use options::{Basis, By, Options, Period, ShareIdle, ShareShared, Window};
 pub use spread::{Bucket, Compute, Split, spread};

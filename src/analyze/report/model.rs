@@ -2,7 +2,7 @@
 //! JSON) draws from. In a tenant's report (`--tenant`) it holds only that
 //! tenant's figures, so no renderer can show another tenant's.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::options::{Basis, Period, ShareIdle, ShareShared};
@@ -33,8 +33,8 @@ pub struct Report {
     pub waste: Vec<Waste>,
     pub pools: Vec<Pool>,
     pub quality: Quality,
-    /// Savings the recommendations found. Hook for the recommendations
-    /// issue: always `None` until it lands; renderers omit the section.
+    /// What the newest recommendations in the dataset save; `None` when
+    /// the dataset has none (the section then says how to make them).
     pub savings: Option<Savings>,
 }
 
@@ -169,8 +169,37 @@ pub struct UnpricedNode {
     pub cost_usd: f64,
 }
 
-/// Savings found by `kubetally recommend` (not yet built: never filled).
+/// What the newest `kubetally recommend --write` run in the dataset found
+/// (per cluster; the `kubetally` strategy's run when there is one). The
+/// three kinds overlap, so they are shown side by side, never added.
 #[derive(Debug, Clone, Serialize)]
 pub struct Savings {
+    /// When the newest run read was made.
+    pub generated_at: DateTime<Utc>,
+    pub strategy: String,
+    /// Net monthly savings of the right-sizing to apply (asking for more
+    /// counts negative), and how many containers it changes.
+    pub rightsizing_monthly_usd: f64,
+    pub rightsizing_items: usize,
+    /// Monthly savings of the spot-eligible workloads.
+    pub spot_monthly_usd: f64,
+    pub spot_items: usize,
+    /// Monthly savings of the pools a cheaper family would run for less
+    /// (left out of a tenant's report: pools are shared).
+    pub machine_family_monthly_usd: f64,
+    pub machine_family_items: usize,
+    /// The largest, most first.
+    pub top: Vec<SavingsItem>,
+}
+
+/// One recommendation worth money.
+#[derive(Debug, Clone, Serialize)]
+pub struct SavingsItem {
+    pub cluster: String,
+    /// `rightsizing`, `spot` or `machine_family`.
+    pub kind: String,
+    /// `namespace/Kind/name/container`, `namespace/Kind/name` or the pool.
+    pub target: String,
     pub monthly_usd: f64,
+    pub reason: String,
 }
