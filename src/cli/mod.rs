@@ -40,8 +40,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run a simulated cluster behind a Kubernetes API server.
     Sim(sim::SimArgs),
-    /// Right-sizing recommendations; `backtest` scores the strategies on real traces.
-    Recommend(recommend::RecommendArgs),
+    /// Right-sizing, spot and machine-family recommendations (table, JSON, or
+    /// YAML patches); `backtest` scores the strategies on traces or a dataset.
+    Recommend(Box<recommend::RecommendArgs>),
     /// Run SQL (ad hoc, from a file, or a bundled query) over the dataset.
     #[cfg(feature = "analyze")]
     Query(Box<query::QueryArgs>),
@@ -61,7 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Collect(args) => collect::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
-        Command::Recommend(args) => recommend::run(args),
+        Command::Recommend(args) => recommend::run(*args),
         #[cfg(feature = "analyze")]
         Command::Query(args) => query::run(*args),
         #[cfg(feature = "analyze")]

@@ -13,7 +13,7 @@ use crate::recommend::backtest::{Outcome, Total, evaluate, total};
 use crate::recommend::plan::{self, Options};
 use crate::recommend::rightsize::Recommendation;
 use crate::recommend::strategy::Strategy;
-use crate::recommend::{advice, patch, trace};
+use crate::recommend::{advice, history, patch, samples, trace};
 use crate::store::schema::RECOMMENDATIONS;
 use crate::store::{Dataset, Target, recommendations_batch};
 
@@ -89,8 +89,18 @@ pub enum BacktestFormat {
 pub struct BacktestArgs {
     /// Trace files or directories of them (Bitbrains GWA-T-12, Alibaba 2018
     /// machine_usage, Alibaba GenTD26 pod memory; `.gz` or not).
-    #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
+    #[arg(long, value_name = "PATH", num_args = 1.., required_unless_present = "data")]
     pub trace: Vec<PathBuf>,
+    /// A kubetally dataset instead: each workload container's raw `samples`
+    /// of the newest --train + --test days is a series.
+    #[arg(long, value_name = "DIR|URL", conflicts_with = "trace")]
+    pub data: Option<String>,
+    /// Where an object store dataset is cached (see `recommend --cache-dir`).
+    #[arg(long, value_name = "DIR", requires = "data")]
+    pub cache_dir: Option<PathBuf>,
+    /// The dataset's cluster, when it holds several.
+    #[arg(long, value_name = "NAME", requires = "data")]
+    pub cluster: Option<String>,
     /// Training window at the start of each series.
     #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
     pub train: chrono::Duration,
@@ -306,26 +316,34 @@ fn backtest(args: BacktestArgs) -> anyhow::Result<ExitCode> {
     if args.train <= chrono::Duration::zero() || args.test <= chrono::Duration::zero() {
         bail!("--train and --test must be longer than zero");
     }
-    let mut files = Vec::new();
-    for path in &args.trace {
-        trace_files(path, &mut files)?;
-    }
-    if files.is_empty() {
-        bail!(
-            "--trace: no trace files (*.csv, *.csv.gz) under {:?}",
-            args.trace
-        );
-    }
     let strategies = if args.strategy.is_empty() {
         Strategy::ALL.to_vec()
     } else {
         args.strategy.clone()
     };
     let mut outcomes: Vec<Outcome> = Vec::new();
-    for file in &files {
-        for series in trace::read(file)? {
+    let mut score = |series: &[trace::Series]| {
+        for one in series {
             for strategy in &strategies {
-                outcomes.push(evaluate(*strategy, &series, args.train, args.test));
+                outcomes.push(evaluate(*strategy, one, args.train, args.test));
+            }
+        }
+    };
+    match &args.data {
+        Some(data) => score(&dataset_series(&args, data)?),
+        None => {
+            let mut files = Vec::new();
+            for path in &args.trace {
+                trace_files(path, &mut files)?;
+            }
+            if files.is_empty() {
+                bail!(
+                    "--trace: no trace files (*.csv, *.csv.gz) under {:?}",
+                    args.trace
+                );
+            }
+            for file in &files {
+                score(&trace::read(file)?);
             }
         }
     }
@@ -343,6 +361,23 @@ fn backtest(args: BacktestArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dataset's workload containers as series over the newest `--train`
+/// + `--test` days.
+fn dataset_series(args: &BacktestArgs, data: &str) -> anyhow::Result<Vec<trace::Series>> {
+    let flags = super::data::DataFlags {
+        data: data.to_owned(),
+        cache_dir: args.cache_dir.clone(),
+    };
+    let root = flags.root()?;
+    let cluster = plan::pick_cluster(&root, "samples", args.cluster.as_deref())?;
+    let since = samples::window_start(&root, Some(&cluster), args.train + args.test);
+    let scope = history::Scope {
+        since,
+        cluster: Some(cluster),
+    };
+    Ok(samples::series(&root, &scope)?)
 }
 
 fn percent(value: f64) -> String {

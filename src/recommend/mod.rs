@@ -16,6 +16,7 @@ pub mod history;
 pub mod patch;
 pub mod plan;
 pub mod rightsize;
+pub mod samples;
 pub mod spot;
 pub mod strategy;
 pub mod trace;

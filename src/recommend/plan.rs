@@ -183,8 +183,8 @@ pub struct Savings {
 pub enum PlanError {
     #[error("--last must be longer than zero")]
     EmptyWindow,
-    #[error("{root}: no allocation files (is this a kubetally dataset?)")]
-    NoData { root: String },
+    #[error("{root}: no {table} files (is this a kubetally dataset?)")]
+    NoData { root: String, table: &'static str },
     #[error("{root} holds clusters {clusters}: pick one with --cluster")]
     SeveralClusters { root: String, clusters: String },
     #[error("--cluster {cluster}: not in {root} (it holds {clusters})")]
@@ -207,7 +207,7 @@ pub fn plan(root: &Path, book: &PriceBook, options: &Options) -> Result<Plan, Pl
     if options.last <= Duration::zero() {
         return Err(PlanError::EmptyWindow);
     }
-    let cluster = pick_cluster(root, options.cluster.as_deref())?;
+    let cluster = pick_cluster(root, "allocation", options.cluster.as_deref())?;
     let everything = Scope {
         since: None,
         cluster: Some(cluster.clone()),
@@ -217,12 +217,14 @@ pub fn plan(root: &Path, book: &PriceBook, options: &Options) -> Result<Plan, Pl
         .and_then(|file| partition_date(file))
         .ok_or_else(|| PlanError::NoData {
             root: root.display().to_string(),
+            table: "allocation",
         })?;
     let window_end = (newest + Duration::days(1))
         .and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc())
         .ok_or_else(|| PlanError::NoData {
             root: root.display().to_string(),
+            table: "allocation",
         })?;
     let days = (options.last.num_seconds() + 86_399) / 86_400;
     let window_start = window_end - Duration::days(days);
@@ -270,11 +272,24 @@ pub fn plan(root: &Path, book: &PriceBook, options: &Options) -> Result<Plan, Pl
     })
 }
 
-fn pick_cluster(root: &Path, wanted: Option<&str>) -> Result<String, PlanError> {
-    let clusters = history::clusters(root, "allocation");
+/// The cluster of `table` to read: `wanted`, or the only one.
+///
+/// # Errors
+///
+/// [`PlanError`] when `table` has no cluster, or not `wanted`, or several
+/// and none was named.
+pub fn pick_cluster(
+    root: &Path,
+    table: &'static str,
+    wanted: Option<&str>,
+) -> Result<String, PlanError> {
+    let clusters = history::clusters(root, table);
     let shown = || root.display().to_string();
     match (wanted, clusters.as_slice()) {
-        (_, []) => Err(PlanError::NoData { root: shown() }),
+        (_, []) => Err(PlanError::NoData {
+            root: shown(),
+            table,
+        }),
         (Some(wanted), names) if names.iter().any(|n| n == wanted) => Ok(wanted.to_owned()),
         (Some(wanted), names) => Err(PlanError::UnknownCluster {
             cluster: wanted.to_owned(),
