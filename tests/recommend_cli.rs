@@ -199,6 +199,38 @@ async fn recommend_sizes_the_scenario_from_the_dataset() {
     assert_eq!(naked["eligible"], false);
     let checks = naked["checks"].as_array().cloned().unwrap_or_default();
     assert_eq!(checks.len(), 13);
+    // Facts the collector gathers for the checks no anchor makes: a
+    // Deployment's resolved maxUnavailable (S5), a CronJob's retries and run
+    // times (S9), the observed start-to-Ready time (K2).
+    let verdict = |workload: &str, id: &str| {
+        let item = spot
+            .iter()
+            .find(|s| s["workload_name"] == workload)
+            .unwrap_or_else(|| panic!("no {workload} in {spot:?}"));
+        item["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == id))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id} in {item}"))
+    };
+    // One replica, default 25 % maxUnavailable → 0 may go: (1 − 0) / 1 = 1.00.
+    let s5 = verdict("api", "S5");
+    assert_eq!(s5["verdict"], "fail", "{s5}");
+    assert!(
+        s5["reason"].as_str().unwrap_or_default().contains("= 1.00"),
+        "{s5}"
+    );
+    let s9 = verdict("nightly", "S9");
+    assert_ne!(s9["verdict"], "unknown", "{s9}");
+    let k2 = verdict("nightly", "K2");
+    assert_eq!(k2["verdict"], "pass", "{k2}");
+    assert!(
+        k2["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ready in 5 s"),
+        "{k2}"
+    );
     assert!(
         checks
             .iter()

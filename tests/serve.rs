@@ -74,6 +74,7 @@ fn gpu_pod() -> SlimPod {
         phase: Phase::Running,
         started: None,
         ended: None,
+        ready_at: None,
         containers: vec![SlimContainer {
             name: "trainer".into(),
             resources: Resources {

@@ -33,6 +33,10 @@ pub struct WorkloadRow {
     pub annotations: Arc<[(Arc<str>, Arc<str>)]>,
     pub priority_class: String,
     pub containers: Vec<TemplateContainer>,
+    pub max_unavailable: Option<i32>,
+    pub backoff_limit: Option<i32>,
+    pub pod_run_max_seconds: Option<f64>,
+    pub startup_max_seconds: Option<f64>,
 }
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
@@ -52,6 +56,11 @@ pub fn workload_rows(
     let pod_count: HashMap<(&str, &str, &str), usize> = most
         .iter()
         .map(|(k, n)| ((&*k.namespace, k.kind.as_str(), &*k.name), *n))
+        .collect();
+    let times = pod_times(start, end, inventory);
+    let times: HashMap<(&str, &str, &str), PodTimes> = times
+        .iter()
+        .map(|(k, t)| ((&*k.namespace, k.kind.as_str(), &*k.name), *t))
         .collect();
     let mut tenants: HashMap<(&str, &str, &str), Arc<str>> = HashMap::new();
     let mut ran: BTreeMap<(&str, &str, &str), &AllocationRow> = BTreeMap::new();
@@ -73,14 +82,18 @@ pub fn workload_rows(
             .get(&key)
             .cloned()
             .unwrap_or_else(|| namespace_tenant(rules, inventory, &workload.namespace));
-        rows.push(from_workload(
+        let mut row = from_workload(
             start,
             end,
             workload,
             tenant,
             pod_count.get(&key).copied().unwrap_or(0),
             inventory,
-        ));
+        );
+        let times = times.get(&key).copied().unwrap_or_default();
+        row.pod_run_max_seconds = times.run_max_seconds;
+        row.startup_max_seconds = times.startup_max_seconds;
+        rows.push(row);
     }
     // Workloads known only from their pods: naked pods, controllers gone.
     for (key, row) in ran {
@@ -88,6 +101,7 @@ pub fn workload_rows(
             continue;
         }
         let containers = naked_containers(inventory, row);
+        let times = times.get(&key).copied().unwrap_or_default();
         rows.push(WorkloadRow {
             start_time: start,
             end_time: end,
@@ -107,10 +121,54 @@ pub fn workload_rows(
             annotations: Arc::from(Vec::new()),
             priority_class: String::new(),
             containers,
+            max_unavailable: None,
+            backoff_limit: None,
+            pod_run_max_seconds: times.run_max_seconds,
+            startup_max_seconds: times.startup_max_seconds,
         });
     }
     rows.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
     rows
+}
+
+/// What a workload's pods showed of their run and startup times in an hour.
+#[derive(Debug, Clone, Copy, Default)]
+struct PodTimes {
+    /// Longest start-to-end of the pods that ended in the hour.
+    run_max_seconds: Option<f64>,
+    /// Slowest start-to-Ready of the pods that became Ready in the hour.
+    startup_max_seconds: Option<f64>,
+}
+
+fn pod_times(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    inventory: &Inventory,
+) -> HashMap<WorkloadKey, PodTimes> {
+    let within = |t: DateTime<Utc>| t >= start && t < end;
+    let seconds = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        ((to - from).num_milliseconds() as f64 / 1000.0).max(0.0)
+    };
+    let most = |slot: &mut Option<f64>, value: f64| {
+        *slot = Some(slot.map_or(value, |s| s.max(value)));
+    };
+    let mut times: HashMap<WorkloadKey, PodTimes> = HashMap::new();
+    for pod in inventory.billable_pods() {
+        let Some(started) = pod.started else { continue };
+        let ended = pod.ended.filter(|&t| within(t));
+        let ready = pod.ready_at.filter(|&t| within(t));
+        if ended.is_none() && ready.is_none() {
+            continue;
+        }
+        let entry = times.entry(inventory.workload_of(pod)).or_default();
+        if let Some(ended) = ended {
+            most(&mut entry.run_max_seconds, seconds(started, ended));
+        }
+        if let Some(ready) = ready {
+            most(&mut entry.startup_max_seconds, seconds(started, ready));
+        }
+    }
+    times
 }
 
 /// Most pods of each workload running at the same moment of `[start, end)`,
@@ -216,5 +274,9 @@ fn from_workload(
         annotations: annotations.into(),
         priority_class: workload.priority_class.clone().unwrap_or_default(),
         containers: workload.containers.clone(),
+        max_unavailable: workload.max_unavailable,
+        backoff_limit: workload.backoff_limit,
+        pod_run_max_seconds: None,
+        startup_max_seconds: None,
     }
 }

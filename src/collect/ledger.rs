@@ -406,6 +406,7 @@ mod tests {
             phase: Phase::Running,
             started: Some(crate::sim::epoch()),
             ended: None,
+            ready_at: None,
             containers: vec![SlimContainer {
                 name: "app".into(),
                 resources: Resources {

@@ -527,6 +527,15 @@ fn fold_workloads(
     let volumes: ListArray = typed(batch, "volume_kinds", path)?;
     let annotations: ListArray = typed(batch, "annotations", path)?;
     let optional = |a: &Int32Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    // Added after the first datasets were written: absent reads as null.
+    let newer = |name: &str| batch.column_by_name(name).cloned();
+    let (max_unavailable, backoff_limit) = (newer("max_unavailable"), newer("backoff_limit"));
+    let int = |column: &Option<arrow::array::ArrayRef>, i: usize| {
+        column
+            .as_ref()
+            .and_then(|c| c.as_primitive_opt::<Int32Type>())
+            .and_then(|c| (!c.is_null(i)).then(|| c.value(i)))
+    };
     for row in 0..batch.num_rows() {
         let volume_kinds: Vec<String> = volumes
             .value(row)
@@ -556,6 +565,8 @@ fn fold_workloads(
             WorkloadFacts {
                 namespace: key.0,
                 kind: key.1,
+                max_unavailable: int(&max_unavailable, row),
+                job_backoff_limit: int(&backoff_limit, row),
                 replicas: optional(&replicas, row),
                 hpa_min_replicas: optional(&hpa_min, row),
                 has_pdb: has_pdb.value(row),

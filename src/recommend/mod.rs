@@ -13,6 +13,7 @@ pub mod advice;
 pub mod backtest;
 pub mod family;
 pub mod history;
+pub mod observed;
 pub mod patch;
 pub mod plan;
 pub mod rightsize;

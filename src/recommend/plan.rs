@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::advice::{self, FamilyItem, SpotItem};
 use super::history::{self, HistoryError, Scope};
+use super::observed;
 use super::rightsize::{self, Recommendation, Resources};
 use super::strategy::Strategy;
 use crate::pricing::PriceBook;
@@ -241,7 +242,8 @@ pub fn plan(root: &Path, book: &PriceBook, options: &Options) -> Result<Plan, Pl
                 .as_ref()
                 .is_none_or(|ns| &key.namespace == ns)
     });
-    let templates = history::read_templates(root, &scope)?;
+    let mut templates = history::read_templates(root, &scope)?;
+    observed::apply(&observed::read(root, &scope)?, &mut templates.workloads);
     let mut rightsizing = rightsize::recommend(options.strategy, &histories, &templates.containers);
     rightsizing.retain(|r| {
         r.monthly_savings_usd >= options.min_savings_usd || r.monthly_savings_usd < 0.0

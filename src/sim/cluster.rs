@@ -576,6 +576,7 @@ fn service_template(service: &str, index: usize, profile: UsageProfile) -> PodTe
             template.annotations =
                 json!({"cluster-autoscaler.kubernetes.io/safe-to-evict": "true"});
         }
+        "reports" => template.startup_seconds = 90,
         "billing" => {
             template.grace_seconds = 120;
             template.priority = Some(("tenant-high", 100_000));

@@ -67,6 +67,8 @@ pub struct PodTemplate {
     pub grace_seconds: i64,
     pub restart_policy: &'static str,
     pub placement: Placement,
+    /// Seconds from start to Ready (a JVM's warm-up, a cache's load).
+    pub startup_seconds: i64,
 }
 
 impl PodTemplate {
@@ -81,6 +83,7 @@ impl PodTemplate {
             grace_seconds: 30,
             restart_policy: "Always",
             placement: Placement::Anywhere,
+            startup_seconds: 5,
         }
     }
 
@@ -219,14 +222,18 @@ impl PodTemplate {
             .filter(|c| !c.native_sidecar)
             .map(|c| running_container(c, &container_id, started))
             .collect();
+        // Ready from its transition time on; the status is written once at
+        // start, so a client sees Ready with a transition time a few seconds
+        // ahead (a real kubelet would first report not ready).
+        let ready = started + chrono::Duration::seconds(self.startup_seconds);
         let mut status = json!({
             "phase": "Running", "qosClass": self.qos_class(), "startTime": timestamp(started),
             "hostIP": "10.128.0.2", "podIP": "10.4.0.2",
             "conditions": [
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": timestamp(started)},
                 {"type": "Initialized", "status": "True", "lastTransitionTime": timestamp(started)},
-                {"type": "ContainersReady", "status": "True", "lastTransitionTime": timestamp(started)},
-                {"type": "Ready", "status": "True", "lastTransitionTime": timestamp(started)}
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": timestamp(ready)},
+                {"type": "Ready", "status": "True", "lastTransitionTime": timestamp(ready)}
             ],
             "containerStatuses": statuses,
         });

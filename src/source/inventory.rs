@@ -221,8 +221,13 @@ impl Inventory {
         }
     }
 
-    pub fn apply_pod(&mut self, pod: SlimPod) {
+    pub fn apply_pod(&mut self, mut pod: SlimPod) {
         self.relist_saw(Collection::Pods, &pod.uid);
+        // Startup is to the first Ready: a later flap or the pod finishing
+        // (Ready turns false) does not move or erase it.
+        if let Some(first) = self.pods.get(&pod.uid).and_then(|p| p.ready_at) {
+            pod.ready_at = Some(first);
+        }
         self.pod_uids
             .entry(pod.namespace.clone())
             .or_default()
@@ -231,7 +236,10 @@ impl Inventory {
     }
 
     /// A pod was deleted: it stays billable for the open hour until `ended`.
-    pub fn delete_pod(&mut self, pod: SlimPod) {
+    pub fn delete_pod(&mut self, mut pod: SlimPod) {
+        if let Some(first) = self.pods.get(&pod.uid).and_then(|p| p.ready_at) {
+            pod.ready_at = Some(first);
+        }
         self.pods.insert(pod.uid.clone(), Arc::new(pod.clone()));
         self.remove_pod(&pod.uid);
     }
@@ -498,6 +506,7 @@ mod tests {
             phase: Phase::Finished,
             started: None,
             ended: None,
+            ready_at: None,
             containers: Vec::new(),
         }
     }

@@ -134,6 +134,9 @@ pub struct SlimPod {
     /// When it stopped holding them: the latest container finish of a
     /// finished pod, else the deletion timestamp.
     pub ended: Option<DateTime<Utc>>,
+    /// When its Ready condition turned true (the inventory keeps the first
+    /// time it did, through later flaps and the end of the pod).
+    pub ready_at: Option<DateTime<Utc>>,
     pub containers: Vec<SlimContainer>,
 }
 
@@ -271,6 +274,11 @@ pub fn slim_pod(pod: &Pod, interner: &mut Interner) -> SlimPod {
         phase,
         started: status.and_then(|s| s.start_time.as_ref()).map(timestamp),
         ended,
+        ready_at: status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready" && c.status == "True"))
+            .and_then(|c| c.last_transition_time.as_ref())
+            .map(timestamp),
         containers,
     }
 }

@@ -4,12 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, Deployment, DeploymentStrategy, ReplicaSet, StatefulSet,
+};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::intern::Interner;
 use super::pod::{OwnerKind, OwnerRef, Resources, controller_of};
@@ -49,6 +52,9 @@ pub struct SlimWorkload {
     pub containers: Vec<TemplateContainer>,
     /// Jobs: retries allowed; CronJobs: of the job template.
     pub backoff_limit: Option<i32>,
+    /// Deployments: pods a rollout may take down at once, resolved against
+    /// the replicas as the Deployment controller resolves it.
+    pub max_unavailable: Option<i32>,
 }
 
 /// An HPA's target and bounds.
@@ -153,20 +159,68 @@ fn workload(
         priority_class: spec.and_then(|s| s.priority_class_name.clone()),
         containers: spec.map(template_containers).unwrap_or_default(),
         backoff_limit,
+        max_unavailable: None,
+    }
+}
+
+/// A rollout's `maxUnavailable` in pods: a percentage rounds down, a
+/// percentage surge up (the Deployment controller's `ResolveFenceposts`),
+/// and when both come to 0 one pod may be unavailable; Recreate takes all
+/// of them down. Defaults 25 % / 25 %.
+fn max_unavailable(strategy: Option<&DeploymentStrategy>, replicas: i32) -> i32 {
+    if strategy.and_then(|s| s.type_.as_deref()) == Some("Recreate") {
+        return replicas;
+    }
+    let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
+    let resolve = |value: Option<&IntOrString>, round_up: bool| match value {
+        Some(IntOrString::Int(n)) => *n,
+        Some(IntOrString::String(text)) => {
+            let percent = text
+                .strip_suffix('%')
+                .and_then(|p| p.trim().parse::<f64>().ok())
+                .unwrap_or(25.0);
+            let exact = f64::from(replicas) * percent / 100.0;
+            (if round_up {
+                exact.ceil()
+            } else {
+                exact.floor()
+            }) as i32
+        }
+        None => {
+            let exact = f64::from(replicas) * 0.25;
+            (if round_up {
+                exact.ceil()
+            } else {
+                exact.floor()
+            }) as i32
+        }
+    };
+    let surge = resolve(rolling.and_then(|r| r.max_surge.as_ref()), true);
+    let unavailable = resolve(rolling.and_then(|r| r.max_unavailable.as_ref()), false);
+    if surge == 0 && unavailable == 0 {
+        1
+    } else {
+        unavailable
     }
 }
 
 pub fn from_deployment(d: &Deployment, interner: &mut Interner) -> SlimWorkload {
     let spec = d.spec.as_ref();
-    workload(
+    let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
+    let mut slim = workload(
         OwnerKind::Deployment,
         &d.metadata,
-        Some(spec.and_then(|s| s.replicas).unwrap_or(1)),
+        Some(replicas),
         spec.map(|s| &s.selector),
         spec.map(|s| &s.template),
         None,
         interner,
-    )
+    );
+    slim.max_unavailable = Some(max_unavailable(
+        spec.and_then(|s| s.strategy.as_ref()),
+        replicas,
+    ));
+    slim
 }
 
 pub fn from_statefulset(s: &StatefulSet, interner: &mut Interner) -> SlimWorkload {
@@ -279,5 +333,54 @@ pub fn from_pdb(p: &PodDisruptionBudget, interner: &mut Interner) -> SlimPdb {
         name: p.metadata.name.clone().unwrap_or_default(),
         selector: match_labels(p.spec.as_ref().and_then(|s| s.selector.as_ref())),
         disruptions_allowed: p.status.as_ref().map_or(0, |s| s.disruptions_allowed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::RollingUpdateDeployment;
+
+    use super::*;
+
+    fn rolling(surge: Option<IntOrString>, unavailable: Option<IntOrString>) -> DeploymentStrategy {
+        DeploymentStrategy {
+            type_: Some("RollingUpdate".into()),
+            rolling_update: Some(RollingUpdateDeployment {
+                max_surge: surge,
+                max_unavailable: unavailable,
+            }),
+        }
+    }
+
+    #[test]
+    fn max_unavailable_resolves_as_the_deployment_controller_does() {
+        let percent = |p: &str| Some(IntOrString::String(p.into()));
+        // Defaults 25 % / 25 %: 10 replicas → 2 (rounded down).
+        assert_eq!(max_unavailable(None, 10), 2);
+        // One replica: 25 % is 0 unavailable, but surge 1 lets a rollout go.
+        assert_eq!(max_unavailable(None, 1), 0);
+        // Both zero after rounding: one pod may be unavailable.
+        assert_eq!(
+            max_unavailable(Some(&rolling(percent("0%"), percent("10%"))), 3),
+            1
+        );
+        // Surge rounds up: 10 % of 3 surges 1, so none may be unavailable.
+        assert_eq!(
+            max_unavailable(Some(&rolling(percent("10%"), percent("10%"))), 3),
+            0
+        );
+        assert_eq!(
+            max_unavailable(Some(&rolling(None, Some(IntOrString::Int(3)))), 10),
+            3
+        );
+        assert_eq!(
+            max_unavailable(Some(&rolling(percent("0%"), percent("50%"))), 5),
+            2
+        );
+        let recreate = DeploymentStrategy {
+            type_: Some("Recreate".into()),
+            rolling_update: None,
+        };
+        assert_eq!(max_unavailable(Some(&recreate), 4), 4);
     }
 }

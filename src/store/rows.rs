@@ -206,6 +206,16 @@ pub fn workloads_batch(rows: &[WorkloadRow]) -> Result<RecordBatch, ArrowError> 
         .containers(
             col::CONTAINERS,
             rows.iter().map(|r| r.containers.as_slice()),
+        )
+        .opt_i32(col::MAX_UNAVAILABLE, rows.iter().map(|r| r.max_unavailable))
+        .opt_i32(col::BACKOFF_LIMIT, rows.iter().map(|r| r.backoff_limit))
+        .opt_f64(
+            col::POD_RUN_MAX_SECONDS,
+            rows.iter().map(|r| r.pod_run_max_seconds),
+        )
+        .opt_f64(
+            col::STARTUP_MAX_SECONDS,
+            rows.iter().map(|r| r.startup_max_seconds),
         );
     b.finish()
 }

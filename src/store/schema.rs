@@ -90,6 +90,10 @@ pub mod col {
     pub const ANNOTATIONS: &str = "annotations";
     pub const PRIORITY_CLASS: &str = "priority_class";
     pub const CONTAINERS: &str = "containers";
+    pub const MAX_UNAVAILABLE: &str = "max_unavailable";
+    pub const BACKOFF_LIMIT: &str = "backoff_limit";
+    pub const POD_RUN_MAX_SECONDS: &str = "pod_run_max_seconds";
+    pub const STARTUP_MAX_SECONDS: &str = "startup_max_seconds";
     pub const GENERATED_AT: &str = "generated_at";
     pub const WINDOW_START: &str = "window_start";
     pub const WINDOW_END: &str = "window_end";
@@ -387,6 +391,10 @@ pub const WORKLOADS: Table = Table {
         c(col::ANNOTATIONS, Kind::KeyValues, false, "-", "Pod template annotations that matter to recommendations (`cluster-autoscaler.kubernetes.io/safe-to-evict`, `kubetally.io/*`)."),
         c(col::PRIORITY_CLASS, Kind::Symbol, false, "-", "Pod template priorityClassName; empty when none."),
         c(col::CONTAINERS, Kind::Containers, false, "cores, bytes", "Containers of the pod template: requests and limits (cores, bytes; null when unset) and which probes they have."),
+        c(col::MAX_UNAVAILABLE, Kind::Int32, true, "pods", "Deployments: pods a rollout may take down at once (rollingUpdate.maxUnavailable resolved against replicas, percentages rounded down; Recreate: all); null for other kinds."),
+        c(col::BACKOFF_LIMIT, Kind::Int32, true, "retries", "Jobs and CronJobs: the job's backoffLimit; null for other kinds."),
+        c(col::POD_RUN_MAX_SECONDS, Kind::Float64, true, "seconds", "Longest start-to-end run among the workload's pods that ended in the hour (a Job's run time); null when none ended."),
+        c(col::STARTUP_MAX_SECONDS, Kind::Float64, true, "seconds", "Slowest start-to-Ready among the workload's pods that became Ready in the hour; null when none did."),
     ],
 };
 
