@@ -43,8 +43,8 @@ pub struct DatasetArgs {
     /// holds several.
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
-    /// Hide recommendations saving less than this per month (USD; negative
-    /// savings — asking for more — are always shown).
+    /// Hide right-sizing worth less than this per month either way (USD);
+    /// a container that was OOM-killed is always shown.
     #[arg(
         long,
         value_name = "USD",
@@ -139,25 +139,29 @@ fn rightsizing(args: DatasetArgs) -> anyhow::Result<ExitCode> {
         publish(&args.dataset.data, &plan)?;
     }
     let (rows, spot, families) = (&plan.rightsizing, &plan.spot, &plan.machine_family);
-    match args.format {
-        Format::Yaml => print!("{}", patch::yaml(rows)?),
-        Format::Json => {
-            println!("{}", serde_json::to_string_pretty(&plan)?);
-        }
-        Format::Table => {
-            println!(
-                "Right-sizing ({})\n{}",
-                args.strategy.as_str(),
-                rightsizing_table(rows)
-            );
-            println!("\nSpot eligible\n{}", spot_table(spot));
-            println!(
-                "\nMachine families (on-demand pools)\n{}",
-                family_table(families)
-            );
-        }
-    }
+    let text = match args.format {
+        Format::Yaml => patch::yaml(rows)?,
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&plan)?),
+        Format::Table => format!(
+            "Right-sizing ({})\n{}\n\nSpot eligible\n{}\n\nMachine families (on-demand pools)\n{}\n",
+            args.strategy.as_str(),
+            rightsizing_table(rows),
+            spot_table(spot),
+            family_table(families)
+        ),
+    };
+    print_out(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `text` to standard output; a closed pipe (`| head`) is an error
+/// `main` recognises and ends quietly, where `print!` would panic.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Writes `plan` as the `recommendations` file of today (UTC) for its
@@ -188,14 +192,23 @@ fn publish(data: &str, plan: &plan::Plan) -> anyhow::Result<()> {
 fn spot_table(items: &[advice::SpotItem]) -> Table {
     let mut table = Table::new();
     table.load_preset(presets::ASCII_MARKDOWN);
-    table.set_header(["namespace/workload", "eligible", "$/month", "failed checks"]);
+    table.set_header(["namespace/workload", "eligible", "$/month", "why not"]);
     for item in items {
-        let failed: Vec<String> = item
+        let mut failed: Vec<String> = item
             .checks
             .iter()
             .filter(|c| c.verdict == "fail")
             .map(|c| format!("{} {}", c.id, c.reason))
             .collect();
+        if failed.is_empty() && !item.eligible {
+            // No check failed: it runs on spot capacity already (S8).
+            failed.extend(
+                item.checks
+                    .iter()
+                    .filter(|c| c.id == "S8")
+                    .map(|c| format!("{} {}", c.id, c.reason)),
+            );
+        }
         table.add_row([
             format!(
                 "{}/{} {}",
@@ -206,7 +219,7 @@ fn spot_table(items: &[advice::SpotItem]) -> Table {
             } else {
                 "no".into()
             },
-            format!("{:.2}", item.monthly_savings_usd),
+            money(item.monthly_savings_usd),
             failed.join("; "),
         ]);
     }
@@ -238,6 +251,12 @@ fn family_table(items: &[advice::FamilyItem]) -> Table {
         ]);
     }
     table
+}
+
+/// Dollars to the cent, never "-0.00".
+fn money(value: f64) -> String {
+    let cents = (value * 100.0).round();
+    format!("{:.2}", if cents == 0.0 { 0.0 } else { cents / 100.0 })
 }
 
 fn cores(value: Option<f64>) -> String {
@@ -278,7 +297,7 @@ fn rightsizing_table(rows: &[Recommendation]) -> Table {
             mib(r.recommended.memory_request_bytes),
             mib(r.current.memory_limit_bytes),
             mib(r.recommended.memory_limit_bytes),
-            format!("{:.2}", r.monthly_savings_usd),
+            money(r.monthly_savings_usd),
             r.confidence.to_owned(),
             r.reason.clone(),
         ]);
@@ -348,18 +367,17 @@ fn backtest(args: BacktestArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let totals: Vec<Total> = strategies.iter().map(|s| total(*s, &outcomes)).collect();
-    match args.format {
+    let text = match args.format {
         BacktestFormat::Json => {
             let value = serde_json::json!({"series": outcomes, "totals": totals});
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            format!("{}\n", serde_json::to_string_pretty(&value)?)
         }
-        BacktestFormat::Table => {
-            if args.per_series {
-                println!("{}", series_table(&outcomes));
-            }
-            println!("{}", totals_table(&totals));
+        BacktestFormat::Table if args.per_series => {
+            format!("{}\n{}\n", series_table(&outcomes), totals_table(&totals))
         }
-    }
+        BacktestFormat::Table => format!("{}\n", totals_table(&totals)),
+    };
+    print_out(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -26,8 +26,8 @@ pub struct Options {
     pub namespace: Option<String>,
     /// The `cluster=` partition; may be left out when there is only one.
     pub cluster: Option<String>,
-    /// Right-sizing saving less per month is left out (asking for more,
-    /// a negative saving, never is).
+    /// Right-sizing worth less per month either way is left out, unless
+    /// the container was OOM-killed.
     pub min_savings_usd: f64,
 }
 
@@ -245,8 +245,10 @@ pub fn plan(root: &Path, book: &PriceBook, options: &Options) -> Result<Plan, Pl
     let mut templates = history::read_templates(root, &scope)?;
     observed::apply(&observed::read(root, &scope)?, &mut templates.workloads);
     let mut rightsizing = rightsize::recommend(options.strategy, &histories, &templates.containers);
+    // Asking for more is kept when it is worth as much, or when the
+    // container was OOM-killed: that is about staying up, not money.
     rightsizing.retain(|r| {
-        r.monthly_savings_usd >= options.min_savings_usd || r.monthly_savings_usd < 0.0
+        r.monthly_savings_usd.abs() >= options.min_savings_usd || r.evidence.oom_kills > 0
     });
     rightsizing.sort_by(|a, b| b.monthly_savings_usd.total_cmp(&a.monthly_savings_usd));
     let mut spot = advice::spot_items(book, &histories, &templates.workloads);

@@ -459,7 +459,7 @@ pub fn assess(facts: &WorkloadFacts, provider: Provider) -> Assessment {
     let change = eligible.then(|| {
         let (label, value) = provider.spot_label();
         format!(
-            "spec.template.spec: nodeSelector {{{label}: \"{value}\"}}, tolerations [{{key: {label}, operator: Equal, value: \"{value}\", effect: NoSchedule}}]"
+            "add to the pod template nodeSelector {label}={value} and the toleration {label}={value}:NoSchedule"
         )
     });
     Assessment {
