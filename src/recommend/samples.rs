@@ -14,8 +14,8 @@ use chrono::{DateTime, Duration, Utc};
 use super::history::{self, ContainerKey, HistoryError, Scope};
 use super::trace::{Point, Series};
 
-/// Reads the `samples` of `scope` into one series per workload container,
-/// named `namespace/Kind/name/container`.
+/// Reads the `samples` of `scope` (from `scope.since` to the instant) into
+/// one series per workload container, named `namespace/Kind/name/container`.
 ///
 /// # Errors
 ///
@@ -24,7 +24,7 @@ use super::trace::{Point, Series};
 pub fn series(root: &Path, scope: &Scope) -> Result<Vec<Series>, HistoryError> {
     let mut by_container: BTreeMap<ContainerKey, Series> = BTreeMap::new();
     history::for_each_batch(root, "samples", scope, |batch, path| {
-        fold(batch, path, &mut by_container)
+        fold(batch, path, scope.since, &mut by_container)
     })?;
     if by_container.is_empty() {
         return Err(HistoryError::Empty {
@@ -40,29 +40,54 @@ pub fn series(root: &Path, scope: &Scope) -> Result<Vec<Series>, HistoryError> {
         .collect())
 }
 
-/// The start of the newest `span` of whole UTC days of `samples`, for
-/// `--train` + `--test` over a dataset.
+/// The start of the newest `span` of `samples`: `span` before the newest
+/// sample time (the maximum of `ts` in the newest day's file statistics;
+/// the end of that day when they do not say).
 pub fn window_start(root: &Path, cluster: Option<&str>, span: Duration) -> Option<DateTime<Utc>> {
     let scope = Scope {
         since: None,
         cluster: cluster.map(str::to_owned),
     };
-    let newest = history::table_files(root, "samples", &scope)
-        .last()?
-        .parent()?
+    let files = history::table_files(root, "samples", &scope);
+    let newest_day = files.last()?.parent()?.to_owned();
+    let day: chrono::NaiveDate = newest_day
         .file_name()?
         .to_str()?
         .strip_prefix("date=")?
-        .parse::<chrono::NaiveDate>()
+        .parse()
         .ok()?;
-    let end = (newest + Duration::days(1)).and_hms_opt(0, 0, 0)?.and_utc();
-    let days = (span.num_seconds() + 86_399) / 86_400;
-    Some(end - Duration::days(days))
+    let end_of_day = (day + Duration::days(1)).and_hms_opt(0, 0, 0)?.and_utc();
+    let newest = files
+        .iter()
+        .filter(|f| f.parent() == Some(newest_day.as_path()))
+        .filter_map(|f| newest_ts(f))
+        .max()
+        .unwrap_or(end_of_day);
+    Some(newest - span)
+}
+
+/// The largest `ts` of a `samples` file, from its statistics.
+fn newest_ts(file: &Path) -> Option<DateTime<Utc>> {
+    let handle = std::fs::File::open(file).ok()?;
+    let reader = parquet::file::reader::SerializedFileReader::new(handle).ok()?;
+    let metadata = parquet::file::reader::FileReader::metadata(&reader);
+    let column = (0..metadata.file_metadata().schema_descr().num_columns())
+        .find(|&i| metadata.file_metadata().schema_descr().column(i).name() == "ts")?;
+    metadata
+        .row_groups()
+        .iter()
+        .filter_map(|group| match group.column(column).statistics()? {
+            parquet::file::statistics::Statistics::Int64(stats) => stats.max_opt().copied(),
+            _ => None,
+        })
+        .max()
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
 }
 
 fn fold(
     batch: &RecordBatch,
     path: &str,
+    since: Option<DateTime<Utc>>,
     by_container: &mut BTreeMap<ContainerKey, Series>,
 ) -> Result<(), HistoryError> {
     let bad = |message: String| HistoryError::File {
@@ -122,6 +147,9 @@ fn fold(
         let Some(time) = DateTime::<Utc>::from_timestamp_millis(ts.value(row)) else {
             continue;
         };
+        if since.is_some_and(|since| time < since) {
+            continue;
+        }
         let key = ContainerKey {
             namespace: namespace.value(row).to_owned(),
             workload_kind: kind.value(row).to_owned(),
