@@ -45,33 +45,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Monthly savings of the decided right-sizing items, spot-eligible
-    /// workloads, and each pool's cheapest other family, in USD.
-    pub fn monthly_savings_usd(&self) -> Savings {
-        Savings {
-            rightsizing: self
-                .rightsizing
-                .iter()
-                .filter(|r| !r.undecided)
-                .map(|r| r.monthly_savings_usd)
-                .sum(),
-            spot: self
-                .spot
-                .iter()
-                .filter(|s| s.eligible)
-                .map(|s| s.monthly_savings_usd)
-                .sum(),
-            machine_family: self
-                .machine_family
-                .iter()
-                .filter_map(|f| f.options.first())
-                .map(|o| o.monthly_savings_usd.max(0.0))
-                .sum(),
-        }
-    }
-}
-
-impl Plan {
     /// What every row of this run shares in the `recommendations` table.
     pub fn run(&self, generated_at: DateTime<Utc>) -> RecommendationRun<'_> {
         RecommendationRun {
@@ -167,16 +140,6 @@ impl Plan {
         }
         rows
     }
-}
-
-/// Monthly savings per kind of advice, in USD. They overlap (a workload
-/// right-sized and moved to spot saves less than the sum), so they are
-/// shown side by side, never added.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Savings {
-    pub rightsizing: f64,
-    pub spot: f64,
-    pub machine_family: f64,
 }
 
 /// Why no plan could be made.
