@@ -210,7 +210,7 @@ fn shift(batch: &RecordBatch, millis: i64) -> RecordBatch {
 
 /// A query's result: column names and rows, values as polars' JSON writer
 /// writes them.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 struct Rows {
     columns: Vec<String>,
     rows: Vec<Vec<Value>>,
@@ -506,6 +506,79 @@ fn a_date_filter_skips_other_partitions_files() {
     assert!(frame.height() == 1, "{frame}");
     let unfiltered = session.query("SELECT COUNT(*) AS n FROM nodes");
     assert!(unfiltered.is_err(), "the bad file is read without a filter");
+}
+
+/// Files written before the string columns were declared as strings (an
+/// Arrow dictionary in `ARROW:schema`, which polars reads as Categorical)
+/// and newer files in one table: a query reads both, with the same answer.
+#[test]
+fn files_of_an_older_writer_read_with_newer_ones() {
+    let copy = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    copy_dir(
+        &dataset().join("allocation"),
+        &copy.path().join("allocation"),
+    );
+    let sql = "SELECT namespace, COUNT(*) AS n, SUM(total_cost_usd) AS usd FROM allocation \
+               GROUP BY namespace ORDER BY namespace";
+    let before = polars_rows(copy.path(), sql);
+    let mut files = Vec::new();
+    let mut stack = vec![copy.path().join("allocation")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+        {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            } else {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    let old = files.first().unwrap_or_else(|| panic!("no files"));
+    let reader = std::fs::File::open(old).unwrap_or_else(|e| panic!("{e}"));
+    let batches: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)
+            .and_then(|b| b.build())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|b| b.unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let recast: Vec<RecordBatch> = batches
+        .iter()
+        .map(|batch| {
+            let columns: Vec<ArrayRef> = batch
+                .columns()
+                .iter()
+                .map(|c| match c.data_type() {
+                    DataType::Utf8 => {
+                        arrow::compute::cast(c, &dictionary).unwrap_or_else(|e| panic!("{e}"))
+                    }
+                    _ => c.clone(),
+                })
+                .collect();
+            let fields: Vec<arrow::datatypes::Field> = batch
+                .schema()
+                .fields()
+                .iter()
+                .zip(&columns)
+                .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+                .collect();
+            let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+            RecordBatch::try_new(schema, columns).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let first = recast.first().unwrap_or_else(|| panic!("no batches"));
+    let mut out = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, first.schema(), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for batch in &recast {
+        writer.write(batch).unwrap_or_else(|e| panic!("{e}"));
+    }
+    writer.close().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(old, out).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(polars_rows(copy.path(), sql), before);
 }
 
 pub(crate) fn copy_dir(from: &Path, to: &Path) {

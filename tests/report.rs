@@ -393,21 +393,6 @@ fn a_range_of_days_reports_those_days() {
     assert!((sum - report.total_cost_usd).abs() < 1e-9);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
-    for entry in std::fs::read_dir(from)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .flatten()
-    {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("{e}"));
-        }
-    }
-}
-
 /// After `kubetally recommend --write`, the report's savings section shows
 /// that run: the totals per kind are the run's own sums, and a tenant's
 /// report keeps only the tenant's workloads (no pools, no other tenant).
@@ -415,7 +400,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn the_savings_section_shows_the_newest_recommend_run() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let data = dir.path().join("data");
-    copy_dir(dataset(), &data);
+    crate::query::copy_dir(dataset(), &data);
     let data = data.display().to_string();
     let (code, out, err) = kubetally(&["report", "--data", &data]);
     assert_eq!(code, Some(0), "{err}");

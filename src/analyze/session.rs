@@ -13,7 +13,9 @@
 use std::path::{Path, PathBuf};
 
 use polars::prelude::{
-    DataFrame, DataType, Engine, Field, HiveOptions, LazyFrame, PlRefPath, ScanArgsParquet, Schema,
+    CastColumnsPolicy, DataFrame, DataType, DslBuilder, Engine, ExtraColumnsPolicy, Field,
+    HiveOptions, LazyFrame, MissingColumnsPolicy, ParallelStrategy, ParquetOptions, PlRefPath,
+    ScanSources, Schema, UnifiedScanArgs,
 };
 use polars::sql::SQLContext;
 
@@ -208,7 +210,9 @@ fn scan(root: &Path, table: &TableFiles) -> Result<LazyFrame, AnalyzeError> {
         Field::new("cluster".into(), DataType::String),
         Field::new("date".into(), DataType::Date),
     ]);
-    let args = ScanArgsParquet {
+    // `ScanArgsParquet` as `LazyFrame::scan_parquet_files` builds it, but
+    // for the cast policy, which it fixes at "error on mismatch".
+    let args = UnifiedScanArgs {
         hive_options: HiveOptions {
             enabled: Some(true),
             // Parse `k=v` folders only below `<root>/<table>/`.
@@ -216,10 +220,28 @@ fn scan(root: &Path, table: &TableFiles) -> Result<LazyFrame, AnalyzeError> {
             schema: Some(hive.into()),
             try_parse_dates: true,
         },
-        allow_missing_columns: true,
-        ..ScanArgsParquet::default()
+        glob: false,
+        cache: true,
+        // Files of an older writer lack newer columns: read as nulls.
+        missing_columns_policy: MissingColumnsPolicy::Insert,
+        extra_columns_policy: ExtraColumnsPolicy::Raise,
+        // Files written before strings were declared as strings
+        // (store::reader_schema) read as Categoricals: cast, not refuse.
+        cast_columns_policy: CastColumnsPolicy {
+            categorical_to_string: true,
+            ..CastColumnsPolicy::ERROR_ON_MISMATCH
+        },
+        ..UnifiedScanArgs::default()
     };
-    LazyFrame::scan_parquet_files(paths.into_iter().collect(), args).map_err(scan_error)
+    let options = ParquetOptions {
+        schema: None,
+        parallel: ParallelStrategy::default(),
+        low_memory: false,
+        use_statistics: true,
+    };
+    let sources = ScanSources::Paths(paths.into_iter().collect());
+    let plan = DslBuilder::scan_parquet(sources, options, args).map_err(scan_error)?;
+    Ok(plan.build().into())
 }
 
 /// A polars error as one line: its first paragraph (polars appends the plan
