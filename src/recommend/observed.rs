@@ -2,8 +2,9 @@
 //! anchor makes: the longest pod run (a Job's run time, S9) and the slowest
 //! start-to-Ready (K2). Unlike the template facts, where the newest row
 //! wins, these are maxima over every hour of the window, so every
-//! `workloads` file is read — five columns of it, and only the row groups
-//! whose statistics say they hold a value.
+//! `workloads` file is read — five columns of it, only the row groups whose
+//! statistics say they hold a value, and the workload's names only for the
+//! rows that do (a row filter on the two times).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,7 +12,7 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
 
 use super::history::{HistoryError, Scope, WorkloadKey, table_files};
 use super::spot::WorkloadFacts;
@@ -101,9 +102,17 @@ fn read_file(file: &Path, times: &mut BTreeMap<WorkloadKey, Times>) -> Result<()
     }
     wanted.extend([run, startup]);
     let mask = ProjectionMask::leaves(schema, wanted);
+    // Most rows carry neither time: decode the two floats first and the
+    // workload's strings only for the rows that do.
+    let values = ProjectionMask::leaves(schema, [run, startup]);
+    let some = ArrowPredicateFn::new(values, |batch: RecordBatch| {
+        let present = |i: usize| arrow::compute::is_not_null(batch.column(i).as_ref());
+        arrow::compute::or(&present(0)?, &present(1)?)
+    });
     let reader = builder
         .with_projection(mask)
         .with_row_groups(groups)
+        .with_row_filter(RowFilter::new(vec![Box::new(some)]))
         .build()
         .map_err(|e| bad(e.to_string()))?;
     for batch in reader {
