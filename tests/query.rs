@@ -210,7 +210,7 @@ fn shift(batch: &RecordBatch, millis: i64) -> RecordBatch {
 
 /// A query's result: column names and rows, values as polars' JSON writer
 /// writes them.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct Rows {
     columns: Vec<String>,
     rows: Vec<Vec<Value>>,
@@ -578,7 +578,16 @@ fn files_of_an_older_writer_read_with_newer_ones() {
     }
     writer.close().unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(old, out).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(polars_rows(copy.path(), sql), before);
+    // The same rows; sums within float rounding (summation order varies).
+    let after = polars_rows(copy.path(), sql);
+    assert_eq!(after.columns, before.columns);
+    assert_eq!(after.rows.len(), before.rows.len(), "{after:?}");
+    for (new, old) in after.rows.iter().zip(&before.rows) {
+        assert!(
+            new.iter().zip(old).all(|(a, b)| same(a, b)),
+            "{new:?} vs {old:?}"
+        );
+    }
 }
 
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
