@@ -11,6 +11,7 @@
 
 pub mod advice;
 pub mod backtest;
+pub mod columns;
 pub mod family;
 pub mod history;
 pub mod observed;

@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type};
+use arrow::datatypes::Float64Type;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
 
+use super::columns;
 use super::history::{HistoryError, Scope, WorkloadKey, table_files};
 use super::spot::WorkloadFacts;
 
@@ -131,16 +132,8 @@ fn fold(
         path: path.to_owned(),
         message,
     };
-    let column = |name: &str| {
-        batch
-            .column_by_name(name)
-            .cloned()
-            .ok_or_else(|| bad(format!("no column {name}")))
-    };
-    let text = |name: &str| {
-        arrow::compute::cast(&column(name)?, &DataType::Utf8)
-            .map_err(|e| bad(format!("{name}: {e}")))
-    };
+    let column = |name: &str| columns::column(batch, name, path);
+    let text = |name: &str| columns::text(batch, name, path);
     let (namespace, kind, name) = (text(KEYS[0])?, text(KEYS[1])?, text(KEYS[2])?);
     let (namespace, kind, name) = (
         namespace.as_string::<i32>(),

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMillisecondType};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
 use chrono::{DateTime, Duration, Utc};
 
+use super::columns;
 use super::history::{self, ContainerKey, HistoryError, Scope};
 use super::trace::{Point, Series};
 
@@ -94,16 +95,8 @@ fn fold(
         path: path.to_owned(),
         message,
     };
-    let column = |name: &str| {
-        batch
-            .column_by_name(name)
-            .cloned()
-            .ok_or_else(|| bad(format!("no column {name}")))
-    };
-    let text = |name: &str| {
-        arrow::compute::cast(&column(name)?, &DataType::Utf8)
-            .map_err(|e| bad(format!("{name}: {e}")))
-    };
+    let column = |name: &str| columns::column(batch, name, path);
+    let text = |name: &str| columns::text(batch, name, path);
     let (namespace, kind, name, container) = (
         text("namespace")?,
         text("workload_kind")?,
