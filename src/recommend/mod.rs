@@ -1,13 +1,14 @@
 //! Recommendations: how to spend less (issue #7).
 //!
-//! So far: the VPA recommender's arithmetic ported exactly ([`vpa`]), the
-//! three right-sizing strategies on a usage series ([`strategy`]), real
-//! traces read as series ([`trace`]) and the backtest that scores the
-//! strategies on them ([`backtest`], `kubetally recommend backtest`), and
-//! the spot eligibility checks S1–S11 plus kubetally's two ([`spot`]), and
-//! node pools priced on the other machine families at effective prices
-//! ([`family`]). Reading the dataset's hourly histograms, workload and pool
-//! facts into them, and `kubetally recommend` itself, come next.
+//! [`plan`] is one `kubetally recommend` run: [`history`] folds the
+//! dataset's hourly `allocation` histograms into per-container state,
+//! [`observed`] adds the window's run and startup times, and from them come
+//! right-sizing ([`rightsize`], with the strategies of [`strategy`] and the
+//! VPA recommender ported in [`vpa`]), spot eligibility ([`spot`], through
+//! [`advice`]) and machine families ([`family`]). [`patch`] writes the
+//! right-sizing as `kubectl patch`/kustomize patches. [`backtest`] scores
+//! the strategies on real traces ([`trace`]) or a dataset's own raw samples
+//! ([`samples`]).
 
 pub mod advice;
 pub mod backtest;
