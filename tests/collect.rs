@@ -288,6 +288,49 @@ async fn the_collector_prices_a_known_cluster_exactly() {
     assert_eq!(workload("Pod", "hog-1")["tenant"], "globex");
     assert_eq!(workload("CronJob", "nightly")["namespace"], "shop");
     assert_eq!(workload("DaemonSet", "dns")["has_pdb"], "false");
+
+    // Each file's rows come in the documented order.
+    assert_sorted(
+        dir.path(),
+        "allocation",
+        &[
+            "namespace",
+            "workload_kind",
+            "workload_name",
+            "container",
+            "pod_uid",
+        ],
+    );
+    assert_sorted(
+        dir.path(),
+        "workloads",
+        &["namespace", "workload_kind", "workload_name"],
+    );
+}
+
+/// Every file of `table` has its rows sorted by `keys`, with no two equal.
+fn assert_sorted(root: &Path, table: &str, keys: &[&str]) {
+    let scope = kubetally::recommend::history::Scope::default();
+    let files = kubetally::recommend::history::table_files(root, table, &scope);
+    assert!(!files.is_empty(), "no {table} files");
+    for file in files {
+        let handle = std::fs::File::open(&file).unwrap_or_else(|e| panic!("{e}"));
+        let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(handle)
+            .and_then(|b| b.build())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .map(|b| b.unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        let found: Vec<Vec<String>> = rows(&batches)
+            .iter()
+            .map(|row| keys.iter().map(|k| row[*k].clone()).collect())
+            .collect();
+        assert!(found.len() > 1, "{}", file.display());
+        assert!(
+            found.windows(2).all(|pair| pair[0] < pair[1]),
+            "{}: {found:?}",
+            file.display()
+        );
+    }
 }
 
 /// Σ allocation over a node-hour + idle = the node's cost, for every node-hour.

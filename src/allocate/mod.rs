@@ -8,7 +8,7 @@ pub mod workloads;
 
 pub use hour::{
     AllocationRow, Events, HourBook, HourRows, NodePoint, NodeRow, Sample, SampleContext, hour_of,
-    millicores, tenant_of,
+    millicores, sort_allocation, tenant_of,
 };
 pub use tenant::{Pattern, SHARED, TenantMapError, TenantRules, parse_tenant_map};
-pub use workloads::{WorkloadRow, workload_rows};
+pub use workloads::{WorkloadRow, sort_workloads, workload_rows};

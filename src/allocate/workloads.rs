@@ -42,6 +42,16 @@ pub struct WorkloadRow {
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE_SECONDS: i64 = 30;
 
+/// Puts `workloads` rows in the order the files keep them: by namespace and
+/// workload, like the `allocation` rows (`hour::sort_allocation`), so a
+/// reader comparing an hour with the next finds the same workloads in the
+/// same places.
+pub fn sort_workloads(rows: &mut [WorkloadRow]) {
+    rows.sort_unstable_by(|a, b| {
+        (&*a.namespace, a.kind, &*a.name).cmp(&(&*b.namespace, b.kind, &*b.name))
+    });
+}
+
 /// The rows of the hour starting at `start`: every workload in the cache,
 /// and every workload that ran a container in the hour (a naked pod, a
 /// controller deleted since).
