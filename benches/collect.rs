@@ -35,6 +35,9 @@
 //! `KUBETALLY_BENCH_PODS=1000,10000` picks the sizes; without `--bench`
 //! (`cargo test --benches`) only 1,000 pods run, once.
 
+#[path = "common/measure.rs"]
+mod measure;
+
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -58,6 +61,8 @@ use kubetally::store::schema::SAMPLES;
 use kubetally::store::{parquet_bytes, samples_batch};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use tokio::task::JoinHandle;
+
+use measure::{median, mib, status_bytes};
 
 // The binary's allocator, so the figures are the collector's.
 #[global_allocator]
@@ -99,36 +104,11 @@ fn rss_bytes() -> u64 {
     pages * PAGE_BYTES
 }
 
-/// Peak resident bytes of this process (`VmHWM`).
-fn peak_rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_else(|e| fail(e));
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib * 1024)
-}
-
 /// CPU time of the calling thread so far (ns precision, from the scheduler).
 fn thread_cpu() -> Option<Duration> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
     Some(Duration::from_nanos(nanos))
-}
-
-fn median(values: &mut [Duration]) -> Duration {
-    values.sort();
-    values.get(values.len() / 2).copied().unwrap_or_default()
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// A kube client for `url`; its background tasks run on the entered runtime.
@@ -197,7 +177,7 @@ fn memory_child(url: &str) {
         };
         println!(
             "MEMORY {pods} {nodes} {strings} {rss_before} {rss_after} {} {}",
-            peak_rss_bytes(),
+            status_bytes("VmHWM"),
             sync.as_millis()
         );
         for watcher in watchers {

@@ -244,6 +244,7 @@ async fn recommend_sizes_the_scenario_from_the_dataset() {
     assert!(!families.is_empty(), "{value}");
     written_recommendations_are_a_table(&data, &value);
     backtest_on_the_dataset(&data);
+    crate::recommend_read::any_row_order_reads_the_same(&out);
     // Bad input: one line, exit 2.
     for (args, expected) in [
         (vec!["--data", "/no/such/dataset"], "/no/such/dataset"),

@@ -11,6 +11,7 @@ mod query;
 mod query_cli;
 mod rbac;
 mod recommend_cli;
+mod recommend_read;
 mod report;
 mod schema;
 mod serve;

@@ -42,15 +42,22 @@
 //! `KUBETALLY_BENCH_DATA_DIR` moves the dataset cache. A filter argument
 //! (`cargo bench --bench analysis -- chargeback`) picks cases by name.
 
+#[path = "../common/collect_hour.rs"]
+mod collect_hour;
 mod dataset;
+#[path = "../common/measure.rs"]
+mod measure;
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use kubetally::analyze::{self, Session, report};
+
+use collect_hour::cache_dir;
+use measure::{median, mib, status_bytes};
 
 // The binary's allocator, so the figures are `kubetally query`'s.
 #[global_allocator]
@@ -187,17 +194,6 @@ fn sizes() -> usize {
     }
 }
 
-fn cache_dir() -> PathBuf {
-    match std::env::var_os("KUBETALLY_BENCH_DATA_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        // `<target>/tmp/..`: cargo's target folder, kept between runs.
-        None => Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
-            .unwrap_or_else(|| fail("CARGO_TARGET_TMPDIR has no parent"))
-            .join("bench-data"),
-    }
-}
-
 /// Threads polars' pool has: `POLARS_MAX_THREADS`, else the machine's
 /// available parallelism (polars-config's default).
 fn polars_threads() -> usize {
@@ -205,31 +201,6 @@ fn polars_threads() -> usize {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
-/// A `kB` field of `/proc/self/status`, in bytes.
-fn status_bytes(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_else(|e| fail(e));
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib * 1024)
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
-fn median(values: &mut [Duration]) -> Duration {
-    values.sort();
-    values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
 // ---------------------------------------------------------------- memory
@@ -479,7 +450,7 @@ fn analysis(c: &mut Criterion) {
     };
     println!(
         "analysis: {allocation_rows} allocation rows, {:.1} MiB on disk in all; polars and DuckDB on {} threads",
-        mib(dataset::folder_bytes(root)),
+        mib(collect_hour::folder_bytes(root)),
         polars_threads(),
     );
     let repeats = if std::env::args().any(|arg| arg == "--bench") {

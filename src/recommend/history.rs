@@ -5,16 +5,18 @@
 //! prices paid — never by rescanning raw samples, so a month of a large
 //! cluster stays a single pass.
 
-use std::collections::{BTreeMap, HashMap};
+mod intern;
+mod newest;
+mod scan;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{
     Array, AsArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
-    StructArray,
 };
 use arrow::datatypes::{DataType, Int32Type, TimestampMillisecondType};
 use chrono::{DateTime, Duration, Utc};
-use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::rightsize::{Resources, Template};
@@ -36,8 +38,6 @@ pub struct ContainerKey {
 #[derive(Debug, Clone)]
 pub struct History {
     pub vpa: vpa::Aggregate,
-    /// VPA's per-pod memory windows, by pod UID.
-    pods: HashMap<String, vpa::Container>,
     /// Every sample, undecayed (KRR's view).
     pub cpu_plain: vpa::Histogram,
     pub memory_max_bytes: Option<f64>,
@@ -66,7 +66,6 @@ impl History {
     fn new(config: &vpa::Config) -> History {
         History {
             vpa: vpa::Aggregate::new(config),
-            pods: HashMap::new(),
             cpu_plain: vpa::Histogram::new(vpa::cpu_options()),
             memory_max_bytes: None,
             cpu_max_cores: None,
@@ -290,6 +289,10 @@ fn typed<T: Array + Clone + 'static>(
 
 /// Folds every `allocation` row in `scope` into per-container history.
 ///
+/// The files are decoded (and each row's keys resolved to ids) on a second
+/// thread while this one folds, in file and row order, so every sum and
+/// every VPA window sees its rows in the order a single pass would.
+///
 /// # Errors
 ///
 /// [`HistoryError`] naming the file that cannot be read.
@@ -301,70 +304,133 @@ pub fn read(root: &Path, scope: &Scope) -> Result<BTreeMap<ContainerKey, History
         });
     }
     let config = vpa::Config::default();
-    let mut histories: BTreeMap<ContainerKey, History> = BTreeMap::new();
-    for file in files {
-        let shown = file.display().to_string();
-        let bad = |message: String| HistoryError::File {
-            path: shown.clone(),
-            message,
+    let mut state = FoldState::default();
+    let scanner = std::thread::scope(|threads| {
+        let (send, receive) = std::sync::mpsc::sync_channel(DECODED_AHEAD);
+        let decoder = threads.spawn(move || scan::scan(&files, &COLUMNS, &send));
+        let folded = receive
+            .into_iter()
+            .try_for_each(|resolved| fold(&resolved?, &config, &mut state));
+        // A failed fold drops the receiver above, which stops the decoder.
+        let scanner = decoder
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        folded.map(|()| scanner)
+    })?;
+    Ok(state.histories(&scanner))
+}
+
+/// Decoded batches waiting for the fold, at most.
+const DECODED_AHEAD: usize = 4;
+
+/// One workload container being folded.
+struct Folding {
+    history: History,
+    /// Pod-hours by placement id (a container runs in a few places).
+    placements: Vec<(usize, f64)>,
+}
+
+/// Rows whose state is brought into cache together before they are
+/// folded. The collector writes rows sorted by workload container, the
+/// order the state was made in, but files written before it did (in its
+/// pod map's order) or by another writer come in any order: folded one by
+/// one, each row would wait for its container's state, its histograms and
+/// its pod's window, miss after miss; touched a few dozen rows at a time
+/// first, those misses overlap. On sorted files it costs nothing measurable
+/// (docs/performance.md).
+const WARM_ROWS: usize = 32;
+
+/// The fold's state, by the scanner's ids.
+#[derive(Default)]
+struct FoldState {
+    /// By workload container id; `None` until a row of it is folded.
+    containers: Vec<Option<Folding>>,
+    /// VPA's per-pod memory windows, by (workload container, pod) id.
+    pods: Vec<vpa::Container>,
+}
+
+impl FoldState {
+    /// Touches the state of `rows` of `resolved` (see [`WARM_ROWS`]): first
+    /// the containers' and pods' own memory, then what they point to.
+    fn warm(&self, resolved: &scan::Resolved, rows: std::ops::Range<usize>) {
+        use std::hint::black_box;
+        let end = rows.end.min(resolved.container.len());
+        let rows = rows.start.min(end)..end;
+        let containers = || {
+            resolved.container[rows.clone()]
+                .iter()
+                .filter_map(|id| self.containers.get(*id)?.as_ref())
         };
-        let handle = std::fs::File::open(&file).map_err(|e| bad(e.to_string()))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(handle).map_err(|e| bad(e.to_string()))?;
-        let schema = builder.parquet_schema();
-        let wanted: Vec<usize> = (0..schema.num_columns())
-            .filter(|i| {
-                let path = schema
-                    .column(*i)
-                    .path()
-                    .parts()
-                    .first()
-                    .cloned()
-                    .unwrap_or_default();
-                COLUMNS.contains(&path.as_str())
-            })
-            .collect();
-        let mask = ProjectionMask::leaves(schema, wanted);
-        let reader = builder
-            .with_projection(mask)
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
-            fold(&batch, &shown, &config, &mut histories)?;
+        for folding in containers() {
+            // Fields the fold writes, spread over the struct's cache lines.
+            let history = &folding.history;
+            black_box((
+                history.pod_hours,
+                history.cpu_cost_usd,
+                history.memory_billed_gib_hours,
+                history.samples,
+                history.oom_kills,
+                history.last_hour,
+                history.memory_max_bytes,
+                history.vpa.last_sample,
+                history.vpa.total_samples,
+            ));
+        }
+        for pod in &resolved.pod[rows.clone()] {
+            black_box(self.pods.get(*pod).cloned());
+        }
+        for folding in containers() {
+            let history = &folding.history;
+            black_box(folding.placements.first().map(|p| p.1));
+            black_box(history.vpa.cpu.touch());
+            black_box(history.vpa.memory_peaks.touch());
+            black_box(history.cpu_plain.touch());
         }
     }
-    Ok(histories)
+
+    /// The histories by key, their placements by name.
+    fn histories(self, scanner: &scan::Scanner) -> BTreeMap<ContainerKey, History> {
+        let name = |column: usize, id: usize| scanner.name(column, id).to_owned();
+        self.containers
+            .into_iter()
+            .zip(&scanner.containers)
+            .filter_map(|(folding, parts)| {
+                let mut folding = folding?;
+                let key = ContainerKey {
+                    namespace: name(0, parts[0]),
+                    workload_kind: name(1, parts[1]),
+                    workload_name: name(2, parts[2]),
+                    container: name(3, parts[3]),
+                };
+                for (placement, hours) in folding.placements {
+                    let parts = scanner
+                        .placements
+                        .get(placement)
+                        .copied()
+                        .unwrap_or_default();
+                    let part = |i: usize| name(5 + i, parts[i]);
+                    folding
+                        .history
+                        .placements
+                        .insert((part(0), part(1), part(2), part(3), part(4)), hours);
+                }
+                Some((key, folding.history))
+            })
+            .collect()
+    }
 }
 
 fn fold(
-    batch: &RecordBatch,
-    path: &str,
+    resolved: &scan::Resolved,
     config: &vpa::Config,
-    histories: &mut BTreeMap<ContainerKey, History>,
+    state: &mut FoldState,
 ) -> Result<(), HistoryError> {
+    let (batch, path) = (&resolved.batch, &*resolved.path);
+    let bad = file_error(path);
     let start = column(batch, "start_time", path)?
         .as_primitive_opt::<TimestampMillisecondType>()
         .cloned()
-        .ok_or_else(|| HistoryError::File {
-            path: path.to_owned(),
-            message: "start_time is not a timestamp".into(),
-        })?;
-    let namespace = strings(batch, "namespace", path)?;
-    let kind = strings(batch, "workload_kind", path)?;
-    let name = strings(batch, "workload_name", path)?;
-    let pod = strings(batch, "pod_uid", path)?;
-    let container = strings(batch, "container", path)?;
-    let placement: Vec<StringArray> = [
-        "provider",
-        "region",
-        "machine_family",
-        "machine_type",
-        "capacity_type",
-    ]
-    .iter()
-    .map(|n| strings(batch, n, path))
-    .collect::<Result<_, _>>()?;
+        .ok_or_else(|| bad("start_time is not a timestamp".into()))?;
     let running: Float64Array = typed(batch, "running_seconds", path)?;
     let samples: Int32Array = typed(batch, "sample_count", path)?;
     let floats = |n: &str| typed::<Float64Array>(batch, n, path);
@@ -380,74 +446,126 @@ fn fold(
     let cpu_max = floats("cpu_usage_max_cores")?;
     let mem_max: Int64Array = typed(batch, "memory_usage_max_bytes", path)?;
     let histogram: ListArray = typed(batch, "cpu_usage_histogram", path)?;
+    let (buckets, weights) = histogram
+        .values()
+        .as_struct_opt()
+        .filter(|s| s.num_columns() >= 2)
+        .and_then(|s| {
+            Some((
+                s.column(0).as_primitive_opt::<Int32Type>()?,
+                s.column(1)
+                    .as_primitive_opt::<arrow::datatypes::Float64Type>()?,
+            ))
+        })
+        .ok_or_else(|| bad("cpu_usage_histogram is not a list of (bucket, weight)".into()))?;
+    let (buckets, weights) = (buckets.values(), weights.values());
+    let offsets = histogram.value_offsets();
     let oom: Int32Array = typed(batch, "oom_kills", path)?;
     let restarts: Int32Array = typed(batch, "restarts", path)?;
+    // Every row is read by index: the arrays' values as slices.
+    let (start, running, samples) = (start.values(), running.values(), samples.values());
+    let (cpu_req, mem_req) = (cpu_req.values(), mem_req.values());
+    let (cpu_billed, mem_billed) = (cpu_billed.values(), mem_billed.values());
+    let (cpu_cost, mem_cost) = (cpu_cost.values(), mem_cost.values());
+    let (oom, restarts) = (oom.values(), restarts.values());
+    // (start_time in ms, the hour, its middle, its last minute): the rows
+    // of a file are mostly of one hour.
+    let mut times: Option<(i64, [DateTime<Utc>; 3])> = None;
     for row in 0..batch.num_rows() {
-        let Some(hour) = DateTime::<Utc>::from_timestamp_millis(start.value(row)) else {
-            continue;
+        if row % WARM_ROWS == 0 {
+            state.warm(resolved, row..row + WARM_ROWS);
+        }
+        let millis = start[row];
+        let [hour, middle, last_minute] = match times {
+            Some((seen, times)) if seen == millis => times,
+            _ => {
+                let Some(hour) = DateTime::<Utc>::from_timestamp_millis(millis) else {
+                    continue;
+                };
+                let hour_times = [
+                    hour,
+                    hour + Duration::minutes(30),
+                    hour + Duration::minutes(59),
+                ];
+                times = Some((millis, hour_times));
+                hour_times
+            }
         };
-        let middle = hour + Duration::minutes(30);
-        let key = ContainerKey {
-            namespace: namespace.value(row).to_owned(),
-            workload_kind: kind.value(row).to_owned(),
-            workload_name: name.value(row).to_owned(),
-            container: container.value(row).to_owned(),
-        };
-        let history = histories.entry(key).or_insert_with(|| History::new(config));
-        let hours = running.value(row) / 3600.0;
+        let id = resolved.container[row];
+        if state.containers.len() <= id {
+            state.containers.resize_with(id + 1, || None);
+        }
+        let folding = state.containers[id].get_or_insert_with(|| Folding {
+            history: History::new(config),
+            placements: Vec::new(),
+        });
+        let history = &mut folding.history;
+        let hours = running[row] / 3600.0;
         history.pod_hours += hours;
-        let place = |i: usize| placement[i].value(row).to_owned();
-        *history
-            .placements
-            .entry((place(0), place(1), place(2), place(3), place(4)))
-            .or_default() += hours;
-        history.cpu_request_core_hours += cpu_req.value(row);
-        history.memory_request_gib_hours += mem_req.value(row);
-        history.cpu_billed_core_hours += cpu_billed.value(row);
-        history.memory_billed_gib_hours += mem_billed.value(row);
-        history.cpu_cost_usd += cpu_cost.value(row);
-        history.memory_cost_usd += mem_cost.value(row);
+        let placement = resolved.placement[row];
+        let at = match folding.placements.iter().position(|(p, _)| *p == placement) {
+            Some(at) => at,
+            None => {
+                folding.placements.push((placement, 0.0));
+                folding.placements.len() - 1
+            }
+        };
+        folding.placements[at].1 += hours;
+        history.cpu_request_core_hours += cpu_req[row];
+        history.memory_request_gib_hours += mem_req[row];
+        history.cpu_billed_core_hours += cpu_billed[row];
+        history.memory_billed_gib_hours += mem_billed[row];
+        history.cpu_cost_usd += cpu_cost[row];
+        history.memory_cost_usd += mem_cost[row];
         history.first_hour = Some(history.first_hour.map_or(hour, |f| f.min(hour)));
         history.last_hour = Some(history.last_hour.map_or(hour, |l| l.max(hour)));
-        history.oom_kills += u64::try_from(oom.value(row).max(0)).unwrap_or(0);
-        history.restarts += u64::try_from(restarts.value(row).max(0)).unwrap_or(0);
-        let count = u64::try_from(samples.value(row).max(0)).unwrap_or(0);
+        history.oom_kills += u64::try_from(oom[row].max(0)).unwrap_or(0);
+        history.restarts += u64::try_from(restarts[row].max(0)).unwrap_or(0);
+        let count = u64::try_from(samples[row].max(0)).unwrap_or(0);
         if count > 0 {
             // VPA adds one CPU sample of weight 0.1 per minute; an hour's
             // histogram adds them all at the hour's middle.
-            let buckets = histogram.value(row);
-            let buckets: &StructArray = buckets.as_struct();
-            let bucket = buckets.column(0).as_primitive::<Int32Type>();
-            let weight = buckets
-                .column(1)
-                .as_primitive::<arrow::datatypes::Float64Type>();
-            for i in 0..buckets.len() {
-                let b = usize::try_from(bucket.value(i).max(0)).unwrap_or(0);
-                let w = weight.value(i);
-                history
-                    .vpa
-                    .cpu
-                    .add_to_bucket(b, vpa::MIN_SAMPLE_WEIGHT * w, middle);
+            let range = offsets
+                .get(row)
+                .zip(offsets.get(row + 1))
+                .and_then(|(from, to)| {
+                    Some(usize::try_from(*from).ok()?..usize::try_from(*to).ok()?)
+                })
+                .filter(|range| range.end <= buckets.len().min(weights.len()))
+                .unwrap_or(0..0);
+            let entries = || {
+                buckets[range.clone()]
+                    .iter()
+                    .zip(&weights[range.clone()])
+                    .map(|(b, w)| (usize::try_from((*b).max(0)).unwrap_or(0), *w))
+            };
+            history.vpa.cpu.add_to_buckets(
+                entries().map(|(b, w)| (b, vpa::MIN_SAMPLE_WEIGHT * w)),
+                middle,
+            );
+            for (b, w) in entries() {
                 history.cpu_plain.add_to_bucket(b, w);
             }
-            history
-                .vpa
-                .count_samples(hour, hour + Duration::minutes(59), count);
+            history.vpa.count_samples(hour, last_minute, count);
             history.samples += count;
         }
         if !cpu_max.is_null(row) {
-            let value = cpu_max.value(row);
+            let value = cpu_max.values()[row];
             history.cpu_max_cores = Some(history.cpu_max_cores.map_or(value, |m| m.max(value)));
         }
-        let pod_state = history.pods.entry(pod.value(row).to_owned()).or_default();
+        let pod = resolved.pod[row];
+        if state.pods.len() <= pod {
+            state.pods.resize_with(pod + 1, vpa::Container::default);
+        }
+        let pod_state = &mut state.pods[pod];
         if !mem_max.is_null(row) {
-            let peak = mem_max.value(row);
+            let peak = mem_max.values()[row];
             pod_state.add_memory_sample(config, &mut history.vpa, middle, peak, false);
             let peak = peak as f64;
             history.memory_max_bytes = Some(history.memory_max_bytes.map_or(peak, |m| m.max(peak)));
         }
-        if oom.value(row) > 0 && hours > 0.0 {
-            let request = vpa::amount(mem_req.value(row) / hours * GIB);
+        if oom[row] > 0 && hours > 0.0 {
+            let request = vpa::amount(mem_req[row] / hours * GIB);
             // A kill older than the memory window is VPA's to discard too.
             let _ = pod_state.record_oom(config, &mut history.vpa, middle, request);
         }
@@ -462,12 +580,84 @@ fn fold(
 ///
 /// [`HistoryError`] naming the file that cannot be read.
 pub fn read_templates(root: &Path, scope: &Scope) -> Result<Templates, HistoryError> {
-    let mut templates = Templates::default();
-    for_each_batch(root, "workloads", scope, |batch, path| {
-        fold_templates(batch, path, &mut templates.containers)?;
-        fold_workloads(batch, path, &mut templates.workloads)
+    // Newest file first: a key a newer file gave is never replaced, and a
+    // file whose rows all repeat newer keys is not decoded past its keys.
+    // The keys of the next files are read on other threads, in turn.
+    let mut files = table_files(root, "workloads", scope);
+    files.reverse();
+    let files = &files;
+    std::thread::scope(|threads| {
+        let receivers: Vec<_> = (0..KEY_READERS)
+            .map(|reader| {
+                let (send, receive) = std::sync::mpsc::sync_channel(DECODED_AHEAD);
+                threads.spawn(move || {
+                    for file in files.iter().skip(reader).step_by(KEY_READERS) {
+                        let shown = file.display().to_string();
+                        let keys = newest::Keys::read(file, &shown);
+                        let failed = keys.is_err();
+                        if send.send((shown, keys)).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+                receive
+            })
+            .collect();
+        let mut templates = Templates::default();
+        let mut newer = newest::Keys::default();
+        for (index, file) in files.iter().enumerate() {
+            // A reader stops only after sending its error, which comes first.
+            let Some((shown, keys)) = receivers
+                .get(index % KEY_READERS)
+                .and_then(|r| r.recv().ok())
+            else {
+                break;
+            };
+            let keys = keys?;
+            let needed = keys.needed(&newer, &templates);
+            if needed.contains(&true) {
+                fold_newest(file, &shown, &needed, &mut templates)?;
+            }
+            newer = keys;
+        }
+        // Returning drops the receivers, which stops the readers.
+        Ok(templates)
+    })
+}
+
+/// Threads reading the `workloads` files' keys for [`read_templates`].
+const KEY_READERS: usize = 2;
+
+/// Folds the `needed` rows of `file` into `templates`, keeping what newer
+/// files gave.
+fn fold_newest(
+    file: &Path,
+    shown: &str,
+    needed: &[bool],
+    templates: &mut Templates,
+) -> Result<(), HistoryError> {
+    let bad = file_error(shown);
+    let mut this_file = Templates::default();
+    let mut first = 0;
+    for_each_file_batch(file, shown, |batch| {
+        let rows = first..first + batch.num_rows();
+        first = rows.end;
+        let mask = needed
+            .get(rows)
+            .map(|rows| arrow::array::BooleanArray::from(rows.to_vec()))
+            .ok_or_else(|| bad("rows changed while it was read".into()))?;
+        let batch =
+            arrow::compute::filter_record_batch(batch, &mask).map_err(|e| bad(e.to_string()))?;
+        fold_templates(&batch, shown, &mut this_file.containers)?;
+        fold_workloads(&batch, shown, &mut this_file.workloads)
     })?;
-    Ok(templates)
+    for (key, template) in this_file.containers {
+        templates.containers.entry(key).or_insert(template);
+    }
+    for (key, facts) in this_file.workloads {
+        templates.workloads.entry(key).or_insert(facts);
+    }
+    Ok(())
 }
 
 /// What the `workloads` table says, per container and per workload.
@@ -491,20 +681,44 @@ pub fn for_each_batch(
 ) -> Result<(), HistoryError> {
     for file in table_files(root, table, scope) {
         let shown = file.display().to_string();
-        let bad = |message: String| HistoryError::File {
-            path: shown.clone(),
-            message,
-        };
-        let handle = std::fs::File::open(&file).map_err(|e| bad(e.to_string()))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(handle)
-            .and_then(|b| b.build())
-            .map_err(|e| bad(e.to_string()))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
-            fold(&batch, &shown)?;
-        }
+        for_each_file_batch(&file, &shown, |batch| fold(batch, &shown))?;
     }
     Ok(())
+}
+
+/// Calls `fold` on every record batch of `file` (`shown` names it in errors).
+fn for_each_file_batch(
+    file: &Path,
+    shown: &str,
+    mut fold: impl FnMut(&RecordBatch) -> Result<(), HistoryError>,
+) -> Result<(), HistoryError> {
+    let bad = file_error(shown);
+    let reader = reader_builder(file, shown)?
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        fold(&batch)?;
+    }
+    Ok(())
+}
+
+/// Makes [`HistoryError::File`]s naming `path`.
+fn file_error(path: &str) -> impl Fn(String) -> HistoryError + '_ {
+    move |message| HistoryError::File {
+        path: path.to_owned(),
+        message,
+    }
+}
+
+/// A reader of `file` (`shown` names it in errors), to be configured.
+fn reader_builder(
+    file: &Path,
+    shown: &str,
+) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, HistoryError> {
+    let bad = file_error(shown);
+    let handle = std::fs::File::open(file).map_err(|e| bad(e.to_string()))?;
+    ParquetRecordBatchReaderBuilder::try_new(handle).map_err(|e| bad(e.to_string()))
 }
 
 /// (namespace, kind, name).

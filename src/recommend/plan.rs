@@ -271,7 +271,8 @@ pub fn pick_cluster(
     }
 }
 
-fn partition_date(file: &Path) -> Option<NaiveDate> {
+/// The day of a `date=YYYY-MM-DD` partition's file.
+pub fn partition_date(file: &Path) -> Option<NaiveDate> {
     file.parent()?
         .file_name()?
         .to_str()?

@@ -8,7 +8,9 @@
 //! and maximum non-empty buckets, epsilon, percentiles that answer a bucket's
 //! end, and exponential time decay with renormalisation.
 
-use chrono::{DateTime, Utc};
+use std::cell::RefCell;
+
+use chrono::{DateTime, Timelike, Utc};
 
 /// VPA's `maxDecayExponent`: past 2^100 the reference time moves forward.
 const MAX_DECAY_EXPONENT: f64 = 100.0;
@@ -122,13 +124,62 @@ pub fn memory_options() -> Options {
 }
 
 /// `histogram`: bucket weights with the range of non-empty buckets.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Histogram {
     options: Options,
-    weights: Vec<f64>,
+    weights: Weights,
     total: f64,
     min_bucket: usize,
     max_bucket: usize,
+}
+
+/// Bucket weights, stored from the lowest bucket ever written to the
+/// highest: a container's usage spans a few dozen of the 176 buckets, and
+/// a recommendation run holds three histograms for each of hundreds of
+/// thousands of containers. A bucket outside weighs 0, as it would in a
+/// full array.
+#[derive(Debug, Clone, Default)]
+struct Weights {
+    first: usize,
+    stored: Vec<f64>,
+}
+
+impl Weights {
+    fn get(&self, bucket: usize) -> f64 {
+        bucket
+            .checked_sub(self.first)
+            .and_then(|i| self.stored.get(i))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The bucket's weight, stored from now on.
+    fn slot(&mut self, bucket: usize) -> &mut f64 {
+        if self.stored.is_empty() {
+            self.first = bucket;
+        } else if bucket < self.first {
+            let before = self.first - bucket;
+            self.stored.splice(0..0, std::iter::repeat_n(0.0, before));
+            self.first = bucket;
+        }
+        let index = bucket - self.first;
+        if index >= self.stored.len() {
+            self.stored.resize(index + 1, 0.0);
+        }
+        &mut self.stored[index]
+    }
+}
+
+impl PartialEq for Histogram {
+    /// Equal options, totals, ranges and weights (a bucket never written
+    /// equals one written with 0).
+    fn eq(&self, other: &Histogram) -> bool {
+        self.options == other.options
+            && self.total == other.total
+            && self.min_bucket == other.min_bucket
+            && self.max_bucket == other.max_bucket
+            && (0..self.options.buckets()).all(|b| self.weights.get(b) == other.weights.get(b))
+    }
 }
 
 impl Histogram {
@@ -136,7 +187,7 @@ impl Histogram {
         let buckets = options.buckets();
         Histogram {
             options,
-            weights: vec![0.0; buckets],
+            weights: Weights::default(),
             total: 0.0,
             min_bucket: buckets - 1,
             max_bucket: 0,
@@ -153,9 +204,9 @@ impl Histogram {
             return;
         }
         let bucket = self.options.find(value);
-        self.weights[bucket] += weight;
+        *self.weights.slot(bucket) += weight;
         self.total += weight;
-        if self.weights[bucket] >= self.options.epsilon() {
+        if self.weights.get(bucket) >= self.options.epsilon() {
             self.min_bucket = self.min_bucket.min(bucket);
             self.max_bucket = self.max_bucket.max(bucket);
         }
@@ -169,9 +220,9 @@ impl Histogram {
             return;
         }
         let bucket = bucket.min(self.options.buckets() - 1);
-        self.weights[bucket] += weight;
+        *self.weights.slot(bucket) += weight;
         self.total += weight;
-        if self.weights[bucket] >= self.options.epsilon() {
+        if self.weights.get(bucket) >= self.options.epsilon() {
             self.min_bucket = self.min_bucket.min(bucket);
             self.max_bucket = self.max_bucket.max(bucket);
         }
@@ -184,14 +235,15 @@ impl Histogram {
         }
         let bucket = self.options.find(value);
         let epsilon = self.options.epsilon();
-        let weight = if weight > self.weights[bucket] - epsilon {
-            self.weights[bucket]
+        let current = self.weights.get(bucket);
+        let weight = if weight > current - epsilon {
+            current
         } else {
             weight
         };
         self.total -= weight;
-        self.weights[bucket] -= weight;
-        if self.weights[bucket] < epsilon
+        *self.weights.slot(bucket) -= weight;
+        if self.weights.get(bucket) < epsilon
             && (bucket == self.min_bucket || bucket == self.max_bucket)
         {
             self.update_range();
@@ -202,17 +254,17 @@ impl Histogram {
     fn update_range(&mut self) {
         let epsilon = self.options.epsilon();
         let last = self.options.buckets() - 1;
-        while self.weights[self.min_bucket] < epsilon && self.min_bucket < last {
+        while self.weights.get(self.min_bucket) < epsilon && self.min_bucket < last {
             self.min_bucket += 1;
         }
-        while self.weights[self.max_bucket] < epsilon && self.max_bucket > 0 {
+        while self.weights.get(self.max_bucket) < epsilon && self.max_bucket > 0 {
             self.max_bucket -= 1;
         }
     }
 
     /// `IsEmpty`.
     pub fn is_empty(&self) -> bool {
-        self.weights[self.min_bucket] < self.options.epsilon()
+        self.weights.get(self.min_bucket) < self.options.epsilon()
     }
 
     /// `Percentile`: the end of the bucket where the running weight reaches
@@ -225,7 +277,7 @@ impl Histogram {
         let mut sum = 0.0;
         let mut bucket = self.min_bucket;
         while bucket < self.max_bucket {
-            sum += self.weights[bucket];
+            sum += self.weights.get(bucket);
             if sum >= threshold {
                 break;
             }
@@ -244,7 +296,7 @@ impl Histogram {
             return;
         }
         for bucket in other.min_bucket..=other.max_bucket {
-            self.weights[bucket] += other.weights[bucket];
+            *self.weights.slot(bucket) += other.weights.get(bucket);
         }
         self.total += other.total;
         self.min_bucket = self.min_bucket.min(other.min_bucket);
@@ -256,10 +308,8 @@ impl Histogram {
         if factor < 0.0 {
             return;
         }
-        if self.min_bucket <= self.max_bucket {
-            for weight in &mut self.weights[self.min_bucket..=self.max_bucket] {
-                *weight *= factor;
-            }
+        for bucket in self.min_bucket..=self.max_bucket {
+            *self.weights.slot(bucket) *= factor;
         }
         self.total *= factor;
         self.update_range();
@@ -268,6 +318,61 @@ impl Histogram {
     pub fn total_weight(&self) -> f64 {
         self.total
     }
+
+    /// Reads the ends of the stored weights and returns them (to pass to
+    /// [`std::hint::black_box`]): a caller about to add to many histograms
+    /// in memory order of its own can have their weights in cache first,
+    /// their misses taken together rather than one at a time.
+    pub fn touch(&self) -> (f64, f64) {
+        let stored = &self.weights.stored;
+        (
+            stored.first().copied().unwrap_or_default(),
+            stored.last().copied().unwrap_or_default(),
+        )
+    }
+}
+
+/// A decay factor: (half-life in seconds, reference, sample time) → factor.
+type Factor = ((i64, DateTime<Utc>, DateTime<Utc>), f64);
+
+/// Slots of [`FACTORS`]: one per half hour of the day of the sample time.
+const FACTOR_SLOTS: usize = 48;
+
+thread_local! {
+    /// Decay factors computed lately. A recommendation run decays hundreds
+    /// of thousands of histograms at the same few sample times from the
+    /// same few references, and a factor depends on nothing else: an `exp2`
+    /// and two date subtractions per sample become a lookup.
+    static FACTORS: RefCell<[Option<Factor>; FACTOR_SLOTS]> =
+        const { RefCell::new([None; FACTOR_SLOTS]) };
+}
+
+fn factor_slot(time: DateTime<Utc>) -> usize {
+    let half_hour = time.time().num_seconds_from_midnight() / 1800;
+    usize::try_from(half_hour).unwrap_or(0) % FACTOR_SLOTS
+}
+
+fn recent_factor(
+    half_life_seconds: i64,
+    reference: DateTime<Utc>,
+    time: DateTime<Utc>,
+) -> Option<f64> {
+    let key = (half_life_seconds, reference, time);
+    FACTORS.with_borrow(|factors| match factors[factor_slot(time)] {
+        Some((seen, factor)) if seen == key => Some(factor),
+        _ => None,
+    })
+}
+
+fn remember_factor(
+    half_life_seconds: i64,
+    reference: DateTime<Utc>,
+    time: DateTime<Utc>,
+    factor: f64,
+) {
+    FACTORS.with_borrow_mut(|factors| {
+        factors[factor_slot(time)] = Some(((half_life_seconds, reference, time), factor));
+    });
 }
 
 /// `decayingHistogram`: every sample weighs `2^((t − reference) / halfLife)`,
@@ -300,6 +405,20 @@ impl DecayingHistogram {
         self.histogram.add_to_bucket(bucket, weight * factor);
     }
 
+    /// [`Self::add_to_bucket`] for each (bucket, weight), all at `time`:
+    /// the same sums, with the decay factor computed once (moving the
+    /// reference, when it moves, happens on the first and only then).
+    pub fn add_to_buckets(
+        &mut self,
+        weights: impl IntoIterator<Item = (usize, f64)>,
+        time: DateTime<Utc>,
+    ) {
+        let factor = self.decay_factor(time);
+        for (bucket, weight) in weights {
+            self.histogram.add_to_bucket(bucket, weight * factor);
+        }
+    }
+
     pub fn subtract(&mut self, value: f64, weight: f64, time: DateTime<Utc>) {
         let factor = self.decay_factor(time);
         self.histogram.subtract(value, weight * factor);
@@ -311,6 +430,11 @@ impl DecayingHistogram {
 
     pub fn is_empty(&self) -> bool {
         self.histogram.is_empty()
+    }
+
+    /// [`Histogram::touch`].
+    pub fn touch(&self) -> (f64, f64) {
+        self.histogram.touch()
     }
 
     /// `Merge`: the older reference time is moved to the younger first.
@@ -328,6 +452,12 @@ impl DecayingHistogram {
 
     /// `decayFactor`, moving the reference forward past 2^100.
     fn decay_factor(&mut self, time: DateTime<Utc>) -> f64 {
+        // A pair seen lately was within the limit: no move, the same factor.
+        if let Some(reference) = self.reference
+            && let Some(factor) = recent_factor(self.half_life_seconds, reference, time)
+        {
+            return factor;
+        }
         let limit_seconds = self.half_life_seconds as f64 * MAX_DECAY_EXPONENT;
         let too_far = match self.reference {
             None => true,
@@ -343,7 +473,9 @@ impl DecayingHistogram {
             || (time - reference).num_milliseconds() as f64 / 1e3,
             |n| n as f64 / 1e9,
         );
-        (elapsed / self.half_life_seconds as f64).exp2()
+        let factor = (elapsed / self.half_life_seconds as f64).exp2();
+        remember_factor(self.half_life_seconds, reference, time, factor);
+        factor
     }
 
     /// `shiftReferenceTimestamp`: the new reference rounded to a multiple of

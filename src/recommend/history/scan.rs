@@ -1,0 +1,281 @@
+//! The decoding half of [`super::read`]: `allocation` files opened in
+//! order, decoded, and every row's workload container, pod and placement
+//! resolved to dense ids, on a thread of its own while the caller folds the
+//! batches it already has. The fold then indexes vectors instead of hashing
+//! strings, and the two halves share the machine's cores.
+//!
+//! The files declare their strings as strings; the low-cardinality ones are
+//! read as Arrow dictionaries instead (a schema hint), which keeps Parquet's
+//! dictionary pages as they are: a string is resolved once per dictionary
+//! entry, not per row.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
+use rustc_hash::FxHashMap;
+
+use super::intern::{Alignment, Column};
+use super::{HistoryError, file_error};
+
+/// Rows per decoded batch.
+const BATCH_ROWS: usize = 8192;
+
+/// The key columns, in the order of [`Scanner::columns`].
+pub(super) const KEY_COLUMNS: [&str; 10] = [
+    "namespace",
+    "workload_kind",
+    "workload_name",
+    "container",
+    "pod_uid",
+    "provider",
+    "region",
+    "machine_family",
+    "machine_type",
+    "capacity_type",
+];
+const NAMESPACE: usize = 0;
+const POD_UID: usize = 4;
+const PLACEMENT: usize = 5;
+
+/// Key columns with nearly one value per row: workload names and pod
+/// UIDs. Their dictionaries outgrow Parquet's dictionary page and fall back
+/// to plain pages, which arrow-rs would have to make a dictionary of again,
+/// so they are read as strings; the other key columns, with few distinct
+/// values in a file, as dictionaries.
+const PLAIN_COLUMNS: [&str; 2] = ["workload_name", "pod_uid"];
+
+/// One decoded batch and its rows' ids.
+pub(super) struct Resolved {
+    /// The file, as errors name it.
+    pub(super) path: Arc<str>,
+    pub(super) batch: RecordBatch,
+    /// Per row: the workload container ([`Scanner::containers`]).
+    pub(super) container: Vec<usize>,
+    /// Per row: the (workload container, pod) whose memory window it feeds.
+    pub(super) pod: Vec<usize>,
+    /// Per row: where it ran ([`Scanner::placements`]).
+    pub(super) placement: Vec<usize>,
+}
+
+/// What the ids stand for.
+#[derive(Debug, Default)]
+pub(super) struct Scanner {
+    /// The [`KEY_COLUMNS`].
+    pub(super) columns: [Column; 10],
+    /// Workload containers by id: (namespace, kind, name, container) ids.
+    pub(super) containers: Vec<[usize; 4]>,
+    container_ids: FxHashMap<[usize; 4], usize>,
+    pod_ids: FxHashMap<(usize, usize), usize>,
+    /// Placements by id: (provider, region, family, type, capacity) ids.
+    pub(super) placements: Vec<[usize; 5]>,
+    placement_ids: FxHashMap<[usize; 5], usize>,
+    /// Per key column, the batch's ids.
+    scratch: [Vec<usize>; 10],
+    /// The previous file's rows: a row whose key ids equal the row after
+    /// the one the previous row matched resolves as that row did, without a
+    /// lookup (the comparison [`super::intern`] makes of strings, made of
+    /// the ids).
+    previous: Memo,
+    current: Memo,
+    /// Where this file's rows stand against the previous file's (by
+    /// (workload container, pod) id).
+    alignment: Alignment,
+}
+
+/// A file's rows: their key column ids and what they resolved to.
+#[derive(Debug, Default)]
+struct Memo {
+    parts: Vec<[usize; 10]>,
+    /// (workload container, pod, placement) per row.
+    ids: Vec<[usize; 3]>,
+}
+
+/// Decodes `files` in order, sending each batch with its ids; stops at the
+/// first error (sent too) or when the receiver hangs up. Returns what the
+/// ids stand for.
+pub(super) fn scan(
+    files: &[PathBuf],
+    columns: &[&str],
+    send: &SyncSender<Result<Resolved, HistoryError>>,
+) -> Scanner {
+    let mut scanner = Scanner::default();
+    for file in files {
+        let path: Arc<str> = Arc::from(file.display().to_string());
+        let bad = file_error(&path);
+        let reader = match open(file, columns) {
+            Ok(reader) => reader,
+            Err(message) => {
+                let _ = send.send(Err(bad(message)));
+                return scanner;
+            }
+        };
+        scanner.next_file();
+        for batch in reader {
+            let resolved = batch
+                .map_err(|e| bad(e.to_string()))
+                .and_then(|batch| scanner.resolve(batch, &path));
+            let failed = resolved.is_err();
+            if send.send(resolved).is_err() || failed {
+                return scanner;
+            }
+        }
+    }
+    scanner
+}
+
+/// A reader of `columns` of `file`, the key columns but the
+/// [`PLAIN_COLUMNS`] as dictionaries when the file's strings allow it.
+fn open(file: &Path, columns: &[&str]) -> Result<ParquetRecordBatchReader, String> {
+    let handle = std::fs::File::open(file).map_err(|e| e.to_string())?;
+    let plain =
+        ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new()).map_err(|e| e.to_string())?;
+    let metadata = hinted(plain.schema())
+        .and_then(|schema| {
+            let options = ArrowReaderOptions::new().with_schema(schema);
+            ArrowReaderMetadata::try_new(plain.metadata().clone(), options).ok()
+        })
+        .unwrap_or(plain);
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata);
+    let schema = builder.parquet_schema();
+    let wanted: Vec<usize> = (0..schema.num_columns())
+        .filter(|i| {
+            schema
+                .column(*i)
+                .path()
+                .parts()
+                .first()
+                .is_some_and(|top| columns.contains(&top.as_str()))
+        })
+        .collect();
+    let mask = ProjectionMask::leaves(schema, wanted);
+    builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// `schema` with the key columns but the [`PLAIN_COLUMNS`] that are
+/// strings made dictionaries; `None` when none is.
+fn hinted(schema: &SchemaRef) -> Option<SchemaRef> {
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let mut changed = false;
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let name = field.name().as_str();
+            if *field.data_type() == DataType::Utf8
+                && KEY_COLUMNS.contains(&name)
+                && !PLAIN_COLUMNS.contains(&name)
+            {
+                changed = true;
+                field.as_ref().clone().with_data_type(dictionary.clone())
+            } else {
+                field.as_ref().clone()
+            }
+        })
+        .collect();
+    changed.then(|| Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
+}
+
+impl Scanner {
+    fn next_file(&mut self) {
+        for column in &mut self.columns {
+            column.next_file();
+        }
+        // The buffers of the file before last are reused (no regrowing).
+        std::mem::swap(&mut self.previous, &mut self.current);
+        self.current.parts.clear();
+        self.current.ids.clear();
+        self.alignment.next_file();
+    }
+
+    fn resolve(&mut self, batch: RecordBatch, path: &Arc<str>) -> Result<Resolved, HistoryError> {
+        let bad = file_error(path);
+        let first_row = self.current.ids.len();
+        for ((name, column), ids) in KEY_COLUMNS
+            .iter()
+            .zip(&mut self.columns)
+            .zip(&mut self.scratch)
+        {
+            let array = batch
+                .column_by_name(name)
+                .ok_or_else(|| bad(format!("no column {name}")))?;
+            column
+                .resolve(array.as_ref(), first_row, ids)
+                .map_err(|e| bad(format!("{name}: {e}")))?;
+        }
+        let rows = batch.num_rows();
+        let mut resolved = Resolved {
+            path: path.clone(),
+            batch,
+            container: Vec::with_capacity(rows),
+            pod: Vec::with_capacity(rows),
+            placement: Vec::with_capacity(rows),
+        };
+        let scratch = std::mem::take(&mut self.scratch);
+        let part = |column: usize, row: usize| scratch[column][row];
+        for row in 0..rows {
+            let parts: [usize; 10] = std::array::from_fn(|column| part(column, row));
+            let previous = &self.previous;
+            let matched = self
+                .alignment
+                .find(previous.parts.len(), |at| previous.parts[at] == parts)
+                .and_then(|at| previous.ids.get(at).copied());
+            let [container, pod, placement] = match matched {
+                Some(ids) => ids,
+                None => {
+                    let ids = self.look_up(&parts);
+                    let previous = &self.previous;
+                    self.alignment
+                        .resync(ids[1], || previous.ids.iter().map(|ids| ids[1]));
+                    ids
+                }
+            };
+            resolved.container.push(container);
+            resolved.pod.push(pod);
+            resolved.placement.push(placement);
+            self.current.parts.push(parts);
+            self.current.ids.push([container, pod, placement]);
+        }
+        self.scratch = scratch;
+        Ok(resolved)
+    }
+
+    /// The (workload container, pod, placement) ids of a row's key parts,
+    /// given now if new.
+    fn look_up(&mut self, parts: &[usize; 10]) -> [usize; 3] {
+        let key: [usize; 4] = std::array::from_fn(|i| parts[NAMESPACE + i]);
+        let next = self.containers.len();
+        let container = *self.container_ids.entry(key).or_insert(next);
+        if container == next {
+            self.containers.push(key);
+        }
+        let next = self.pod_ids.len();
+        let pod = *self
+            .pod_ids
+            .entry((container, parts[POD_UID]))
+            .or_insert(next);
+        let place: [usize; 5] = std::array::from_fn(|i| parts[PLACEMENT + i]);
+        let next = self.placements.len();
+        let placement = *self.placement_ids.entry(place).or_insert(next);
+        if placement == next {
+            self.placements.push(place);
+        }
+        [container, pod, placement]
+    }
+
+    /// The strings of key column `column` for `id`.
+    pub(super) fn name(&self, column: usize, id: usize) -> &str {
+        self.columns[column].interner.name(id)
+    }
+}
