@@ -704,7 +704,7 @@ fn for_each_file_batch(
 }
 
 /// Makes [`HistoryError::File`]s naming `path`.
-fn file_error(path: &str) -> impl Fn(String) -> HistoryError + '_ {
+pub(crate) fn file_error(path: &str) -> impl Fn(String) -> HistoryError + '_ {
     move |message| HistoryError::File {
         path: path.to_owned(),
         message,

@@ -15,7 +15,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
 
 use super::columns;
-use super::history::{HistoryError, Scope, WorkloadKey, table_files};
+use super::history::{HistoryError, Scope, WorkloadKey, file_error, table_files};
 use super::spot::WorkloadFacts;
 
 const RUN: &str = "pod_run_max_seconds";
@@ -61,10 +61,7 @@ pub fn apply(
 
 fn read_file(file: &Path, times: &mut BTreeMap<WorkloadKey, Times>) -> Result<(), HistoryError> {
     let shown = file.display().to_string();
-    let bad = |message: String| HistoryError::File {
-        path: shown.clone(),
-        message,
-    };
+    let bad = file_error(&shown);
     let handle = std::fs::File::open(file).map_err(|e| bad(e.to_string()))?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(handle).map_err(|e| bad(e.to_string()))?;
@@ -128,10 +125,7 @@ fn fold(
     path: &str,
     times: &mut BTreeMap<WorkloadKey, Times>,
 ) -> Result<(), HistoryError> {
-    let bad = |message: String| HistoryError::File {
-        path: path.to_owned(),
-        message,
-    };
+    let bad = file_error(path);
     let column = |name: &str| columns::column(batch, name, path);
     let text = |name: &str| columns::text(batch, name, path);
     let (namespace, kind, name) = (text(KEYS[0])?, text(KEYS[1])?, text(KEYS[2])?);

@@ -12,7 +12,7 @@ use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
 use chrono::{DateTime, Duration, Utc};
 
 use super::columns;
-use super::history::{self, ContainerKey, HistoryError, Scope};
+use super::history::{self, ContainerKey, HistoryError, Scope, file_error};
 use super::trace::{Point, Series};
 
 /// Reads the `samples` of `scope` (from `scope.since` to the instant) into
@@ -91,10 +91,7 @@ fn fold(
     since: Option<DateTime<Utc>>,
     by_container: &mut BTreeMap<ContainerKey, Series>,
 ) -> Result<(), HistoryError> {
-    let bad = |message: String| HistoryError::File {
-        path: path.to_owned(),
-        message,
-    };
+    let bad = file_error(path);
     let column = |name: &str| columns::column(batch, name, path);
     let text = |name: &str| columns::text(batch, name, path);
     let (namespace, kind, name, container) = (
