@@ -6,7 +6,8 @@ Usage: duckdb_run.py DATASET_DIR THREADS REPEATS < case.json
 
 stdin:  {"name": "...", "statements": ["SELECT ...", ...]}
 stdout: one JSON object: DuckDB's version, the threads, the peak resident
-        memory of this process after the first run (KiB, VmHWM) and its
+        memory of this process after the first run (KiB, VmHWM), the highest
+        anonymous memory sampled during it (KiB, RssAnon) and its
         resident memory before any (VmRSS), every run's seconds and
         their median, rows per statement, each statement's median seconds.
 
@@ -25,6 +26,7 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 
 TABLES = ("samples", "allocation", "nodes", "workloads", "recommendations")
@@ -44,6 +46,28 @@ def peak_kib():
     ru_maxrss: Linux carries the parent's peak into it across fork + exec,
     so it reported the bench process's own peak."""
     return status_kib("VmHWM")
+
+
+class AnonPeak:
+    """The highest RssAnon of this process, read every 2 ms on a thread of
+    its own while a run goes (DuckDB releases the GIL while it works): the
+    heap alone, as the polars child's is measured."""
+
+    def __init__(self):
+        self.most = status_kib("RssAnon")
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+
+    def sample(self):
+        while not self.done.is_set():
+            self.most = max(self.most, status_kib("RssAnon"))
+            time.sleep(0.002)
+
+    def finish(self):
+        self.done.set()
+        self.thread.join()
+        return max(self.most, status_kib("RssAnon"))
 
 
 def rss_kib():
@@ -91,7 +115,9 @@ def main(root, threads, repeats):
     case = json.load(sys.stdin)
     statements = case["statements"]
     baseline = rss_kib()
+    anon = AnonPeak()
     rows = run(duckdb, root, threads, statements)
+    anon_peak = anon.finish()
     peak = peak_kib()
     seconds = []
     each = [[] for _ in statements]
@@ -106,6 +132,7 @@ def main(root, threads, repeats):
             "threads": threads,
             "baseline_kib": baseline,
             "peak_kib": peak,
+            "anon_peak_kib": anon_peak,
             "seconds": seconds,
             "median_seconds": statistics.median(seconds) if seconds else None,
             "rows": rows,

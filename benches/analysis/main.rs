@@ -28,7 +28,9 @@
 //!   each; the bench prints their median next to DuckDB's.
 //! - **peak memory**: the case run once in a fresh process of this binary
 //!   (`VmHWM` of `/proc/self/status`, which counts file pages polars maps as
-//!   well as its heap; the process's RSS before the run is printed too).
+//!   well as its heap; the process's RSS before the run is printed too),
+//!   and the highest `RssAnon` sampled every 2 ms during that run: the heap
+//!   alone, as DuckDB's, which reads with `pread` into its own buffers.
 //! - **DuckDB** (`duckdb_run.py`, Python package): the same SQL with the
 //!   `-- duckdb:` changes applied, views over `read_parquet(…,
 //!   hive_partitioning = true)` named like our tables, a fresh connection per
@@ -42,6 +44,8 @@
 //! `KUBETALLY_BENCH_DATA_DIR` moves the dataset cache. A filter argument
 //! (`cargo bench --bench analysis -- chargeback`) picks cases by name.
 
+#[path = "../common/anon_peak.rs"]
+mod anon_peak;
 #[path = "../common/collect_hour.rs"]
 mod collect_hour;
 mod dataset;
@@ -56,6 +60,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput};
 use kubetally::analyze::{self, Session, report};
 
+use anon_peak::AnonPeak;
 use collect_hour::cache_dir;
 use measure::{median, mib, status_bytes};
 
@@ -213,11 +218,13 @@ fn memory_child(case: &str, root: &Path) {
         What::Report => Vec::new(),
     };
     let before = status_bytes("VmRSS");
+    let anon = AnonPeak::start();
     let started = Instant::now();
     let rows = polars_run(case, root, &statements);
     let elapsed = started.elapsed();
+    let anon_peak = anon.finish();
     println!(
-        "PEAK {} {before} {} {} {} {:?}",
+        "PEAK {} {before} {} {} {} {anon_peak} {:?}",
         status_bytes("VmHWM"),
         status_bytes("RssAnon"),
         status_bytes("RssFile"),
@@ -232,6 +239,8 @@ struct Peak {
     before: u64,
     anon_after: u64,
     file_after: u64,
+    /// The highest `RssAnon` during the run ([`AnonPeak`]).
+    anon_peak: u64,
     once: Duration,
     rows: String,
 }
@@ -256,7 +265,7 @@ fn measure_peak(case: &Case, root: &Path) -> Peak {
         .split_whitespace()
         .map(|f| f.parse().unwrap_or_else(|e| fail(e)))
         .collect();
-    let [peak, before, anon_after, file_after, once_ms] = fields[..] else {
+    let [peak, before, anon_after, file_after, once_ms, anon_peak] = fields[..] else {
         fail(format!("memory child printed {line}"))
     };
     Peak {
@@ -264,6 +273,7 @@ fn measure_peak(case: &Case, root: &Path) -> Peak {
         before,
         anon_after,
         file_after,
+        anon_peak,
         once: Duration::from_millis(once_ms),
         rows: format!("[{rows}"),
     }
@@ -388,10 +398,11 @@ fn report_statements(
 fn report(case: &Case, polars: Duration, peak: &Peak, duck: &Result<serde_json::Value, String>) {
     let name = case.name;
     println!(
-        "analysis/{name}: {}: polars median {:.3} s; peak RSS {:.1} MiB (RSS {:.1} MiB before the run; after it {:.1} MiB anonymous + {:.1} MiB file pages); one run in the fresh process {:.3} s; rows {}",
+        "analysis/{name}: {}: polars median {:.3} s; peak RSS {:.1} MiB, peak anonymous {:.1} MiB (RSS {:.1} MiB before the run; after it {:.1} MiB anonymous + {:.1} MiB file pages); one run in the fresh process {:.3} s; rows {}",
         case.describe(),
         polars.as_secs_f64(),
         mib(peak.peak),
+        mib(peak.anon_peak),
         mib(peak.before),
         mib(peak.anon_after),
         mib(peak.file_after),
@@ -403,20 +414,23 @@ fn report(case: &Case, polars: Duration, peak: &Peak, duck: &Result<serde_json::
             let theirs = figures["median_seconds"].as_f64().unwrap_or(f64::NAN);
             let their_peak = figures["peak_kib"].as_f64().unwrap_or(f64::NAN) * 1024.0;
             let their_base = figures["baseline_kib"].as_f64().unwrap_or(f64::NAN) * 1024.0;
+            let their_anon = figures["anon_peak_kib"].as_f64().unwrap_or(f64::NAN) * 1024.0;
             println!(
-                "analysis/{name}: DuckDB {} ({} threads): median {theirs:.3} s of {} runs; peak RSS {:.1} MiB ({:.1} MiB before the run); rows {}",
+                "analysis/{name}: DuckDB {} ({} threads): median {theirs:.3} s of {} runs; peak RSS {:.1} MiB, peak anonymous {:.1} MiB ({:.1} MiB before the run); rows {}",
                 figures["duckdb"].as_str().unwrap_or("?"),
                 figures["threads"],
                 figures["seconds"].as_array().map_or(0, Vec::len),
                 their_peak / 1048576.0,
+                their_anon / 1048576.0,
                 their_base / 1048576.0,
                 figures["rows"],
             );
             println!(
-                "analysis/{name}: polars ÷ DuckDB: time {:.2}× (target ≤ 1.5), peak memory {:.2}× ({:.2}× counting only what the run added)",
+                "analysis/{name}: polars ÷ DuckDB: time {:.2}× (target ≤ 1.5), peak memory {:.2}× ({:.2}× counting only what the run added; {:.2}× anonymous memory alone)",
                 polars.as_secs_f64() / theirs,
                 peak.peak as f64 / their_peak,
                 peak.peak.saturating_sub(peak.before) as f64 / (their_peak - their_base),
+                peak.anon_peak as f64 / their_anon,
             );
         }
         Err(reason) => println!("analysis/{name}: SKIP DuckDB comparison: {reason}"),

@@ -182,7 +182,7 @@ pub fn cache_dir() -> PathBuf {
 /// `version`; else `None`, the folder emptied for making it again.
 pub fn cached(root: &Path, version: &str) -> Option<String> {
     if let Ok(text) = std::fs::read_to_string(root.join("VERSION"))
-        && text.starts_with(version)
+        && text.lines().next() == Some(version)
     {
         return Some(text);
     }
