@@ -35,6 +35,8 @@
 //! `KUBETALLY_BENCH_PODS=1000,10000` picks the sizes; without `--bench`
 //! (`cargo test --benches`) only 1,000 pods run, once.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 #[path = "common/measure.rs"]
 mod measure;
 
@@ -47,21 +49,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use kubetally::allocate::{Sample, SampleContext, TenantRules};
+use kubetally::allocate::{Sample, SampleContext};
 use kubetally::collect::{Ledger, Stats};
-use kubetally::pricing::{PriceBook, PricingOptions};
-use kubetally::sim::{ClusterSpec, SimConfig, SimServer, epoch};
+use kubetally::sim::epoch;
 use kubetally::source::Inventory;
 use kubetally::source::metrics::{self, NodeUsage, PodUsage};
-use kubetally::source::watch::{self, OnError, SharedInventory, lock};
+use kubetally::source::watch::{self, SharedInventory, lock};
 use kubetally::store::dataset::ROWS_PER_FILE;
 use kubetally::store::schema::SAMPLES;
 use kubetally::store::{parquet_bytes, samples_batch};
 use parquet::file::reader::{FileReader, SerializedFileReader};
-use tokio::task::JoinHandle;
 
+use cluster::{Cluster, advance, client, on_error, spec};
 use measure::{median, mib, status_bytes};
 
 // The binary's allocator, so the figures are the collector's.
@@ -109,30 +110,6 @@ fn thread_cpu() -> Option<Duration> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
     Some(Duration::from_nanos(nanos))
-}
-
-/// A kube client for `url`; its background tasks run on the entered runtime.
-fn client(url: &str) -> kube::Client {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let url = url.parse().unwrap_or_else(|e| fail(e));
-    kube::Client::try_from(kube::Config::new(url)).unwrap_or_else(|e| fail(e))
-}
-
-fn on_error() -> OnError {
-    Arc::new(|collection, error| {
-        eprintln!(
-            "collect bench: watch {} failed: {error}",
-            collection.as_str()
-        )
-    })
-}
-
-fn spec(pods: usize) -> ClusterSpec {
-    ClusterSpec {
-        nodes: (pods / 30).max(1),
-        pods,
-        seed: 1,
-    }
 }
 
 // ---------------------------------------------------------------- memory
@@ -264,112 +241,6 @@ fn measure_memory(pods: usize) -> MemoryFigure {
 
 // ---------------------------------------------------------------- ticks
 
-/// An in-process simulated cluster, paused, and a synced inventory of it.
-struct Cluster {
-    pods: usize,
-    /// The simulator's runtime (and the watchers'): its own threads.
-    sim_runtime: tokio::runtime::Runtime,
-    /// The collector's tick: a current-thread runtime on the bench thread.
-    runtime: tokio::runtime::Runtime,
-    server: Option<SimServer>,
-    /// Built inside `runtime`, so its connection tasks run on the bench thread.
-    client: kube::Client,
-    inventory: SharedInventory,
-    watchers: Vec<JoinHandle<()>>,
-    rules: TenantRules,
-    prices: PriceBook,
-    stats: Stats,
-}
-
-impl Cluster {
-    fn start(pods: usize) -> Cluster {
-        let sim_runtime = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("sim")
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| fail(e));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| fail(e));
-        let config = SimConfig {
-            cluster: spec(pods),
-            speed: 0.0,
-            ..SimConfig::default()
-        };
-        let listen = "127.0.0.1:0".parse().unwrap_or_else(|e| fail(e));
-        let server = sim_runtime
-            .block_on(SimServer::start(&config, listen))
-            .unwrap_or_else(|e| fail(e));
-        let url = server.url();
-        let inventory: SharedInventory = Arc::new(Mutex::new(Inventory::default()));
-        let watchers = {
-            let _entered = sim_runtime.enter();
-            watch::spawn_all(&client(&url), &inventory, &on_error())
-        };
-        while !lock(&inventory).is_synced() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let client = {
-            let _entered = runtime.enter();
-            client(&url)
-        };
-        // As `kubetally demo` runs it: tenants from the `tenant` label,
-        // kube-system shared.
-        let rules = TenantRules::new(Some("tenant".into()));
-        Cluster {
-            pods,
-            sim_runtime,
-            runtime,
-            server: Some(server),
-            client,
-            inventory,
-            watchers,
-            rules,
-            prices: PriceBook::new(Vec::new(), PricingOptions::default())
-                .unwrap_or_else(|e| fail(e)),
-            stats: Stats::default(),
-        }
-    }
-
-    fn fetch(&self) -> (Vec<PodUsage>, Vec<NodeUsage>) {
-        self.runtime.block_on(async {
-            let pods = metrics::pod_usage(&self.client)
-                .await
-                .unwrap_or_else(|e| fail(e));
-            let nodes = metrics::node_usage(&self.client)
-                .await
-                .unwrap_or_else(|e| fail(e));
-            (pods, nodes)
-        })
-    }
-
-    fn ingest(&self, ledger: &mut Ledger, pods: Vec<PodUsage>, nodes: Vec<NodeUsage>) {
-        let closed = {
-            let mut inventory = lock(&self.inventory);
-            ledger.ingest(
-                pods,
-                nodes,
-                &mut inventory,
-                &self.rules,
-                &self.prices,
-                &self.stats,
-            )
-        };
-        black_box(closed);
-        black_box(ledger.take_tick());
-    }
-
-    fn stop(mut self) {
-        for watcher in self.watchers.drain(..) {
-            watcher.abort();
-        }
-        if let Some(server) = self.server.take() {
-            let _ = self.sim_runtime.block_on(server.stop());
-        }
-    }
-}
-
 /// A ledger fed one tick a minute within one hour, as a running collector's.
 #[derive(Default)]
 struct Ticks {
@@ -433,8 +304,7 @@ struct TickFigures {
     ingest_wall: Duration,
 }
 
-fn bench_ticks(c: &mut Criterion, cluster: &Cluster) -> TickFigures {
-    let pods = cluster.pods;
+fn bench_ticks(c: &mut Criterion, cluster: &Cluster, pods: usize) -> TickFigures {
     let prefetched = cluster.fetch();
     let containers: usize = prefetched.0.iter().map(|p| p.containers.len()).sum();
 
@@ -513,21 +383,8 @@ struct Hour {
     metrics_without_pod: u64,
 }
 
-/// Runs the simulated clock on to `to` (the clock is paused before and after).
-fn advance(server: &SimServer, to: DateTime<Utc>) {
-    let clock = &server.sim.clock;
-    clock.set_speed(600.0);
-    while clock.now() < to {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    clock.set_speed(0.0);
-    server.sim.catch_up().unwrap_or_else(|e| fail(e));
-}
-
 fn build_hour(cluster: &Cluster) -> Hour {
-    let Some(server) = &cluster.server else {
-        fail("the simulator is stopped")
-    };
+    let server = cluster.server();
     lock(&cluster.inventory).clock = None;
     let stats_before = Stats::get(&cluster.stats.metrics_without_pod);
     let mut ledger = Ledger::default();
@@ -843,7 +700,7 @@ fn collect(c: &mut Criterion) {
         smaller = Some(memory);
 
         let cluster = Cluster::start(pods);
-        let ticks = bench_ticks(c, &cluster);
+        let ticks = bench_ticks(c, &cluster, pods);
         report_ticks(pods, &ticks);
 
         let hour = build_hour(&cluster);

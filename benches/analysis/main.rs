@@ -46,6 +46,8 @@
 
 #[path = "../common/anon_peak.rs"]
 mod anon_peak;
+#[path = "../common/cluster.rs"]
+mod cluster;
 #[path = "../common/collect_hour.rs"]
 mod collect_hour;
 mod dataset;

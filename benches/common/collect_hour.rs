@@ -12,53 +12,24 @@
 //! `VERSION` file written last: a folder without it (an interrupted run) or
 //! with another version is made again.
 //!
-//! Included by each benchmark with `#[path]`; it calls the benchmark's own
-//! `fail`.
+//! Included by each benchmark with `#[path]`, next to `cluster.rs`; it
+//! calls the benchmark's own `fail`.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
-use kubetally::allocate::{HourRows, TenantRules};
-use kubetally::collect::{Ledger, Stats};
-use kubetally::pricing::{PriceBook, PricingOptions};
-use kubetally::sim::{ClusterSpec, SimConfig, SimServer, epoch};
-use kubetally::source::Inventory;
-use kubetally::source::metrics;
-use kubetally::source::watch::{self, OnError, SharedInventory, lock};
+use kubetally::allocate::HourRows;
+use kubetally::collect::Ledger;
+use kubetally::sim::epoch;
+use kubetally::source::watch::lock;
 
+pub use super::cluster::spec;
+use super::cluster::{Cluster, advance};
 use super::fail;
 
 /// One-minute ticks in the collected hour.
 pub const TICKS: i64 = 60;
-
-/// The simulated cluster of `pods` pods: nodes = pods / 30, seed 1.
-pub fn spec(pods: usize) -> ClusterSpec {
-    ClusterSpec {
-        nodes: (pods / 30).max(1),
-        pods,
-        seed: 1,
-    }
-}
-
-/// A kube client for `url`; its background tasks run on the entered runtime.
-fn client(url: &str) -> kube::Client {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let url = url.parse().unwrap_or_else(|e| fail(e));
-    kube::Client::try_from(kube::Config::new(url)).unwrap_or_else(|e| fail(e))
-}
-
-/// Runs the simulated clock on to `to` (paused before and after).
-fn advance(server: &SimServer, to: DateTime<Utc>) {
-    let clock = &server.sim.clock;
-    clock.set_speed(600.0);
-    while clock.now() < to {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    clock.set_speed(0.0);
-    server.sim.catch_up().unwrap_or_else(|e| fail(e));
-}
 
 /// The simulator's first hour as the collector closes it (as
 /// `benches/collect.rs` builds its hour), with how long that took:
@@ -67,72 +38,26 @@ fn advance(server: &SimServer, to: DateTime<Utc>) {
 /// is left empty (no dataset benchmark reads it).
 pub fn collect_hour(pods: usize) -> (HourRows, Duration) {
     let started = Instant::now();
-    let sim_runtime = tokio::runtime::Builder::new_multi_thread()
-        .thread_name("sim")
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| fail(e));
-    let runtime = current_thread_runtime();
-    let config = SimConfig {
-        cluster: spec(pods),
-        speed: 0.0,
-        ..SimConfig::default()
-    };
-    let listen = "127.0.0.1:0".parse().unwrap_or_else(|e| fail(e));
-    let server = sim_runtime
-        .block_on(SimServer::start(&config, listen))
-        .unwrap_or_else(|e| fail(e));
-    let url = server.url();
-    let inventory: SharedInventory = Arc::new(Mutex::new(Inventory::default()));
-    let on_error: OnError = Arc::new(|collection, error| {
-        eprintln!(
-            "{} bench: watch {} failed: {error}",
-            env!("CARGO_CRATE_NAME"),
-            collection.as_str()
-        )
-    });
-    let watchers = {
-        let _entered = sim_runtime.enter();
-        watch::spawn_all(&client(&url), &inventory, &on_error)
-    };
-    while !lock(&inventory).is_synced() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let client = {
-        let _entered = runtime.enter();
-        client(&url)
-    };
-    let rules = TenantRules::new(Some("tenant".into()));
-    let prices = PriceBook::new(Vec::new(), PricingOptions::default()).unwrap_or_else(|e| fail(e));
-    let stats = Stats::default();
+    let cluster = Cluster::start(pods);
     let mut ledger = Ledger::default();
-    lock(&inventory).clock = None;
+    lock(&cluster.inventory).clock = None;
     for minute in 1..=TICKS {
-        advance(&server, epoch() + TimeDelta::minutes(minute));
+        advance(cluster.server(), epoch() + TimeDelta::minutes(minute));
         // The watchers (on the simulator's threads) take in the changes.
         std::thread::sleep(Duration::from_millis(20));
-        let (usage, nodes) = runtime.block_on(async {
-            let usage = metrics::pod_usage(&client)
-                .await
-                .unwrap_or_else(|e| fail(e));
-            let nodes = metrics::node_usage(&client)
-                .await
-                .unwrap_or_else(|e| fail(e));
-            (usage, nodes)
-        });
-        let mut inventory = lock(&inventory);
-        let closed = ledger.ingest(usage, nodes, &mut inventory, &rules, &prices, &stats);
-        drop(closed);
-        drop(ledger.take_tick());
+        let (usage, nodes) = cluster.fetch();
+        cluster.ingest(&mut ledger, usage, nodes);
     }
     let hours = {
-        let inventory = lock(&inventory);
-        ledger.flush(epoch() + TimeDelta::hours(1), &inventory, &prices, &rules)
+        let inventory = lock(&cluster.inventory);
+        ledger.flush(
+            epoch() + TimeDelta::hours(1),
+            &inventory,
+            &cluster.prices,
+            &cluster.rules,
+        )
     };
-    for watcher in watchers {
-        watcher.abort();
-    }
-    let _ = sim_runtime.block_on(server.stop());
+    cluster.stop();
     let mut hour = hours
         .into_iter()
         .find(|h| h.start == epoch())

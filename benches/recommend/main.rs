@@ -36,6 +36,8 @@
 //! `KUBETALLY_BENCH_RECOMMEND_ROOT=<dataset> KUBETALLY_BENCH_RECOMMEND_DAYS=14
 //! KUBETALLY_BENCH_RECOMMEND_STEPS=1 <bench binary>` (`perf record` it).
 
+#[path = "../common/cluster.rs"]
+mod cluster;
 #[path = "../common/collect_hour.rs"]
 mod collect_hour;
 mod dataset;
