@@ -41,7 +41,7 @@ fn replays() -> Vec<(&'static str, u32, u32, u32)> {
 }
 
 /// The two weeks, made once per test run next to `query.rs`'s dataset.
-fn dataset() -> &'static Path {
+pub(crate) fn dataset() -> &'static Path {
     static DATASET: OnceLock<PathBuf> = OnceLock::new();
     DATASET.get_or_init(|| {
         let source = collected();

@@ -13,6 +13,7 @@ mod rbac;
 mod recommend_cli;
 mod recommend_read;
 mod report;
+mod report_scan;
 mod schema;
 mod serve;
 mod sim;

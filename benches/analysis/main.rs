@@ -14,10 +14,13 @@
 //!   (`from=2026-11-02`, `to=2026-11-09`): all of `allocation` grouped by
 //!   tenant, and `nodes` (output formatting, 17 rows, is left out).
 //! - `report`: `kubetally report` with its defaults (the last 7 days, by
-//!   tenant, Markdown): `report::build` (its SQL scans, then the sharing
-//!   arithmetic in Rust) and `report::render`. DuckDB runs the statements
-//!   `build` gave the session (`Session::statements`), not the Rust part,
-//!   which works on a few hundred aggregated rows.
+//!   tenant, Markdown; `--format csv` is the invoice table of the same
+//!   build): `report::build` (its one pass over `allocation`, its SQL
+//!   scans of `nodes`, then the sharing arithmetic in Rust) and
+//!   `report::render`. DuckDB runs the statements `build` gave the session
+//!   (`Session::statements`: the SQL polars ran, and the two statements
+//!   that define what the pass over `allocation` computed, `report::scan`),
+//!   not the Rust part, which works on a few hundred aggregated rows.
 //! - `report_sql`: the bundled queries a weekly report is made of by hand —
 //!   `weekly_cost_by_namespace`, `daily_cost_trend`,
 //!   `idle_cost_by_node_pool` — in one session.
@@ -201,15 +204,6 @@ fn sizes() -> usize {
     }
 }
 
-/// Threads polars' pool has: `POLARS_MAX_THREADS`, else the machine's
-/// available parallelism (polars-config's default).
-fn polars_threads() -> usize {
-    std::env::var("POLARS_MAX_THREADS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
 // ---------------------------------------------------------------- memory
 
 /// Runs in a fresh process of this binary: the case once, then one `PEAK` line.
@@ -294,7 +288,7 @@ fn duckdb(case: &Case, root: &Path, repeats: usize) -> Result<serde_json::Value,
     let mut child = Command::new(&python)
         .arg(DUCKDB_SCRIPT)
         .arg(root)
-        .arg(polars_threads().to_string())
+        .arg(analyze::threads().to_string())
         .arg(repeats.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -467,7 +461,7 @@ fn analysis(c: &mut Criterion) {
     println!(
         "analysis: {allocation_rows} allocation rows, {:.1} MiB on disk in all; polars and DuckDB on {} threads",
         mib(collect_hour::folder_bytes(root)),
-        polars_threads(),
+        analyze::threads(),
     );
     let repeats = if std::env::args().any(|arg| arg == "--bench") {
         10

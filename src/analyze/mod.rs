@@ -21,6 +21,19 @@ pub use output::{Format, write};
 pub use query_file::{ENGINES, EngineChange, Param, QueryFile, QueryFileError, parse_param};
 pub use session::{Session, TABLES, TableFiles, list_files};
 
+/// The threads polars' pool has — `POLARS_MAX_THREADS`, else the
+/// machine's available parallelism (polars-config's default) — which the
+/// report's own pass over `allocation` uses too, and `benches/analysis`
+/// gives DuckDB.
+pub fn threads() -> usize {
+    std::env::var("POLARS_MAX_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+}
+
 /// Why a query could not be answered.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {

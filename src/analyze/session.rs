@@ -46,6 +46,8 @@ pub struct Session {
     tables: Vec<TableFiles>,
     /// Every statement [`Session::query`] was given, in order.
     statements: Vec<String>,
+    /// How many of them were [`Session::record`]ed, not run.
+    recorded: usize,
 }
 
 impl std::fmt::Debug for Session {
@@ -97,6 +99,7 @@ impl Session {
             root: root.to_owned(),
             tables,
             statements: Vec::new(),
+            recorded: 0,
         })
     }
 
@@ -110,11 +113,26 @@ impl Session {
         &self.root
     }
 
-    /// Every statement [`Session::query`] was given, in order, as given.
+    /// Every statement [`Session::query`] was given or [`Session::record`]
+    /// noted, in order, as given.
     /// `benches/analysis` hands what `kubetally report` ran to DuckDB, so
     /// the two engines are compared on exactly the same SQL.
     pub fn statements(&self) -> &[String] {
         &self.statements
+    }
+
+    /// Notes a statement whose rows were computed another way (the
+    /// report's facts, `report::scan`), so [`Session::statements`] still
+    /// lists what the command computed, as SQL.
+    pub fn record(&mut self, sql: String) {
+        self.statements.push(sql);
+        self.recorded += 1;
+    }
+
+    /// How many of [`Session::statements`] were [`Session::record`]ed
+    /// rather than run by polars.
+    pub fn recorded(&self) -> usize {
+        self.recorded
     }
 
     /// Runs one SQL statement and collects its rows with polars' streaming

@@ -11,7 +11,9 @@ use clap::{Args, ValueEnum};
 use super::data::DataFlags;
 use super::duration::parse_duration;
 use crate::analyze::Session;
-use crate::analyze::report::{self, Basis, By, Format, Options, ShareIdle, ShareShared, Window};
+use crate::analyze::report::{
+    self, Basis, By, FactsReader, Format, Options, ShareIdle, ShareShared, Window,
+};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -56,6 +58,17 @@ pub struct ReportArgs {
     /// Workloads listed under top waste.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top_waste: usize,
+    /// How the sums over `allocation` are read: `scan` (the arrow-rs pass,
+    /// where it applies) or `sql` (polars running the same statement). The
+    /// figures are the same; hidden, it is there to compare the two.
+    #[arg(long, value_enum, default_value_t = FactsArg::Scan, hide = true)]
+    pub facts: FactsArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FactsArg {
+    Scan,
+    Sql,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,6 +171,10 @@ fn options(args: &ReportArgs) -> anyhow::Result<Options> {
         },
         tenant: args.tenant.clone(),
         top_waste: args.top_waste,
+        facts: match args.facts {
+            FactsArg::Scan => FactsReader::Scan,
+            FactsArg::Sql => FactsReader::Sql,
+        },
     })
 }
 

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod dataset;
 pub mod mirror;
 pub mod object;
+pub mod read;
 pub mod rows;
 pub mod schema;
 pub mod target;

@@ -7,11 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::ReportError;
-use super::frame::Frame;
+use super::facts::Facts;
+use super::frame::{Frame, run};
 use super::model::{
     Day, Group, Pool, Quality, Reconciliation, Report, SharedIdle, UnpricedNode, Waste,
 };
-use super::options::{By, Options, Period};
+use super::options::{Options, Period};
+use super::scan::Sampling;
 use super::spread::{Bucket, Compute, spread};
 use super::sql::{self, Fragments};
 use crate::allocate::SHARED;
@@ -44,14 +46,6 @@ impl Sums {
     }
 }
 
-/// Runs one query, naming the step in its error.
-fn run(session: &mut Session, step: &'static str, sql: &str) -> Result<Frame, ReportError> {
-    let frame = session
-        .query(sql)
-        .map_err(|cause| ReportError::Query { step, cause })?;
-    Ok(Frame { step, frame })
-}
-
 /// Builds the report `options` ask for.
 ///
 /// # Errors
@@ -79,7 +73,7 @@ pub fn build(session: &mut Session, options: &Options) -> Result<Report, ReportE
         }
     }
     let fragments = Fragments::new(options, period);
-    let facts = Facts::read(session, &fragments, &options.by)?;
+    let facts = Facts::read(session, &fragments, options)?;
     let mut buckets = fill_buckets(session, &fragments, &facts)?;
     if !buckets.keys().any(|(current, _, _)| *current) {
         return Err(ReportError::EmptyPeriod {
@@ -256,7 +250,7 @@ pub fn build(session: &mut Session, options: &Options) -> Result<Report, ReportE
         reconciliation,
         waste: waste(&facts, tenant, options.top_waste),
         pools: pools(session, &fragments, scoped)?,
-        quality: quality(session, &fragments, period)?,
+        quality: quality(session, &fragments, facts.sampling, period)?,
         savings: super::savings::read(
             session,
             tenant.map(|t| tenant_workloads(&facts, t)).as_ref(),
@@ -285,70 +279,6 @@ fn add(sums: &mut Sums, more: &Sums) {
     sums.compute.cost_usd += more.compute.cost_usd;
     sums.shared_usd += more.shared_usd;
     sums.idle_usd += more.idle_usd;
-}
-
-/// The one scan of `allocation` (see `Fragments::facts`), read once.
-struct Facts {
-    current: Vec<bool>,
-    cluster: Vec<String>,
-    day: Vec<NaiveDate>,
-    tenant: Vec<String>,
-    /// The group of each row under `--by`.
-    group: Vec<String>,
-    namespace: Vec<String>,
-    kind: Vec<String>,
-    name: Vec<String>,
-    compute: Vec<Compute>,
-    cpu_request: Vec<f64>,
-    cpu_usage: Vec<f64>,
-    memory_request: Vec<f64>,
-    memory_usage: Vec<f64>,
-    waste_usd: Vec<f64>,
-}
-
-impl Facts {
-    fn read(session: &mut Session, fragments: &Fragments, by: &By) -> Result<Facts, ReportError> {
-        let rows = run(session, "reading the allocation", &fragments.facts())?;
-        let (tenant, namespace) = (rows.strings("tenant")?, rows.strings("namespace")?);
-        let (kind, name) = (rows.strings("kind")?, rows.strings("name")?);
-        let group = match by {
-            By::Tenant => tenant.clone(),
-            By::Namespace => namespace.clone(),
-            By::Workload => (0..rows.len())
-                .map(|i| format!("{}/{}/{}", namespace[i], kind[i], name[i]))
-                .collect(),
-            By::Label(_) => rows.strings("grp")?,
-        };
-        let cpu = rows.f64s("cpu_core_hours")?;
-        let memory = rows.f64s("memory_gib_hours")?;
-        let usd = rows.f64s("cost_usd")?;
-        Ok(Facts {
-            current: rows.i64s("cur")?.into_iter().map(|c| c == 1).collect(),
-            cluster: rows.strings("cl")?,
-            day: rows.dates("d")?,
-            tenant,
-            group,
-            namespace,
-            kind,
-            name,
-            compute: (0..rows.len())
-                .map(|i| Compute {
-                    cpu_core_hours: cpu[i],
-                    memory_gib_hours: memory[i],
-                    cost_usd: usd[i],
-                })
-                .collect(),
-            cpu_request: rows.f64s("cpu_request")?,
-            cpu_usage: rows.f64s("cpu_usage")?,
-            memory_request: rows.f64s("memory_request")?,
-            memory_usage: rows.f64s("memory_usage")?,
-            waste_usd: rows.f64s("waste_usd")?,
-        })
-    }
-
-    fn len(&self) -> usize {
-        self.current.len()
-    }
 }
 
 /// Reads compute (from the facts) and node cost into buckets.
@@ -568,27 +498,38 @@ fn pools(
     Ok(pools)
 }
 
+/// The period's sample counts: `Fragments::sampling`'s one row.
+fn sampling(session: &mut Session, fragments: &Fragments) -> Result<Sampling, ReportError> {
+    let sampling = run(session, "counting samples", &fragments.sampling())?;
+    let first = |values: Vec<i64>| values.first().copied().unwrap_or(0);
+    Ok(Sampling {
+        rows: first(sampling.i64s("n_rows")?),
+        samples: first(sampling.i64s("samples")?),
+        seconds: sampling.f64s("seconds")?.first().copied().unwrap_or(0.0),
+        per_hour: sampling.opt_i64s("per_hour")?.first().copied().flatten(),
+        unsampled: first(sampling.i64s("unsampled")?),
+    })
+}
+
 fn quality(
     session: &mut Session,
     fragments: &Fragments,
+    counted: Option<Sampling>,
     period: Period,
 ) -> Result<Quality, ReportError> {
-    let sampling = run(session, "counting samples", &fragments.sampling())?;
-    let first = |values: Vec<i64>| values.first().copied().unwrap_or(0);
-    let container_hours = u64::try_from(first(sampling.i64s("n_rows")?)).unwrap_or(0);
-    let samples = first(sampling.i64s("samples")?);
-    let seconds = sampling.f64s("seconds")?.first().copied().unwrap_or(0.0);
-    let per_hour = sampling
-        .opt_i64s("per_hour")?
-        .first()
-        .copied()
-        .flatten()
-        .filter(|n| *n > 0);
+    let counted = match counted {
+        Some(counted) => counted,
+        None => sampling(session, fragments)?,
+    };
+    let container_hours = u64::try_from(counted.rows).unwrap_or(0);
+    let samples = counted.samples;
+    let seconds = counted.seconds;
+    let per_hour = counted.per_hour.filter(|n| *n > 0);
     let coverage = per_hour.and_then(|n| {
         let expected = seconds / 3600.0 * n as f64;
         (expected > 0.0).then(|| (100.0 * samples as f64 / expected).min(100.0))
     });
-    let unsampled = u64::try_from(first(sampling.i64s("unsampled")?)).unwrap_or(0);
+    let unsampled = u64::try_from(counted.unsampled).unwrap_or(0);
 
     let spans = run(session, "reading each cluster's hours", sql::CLUSTER_SPAN)?;
     let span_cl = spans.strings("cl")?;

@@ -5,6 +5,19 @@ use chrono::{DateTime, NaiveDate, Utc};
 use polars::prelude::{DataFrame, DataType};
 
 use super::ReportError;
+use crate::analyze::Session;
+
+/// Runs one query, naming the step in its error.
+pub(super) fn run(
+    session: &mut Session,
+    step: &'static str,
+    sql: &str,
+) -> Result<Frame, ReportError> {
+    let frame = session
+        .query(sql)
+        .map_err(|cause| ReportError::Query { step, cause })?;
+    Ok(Frame { step, frame })
+}
 
 /// One query's result, named for error messages.
 pub(super) struct Frame {

@@ -10,6 +10,7 @@
 
 mod build;
 mod cells;
+mod facts;
 mod frame;
 mod html;
 mod invoice;
@@ -18,6 +19,7 @@ mod model;
 mod numbers;
 mod options;
 mod savings;
+mod scan;
 mod spread;
 mod sql;
 mod svg;
@@ -31,7 +33,7 @@ pub use model::{
     Day, Group, Pool, Quality, Reconciliation, Report, Savings, SavingsItem, SharedIdle,
     UnpricedNode, Waste,
 };
-pub use options::{Basis, By, Options, Period, ShareIdle, ShareShared, Window};
+pub use options::{Basis, By, FactsReader, Options, Period, ShareIdle, ShareShared, Window};
 pub use spread::{Bucket, Compute, Split, spread};
 
 use super::AnalyzeError;

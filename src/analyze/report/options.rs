@@ -160,6 +160,21 @@ pub struct Options {
     pub tenant: Option<String>,
     /// How many waste lines to show.
     pub top_waste: usize,
+    /// How the sums over `allocation` are read.
+    pub facts: FactsReader,
+}
+
+/// How the report reads its sums over `allocation`. Both ways give the
+/// same figures (tests/report.rs holds them to it); the choice exists for
+/// that test and for comparing the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FactsReader {
+    /// The arrow-rs pass over the files (`report::scan`) where the files
+    /// allow it and the grouping is not by label; else the SQL.
+    #[default]
+    Scan,
+    /// polars running the SQL (`sql::Fragments::facts`).
+    Sql,
 }
 
 impl Default for Options {
@@ -172,6 +187,7 @@ impl Default for Options {
             share_shared: ShareShared::Proportional,
             tenant: None,
             top_waste: 10,
+            facts: FactsReader::Scan,
         }
     }
 }

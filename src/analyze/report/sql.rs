@@ -109,6 +109,11 @@ impl Fragments {
         }
     }
 
+    /// The period the fragments filter on.
+    pub fn period(&self) -> Period {
+        self.period
+    }
+
     fn current(&self, table: &str) -> String {
         window(table, self.period.start, self.period.end)
     }

@@ -4,9 +4,8 @@
 //! batches it already has. The fold then indexes vectors instead of hashing
 //! strings, and the two halves share the machine's cores.
 //!
-//! The files declare their strings as strings; the low-cardinality ones are
-//! read as Arrow dictionaries instead (a schema hint), which keeps Parquet's
-//! dictionary pages as they are: a string is resolved once per dictionary
+//! The low-cardinality key columns are read as Arrow dictionaries
+//! ([`crate::store::read`]): a string is resolved once per dictionary
 //! entry, not per row.
 
 use std::path::{Path, PathBuf};
@@ -14,12 +13,7 @@ use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
-    ParquetRecordBatchReaderBuilder,
-};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use rustc_hash::FxHashMap;
 
 use super::intern::{Alignment, Column};
@@ -134,57 +128,11 @@ pub(super) fn scan(
 /// A reader of `columns` of `file`, the key columns but the
 /// [`PLAIN_COLUMNS`] as dictionaries when the file's strings allow it.
 fn open(file: &Path, columns: &[&str]) -> Result<ParquetRecordBatchReader, String> {
-    let handle = std::fs::File::open(file).map_err(|e| e.to_string())?;
-    let plain =
-        ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new()).map_err(|e| e.to_string())?;
-    let metadata = hinted(plain.schema())
-        .and_then(|schema| {
-            let options = ArrowReaderOptions::new().with_schema(schema);
-            ArrowReaderMetadata::try_new(plain.metadata().clone(), options).ok()
-        })
-        .unwrap_or(plain);
-    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata);
-    let schema = builder.parquet_schema();
-    let wanted: Vec<usize> = (0..schema.num_columns())
-        .filter(|i| {
-            schema
-                .column(*i)
-                .path()
-                .parts()
-                .first()
-                .is_some_and(|top| columns.contains(&top.as_str()))
-        })
+    let dictionaries: Vec<&str> = KEY_COLUMNS
+        .into_iter()
+        .filter(|name| !PLAIN_COLUMNS.contains(name))
         .collect();
-    let mask = ProjectionMask::leaves(schema, wanted);
-    builder
-        .with_projection(mask)
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| e.to_string())
-}
-
-/// `schema` with the key columns but the [`PLAIN_COLUMNS`] that are
-/// strings made dictionaries; `None` when none is.
-fn hinted(schema: &SchemaRef) -> Option<SchemaRef> {
-    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let mut changed = false;
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|field| {
-            let name = field.name().as_str();
-            if *field.data_type() == DataType::Utf8
-                && KEY_COLUMNS.contains(&name)
-                && !PLAIN_COLUMNS.contains(&name)
-            {
-                changed = true;
-                field.as_ref().clone().with_data_type(dictionary.clone())
-            } else {
-                field.as_ref().clone()
-            }
-        })
-        .collect();
-    changed.then(|| Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
+    crate::store::read::open(file, columns, &dictionaries, BATCH_ROWS)
 }
 
 impl Scanner {
