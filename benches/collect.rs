@@ -409,15 +409,7 @@ fn build_hour(cluster: &Cluster) -> Hour {
         ticks += started.elapsed();
     }
     let started = Instant::now();
-    let hours = {
-        let inventory = lock(&cluster.inventory);
-        ledger.flush(
-            epoch() + TimeDelta::hours(1),
-            &inventory,
-            &cluster.prices,
-            &cluster.rules,
-        )
-    };
+    let hours = cluster.flush(&mut ledger, epoch() + TimeDelta::hours(1));
     let close = started.elapsed();
     let samples = hours
         .into_iter()

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kubetally::allocate::TenantRules;
+use kubetally::allocate::{HourRows, TenantRules};
 use kubetally::collect::{Ledger, Stats};
 use kubetally::pricing::{PriceBook, PricingOptions};
 use kubetally::sim::{ClusterSpec, SimConfig, SimServer};
@@ -156,6 +156,13 @@ impl Cluster {
         };
         black_box(closed);
         black_box(ledger.take_tick());
+    }
+
+    /// Closes the hour that ends at `until`, as the collector does at the
+    /// hour's end: `Ledger::flush` with the synced inventory.
+    pub fn flush(&self, ledger: &mut Ledger, until: DateTime<Utc>) -> Vec<HourRows> {
+        let inventory = lock(&self.inventory);
+        ledger.flush(until, &inventory, &self.prices, &self.rules)
     }
 
     pub fn stop(mut self) {

@@ -48,15 +48,7 @@ pub fn collect_hour(pods: usize) -> (HourRows, Duration) {
         let (usage, nodes) = cluster.fetch();
         cluster.ingest(&mut ledger, usage, nodes);
     }
-    let hours = {
-        let inventory = lock(&cluster.inventory);
-        ledger.flush(
-            epoch() + TimeDelta::hours(1),
-            &inventory,
-            &cluster.prices,
-            &cluster.rules,
-        )
-    };
+    let hours = cluster.flush(&mut ledger, epoch() + TimeDelta::hours(1));
     cluster.stop();
     let mut hour = hours
         .into_iter()
