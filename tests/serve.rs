@@ -84,6 +84,7 @@ fn gpu_pod() -> SlimPod {
             restarts: 0,
             last_oom_kill: None,
         }],
+        ..SlimPod::default()
     }
 }
 

@@ -10,17 +10,30 @@
 //! its cost minus what its containers were charged, so the bill adds up by
 //! construction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
+use super::fit::{Charge, fit};
 use super::tenant::TenantRules;
 use crate::model::histogram::{CPU_BUCKETS, Histogram, MEMORY_BUCKETS};
+use crate::model::reserve::{Amount, OVERHEAD, RESERVED};
 use crate::pricing::{NodeClass, NodePrice, PriceBook, classify};
+use crate::source::pod::SlimContainer;
 use crate::source::{Inventory, SlimNode, SlimPod};
+
+/// One version of a pod and from when it is billed by it: a change the
+/// watch delivered (an in-place resize granted, the pod ending) takes
+/// effect at the sample time of the tick that first saw it. A pod's first
+/// version applies from its start, whatever its `since`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodVersion {
+    pub since: DateTime<Utc>,
+    pub pod: Arc<SlimPod>,
+}
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -336,11 +349,13 @@ pub fn sort_allocation(rows: &mut [AllocationRow]) {
 
 impl HourBook {
     /// Closes the hour starting at `start`: allocation over `[start, until)`
-    /// (`until` is the hour's end, or earlier for a partial flush).
+    /// (`until` is the hour's end, or earlier for a partial flush) of every
+    /// pod in `pods` (each pod's versions, oldest first).
     pub fn close(
         mut self,
         start: DateTime<Utc>,
         until: DateTime<Utc>,
+        pods: &[&[PodVersion]],
         inventory: &Inventory,
         book: &PriceBook,
         rules: &TenantRules,
@@ -370,105 +385,68 @@ impl HourBook {
             cache: HashMap::new(),
         };
         let mut allocation = Vec::new();
-        for pod in inventory.billable_pods() {
-            let running = pod.seconds_within(start, until);
-            let Some(node_name) = &pod.node else {
+        for versions in pods {
+            let Some(latest) = versions.last().map(|v| &v.pod) else {
                 continue;
             };
+            let Some(node_name) = &latest.node else {
+                continue;
+            };
+            let seconds = spans(versions, start, until);
+            let running: f64 = seconds.iter().sum();
+            if running <= 0.0 {
+                continue;
+            }
             let node = inventory
                 .node(node_name)
                 .cloned()
                 .unwrap_or_else(|| Arc::new(unknown_node(node_name)));
             let (class, price) = prices.of(&node);
-            let workload = inventory.workload_of(pod);
-            let tenant: Arc<str> = Arc::from(tenant_of(rules, inventory, pod));
-            for container in &pod.containers {
+            let workload = inventory.workload_of(latest);
+            let pod = PodRow {
+                start,
+                node: node_name.clone(),
+                class,
+                price: &price,
+                tenant: Arc::from(tenant_of(rules, inventory, latest)),
+                workload_kind: Arc::from(workload.kind.as_str()),
+                workload_name: workload.name,
+                latest,
+                running,
+            };
+            for container in &latest.containers {
                 let samples = by_container
-                    .get(&(&*pod.uid, &*container.name))
+                    .get(&(&*latest.uid, &*container.name))
                     .copied()
                     .unwrap_or_default();
-                if running <= 0.0 {
-                    continue;
-                }
-                let hours = running / 3600.0;
-                let cpu_request = container.resources.cpu_request_cores.unwrap_or(0.0);
-                let memory_request = container.resources.memory_request_bytes.unwrap_or(0) as f64;
-                let mut cpu: Vec<f64> = samples.iter().map(Sample::cpu_usage_cores).collect();
-                let memory: Vec<f64> = samples
-                    .iter()
-                    .map(|s| s.memory_usage_bytes as f64)
-                    .collect();
-                let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
-                let billed_mean = |values: &[f64], request: f64| {
-                    values.iter().map(|v| v.max(request)).sum::<f64>() / values.len() as f64
-                };
-                let (cpu_usage, cpu_billed, memory_usage, memory_billed) = if samples.is_empty() {
-                    (0.0, cpu_request, 0.0, memory_request)
-                } else {
-                    (
-                        mean(&cpu),
-                        billed_mean(&cpu, cpu_request),
-                        mean(&memory),
-                        billed_mean(&memory, memory_request),
-                    )
-                };
-                let mut cpu_histogram = Histogram::default();
-                let mut memory_histogram = Histogram::default();
-                for (c, m) in cpu.iter().zip(&memory) {
-                    cpu_histogram.add(&CPU_BUCKETS, *c, 1.0);
-                    memory_histogram.add(&MEMORY_BUCKETS, *m, 1.0);
-                }
-                cpu.sort_by(f64::total_cmp);
                 let events = self
                     .events
-                    .get(&(pod.uid.clone(), container.name.clone()))
+                    .get(&(latest.uid.clone(), container.name.clone()))
                     .copied()
                     .unwrap_or_default();
-                let gpu_hourly = if price.gpus > 0 {
-                    price.gpu_hourly_usd / f64::from(price.gpus)
-                } else {
-                    0.0
-                };
-                allocation.push(AllocationRow {
-                    start_time: start,
-                    end_time: end,
-                    node: node_name.clone(),
-                    class: class.clone(),
-                    namespace: pod.namespace.clone(),
-                    tenant: tenant.clone(),
-                    workload_kind: Arc::from(workload.kind.as_str()),
-                    workload_name: workload.name.clone(),
-                    pod: pod.name.clone(),
-                    pod_uid: pod.uid.clone(),
-                    container: container.name.clone(),
-                    labels: pod.labels.clone(),
-                    running_seconds: running,
-                    sample_count: i32::try_from(samples.len()).unwrap_or(i32::MAX),
-                    cpu_request_core_hours: cpu_request * hours,
-                    cpu_usage_core_hours: cpu_usage * hours,
-                    cpu_billed_core_hours: cpu_billed * hours,
-                    memory_request_gib_hours: memory_request / GIB * hours,
-                    memory_usage_gib_hours: memory_usage / GIB * hours,
-                    memory_billed_gib_hours: memory_billed / GIB * hours,
-                    cpu_usage_p50_cores: percentile(&cpu, 0.50),
-                    cpu_usage_p90_cores: percentile(&cpu, 0.90),
-                    cpu_usage_p95_cores: percentile(&cpu, 0.95),
-                    cpu_usage_max_cores: cpu.last().copied(),
-                    memory_usage_max_bytes: samples.iter().map(|s| s.memory_usage_bytes).max(),
-                    cpu_histogram,
-                    memory_histogram,
-                    oom_kills: i32::try_from(events.oom_kills).unwrap_or(i32::MAX),
-                    restarts: i32::try_from(events.restarts).unwrap_or(i32::MAX),
-                    cpu_cost_usd: cpu_billed * hours * price.cpu_core_hour_usd(),
-                    memory_cost_usd: memory_billed / GIB * hours * price.memory_gib_hour_usd(),
-                    gpu_cost_usd: f64::from(container.resources.gpus) * hours * gpu_hourly,
-                    price_source: price.price_source.as_str(),
-                });
+                allocation.push(pod.container(versions, &seconds, container, samples, events));
+            }
+            for (name, part) in [
+                (
+                    RESERVED,
+                    (|p: &SlimPod| p.reserved) as fn(&SlimPod) -> Amount,
+                ),
+                (OVERHEAD, |p: &SlimPod| p.overhead),
+            ] {
+                if let Some(row) = pod.held(name, versions, &seconds, part) {
+                    allocation.push(row);
+                }
             }
         }
+        let mut nodes = self.node_rows(start, until, inventory, &mut prices, &allocation);
+        fit_to_nodes(&mut allocation, &mut nodes);
         sort_allocation(&mut allocation);
-        let nodes = self.node_rows(start, until, inventory, &mut prices, &allocation);
-        let mut workloads = super::workloads::workload_rows(start, inventory, rules, &allocation);
+        let latest: Vec<&Arc<SlimPod>> = pods
+            .iter()
+            .filter_map(|versions| versions.last().map(|v| &v.pod))
+            .collect();
+        let mut workloads =
+            super::workloads::workload_rows(start, inventory, &latest, rules, &allocation);
         super::workloads::sort_workloads(&mut workloads);
         HourRows {
             start,
@@ -480,6 +458,8 @@ impl HourBook {
         }
     }
 
+    /// The node rows of the hour, priced, without what was allocated on them
+    /// ([`fit_to_nodes`] fills that in).
     fn node_rows(
         &self,
         start: DateTime<Utc>,
@@ -488,16 +468,10 @@ impl HourBook {
         prices: &mut Prices,
         allocation: &[AllocationRow],
     ) -> Vec<NodeRow> {
-        let mut allocated: HashMap<&str, (f64, f64, f64)> = HashMap::new();
-        for row in allocation {
-            let entry = allocated.entry(&row.node).or_default();
-            entry.0 += row.total_cost_usd();
-            entry.1 += row.cpu_request_core_hours;
-            entry.2 += row.memory_request_gib_hours;
-        }
+        let used: HashSet<&str> = allocation.iter().map(|row| &*row.node).collect();
         // Nodes that pods ran on but the inventory never saw are billed too.
         let mut nodes: Vec<Arc<SlimNode>> = inventory.billable_nodes().cloned().collect();
-        for name in allocated.keys() {
+        for name in &used {
             if inventory.node(name).is_none() {
                 nodes.push(Arc::new(unknown_node(name)));
             }
@@ -506,10 +480,8 @@ impl HourBook {
         for node in nodes {
             let mut running = node.seconds_within(start, until);
             let name: &str = &node.facts.name;
-            let (allocated_cost, cpu_requests, memory_requests) =
-                allocated.get(name).copied().unwrap_or_default();
             if running <= 0.0 {
-                if allocated_cost == 0.0 {
+                if !used.contains(name) {
                     continue;
                 }
                 // Pods ran on it this hour: it existed, whatever its timestamps say.
@@ -549,11 +521,11 @@ impl HourBook {
                 cpu_cost_usd: price.cpu_hourly_usd * hours,
                 memory_cost_usd: price.memory_hourly_usd * hours,
                 gpu_cost_usd: price.gpu_hourly_usd * hours,
-                allocated_cost_usd: allocated_cost,
+                allocated_cost_usd: 0.0,
                 cpu_core_hour_usd: price.cpu_core_hour_usd(),
                 memory_gib_hour_usd: price.memory_gib_hour_usd(),
-                cpu_request_core_hours: cpu_requests,
-                memory_request_gib_hours: memory_requests,
+                cpu_request_core_hours: 0.0,
+                memory_request_gib_hours: 0.0,
                 cpu_usage_core_hours: cpu_usage * hours,
                 memory_usage_gib_hours: memory_usage / GIB * hours,
                 price_source: price.price_source.as_str(),
@@ -562,6 +534,267 @@ impl HourBook {
         }
         rows.sort_by(|a, b| a.node.cmp(&b.node));
         rows
+    }
+}
+
+/// Applies [`fit`] to every node-hour and resource, then records on each
+/// node what its containers were charged: so Σ allocation + idle = node
+/// cost with idle never negative (see `fit.rs`).
+fn fit_to_nodes(allocation: &mut [AllocationRow], nodes: &mut [NodeRow]) {
+    let mut on_node: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
+    for (index, row) in allocation.iter().enumerate() {
+        on_node.entry(row.node.clone()).or_default().push(index);
+    }
+    for node in nodes.iter_mut() {
+        let rows = on_node.remove(&node.node).unwrap_or_default();
+        let (cpu_price, memory_price) = (node.cpu_core_hour_usd, node.memory_gib_hour_usd);
+        let cpu: Vec<Charge> = rows
+            .iter()
+            .map(|&i| Charge {
+                request_usd: allocation[i].cpu_request_core_hours * cpu_price,
+                billed_usd: allocation[i].cpu_cost_usd,
+            })
+            .collect();
+        let memory: Vec<Charge> = rows
+            .iter()
+            .map(|&i| Charge {
+                request_usd: allocation[i].memory_request_gib_hours * memory_price,
+                billed_usd: allocation[i].memory_cost_usd,
+            })
+            .collect();
+        let gpu: Vec<Charge> = rows
+            .iter()
+            .map(|&i| Charge {
+                request_usd: allocation[i].gpu_cost_usd,
+                billed_usd: allocation[i].gpu_cost_usd,
+            })
+            .collect();
+        let cpu = fit(&cpu, node.cpu_cost_usd);
+        let memory = fit(&memory, node.memory_cost_usd);
+        let gpu = fit(&gpu, node.gpu_cost_usd);
+        for (k, &i) in rows.iter().enumerate() {
+            let row = &mut allocation[i];
+            row.cpu_billed_core_hours *= cpu[k];
+            row.cpu_cost_usd *= cpu[k];
+            row.memory_billed_gib_hours *= memory[k];
+            row.memory_cost_usd *= memory[k];
+            row.gpu_cost_usd *= gpu[k];
+            node.allocated_cost_usd += row.total_cost_usd();
+            node.cpu_request_core_hours += row.cpu_request_core_hours;
+            node.memory_request_gib_hours += row.memory_request_gib_hours;
+        }
+    }
+}
+
+/// The seconds each version of a pod was billed by within `[from, to)`:
+/// the pod's running interval (from its newest version) cut where each
+/// later version took over. The first version applies from the pod's start.
+pub fn spans(versions: &[PodVersion], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<f64> {
+    let mut seconds = vec![0.0; versions.len()];
+    let Some(latest) = versions.last().map(|v| &v.pod) else {
+        return seconds;
+    };
+    let (Some(_), Some(started)) = (&latest.node, latest.started) else {
+        return seconds;
+    };
+    let begin = started.max(from);
+    let end = latest.ended.map_or(to, |ended| ended.min(to));
+    for (i, slot) in seconds.iter_mut().enumerate() {
+        let lo = if i == 0 {
+            begin
+        } else {
+            versions[i].since.max(begin)
+        };
+        let hi = versions.get(i + 1).map_or(end, |next| next.since.min(end));
+        if hi > lo {
+            *slot = (hi - lo).num_milliseconds() as f64 / 1000.0;
+        }
+    }
+    seconds
+}
+
+/// What every row of one pod in one hour shares.
+struct PodRow<'a> {
+    start: DateTime<Utc>,
+    node: Arc<str>,
+    class: Arc<NodeClass>,
+    price: &'a NodePrice,
+    tenant: Arc<str>,
+    workload_kind: Arc<str>,
+    workload_name: Arc<str>,
+    latest: &'a SlimPod,
+    running: f64,
+}
+
+impl PodRow<'_> {
+    /// A row with this pod's facts, `seconds` running, nothing measured.
+    fn row(&self, container: Arc<str>) -> AllocationRow {
+        AllocationRow {
+            start_time: self.start,
+            end_time: self.start + Duration::hours(1),
+            node: self.node.clone(),
+            class: self.class.clone(),
+            namespace: self.latest.namespace.clone(),
+            tenant: self.tenant.clone(),
+            workload_kind: self.workload_kind.clone(),
+            workload_name: self.workload_name.clone(),
+            pod: self.latest.name.clone(),
+            pod_uid: self.latest.uid.clone(),
+            container,
+            labels: self.latest.labels.clone(),
+            running_seconds: self.running,
+            sample_count: 0,
+            cpu_request_core_hours: 0.0,
+            cpu_usage_core_hours: 0.0,
+            cpu_billed_core_hours: 0.0,
+            memory_request_gib_hours: 0.0,
+            memory_usage_gib_hours: 0.0,
+            memory_billed_gib_hours: 0.0,
+            cpu_usage_p50_cores: None,
+            cpu_usage_p90_cores: None,
+            cpu_usage_p95_cores: None,
+            cpu_usage_max_cores: None,
+            memory_usage_max_bytes: None,
+            cpu_histogram: Histogram::default(),
+            memory_histogram: Histogram::default(),
+            oom_kills: 0,
+            restarts: 0,
+            cpu_cost_usd: 0.0,
+            memory_cost_usd: 0.0,
+            gpu_cost_usd: 0.0,
+            price_source: self.price.price_source.as_str(),
+        }
+    }
+
+    /// One container's row. Each version's request counts over its own
+    /// span; billed is max(request, usage) per sample, averaged within the
+    /// span (the request alone when no sample saw the container then).
+    fn container(
+        &self,
+        versions: &[PodVersion],
+        seconds: &[f64],
+        container: &SlimContainer,
+        samples: &[Sample],
+        events: Events,
+    ) -> AllocationRow {
+        let requests: Vec<(f64, f64)> = versions
+            .iter()
+            .map(|v| {
+                v.pod
+                    .containers
+                    .iter()
+                    .find(|c| c.name == container.name)
+                    .map_or((0.0, 0.0), |c| {
+                        (
+                            c.resources.cpu_request_cores.unwrap_or(0.0),
+                            c.resources.memory_request_bytes.unwrap_or(0) as f64,
+                        )
+                    })
+            })
+            .collect();
+        // Samples by the version they fall in: the last whose `since` is not after them.
+        let mut by_version: Vec<(f64, f64, usize)> = vec![(0.0, 0.0, 0); versions.len()];
+        for sample in samples {
+            let v = versions[1..].partition_point(|v| v.since <= sample.ts);
+            let (cpu, memory) = requests[v];
+            let slot = &mut by_version[v];
+            slot.0 += sample.cpu_usage_cores().max(cpu);
+            slot.1 += (sample.memory_usage_bytes as f64).max(memory);
+            slot.2 += 1;
+        }
+        let (mut cpu_request, mut memory_request, mut cpu_billed, mut memory_billed) =
+            (0.0, 0.0, 0.0, 0.0);
+        for ((&(cpu, memory), &(cpu_sum, memory_sum, n)), &s) in
+            requests.iter().zip(&by_version).zip(seconds)
+        {
+            let hours = s / 3600.0;
+            cpu_request += cpu * hours;
+            memory_request += memory * hours;
+            if n == 0 {
+                cpu_billed += cpu * hours;
+                memory_billed += memory * hours;
+            } else {
+                cpu_billed += cpu_sum / n as f64 * hours;
+                memory_billed += memory_sum / n as f64 * hours;
+            }
+        }
+        let hours = self.running / 3600.0;
+        let mut cpu: Vec<f64> = samples.iter().map(Sample::cpu_usage_cores).collect();
+        let memory: Vec<f64> = samples
+            .iter()
+            .map(|s| s.memory_usage_bytes as f64)
+            .collect();
+        let mean = |values: &[f64]| {
+            if values.is_empty() {
+                0.0
+            } else {
+                values.iter().sum::<f64>() / values.len() as f64
+            }
+        };
+        let (cpu_usage, memory_usage) = (mean(&cpu), mean(&memory));
+        let mut cpu_histogram = Histogram::default();
+        let mut memory_histogram = Histogram::default();
+        for (c, m) in cpu.iter().zip(&memory) {
+            cpu_histogram.add(&CPU_BUCKETS, *c, 1.0);
+            memory_histogram.add(&MEMORY_BUCKETS, *m, 1.0);
+        }
+        cpu.sort_by(f64::total_cmp);
+        let gpu_hourly = if self.price.gpus > 0 {
+            self.price.gpu_hourly_usd / f64::from(self.price.gpus)
+        } else {
+            0.0
+        };
+        AllocationRow {
+            sample_count: i32::try_from(samples.len()).unwrap_or(i32::MAX),
+            cpu_request_core_hours: cpu_request,
+            cpu_usage_core_hours: cpu_usage * hours,
+            cpu_billed_core_hours: cpu_billed,
+            memory_request_gib_hours: memory_request / GIB,
+            memory_usage_gib_hours: memory_usage / GIB * hours,
+            memory_billed_gib_hours: memory_billed / GIB,
+            cpu_usage_p50_cores: percentile(&cpu, 0.50),
+            cpu_usage_p90_cores: percentile(&cpu, 0.90),
+            cpu_usage_p95_cores: percentile(&cpu, 0.95),
+            cpu_usage_max_cores: cpu.last().copied(),
+            memory_usage_max_bytes: samples.iter().map(|s| s.memory_usage_bytes).max(),
+            cpu_histogram,
+            memory_histogram,
+            oom_kills: i32::try_from(events.oom_kills).unwrap_or(i32::MAX),
+            restarts: i32::try_from(events.restarts).unwrap_or(i32::MAX),
+            cpu_cost_usd: cpu_billed * self.price.cpu_core_hour_usd(),
+            memory_cost_usd: memory_billed / GIB * self.price.memory_gib_hour_usd(),
+            gpu_cost_usd: f64::from(container.resources.gpus) * hours * gpu_hourly,
+            ..self.row(container.name.clone())
+        }
+    }
+
+    /// The row of what the pod holds beyond its containers (`part` of each
+    /// version over its span), billed as requested; none when it holds nothing.
+    fn held(
+        &self,
+        name: &str,
+        versions: &[PodVersion],
+        seconds: &[f64],
+        part: fn(&SlimPod) -> Amount,
+    ) -> Option<AllocationRow> {
+        let (mut cpu, mut memory) = (0.0, 0.0);
+        for (version, s) in versions.iter().zip(seconds) {
+            let amount = part(&version.pod);
+            cpu += amount.cpu_cores * s / 3600.0;
+            memory += amount.memory_bytes as f64 / GIB * s / 3600.0;
+        }
+        if cpu == 0.0 && memory == 0.0 {
+            return None;
+        }
+        Some(AllocationRow {
+            cpu_request_core_hours: cpu,
+            cpu_billed_core_hours: cpu,
+            memory_request_gib_hours: memory,
+            memory_billed_gib_hours: memory,
+            cpu_cost_usd: cpu * self.price.cpu_core_hour_usd(),
+            memory_cost_usd: memory * self.price.memory_gib_hour_usd(),
+            ..self.row(Arc::from(name))
+        })
     }
 }
 
@@ -648,5 +881,199 @@ mod tests {
             order,
             [("p", 1), ("p", 2), ("p", 3), ("p", 4), ("q", 1), ("q", 2)]
         );
+    }
+
+    fn node(name: &str, cores: i64, gib: i64) -> SlimNode {
+        SlimNode {
+            facts: crate::model::NodeFacts {
+                name: name.to_owned(),
+                provider_id: None,
+                labels: Default::default(),
+                cpu_capacity: crate::model::Quantity::from_cores(cores as f64),
+                memory_capacity: crate::model::Quantity::from_bytes(gib << 30),
+                gpu_capacity: 0,
+            },
+            allocatable_cpu_cores: cores as f64,
+            allocatable_memory_bytes: gib << 30,
+            created: None,
+            deleted: None,
+        }
+    }
+
+    fn container(name: &str, cpu: f64, memory: i64) -> SlimContainer {
+        SlimContainer {
+            name: Arc::from(name),
+            resources: crate::source::pod::Resources {
+                cpu_request_cores: Some(cpu),
+                memory_request_bytes: Some(memory),
+                ..Default::default()
+            },
+            restarts: 0,
+            last_oom_kill: None,
+        }
+    }
+
+    fn running_pod(uid: &str, containers: Vec<SlimContainer>) -> SlimPod {
+        SlimPod {
+            uid: Arc::from(uid),
+            namespace: Arc::from("shop"),
+            name: Arc::from(uid),
+            node: Some(Arc::from("n1")),
+            phase: crate::source::pod::Phase::Running,
+            started: Some(crate::sim::epoch() - Duration::hours(1)),
+            containers,
+            ..SlimPod::default()
+        }
+    }
+
+    fn context_of(pod: &SlimPod, container: &SlimContainer) -> Arc<SampleContext> {
+        Arc::new(SampleContext {
+            namespace: pod.namespace.clone(),
+            pod: pod.name.clone(),
+            pod_uid: pod.uid.clone(),
+            container: container.name.clone(),
+            node: Arc::from("n1"),
+            workload_kind: Arc::from("Pod"),
+            workload_name: pod.name.clone(),
+            tenant: Arc::from("shop"),
+            cpu_request_cores: container.resources.cpu_request_cores,
+            cpu_limit_cores: None,
+            memory_request_bytes: container.resources.memory_request_bytes,
+            memory_limit_bytes: None,
+        })
+    }
+
+    fn close(book: HourBook, pods: &[Vec<PodVersion>]) -> HourRows {
+        let mut inventory = Inventory::default();
+        inventory.apply_node(node("n1", 4, 16));
+        let prices = PriceBook::new(Vec::new(), crate::pricing::PricingOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pods: Vec<&[PodVersion]> = pods.iter().map(Vec::as_slice).collect();
+        let start = crate::sim::epoch();
+        book.close(
+            start,
+            start + Duration::hours(1),
+            &pods,
+            &inventory,
+            &prices,
+            &TenantRules::new(None),
+        )
+    }
+
+    fn version(minute: i64, pod: SlimPod) -> PodVersion {
+        PodVersion {
+            since: crate::sim::epoch() + Duration::minutes(minute),
+            pod: Arc::new(pod),
+        }
+    }
+
+    #[test]
+    fn a_request_granted_mid_hour_is_billed_over_its_own_span() {
+        // 1 core until minute 20, 3 cores after, no samples: 1/3 + 3 × 2/3.
+        let before = running_pod("p", vec![container("app", 1.0, 1 << 30)]);
+        let after = running_pod("p", vec![container("app", 3.0, 1 << 30)]);
+        let rows = close(
+            HourBook::default(),
+            &[vec![version(-30, before), version(20, after)]],
+        );
+        let row = &rows.allocation[0];
+        assert!((row.cpu_request_core_hours - (1.0 / 3.0 + 2.0)).abs() < 1e-9);
+        assert_eq!(row.cpu_billed_core_hours, row.cpu_request_core_hours);
+        assert!((row.memory_request_gib_hours - 1.0).abs() < 1e-9);
+        assert_eq!(row.running_seconds, 3600.0);
+    }
+
+    #[test]
+    fn samples_are_billed_against_the_request_of_their_own_span() {
+        // 1 core, then 3: a sample of 2 cores in the first span bills 2,
+        // one of 2 cores in the second bills 3.
+        let before = running_pod("p", vec![container("app", 1.0, 0)]);
+        let after = running_pod("p", vec![container("app", 3.0, 0)]);
+        let context = context_of(&before, &before.containers[0]);
+        let sample = |minute: i64| Sample {
+            ts: crate::sim::epoch() + Duration::minutes(minute),
+            window_seconds: 30.0,
+            context: context.clone(),
+            cpu_usage_millicores: 2000,
+            memory_usage_bytes: 0,
+        };
+        let book = HourBook {
+            samples: vec![sample(10), sample(40)],
+            ..HourBook::default()
+        };
+        let rows = close(book, &[vec![version(-30, before), version(30, after)]]);
+        let row = &rows.allocation[0];
+        assert!((row.cpu_billed_core_hours - (2.0 * 0.5 + 3.0 * 0.5)).abs() < 1e-9);
+        assert!((row.cpu_usage_core_hours - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn what_a_pod_holds_beyond_its_containers_has_rows_of_its_own() {
+        let mut pod = running_pod("p", vec![container("app", 1.0, 1 << 30)]);
+        pod.reserved = Amount {
+            cpu_cores: 2.0,
+            memory_bytes: 0,
+        };
+        pod.overhead = Amount {
+            cpu_cores: 0.25,
+            memory_bytes: 64 << 20,
+        };
+        let rows = close(HourBook::default(), &[vec![version(-30, pod)]]);
+        let by_container: HashMap<&str, &AllocationRow> =
+            rows.allocation.iter().map(|r| (&*r.container, r)).collect();
+        assert_eq!(by_container[RESERVED].cpu_request_core_hours, 2.0);
+        assert_eq!(by_container[RESERVED].memory_request_gib_hours, 0.0);
+        assert_eq!(by_container[OVERHEAD].cpu_billed_core_hours, 0.25);
+        assert!((by_container[OVERHEAD].memory_request_gib_hours - 1.0 / 16.0).abs() < 1e-12);
+        let pod_cost: f64 = rows
+            .allocation
+            .iter()
+            .map(AllocationRow::total_cost_usd)
+            .sum();
+        let node = &rows.nodes[0];
+        assert!((node.cpu_request_core_hours - 3.25).abs() < 1e-12);
+        assert!((node.allocated_cost_usd - pod_cost).abs() < 1e-12);
+    }
+
+    proptest::proptest! {
+        /// Random node-hours, overcommitted or not: Σ allocation ≤ node
+        /// cost, idle ≥ 0, and Σ allocation + idle = node cost, per resource.
+        #[test]
+        fn a_node_hour_never_charges_more_than_the_node_costs(
+            pods in proptest::collection::vec(
+                (0.0..2.0_f64, 0_i64..6, proptest::collection::vec((0_i64..4000, 0_i64..8), 0..12)),
+                0..8,
+            ),
+        ) {
+            let mut versions = Vec::new();
+            let mut samples = Vec::new();
+            for (i, (cpu, gib, usage)) in pods.iter().enumerate() {
+                let pod = running_pod(&format!("p{i}"), vec![container("app", *cpu, gib << 30)]);
+                let context = context_of(&pod, &pod.containers[0]);
+                for (k, (millicores, gib)) in usage.iter().enumerate() {
+                    samples.push(Sample {
+                        ts: crate::sim::epoch() + Duration::minutes(1 + k as i64 * 5),
+                        window_seconds: 30.0,
+                        context: context.clone(),
+                        cpu_usage_millicores: *millicores,
+                        memory_usage_bytes: gib << 30,
+                    });
+                }
+                versions.push(vec![version(-30, pod)]);
+            }
+            let rows = close(HourBook { samples, ..HourBook::default() }, &versions);
+            for node in &rows.nodes {
+                let on_node = rows.allocation.iter().filter(|r| r.node == node.node);
+                let (cpu, memory, total) = on_node.fold((0.0, 0.0, 0.0), |s, r| {
+                    (s.0 + r.cpu_cost_usd, s.1 + r.memory_cost_usd, s.2 + r.total_cost_usd())
+                });
+                let slack = 1e-9 * node.total_cost_usd().max(1.0);
+                proptest::prop_assert!(cpu <= node.cpu_cost_usd + slack, "cpu {cpu} > {}", node.cpu_cost_usd);
+                proptest::prop_assert!(memory <= node.memory_cost_usd + slack);
+                proptest::prop_assert!(node.idle_cost_usd() >= -slack, "idle {}", node.idle_cost_usd());
+                proptest::prop_assert!((total + node.idle_cost_usd() - node.total_cost_usd()).abs() <= slack);
+                proptest::prop_assert!((node.allocated_cost_usd - total).abs() <= slack);
+            }
+        }
     }
 }

@@ -2,13 +2,14 @@
 //! hour, price them at the node's unit prices, and leave what no container
 //! is charged as the node's idle cost (see `docs/cost-model.md`).
 
+pub mod fit;
 pub mod hour;
 pub mod tenant;
 pub mod workloads;
 
 pub use hour::{
-    AllocationRow, Events, HourBook, HourRows, NodePoint, NodeRow, Sample, SampleContext, hour_of,
-    millicores, sort_allocation, tenant_of,
+    AllocationRow, Events, HourBook, HourRows, NodePoint, NodeRow, PodVersion, Sample,
+    SampleContext, hour_of, millicores, sort_allocation, spans, tenant_of,
 };
 pub use tenant::{Pattern, SHARED, TenantMapError, TenantRules, parse_tenant_map};
 pub use workloads::{WorkloadRow, sort_workloads, workload_rows};

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::hour::AllocationRow;
 use super::tenant::TenantRules;
 use crate::source::workload::{SlimWorkload, TemplateContainer};
-use crate::source::{Inventory, OwnerKind, WorkloadKey};
+use crate::source::{Inventory, OwnerKind, SlimPod, WorkloadKey};
 
 /// One `workloads` row.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,16 +58,17 @@ pub fn sort_workloads(rows: &mut [WorkloadRow]) {
 pub fn workload_rows(
     start: DateTime<Utc>,
     inventory: &Inventory,
+    pods: &[&Arc<SlimPod>],
     rules: &TenantRules,
     allocation: &[AllocationRow],
 ) -> Vec<WorkloadRow> {
     let end = start + Duration::hours(1);
-    let most = most_at_once(start, end, inventory);
+    let most = most_at_once(start, end, inventory, pods);
     let pod_count: HashMap<(&str, &str, &str), usize> = most
         .iter()
         .map(|(k, n)| ((&*k.namespace, k.kind.as_str(), &*k.name), *n))
         .collect();
-    let times = pod_times(start, end, inventory);
+    let times = pod_times(start, end, inventory, pods);
     let times: HashMap<(&str, &str, &str), PodTimes> = times
         .iter()
         .map(|(k, t)| ((&*k.namespace, k.kind.as_str(), &*k.name), *t))
@@ -110,7 +111,7 @@ pub fn workload_rows(
         if seen.contains(&key) {
             continue;
         }
-        let containers = naked_containers(inventory, row);
+        let containers = naked_containers(pods, row);
         let times = times.get(&key).copied().unwrap_or_default();
         rows.push(WorkloadRow {
             start_time: start,
@@ -154,6 +155,7 @@ fn pod_times(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     inventory: &Inventory,
+    pods: &[&Arc<SlimPod>],
 ) -> HashMap<WorkloadKey, PodTimes> {
     let within = |t: DateTime<Utc>| t >= start && t < end;
     let seconds = |from: DateTime<Utc>, to: DateTime<Utc>| {
@@ -163,7 +165,7 @@ fn pod_times(
         *slot = Some(slot.map_or(value, |s| s.max(value)));
     };
     let mut times: HashMap<WorkloadKey, PodTimes> = HashMap::new();
-    for pod in inventory.billable_pods() {
+    for pod in pods {
         let Some(started) = pod.started else { continue };
         let ended = pod.ended.filter(|&t| within(t));
         let ready = pod.ready_at.filter(|&t| within(t));
@@ -189,9 +191,10 @@ fn most_at_once(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     inventory: &Inventory,
+    pods: &[&Arc<SlimPod>],
 ) -> HashMap<WorkloadKey, usize> {
     let mut changes: HashMap<WorkloadKey, Vec<(DateTime<Utc>, i32)>> = HashMap::new();
-    for pod in inventory.billable_pods() {
+    for pod in pods {
         let (Some(_), Some(started)) = (&pod.node, pod.started) else {
             continue;
         };
@@ -229,8 +232,8 @@ fn namespace_tenant(rules: &TenantRules, inventory: &Inventory, namespace: &str)
 }
 
 /// A naked pod's containers from the pod itself (no template to read).
-fn naked_containers(inventory: &Inventory, row: &AllocationRow) -> Vec<TemplateContainer> {
-    let pod = inventory.billable_pods().find(|p| p.uid == row.pod_uid);
+fn naked_containers(pods: &[&Arc<SlimPod>], row: &AllocationRow) -> Vec<TemplateContainer> {
+    let pod = pods.iter().find(|p| p.uid == row.pod_uid);
     pod.map(|pod| {
         pod.containers
             .iter()

@@ -10,8 +10,8 @@ use rustc_hash::FxHashMap;
 
 use super::stats::Stats;
 use crate::allocate::{
-    Events, HourBook, HourRows, NodePoint, Sample, SampleContext, TenantRules, hour_of, millicores,
-    tenant_of,
+    Events, HourBook, HourRows, NodePoint, PodVersion, Sample, SampleContext, TenantRules, hour_of,
+    millicores, tenant_of,
 };
 use crate::pricing::PriceBook;
 use crate::source::metrics::{NodeUsage, PodUsage};
@@ -41,11 +41,30 @@ struct KnownPod {
     /// is held, not just its address, so the address cannot be reused.
     pod: Option<Arc<SlimPod>>,
     containers: Vec<KnownContainer>,
+    /// The versions it is billed by in the open hours, oldest first; the
+    /// source of every pod-hour the ledger closes, so a pod deleted from the
+    /// API is still billed, and after a crash, from the write-ahead log.
+    versions: Vec<PodVersion>,
+    /// The hour of the write-ahead log file that holds the newest version:
+    /// a version logged into a later hour's file brings the one before it
+    /// along, so each hour's log bills its pods on its own after earlier
+    /// hours' logs are discarded.
+    logged_hour: Option<DateTime<Utc>>,
     /// The tick that last saw it in the inventory.
     tick: u64,
 }
 
 impl KnownPod {
+    /// When the pod was last known to run: its newest sample, else when
+    /// its newest version was seen.
+    fn last_seen(&self) -> Option<DateTime<Utc>> {
+        self.containers
+            .iter()
+            .filter_map(|c| c.newest)
+            .max()
+            .or_else(|| self.versions.last().map(|v| v.since))
+    }
+
     fn container(&mut self, name: &Arc<str>) -> &mut KnownContainer {
         let index = match self.containers.iter().position(|c| c.name == *name) {
             Some(index) => index,
@@ -181,6 +200,7 @@ impl Ledger {
                 closed.push(book_of_hour.close(
                     hour,
                     hour + Duration::hours(1),
+                    &self.versions(),
                     inventory,
                     book,
                     rules,
@@ -189,6 +209,7 @@ impl Ledger {
             self.closed_before = Some(hour + Duration::hours(1));
         }
         if let Some(oldest) = self.open.keys().next().copied().or(self.closed_before) {
+            self.forget_before(oldest);
             inventory.forget_retired(oldest);
         }
         closed
@@ -260,6 +281,39 @@ impl Ledger {
         known.pod = Some(pod.clone());
     }
 
+    /// Every pod's versions, for closing an hour.
+    fn versions(&self) -> Vec<&[PodVersion]> {
+        self.pods
+            .values()
+            .filter(|known| !known.versions.is_empty())
+            .map(|known| known.versions.as_slice())
+            .collect()
+    }
+
+    /// Forgets what no open hour needs: pods that ended before `before` and
+    /// are gone from the API, and versions superseded before it.
+    fn forget_before(&mut self, before: DateTime<Utc>) {
+        let tick = self.ticks;
+        self.pods.retain(|_, known| {
+            if known.tick == tick {
+                // The newest version that began before `before` still
+                // bills the start of the open hours; older ones bill nothing.
+                let keep_from = known
+                    .versions
+                    .iter()
+                    .skip(1)
+                    .rposition(|v| v.since <= before)
+                    .map_or(0, |i| i + 1);
+                known.versions.drain(..keep_from);
+                return true;
+            }
+            known
+                .versions
+                .last()
+                .is_some_and(|v| v.pod.ended.is_none_or(|ended| ended >= before))
+        });
+    }
+
     /// Adds a sample (from a tick or a replayed write-ahead log); false
     /// when it is late or already known.
     pub fn record(&mut self, sample: Sample, stats: &Stats) -> bool {
@@ -314,17 +368,32 @@ impl Ledger {
         for (hour, uid, container, events) in log.events {
             self.add_events(hour, (uid, container), events);
         }
+        for (hour, version) in log.pods {
+            let known = self.pods.entry(version.pod.uid.clone()).or_default();
+            known.logged_hour = known.logged_hour.max(Some(hour));
+            let at = known.versions.partition_point(|v| v.since <= version.since);
+            let logged = known.versions[..at]
+                .iter()
+                .rev()
+                .take_while(|v| v.since == version.since)
+                .any(|v| v.pod.bills_like(&version.pod));
+            if !logged {
+                known.versions.insert(at, version);
+            }
+        }
     }
 
     /// Counts restarts and OOM kills from pods that changed since the last
-    /// tick, and forgets pods the inventory no longer holds.
-    fn track_pods(&mut self, inventory: &Inventory, now: DateTime<Utc>) {
+    /// tick, records each change of what a pod is billed as a new version
+    /// (logged), and ends the pods that went away unseen.
+    fn track_pods(&mut self, inventory: &mut Inventory, now: DateTime<Utc>) {
         self.ticks += 1;
         let tick = self.ticks;
+        let log_hour = hour_of(now - Duration::seconds(1));
+        let log_hour = self.closed_before.map_or(log_hour, |c| log_hour.max(c));
+        let retired = inventory.take_retired_pods();
         let mut events: Vec<(DateTime<Utc>, ContainerKey, Events)> = Vec::new();
-        let mut live = 0_usize;
-        for pod in inventory.pods() {
-            live += 1;
+        for pod in inventory.pods().chain(retired.iter()) {
             let known = match self.pods.get_mut(&*pod.uid) {
                 Some(known) => known,
                 None => self.pods.entry(pod.uid.clone()).or_default(),
@@ -355,6 +424,21 @@ impl Ledger {
             }
             // The contexts are rebuilt from the new object when sampled.
             known.pod = None;
+            Self::add_version(known, pod.clone(), now, log_hour, &mut self.tick.pods);
+        }
+        // Pods the ledger bills but the synced inventory no longer holds,
+        // which never ended: deleted while the collector was down. They
+        // ran until they were last seen.
+        for known in self.pods.values_mut() {
+            let Some(last) = known.versions.last() else {
+                continue;
+            };
+            if known.tick == tick || last.pod.ended.is_some() {
+                continue;
+            }
+            let mut pod = SlimPod::clone(&last.pod);
+            pod.ended = known.last_seen();
+            Self::add_version(known, Arc::new(pod), now, log_hour, &mut self.tick.pods);
         }
         for (at, key, new) in events {
             let hour = hour_of(at);
@@ -362,9 +446,34 @@ impl Ledger {
             self.add_events(hour, key.clone(), new);
             self.tick.events.push((hour, key.0, key.1, new));
         }
-        if self.pods.len() > live {
-            self.pods.retain(|_, known| known.tick == tick);
+    }
+
+    /// Makes `pod` the newest version of `known` from `now` when it is
+    /// billed differently from the one before, and logs it into the file of
+    /// `log_hour` (with the one before, when that sits in an older file).
+    /// A change that does not move the bill only refreshes the newest one.
+    fn add_version(
+        known: &mut KnownPod,
+        pod: Arc<SlimPod>,
+        now: DateTime<Utc>,
+        log_hour: DateTime<Utc>,
+        log: &mut Vec<(DateTime<Utc>, PodVersion)>,
+    ) {
+        if let Some(last) = known.versions.last_mut()
+            && last.pod.bills_like(&pod)
+        {
+            last.pod = pod;
+            return;
         }
+        if let Some(last) = known.versions.last()
+            && known.logged_hour.is_some_and(|logged| logged < log_hour)
+        {
+            log.push((log_hour, last.clone()));
+        }
+        let version = PodVersion { since: now, pod };
+        log.push((log_hour, version.clone()));
+        known.versions.push(version);
+        known.logged_hour = Some(log_hour);
     }
 
     /// Closes every open hour at `until` (shutdown, `--duration`): the last
@@ -376,9 +485,12 @@ impl Ledger {
         book: &PriceBook,
         rules: &TenantRules,
     ) -> Vec<HourRows> {
-        std::mem::take(&mut self.open)
-            .into_iter()
-            .map(|(hour, hour_book)| hour_book.close(hour, until, inventory, book, rules))
+        let open = std::mem::take(&mut self.open);
+        let versions = self.versions();
+        open.into_iter()
+            .map(|(hour, hour_book)| {
+                hour_book.close(hour, until, &versions, inventory, book, rules)
+            })
             .collect()
     }
 
@@ -416,6 +528,7 @@ mod tests {
                 restarts,
                 last_oom_kill: None,
             }],
+            ..SlimPod::default()
         }
     }
 
@@ -468,9 +581,23 @@ mod tests {
         assert_eq!(first.samples[0].context.cpu_request_cores, Some(0.5));
         assert_eq!(third.events.len(), 1);
         assert_eq!(third.events[0].3.restarts, 2);
-        // A pod gone from the inventory is forgotten.
+        // The resize is a new version from the tick that saw it, logged
+        // with the pod's facts; the restarts alone were not a new version.
+        let versions = &ledger.pods["uid-1"].versions;
+        assert_eq!(versions.len(), 2);
+        assert_eq!(
+            versions[1].since,
+            crate::sim::epoch() + Duration::minutes(3)
+        );
+        assert_eq!(third.pods.len(), 1);
+        assert_eq!(third.pods[0].1, versions[1]);
+        // A pod deleted from the inventory is still billed to its end...
         inventory.delete_pod(pod(1.0, 2));
-        tick(&mut ledger, &mut inventory, usage(4, 0.1));
+        let fourth = tick(&mut ledger, &mut inventory, usage(4, 0.1));
+        assert_eq!(fourth.pods.len(), 1, "its end is logged");
+        assert!(fourth.pods[0].1.pod.ended.is_some());
+        // ...and forgotten once the hours it ran in are closed.
+        tick(&mut ledger, &mut inventory, usage(125, 0.1));
         assert!(ledger.pods.is_empty());
     }
 }

@@ -5,6 +5,7 @@
 pub mod histogram;
 mod node;
 mod quantity;
+pub mod reserve;
 
 pub use node::{CapacityType, NodeFacts, Provider, UnknownName};
 pub use quantity::{ParseQuantityError, Quantity, QuantityErrorKind, QuantityFormat};

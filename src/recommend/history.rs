@@ -396,6 +396,9 @@ impl FoldState {
             .zip(&scanner.containers)
             .filter_map(|(folding, parts)| {
                 let mut folding = folding?;
+                if crate::model::reserve::is_pod_row(scanner.name(3, parts[3])) {
+                    return None;
+                }
                 let key = ContainerKey {
                     namespace: name(0, parts[0]),
                     workload_kind: name(1, parts[1]),

@@ -104,7 +104,8 @@ pub struct Inventory {
     /// Namespace → name → UID. Nested so a lookup by `&str` allocates
     /// nothing: it runs for every pod on every tick.
     pod_uids: FxHashMap<Arc<str>, FxHashMap<Arc<str>, Arc<str>>>,
-    /// Pods deleted since the last hour was closed: still billed for it.
+    /// Pods deleted since the collector last looked (the ledger takes
+    /// them, with when they ended, and bills them to the end of their hour).
     retired_pods: Vec<Arc<SlimPod>>,
     nodes: HashMap<Arc<str>, Arc<SlimNode>>,
     retired_nodes: Vec<Arc<SlimNode>>,
@@ -417,9 +418,10 @@ impl Inventory {
         self.pods.len()
     }
 
-    /// Live and retired pods: every pod that may have run in the open hour.
-    pub fn billable_pods(&self) -> impl Iterator<Item = &Arc<SlimPod>> {
-        self.pods.values().chain(self.retired_pods.iter())
+    /// The pods deleted since the last call, each ended (at its deletion
+    /// timestamp, or the newest sample time when it vanished without one).
+    pub fn take_retired_pods(&mut self) -> Vec<Arc<SlimPod>> {
+        std::mem::take(&mut self.retired_pods)
     }
 
     pub fn node(&self, name: &str) -> Option<&Arc<SlimNode>> {
@@ -471,11 +473,10 @@ impl Inventory {
             .collect()
     }
 
-    /// Forgets pods and nodes that ended before `before` (their last hour
-    /// is allocated) and strings nobody uses any more.
+    /// Forgets nodes that were deleted before `before` (their last hour
+    /// is allocated), parents gone long enough, and strings nobody uses any
+    /// more. Deleted pods are the ledger's to keep ([`Self::take_retired_pods`]).
     pub fn forget_retired(&mut self, before: DateTime<Utc>) {
-        self.retired_pods
-            .retain(|p| p.ended.is_some_and(|ended| ended >= before));
         self.retired_nodes
             .retain(|n| n.deleted.is_some_and(|deleted| deleted >= before));
         // A deleted parent's pods go within seconds (garbage collection);
@@ -507,7 +508,7 @@ mod tests {
             started: None,
             ended: None,
             ready_at: None,
-            containers: Vec::new(),
+            ..SlimPod::default()
         }
     }
 

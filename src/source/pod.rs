@@ -3,15 +3,17 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde::{Deserialize, Serialize};
 
 use super::intern::Interner;
 use crate::model::Quantity;
+use crate::model::reserve::{Amount, Demand, InitDemand, PodDemand, Requests, reserve};
 
 /// What kind of controller a pod's owner reference names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum OwnerKind {
     Deployment,
     ReplicaSet,
@@ -54,7 +56,7 @@ impl OwnerKind {
 }
 
 /// A controller: its kind and name (the namespace is the pod's).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct OwnerRef {
     pub kind: OwnerKind,
     pub name: Arc<str>,
@@ -64,7 +66,8 @@ pub struct OwnerRef {
 /// request equal to the limit (API defaulting); malformed quantities count
 /// as unset (the API server validated them; a mangled one must not stop the
 /// collector).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Resources {
     pub cpu_request_cores: Option<f64>,
     pub cpu_limit_cores: Option<f64>,
@@ -100,8 +103,9 @@ impl Resources {
 }
 
 /// A container that runs for the pod's life (regular containers and native
-/// sidecars; init containers that ran to completion are not billed).
-#[derive(Debug, Clone, PartialEq)]
+/// sidecars; init containers that ran to completion are billed only through
+/// the pod's reserve, when one is larger than the containers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SlimContainer {
     pub name: Arc<str>,
     pub resources: Resources,
@@ -111,15 +115,18 @@ pub struct SlimContainer {
 }
 
 /// The pod's lifecycle phase, as far as billing cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
+    #[default]
     Pending,
     Running,
     Finished,
 }
 
-/// The slim projection of a pod.
-#[derive(Debug, Clone, PartialEq)]
+/// The slim projection of a pod. It is also what the write-ahead log keeps
+/// of a pod (as JSON), so a field added later needs a default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SlimPod {
     pub uid: Arc<str>,
     pub namespace: Arc<str>,
@@ -137,10 +144,56 @@ pub struct SlimPod {
     /// When its Ready condition turned true (the inventory keeps the first
     /// time it did, through later flaps and the end of the pod).
     pub ready_at: Option<DateTime<Utc>>,
+    /// The billed containers, each with its granted request (see
+    /// [`crate::model::reserve`]): regular containers, then native sidecars.
     pub containers: Vec<SlimContainer>,
+    /// What the scheduler holds for the pod beyond its containers' requests
+    /// and its overhead: a larger init container, or a pod-level request
+    /// no container claims.
+    pub reserved: Amount,
+    /// `spec.overhead` (from the pod's RuntimeClass).
+    pub overhead: Amount,
 }
 
 impl SlimPod {
+    /// Whether `other` is billed exactly as `self`: everything but the
+    /// restart counts and OOM kills, which are counted as events instead.
+    pub fn bills_like(&self, other: &SlimPod) -> bool {
+        let containers = |pod: &SlimPod| {
+            pod.containers
+                .iter()
+                .map(|c| (c.name.clone(), c.resources))
+                .collect::<Vec<_>>()
+        };
+        (
+            &self.uid,
+            &self.namespace,
+            &self.name,
+            &self.node,
+            &self.labels,
+            &self.owner,
+            self.phase,
+            self.started,
+            self.ended,
+            self.ready_at,
+            self.reserved,
+            self.overhead,
+        ) == (
+            &other.uid,
+            &other.namespace,
+            &other.name,
+            &other.node,
+            &other.labels,
+            &other.owner,
+            other.phase,
+            other.started,
+            other.ended,
+            other.ready_at,
+            other.reserved,
+            other.overhead,
+        ) && containers(self) == containers(other)
+    }
+
     /// The running interval clipped to `[from, to)`, in seconds (0 when it
     /// did not run then or never started on a node).
     pub fn seconds_within(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
@@ -170,9 +223,43 @@ fn quantity(map: Option<&ResourceMap>, key: &str) -> Option<Quantity> {
         .and_then(|q| Quantity::parse(&q.0).ok())
 }
 
+/// A container's requests as the scheduler rule reads them.
+fn requests_of(map: Option<&ResourceMap>) -> Requests {
+    Requests {
+        cpu_cores: quantity(map, "cpu").map(|q| q.as_cores()),
+        memory_bytes: quantity(map, "memory").map(|q| q.as_bytes()),
+    }
+}
+
+/// The status of the container called `name`.
+fn find<'a>(statuses: Option<&'a Vec<ContainerStatus>>, name: &str) -> Option<&'a ContainerStatus> {
+    statuses.and_then(|all| all.iter().find(|s| s.name == name))
+}
+
+/// What the spec asks and the kubelet reports of one container.
+fn demand(container: &Container, status: Option<&ContainerStatus>) -> Demand {
+    let spec = Resources::of(container);
+    Demand {
+        spec: Requests {
+            cpu_cores: spec.cpu_request_cores,
+            memory_bytes: spec.memory_request_bytes,
+        },
+        allocated: status
+            .and_then(|s| s.allocated_resources.as_ref())
+            .map(|map| requests_of(Some(map))),
+        actuated: status
+            .and_then(|s| s.resources.as_ref())
+            .and_then(|r| r.requests.as_ref())
+            .map(|map| requests_of(Some(map))),
+    }
+}
+
+/// A billed container: its granted requests, the limits it runs with
+/// (the status's once the kubelet reports them), GPUs from the spec.
 fn slim_container(
     container: &Container,
     status: Option<&ContainerStatus>,
+    billed: Requests,
     interner: &mut Interner,
 ) -> SlimContainer {
     let last_oom_kill = status
@@ -181,14 +268,84 @@ fn slim_container(
         .filter(|t| t.reason.as_deref() == Some("OOMKilled"))
         .and_then(|t| t.finished_at.as_ref())
         .map(timestamp);
+    let spec = Resources::of(container);
+    let limits = status
+        .and_then(|s| s.resources.as_ref())
+        .and_then(|r| r.limits.as_ref());
+    let limit = |key: &str| quantity(limits, key);
     SlimContainer {
         name: interner.get(&container.name),
-        resources: Resources::of(container),
+        resources: Resources {
+            cpu_request_cores: billed.cpu_cores,
+            memory_request_bytes: billed.memory_bytes,
+            cpu_limit_cores: limit("cpu").map(|q| q.as_cores()).or(spec.cpu_limit_cores),
+            memory_limit_bytes: limit("memory")
+                .map(|q| q.as_bytes())
+                .or(spec.memory_limit_bytes),
+            gpus: spec.gpus,
+        },
         restarts: status
             .map(|s| u32::try_from(s.restart_count.max(0)).unwrap_or(0))
             .unwrap_or(0),
         last_oom_kill,
     }
+}
+
+/// The billed containers (regular ones, then native sidecars) and what the
+/// pod holds beyond them, by the scheduler's rule ([`reserve`]).
+fn billed_containers(
+    spec: &PodSpec,
+    status: Option<&PodStatus>,
+    interner: &mut Interner,
+) -> (Vec<SlimContainer>, Amount, Amount) {
+    let statuses = status.and_then(|s| s.container_statuses.as_ref());
+    let init_statuses = status.and_then(|s| s.init_container_statuses.as_ref());
+    let init = spec.init_containers.as_deref().unwrap_or_default();
+    let is_sidecar = |c: &Container| c.restart_policy.as_deref() == Some("Always");
+    let pod_status_requests = |map: Option<&ResourceMap>| map.map(|m| requests_of(Some(m)));
+    let overhead = spec.overhead.as_ref();
+    let demand_of_pod = PodDemand {
+        containers: spec
+            .containers
+            .iter()
+            .map(|c| demand(c, find(statuses, &c.name)))
+            .collect(),
+        init: init
+            .iter()
+            .map(|c| InitDemand {
+                demand: demand(c, find(init_statuses, &c.name)),
+                sidecar: is_sidecar(c),
+            })
+            .collect(),
+        pod: requests_of(spec.resources.as_ref().and_then(|r| r.requests.as_ref())),
+        pod_allocated: pod_status_requests(status.and_then(|s| s.allocated_resources.as_ref())),
+        pod_actuated: pod_status_requests(
+            status
+                .and_then(|s| s.resources.as_ref())
+                .and_then(|r| r.requests.as_ref()),
+        ),
+        overhead: Amount {
+            cpu_cores: quantity(overhead, "cpu").map_or(0.0, |q| q.as_cores()),
+            memory_bytes: quantity(overhead, "memory").map_or(0, |q| q.as_bytes()),
+        },
+    };
+    let reservation = reserve(&demand_of_pod);
+    let billed = spec
+        .containers
+        .iter()
+        .map(|c| (c, find(statuses, &c.name)))
+        .chain(
+            init.iter()
+                .filter(|c| is_sidecar(c))
+                .map(|c| (c, find(init_statuses, &c.name))),
+        );
+    let containers = billed
+        .zip(&reservation.containers)
+        .map(|((container, status), requests)| {
+            slim_container(container, status, *requests, interner)
+        })
+        .collect();
+    (containers, reservation.reserved, reservation.overhead)
 }
 
 /// The controller owner reference of an object (a pod's ReplicaSet, a
@@ -218,23 +375,10 @@ pub fn slim_pod(pod: &Pod, interner: &mut Interner) -> SlimPod {
     let statuses = status
         .and_then(|s| s.container_statuses.as_deref())
         .unwrap_or_default();
-    let init_statuses = status
-        .and_then(|s| s.init_container_statuses.as_deref())
-        .unwrap_or_default();
-    let mut containers = Vec::new();
-    if let Some(spec) = spec {
-        for container in &spec.containers {
-            let status = statuses.iter().find(|s| s.name == container.name);
-            containers.push(slim_container(container, status, interner));
-        }
-        // Native sidecars run for the pod's life; other init containers finish first.
-        for container in spec.init_containers.iter().flatten() {
-            if container.restart_policy.as_deref() == Some("Always") {
-                let status = init_statuses.iter().find(|s| s.name == container.name);
-                containers.push(slim_container(container, status, interner));
-            }
-        }
-    }
+    let (containers, reserved, overhead) = match spec {
+        Some(spec) => billed_containers(spec, status, interner),
+        None => Default::default(),
+    };
     let phase = match status.and_then(|s| s.phase.as_deref()) {
         Some("Running") => Phase::Running,
         Some("Succeeded" | "Failed") => Phase::Finished,
@@ -274,6 +418,8 @@ pub fn slim_pod(pod: &Pod, interner: &mut Interner) -> SlimPod {
         phase,
         started: status.and_then(|s| s.start_time.as_ref()).map(timestamp),
         ended,
+        reserved,
+        overhead,
         ready_at: status
             .and_then(|s| s.conditions.as_ref())
             .and_then(|c| c.iter().find(|c| c.type_ == "Ready" && c.status == "True"))

@@ -26,7 +26,8 @@ use arrow::ipc::writer::StreamWriter;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::rows::samples_batch;
-use crate::allocate::{Events, NodePoint, Sample, SampleContext, millicores};
+use crate::allocate::{Events, NodePoint, PodVersion, Sample, SampleContext, millicores};
+use crate::source::SlimPod;
 use crate::source::intern::Interner;
 
 /// Why the log could not be written or read.
@@ -44,6 +45,12 @@ pub enum WalError {
         #[source]
         cause: ArrowError,
     },
+    #[error("write-ahead log {path}: a pod record")]
+    Pod {
+        path: PathBuf,
+        #[source]
+        cause: serde_json::Error,
+    },
 }
 
 /// What one tick adds to the log.
@@ -52,7 +59,14 @@ pub struct TickLog {
     pub samples: Vec<Sample>,
     pub nodes: Vec<NodeEntry>,
     pub events: Vec<EventEntry>,
+    /// New versions of what pods are billed by: their lifetimes, granted
+    /// requests, node, owner and labels, so a pod deleted from the API
+    /// before a crash is still billed after it.
+    pub pods: Vec<PodEntry>,
 }
+
+/// (the hour whose file holds it, version)
+pub type PodEntry = (DateTime<Utc>, PodVersion);
 
 /// (hour, node, usage)
 pub type NodeEntry = (DateTime<Utc>, Arc<str>, NodePoint);
@@ -72,6 +86,7 @@ enum Part {
     Samples,
     Nodes,
     Events,
+    Pods,
 }
 
 impl Part {
@@ -80,6 +95,7 @@ impl Part {
             Part::Samples => "samples",
             Part::Nodes => "nodes",
             Part::Events => "events",
+            Part::Pods => "pods",
         }
     }
 
@@ -88,6 +104,7 @@ impl Part {
             "samples" => Some(Part::Samples),
             "nodes" => Some(Part::Nodes),
             "events" => Some(Part::Events),
+            "pods" => Some(Part::Pods),
             _ => None,
         }
     }
@@ -117,6 +134,24 @@ fn event_schema() -> SchemaRef {
         Field::new("container", DataType::Utf8, false),
         Field::new("restarts", DataType::Int32, false),
         Field::new("oom_kills", DataType::Int32, false),
+    ]))
+}
+
+/// A pod version: when it took effect, and the pod as JSON (its fields
+/// change more often than a log's schema should).
+fn pod_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "hour",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+        Field::new(
+            "since",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+        Field::new("pod", DataType::Utf8, false),
     ]))
 }
 
@@ -268,6 +303,7 @@ impl Wal {
                         .log
                         .events
                         .extend(events_from(&batch, &mut interner).map_err(arrow)?),
+                    Part::Pods => replay.log.pods.extend(pods_from(&batch, &path)?),
                 }
             }
         }
@@ -287,6 +323,7 @@ impl Wal {
                 Part::Samples => crate::store::schema::SAMPLES.schema(),
                 Part::Nodes => node_schema(),
                 Part::Events => event_schema(),
+                Part::Pods => pod_schema(),
             };
             let file = File::create(&path).map_err(|cause| WalError::Io {
                 path: path.clone(),
@@ -401,6 +438,36 @@ impl Wal {
                     cause,
                 })?;
             self.write(hour, Part::Events, &batch)?;
+        }
+        let mut pods: BTreeMap<DateTime<Utc>, Vec<&PodEntry>> = BTreeMap::new();
+        for entry in &tick.pods {
+            pods.entry(entry.0).or_default().push(entry);
+        }
+        for (hour, rows) in pods {
+            let mut json = Vec::with_capacity(rows.len());
+            for (_, version) in &rows {
+                json.push(
+                    serde_json::to_string(&*version.pod).map_err(|cause| WalError::Pod {
+                        path: self.dir.clone(),
+                        cause,
+                    })?,
+                );
+            }
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|r| r.0.timestamp_millis()),
+                )),
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|r| r.1.since.timestamp_millis()),
+                )),
+                Arc::new(StringArray::from_iter_values(json)),
+            ];
+            let batch =
+                RecordBatch::try_new(pod_schema(), columns).map_err(|cause| WalError::Arrow {
+                    path: self.dir.clone(),
+                    cause,
+                })?;
+            self.write(hour, Part::Pods, &batch)?;
         }
         Ok(())
     }
@@ -573,4 +640,30 @@ fn events_from(
             )
         })
         .collect())
+}
+
+fn pods_from(batch: &RecordBatch, path: &Path) -> Result<Vec<PodEntry>, WalError> {
+    let arrow = |cause| WalError::Arrow {
+        path: path.to_owned(),
+        cause,
+    };
+    let hour = millis(batch, "hour").map_err(arrow)?;
+    let since = millis(batch, "since").map_err(arrow)?;
+    let pod = strings(batch, "pod").map_err(arrow)?;
+    (0..batch.num_rows())
+        .map(|i| {
+            let pod: SlimPod =
+                serde_json::from_str(pod.value(i)).map_err(|cause| WalError::Pod {
+                    path: path.to_owned(),
+                    cause,
+                })?;
+            Ok((
+                time(hour[i]),
+                PodVersion {
+                    since: time(since[i]),
+                    pod: Arc::new(pod),
+                },
+            ))
+        })
+        .collect()
 }
