@@ -62,6 +62,9 @@ const GPU_COST: usize = 8;
 const TOTAL_COST: usize = 9;
 
 const START_TIME: &str = "start_time";
+/// Read to leave a pod's own rows (`__reserved__`, `__overhead__`) out of
+/// the sample counts: nothing runs in them to be sampled.
+const CONTAINER: &str = "container";
 const SAMPLE_COUNT: &str = "sample_count";
 const RUNNING_SECONDS: &str = "running_seconds";
 
@@ -280,10 +283,12 @@ impl<'a> Worker<'a> {
 
     /// Adds the file's rows; `Ok(false)` when it is not what this pass reads.
     fn file(&mut self, file: &Path, cluster: &str, day: NaiveDate) -> Result<bool, String> {
-        let mut columns: Vec<&str> = vec![START_TIME, SAMPLE_COUNT, RUNNING_SECONDS];
+        let mut columns: Vec<&str> = vec![START_TIME, SAMPLE_COUNT, RUNNING_SECONDS, CONTAINER];
         columns.extend(KEYS);
         columns.extend(NUMBERS);
-        let reader = crate::store::read::open(file, &columns, &KEYS, BATCH_ROWS)?;
+        let mut dictionaries = KEYS.to_vec();
+        dictionaries.push(CONTAINER);
+        let reader = crate::store::read::open(file, &columns, &dictionaries, BATCH_ROWS)?;
         let cluster = self.clusters.id(cluster);
         for batch in reader {
             let batch = batch.map_err(|e| e.to_string())?;
@@ -312,7 +317,7 @@ impl<'a> Worker<'a> {
                 slot = self.slot(columns, row, current, cluster, day);
                 last = Some((code, current));
             }
-            if current && self.sampled[slot] {
+            if current && self.sampled[slot] && !columns.is_pod_row(row) {
                 self.sampling
                     .add(columns.sample_count[row], columns.running_seconds[row]);
             }
@@ -443,6 +448,10 @@ struct Columns<'a> {
     keys: [&'a DictionaryArray<Int32Type>; 4],
     values: [&'a StringArray; 4],
     numbers: [&'a [f64]; 10],
+    /// The `container` codes, and per dictionary value whether it names a
+    /// pod's own row.
+    container: &'a [i32],
+    pod_rows: Vec<bool>,
 }
 
 impl<'a> Columns<'a> {
@@ -468,6 +477,13 @@ impl<'a> Columns<'a> {
             keys.push(dictionary);
             values.push(strings);
         }
+        let container = column(CONTAINER)?.as_dictionary_opt::<Int32Type>()?;
+        let pod_rows = container
+            .values()
+            .as_string_opt::<i32>()?
+            .iter()
+            .map(|name| name.is_some_and(crate::model::reserve::is_pod_row))
+            .collect();
         let sample_count = column(SAMPLE_COUNT)?.as_primitive_opt::<Int32Type>()?;
         let running_seconds = column(RUNNING_SECONDS)?.as_primitive_opt::<Float64Type>()?;
         let mut numbers = Vec::with_capacity(NUMBERS.len());
@@ -487,6 +503,13 @@ impl<'a> Columns<'a> {
             keys: keys.try_into().ok()?,
             values: values.try_into().ok()?,
             numbers: numbers.try_into().ok()?,
+            container: container.keys().values().as_ref(),
+            pod_rows,
         })
+    }
+
+    fn is_pod_row(&self, row: usize) -> bool {
+        let code = self.container[row].unsigned_abs() as usize;
+        self.pod_rows.get(code).copied().unwrap_or(false)
     }
 }

@@ -224,9 +224,12 @@ impl Fragments {
              SUM(a.running_seconds) AS seconds, \
              MAX(CASE WHEN a.running_seconds >= 3599.5 THEN a.sample_count END) AS per_hour, \
              SUM(CASE WHEN a.sample_count = 0 AND a.running_seconds >= 120 THEN 1 ELSE 0 END) \
-             AS unsampled FROM allocation AS a WHERE {window}{tenant}",
+             AS unsampled FROM allocation AS a WHERE {window}{tenant} \
+             AND a.container NOT IN ('{reserved}', '{overhead}')",
             window = self.current("a"),
             tenant = self.tenant_filter(),
+            reserved = crate::model::reserve::RESERVED,
+            overhead = crate::model::reserve::OVERHEAD,
         )
     }
 
