@@ -40,7 +40,7 @@ const SCENARIO: &str = r#"{
     {"namespace": "web", "name": "hog-1", "node": "n-e2", "labels": {"tenant": "globex"},
      "containers": [{"name": "hog", "cpu_request": "500m", "memory_request": "512Mi", "cpu_usage": "1", "memory_usage": "1Gi"}]},
     {"namespace": "shop", "name": "nightly-1", "node": "n-e2", "owner": {"kind": "CronJob", "name": "nightly"},
-     "start": 600, "end": 620,
+     "start": 600, "end": 620, "deleted": 700,
      "containers": [{"name": "job", "cpu_request": "2", "memory_request": "1Gi", "cpu_usage": "2", "memory_usage": "1Gi"}]},
     {"namespace": "web", "name": "spotty-1", "node": "n-spot",
      "containers": [{"name": "spotty", "cpu_request": "1", "memory_request": "1Gi", "cpu_usage": "100m", "memory_usage": "100Mi"}]},
@@ -569,6 +569,20 @@ async fn a_collector_killed_mid_hour_restarts_from_its_log_to_the_same_totals() 
         }
         assert_close(c, *cost, &format!("{pod} cost"));
     }
+    // The CronJob's pod ran 20 s, finished at 00:10:20 and was deleted at
+    // 00:11:40, before the kill: the restarted collector never sees it in
+    // the API, so its bill comes from the log alone — exactly once.
+    let nightly: Vec<Row> = rows(&read(&killed, "allocation"))
+        .into_iter()
+        .filter(|r| r["pod"] == "nightly-1")
+        .collect();
+    assert_eq!(nightly.len(), 1, "{nightly:?}");
+    assert_close(number(&nightly[0], "running_seconds"), 20.0, "nightly-1 running");
+    assert_close(
+        number(&nightly[0], "cpu_request_core_hours"),
+        2.0 * 20.0 / 3600.0,
+        "nightly-1 requests",
+    );
     // Every logged sample is in the published samples, and none twice.
     let published: Vec<(String, String, String)> = rows(&read(&killed, "samples"))
         .into_iter()

@@ -1,5 +1,6 @@
 //! kubetally's integration tests: one binary, one module per area.
 
+mod billing;
 mod collect;
 mod collect_faults;
 mod collect_leader;
