@@ -1062,6 +1062,121 @@ mod tests {
         Ok(())
     }
 
+    /// Every event the store logged for pods after `version`, with its kind.
+    fn pod_events(store: &Store, version: u64) -> Vec<(&'static str, Value)> {
+        let events = store.watch_from(PODS, version).map(|(events, _)| events);
+        events
+            .unwrap_or_default()
+            .iter()
+            .map(|e| (e.kind.as_str(), e.object.value()))
+            .collect()
+    }
+
+    fn resize_reasons(pod: &Value) -> Vec<String> {
+        pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| match c["type"].as_str() {
+                Some("PodResizeInProgress") => Some("InProgress".to_owned()),
+                Some("PodResizePending") => c["reason"].as_str().map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_generated_cluster_has_every_new_shape_in_a_modest_share() -> Result<(), StoreError> {
+        let store = Store::new(1_000_000);
+        let mut model = generate(&spec(3), &store)?;
+        let pods: Vec<Value> = all(&store, PODS, "").iter().map(|p| p.value()).collect();
+        let search = pods
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "search");
+        for pod in search {
+            assert_eq!(pod["spec"]["runtimeClassName"], GVISOR, "{pod}");
+            assert_eq!(
+                pod["spec"]["overhead"],
+                json!({"cpu": "250m", "memory": "64Mi"})
+            );
+        }
+        let auth = pods
+            .iter()
+            .find(|p| p["metadata"]["labels"]["app"] == "auth")
+            .unwrap_or_else(|| panic!("no auth pod"));
+        assert!(
+            auth["spec"]["resources"]["requests"]["cpu"].is_string(),
+            "{auth}"
+        );
+        assert_eq!(auth["spec"]["containers"][1]["name"], "istio-proxy");
+        assert_eq!(auth["spec"]["containers"][1]["resources"], json!({}));
+        // api's migrate requests more than its containers together.
+        let api = model
+            .life
+            .deployments
+            .iter()
+            .find(|d| d.template.app == "api")
+            .unwrap_or_else(|| panic!("no api"));
+        let containers: f64 = api
+            .template
+            .containers
+            .iter()
+            .map(|c| c.resources.requested().0)
+            .sum();
+        let migrate = api.template.sizing.init[0].resources.requested().0;
+        assert!(migrate > containers, "{migrate} <= {containers}");
+        assert_eq!(api.template.request().0, migrate);
+        // Every running container reports what it was allocated.
+        for pod in pods.iter().filter(|p| p["status"]["phase"] == "Running") {
+            for status in pod["status"]["containerStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                assert!(status["resources"].is_object(), "{status}");
+                let requested =
+                    status["name"] != "istio-proxy" || pod["spec"]["resources"].is_null();
+                assert_eq!(
+                    status["allocatedResources"].is_object(),
+                    requested,
+                    "{status}"
+                );
+            }
+        }
+
+        let version = store.resource_version();
+        life::advance(&mut model, &store, epoch() + Duration::days(2))?;
+        assert_not_overcommitted(&model);
+        let events = pod_events(&store, version);
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        let mut waited = BTreeMap::new();
+        for (_, pod) in &events {
+            for reason in resize_reasons(pod) {
+                *reasons.entry(reason).or_default() += 1;
+            }
+            if pod["status"]["phase"] == "Pending" && pod["spec"]["nodeName"].is_string() {
+                let state = &pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"];
+                *waited
+                    .entry(state.as_str().unwrap_or_default().to_owned())
+                    .or_insert(0) += 1;
+            }
+        }
+        for reason in ["InProgress", "Infeasible", "Deferred"] {
+            assert!(
+                reasons.contains_key(reason),
+                "no {reason} resize in {reasons:?}"
+            );
+        }
+        assert!(reasons["InProgress"] > reasons["Infeasible"], "{reasons:?}");
+        for reason in ["ContainerCreating", "ImagePullBackOff"] {
+            assert!(
+                waited.contains_key(reason),
+                "no pod waited in {reason}: {waited:?}"
+            );
+        }
+        Ok(())
+    }
+
     #[test]
     fn a_seed_reproduces_the_week() -> Result<(), StoreError> {
         let run = || -> Result<Vec<String>, StoreError> {

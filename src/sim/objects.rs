@@ -580,8 +580,15 @@ fn waiting_container(
     status
 }
 
+/// Whole cores as `N`, the rest in millicores, as the API server writes
+/// a quantity in its canonical form.
 fn cpu_text(cores: f64) -> String {
-    format!("{}m", (cores * 1000.0).round() as u64)
+    let millis = (cores * 1000.0).round() as u64;
+    if millis.is_multiple_of(1000) {
+        format!("{}", millis / 1000)
+    } else {
+        format!("{millis}m")
+    }
 }
 
 /// Whole MiB as `NMi` (how the generator sizes memory); any other amount
@@ -822,4 +829,69 @@ pub fn pdb(
         "spec": spec,
         "status": {"currentHealthy": pods, "desiredHealthy": desired, "disruptionsAllowed": pods.saturating_sub(desired), "expectedPods": pods, "observedGeneration": 1}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(name: &str, cpu: f64, memory_mib: f64, sidecar: bool) -> ContainerModel {
+        let mut c = ContainerModel::new(name, cpu, memory_mib, UsageProfile::Idle);
+        c.native_sidecar = sidecar;
+        c
+    }
+
+    fn init(cpu: f64, memory_mib: f64, sidecars_before: usize) -> InitContainer {
+        InitContainer {
+            name: "init".into(),
+            resources: Requirements {
+                cpu_request_cores: Some(cpu),
+                memory_request_bytes: Some(memory_mib * 1_048_576.0),
+                ..Requirements::default()
+            },
+            sidecars_before,
+        }
+    }
+
+    const MIB: f64 = 1_048_576.0;
+
+    #[test]
+    fn the_effective_request_follows_kubes_pod_requests() {
+        let containers = vec![
+            container("app", 1.0, 512.0, false),
+            container("proxy", 0.5, 256.0, true),
+            container("shipper", 0.25, 128.0, true),
+        ];
+        // Containers and sidecars add up when no init container is bigger.
+        let plain = Sizing::default();
+        assert_eq!(effective_request(&containers, &plain), (1.75, 896.0 * MIB));
+        // An init container bigger than them decides, with the sidecars
+        // declared before it (here: proxy only) running beside it.
+        let mut sizing = Sizing {
+            init: vec![init(2.0, 256.0, 1)],
+            ..Sizing::default()
+        };
+        assert_eq!(effective_request(&containers, &sizing), (2.5, 896.0 * MIB));
+        sizing.init[0].sidecars_before = 0;
+        assert_eq!(effective_request(&containers, &sizing), (2.0, 896.0 * MIB));
+        // A pod-level request replaces the aggregate for its resource only.
+        sizing.pod_level = Some(Requirements {
+            cpu_request_cores: Some(1.0),
+            ..Requirements::default()
+        });
+        assert_eq!(effective_request(&containers, &sizing), (1.0, 896.0 * MIB));
+        // The RuntimeClass overhead comes on top.
+        sizing.overhead = Some((Some(0.25), Some(64.0 * MIB)));
+        assert_eq!(effective_request(&containers, &sizing), (1.25, 960.0 * MIB));
+    }
+
+    #[test]
+    fn quantities_are_written_in_canonical_form() {
+        assert_eq!(cpu_text(2.0), "2");
+        assert_eq!(cpu_text(0.25), "250m");
+        assert_eq!(memory_text(64.0 * MIB), "64Mi");
+        assert_eq!(memory_text(500_000_000.0), "500000000");
+        let none = Requirements::default();
+        assert_eq!(none.json(), json!({}));
+    }
 }

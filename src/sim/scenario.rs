@@ -841,6 +841,7 @@ fn owner_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::resources::PODS;
 
     const SCENARIO: &str = r#"{
       "nodes": [{"name": "n1", "machine_type": "e2-standard-4", "vcpus": 4, "memory_gib": 16}],
@@ -850,6 +851,247 @@ mod tests {
                 "containers": [{"name": "api", "cpu_request": "500m", "memory_request": "1Gi",
                                 "cpu_usage": "250m", "memory_usage": "512Mi"}]}]
     }"#;
+
+    /// [`SCENARIO`] with more fields on its pod.
+    fn with_pod_fields(fields: &str) -> String {
+        SCENARIO.replace("\"512Mi\"}]}]", &format!("\"512Mi\"}}], {fields}}}]"))
+    }
+
+    /// A node, a pod resized three times (accepted, infeasible, deferred),
+    /// a sandboxed pod under pod-level resources with a dominant init
+    /// container, and a Job pod that waits for its image, runs, finishes
+    /// and is deleted later.
+    const SHAPES: &str = r#"{
+      "nodes": [{"name": "n1", "machine_type": "e2-standard-8", "vcpus": 8, "memory_gib": 32}],
+      "pods": [
+        {"namespace": "shop", "name": "api-1", "node": "n1", "start": -3600,
+         "containers": [{"name": "api", "cpu_request": "1", "memory_request": "1Gi", "memory_limit": "4Gi",
+                         "cpu_usage": "500m", "memory_usage": "512Mi"}],
+         "init_containers": [{"name": "proxy", "sidecar": true, "cpu_request": "100m", "memory_request": "128Mi",
+                              "cpu_usage": "50m", "memory_usage": "64Mi"}],
+         "resizes": [
+           {"at": 100, "container": "api", "cpu_request": "2", "memory_request": "2Gi", "outcome": "done"},
+           {"at": 200, "container": "api", "cpu_request": "64", "outcome": "infeasible"},
+           {"at": 300, "container": "proxy", "cpu_request": "7", "outcome": "deferred"}
+         ]},
+        {"namespace": "shop", "name": "sandbox-1", "node": "n1", "start": -3600,
+         "runtime_class": "gvisor", "overhead": {"cpu": "250m", "memory": "64Mi"},
+         "resources": {"cpu_request": "1", "memory_request": "2Gi", "memory_limit": "2Gi"},
+         "containers": [{"name": "app", "cpu_request": "500m", "memory_request": "1Gi",
+                         "cpu_usage": "400m", "memory_usage": "900Mi"},
+                        {"name": "istio-proxy", "cpu_usage": "50m", "memory_usage": "100Mi"}],
+         "init_containers": [{"name": "migrate", "cpu_request": "3", "memory_request": "512Mi"}]},
+        {"namespace": "shop", "name": "batch-1", "node": "n1", "start": 0, "end": 600, "deleted": 700,
+         "owner": {"kind": "Job", "name": "batch"},
+         "waiting": {"reason": "ImagePullBackOff", "until": 300},
+         "containers": [{"name": "batch", "cpu_request": "1", "memory_request": "1Gi",
+                         "cpu_usage": "1", "memory_usage": "1Gi"}]}
+      ]
+    }"#;
+
+    const MIB: f64 = 1_048_576.0;
+
+    fn shapes() -> Result<(Store, ClusterModel), ScenarioError> {
+        let scenario = Scenario::parse(SHAPES, "shapes.json")?;
+        let store = Store::new(10_000);
+        let model = generate(&scenario, &store, 1)?;
+        Ok((store, model))
+    }
+
+    fn pod(store: &Store, name: &str) -> Result<Value, StoreError> {
+        Ok(store.get(PODS, "shop", name)?.value())
+    }
+
+    fn advance_to(model: &mut ClusterModel, store: &Store, seconds: i64) -> Result<(), StoreError> {
+        life::advance(model, store, epoch() + Duration::seconds(seconds)).map(drop)
+    }
+
+    /// The pod's condition of `kind`, if it has one.
+    fn condition(pod: &Value, kind: &str) -> Option<Value> {
+        pod["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == kind)
+            .cloned()
+    }
+
+    #[test]
+    fn a_done_resize_allocates_at_once_and_is_actuated_ten_seconds_later()
+    -> Result<(), ScenarioError> {
+        let (store, mut model) = shapes()?;
+        let before = pod(&store, "api-1")?;
+        let api = &before["status"]["containerStatuses"][0];
+        assert_eq!(
+            api["allocatedResources"],
+            json!({"cpu": "1", "memory": "1024Mi"})
+        );
+        assert_eq!(
+            api["resources"],
+            json!({"requests": {"cpu": "1", "memory": "1024Mi"}, "limits": {"memory": "4096Mi"}})
+        );
+        let proxy = &before["status"]["initContainerStatuses"][0];
+        assert_eq!(
+            proxy["allocatedResources"],
+            json!({"cpu": "100m", "memory": "128Mi"})
+        );
+        assert!(proxy["state"]["running"].is_object(), "{proxy}");
+        assert_eq!(before["metadata"]["generation"], 1);
+
+        advance_to(&mut model, &store, 100)?;
+        let accepted = pod(&store, "api-1")?;
+        assert_eq!(accepted["metadata"]["generation"], 2);
+        assert_eq!(accepted["status"]["observedGeneration"], 2);
+        assert_eq!(
+            accepted["spec"]["containers"][0]["resources"]["requests"],
+            json!({"cpu": "2", "memory": "2048Mi"})
+        );
+        let api = &accepted["status"]["containerStatuses"][0];
+        assert_eq!(
+            api["allocatedResources"],
+            json!({"cpu": "2", "memory": "2048Mi"})
+        );
+        assert_eq!(
+            api["resources"]["requests"],
+            json!({"cpu": "1", "memory": "1024Mi"})
+        );
+        let in_progress = condition(&accepted, "PodResizeInProgress");
+        assert_eq!(
+            in_progress.map(|c| c["status"].clone()),
+            Some(json!("True"))
+        );
+        let running = &model.pods[&("shop".to_owned(), "api-1".to_owned())];
+        assert_eq!(running.containers[0].resources.cpu_request_cores, Some(2.0));
+        assert_eq!(running.reserved, (2.1, 2048.0 * MIB + 128.0 * MIB));
+
+        advance_to(&mut model, &store, 109)?;
+        assert!(condition(&pod(&store, "api-1")?, "PodResizeInProgress").is_some());
+        advance_to(&mut model, &store, 110)?;
+        let actuated = pod(&store, "api-1")?;
+        assert_eq!(
+            actuated["status"]["containerStatuses"][0]["resources"]["requests"],
+            json!({"cpu": "2", "memory": "2048Mi"})
+        );
+        assert_eq!(condition(&actuated, "PodResizeInProgress"), None);
+        Ok(())
+    }
+
+    #[test]
+    fn infeasible_and_deferred_resizes_stay_pending_with_the_old_allocation()
+    -> Result<(), ScenarioError> {
+        let (store, mut model) = shapes()?;
+        advance_to(&mut model, &store, 200)?;
+        let infeasible = pod(&store, "api-1")?;
+        assert_eq!(
+            infeasible["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+            "64"
+        );
+        assert_eq!(infeasible["metadata"]["generation"], 3);
+        let api = &infeasible["status"]["containerStatuses"][0];
+        assert_eq!(api["allocatedResources"]["cpu"], "2");
+        let pending = condition(&infeasible, "PodResizePending").unwrap_or_default();
+        assert_eq!(pending["reason"], "Infeasible");
+        // 64 cores asked plus the 100m sidecar; an e2-standard-8 allocates 7830m.
+        assert_eq!(
+            pending["message"],
+            "Node didn't have enough capacity: cpu, requested: 64100, capacity: 7830"
+        );
+        assert_eq!(pending["status"], "True");
+        assert!(pending["lastTransitionTime"].is_string());
+        let running = &model.pods[&("shop".to_owned(), "api-1".to_owned())];
+        assert_eq!(running.containers[0].resources.cpu_request_cores, Some(2.0));
+
+        advance_to(&mut model, &store, 300)?;
+        let deferred = pod(&store, "api-1")?;
+        let pending = condition(&deferred, "PodResizePending").unwrap_or_default();
+        assert_eq!(pending["reason"], "Deferred");
+        // 2 cores of api (its granted value) + 7 asked for the sidecar; the
+        // node's other pods use 1.25 (sandbox) + 1 (batch) cores.
+        assert_eq!(
+            pending["message"],
+            "Node didn't have enough resource: cpu, requested: 9000, used: 2250, capacity: 7830"
+        );
+        let proxy = &deferred["status"]["initContainerStatuses"][0];
+        assert_eq!(proxy["allocatedResources"]["cpu"], "100m");
+        assert_eq!(
+            deferred["spec"]["initContainers"][0]["resources"]["requests"]["cpu"],
+            "7"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn overhead_pod_level_resources_and_init_containers_reach_the_spec_and_the_scheduler()
+    -> Result<(), ScenarioError> {
+        let (store, model) = shapes()?;
+        let sandbox = pod(&store, "sandbox-1")?;
+        let spec = &sandbox["spec"];
+        assert_eq!(spec["runtimeClassName"], "gvisor");
+        assert_eq!(spec["overhead"], json!({"cpu": "250m", "memory": "64Mi"}));
+        assert_eq!(
+            spec["resources"],
+            json!({"requests": {"cpu": "1", "memory": "2048Mi"}, "limits": {"memory": "2048Mi"}})
+        );
+        // The sidecar without requests of its own carries none.
+        assert_eq!(spec["containers"][1]["resources"], json!({}));
+        assert_eq!(spec["initContainers"][0]["name"], "migrate");
+        let proxy = &sandbox["status"]["containerStatuses"][1];
+        assert!(proxy.get("allocatedResources").is_none(), "{proxy}");
+        assert_eq!(sandbox["status"]["qosClass"], "Burstable");
+        // Pod-level requests replace the containers' (even the 3-core
+        // migrate's), then the overhead is added.
+        let reserved = model.pods[&("shop".to_owned(), "sandbox-1".to_owned())].reserved;
+        assert_eq!(reserved, (1.25, 2048.0 * MIB + 64.0 * MIB));
+        Ok(())
+    }
+
+    #[test]
+    fn a_waiting_pod_is_bound_and_pending_without_metrics_then_runs_finishes_and_is_deleted()
+    -> Result<(), ScenarioError> {
+        let (store, mut model) = shapes()?;
+        let key = ("shop".to_owned(), "batch-1".to_owned());
+        let waiting = pod(&store, "batch-1")?;
+        assert_eq!(waiting["spec"]["nodeName"], "n1");
+        assert_eq!(waiting["status"]["phase"], "Pending");
+        assert_eq!(waiting["status"]["startTime"], "2026-11-02T00:00:00Z");
+        let state = &waiting["status"]["containerStatuses"][0]["state"];
+        assert_eq!(state["waiting"]["reason"], "ImagePullBackOff");
+        assert!(!model.pods.contains_key(&key), "a waiting pod has usage");
+        let clock = super::super::metrics::SimClock::new(epoch(), 0.0);
+        let metrics = super::super::metrics::pod_metrics(&model, 1, &clock, None);
+        assert!(metrics.iter().all(|(_, name, _)| name != "batch-1"));
+        // Bound, so its request is reserved: api 1.1 + sandbox 1.25 + batch 1.
+        let room = model.life.scheduler.room("n1");
+        let free = room
+            .map(|r| r.cpu_allocatable - r.cpu_free)
+            .unwrap_or_default();
+        assert!((free - 3.35).abs() < 1e-9, "{free} cores reserved");
+
+        advance_to(&mut model, &store, 300)?;
+        let running = pod(&store, "batch-1")?;
+        assert_eq!(running["status"]["phase"], "Running");
+        assert_eq!(running["status"]["startTime"], "2026-11-02T00:00:00Z");
+        let state = &running["status"]["containerStatuses"][0]["state"];
+        assert_eq!(state["running"]["startedAt"], "2026-11-02T00:05:00Z");
+        assert!(model.pods.contains_key(&key));
+
+        advance_to(&mut model, &store, 699)?;
+        assert_eq!(pod(&store, "batch-1")?["status"]["phase"], "Succeeded");
+        let version = store.resource_version();
+        advance_to(&mut model, &store, 700)?;
+        assert!(store.get(PODS, "shop", "batch-1").is_err());
+        let (events, _) = store.watch_from(PODS, version)?;
+        let kinds: Vec<(&str, bool)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.kind.as_str(),
+                    e.object.value()["metadata"]["deletionTimestamp"].is_string(),
+                )
+            })
+            .collect();
+        assert_eq!(kinds, [("MODIFIED", true), ("DELETED", true)]);
+        Ok(())
+    }
 
     #[test]
     fn parses_and_serves_a_scenario() -> Result<(), ScenarioError> {
@@ -881,6 +1123,52 @@ mod tests {
             (
                 &SCENARIO.replace("\"vcpus\"", "\"cpus\""),
                 "unknown field `cpus`",
+            ),
+            (
+                &with_pod_fields(r#""end": 600, "outcome": "vanished""#),
+                "pod shop/api-1: outcome \"vanished\" is not succeeded, failed or deleted",
+            ),
+            (
+                &with_pod_fields(
+                    r#""resizes": [{"at": 10, "container": "web", "cpu_request": "1"}]"#,
+                ),
+                "pod shop/api-1: resize at 10 of \"web\": the pod has no such container",
+            ),
+            (
+                &with_pod_fields(
+                    r#""resizes": [{"at": 10, "container": "api", "cpu_request": "1", "outcome": "maybe"}]"#,
+                ),
+                "pod shop/api-1: resize at 10 of \"api\": outcome \"maybe\" is not done, infeasible or deferred",
+            ),
+            (
+                &with_pod_fields(r#""resizes": [{"at": 10, "container": "api"}]"#),
+                "pod shop/api-1: resize at 10 of \"api\": changes nothing",
+            ),
+            (
+                &with_pod_fields(r#""end": 600, "deleted": 500"#),
+                "pod shop/api-1: deleted 500 is before end 600",
+            ),
+            (
+                &with_pod_fields(r#""deleted": 500"#),
+                "pod shop/api-1: deleted needs an end",
+            ),
+            (
+                &with_pod_fields(
+                    r#""start": 100, "waiting": {"reason": "ImagePullBackOff", "until": 50}"#,
+                ),
+                "pod shop/api-1: waiting.until 50 is before start 100",
+            ),
+            (
+                &with_pod_fields(r#""waiting": {"reason": "Sleeping"}"#),
+                "pod shop/api-1: waiting reason \"Sleeping\" is not one of",
+            ),
+            (
+                &with_pod_fields(r#""init_containers": [{"name": "proxy", "sidecar": true}]"#),
+                "pod shop/api-1: sidecar init container \"proxy\" needs cpu_usage and memory_usage",
+            ),
+            (
+                &with_pod_fields(r#""overhead": {"cpu": "250m"}"#),
+                "pod shop/api-1: overhead needs a runtime_class",
             ),
         ];
         for (text, expected) in cases {
