@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::life::{self, CronState, DeploymentState, Life, unique_pod_name};
 use super::objects::{
-    Budget, InitContainer, Owner, Placement, PodIdentity, PodTemplate, controller, pdb,
-    replica_status, timestamp,
+    Budget, InitContainer, Owner, Placement, PodIdentity, PodTemplate, Requirements, Sizing,
+    controller, pdb, replica_status, round_bytes, round_cores, timestamp,
 };
 use super::resources::{
     CRONJOBS, DAEMONSETS, DEPLOYMENTS, HPAS, NAMESPACES, NODES, PDBS, REPLICASETS, STATEFULSETS,
@@ -65,10 +65,8 @@ pub enum UsageProfile {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerModel {
     pub name: String,
-    pub cpu_request_cores: f64,
-    pub memory_request_bytes: f64,
-    pub cpu_limit_cores: Option<f64>,
-    pub memory_limit_bytes: Option<f64>,
+    /// Requests and limits the kubelet granted (a resize it accepted changes them).
+    pub resources: Requirements,
     pub profile: UsageProfile,
     /// A per-container constant in [0, 1) that spreads containers of one profile.
     pub jitter: f64,
@@ -85,15 +83,30 @@ impl ContainerModel {
         let memory = memory_mib * 1_048_576.0;
         ContainerModel {
             name: name.to_owned(),
-            cpu_request_cores: cpu,
-            memory_request_bytes: memory,
-            cpu_limit_cores: None,
-            memory_limit_bytes: Some(memory),
+            resources: Requirements {
+                cpu_request_cores: Some(cpu),
+                memory_request_bytes: Some(memory),
+                cpu_limit_cores: None,
+                memory_limit_bytes: Some(memory),
+            },
             profile,
             jitter: 0.0,
             started: epoch(),
             native_sidecar: false,
         }
+    }
+
+    /// CPU cores and memory bytes its usage profile is a fraction of: its
+    /// request, else its limit, else 100m / 128 MiB (a sidecar under
+    /// pod-level resources uses about what a small sidecar would request).
+    pub fn usage_basis(&self) -> (f64, f64) {
+        let r = &self.resources;
+        (
+            r.cpu_request_cores.or(r.cpu_limit_cores).unwrap_or(0.1),
+            r.memory_request_bytes
+                .or(r.memory_limit_bytes)
+                .unwrap_or(128.0 * 1_048_576.0),
+        )
     }
 
     /// How long a leaking container lives between OOM kills: 4 to 12 hours.
@@ -111,6 +124,9 @@ pub struct PodModel {
     pub node: String,
     pub labels: Value,
     pub containers: Vec<ContainerModel>,
+    /// Init containers, pod-level resources and overhead: with the
+    /// containers, what decides `reserved` again after a resize.
+    pub sizing: Sizing,
     /// CPU cores and memory bytes the scheduler reserved on the node.
     pub reserved: (f64, f64),
 }
@@ -545,10 +561,10 @@ fn service_template(service: &str, index: usize, profile: UsageProfile) -> PodTe
     let mut main = ContainerModel::new(service, cpu, memory_mib, profile);
     if profile == UsageProfile::UnderProvisioned {
         // Usage above request needs a limit above request to survive.
-        main.memory_limit_bytes = Some(main.memory_request_bytes * 2.0);
+        main.resources.memory_limit_bytes = Some(memory_mib * 1_048_576.0 * 2.0);
     }
     if service == "reports" {
-        main.cpu_limit_cores = Some(cpu);
+        main.resources.cpu_limit_cores = Some(cpu);
     }
     let mut containers = vec![main];
     if matches!(service, "api" | "auth") {
@@ -566,11 +582,14 @@ fn service_template(service: &str, index: usize, profile: UsageProfile) -> PodTe
     }
     let mut template = PodTemplate::new(service, containers);
     match service {
-        "api" => template.init.push(InitContainer {
-            name: "migrate".into(),
-            cpu_cores: 0.2,
-            memory_bytes: 256.0 * 1_048_576.0,
-        }),
+        "api" => template.sizing.init.push(migrate(&template)),
+        "auth" => pod_level_resources(&mut template),
+        "search" => {
+            // Sandboxed: the RuntimeClass admission controller copies
+            // gvisor's overhead.podFixed into every pod.
+            template.runtime_class = Some(GVISOR.into());
+            template.sizing.overhead = Some(GVISOR_OVERHEAD);
+        }
         "cache" => {
             template.volumes = vec![json!({"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}})];
             template.annotations =
@@ -584,6 +603,47 @@ fn service_template(service: &str, index: usize, profile: UsageProfile) -> PodTe
         _ => {}
     }
     template
+}
+
+/// The RuntimeClass of sandboxed pods and its `overhead.podFixed` (cores, bytes).
+pub const GVISOR: &str = "gvisor";
+pub const GVISOR_OVERHEAD: (Option<f64>, Option<f64>) = (Some(0.25), Some(64.0 * 1_048_576.0));
+
+/// `api`'s schema migration: it loads the whole schema, so it requests half
+/// again what the pod's containers do together, and the init container
+/// decides the pod's effective request.
+fn migrate(template: &PodTemplate) -> InitContainer {
+    let (cpu, memory) = template.request();
+    InitContainer {
+        name: "migrate".into(),
+        resources: Requirements {
+            cpu_request_cores: Some(round_cores(cpu * 1.5)),
+            memory_request_bytes: Some(round_bytes(memory * 1.5)),
+            cpu_limit_cores: None,
+            memory_limit_bytes: Some(round_bytes(memory * 1.5)),
+        },
+        sidecars_before: 0,
+    }
+}
+
+/// `auth` sizes the pod as a whole (pod-level `spec.resources`): the
+/// istio-proxy sidecar declares nothing of its own and shares the pod's
+/// request with the main container.
+fn pod_level_resources(template: &mut PodTemplate) {
+    let (cpu, memory) = template.request();
+    for sidecar in template
+        .containers
+        .iter_mut()
+        .filter(|c| c.name == "istio-proxy")
+    {
+        sidecar.resources = Requirements::default();
+    }
+    template.sizing.pod_level = Some(Requirements {
+        cpu_request_cores: Some(cpu),
+        memory_request_bytes: Some(memory),
+        cpu_limit_cores: None,
+        memory_limit_bytes: Some(memory),
+    });
 }
 
 /// Batch work: a quick sync in every tenant, hourly ETL in the big ones, a
@@ -999,6 +1059,121 @@ mod tests {
                 && value["status"]["containerStatuses"][0]["restartCount"].as_u64() > Some(0)
         });
         assert!(restarted, "no leaking container was OOMKilled");
+        Ok(())
+    }
+
+    /// Every event the store logged for pods after `version`, with its kind.
+    fn pod_events(store: &Store, version: u64) -> Vec<(&'static str, Value)> {
+        let events = store.watch_from(PODS, version).map(|(events, _)| events);
+        events
+            .unwrap_or_default()
+            .iter()
+            .map(|e| (e.kind.as_str(), e.object.value()))
+            .collect()
+    }
+
+    fn resize_reasons(pod: &Value) -> Vec<String> {
+        pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| match c["type"].as_str() {
+                Some("PodResizeInProgress") => Some("InProgress".to_owned()),
+                Some("PodResizePending") => c["reason"].as_str().map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_generated_cluster_has_every_new_shape_in_a_modest_share() -> Result<(), StoreError> {
+        let store = Store::new(1_000_000);
+        let mut model = generate(&spec(3), &store)?;
+        let pods: Vec<Value> = all(&store, PODS, "").iter().map(|p| p.value()).collect();
+        let search = pods
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "search");
+        for pod in search {
+            assert_eq!(pod["spec"]["runtimeClassName"], GVISOR, "{pod}");
+            assert_eq!(
+                pod["spec"]["overhead"],
+                json!({"cpu": "250m", "memory": "64Mi"})
+            );
+        }
+        let auth = pods
+            .iter()
+            .find(|p| p["metadata"]["labels"]["app"] == "auth")
+            .unwrap_or_else(|| panic!("no auth pod"));
+        assert!(
+            auth["spec"]["resources"]["requests"]["cpu"].is_string(),
+            "{auth}"
+        );
+        assert_eq!(auth["spec"]["containers"][1]["name"], "istio-proxy");
+        assert_eq!(auth["spec"]["containers"][1]["resources"], json!({}));
+        // api's migrate requests more than its containers together.
+        let api = model
+            .life
+            .deployments
+            .iter()
+            .find(|d| d.template.app == "api")
+            .unwrap_or_else(|| panic!("no api"));
+        let containers: f64 = api
+            .template
+            .containers
+            .iter()
+            .map(|c| c.resources.requested().0)
+            .sum();
+        let migrate = api.template.sizing.init[0].resources.requested().0;
+        assert!(migrate > containers, "{migrate} <= {containers}");
+        assert_eq!(api.template.request().0, migrate);
+        // Every running container reports what it was allocated.
+        for pod in pods.iter().filter(|p| p["status"]["phase"] == "Running") {
+            for status in pod["status"]["containerStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                assert!(status["resources"].is_object(), "{status}");
+                let requested =
+                    status["name"] != "istio-proxy" || pod["spec"]["resources"].is_null();
+                assert_eq!(
+                    status["allocatedResources"].is_object(),
+                    requested,
+                    "{status}"
+                );
+            }
+        }
+
+        let version = store.resource_version();
+        life::advance(&mut model, &store, epoch() + Duration::days(2))?;
+        assert_not_overcommitted(&model);
+        let events = pod_events(&store, version);
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        let mut waited = BTreeMap::new();
+        for (_, pod) in &events {
+            for reason in resize_reasons(pod) {
+                *reasons.entry(reason).or_default() += 1;
+            }
+            if pod["status"]["phase"] == "Pending" && pod["spec"]["nodeName"].is_string() {
+                let state = &pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"];
+                *waited
+                    .entry(state.as_str().unwrap_or_default().to_owned())
+                    .or_insert(0) += 1;
+            }
+        }
+        for reason in ["InProgress", "Infeasible", "Deferred"] {
+            assert!(
+                reasons.contains_key(reason),
+                "no {reason} resize in {reasons:?}"
+            );
+        }
+        assert!(reasons["InProgress"] > reasons["Infeasible"], "{reasons:?}");
+        for reason in ["ContainerCreating", "ImagePullBackOff"] {
+            assert!(
+                waited.contains_key(reason),
+                "no pod waited in {reason}: {waited:?}"
+            );
+        }
         Ok(())
     }
 

@@ -3,7 +3,9 @@
 //!
 //! CronJobs fire Jobs whose pods run for seconds to hours and finish (and
 //! sometimes fail and retry); leaking containers are OOMKilled and restart;
-//! Deployments roll out new ReplicaSets pod by pod; HPAs scale with the day.
+//! Deployments roll out new ReplicaSets pod by pod (some new pods wait in
+//! `ContainerCreating` or `ImagePullBackOff` first); HPAs scale with the
+//! day; VPA resizes pods in place, and the kubelet grants, defers or refuses.
 //! Every change is a write to the store, so watches see ADDED, MODIFIED and
 //! DELETED events stamped with simulated time, and every happening is drawn
 //! from the seed, so a seed reproduces the same week.
@@ -17,11 +19,12 @@ use serde_json::{Value, json};
 use super::cluster::{ClusterModel, PodModel, Rng, UsageProfile, epoch};
 use super::metrics::day_level;
 use super::objects::{
-    Owner, PodIdentity, PodTemplate, controller, hpa, record_finished, record_oom_kill,
-    replica_status, timestamp,
+    Owner, PodIdentity, PodTemplate, Requirements, controller, effective_request, hpa,
+    record_finished, record_oom_kill, record_resize_accepted, record_resize_actuated,
+    record_resize_pending, record_resize_request, replica_status, timestamp,
 };
 use super::resources::{CRONJOBS, DEPLOYMENTS, HPAS, JOBS, PODS, REPLICASETS};
-use super::scheduler::Scheduler;
+use super::scheduler::{Room, Scheduler};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{Store, StoreError, uid_for};
 
@@ -91,6 +94,60 @@ pub struct ScenarioPod {
     pub outcome: String,
     /// (container, instant) of each OOM kill.
     pub oom_kills: Vec<(String, DateTime<Utc>)>,
+    /// Bound but not running from `start` until the wait ends.
+    pub waiting: Option<Waiting>,
+    /// In-place resizes asked of the pod, at their instants.
+    pub resizes: Vec<(DateTime<Utc>, PlannedResize)>,
+    /// When the finished pod object is deleted (a Job's TTL does it).
+    pub deleted: Option<DateTime<Utc>>,
+}
+
+/// Containers that wait for `reason` (`ContainerCreating`,
+/// `ImagePullBackOff`, …) until `until`, or for good.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    pub reason: String,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// How a bound pod's containers begin.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start {
+    /// Running from this instant.
+    Running(DateTime<Utc>),
+    /// Not started yet: no usage, no metrics, room reserved on the node.
+    Waiting(Waiting),
+}
+
+/// What the kubelet makes of a resize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResizeOutcome {
+    /// Allocated at once, actuated [`RESIZE_ACTUATION`] later.
+    Done,
+    /// More than the node can allocate at all.
+    Infeasible,
+    /// More than the node has free now.
+    Deferred,
+}
+
+/// An in-place resize of one container, as VPA or a user asks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedResize {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    /// The values asked for; `None` keeps the container's current one.
+    pub resources: Requirements,
+    /// Forced (scenarios); `None` lets the kubelet's rule decide ([`kubelet_verdict`]).
+    pub outcome: Option<ResizeOutcome>,
+}
+
+/// A bound pod whose containers wait, with what it needs to start them.
+#[derive(Debug)]
+struct WaitingPod {
+    model: PodModel,
+    template: PodTemplate,
+    bound: DateTime<Utc>,
 }
 
 /// Something that happens at a simulated instant.
@@ -126,6 +183,17 @@ enum Happening {
     Autoscale(usize),
     ScenarioStart(usize),
     ScenarioEnd(usize),
+    ScenarioDelete(usize),
+    ContainersStart {
+        namespace: String,
+        pod: String,
+    },
+    Resize(usize),
+    ResizeActuated {
+        namespace: String,
+        pod: String,
+    },
+    ResizeRound,
     ForcedOomKill {
         namespace: String,
         pod: String,
@@ -158,11 +226,17 @@ pub struct Life {
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
     rng: Rng,
+    /// Draws for resizes and waiting pods, apart from `rng` so they leave
+    /// the rest of a seed's week as it was.
+    shapes: Rng,
     pods_made: u64,
     pub scheduler: Scheduler,
     pub deployments: Vec<DeploymentState>,
     pub cronjobs: Vec<CronState>,
     scenario: Vec<ScenarioPod>,
+    /// Bound pods whose containers have not started (no usage yet).
+    waiting: BTreeMap<(String, String), WaitingPod>,
+    resizes: Vec<PlannedResize>,
 }
 
 /// How often HPAs re-evaluate in the simulation (the real controller syncs
@@ -173,11 +247,18 @@ const AUTOSCALE_EVERY: Duration = Duration::minutes(30);
 pub const JOB_TTL_SECONDS: i64 = 3600;
 /// Pods of a rollout are replaced one at a time, this far apart.
 const ROLLOUT_STEP: Duration = Duration::seconds(15);
+/// The kubelet actuates an accepted resize this long after allocating it.
+pub const RESIZE_ACTUATION: Duration = Duration::seconds(10);
+/// Share of a rollout's new pods that wait before running, and for how long
+/// (seconds, uniform): image pulls and sandbox creation on a busy node.
+const ROLLOUT_WAIT_SHARE: f64 = 0.2;
+const ROLLOUT_WAIT_SECONDS: (i64, i64) = (30, 120);
 
 impl Life {
     pub fn new(seed: u64) -> Life {
         Life {
             rng: Rng::new(seed ^ 0x6c69_6665),
+            shapes: Rng::new(seed ^ 0x7368_6170_6573),
             ..Life::default()
         }
     }
@@ -214,6 +295,10 @@ impl Life {
                 self.schedule(now + offset, Happening::Autoscale(index));
             }
         }
+        if !self.deployments.is_empty() {
+            let first = Duration::minutes(60 + self.shapes.below(120) as i64);
+            self.schedule(now + first, Happening::ResizeRound);
+        }
     }
 
     /// Creates a pod of `template` started at `started`, on `node` or where
@@ -229,6 +314,25 @@ impl Life {
         node: Option<String>,
         started: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let start = Start::Running(started);
+        self.bind_pod(pods, store, template, identity, node, started, start)
+    }
+
+    /// Creates a pod of `template` bound at `bound` (to `node`, or where the
+    /// scheduler finds room: Pending when none) whose containers begin as
+    /// `start` says. A bound pod reserves its effective request at once,
+    /// running or not.
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind_pod(
+        &mut self,
+        pods: &mut BTreeMap<(String, String), PodModel>,
+        store: &Store,
+        template: &PodTemplate,
+        identity: PodIdentity,
+        node: Option<String>,
+        bound: DateTime<Utc>,
+        start: Start,
+    ) -> Result<(), StoreError> {
         let (cpu, memory) = template.request();
         let node = match node {
             Some(node) => {
@@ -237,11 +341,67 @@ impl Life {
             }
             None => self.scheduler.place(cpu, memory, template.placement),
         };
-        let mut object = template.pod(&identity, node.as_deref(), started);
+        let started = match &start {
+            Start::Running(at) => *at,
+            Start::Waiting(_) => bound,
+        };
         let mut containers = template.containers.clone();
         for container in &mut containers {
             container.jitter = self.rng.unit();
             container.started = started;
+        }
+        let Some(node) = node else {
+            store.put(PODS, template.pod(&identity, None, bound))?;
+            return Ok(());
+        };
+        let key = (identity.namespace.clone(), identity.name.clone());
+        let model = PodModel {
+            namespace: identity.namespace.clone(),
+            name: identity.name.clone(),
+            uid: identity.uid.clone(),
+            node: node.clone(),
+            labels: identity.labels.clone(),
+            containers,
+            sizing: template.sizing.clone(),
+            reserved: (cpu, memory),
+        };
+        match start {
+            Start::Running(started) => {
+                let mut object = template.pod(&identity, Some(&node), bound);
+                object["status"] = template.running_status(&identity.uid, bound, started);
+                self.run(pods, store, model, object)
+            }
+            Start::Waiting(Waiting { reason, until }) => {
+                store.put(PODS, template.waiting_pod(&identity, &node, bound, &reason))?;
+                if let Some(until) = until {
+                    let (namespace, pod) = key.clone();
+                    self.schedule(until, Happening::ContainersStart { namespace, pod });
+                }
+                let template = template.clone();
+                self.waiting.insert(
+                    key,
+                    WaitingPod {
+                        model,
+                        template,
+                        bound,
+                    },
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes a pod whose containers run and starts its usage: leaking
+    /// containers started before the epoch carry the OOM kills they would
+    /// have had by then, and their next kill is queued.
+    fn run(
+        &mut self,
+        pods: &mut BTreeMap<(String, String), PodModel>,
+        store: &Store,
+        mut model: PodModel,
+        mut object: Value,
+    ) -> Result<(), StoreError> {
+        for container in &mut model.containers {
             if container.profile == UsageProfile::Leak {
                 let period = container.leak_period();
                 while container.started + period <= epoch() {
@@ -251,35 +411,83 @@ impl Life {
             }
         }
         store.put(PODS, object)?;
-        let Some(node) = node else {
-            return Ok(());
-        };
-        for container in containers
+        for container in model
+            .containers
             .iter()
             .filter(|c| c.profile == UsageProfile::Leak)
         {
             self.schedule(
                 container.started + container.leak_period(),
                 Happening::OomKill {
-                    namespace: identity.namespace.clone(),
-                    pod: identity.name.clone(),
+                    namespace: model.namespace.clone(),
+                    pod: model.name.clone(),
                     container: container.name.clone(),
                 },
             );
         }
-        pods.insert(
-            (identity.namespace.clone(), identity.name.clone()),
-            PodModel {
-                namespace: identity.namespace,
-                name: identity.name,
-                uid: identity.uid,
-                node,
-                labels: identity.labels,
-                containers,
-                reserved: (cpu, memory),
-            },
-        );
+        pods.insert((model.namespace.clone(), model.name.clone()), model);
         Ok(())
+    }
+
+    /// The waiting containers of a bound pod start at `at`: it turns Running
+    /// (`startTime` stays when it was bound) and its usage begins.
+    fn start_containers(
+        &mut self,
+        pods: &mut BTreeMap<(String, String), PodModel>,
+        store: &Store,
+        key: (String, String),
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(waiting) = self.waiting.remove(&key) else {
+            return Ok(());
+        };
+        let WaitingPod {
+            mut model,
+            template,
+            bound,
+        } = waiting;
+        let Ok(current) = store.get(PODS, &key.0, &key.1) else {
+            self.scheduler
+                .release(&model.node, model.reserved.0, model.reserved.1);
+            return Ok(());
+        };
+        let mut object = current.value();
+        object["status"] = template.running_status(&model.uid, bound, at);
+        for container in &mut model.containers {
+            container.started = at;
+        }
+        self.run(pods, store, model, object)
+    }
+
+    /// Forgets a pod that stopped, running or still waiting, and frees the
+    /// room it had reserved.
+    fn unbind(&mut self, pods: &mut BTreeMap<(String, String), PodModel>, key: &(String, String)) {
+        let model = pods
+            .remove(key)
+            .or_else(|| self.waiting.remove(key).map(|w| w.model));
+        if let Some(model) = model {
+            self.scheduler
+                .release(&model.node, model.reserved.0, model.reserved.1);
+        }
+    }
+
+    /// How a rollout's new pod begins: most run at once; some wait for their
+    /// sandbox or image first ([`ROLLOUT_WAIT_SHARE`]).
+    fn rollout_start(&mut self, at: DateTime<Utc>) -> Start {
+        if self.shapes.unit() >= ROLLOUT_WAIT_SHARE {
+            return Start::Running(at);
+        }
+        let reason = if self.shapes.unit() < 0.7 {
+            "ContainerCreating"
+        } else {
+            "ImagePullBackOff"
+        };
+        let (low, high) = ROLLOUT_WAIT_SECONDS;
+        let seconds = low + self.shapes.below((high - low) as usize + 1) as i64;
+        Start::Waiting(Waiting {
+            reason: reason.into(),
+            until: Some(at + Duration::seconds(seconds)),
+        })
     }
 
     pub fn add_scenario_pod(&mut self, pod: ScenarioPod) {
@@ -300,16 +508,20 @@ impl Life {
     ) -> Result<(), StoreError> {
         for index in 0..self.scenario.len() {
             let pod = &self.scenario[index];
-            let (start, end) = (pod.start, pod.end);
+            let (start, end, deleted) = (pod.start, pod.end, pod.deleted);
             let kills: Vec<(String, DateTime<Utc>)> = pod.oom_kills.clone();
+            let resizes = pod.resizes.clone();
             let (namespace, name) = (pod.identity.namespace.clone(), pod.identity.name.clone());
             if start <= now {
-                self.start_scenario_pod(pods, store, index, start)?;
+                self.start_scenario_pod(pods, store, index, start, now)?;
             } else {
                 self.schedule(start, Happening::ScenarioStart(index));
             }
             if let Some(end) = end {
                 self.schedule(end, Happening::ScenarioEnd(index));
+            }
+            if let Some(deleted) = deleted {
+                self.schedule(deleted, Happening::ScenarioDelete(index));
             }
             for (container, at) in kills.into_iter().filter(|(_, at)| *at > now) {
                 self.schedule(
@@ -321,21 +533,36 @@ impl Life {
                     },
                 );
             }
+            for (at, resize) in resizes {
+                self.resizes.push(resize);
+                self.schedule(at, Happening::Resize(self.resizes.len() - 1));
+            }
         }
         Ok(())
     }
 
+    /// Binds scenario pod `index` at `at`; its containers run at once, or
+    /// wait as the scenario says (already done waiting by `now`: running
+    /// since the wait ended).
     fn start_scenario_pod(
         &mut self,
         pods: &mut BTreeMap<(String, String), PodModel>,
         store: &Store,
         index: usize,
         at: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let pod = &self.scenario[index];
         let (template, identity, node) =
             (pod.template.clone(), pod.identity.clone(), pod.node.clone());
-        self.start_pod(pods, store, &template, identity, Some(node), at)
+        let start = match &pod.waiting {
+            None => Start::Running(at),
+            Some(Waiting {
+                until: Some(until), ..
+            }) if *until <= now => Start::Running(*until),
+            Some(waiting) => Start::Waiting(waiting.clone()),
+        };
+        self.bind_pod(pods, store, &template, identity, Some(node), at, start)
     }
 
     /// A fresh uid for a pod: names repeat (StatefulSets), uids never do.
@@ -492,12 +719,37 @@ fn apply(
             let identity = life.replica_identity(store, deployment);
             let name = identity.name.clone();
             let template = life.deployments[deployment].template.clone();
-            life.start_pod(pods, store, &template, identity, None, at)?;
+            let start = life.rollout_start(at);
+            life.bind_pod(pods, store, &template, identity, None, at, start)?;
             life.deployments[deployment].pods[position] = name;
             Ok(())
         }
         Happening::Autoscale(index) => autoscale(life, pods, store, index, at),
-        Happening::ScenarioStart(index) => life.start_scenario_pod(pods, store, index, at),
+        Happening::ScenarioStart(index) => life.start_scenario_pod(pods, store, index, at, at),
+        Happening::ScenarioDelete(index) => {
+            let pod = &life.scenario[index];
+            let (namespace, name) = (pod.identity.namespace.clone(), pod.identity.name.clone());
+            remove_pod(life, pods, store, &namespace, &name, at)
+        }
+        Happening::ContainersStart { namespace, pod } => {
+            life.start_containers(pods, store, (namespace, pod), at)
+        }
+        Happening::Resize(index) => {
+            let resize = life.resizes[index].clone();
+            resize_pod(life, pods, store, &resize, at)
+        }
+        Happening::ResizeActuated { namespace, pod } => {
+            let Some(model) = pods.get(&(namespace.clone(), pod.clone())) else {
+                return Ok(());
+            };
+            let Ok(current) = store.get(PODS, &namespace, &pod) else {
+                return Ok(());
+            };
+            let mut object = current.value();
+            record_resize_actuated(&mut object, &model.containers);
+            store.put(PODS, object).map(drop)
+        }
+        Happening::ResizeRound => resize_round(life, pods, store, at),
         Happening::ScenarioEnd(index) => {
             let pod = &life.scenario[index];
             let (namespace, name) = (pod.identity.namespace.clone(), pod.identity.name.clone());
@@ -560,10 +812,7 @@ fn remove_pod(
         store.put(PODS, object)?;
     }
     let removed = store.delete(PODS, namespace, name);
-    if let Some(model) = pods.remove(&(namespace.to_owned(), name.to_owned())) {
-        life.scheduler
-            .release(&model.node, model.reserved.0, model.reserved.1);
-    }
+    life.unbind(pods, &(namespace.to_owned(), name.to_owned()));
     removed.map(drop).or_else(gone)
 }
 
@@ -660,10 +909,7 @@ fn finish_pod(
     let mut object = object.value();
     record_finished(&mut object, succeeded, at);
     store.put(PODS, object)?;
-    if let Some(model) = pods.remove(&(namespace.to_owned(), pod.to_owned())) {
-        life.scheduler
-            .release(&model.node, model.reserved.0, model.reserved.1);
-    }
+    life.unbind(pods, &(namespace.to_owned(), pod.to_owned()));
     Ok(())
 }
 
@@ -719,6 +965,225 @@ fn finish_job_pod(
     }
     store.put(JOBS, job_object)?;
     Ok(())
+}
+
+/// Resizes a running pod's container in place: the spec changes (a new
+/// generation), then the kubelet allocates at once (`Done`: usage, the
+/// node's reservation and `allocatedResources` follow; `status.resources`
+/// [`RESIZE_ACTUATION`] later) or leaves it `PodResizePending`. A pod not
+/// running (gone, finished, still waiting) is not resized.
+fn resize_pod(
+    life: &mut Life,
+    pods: &mut BTreeMap<(String, String), PodModel>,
+    store: &Store,
+    resize: &PlannedResize,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let key = (resize.namespace.clone(), resize.pod.clone());
+    let Some(model) = pods.get_mut(&key) else {
+        return Ok(());
+    };
+    let Some(position) = model
+        .containers
+        .iter()
+        .position(|c| c.name == resize.container)
+    else {
+        return Ok(());
+    };
+    let Some(room) = life.scheduler.room(&model.node) else {
+        return Ok(());
+    };
+    let resources = patched(model.containers[position].resources, resize.resources);
+    let mut wanted = model.containers.clone();
+    wanted[position].resources = resources;
+    let request = effective_request(&wanted, &model.sizing);
+    let verdict = resize
+        .outcome
+        .unwrap_or_else(|| kubelet_verdict(request, model.reserved, room));
+    let Ok(current) = store.get(PODS, &key.0, &key.1) else {
+        return Ok(());
+    };
+    let mut object = current.value();
+    let generation = record_resize_request(&mut object, &resize.container, &resources);
+    match verdict {
+        ResizeOutcome::Done => {
+            record_resize_accepted(&mut object, &resize.container, &resources, generation, at);
+            let (cpu, memory) = (request.0 - model.reserved.0, request.1 - model.reserved.1);
+            life.scheduler.reserve(&model.node, cpu, memory);
+            model.reserved = request;
+            model.containers[position].resources = resources;
+            let (namespace, pod) = key;
+            life.schedule(
+                at + RESIZE_ACTUATION,
+                Happening::ResizeActuated { namespace, pod },
+            );
+        }
+        ResizeOutcome::Infeasible => {
+            let message = infeasible_message(request, room);
+            record_resize_pending(&mut object, "Infeasible", &message, generation, at);
+        }
+        ResizeOutcome::Deferred => {
+            let message = deferred_message(request, model.reserved, room);
+            record_resize_pending(&mut object, "Deferred", &message, generation, at);
+        }
+    }
+    store.put(PODS, object).map(drop)
+}
+
+/// `current` with what `asked` sets.
+fn patched(current: Requirements, asked: Requirements) -> Requirements {
+    Requirements {
+        cpu_request_cores: asked.cpu_request_cores.or(current.cpu_request_cores),
+        memory_request_bytes: asked.memory_request_bytes.or(current.memory_request_bytes),
+        cpu_limit_cores: asked.cpu_limit_cores.or(current.cpu_limit_cores),
+        memory_limit_bytes: asked.memory_limit_bytes.or(current.memory_limit_bytes),
+    }
+}
+
+/// A rounding margin, so a pod resized to exactly what is free still fits.
+const FIT_SLACK: f64 = 1e-6;
+
+/// The kubelet's rule for a resize (`canResizePod`): the pod's new
+/// effective request beyond the node's allocatable is `Infeasible`; an
+/// increase beyond what the node has free is `Deferred`; the rest is granted.
+pub fn kubelet_verdict(request: (f64, f64), reserved: (f64, f64), room: Room) -> ResizeOutcome {
+    if request.0 > room.cpu_allocatable + FIT_SLACK
+        || request.1 > room.memory_allocatable + FIT_SLACK
+    {
+        ResizeOutcome::Infeasible
+    } else if request.0 - reserved.0 > room.cpu_free + FIT_SLACK
+        || request.1 - reserved.1 > room.memory_free + FIT_SLACK
+    {
+        ResizeOutcome::Deferred
+    } else {
+        ResizeOutcome::Done
+    }
+}
+
+fn millicores(cores: f64) -> i64 {
+    (cores * 1000.0).round() as i64
+}
+
+/// The kubelet's message for an infeasible resize: memory when memory is
+/// what exceeds allocatable, else CPU (millicores; memory in bytes).
+fn infeasible_message(request: (f64, f64), room: Room) -> String {
+    let detail = if request.1 > room.memory_allocatable + FIT_SLACK {
+        format!(
+            "memory, requested: {}, capacity: {}",
+            request.1.round() as i64,
+            room.memory_allocatable.round() as i64
+        )
+    } else {
+        format!(
+            "cpu, requested: {}, capacity: {}",
+            millicores(request.0),
+            millicores(room.cpu_allocatable)
+        )
+    };
+    format!("Node didn't have enough capacity: {detail}")
+}
+
+/// The admission message of a deferred resize (noderesources' fit error):
+/// the pod's new request against what the node's other pods use.
+fn deferred_message(request: (f64, f64), reserved: (f64, f64), room: Room) -> String {
+    let used_cpu = room.cpu_allocatable - room.cpu_free - reserved.0;
+    let used_memory = room.memory_allocatable - room.memory_free - reserved.1;
+    let cpu_fits = request.0 <= room.cpu_allocatable - used_cpu + FIT_SLACK;
+    let memory_fits = request.1 <= room.memory_allocatable - used_memory + FIT_SLACK;
+    let detail = if cpu_fits && !memory_fits {
+        format!(
+            "memory, requested: {}, used: {}, capacity: {}",
+            request.1.round() as i64,
+            used_memory.round() as i64,
+            room.memory_allocatable.round() as i64
+        )
+    } else {
+        format!(
+            "cpu, requested: {}, used: {}, capacity: {}",
+            millicores(request.0),
+            millicores(used_cpu),
+            millicores(room.cpu_allocatable)
+        )
+    };
+    format!("Node didn't have enough resource: {detail}")
+}
+
+/// Resize rounds come this often (uniform, minutes).
+const RESIZE_EVERY_MINUTES: (i64, i64) = (120, 240);
+
+/// VPA in in-place mode: every few hours it resizes the main container of
+/// some running Deployment pods (about one in 60, 1 to 25 a round; pods
+/// under pod-level resources are left alone). What it asks is drawn by
+/// [`vpa_recommendation`]; what the pod gets is the kubelet's verdict.
+fn resize_round(
+    life: &mut Life,
+    pods: &mut BTreeMap<(String, String), PodModel>,
+    store: &Store,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (low, high) = RESIZE_EVERY_MINUTES;
+    let next = low + life.shapes.below((high - low) as usize + 1) as i64;
+    life.schedule(at + Duration::minutes(next), Happening::ResizeRound);
+    let candidates: Vec<(String, String)> = life
+        .deployments
+        .iter()
+        .filter(|d| d.template.sizing.pod_level.is_none())
+        .flat_map(|d| {
+            d.pods
+                .iter()
+                .map(|p| (d.owner.namespace.clone(), p.clone()))
+        })
+        .filter(|key| pods.contains_key(key))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let count = (candidates.len() / 60).clamp(1, 25);
+    for _ in 0..count {
+        let (namespace, pod) = candidates[life.shapes.below(candidates.len())].clone();
+        let Some(model) = pods.get(&(namespace.clone(), pod.clone())) else {
+            continue;
+        };
+        let (Some(main), Some(room)) = (model.containers.first(), life.scheduler.room(&model.node))
+        else {
+            continue;
+        };
+        let resources = vpa_recommendation(&mut life.shapes, main.resources, room);
+        let resize = PlannedResize {
+            namespace,
+            pod,
+            container: main.name.clone(),
+            resources,
+            outcome: None,
+        };
+        resize_pod(life, pods, store, &resize, at)?;
+    }
+    Ok(())
+}
+
+/// What VPA asks for a container: mostly its requests (and limits, in
+/// proportion) 20–50 % up or down; one ask in ten is a CPU recommendation
+/// beyond the node's allocatable (so `Infeasible`), one in ten more CPU
+/// than the node has free (so `Deferred`, or `Infeasible` on a small node).
+fn vpa_recommendation(rng: &mut Rng, current: Requirements, room: Room) -> Requirements {
+    let cpu = current.cpu_request_cores.unwrap_or(0.1);
+    let draw = rng.unit();
+    let (cpu_factor, memory_factor) = if draw < 0.1 {
+        (room.cpu_allocatable * 1.25 / cpu, 1.0)
+    } else if draw < 0.2 {
+        ((cpu + room.cpu_free.max(0.0) + 0.25) / cpu, 1.0)
+    } else {
+        let change = 0.2 + 0.3 * rng.unit();
+        let factor = if rng.unit() < 0.5 {
+            1.0 + change
+        } else {
+            1.0 - change
+        };
+        (factor, factor)
+    };
+    let mut resized = current;
+    resized.scale(cpu_factor, memory_factor);
+    resized
 }
 
 /// Starts a rolling update: a new ReplicaSet takes over pod by pod.

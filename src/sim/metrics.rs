@@ -133,8 +133,9 @@ pub fn usage(seed: u64, container: &ContainerModel, time: DateTime<Utc>) -> (f64
         UsageProfile::Leak => 0.3 + 0.2 * container.jitter,
         UsageProfile::Batch | UsageProfile::Constant { .. } => 0.85,
     };
+    let (cpu_basis, memory_basis) = container.usage_basis();
     let wobble = 1.0 + 0.15 * noise(seed, container.jitter, scrape);
-    let cpu = (container.cpu_request_cores * level * wobble).max(0.0005);
+    let cpu = (cpu_basis * level * wobble).max(0.0005);
     let memory_level = match container.profile {
         UsageProfile::UnderProvisioned => 1.1 + 0.3 * container.jitter,
         UsageProfile::Idle => 0.2,
@@ -142,19 +143,19 @@ pub fn usage(seed: u64, container: &ContainerModel, time: DateTime<Utc>) -> (f64
         UsageProfile::Leak => {
             // From a third of the limit to just under it when the kill comes.
             let limit = container
+                .resources
                 .memory_limit_bytes
-                .unwrap_or(container.memory_request_bytes);
+                .unwrap_or(memory_basis);
             let period = container.leak_period().num_seconds().max(1) as f64;
             let age = (time - container.started)
                 .num_seconds()
                 .clamp(0, period as i64) as f64;
-            (0.33 + 0.66 * age / period) * limit / container.memory_request_bytes
+            (0.33 + 0.66 * age / period) * limit / memory_basis
         }
         _ => 0.4 + 0.4 * container.jitter,
     };
-    let memory = container.memory_request_bytes
-        * memory_level
-        * (1.0 + 0.005 * noise(seed ^ 1, container.jitter, scrape));
+    let memory =
+        memory_basis * memory_level * (1.0 + 0.005 * noise(seed ^ 1, container.jitter, scrape));
     (cpu, memory.max(1_048_576.0))
 }
 

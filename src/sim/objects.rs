@@ -1,7 +1,12 @@
 //! The API objects the simulated controllers write, shaped as the real
 //! controllers and kubelet shape them (owner references, template hashes,
-//! container statuses with `lastState`), so the collector is tested on what a
-//! real cluster sends.
+//! container statuses with `lastState`, `allocatedResources` and resize
+//! conditions), so the collector is tested on what a real cluster sends.
+//!
+//! The one rule that decides what a pod reserves on its node (its effective
+//! request, as kube-scheduler computes it) lives here, in
+//! [`effective_request`], so the scheduler, resizes and the generator's sizing
+//! all agree.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -38,12 +43,149 @@ impl Owner {
     }
 }
 
-/// An init container that ran to completion before the pod's containers.
+/// Requests and limits of a container or a pod (`resources`); `None` is a
+/// key the object does not carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Requirements {
+    pub cpu_request_cores: Option<f64>,
+    pub memory_request_bytes: Option<f64>,
+    pub cpu_limit_cores: Option<f64>,
+    pub memory_limit_bytes: Option<f64>,
+}
+
+impl Requirements {
+    /// CPU cores and memory bytes requested, zero for what is not requested
+    /// (what the scheduler counts for it).
+    pub fn requested(&self) -> (f64, f64) {
+        (
+            self.cpu_request_cores.unwrap_or(0.0),
+            self.memory_request_bytes.unwrap_or(0.0),
+        )
+    }
+
+    /// Whether any request is set (kube's `IsPodLevelRequestsSet` for a pod).
+    pub fn has_requests(&self) -> bool {
+        self.cpu_request_cores.is_some() || self.memory_request_bytes.is_some()
+    }
+
+    /// `{"cpu": "500m", "memory": "1Gi"}` of what is requested.
+    pub fn requests_json(&self) -> Value {
+        quantities(self.cpu_request_cores, self.memory_request_bytes)
+    }
+
+    /// `{"requests": {...}, "limits": {...}}`, each key only when it has
+    /// entries, as the API server serializes a ResourceRequirements.
+    pub fn json(&self) -> Value {
+        let mut value = json!({});
+        let requests = self.requests_json();
+        if requests.as_object().is_some_and(|m| !m.is_empty()) {
+            value["requests"] = requests;
+        }
+        let limits = quantities(self.cpu_limit_cores, self.memory_limit_bytes);
+        if limits.as_object().is_some_and(|m| !m.is_empty()) {
+            value["limits"] = limits;
+        }
+        value
+    }
+
+    /// Guaranteed QoS for these requirements: CPU and memory limited, and
+    /// requested exactly as limited.
+    fn guaranteed(&self) -> bool {
+        self.cpu_limit_cores.is_some()
+            && self.memory_limit_bytes.is_some()
+            && self.cpu_request_cores == self.cpu_limit_cores
+            && self.memory_request_bytes == self.memory_limit_bytes
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == Requirements::default()
+    }
+
+    /// Scales every request and limit by the factors, rounded to whole
+    /// millicores and MiB as people write them, never below 5m / 16Mi.
+    pub fn scale(&mut self, cpu: f64, memory: f64) {
+        let cores = |v: f64| round_cores(v * cpu);
+        let bytes = |v: f64| round_bytes(v * memory);
+        self.cpu_request_cores = self.cpu_request_cores.map(cores);
+        self.cpu_limit_cores = self.cpu_limit_cores.map(cores);
+        self.memory_request_bytes = self.memory_request_bytes.map(bytes);
+        self.memory_limit_bytes = self.memory_limit_bytes.map(bytes);
+    }
+}
+
+/// Cores rounded to a whole millicore, at least 5m.
+pub fn round_cores(cores: f64) -> f64 {
+    ((cores * 1000.0).round() / 1000.0).max(0.005)
+}
+
+/// Bytes rounded to a whole MiB, at least 16 MiB.
+pub fn round_bytes(bytes: f64) -> f64 {
+    ((bytes / 1_048_576.0).round() * 1_048_576.0).max(16.0 * 1_048_576.0)
+}
+
+fn quantities(cpu: Option<f64>, memory: Option<f64>) -> Value {
+    let mut map = serde_json::Map::new();
+    if let Some(cpu) = cpu {
+        map.insert("cpu".into(), json!(cpu_text(cpu)));
+    }
+    if let Some(memory) = memory {
+        map.insert("memory".into(), json!(memory_text(memory)));
+    }
+    Value::Object(map)
+}
+
+/// A regular init container: runs to completion before the pod's containers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InitContainer {
     pub name: String,
-    pub cpu_cores: f64,
-    pub memory_bytes: f64,
+    pub resources: Requirements,
+    /// How many of the pod's native sidecars are declared before it: those
+    /// already run while it does, so they count toward its request.
+    pub sidecars_before: usize,
+}
+
+/// What besides its containers decides what a pod reserves on its node.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sizing {
+    pub init: Vec<InitContainer>,
+    /// Pod-level `spec.resources` (on by default since 1.34).
+    pub pod_level: Option<Requirements>,
+    /// `spec.overhead` (cores, bytes), copied from the pod's RuntimeClass;
+    /// `None` where it sets none.
+    pub overhead: Option<(Option<f64>, Option<f64>)>,
+}
+
+/// CPU cores and memory bytes the scheduler reserves for a pod, by
+/// kube's `resource.PodRequests` (k8s.io/component-helpers):
+/// max(Σ containers + Σ native sidecars, max over init containers i of
+/// (init_i + Σ sidecars declared before i)); a pod-level request replaces
+/// that aggregate for its resource; then the RuntimeClass overhead is added.
+pub fn effective_request(containers: &[ContainerModel], sizing: &Sizing) -> (f64, f64) {
+    let add = |a: (f64, f64), b: (f64, f64)| (a.0 + b.0, a.1 + b.1);
+    let running = containers
+        .iter()
+        .fold((0.0, 0.0), |sum, c| add(sum, c.resources.requested()));
+    let sidecars: Vec<(f64, f64)> = containers
+        .iter()
+        .filter(|c| c.native_sidecar)
+        .map(|c| c.resources.requested())
+        .collect();
+    let mut total = sizing.init.iter().fold(running, |max, init| {
+        let before = sidecars
+            .iter()
+            .take(init.sidecars_before)
+            .fold((0.0, 0.0), |sum, s| add(sum, *s));
+        let wanted = add(init.resources.requested(), before);
+        (max.0.max(wanted.0), max.1.max(wanted.1))
+    });
+    if let Some(pod) = sizing.pod_level.filter(Requirements::has_requests) {
+        total.0 = pod.cpu_request_cores.unwrap_or(total.0);
+        total.1 = pod.memory_request_bytes.unwrap_or(total.1);
+    }
+    match sizing.overhead {
+        Some((cpu, memory)) => add(total, (cpu.unwrap_or(0.0), memory.unwrap_or(0.0))),
+        None => total,
+    }
 }
 
 /// Where a pod may run.
@@ -59,9 +201,13 @@ pub enum Placement {
 pub struct PodTemplate {
     pub app: String,
     pub annotations: Value,
-    /// Containers, jitter and start time unset: each pod draws its own.
+    /// Containers (native sidecars among them), jitter and start time
+    /// unset: each pod draws its own.
     pub containers: Vec<ContainerModel>,
-    pub init: Vec<InitContainer>,
+    /// Init containers, pod-level resources and overhead.
+    pub sizing: Sizing,
+    /// `spec.runtimeClassName` (`gvisor` for sandboxed pods).
+    pub runtime_class: Option<String>,
     pub volumes: Vec<Value>,
     pub priority: Option<(&'static str, i64)>,
     pub grace_seconds: i64,
@@ -71,13 +217,20 @@ pub struct PodTemplate {
     pub startup_seconds: i64,
 }
 
+/// One entry of `spec.initContainers`, in declared order.
+enum InitEntry<'a> {
+    Run(&'a InitContainer),
+    Sidecar(&'a ContainerModel),
+}
+
 impl PodTemplate {
     pub fn new(app: &str, containers: Vec<ContainerModel>) -> PodTemplate {
         PodTemplate {
             app: app.to_owned(),
             annotations: json!({}),
             containers,
-            init: Vec::new(),
+            sizing: Sizing::default(),
+            runtime_class: None,
             volumes: Vec::new(),
             priority: None,
             grace_seconds: 30,
@@ -95,34 +248,24 @@ impl PodTemplate {
         )
     }
 
-    /// Scales every request (and limit) by the factors, rounded to whole
-    /// millicores and MiB as people write them, never below 5m / 16Mi.
+    /// Scales every request and limit (containers, init containers and
+    /// pod-level; not the RuntimeClass's fixed overhead) by the factors.
     pub fn scale(&mut self, cpu: f64, memory: f64) {
-        let cores = |v: f64| ((v * cpu * 1000.0).round() / 1000.0).max(0.005);
-        let bytes =
-            |v: f64| ((v * memory / 1_048_576.0).round() * 1_048_576.0).max(16.0 * 1_048_576.0);
         for c in &mut self.containers {
-            c.cpu_request_cores = cores(c.cpu_request_cores);
-            c.cpu_limit_cores = c.cpu_limit_cores.map(cores);
-            c.memory_request_bytes = bytes(c.memory_request_bytes);
-            c.memory_limit_bytes = c.memory_limit_bytes.map(bytes);
+            c.resources.scale(cpu, memory);
         }
-        for i in &mut self.init {
-            i.cpu_cores = cores(i.cpu_cores);
-            i.memory_bytes = bytes(i.memory_bytes);
+        for i in &mut self.sizing.init {
+            i.resources.scale(cpu, memory);
+        }
+        if let Some(pod) = &mut self.sizing.pod_level {
+            pod.scale(cpu, memory);
         }
     }
 
-    /// CPU cores and memory bytes the scheduler reserves for one pod: the
-    /// larger of the running containers' sum and any init container, as
-    /// the real scheduler computes a pod's effective request.
+    /// CPU cores and memory bytes the scheduler reserves for one pod
+    /// ([`effective_request`]).
     pub fn request(&self) -> (f64, f64) {
-        let running = self.containers.iter().fold((0.0, 0.0), |sum, c| {
-            (sum.0 + c.cpu_request_cores, sum.1 + c.memory_request_bytes)
-        });
-        self.init.iter().fold(running, |max, i| {
-            (max.0.max(i.cpu_cores), max.1.max(i.memory_bytes))
-        })
+        effective_request(&self.containers, &self.sizing)
     }
 
     /// `spec.template` of the workload object.
@@ -130,32 +273,47 @@ impl PodTemplate {
         json!({"metadata": {"labels": labels, "annotations": self.annotations}, "spec": self.pod_spec(None)})
     }
 
+    /// Init containers and native sidecars in declared order.
+    fn init_entries(&self) -> Vec<InitEntry<'_>> {
+        let mut entries = Vec::new();
+        let mut regular = self.sizing.init.iter().peekable();
+        let sidecars = self.containers.iter().filter(|c| c.native_sidecar);
+        for (position, sidecar) in sidecars.enumerate() {
+            while let Some(init) = regular.next_if(|i| i.sidecars_before <= position) {
+                entries.push(InitEntry::Run(init));
+            }
+            entries.push(InitEntry::Sidecar(sidecar));
+        }
+        entries.extend(regular.map(InitEntry::Run));
+        entries
+    }
+
     fn pod_spec(&self, node: Option<&str>) -> Value {
-        let mut init: Vec<Value> = self
-            .init
-            .iter()
-            .map(|i| resources_spec(&i.name, i.cpu_cores, i.memory_bytes, None, None))
+        let init: Vec<Value> = self
+            .init_entries()
+            .into_iter()
+            .map(|entry| match entry {
+                InitEntry::Run(i) => container_spec(&i.name, &i.resources),
+                InitEntry::Sidecar(c) => {
+                    let mut spec = container_spec(&c.name, &c.resources);
+                    spec["restartPolicy"] = json!("Always");
+                    spec
+                }
+            })
             .collect();
-        let mut containers = Vec::new();
-        for c in &self.containers {
-            let mut spec = resources_spec(
-                &c.name,
-                c.cpu_request_cores,
-                c.memory_request_bytes,
-                c.cpu_limit_cores,
-                c.memory_limit_bytes,
-            );
-            if c.native_sidecar {
-                spec["restartPolicy"] = json!("Always");
-                init.push(spec);
-            } else {
+        let containers: Vec<Value> = self
+            .containers
+            .iter()
+            .filter(|c| !c.native_sidecar)
+            .map(|c| {
+                let mut spec = container_spec(&c.name, &c.resources);
                 spec["readinessProbe"] =
                     json!({"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 10});
                 spec["livenessProbe"] =
                     json!({"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10});
-                containers.push(spec);
-            }
-        }
+                spec
+            })
+            .collect();
         let mut spec = json!({
             "containers": containers,
             "terminationGracePeriodSeconds": self.grace_seconds,
@@ -177,79 +335,160 @@ impl PodTemplate {
             spec["nodeSelector"] = json!({"cloud.google.com/gke-preemptible": "true"});
             spec["tolerations"] = json!([{"key": "cloud.google.com/gke-preemptible", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]);
         }
+        if let Some(class) = &self.runtime_class {
+            spec["runtimeClassName"] = json!(class);
+        }
+        if let Some((cpu, memory)) = self.sizing.overhead {
+            spec["overhead"] = quantities(cpu, memory);
+        }
+        if let Some(pod) = &self.sizing.pod_level {
+            spec["resources"] = pod.json();
+        }
         if let Some(node) = node {
             spec["nodeName"] = json!(node);
         }
         spec
     }
 
-    /// A pod of this template. `node: None` is a pod the scheduler could not
-    /// place: Pending and Unschedulable, as a full cluster leaves it.
-    pub fn pod(&self, pod: &PodIdentity, node: Option<&str>, started: DateTime<Utc>) -> Value {
+    fn metadata(&self, pod: &PodIdentity, created: DateTime<Utc>) -> Value {
         let mut metadata = json!({
             "name": pod.name, "namespace": pod.namespace, "uid": pod.uid,
             "labels": pod.labels, "annotations": self.annotations,
-            "creationTimestamp": timestamp(started),
+            "creationTimestamp": timestamp(created), "generation": 1,
         });
         if let Some(owner) = &pod.owner {
             metadata["ownerReferences"] = json!([owner]);
         }
+        metadata
+    }
+
+    /// A pod of this template, running since `started`. `node: None` is a
+    /// pod the scheduler could not place: Pending and Unschedulable, as a
+    /// full cluster leaves it.
+    pub fn pod(&self, pod: &PodIdentity, node: Option<&str>, started: DateTime<Utc>) -> Value {
         let status = match node {
-            Some(_) => self.running_status(pod, started),
+            Some(_) => self.running_status(&pod.uid, started, started),
             None => json!({
                 "phase": "Pending", "qosClass": self.qos_class(),
                 "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                     "message": "0/1 nodes are available: Insufficient cpu.", "lastTransitionTime": timestamp(started)}]
             }),
         };
-        json!({"metadata": metadata, "spec": self.pod_spec(node), "status": status})
+        json!({"metadata": self.metadata(pod, started), "spec": self.pod_spec(node), "status": status})
     }
 
-    fn running_status(&self, pod: &PodIdentity, started: DateTime<Utc>) -> Value {
-        let container_id = format!("containerd://{}", pod.uid.replace('-', ""));
-        let init_statuses: Vec<Value> = self
-            .init
-            .iter()
-            .map(|i| json!({
-                "name": i.name, "ready": true, "restartCount": 0, "image": image(&i.name), "imageID": "", "containerID": container_id,
-                "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": timestamp(started), "finishedAt": timestamp(started)}}
-            }))
-            .chain(self.containers.iter().filter(|c| c.native_sidecar).map(|c| running_container(c, &container_id, started)))
+    /// A pod bound to `node` at `bound` whose containers have not started:
+    /// Pending, `startTime` set, every container waiting for `reason`
+    /// (`ContainerCreating`, `ImagePullBackOff`, `CrashLoopBackOff`, …).
+    pub fn waiting_pod(
+        &self,
+        pod: &PodIdentity,
+        node: &str,
+        bound: DateTime<Utc>,
+        reason: &str,
+    ) -> Value {
+        json!({"metadata": self.metadata(pod, bound), "spec": self.pod_spec(Some(node)), "status": self.waiting_status(pod, bound, reason)})
+    }
+
+    fn waiting_status(&self, pod: &PodIdentity, bound: DateTime<Utc>, reason: &str) -> Value {
+        let waiting = |c: &ContainerModel| waiting_container(c, pod, bound, reason);
+        let init: Vec<Value> = self
+            .init_entries()
+            .into_iter()
+            .map(|entry| match entry {
+                InitEntry::Run(i) => completed_init(i, &pod.uid, bound),
+                InitEntry::Sidecar(c) => waiting(c),
+            })
             .collect();
         let statuses: Vec<Value> = self
             .containers
             .iter()
             .filter(|c| !c.native_sidecar)
-            .map(|c| running_container(c, &container_id, started))
+            .map(waiting)
+            .collect();
+        let names: Vec<&str> = self.containers.iter().map(|c| c.name.as_str()).collect();
+        let unready = format!("containers with unready status: [{}]", names.join(" "));
+        let at = timestamp(bound);
+        // The sandbox (and so the pod IP) exists once the pod is past ContainerCreating.
+        let sandbox = reason != "ContainerCreating";
+        let mut status = json!({
+            "phase": "Pending", "qosClass": self.qos_class(), "startTime": at,
+            "hostIP": "10.128.0.2", "observedGeneration": 1,
+            "conditions": [
+                {"type": "PodReadyToStartContainers", "status": if sandbox { "True" } else { "False" }, "lastTransitionTime": at},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": at},
+                {"type": "Ready", "status": "False", "reason": "ContainersNotReady", "message": unready, "lastTransitionTime": at},
+                {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady", "message": unready, "lastTransitionTime": at},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": at}
+            ],
+            "containerStatuses": statuses,
+        });
+        if sandbox {
+            status["podIP"] = json!("10.4.0.2");
+        }
+        if !init.is_empty() {
+            status["initContainerStatuses"] = json!(init);
+        }
+        status
+    }
+
+    /// `status` of a pod bound at `bound` whose containers started at
+    /// `started` (the same instant unless it waited first).
+    pub fn running_status(&self, uid: &str, bound: DateTime<Utc>, started: DateTime<Utc>) -> Value {
+        let init: Vec<Value> = self
+            .init_entries()
+            .into_iter()
+            .map(|entry| match entry {
+                InitEntry::Run(i) => completed_init(i, uid, started),
+                InitEntry::Sidecar(c) => running_container(c, uid, started),
+            })
+            .collect();
+        let statuses: Vec<Value> = self
+            .containers
+            .iter()
+            .filter(|c| !c.native_sidecar)
+            .map(|c| running_container(c, uid, started))
             .collect();
         // Ready from its transition time on; the status is written once at
         // start, so a client sees Ready with a transition time a few seconds
         // ahead (a real kubelet would first report not ready).
         let ready = started + chrono::Duration::seconds(self.startup_seconds);
         let mut status = json!({
-            "phase": "Running", "qosClass": self.qos_class(), "startTime": timestamp(started),
-            "hostIP": "10.128.0.2", "podIP": "10.4.0.2",
+            "phase": "Running", "qosClass": self.qos_class(), "startTime": timestamp(bound),
+            "hostIP": "10.128.0.2", "podIP": "10.4.0.2", "observedGeneration": 1,
             "conditions": [
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": timestamp(started)},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": timestamp(bound)},
                 {"type": "Initialized", "status": "True", "lastTransitionTime": timestamp(started)},
                 {"type": "ContainersReady", "status": "True", "lastTransitionTime": timestamp(ready)},
                 {"type": "Ready", "status": "True", "lastTransitionTime": timestamp(ready)}
             ],
             "containerStatuses": statuses,
         });
-        if !init_statuses.is_empty() {
-            status["initContainerStatuses"] = json!(init_statuses);
+        if !init.is_empty() {
+            status["initContainerStatuses"] = json!(init);
         }
         status
     }
 
+    /// The pod's QoS class, from pod-level resources when it has them
+    /// (as 1.34+ computes it), else from its containers'.
     fn qos_class(&self) -> &'static str {
-        let guaranteed = self.containers.iter().all(|c| {
-            c.cpu_limit_cores == Some(c.cpu_request_cores)
-                && c.memory_limit_bytes == Some(c.memory_request_bytes)
-        });
+        let declared: Vec<&Requirements> = self
+            .containers
+            .iter()
+            .map(|c| &c.resources)
+            .chain(self.sizing.init.iter().map(|i| &i.resources))
+            .collect();
+        let guaranteed = match &self.sizing.pod_level {
+            Some(pod) => pod.guaranteed(),
+            None => declared.iter().all(|r| r.guaranteed()),
+        };
+        let best_effort = declared.iter().all(|r| r.is_empty())
+            && self.sizing.pod_level.is_none_or(|p| p.is_empty());
         if guaranteed {
             "Guaranteed"
+        } else if best_effort {
+            "BestEffort"
         } else {
             "Burstable"
         }
@@ -270,55 +509,226 @@ fn image(name: &str) -> String {
     format!("registry.example.com/{name}:1.0")
 }
 
-fn running_container(c: &ContainerModel, container_id: &str, started: DateTime<Utc>) -> Value {
-    json!({
+fn container_id(uid: &str) -> String {
+    format!("containerd://{}", uid.replace('-', ""))
+}
+
+/// A running container's status, with what the kubelet allocated to it and
+/// what it actuated (`allocatedResources`, `resources`), as a 1.33+ kubelet
+/// writes them for every container.
+fn running_container(c: &ContainerModel, uid: &str, started: DateTime<Utc>) -> Value {
+    let mut status = json!({
         "name": c.name, "ready": true, "started": true, "restartCount": 0,
-        "image": image(&c.name), "imageID": "", "containerID": container_id,
-        "state": {"running": {"startedAt": timestamp(started)}}
-    })
+        "image": image(&c.name), "imageID": "", "containerID": container_id(uid),
+        "state": {"running": {"startedAt": timestamp(started)}},
+        "resources": c.resources.json(),
+    });
+    allocate(&mut status, &c.resources);
+    status
 }
 
-fn cpu_text(cores: f64) -> String {
-    format!("{}m", (cores * 1000.0).round() as u64)
+/// `allocatedResources`: the requests the kubelet admitted (absent when
+/// the container requests nothing, as the kubelet's omitempty leaves it).
+fn allocate(status: &mut Value, resources: &Requirements) {
+    let requests = resources.requests_json();
+    if requests.as_object().is_some_and(|m| !m.is_empty()) {
+        status["allocatedResources"] = requests;
+    }
 }
 
-fn memory_text(bytes: f64) -> String {
-    format!("{}Mi", (bytes / 1_048_576.0).round() as u64)
+/// A regular init container that ran to completion at `at`.
+fn completed_init(i: &InitContainer, uid: &str, at: DateTime<Utc>) -> Value {
+    let mut status = json!({
+        "name": i.name, "ready": true, "restartCount": 0, "image": image(&i.name), "imageID": "", "containerID": container_id(uid),
+        "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": timestamp(at), "finishedAt": timestamp(at)}}
+    });
+    allocate(&mut status, &i.resources);
+    status
 }
 
-fn resources_spec(
-    name: &str,
-    cpu: f64,
-    memory: f64,
-    cpu_limit: Option<f64>,
-    memory_limit: Option<f64>,
+/// A container that has not started: no container yet (ContainerCreating,
+/// ImagePullBackOff) or one that keeps crashing (CrashLoopBackOff).
+fn waiting_container(
+    c: &ContainerModel,
+    pod: &PodIdentity,
+    bound: DateTime<Utc>,
+    reason: &str,
 ) -> Value {
-    let mut limits = json!({});
-    if let Some(cpu) = cpu_limit {
-        limits["cpu"] = json!(cpu_text(cpu));
+    let message = match reason {
+        "ImagePullBackOff" => format!("Back-off pulling image \"{}\"", image(&c.name)),
+        "ErrImagePull" => format!("failed to pull image \"{}\"", image(&c.name)),
+        "CrashLoopBackOff" => format!(
+            "back-off 40s restarting failed container={} pod={}_{}({})",
+            c.name, pod.name, pod.namespace, pod.uid
+        ),
+        _ => String::new(),
+    };
+    let mut waiting = json!({"reason": reason});
+    if !message.is_empty() {
+        waiting["message"] = json!(message);
     }
-    if let Some(memory) = memory_limit {
-        limits["memory"] = json!(memory_text(memory));
+    let mut status = json!({
+        "name": c.name, "ready": false, "started": false, "restartCount": 0,
+        "image": image(&c.name), "imageID": "", "state": {"waiting": waiting},
+    });
+    if reason == "CrashLoopBackOff" {
+        status["restartCount"] = json!(3);
+        status["containerID"] = json!(container_id(&pod.uid));
+        status["lastState"] = json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": timestamp(bound), "finishedAt": timestamp(bound)}});
     }
-    json!({
-        "name": name,
-        "image": image(name),
-        "resources": {"requests": {"cpu": cpu_text(cpu), "memory": memory_text(memory)}, "limits": limits},
-    })
+    allocate(&mut status, &c.resources);
+    status
 }
 
-/// Marks a pod's container as killed for exceeding its memory limit and
-/// restarted at `at`, as kubelet reports it.
-pub fn record_oom_kill(pod: &mut Value, container: &str, at: DateTime<Utc>) {
-    let Some(statuses) = pod["status"]["containerStatuses"].as_array_mut() else {
-        return;
+/// Whole cores as `N`, the rest in millicores, as the API server writes
+/// a quantity in its canonical form.
+fn cpu_text(cores: f64) -> String {
+    let millis = (cores * 1000.0).round() as u64;
+    if millis.is_multiple_of(1000) {
+        format!("{}", millis / 1000)
+    } else {
+        format!("{millis}m")
+    }
+}
+
+/// Whole MiB as `NMi` (how the generator sizes memory); any other amount
+/// in bytes, so a scenario's `500M` is served exactly.
+fn memory_text(bytes: f64) -> String {
+    let mib = bytes / 1_048_576.0;
+    if (mib - mib.round()).abs() < 1e-9 {
+        format!("{}Mi", mib.round() as u64)
+    } else {
+        format!("{}", bytes.round() as u64)
+    }
+}
+
+fn container_spec(name: &str, resources: &Requirements) -> Value {
+    json!({"name": name, "image": image(name), "resources": resources.json()})
+}
+
+/// The container statuses of `pod` (regular, then init) named `container`.
+fn statuses_named<'a>(
+    pod: &'a mut Value,
+    container: &'a str,
+) -> impl Iterator<Item = &'a mut Value> {
+    let status = &mut pod["status"];
+    let (regular, init) = match status.as_object_mut() {
+        Some(map) => {
+            let mut regular = None;
+            let mut init = None;
+            for (key, value) in map.iter_mut() {
+                match key.as_str() {
+                    "containerStatuses" => regular = value.as_array_mut(),
+                    "initContainerStatuses" => init = value.as_array_mut(),
+                    _ => {}
+                }
+            }
+            (regular, init)
+        }
+        None => (None, None),
     };
-    for status in statuses.iter_mut().filter(|s| s["name"] == container) {
+    regular
+        .into_iter()
+        .flatten()
+        .chain(init.into_iter().flatten())
+        .filter(move |s| s["name"] == container)
+}
+
+/// Marks a pod's container (or native sidecar) as killed for exceeding its
+/// memory limit and restarted at `at`, as kubelet reports it.
+pub fn record_oom_kill(pod: &mut Value, container: &str, at: DateTime<Utc>) {
+    for status in statuses_named(pod, container) {
+        if status["state"]["running"].is_null() {
+            continue;
+        }
         let started = status["state"]["running"]["startedAt"].clone();
         let restarts = status["restartCount"].as_u64().unwrap_or(0) + 1;
         status["restartCount"] = json!(restarts);
         status["lastState"] = json!({"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": started, "finishedAt": timestamp(at)}});
         status["state"] = json!({"running": {"startedAt": timestamp(at)}});
+    }
+}
+
+/// The two pod conditions of an in-place resize (KEP-1287, GA in 1.35).
+const RESIZE_PENDING: &str = "PodResizePending";
+const RESIZE_IN_PROGRESS: &str = "PodResizeInProgress";
+
+/// Writes a resize of `container` to `resources` into the pod's spec, as
+/// the API server's `resize` subresource does, and returns the pod's new
+/// `metadata.generation` (which the kubelet reports as observed).
+pub fn record_resize_request(pod: &mut Value, container: &str, resources: &Requirements) -> i64 {
+    for list in ["containers", "initContainers"] {
+        if let Some(specs) = pod["spec"][list].as_array_mut() {
+            for spec in specs.iter_mut().filter(|s| s["name"] == container) {
+                spec["resources"] = resources.json();
+            }
+        }
+    }
+    let generation = pod["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+    pod["metadata"]["generation"] = json!(generation);
+    pod["status"]["observedGeneration"] = json!(generation);
+    generation
+}
+
+/// The kubelet accepted a resize: the container's `allocatedResources` is
+/// the new request, and `PodResizeInProgress` stays until it is actuated
+/// ([`record_resize_actuated`]); `status.resources` still holds the old values.
+pub fn record_resize_accepted(
+    pod: &mut Value,
+    container: &str,
+    resources: &Requirements,
+    generation: i64,
+    at: DateTime<Utc>,
+) {
+    for status in statuses_named(pod, container) {
+        allocate(status, resources);
+    }
+    set_resize_condition(
+        pod,
+        json!({"type": RESIZE_IN_PROGRESS, "status": "True", "observedGeneration": generation, "lastTransitionTime": timestamp(at)}),
+    );
+}
+
+/// The kubelet cannot grant a resize now (`Deferred`) or ever on this node
+/// (`Infeasible`): a `PodResizePending` condition says why; nothing else changes.
+pub fn record_resize_pending(
+    pod: &mut Value,
+    reason: &str,
+    message: &str,
+    generation: i64,
+    at: DateTime<Utc>,
+) {
+    set_resize_condition(
+        pod,
+        json!({"type": RESIZE_PENDING, "status": "True", "reason": reason, "message": message, "observedGeneration": generation, "lastTransitionTime": timestamp(at)}),
+    );
+}
+
+/// The runtime applied the allocation: each container's `status.resources`
+/// is what it now runs with, and `PodResizeInProgress` is gone.
+pub fn record_resize_actuated(pod: &mut Value, containers: &[ContainerModel]) {
+    for c in containers {
+        for status in statuses_named(pod, &c.name) {
+            if !status["state"]["running"].is_null() {
+                status["resources"] = c.resources.json();
+            }
+        }
+    }
+    if let Some(conditions) = pod["status"]["conditions"].as_array_mut() {
+        conditions.retain(|c| c["type"] != RESIZE_IN_PROGRESS);
+    }
+}
+
+/// Replaces any resize condition with `condition` (a new resize supersedes
+/// the last one's verdict).
+fn set_resize_condition(pod: &mut Value, condition: Value) {
+    let conditions = &mut pod["status"]["conditions"];
+    if !conditions.is_array() {
+        *conditions = json!([]);
+    }
+    if let Some(list) = conditions.as_array_mut() {
+        list.retain(|c| c["type"] != RESIZE_PENDING && c["type"] != RESIZE_IN_PROGRESS);
+        list.push(condition);
     }
 }
 
@@ -419,4 +829,69 @@ pub fn pdb(
         "spec": spec,
         "status": {"currentHealthy": pods, "desiredHealthy": desired, "disruptionsAllowed": pods.saturating_sub(desired), "expectedPods": pods, "observedGeneration": 1}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(name: &str, cpu: f64, memory_mib: f64, sidecar: bool) -> ContainerModel {
+        let mut c = ContainerModel::new(name, cpu, memory_mib, UsageProfile::Idle);
+        c.native_sidecar = sidecar;
+        c
+    }
+
+    fn init(cpu: f64, memory_mib: f64, sidecars_before: usize) -> InitContainer {
+        InitContainer {
+            name: "init".into(),
+            resources: Requirements {
+                cpu_request_cores: Some(cpu),
+                memory_request_bytes: Some(memory_mib * 1_048_576.0),
+                ..Requirements::default()
+            },
+            sidecars_before,
+        }
+    }
+
+    const MIB: f64 = 1_048_576.0;
+
+    #[test]
+    fn the_effective_request_follows_kubes_pod_requests() {
+        let containers = vec![
+            container("app", 1.0, 512.0, false),
+            container("proxy", 0.5, 256.0, true),
+            container("shipper", 0.25, 128.0, true),
+        ];
+        // Containers and sidecars add up when no init container is bigger.
+        let plain = Sizing::default();
+        assert_eq!(effective_request(&containers, &plain), (1.75, 896.0 * MIB));
+        // An init container bigger than them decides, with the sidecars
+        // declared before it (here: proxy only) running beside it.
+        let mut sizing = Sizing {
+            init: vec![init(2.0, 256.0, 1)],
+            ..Sizing::default()
+        };
+        assert_eq!(effective_request(&containers, &sizing), (2.5, 896.0 * MIB));
+        sizing.init[0].sidecars_before = 0;
+        assert_eq!(effective_request(&containers, &sizing), (2.0, 896.0 * MIB));
+        // A pod-level request replaces the aggregate for its resource only.
+        sizing.pod_level = Some(Requirements {
+            cpu_request_cores: Some(1.0),
+            ..Requirements::default()
+        });
+        assert_eq!(effective_request(&containers, &sizing), (1.0, 896.0 * MIB));
+        // The RuntimeClass overhead comes on top.
+        sizing.overhead = Some((Some(0.25), Some(64.0 * MIB)));
+        assert_eq!(effective_request(&containers, &sizing), (1.25, 960.0 * MIB));
+    }
+
+    #[test]
+    fn quantities_are_written_in_canonical_form() {
+        assert_eq!(cpu_text(2.0), "2");
+        assert_eq!(cpu_text(0.25), "250m");
+        assert_eq!(memory_text(64.0 * MIB), "64Mi");
+        assert_eq!(memory_text(500_000_000.0), "500000000");
+        let none = Requirements::default();
+        assert_eq!(none.json(), json!({}));
+    }
 }

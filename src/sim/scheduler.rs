@@ -10,8 +10,20 @@ use super::objects::Placement;
 struct Slot {
     name: String,
     preemptible: bool,
+    cpu_allocatable: f64,
+    memory_allocatable: f64,
     cpu_free: f64,
     memory_free: f64,
+}
+
+/// A node's allocatable and what its pods leave free of it, as the
+/// kubelet weighs a resize.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Room {
+    pub cpu_allocatable: f64,
+    pub memory_allocatable: f64,
+    pub cpu_free: f64,
+    pub memory_free: f64,
 }
 
 /// Free allocatable per node, with a rotating cursor that spreads pods.
@@ -30,9 +42,22 @@ impl Scheduler {
         self.slots.push(Slot {
             name: name.to_owned(),
             preemptible,
+            cpu_allocatable: cpu,
+            memory_allocatable: memory,
             cpu_free: cpu,
             memory_free: memory,
         });
+    }
+
+    /// `node`'s allocatable and free room, if it is a node of the cluster.
+    pub fn room(&self, node: &str) -> Option<Room> {
+        let slot = &self.slots[*self.index.get(node)?];
+        Some(Room {
+            cpu_allocatable: slot.cpu_allocatable,
+            memory_allocatable: slot.memory_allocatable,
+            cpu_free: slot.cpu_free,
+            memory_free: slot.memory_free,
+        })
     }
 
     /// Allocatable CPU cores and memory bytes still free where `placement` may run.
