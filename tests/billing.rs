@@ -34,7 +34,7 @@ const SCENARIO: &str = r#"{
     {"namespace": "shop", "name": "deferred", "node": "n-big",
      "containers": [{"name": "app", "cpu_request": "500m", "memory_request": "512Mi", "cpu_usage": "50m", "memory_usage": "128Mi"}],
      "resizes": [{"at": 1200, "container": "app", "cpu_request": "6", "memory_request": "2Gi", "outcome": "deferred"}]},
-    {"namespace": "lab", "name": "sandboxed", "node": "n-big", "runtime_class": "gvisor",
+    {"namespace": "sandbox", "name": "sandboxed", "node": "n-big", "runtime_class": "gvisor",
      "overhead": {"cpu": "250m", "memory": "64Mi"},
      "containers": [{"name": "app", "cpu_request": "500m", "memory_request": "512Mi", "cpu_usage": "100m", "memory_usage": "128Mi"}]},
     {"namespace": "shop", "name": "migrating", "node": "n-big",
@@ -87,7 +87,9 @@ fn row(pod: &str, container: &str) -> Row {
     let mut found: Vec<Row> = rows(&read(dataset(), "allocation"))
         .into_iter()
         .filter(|r| {
-            r["start_time"] == "2026-11-02T00:00:00" && r["pod"] == pod && r["container"] == container
+            r["start_time"] == "2026-11-02T00:00:00"
+                && r["pod"] == pod
+                && r["container"] == container
         })
         .collect();
     assert_eq!(found.len(), 1, "{pod}/{container}: {found:?}");
@@ -143,7 +145,11 @@ fn a_resize_the_kubelet_refused_or_deferred_bills_the_old_request() {
     let refused = row("refused", "app");
     assert_close(number(&refused, "cpu_request_core_hours"), 1.0, "refused");
     let deferred = row("deferred", "app");
-    assert_close(number(&deferred, "cpu_request_core_hours"), 0.5, "deferred cpu");
+    assert_close(
+        number(&deferred, "cpu_request_core_hours"),
+        0.5,
+        "deferred cpu",
+    );
     assert_close(
         number(&deferred, "memory_request_gib_hours"),
         0.5,
@@ -167,8 +173,15 @@ fn pod_overhead_is_billed_on_the_pods_own_row() {
         "cost",
     );
     assert_eq!(number(&overhead, "sample_count"), 0.0);
-    assert_eq!(overhead["tenant"], "lab");
-    assert_close(number(&row("sandboxed", "app"), "cpu_request_core_hours"), 0.5, "app");
+    assert_eq!(
+        overhead["tenant"], "sandbox",
+        "the pod's tenant, like its containers"
+    );
+    assert_close(
+        number(&row("sandboxed", "app"), "cpu_request_core_hours"),
+        0.5,
+        "app",
+    );
 }
 
 #[test]
@@ -191,7 +204,11 @@ fn a_sidecar_declared_before_an_init_container_counts_beside_it() {
     // setup holds 2.5 cores and 1.25 GiB beside proxy; afterwards app +
     // proxy hold 1 core and 768 MiB. The pod holds 2.5 cores and 1.25 GiB.
     assert_eq!(containers_of("sidecars"), [RESERVED, "app", "proxy"]);
-    assert_close(number(&row("sidecars", "proxy"), "cpu_request_core_hours"), 0.5, "proxy");
+    assert_close(
+        number(&row("sidecars", "proxy"), "cpu_request_core_hours"),
+        0.5,
+        "proxy",
+    );
     let reserved = row("sidecars", RESERVED);
     assert_close(number(&reserved, "cpu_request_core_hours"), 1.5, "cpu");
     assert_close(number(&reserved, "memory_request_gib_hours"), 0.5, "memory");
@@ -204,8 +221,16 @@ fn a_pod_level_request_is_shared_by_the_containers_without_their_own() {
     assert_eq!(containers_of("pooled"), ["app", "helper"]);
     let helper = row("pooled", "helper");
     assert_close(number(&helper, "cpu_request_core_hours"), 1.0, "helper cpu");
-    assert_close(number(&helper, "memory_request_gib_hours"), 3.0, "helper memory");
-    assert_close(number(&row("pooled", "app"), "cpu_request_core_hours"), 1.0, "app cpu");
+    assert_close(
+        number(&helper, "memory_request_gib_hours"),
+        3.0,
+        "helper memory",
+    );
+    assert_close(
+        number(&row("pooled", "app"), "cpu_request_core_hours"),
+        1.0,
+        "app cpu",
+    );
 }
 
 #[test]
@@ -239,7 +264,11 @@ fn an_overcommitted_node_hour_never_bills_more_than_the_node_costs() {
         .iter()
         .map(|pod| number(&row(pod, "work"), "cpu_cost_usd"))
         .sum();
-    assert_close(charged, number(tight, "cpu_cost_usd"), "CPU charged = the node's CPU cost");
+    assert_close(
+        charged,
+        number(tight, "cpu_cost_usd"),
+        "CPU charged = the node's CPU cost",
+    );
     for node in &nodes {
         assert!(number(node, "idle_cost_usd") >= -1e-12, "{node:?}");
     }

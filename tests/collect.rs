@@ -40,7 +40,7 @@ const SCENARIO: &str = r#"{
     {"namespace": "web", "name": "hog-1", "node": "n-e2", "labels": {"tenant": "globex"},
      "containers": [{"name": "hog", "cpu_request": "500m", "memory_request": "512Mi", "cpu_usage": "1", "memory_usage": "1Gi"}]},
     {"namespace": "shop", "name": "nightly-1", "node": "n-e2", "owner": {"kind": "CronJob", "name": "nightly"},
-     "start": 600, "end": 620, "deleted": 700,
+     "start": 600, "end": 620,
      "containers": [{"name": "job", "cpu_request": "2", "memory_request": "1Gi", "cpu_usage": "2", "memory_usage": "1Gi"}]},
     {"namespace": "web", "name": "spotty-1", "node": "n-spot",
      "containers": [{"name": "spotty", "cpu_request": "1", "memory_request": "1Gi", "cpu_usage": "100m", "memory_usage": "100Mi"}]},
@@ -447,8 +447,17 @@ fn spawn_collector(
 }
 
 /// Starts the scenario's cluster at 600× and writes a kubeconfig for it.
+/// Its CronJob pod is deleted at 00:11:40, a minute and a half after it
+/// finished (as a Job's `ttlSecondsAfterFinished` does): a collector that
+/// restarts after that never sees it in the API.
 async fn scenario_server(dir: &Path) -> (kubetally::sim::SimServer, std::path::PathBuf) {
-    let server = start(&scenario_config()).await;
+    let mut config = scenario_config();
+    for pod in config.scenario.iter_mut().flat_map(|s| s.pods.iter_mut()) {
+        if pod.name == "nightly-1" {
+            pod.deleted = Some(700);
+        }
+    }
+    let server = start(&config).await;
     let kubeconfig = dir.join(format!("kubeconfig-{}", server.addr.port()));
     std::fs::write(&kubeconfig, server.kubeconfig()).unwrap_or_else(|e| panic!("{e}"));
     (server, kubeconfig)
@@ -577,7 +586,11 @@ async fn a_collector_killed_mid_hour_restarts_from_its_log_to_the_same_totals() 
         .filter(|r| r["pod"] == "nightly-1")
         .collect();
     assert_eq!(nightly.len(), 1, "{nightly:?}");
-    assert_close(number(&nightly[0], "running_seconds"), 20.0, "nightly-1 running");
+    assert_close(
+        number(&nightly[0], "running_seconds"),
+        20.0,
+        "nightly-1 running",
+    );
     assert_close(
         number(&nightly[0], "cpu_request_core_hours"),
         2.0 * 20.0 / 3600.0,

@@ -1125,7 +1125,8 @@ mod tests {
             .sum();
         let migrate = api.template.sizing.init[0].resources.requested().0;
         assert!(migrate > containers, "{migrate} <= {containers}");
-        assert_eq!(api.template.request().0, migrate);
+        // (The rule splits the total into parts and adds them back up.)
+        assert!((api.template.request().0 - migrate).abs() < 1e-9);
         // Every running container reports what it was allocated.
         for pod in pods.iter().filter(|p| p["status"]["phase"] == "Running") {
             for status in pod["status"]["containerStatuses"]

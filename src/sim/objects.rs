@@ -3,10 +3,10 @@
 //! container statuses with `lastState`, `allocatedResources` and resize
 //! conditions), so the collector is tested on what a real cluster sends.
 //!
-//! The one rule that decides what a pod reserves on its node (its effective
-//! request, as kube-scheduler computes it) lives here, in
-//! [`effective_request`], so the scheduler, resizes and the generator's sizing
-//! all agree.
+//! What a pod reserves on its node (its effective request, as kube-scheduler
+//! computes it) is [`effective_request`]: the collector's own rule
+//! ([`crate::model::reserve`]) over the simulator's models, so the scheduler,
+//! resizes, the generator's sizing and the bill all agree.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -156,36 +156,60 @@ pub struct Sizing {
 }
 
 /// CPU cores and memory bytes the scheduler reserves for a pod, by
-/// kube's `resource.PodRequests` (k8s.io/component-helpers):
-/// max(Σ containers + Σ native sidecars, max over init containers i of
-/// (init_i + Σ sidecars declared before i)); a pod-level request replaces
-/// that aggregate for its resource; then the RuntimeClass overhead is added.
+/// kube's `resource.PodRequests` (k8s.io/component-helpers) as
+/// [`crate::model::reserve`] implements it for the collector: one rule,
+/// so the simulated scheduler and the bill cannot disagree on it.
 pub fn effective_request(containers: &[ContainerModel], sizing: &Sizing) -> (f64, f64) {
-    let add = |a: (f64, f64), b: (f64, f64)| (a.0 + b.0, a.1 + b.1);
-    let running = containers
-        .iter()
-        .fold((0.0, 0.0), |sum, c| add(sum, c.resources.requested()));
-    let sidecars: Vec<(f64, f64)> = containers
+    use crate::model::reserve::{Amount, Demand, InitDemand, PodDemand, Requests, reserve};
+    let requests = |r: &Requirements| Requests {
+        cpu_cores: r.cpu_request_cores,
+        memory_bytes: r.memory_request_bytes.map(|b| b.round() as i64),
+    };
+    let demand = |r: &Requirements| Demand {
+        spec: requests(r),
+        ..Demand::default()
+    };
+    let sidecars: Vec<InitDemand> = containers
         .iter()
         .filter(|c| c.native_sidecar)
-        .map(|c| c.resources.requested())
+        .map(|c| InitDemand {
+            demand: demand(&c.resources),
+            sidecar: true,
+        })
         .collect();
-    let mut total = sizing.init.iter().fold(running, |max, init| {
-        let before = sidecars
+    // spec.initContainers in declared order: each init container after the
+    // sidecars declared before it.
+    let mut init = Vec::new();
+    let mut declared = 0;
+    for container in &sizing.init {
+        let before = container.sidecars_before.min(sidecars.len());
+        init.extend_from_slice(&sidecars[declared.min(before)..before]);
+        declared = declared.max(before);
+        init.push(InitDemand {
+            demand: demand(&container.resources),
+            sidecar: false,
+        });
+    }
+    init.extend_from_slice(&sidecars[declared..]);
+    let (cpu, memory) = sizing
+        .overhead
+        .map_or((None, None), |(cpu, memory)| (cpu, memory));
+    let pod = PodDemand {
+        containers: containers
             .iter()
-            .take(init.sidecars_before)
-            .fold((0.0, 0.0), |sum, s| add(sum, *s));
-        let wanted = add(init.resources.requested(), before);
-        (max.0.max(wanted.0), max.1.max(wanted.1))
-    });
-    if let Some(pod) = sizing.pod_level.filter(Requirements::has_requests) {
-        total.0 = pod.cpu_request_cores.unwrap_or(total.0);
-        total.1 = pod.memory_request_bytes.unwrap_or(total.1);
-    }
-    match sizing.overhead {
-        Some((cpu, memory)) => add(total, (cpu.unwrap_or(0.0), memory.unwrap_or(0.0))),
-        None => total,
-    }
+            .filter(|c| !c.native_sidecar)
+            .map(|c| demand(&c.resources))
+            .collect(),
+        init,
+        pod: sizing.pod_level.map(|r| requests(&r)).unwrap_or_default(),
+        overhead: Amount {
+            cpu_cores: cpu.unwrap_or(0.0),
+            memory_bytes: memory.map_or(0, |b| b.round() as i64),
+        },
+        ..PodDemand::default()
+    };
+    let total = reserve(&pod).total();
+    (total.cpu_cores, total.memory_bytes as f64)
 }
 
 /// Where a pod may run.
