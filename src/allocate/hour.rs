@@ -591,14 +591,12 @@ fn fit_to_nodes(allocation: &mut [AllocationRow], nodes: &mut [NodeRow]) {
 /// later version took over. The first version applies from the pod's start.
 pub fn spans(versions: &[PodVersion], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<f64> {
     let mut seconds = vec![0.0; versions.len()];
-    let Some(latest) = versions.last().map(|v| &v.pod) else {
+    let Some((begin, end)) = versions
+        .last()
+        .and_then(|latest| latest.pod.running_within(from, to))
+    else {
         return seconds;
     };
-    let (Some(_), Some(started)) = (&latest.node, latest.started) else {
-        return seconds;
-    };
-    let begin = started.max(from);
-    let end = latest.ended.map_or(to, |ended| ended.min(to));
     for (i, slot) in seconds.iter_mut().enumerate() {
         let lo = if i == 0 {
             begin

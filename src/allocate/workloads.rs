@@ -195,14 +195,9 @@ fn most_at_once(
 ) -> HashMap<WorkloadKey, usize> {
     let mut changes: HashMap<WorkloadKey, Vec<(DateTime<Utc>, i32)>> = HashMap::new();
     for pod in pods {
-        let (Some(_), Some(started)) = (&pod.node, pod.started) else {
+        let Some((begin, finish)) = pod.running_within(start, end) else {
             continue;
         };
-        let begin = started.max(start);
-        let finish = pod.ended.map_or(end, |ended| ended.min(end));
-        if finish <= begin {
-            continue;
-        }
         let entry = changes.entry(inventory.workload_of(pod)).or_default();
         entry.push((begin, 1));
         entry.push((finish, -1));

@@ -194,18 +194,19 @@ impl SlimPod {
         ) && containers(self) == containers(other)
     }
 
-    /// The running interval clipped to `[from, to)`, in seconds (0 when it
-    /// did not run then or never started on a node).
-    pub fn seconds_within(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    /// The interval the pod ran within `[from, to)`: from its start to its
+    /// end, on a node; none when it did not run then or never started on one.
+    pub fn running_within(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         let (Some(_), Some(started)) = (&self.node, self.started) else {
-            return 0.0;
+            return None;
         };
         let begin = started.max(from);
         let end = self.ended.map_or(to, |ended| ended.min(to));
-        if end <= begin {
-            return 0.0;
-        }
-        (end - begin).num_milliseconds() as f64 / 1000.0
+        (end > begin).then_some((begin, end))
     }
 
     pub fn label(&self, key: &str) -> Option<&str> {
@@ -474,8 +475,8 @@ mod tests {
         assert!(sync.last_oom_kill.is_some());
         let start = slim.started.unwrap_or_default();
         assert_eq!(
-            slim.seconds_within(start - Duration::hours(1), start + Duration::hours(1)),
-            20.0
+            slim.running_within(start - Duration::hours(1), start + Duration::hours(1)),
+            Some((start, start + Duration::seconds(20)))
         );
         assert_eq!(slim.label("app"), Some("sync"));
     }
@@ -490,6 +491,6 @@ mod tests {
             &mut interner,
         );
         let now = Utc::now();
-        assert_eq!(slim.seconds_within(now - Duration::hours(1), now), 0.0);
+        assert_eq!(slim.running_within(now - Duration::hours(1), now), None);
     }
 }
