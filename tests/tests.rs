@@ -4,6 +4,7 @@ mod billing;
 mod collect;
 mod collect_faults;
 mod collect_leader;
+mod demo;
 mod duckdb;
 mod object_store;
 mod pricing_cli;

@@ -21,12 +21,16 @@ pub struct DemoArgs {
     /// Where the dataset goes.
     #[arg(long, value_name = "DIR", default_value = "kubetally-demo")]
     pub out: PathBuf,
-    /// Simulated hours to collect.
-    #[arg(long, default_value_t = 24)]
+    /// Simulated hours to collect: by default 15 days, two full weeks for
+    /// the weekly report and a day more.
+    #[arg(long, default_value_t = 360)]
     pub hours: u32,
-    /// Simulated seconds per real second.
-    #[arg(long, default_value_t = 1440.0)]
-    pub speed: f64,
+    /// Run the simulated clock at this many simulated seconds per real
+    /// second. By default the clock is fast: each of the collector's
+    /// metrics polls moves it one simulated minute, so the collector is the
+    /// only limit.
+    #[arg(long)]
+    pub speed: Option<f64>,
     /// Seed of the simulated cluster.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -39,10 +43,14 @@ pub struct DemoArgs {
 }
 
 const CLUSTER: &str = "demo";
+/// Simulated seconds between two samples, as `collect --interval 60s`.
+const SAMPLE_SECONDS: i64 = 60;
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    if !(args.speed.is_finite() && args.speed > 0.0) {
-        bail!("--speed {}: expected a positive number", args.speed);
+    if let Some(speed) = args.speed
+        && !(speed.is_finite() && speed > 0.0)
+    {
+        bail!("--speed {speed}: expected a positive number");
     }
     if args.hours == 0 {
         bail!("--hours: must be at least 1");
@@ -63,7 +71,11 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
             pods: args.pods,
             seed: args.seed,
         },
-        speed: args.speed,
+        speed: args.speed.unwrap_or(1.0),
+        step: args
+            .speed
+            .is_none()
+            .then(|| chrono::Duration::seconds(SAMPLE_SECONDS)),
         ..SimConfig::default()
     };
     let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
@@ -84,8 +96,12 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
             cluster: CLUSTER.into(),
             writer: "0".into(),
         },
-        // One sample per simulated minute, as `collect --interval 60s` takes.
-        interval: std::time::Duration::from_secs_f64(60.0 / args.speed),
+        // One sample per simulated minute, as `collect --interval 60s` takes;
+        // on the fast clock, as fast as the collector goes.
+        interval: match args.speed {
+            Some(speed) => std::time::Duration::from_secs_f64(SAMPLE_SECONDS as f64 / speed),
+            None => std::time::Duration::from_millis(1),
+        },
         stop: StopAfter {
             samples: None,
             duration: Some(chrono::Duration::hours(i64::from(args.hours))),

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+use super::duration::parse_duration;
 use crate::sim::scenario::Scenario;
 use crate::sim::{ClusterSpec, FaultSpec, SimConfig, SimServer};
 
@@ -39,6 +40,13 @@ pub struct ServeArgs {
     /// Simulated seconds per real second.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
+    /// The fast clock: simulated time stands still, and each list of every
+    /// pod's usage (PodMetrics, as a collector polls it) first moves it this
+    /// much forward, so the cluster runs as fast as one collector samples
+    /// (set the collector's --interval to a few milliseconds). --speed is
+    /// then ignored.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub step: Option<chrono::Duration>,
     /// Misbehave like a real API server under stress, e.g.
     /// 'list=5%:503,metrics=10%:429,cut=20s,gone=30%,slow=10%:2s,metrics-down=10m/6h'
     /// (rules are described in docs/faults.md).
@@ -86,6 +94,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         },
         speed: serve.speed,
         faults,
+        step: serve.step,
         ..SimConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -95,16 +104,19 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             std::fs::write(path, server.kubeconfig())
                 .with_context(|| format!("writing kubeconfig {}", path.display()))?;
         }
+        let clock = match serve.step {
+            Some(step) => format!("fast clock: {}s a metrics poll", step.num_seconds()),
+            None => format!("speed {}x", serve.speed),
+        };
         let injecting = if faults.is_empty() {
             String::new()
         } else {
             format!(", faults {faults}")
         };
         eprintln!(
-            "kubetally sim: serving {nodes} nodes and {pods} pods at {} (seed {}, speed {}x{injecting}); stop with Ctrl-C",
+            "kubetally sim: serving {nodes} nodes and {pods} pods at {} (seed {}, {clock}{injecting}); stop with Ctrl-C",
             server.url(),
             serve.seed,
-            serve.speed
         );
         super::shutdown_signal().await;
         eprintln!("kubetally sim: stopping");

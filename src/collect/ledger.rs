@@ -99,7 +99,15 @@ pub struct Ledger {
     pub last_sample: Option<DateTime<Utc>>,
     /// What the current tick added, for the write-ahead log and `/metrics`.
     tick: TickLog,
+    /// Usage of pods the inventory did not hold (or not yet on a node) when
+    /// it came, with the ticks it may still wait: a pod's ADDED event can
+    /// arrive a moment after metrics-server already reports it, so its first
+    /// sample waits to be joined instead of being dropped.
+    unjoined: Vec<(PodUsage, u8)>,
 }
+
+/// Ticks a pod's usage waits for the pod to reach the inventory.
+const UNJOINED_TICKS: u8 = 3;
 
 impl Ledger {
     fn book(&mut self, hour: DateTime<Utc>) -> &mut HourBook {
@@ -135,15 +143,25 @@ impl Ledger {
         let mut seen_pods = 0_u64;
         let mut samples = 0_u64;
         let mut contexts: Vec<Arc<SampleContext>> = Vec::new();
-        for usage in pods {
-            let Some(pod) = inventory.pod_by_name(&usage.namespace, &usage.name) else {
-                Stats::add(&stats.metrics_without_pod, 1);
+        // Usage of pods the watch had not delivered in an earlier tick gets
+        // another chance now, before this tick's.
+        let waited = std::mem::take(&mut self.unjoined);
+        let mut unjoined = Vec::new();
+        for (usage, chances) in waited
+            .into_iter()
+            .chain(pods.into_iter().map(|u| (u, UNJOINED_TICKS)))
+        {
+            let Some(pod) = inventory
+                .pod_by_name(&usage.namespace, &usage.name)
+                .filter(|pod| pod.node.is_some())
+            else {
+                if chances > 0 {
+                    unjoined.push((usage, chances - 1));
+                } else {
+                    Stats::add(&stats.metrics_without_pod, 1);
+                }
                 continue;
             };
-            if pod.node.is_none() {
-                Stats::add(&stats.metrics_without_pod, 1);
-                continue;
-            }
             seen_pods += 1;
             contexts.clear();
             self.contexts_of(pod, inventory, rules, &mut contexts);
@@ -165,6 +183,7 @@ impl Ledger {
                 }
             }
         }
+        self.unjoined = unjoined;
         let running = inventory
             .pods()
             .filter(|p| p.node.is_some() && p.phase == crate::source::pod::Phase::Running)

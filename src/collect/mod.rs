@@ -366,6 +366,9 @@ impl Collector {
             }
             ticks_with_data += 1;
             Stats::add(&self.stats.ticks, 1);
+            // Watch events sent before this tick's usage may be waiting for
+            // their task: let what is ready run before the join.
+            tokio::task::yield_now().await;
             let closed = {
                 let mut inventory = lock(&self.inventory);
                 ledger.ingest(

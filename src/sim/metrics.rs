@@ -76,6 +76,20 @@ impl SimClock {
         };
     }
 
+    /// Moves the clock `by` forward at once (the fast clock's step: a
+    /// paused clock advanced by each metrics poll).
+    pub fn advance(&self, by: Duration) {
+        let mut anchor = match self.anchor.lock() {
+            Ok(anchor) => anchor,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *anchor = Anchor {
+            simulated: anchor.now() + by.max(Duration::zero()),
+            real: Instant::now(),
+            speed: anchor.speed,
+        };
+    }
+
     /// Real time until the simulated clock reads `at` (zero when it has;
     /// an hour when the clock is paused).
     pub fn real_until(&self, at: DateTime<Utc>) -> std::time::Duration {

@@ -47,6 +47,11 @@ pub struct SimConfig {
     pub faults: FaultSpec,
     /// A hand-written cluster served instead of the generated one.
     pub scenario: Option<scenario::Scenario>,
+    /// The fast clock: when set, simulated time stands still except that
+    /// each PodMetrics list moves it this much forward first (and applies
+    /// what happened meanwhile), so the cluster runs as fast as its one
+    /// collector samples; `speed` is then ignored.
+    pub step: Option<chrono::Duration>,
 }
 
 impl Default for SimConfig {
@@ -58,6 +63,7 @@ impl Default for SimConfig {
             event_log: 100_000,
             faults: FaultSpec::default(),
             scenario: None,
+            step: None,
         }
     }
 }
@@ -72,6 +78,10 @@ pub struct Sim {
     pub faults: Faults,
     /// Every kind of request served ([`audit::Audit::calls`]).
     pub audit: audit::Audit,
+    /// The fast clock's step ([`SimConfig::step`]).
+    step: Option<chrono::Duration>,
+    /// How far each open watch has handed its events to the connection.
+    deliveries: server::Deliveries,
 }
 
 /// Why the simulator could not start.
@@ -103,11 +113,40 @@ impl Sim {
         Ok(Sim {
             store,
             model: RwLock::new(model),
-            clock: SimClock::new(epoch(), config.speed),
+            clock: SimClock::new(
+                epoch(),
+                if config.step.is_some() {
+                    0.0
+                } else {
+                    config.speed
+                },
+            ),
             seed: config.cluster.seed,
             faults: Faults::new(config.faults, config.cluster.seed),
             audit: audit::Audit::default(),
+            step: config.step,
+            deliveries: server::Deliveries::default(),
         })
+    }
+
+    /// The fast clock's tick: moves the clock one step, applies what the
+    /// controllers did meanwhile, and waits (up to a second) until every
+    /// open watch has handed those events to its connection, so a client
+    /// that then reads usage for the new instant has been sent the cluster
+    /// as of it. No-op without a step.
+    async fn step(&self) -> Result<(), StoreError> {
+        let Some(step) = self.step else {
+            return Ok(());
+        };
+        self.clock.advance(step);
+        self.catch_up()?;
+        self.deliveries
+            .wait_for(
+                self.store.resource_version(),
+                std::time::Duration::from_secs(1),
+            )
+            .await;
+        Ok(())
     }
 
     /// Applies everything the cluster's controllers would have done by now

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -196,6 +197,14 @@ pub async fn handle(
                 });
             }
         }
+    }
+    // The fast clock moves when a collector asks for every pod's usage.
+    if method == Method::GET
+        && let Route::Collection(resource, None) = &route
+        && *resource == POD_METRICS
+        && let Err(error) = sim.step().await
+    {
+        return store_error(error);
     }
     // The cluster is exactly as of now on the simulated clock, whatever the
     // background driver has applied so far.
@@ -638,6 +647,49 @@ fn metrics_get(sim: &Sim, resource: Resource, namespace: Option<&str>, name: &st
         })
 }
 
+/// How far each open watch stream has handed its events to hyper: the fast
+/// clock waits on it so that a tick's changes are on their way to every
+/// watcher before the tick's usage is served.
+#[derive(Debug, Default)]
+pub struct Deliveries {
+    streams: std::sync::Mutex<Vec<std::sync::Weak<AtomicU64>>>,
+}
+
+impl Deliveries {
+    /// A new stream's counter, at `version`.
+    fn register(&self, version: u64) -> Arc<AtomicU64> {
+        let delivered = Arc::new(AtomicU64::new(version));
+        let mut streams = match self.streams.lock() {
+            Ok(streams) => streams,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        streams.retain(|stream| stream.strong_count() > 0);
+        streams.push(Arc::downgrade(&delivered));
+        delivered
+    }
+
+    /// Whether every open stream has handed over everything up to `version`.
+    fn caught_up(&self, version: u64) -> bool {
+        let streams = match self.streams.lock() {
+            Ok(streams) => streams,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        streams
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .all(|delivered| delivered.load(Ordering::Acquire) >= version)
+    }
+
+    /// Waits until [`Self::caught_up`] to `version`, or `limit` (a client
+    /// that stopped reading its watch must not stop the clock).
+    pub async fn wait_for(&self, version: u64, limit: Duration) {
+        let give_up = tokio::time::Instant::now() + limit;
+        while !self.caught_up(version) && tokio::time::Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
 /// The state of one watch stream.
 struct Watch {
     resource: Resource,
@@ -651,6 +703,8 @@ struct Watch {
     seen_version: u64,
     /// When an injected fault aborts the stream (`--faults cut=…`).
     cut: Option<(tokio::time::Instant, WatchCut)>,
+    /// The version up to which everything has been handed to the connection.
+    delivered: Arc<AtomicU64>,
 }
 
 impl Watch {
@@ -720,6 +774,7 @@ fn watch(
             .then(|| tokio::time::interval(BOOKMARK_INTERVAL)),
         seen_version: since,
         cut: cut.map(|cut| (started + cut.after, cut)),
+        delivered: sim.deliveries.register(since),
     };
     if from_now {
         // A watch from "" or "0" starts with the current state as ADDED
@@ -763,6 +818,8 @@ fn watch(
             if let Some(line) = state.pending.pop_front() {
                 return Some((Ok(line), Some(state)));
             }
+            // Every line up to `seen_version` went out before this poll.
+            state.delivered.store(state.seen_version, Ordering::Release);
             let bookmark_tick = async {
                 match state.bookmarks.as_mut() {
                     Some(interval) => {
