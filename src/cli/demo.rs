@@ -15,6 +15,7 @@ use crate::collect::{CollectConfig, Collector, StopAfter, Summary};
 use crate::pricing::{PriceBook, PricingOptions};
 use crate::sim::{ClusterSpec, SimConfig, SimServer};
 use crate::store::Dataset;
+use crate::store::rows::RecommendationRow;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -57,11 +58,158 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     install_crypto();
     init_logs("error");
+    start_clean(&args.out)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let started = std::time::Instant::now();
     let summary = runtime.block_on(collect(&args))?;
     print_summary(&args, &summary, started.elapsed());
+    let savings = recommend(&args.out)?;
+    look_next(&args.out, &savings)?;
+    print_next(&args.out);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the demo writes into `--out`; nothing else is ever removed.
+const OWN: [&str; 7] = [
+    "allocation",
+    "nodes",
+    "workloads",
+    "samples",
+    "recommendations",
+    "_wal",
+    REPORT,
+];
+/// The weekly report, in `--out`.
+const REPORT: &str = "report.html";
+
+/// Empties `out` of a previous demo's dataset, so a rerun's summary is the
+/// dataset's (a rerun into the same folder used to replay the old log and
+/// add to the old files). A folder holding anything else is refused.
+fn start_clean(out: &std::path::Path) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Ok(());
+    };
+    let names: Vec<std::ffi::OsString> = entries
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--out {}: listing the folder", out.display()))?;
+    if let Some(other) = names.iter().find(|n| !OWN.iter().any(|own| *n == *own)) {
+        bail!(
+            "--out {}: holds {} which the demo did not write; choose an empty or new folder",
+            out.display(),
+            other.to_string_lossy()
+        );
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "kubetally demo: replacing the previous demo dataset in {}",
+        out.display()
+    );
+    for name in names {
+        let path = out.join(name);
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Recommends on the collected fortnight and writes the `recommendations`
+/// table (the report's savings section reads it); returns the three
+/// largest savings.
+fn recommend(out: &std::path::Path) -> anyhow::Result<Vec<RecommendationRow>> {
+    let book = PriceBook::new(Vec::new(), PricingOptions::default())?;
+    let options = crate::recommend::plan::Options {
+        strategy: crate::recommend::strategy::Strategy::Kubetally,
+        last: chrono::Duration::days(14),
+        namespace: None,
+        cluster: Some(CLUSTER.into()),
+        min_savings_usd: 0.0,
+    };
+    let plan = crate::recommend::plan::plan(out, &book, &options)
+        .context("recommending on the demo's dataset")?;
+    super::recommend::publish(&out.display().to_string(), &plan)?;
+    let mut rows: Vec<RecommendationRow> = plan
+        .rows()
+        .into_iter()
+        .filter(|row| row.monthly_savings_usd > 0.0)
+        .collect();
+    rows.sort_by(|a, b| b.monthly_savings_usd.total_cmp(&a.monthly_savings_usd));
+    rows.truncate(3);
+    Ok(rows)
+}
+
+/// The weekly report's headline, the largest savings and where the full
+/// report is: where a user looks next.
+#[cfg(feature = "analyze")]
+fn look_next(out: &std::path::Path, savings: &[RecommendationRow]) -> anyhow::Result<()> {
+    use crate::analyze::report::{self, Format, Options};
+    let mut session = crate::analyze::Session::open(out)?;
+    let report = report::build(&mut session, &Options::default())?;
+    let path = out.join(REPORT);
+    let mut file = std::fs::File::create(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    report::render(&report, Format::Html, &mut file)?;
+    let change = |now: f64, before: Option<f64>| match before {
+        Some(before) if before > 0.0 => format!("{:+.1} % on the week before", (now / before - 1.0) * 100.0),
+        _ => "no week before to compare".to_owned(),
+    };
+    let last_day = report.period.end - chrono::Duration::days(1);
+    println!(
+        "\nThe week {} to {} (kubetally report; shared and idle cost spread over tenants):",
+        report.period.start.format("%a %Y-%m-%d"),
+        last_day.format("%a %Y-%m-%d")
+    );
+    println!(
+        "  {:<14} {:>10.2} USD  {}",
+        "total",
+        report.total_cost_usd,
+        change(report.total_cost_usd, report.previous_total_cost_usd)
+    );
+    for group in report.groups.iter().take(5) {
+        println!(
+            "  {:<14} {:>10.2}      {}",
+            group.name,
+            group.total_cost_usd,
+            change(group.total_cost_usd, group.previous_total_cost_usd)
+        );
+    }
+    print_savings(savings);
+    println!("\nThe whole report: {}", path.display());
+    Ok(())
+}
+
+/// Without the analysis engine (a collector-only build): the savings only.
+#[cfg(not(feature = "analyze"))]
+fn look_next(_out: &std::path::Path, savings: &[RecommendationRow]) -> anyhow::Result<()> {
+    print_savings(savings);
+    Ok(())
+}
+
+fn print_savings(savings: &[RecommendationRow]) {
+    println!("\nLargest savings (kubetally recommend, USD a month):");
+    if savings.is_empty() {
+        println!("  none found");
+    }
+    for (rank, row) in savings.iter().enumerate() {
+        let what = match row.kind {
+            "rightsizing" => format!(
+                "right-size {}/{} {} container {}",
+                row.namespace, row.workload_kind, row.workload_name, row.container
+            ),
+            "spot" => format!(
+                "move {}/{} {} to spot",
+                row.namespace, row.workload_kind, row.workload_name
+            ),
+            _ => format!("switch node pool {} ({})", row.node_pool, row.reason),
+        };
+        println!("  {}. {:>9.2}  {what}", rank + 1, row.monthly_savings_usd);
+    }
 }
 
 async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
@@ -126,8 +274,9 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
 
 fn print_summary(args: &DemoArgs, summary: &Summary, took: std::time::Duration) {
     let out = args.out.display();
+    let days = f64::from(args.hours) / 24.0;
     println!(
-        "kubetally demo: collected {} h of a simulated cluster ({} nodes, {} pods, seed {}) in {:.0} s.",
+        "kubetally demo: collected {days:.1} days ({} h) of a simulated cluster ({} nodes, {} pods, seed {}) in {:.0} s.",
         args.hours,
         args.nodes,
         args.pods,
@@ -135,33 +284,29 @@ fn print_summary(args: &DemoArgs, summary: &Summary, took: std::time::Duration) 
         took.as_secs_f64()
     );
     println!(
-        "Dataset: {out}/{{allocation,nodes,workloads,samples}}/cluster={CLUSTER}/date=…/*.parquet ({} samples)\n",
-        summary.samples
+        "Dataset: {out}/{{allocation,nodes,workloads,samples}}/cluster={CLUSTER}/date=…/*.parquet ({} samples, {} hours)",
+        summary.samples, summary.hours_published
     );
-    let mut tenants: Vec<(&String, &f64)> = summary
-        .cost_by_tenant
-        .iter()
-        .filter(|(tenant, _)| tenant.as_str() != SHARED)
-        .collect();
-    tenants.sort_by(|a, b| b.1.total_cmp(a.1));
-    println!("Cost by tenant, USD over {} h (list prices):", args.hours);
-    for (tenant, cost) in &tenants {
-        println!("  {tenant:<14} {cost:>10.2}");
-    }
     let shared = summary.cost_by_tenant.get(SHARED).copied().unwrap_or(0.0);
     let allocated: f64 = summary.cost_by_tenant.values().sum();
-    println!("  {:<14} {shared:>10.2}", SHARED);
-    println!("  {:<14} {:>10.2}", "idle", summary.idle_cost_usd);
     println!(
-        "  {:<14} {:>10.2}  (tenants + shared + idle = node cost {:.2})",
-        "total",
-        allocated + summary.idle_cost_usd,
-        summary.node_cost_usd
+        "The bill adds up: node cost {:.2} USD = tenants {:.2} + shared {shared:.2} + idle {:.2} (list prices)",
+        summary.node_cost_usd,
+        allocated - shared,
+        summary.idle_cost_usd,
     );
     if !summary.errors.is_empty() {
-        println!("\nAPI errors survived: {:?}", summary.errors);
+        println!("API errors survived: {:?}", summary.errors);
     }
+}
+
+/// Commands to go on with, as they work on the demo's dataset.
+fn print_next(out: &std::path::Path) {
+    let out = out.display();
     println!("\nNext:");
+    println!("  kubetally report --data {out} --format md          # the weekly report in the terminal");
+    println!("  kubetally recommend --data {out}                    # every recommendation");
+    println!("  kubetally query --data {out} -n chargeback_by_tenant   # SQL; --list shows the bundled queries");
     println!(
         "  python3 -c \"import duckdb; print(duckdb.sql(\\\"select tenant, round(sum(total_cost_usd), 2) usd from read_parquet('{out}/allocation/**/*.parquet', hive_partitioning=true) group by 1 order by 2 desc\\\"))\""
     );

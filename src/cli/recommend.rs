@@ -166,7 +166,7 @@ fn print_out(text: &str) -> anyhow::Result<()> {
 
 /// Writes `plan` as the `recommendations` file of today (UTC) for its
 /// cluster and strategy.
-fn publish(data: &str, plan: &plan::Plan) -> anyhow::Result<()> {
+pub(super) fn publish(data: &str, plan: &plan::Plan) -> anyhow::Result<()> {
     let target = Target::parse(data).context("--data")?;
     let dataset = Dataset {
         target,
