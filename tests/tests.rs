@@ -1,6 +1,7 @@
 //! kubetally's integration tests: one binary, one module per area.
 
 mod billing;
+mod cli;
 mod collect;
 mod collect_faults;
 mod collect_leader;

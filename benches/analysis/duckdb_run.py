@@ -3,6 +3,7 @@
 same files.
 
 Usage: duckdb_run.py DATASET_DIR THREADS REPEATS < case.json
+       duckdb_run.py --install
 
 stdin:  {"name": "...", "statements": ["SELECT ...", ...]}
 stdout: one JSON object: DuckDB's version, the threads, the peak resident
@@ -18,18 +19,72 @@ declares them), run every statement and fetch its rows. The first run is the
 one whose peak memory is reported (this process is fresh, as the polars
 child is); it is not timed. Then REPEATS timed runs.
 
-Exits 3 when duckdb cannot be imported, so the bench can print SKIP.
+--install makes sure the packages this needs (duckdb, and pyarrow for the
+columnar results) import, running `python3 -m pip install --quiet duckdb
+pyarrow` (then with --user, as .ci/run does) when they do not; the bench
+runs it once before its cases. It prints what is installed, or exits 3 with
+one line naming the packages and the pip command.
+
+Exits 3 when duckdb or pyarrow cannot be imported, so the bench can print SKIP.
 """
 
 import glob
 import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
 
 TABLES = ("samples", "allocation", "nodes", "workloads", "recommendations")
+PACKAGES = ("duckdb", "pyarrow")
+PIP = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+
+
+def missing_packages():
+    """The PACKAGES a fresh interpreter cannot import (a fresh one, so a
+    --user install made by this process is seen)."""
+    return [
+        package
+        for package in PACKAGES
+        if subprocess.run(
+            [sys.executable, "-c", f"import {package}"], capture_output=True
+        ).returncode
+        != 0
+    ]
+
+
+def install():
+    """Installs the missing PACKAGES with pip, then with pip --user; exits 3
+    with one line when they still do not import."""
+    missing = missing_packages()
+    failures = []
+    for extra in ([], ["--user"]):
+        if not missing:
+            break
+        done = subprocess.run(PIP + extra + list(PACKAGES), capture_output=True, text=True)
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        failures.append(lines[-1] if lines else f"exit status {done.returncode}")
+        missing = missing_packages()
+    if missing:
+        command = f"{sys.executable} -m pip install {' '.join(PACKAGES)}"
+        print(
+            f"{' and '.join(PACKAGES)} are needed, {', '.join(missing)} would not import, "
+            f"and `{command}` failed: {'; with --user: '.join(failures)}",
+            file=sys.stderr,
+        )
+        sys.exit(3)
+    versions = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, pyarrow; print(f'duckdb {duckdb.__version__}, pyarrow {pyarrow.__version__}')",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    print(versions.stdout.strip())
 
 
 def status_kib(field):
@@ -109,8 +164,9 @@ def run(duckdb, root, threads, statements, each=None):
 def main(root, threads, repeats):
     try:
         import duckdb
+        import pyarrow  # noqa: F401  (to_arrow_table needs it)
     except ImportError as error:
-        print(f"cannot import duckdb: {error}", file=sys.stderr)
+        print(f"cannot import {error.name}: {error}", file=sys.stderr)
         sys.exit(3)
     case = json.load(sys.stdin)
     statements = case["statements"]
@@ -145,6 +201,9 @@ def main(root, threads, repeats):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if sys.argv[1:] == ["--install"]:
+        install()
+    elif len(sys.argv) != 4:
         sys.exit(__doc__)
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

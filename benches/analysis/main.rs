@@ -34,7 +34,9 @@
 //!   well as its heap; the process's RSS before the run is printed too),
 //!   and the highest `RssAnon` sampled every 2 ms during that run: the heap
 //!   alone, as DuckDB's, which reads with `pread` into its own buffers.
-//! - **DuckDB** (`duckdb_run.py`, Python package): the same SQL with the
+//! - **DuckDB** (`duckdb_run.py`, Python packages duckdb and pyarrow, which
+//!   the bench installs with pip when missing; without them it prints one
+//!   SKIP line and measures polars alone): the same SQL with the
 //!   `-- duckdb:` changes applied, views over `read_parquet(…,
 //!   hive_partitioning = true)` named like our tables, a fresh connection per
 //!   run, one untimed run in a fresh process for its peak memory (`VmHWM`),
@@ -277,9 +279,38 @@ fn measure_peak(case: &Case, root: &Path) -> Peak {
 
 // ---------------------------------------------------------------- DuckDB
 
+/// The Python that runs [`DUCKDB_SCRIPT`]: `$PYTHON`, else `python3`.
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Makes sure duckdb and pyarrow import (`duckdb_run.py --install` runs pip
+/// when they do not), once before the cases, so a fresh machine compares
+/// with DuckDB too. Returns what is installed, or why there is no DuckDB
+/// comparison (naming the packages and the pip command).
+fn duckdb_ready() -> Result<String, String> {
+    let python = python();
+    let output = Command::new(&python)
+        .arg(DUCKDB_SCRIPT)
+        .arg("--install")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run {python} ({e}): the comparison needs Python with duckdb and pyarrow"
+            )
+        })?;
+    let said = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
+    if output.status.success() {
+        Ok(said(&output.stdout))
+    } else {
+        Err(said(&output.stderr))
+    }
+}
+
 /// DuckDB's figures for a case, or why there are none.
 fn duckdb(case: &Case, root: &Path, repeats: usize) -> Result<serde_json::Value, String> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = python();
     let input = serde_json::json!({
         "name": case.name,
         "statements": statements(case, Some("duckdb"), root),
@@ -306,7 +337,7 @@ fn duckdb(case: &Case, root: &Path, repeats: usize) -> Result<serde_json::Value,
         .map_err(|e| format!("waiting for {DUCKDB_SCRIPT}: {e}"))?;
     if output.status.code() == Some(3) {
         return Err(format!(
-            "{python} cannot import duckdb (python3 -m pip install duckdb): {}",
+            "{python} cannot import duckdb and pyarrow ({python} -m pip install duckdb pyarrow): {}",
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }
@@ -372,12 +403,11 @@ fn report_statements(
     case: &Case,
     statements: &[String],
     ours: &[Duration],
-    duck: &Result<serde_json::Value, String>,
+    duck: Option<&Result<serde_json::Value, String>>,
 ) {
     for (index, (sql, ours)) in statements.iter().zip(ours).enumerate() {
         let theirs = duck
-            .as_ref()
-            .ok()
+            .and_then(|d| d.as_ref().ok())
             .and_then(|f| f["statement_median_seconds"][index].as_f64());
         let line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
         let shown: String = line.chars().take(160).collect();
@@ -391,7 +421,13 @@ fn report_statements(
     }
 }
 
-fn report(case: &Case, polars: Duration, peak: &Peak, duck: &Result<serde_json::Value, String>) {
+/// `duck` is `None` when DuckDB is not installed (said once, up front).
+fn report(
+    case: &Case,
+    polars: Duration,
+    peak: &Peak,
+    duck: Option<&Result<serde_json::Value, String>>,
+) {
     let name = case.name;
     println!(
         "analysis/{name}: {}: polars median {:.3} s; peak RSS {:.1} MiB, peak anonymous {:.1} MiB (RSS {:.1} MiB before the run; after it {:.1} MiB anonymous + {:.1} MiB file pages); one run in the fresh process {:.3} s; rows {}",
@@ -406,7 +442,8 @@ fn report(case: &Case, polars: Duration, peak: &Peak, duck: &Result<serde_json::
         peak.rows,
     );
     match duck {
-        Ok(figures) => {
+        None => {}
+        Some(Ok(figures)) => {
             let theirs = figures["median_seconds"].as_f64().unwrap_or(f64::NAN);
             let their_peak = figures["peak_kib"].as_f64().unwrap_or(f64::NAN) * 1024.0;
             let their_base = figures["baseline_kib"].as_f64().unwrap_or(f64::NAN) * 1024.0;
@@ -429,7 +466,7 @@ fn report(case: &Case, polars: Duration, peak: &Peak, duck: &Result<serde_json::
                 peak.anon_peak as f64 / their_anon,
             );
         }
-        Err(reason) => println!("analysis/{name}: SKIP DuckDB comparison: {reason}"),
+        Some(Err(reason)) => println!("analysis/{name}: SKIP DuckDB comparison: {reason}"),
     }
 }
 
@@ -471,20 +508,25 @@ fn analysis(c: &mut Criterion) {
     // `cargo bench --bench analysis -- report` runs the cases whose name
     // holds `report` (criterion filters its benchmarks the same way).
     let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    let ready = duckdb_ready();
+    match &ready {
+        Ok(installed) => println!("analysis: DuckDB side: {installed}"),
+        Err(reason) => println!("analysis: SKIP DuckDB comparison: {reason}"),
+    }
     for case in CASES
         .iter()
         .filter(|case| filter.as_deref().is_none_or(|f| case.name.contains(f)))
     {
         let polars = bench_polars(c, case, root, allocation_rows);
         let peak = measure_peak(case, root);
-        let duck = duckdb(case, root, repeats);
-        report(case, polars, &peak, &duck);
+        let duck = ready.is_ok().then(|| duckdb(case, root, repeats));
+        report(case, polars, &peak, duck.as_ref());
         let statements = statements(case, None, root);
         report_statements(
             case,
             &statements,
             &polars_statement_times(root, &statements),
-            &duck,
+            duck.as_ref(),
         );
     }
 }

@@ -4,12 +4,15 @@
 //! The table is Markdown (as `kubetally pricing show` prints) so it pastes
 //! into chat and issues as is; numbers are right-aligned and floats shown
 //! with at most six decimals. CSV, JSON and Parquet carry full precision.
+//! CSV cells are text, so a list or struct (such as `labels`) goes into its
+//! cell as the JSON that `--format json` writes for it.
 
 use std::io::Write;
 
 use comfy_table::{CellAlignment, Table, presets};
+use polars::error::{PolarsError, PolarsResult};
 use polars::prelude::{
-    AnyValue, CsvWriter, DataFrame, JsonFormat, JsonWriter, ParquetWriter, SerWriter,
+    AnyValue, Column, CsvWriter, DataFrame, JsonFormat, JsonWriter, ParquetWriter, SerWriter,
 };
 
 use super::AnalyzeError;
@@ -43,8 +46,8 @@ impl Format {
 ///
 /// # Errors
 ///
-/// [`AnalyzeError::Write`]: the output failed, or the format cannot hold a
-/// column (CSV has no lists or structs, such as `labels`).
+/// [`AnalyzeError::Write`]: the output failed, or polars could not encode a
+/// value.
 pub fn write(
     frame: &mut DataFrame,
     format: Format,
@@ -54,21 +57,15 @@ pub fn write(
         format: format.name(),
         message,
     };
-    let polars_failed =
-        |cause: polars::error::PolarsError| failed(super::session::one_line(&cause.to_string()));
+    let polars_failed = |cause: PolarsError| failed(super::session::one_line(&cause.to_string()));
     match format {
         Format::Table => {
             let text = table(frame).map_err(polars_failed)?;
             writeln!(out, "{text}").map_err(|e| io_failed(format, e))
         }
         Format::Csv => {
-            if let Some(nested) = frame.columns().iter().find(|c| c.dtype().is_nested()) {
-                return Err(failed(format!(
-                    "column {} is a list or struct, which CSV cannot hold: use --format json or parquet, or select other columns",
-                    nested.name()
-                )));
-            }
-            CsvWriter::new(out).finish(frame).map_err(polars_failed)
+            let mut flat = nested_as_json(frame).map_err(polars_failed)?;
+            CsvWriter::new(out).finish(&mut flat).map_err(polars_failed)
         }
         Format::Json => {
             JsonWriter::new(&mut *out)
@@ -91,6 +88,44 @@ fn io_failed(format: Format, cause: std::io::Error) -> AnalyzeError {
         format: format.name(),
         cause,
     }
+}
+
+/// The frame with each list or struct column replaced by its values as JSON
+/// text, which a CSV cell can hold: `[{"key":"app","value":"api"}]`.
+///
+/// The text is what `--format json` writes for the value (polars' own JSON
+/// writer, fields in schema order), so both formats agree; a null stays an
+/// empty cell, as in the other columns.
+fn nested_as_json(frame: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut flat = frame.clone();
+    for column in frame.columns().iter().filter(|c| c.dtype().is_nested()) {
+        flat.replace(column.name(), json_text(frame, column)?)?;
+    }
+    Ok(flat)
+}
+
+/// One column of `frame` as JSON text, a row per cell.
+fn json_text(frame: &DataFrame, column: &Column) -> PolarsResult<Column> {
+    let name = column.name();
+    let mut lines = Vec::new();
+    JsonWriter::new(&mut lines)
+        .with_json_format(JsonFormat::JsonLines)
+        .finish(&mut frame.select([name.as_str()])?)?;
+    let encoding =
+        |cause: String| PolarsError::ComputeError(format!("column {name}: {cause}").into());
+    let text = String::from_utf8(lines).map_err(|e| encoding(e.to_string()))?;
+    let cells = text
+        .lines()
+        .map(|line| {
+            let mut row: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(line).map_err(|e| encoding(e.to_string()))?;
+            Ok(match row.remove(name.as_str()) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(value) => Some(value.to_string()),
+            })
+        })
+        .collect::<PolarsResult<Vec<Option<String>>>>()?;
+    Ok(Column::new(name.clone(), cells))
 }
 
 /// The frame as a Markdown table.
@@ -145,7 +180,7 @@ fn float(value: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use polars::prelude::{Column, IntoColumn, NamedFrom, Series};
+    use polars::prelude::{IntoColumn, IntoSeries, NamedFrom, Series, StructChunked};
 
     use super::*;
 
@@ -184,5 +219,37 @@ mod tests {
             written(Format::Json),
             "[{\"tenant\":\"acme\",\"cost_usd\":12.5,\"pods\":3},{\"tenant\":\"globex\",\"cost_usd\":0.0001234,\"pods\":null}]\n"
         );
+    }
+
+    #[test]
+    fn csv_writes_lists_and_structs_as_json_text_and_nulls_as_empty_cells() {
+        let tags = Series::new(
+            "tags".into(),
+            [Some(Series::new("".into(), ["a", "b\"c"])), None],
+        );
+        let usage = StructChunked::from_series(
+            "usage".into(),
+            2,
+            [
+                Series::new("unit".into(), ["seconds", "bytes"]),
+                Series::new("amount".into(), [3600.0, 0.5]),
+            ]
+            .iter(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_series();
+        let mut frame = DataFrame::new_infer_height(vec![
+            Series::new("pod".into(), ["api-0", "web-0"]).into_column(),
+            tags.into_column(),
+            usage.into_column(),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        write(&mut frame, Format::Csv, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        insta::assert_snapshot!(String::from_utf8_lossy(&out), @r#"
+        pod,tags,usage
+        api-0,"[""a"",""b\""c""]","{""unit"":""seconds"",""amount"":3600.0}"
+        web-0,,"{""unit"":""bytes"",""amount"":0.5}"
+        "#);
     }
 }

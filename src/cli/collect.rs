@@ -14,7 +14,18 @@ use crate::collect::{CollectConfig, Collector, LeaderConfig, StopAfter, Summary}
 use crate::serve::{self, ServeState};
 use crate::store::Dataset;
 
+const EXAMPLES: &str = "\
+Examples:
+  # In the cluster (in-cluster credentials), to its PVC
+  kubetally collect --out /data --cluster-name prod --tenant-label team
+  # From a workstation, to object storage
+  kubetally collect --kubeconfig ~/.kube/config --context staging \\
+    --out s3://my-bucket/kubetally --wal-dir /tmp/kubetally-wal
+  # 30 samples of `kubetally sim serve --speed 60 --kubeconfig-out /tmp/sim.kubeconfig`
+  kubetally collect --kubeconfig /tmp/sim.kubeconfig --out /tmp/data --interval 1s --samples 30";
+
 #[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
 pub struct CollectArgs {
     /// Kubeconfig to use outside the cluster (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
     #[arg(long, value_name = "PATH")]

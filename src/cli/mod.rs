@@ -93,3 +93,56 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+/// The error and its causes on one line, each cause once: `reading kubeconfig
+/// /x: failed to read kubeconfig from '"/x"': No such file or directory`.
+///
+/// anyhow's `{:#}` joins every cause with `: `, but some libraries (kube's
+/// `KubeconfigError`) also put their source's text in their own message, so
+/// the cause would print twice. A cause whose text the line already holds is
+/// left out.
+pub fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that, like kube's, prints its source in its own message.
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to read kubeconfig from '/x': {0}")]
+    struct ReadConfig(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_line_prints_a_cause_the_message_repeats_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let error = anyhow::Error::new(ReadConfig(io)).context("reading kubeconfig /x");
+        assert_eq!(
+            error_line(&error),
+            "reading kubeconfig /x: failed to read kubeconfig from '/x': No such file"
+        );
+    }
+
+    #[test]
+    fn an_error_line_prints_every_distinct_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let error = anyhow::Error::new(io)
+            .context("opening prices.yaml")
+            .context("--pricing prices.yaml");
+        assert_eq!(
+            error_line(&error),
+            "--pricing prices.yaml: opening prices.yaml: No such file"
+        );
+    }
+}

@@ -15,7 +15,15 @@ use crate::pricing::{
     RowPrice, SustainedUse, reference_region,
 };
 
+/// `kubetally pricing --help`: one example of each subcommand.
+const PRICING_EXAMPLES: &str = "\
+Examples:
+  kubetally pricing show --provider gcp --region europe-west1 --family n2d
+  kubetally pricing show --machine-type e2-standard-4 --region us-central1 --format json
+  kubetally pricing validate prices.csv";
+
 #[derive(Debug, Args)]
+#[command(after_help = PRICING_EXAMPLES)]
 pub struct PricingArgs {
     #[command(subcommand)]
     pub command: PricingCommand,
@@ -114,7 +122,17 @@ pub enum Format {
     Csv,
 }
 
+const SHOW_EXAMPLES: &str = "\
+Examples:
+  # The catalog rows of one machine family in one region
+  kubetally pricing show --provider gcp --region europe-west1 --family n2d
+  # One machine type's hourly price, at spot rates
+  kubetally pricing show --machine-type n2-standard-8 --region us-west1 --capacity spot
+  # Your own rows and a 20% discount, as the collector would price them
+  kubetally pricing show --machine-type e2-standard-4 --pricing prices.csv --discount 20";
+
 #[derive(Debug, Args)]
+#[command(after_help = SHOW_EXAMPLES)]
 pub struct ShowArgs {
     /// Only rows of this provider (gcp, aws, azure, …).
     #[arg(long)]
@@ -155,7 +173,14 @@ fn parse_capacity(text: &str) -> Result<CapacityType, String> {
         .map_err(|error: crate::model::UnknownName| error.to_string())
 }
 
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  # Start from the effective catalog (same columns), edit, then check
+  kubetally pricing show --format csv > prices.csv
+  kubetally pricing validate prices.csv";
+
 #[derive(Debug, Args)]
+#[command(after_help = VALIDATE_EXAMPLES)]
 pub struct ValidateArgs {
     /// The pricing CSV file to check.
     pub file: PathBuf,

@@ -10,8 +10,18 @@ use clap::{ArgGroup, Args, ValueEnum};
 use super::data::DataFlags;
 use crate::analyze::{self, Format, QueryFile, Session};
 
+const EXAMPLES: &str = "\
+Examples:
+  kubetally query --list
+  kubetally query --data /tmp/data -n chargeback_by_tenant -p from=2026-11-01 -p to=2026-12-01
+  kubetally query --data /tmp/data --format csv \\
+    'SELECT namespace, SUM(total_cost_usd) AS usd FROM allocation GROUP BY namespace'";
+
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("what").required(true).args(["sql", "file", "name", "list"])))]
+#[command(
+    group(ArgGroup::new("what").required(true).args(["sql", "file", "name", "list"])),
+    after_help = EXAMPLES
+)]
 pub struct QueryArgs {
     /// SQL to run over the tables samples, allocation, nodes, workloads.
     #[arg(value_name = "SQL")]

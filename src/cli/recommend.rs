@@ -17,8 +17,16 @@ use crate::recommend::{advice, history, patch, samples, trace};
 use crate::store::schema::RECOMMENDATIONS;
 use crate::store::{Dataset, Target, recommendations_batch};
 
+const EXAMPLES: &str = "\
+Examples:
+  kubetally recommend --data /tmp/data --last 7d
+  # One patch per workload of a namespace, for `kubectl patch` or kustomize
+  kubetally recommend --data /tmp/data --namespace acme --format yaml
+  # Score the strategies on the dataset's own samples
+  kubetally recommend backtest --data /tmp/data --train 1d --test 1d";
+
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(args_conflicts_with_subcommands = true, after_help = EXAMPLES)]
 pub struct RecommendArgs {
     #[command(subcommand)]
     pub command: Option<RecommendCommand>,
@@ -85,7 +93,16 @@ pub enum BacktestFormat {
     Json,
 }
 
+const BACKTEST_EXAMPLES: &str = "\
+Examples:
+  # Usage traces (a file or a directory of them), one line per series too
+  kubetally recommend backtest --trace traces/bitbrains_gwa-t-12_rnd --per-series
+  # A kubetally dataset's samples: one day to train, one to test
+  kubetally recommend backtest --data /tmp/data --train 1d --test 1d --strategy kubetally,vpa
+  kubetally recommend backtest --trace traces --train 3d --test 3d --format json";
+
 #[derive(Debug, Args)]
+#[command(after_help = BACKTEST_EXAMPLES)]
 pub struct BacktestArgs {
     /// Trace files or directories of them (Bitbrains GWA-T-12, Alibaba 2018
     /// machine_usage, Alibaba GenTD26 pod memory; `.gz` or not).

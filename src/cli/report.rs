@@ -15,7 +15,15 @@ use crate::analyze::report::{
     self, Basis, By, FactsReader, Format, Options, ShareIdle, ShareShared, Window,
 };
 
+const EXAMPLES: &str = "\
+Examples:
+  kubetally report --data /tmp/data --last 7d
+  kubetally report --data /tmp/data --from 2026-11-01 --to 2026-12-01 -o november.html
+  # One tenant's invoice lines
+  kubetally report --data /tmp/data --last 30d --tenant acme --format csv";
+
 #[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
 pub struct ReportArgs {
     #[command(flatten)]
     pub dataset: DataFlags,

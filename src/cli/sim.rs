@@ -11,7 +11,20 @@ use super::duration::parse_duration;
 use crate::sim::scenario::Scenario;
 use crate::sim::{ClusterSpec, FaultSpec, SimConfig, SimServer};
 
+/// `kubetally sim --help` and `kubetally sim serve --help`.
+const EXAMPLES: &str = "\
+Examples:
+  # 300 pods on 20 nodes, an hour a minute, for kubectl or `kubetally collect --kubeconfig`
+  kubetally sim serve --speed 60 --kubeconfig-out /tmp/sim.kubeconfig
+  # A bigger cluster on a free port
+  kubetally sim serve --nodes 100 --pods 3000 --seed 7 --listen 127.0.0.1:0 \\
+    --kubeconfig-out /tmp/sim.kubeconfig
+  # An API server under stress (rules in docs/faults.md)
+  kubetally sim serve --faults 'list=5%:503,metrics=10%:429,cut=20s' \\
+    --kubeconfig-out /tmp/sim.kubeconfig";
+
 #[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
 pub struct SimArgs {
     #[command(subcommand)]
     pub command: SimCommand,
@@ -24,6 +37,7 @@ pub enum SimCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:6443")]
