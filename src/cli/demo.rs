@@ -69,6 +69,39 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Shows the simulated day being collected and the hours published, from
+/// the collector's own counters, until aborted.
+async fn show_progress(stats: Arc<crate::collect::Stats>, hours: u32) {
+    use crate::collect::Stats;
+    let progress =
+        super::progress::Progress::new("kubetally demo", u64::from(hours), "hours published");
+    let epoch = crate::sim::epoch().timestamp();
+    let _finish = Finish(&progress);
+    loop {
+        let last = i64::try_from(Stats::get(&stats.last_sample_seconds)).unwrap_or(0);
+        if last > 0 {
+            let day = (last - epoch) / 86_400 + 1;
+            progress.set(
+                Stats::get(&stats.hours_published),
+                &format!(
+                    "collecting simulated day {day} of {}",
+                    u64::from(hours).div_ceil(24)
+                ),
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Clears the bar however the progress task ends (it is aborted).
+struct Finish<'a>(&'a super::progress::Progress);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
 /// What the demo writes into `--out`; nothing else is ever removed.
 const OWN: [&str; 7] = [
     "allocation",
@@ -261,10 +294,14 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
         leader: None,
     };
     let collector = Collector::default();
+    let progress = tokio::spawn(show_progress(collector.stats.clone(), args.hours));
     let summary = collector
         .run(client, &config, std::future::pending())
         .await
-        .context("collecting from the simulated cluster")?;
+        .context("collecting from the simulated cluster");
+    progress.abort();
+    let _ = progress.await;
+    let summary = summary?;
     server
         .stop()
         .await

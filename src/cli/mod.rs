@@ -9,6 +9,7 @@ mod data;
 mod demo;
 mod duration;
 mod pricing;
+mod progress;
 #[cfg(feature = "analyze")]
 mod query;
 mod recommend;
