@@ -185,11 +185,13 @@ fn look_next(out: &std::path::Path, savings: &[RecommendationRow]) -> anyhow::Re
     let mut session = crate::analyze::Session::open(out)?;
     let report = report::build(&mut session, &Options::default())?;
     let path = out.join(REPORT);
-    let mut file = std::fs::File::create(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let mut file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     report::render(&report, Format::Html, &mut file)?;
     let change = |now: f64, before: Option<f64>| match before {
-        Some(before) if before > 0.0 => format!("{:+.1} % on the week before", (now / before - 1.0) * 100.0),
+        Some(before) if before > 0.0 => {
+            format!("{:+.1} % on the week before", (now / before - 1.0) * 100.0)
+        }
         _ => "no week before to compare".to_owned(),
     };
     let last_day = report.period.end - chrono::Duration::days(1);
@@ -341,9 +343,13 @@ fn print_summary(args: &DemoArgs, summary: &Summary, took: std::time::Duration) 
 fn print_next(out: &std::path::Path) {
     let out = out.display();
     println!("\nNext:");
-    println!("  kubetally report --data {out} --format md          # the weekly report in the terminal");
+    println!(
+        "  kubetally report --data {out} --format md          # the weekly report in the terminal"
+    );
     println!("  kubetally recommend --data {out}                    # every recommendation");
-    println!("  kubetally query --data {out} -n chargeback_by_tenant   # SQL; --list shows the bundled queries");
+    println!(
+        "  kubetally query --data {out} -n chargeback_by_tenant   # SQL; --list shows the bundled queries"
+    );
     println!(
         "  python3 -c \"import duckdb; print(duckdb.sql(\\\"select tenant, round(sum(total_cost_usd), 2) usd from read_parquet('{out}/allocation/**/*.parquet', hive_partitioning=true) group by 1 order by 2 desc\\\"))\""
     );

@@ -151,7 +151,13 @@ fn rightsizing(args: DatasetArgs) -> anyhow::Result<ExitCode> {
         cluster: args.cluster.clone(),
         min_savings_usd: args.min_savings,
     };
-    let plan = plan::plan(&root, &book, &options)?;
+    let progress = super::progress::Progress::new("kubetally recommend", 0, "files");
+    let plan = plan::plan_reporting(&root, &book, &options, &|done, total| {
+        progress.set_total(total as u64);
+        progress.set(done as u64, "reading allocation");
+    });
+    progress.finish();
+    let plan = plan?;
     if args.write {
         publish(&args.dataset.data, &plan)?;
     }

@@ -11,6 +11,7 @@ mod scan;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::{
     Array, AsArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
@@ -297,7 +298,24 @@ fn typed<T: Array + Clone + 'static>(
 ///
 /// [`HistoryError`] naming the file that cannot be read.
 pub fn read(root: &Path, scope: &Scope) -> Result<BTreeMap<ContainerKey, History>, HistoryError> {
+    read_reporting(root, scope, &|_, _| {})
+}
+
+/// Told (files folded, files in all) as a read goes, for a progress display.
+pub type OnFile<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// [`read`], calling `on_file` as each file is folded.
+///
+/// # Errors
+///
+/// As [`read`].
+pub fn read_reporting(
+    root: &Path,
+    scope: &Scope,
+    on_file: OnFile<'_>,
+) -> Result<BTreeMap<ContainerKey, History>, HistoryError> {
     let files = table_files(root, "allocation", scope);
+    let total = files.len();
     if files.is_empty() {
         return Err(HistoryError::Empty {
             root: root.display().to_string(),
@@ -308,9 +326,20 @@ pub fn read(root: &Path, scope: &Scope) -> Result<BTreeMap<ContainerKey, History
     let scanner = std::thread::scope(|threads| {
         let (send, receive) = std::sync::mpsc::sync_channel(DECODED_AHEAD);
         let decoder = threads.spawn(move || scan::scan(&files, &COLUMNS, &send));
-        let folded = receive
-            .into_iter()
-            .try_for_each(|resolved| fold(&resolved?, &config, &mut state));
+        let mut last: Option<Arc<str>> = None;
+        let mut done = 0;
+        let folded = receive.into_iter().try_for_each(|resolved| {
+            let resolved = resolved?;
+            if last.as_ref().is_none_or(|path| *path != resolved.path) {
+                if last.is_some() {
+                    done += 1;
+                    on_file(done, total);
+                }
+                last = Some(resolved.path.clone());
+            }
+            fold(&resolved, &config, &mut state)
+        });
+        on_file(total, total);
         // A failed fold drops the receiver above, which stops the decoder.
         let scanner = decoder
             .join()

@@ -168,6 +168,21 @@ pub enum PlanError {
 /// [`PlanError`]: no data, an ambiguous or unknown cluster, a file that
 /// cannot be read.
 pub fn plan(root: &Path, book: &PriceBook, options: &Options) -> Result<Plan, PlanError> {
+    plan_reporting(root, book, options, &|_, _| {})
+}
+
+/// [`plan`], calling `on_file` as each `allocation` file of the window is
+/// folded (the long part on a large dataset).
+///
+/// # Errors
+///
+/// As [`plan`].
+pub fn plan_reporting(
+    root: &Path,
+    book: &PriceBook,
+    options: &Options,
+    on_file: history::OnFile<'_>,
+) -> Result<Plan, PlanError> {
     if options.last <= Duration::zero() {
         return Err(PlanError::EmptyWindow);
     }
@@ -197,7 +212,7 @@ pub fn plan(root: &Path, book: &PriceBook, options: &Options) -> Result<Plan, Pl
         cluster: Some(cluster.clone()),
     };
 
-    let mut histories = history::read(root, &scope)?;
+    let mut histories = history::read_reporting(root, &scope, on_file)?;
     histories.retain(|key, h| {
         h.last_hour.is_some_and(|l| l >= window_start)
             && options
