@@ -18,13 +18,13 @@ COPY . .
 # The collector only: --no-default-features leaves out the `analyze` feature
 # (polars: query, report, recommend). --locked builds exactly Cargo.lock.
 # .ci/run runs this same command, so CI proves it compiles and links.
-# The release profile keeps line tables for backtraces (~170 MB of the 214 MB
-# binary); the image drops them and keeps the symbols (45 MB), so a panic
-# still names its functions.
+# The `dist` profile is fully optimised (`release` is tuned for a fast
+# first build, Cargo.toml) and has no debug info; the image strips what is
+# left of it and keeps the symbols, so a panic still names its functions.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --no-default-features --bin kubetally \
-    && install -D -m 0755 target/release/kubetally /out/kubetally \
+    cargo build --profile dist --locked --no-default-features --bin kubetally \
+    && install -D -m 0755 target/dist/kubetally /out/kubetally \
     && strip --strip-debug /out/kubetally
 
 # Runtime: distroless with glibc and libgcc (cc), no shell, no package

@@ -754,7 +754,7 @@ def collector_binary() -> Path | None:
     if explicit:
         return Path(explicit)
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    for profile in ("debug", "release"):
+    for profile in ("debug", "release", "dist"):
         if (target / profile / "kubetally").is_file():
             return target / profile / "kubetally"
     return None
@@ -807,7 +807,7 @@ def check_dockerfile(report: Report) -> None:
         problems.append("no cargo build")
     else:
         command = build.group(1).strip()
-        for flag in ("--release", "--locked", "--no-default-features"):
+        for flag in ("--profile dist", "--locked", "--no-default-features"):
             if flag not in command:
                 problems.append(f"cargo build without {flag}")
         if command not in ci:

@@ -17,11 +17,10 @@ fn subcommand_paths(command: &clap::Command, parent: &[String], paths: &mut Vec<
 }
 
 #[test]
-fn every_subcommand_but_demo_ends_its_help_with_examples() {
+fn every_subcommand_ends_its_help_with_examples() {
     let mut paths = Vec::new();
     subcommand_paths(&Cli::command(), &[], &mut paths);
-    // `demo` is left out for now: its command is being reworked elsewhere.
-    paths.retain(|path| path[0] != "demo" && path[0] != "help");
+    paths.retain(|path| path[0] != "help");
     assert!(
         paths.iter().any(|p| p == &["recommend", "backtest"]),
         "nested subcommands are walked: {paths:?}"

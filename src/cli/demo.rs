@@ -1,5 +1,7 @@
 //! `kubetally demo`: the simulated cluster and the real collector, end to
-//! end over HTTP, for a simulated day in about a minute.
+//! end over HTTP, for a simulated fortnight in minutes (the simulator's fast
+//! clock moves a simulated minute per usage poll), then where to look next:
+//! the weekly report's headline, the largest savings and `report.html`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +19,18 @@ use crate::sim::{ClusterSpec, SimConfig, SimServer};
 use crate::store::Dataset;
 use crate::store::rows::RecommendationRow;
 
+/// `kubetally demo --help`.
+const EXAMPLES: &str = "\
+Examples:
+  # A fortnight and a day of the 20-node cluster, then the weekly report and savings
+  kubetally demo
+  # Six simulated hours of a smaller cluster into another folder
+  kubetally demo --out /tmp/demo --hours 6 --nodes 10 --pods 120
+  # A simulated day on a clock tied to wall time: 1440 simulated seconds a second
+  kubetally demo --hours 24 --speed 1440";
+
 #[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
 pub struct DemoArgs {
     /// Where the dataset goes.
     #[arg(long, value_name = "DIR", default_value = "kubetally-demo")]

@@ -37,7 +37,7 @@ pub enum Command {
     Pricing(PricingArgs),
     /// Watch a cluster, sample usage, price it and write the Parquet dataset.
     Collect(Box<collect::CollectArgs>),
-    /// Collect a simulated day from the embedded simulated cluster and summarise it.
+    /// Collect a simulated fortnight from the embedded simulated cluster, then report and recommend on it.
     Demo(demo::DemoArgs),
     /// Run a simulated cluster behind a Kubernetes API server.
     Sim(sim::SimArgs),

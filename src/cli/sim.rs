@@ -21,7 +21,9 @@ Examples:
     --kubeconfig-out /tmp/sim.kubeconfig
   # An API server under stress (rules in docs/faults.md)
   kubetally sim serve --faults 'list=5%:503,metrics=10%:429,cut=20s' \\
-    --kubeconfig-out /tmp/sim.kubeconfig";
+    --kubeconfig-out /tmp/sim.kubeconfig
+  # The fast clock: a simulated minute per usage poll, as fast as the collector samples
+  kubetally sim serve --step 60s --kubeconfig-out /tmp/sim.kubeconfig";
 
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]

@@ -81,7 +81,7 @@ pub struct Sim {
     /// The fast clock's step ([`SimConfig::step`]).
     step: Option<chrono::Duration>,
     /// How far each open watch has handed its events to the connection.
-    deliveries: server::Deliveries,
+    deliveries: Arc<server::Deliveries>,
 }
 
 /// Why the simulator could not start.
@@ -125,7 +125,7 @@ impl Sim {
             faults: Faults::new(config.faults, config.cluster.seed),
             audit: audit::Audit::default(),
             step: config.step,
-            deliveries: server::Deliveries::default(),
+            deliveries: Arc::default(),
         })
     }
 

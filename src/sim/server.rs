@@ -653,6 +653,8 @@ fn metrics_get(sim: &Sim, resource: Resource, namespace: Option<&str>, name: &st
 #[derive(Debug, Default)]
 pub struct Deliveries {
     streams: std::sync::Mutex<Vec<std::sync::Weak<AtomicU64>>>,
+    /// Woken whenever a stream has handed everything over.
+    progressed: tokio::sync::Notify,
 }
 
 impl Deliveries {
@@ -680,12 +682,28 @@ impl Deliveries {
             .all(|delivered| delivered.load(Ordering::Acquire) >= version)
     }
 
+    /// A stream has handed everything up to `version` to its connection.
+    fn delivered(&self, stream: &AtomicU64, version: u64) {
+        if stream.swap(version, Ordering::AcqRel) != version {
+            self.progressed.notify_waiters();
+        }
+    }
+
     /// Waits until [`Self::caught_up`] to `version`, or `limit` (a client
     /// that stopped reading its watch must not stop the clock).
     pub async fn wait_for(&self, version: u64, limit: Duration) {
         let give_up = tokio::time::Instant::now() + limit;
-        while !self.caught_up(version) && tokio::time::Instant::now() < give_up {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        loop {
+            // Registered before the check, so a delivery in between wakes it.
+            let progressed = self.progressed.notified();
+            tokio::pin!(progressed);
+            progressed.as_mut().enable();
+            if self.caught_up(version) {
+                return;
+            }
+            if tokio::time::timeout_at(give_up, progressed).await.is_err() {
+                return;
+            }
         }
     }
 }
@@ -705,6 +723,7 @@ struct Watch {
     cut: Option<(tokio::time::Instant, WatchCut)>,
     /// The version up to which everything has been handed to the connection.
     delivered: Arc<AtomicU64>,
+    deliveries: Arc<Deliveries>,
 }
 
 impl Watch {
@@ -775,6 +794,7 @@ fn watch(
         seen_version: since,
         cut: cut.map(|cut| (started + cut.after, cut)),
         delivered: sim.deliveries.register(since),
+        deliveries: sim.deliveries.clone(),
     };
     if from_now {
         // A watch from "" or "0" starts with the current state as ADDED
@@ -819,7 +839,9 @@ fn watch(
                 return Some((Ok(line), Some(state)));
             }
             // Every line up to `seen_version` went out before this poll.
-            state.delivered.store(state.seen_version, Ordering::Release);
+            state
+                .deliveries
+                .delivered(&state.delivered, state.seen_version);
             let bookmark_tick = async {
                 match state.bookmarks.as_mut() {
                     Some(interval) => {
