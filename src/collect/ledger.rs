@@ -106,8 +106,12 @@ pub struct Ledger {
     unjoined: Vec<(PodUsage, u8)>,
 }
 
-/// Ticks a pod's usage waits for the pod to reach the inventory.
-const UNJOINED_TICKS: u8 = 3;
+/// Ticks a pod's usage waits for the pod to reach the inventory: an hour
+/// at the default one-minute interval, as long as its hour can still take
+/// the sample. A watch that lags by more than a few ticks is rare in a real
+/// cluster but common on the simulator's fast clock (a tick every few
+/// milliseconds) when the machine is loaded; three ticks lost samples there.
+const UNJOINED_TICKS: u8 = 60;
 
 impl Ledger {
     fn book(&mut self, hour: DateTime<Utc>) -> &mut HourBook {
