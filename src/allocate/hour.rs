@@ -547,28 +547,22 @@ fn fit_to_nodes(allocation: &mut [AllocationRow], nodes: &mut [NodeRow]) {
     }
     for node in nodes.iter_mut() {
         let rows = on_node.remove(&node.node).unwrap_or_default();
-        let (cpu_price, memory_price) = (node.cpu_core_hour_usd, node.memory_gib_hour_usd);
-        let cpu: Vec<Charge> = rows
-            .iter()
-            .map(|&i| Charge {
-                request_usd: allocation[i].cpu_request_core_hours * cpu_price,
-                billed_usd: allocation[i].cpu_cost_usd,
-            })
-            .collect();
-        let memory: Vec<Charge> = rows
-            .iter()
-            .map(|&i| Charge {
-                request_usd: allocation[i].memory_request_gib_hours * memory_price,
-                billed_usd: allocation[i].memory_cost_usd,
-            })
-            .collect();
-        let gpu: Vec<Charge> = rows
-            .iter()
-            .map(|&i| Charge {
-                request_usd: allocation[i].gpu_cost_usd,
-                billed_usd: allocation[i].gpu_cost_usd,
-            })
-            .collect();
+        let charges = |charge: fn(&AllocationRow, &NodeRow) -> Charge| -> Vec<Charge> {
+            rows.iter().map(|&i| charge(&allocation[i], node)).collect()
+        };
+        let cpu = charges(|row, node| Charge {
+            request_usd: row.cpu_request_core_hours * node.cpu_core_hour_usd,
+            billed_usd: row.cpu_cost_usd,
+        });
+        let memory = charges(|row, node| Charge {
+            request_usd: row.memory_request_gib_hours * node.memory_gib_hour_usd,
+            billed_usd: row.memory_cost_usd,
+        });
+        // GPUs are charged by request only.
+        let gpu = charges(|row, _| Charge {
+            request_usd: row.gpu_cost_usd,
+            billed_usd: row.gpu_cost_usd,
+        });
         let cpu = fit(&cpu, node.cpu_cost_usd);
         let memory = fit(&memory, node.memory_cost_usd);
         let gpu = fit(&gpu, node.gpu_cost_usd);
