@@ -191,7 +191,13 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let options = options(&args)?;
     let root = args.dataset.root()?;
     let mut session = Session::open(&root)?;
-    let report = report::build(&mut session, &options)?;
+    let progress = super::progress::Progress::new("kubetally report", 0, "files");
+    let report = report::build_reporting(&mut session, &options, &|done, total| {
+        progress.set_total(total as u64);
+        progress.set(done as u64, "reading allocation");
+    });
+    progress.finish();
+    let report = report?;
     match &args.output {
         Some(path) => {
             let mut file = std::fs::File::create(path)

@@ -56,6 +56,20 @@ impl Sums {
 /// `--tenant` the dataset does not know, [`ReportError::Query`] when a
 /// table cannot be read.
 pub fn build(session: &mut Session, options: &Options) -> Result<Report, ReportError> {
+    build_reporting(session, options, &|_, _| {})
+}
+
+/// [`build`], calling `on_file` as each `allocation` file of the period is
+/// read (the long part on a large dataset).
+///
+/// # Errors
+///
+/// As [`build`].
+pub fn build_reporting(
+    session: &mut Session,
+    options: &Options,
+    on_file: super::OnFile<'_>,
+) -> Result<Report, ReportError> {
     let span = run(session, "finding the dataset's hours", sql::SPAN)?;
     let first = |times: Vec<Option<DateTime<Utc>>>| times.first().copied().flatten();
     let (Some(oldest), Some(newest)) = (first(span.times("oldest")?), first(span.times("newest")?))
@@ -73,7 +87,7 @@ pub fn build(session: &mut Session, options: &Options) -> Result<Report, ReportE
         }
     }
     let fragments = Fragments::new(options, period);
-    let facts = Facts::read(session, &fragments, options)?;
+    let facts = Facts::read(session, &fragments, options, on_file)?;
     let mut buckets = fill_buckets(session, &fragments, &facts)?;
     if !buckets.keys().any(|(current, _, _)| *current) {
         return Err(ReportError::EmptyPeriod {

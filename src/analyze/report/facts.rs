@@ -44,6 +44,7 @@ impl Facts {
         session: &mut Session,
         fragments: &Fragments,
         options: &Options,
+        on_file: super::OnFile<'_>,
     ) -> Result<Facts, ReportError> {
         let by = &options.by;
         let files = session
@@ -62,6 +63,7 @@ impl Facts {
                 options.basis,
                 tenant,
                 crate::analyze::threads(),
+                on_file,
             )
             .map_err(|message| ReportError::Query {
                 step: READING,

@@ -28,7 +28,11 @@ use std::io::Write;
 
 use chrono::{DateTime, Utc};
 
-pub use build::build;
+pub use build::{build, build_reporting};
+
+/// Told (files read, files in all) as a report reads `allocation`, for a
+/// progress display.
+pub type OnFile<'a> = &'a (dyn Fn(usize, usize) + Sync);
 pub use model::{
     Day, Group, Pool, Quality, Reconciliation, Report, Savings, SavingsItem, SharedIdle,
     UnpricedNode, Waste,

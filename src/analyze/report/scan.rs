@@ -143,6 +143,7 @@ pub(super) fn scan(
     basis: Basis,
     tenant: Option<&str>,
     threads: usize,
+    on_file: super::OnFile<'_>,
 ) -> Result<Option<Scanned>, String> {
     let window = &Window::new(period);
     let mut wanted = Vec::new();
@@ -155,6 +156,7 @@ pub(super) fn scan(
         }
     }
     let threads = threads.clamp(1, wanted.len().max(1));
+    let (read, total) = (&std::sync::atomic::AtomicUsize::new(0), wanted.len());
     let chunk = wanted.len().div_ceil(threads).max(1);
     let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
         let workers: Vec<_> = wanted
@@ -170,6 +172,8 @@ pub(super) fn scan(
                                 return Outcome::Failed(format!("{}: {reason}", file.display()));
                             }
                         }
+                        let done = read.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        on_file(done, total);
                     }
                     let sampling = worker.sampling;
                     Outcome::Facts(worker.finish(), sampling)
