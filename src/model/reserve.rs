@@ -42,12 +42,6 @@ pub struct Amount {
     pub memory_bytes: i64,
 }
 
-impl Amount {
-    pub fn is_zero(&self) -> bool {
-        self.cpu_cores == 0.0 && self.memory_bytes == 0
-    }
-}
-
 /// One container as the spec declares it and the kubelet reports it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Demand {
