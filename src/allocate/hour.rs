@@ -82,9 +82,13 @@ impl Sample {
     /// The hour a sample belongs to: that of its window's midpoint, so a
     /// window ending at 01:00:00 counts for 00:00–01:00.
     pub fn hour(&self) -> DateTime<Utc> {
-        let middle = self.ts - Duration::milliseconds((self.window_seconds * 500.0) as i64);
-        hour_of(middle)
+        window_hour(self.ts, self.window_seconds)
     }
+}
+
+/// The hour of a metrics window ending at `end`: that of its midpoint.
+pub fn window_hour(end: DateTime<Utc>, window_seconds: f64) -> DateTime<Utc> {
+    hour_of(end - Duration::milliseconds((window_seconds * 500.0) as i64))
 }
 
 /// The start of `time`'s clock hour.

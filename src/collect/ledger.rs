@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use super::stats::Stats;
 use crate::allocate::{
     Events, HourBook, HourRows, NodePoint, PodVersion, Sample, SampleContext, TenantRules, hour_of,
-    millicores, tenant_of,
+    millicores, tenant_of, window_hour,
 };
 use crate::pricing::PriceBook;
 use crate::source::metrics::{NodeUsage, PodUsage};
@@ -104,6 +104,8 @@ pub struct Ledger {
     /// arrive a moment after metrics-server already reports it, so its first
     /// sample waits to be joined instead of being dropped.
     unjoined: Vec<(PodUsage, u8)>,
+    /// The hour whose close waits for such usage, and since when.
+    held: Option<(DateTime<Utc>, std::time::Instant)>,
 }
 
 /// Ticks a pod's usage waits for the pod to reach the inventory: an hour
@@ -112,6 +114,12 @@ pub struct Ledger {
 /// cluster but common on the simulator's fast clock (a tick every few
 /// milliseconds) when the machine is loaded; three ticks lost samples there.
 const UNJOINED_TICKS: u8 = 60;
+
+/// How long an hour that is over stays open while usage of it waits for its
+/// pod. The wait is for a watch event in flight, so it is measured in wall
+/// time: on a real cluster the next tick comes later than this and closes
+/// the hour; on the simulator's fast clock, dozens of ticks pass within it.
+const CLOSE_HOLD: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Ledger {
     fn book(&mut self, hour: DateTime<Utc>) -> &mut HourBook {
@@ -155,15 +163,17 @@ impl Ledger {
             .into_iter()
             .chain(pods.into_iter().map(|u| (u, UNJOINED_TICKS)))
         {
-            let Some(pod) = inventory
+            let pod = inventory
                 .pod_by_name(&usage.namespace, &usage.name)
-                .filter(|pod| pod.node.is_some())
-            else {
-                if chances > 0 {
-                    unjoined.push((usage, chances - 1));
-                } else {
-                    Stats::add(&stats.metrics_without_pod, 1);
-                }
+                .filter(|pod| pod.node.is_some());
+            // A pod whose ReplicaSet or Job has not arrived waits too, so
+            // its samples name its workload, not the ReplicaSet or Job.
+            if chances > 0 && !pod.is_some_and(|pod| inventory.owner_known(pod)) {
+                unjoined.push((usage, chances - 1));
+                continue;
+            }
+            let Some(pod) = pod else {
+                Stats::add(&stats.metrics_without_pod, 1);
                 continue;
             };
             seen_pods += 1;
@@ -198,9 +208,7 @@ impl Ledger {
         );
         Stats::add(&stats.samples, samples);
         for node in nodes {
-            let middle =
-                node.timestamp - Duration::milliseconds((node.window_seconds * 500.0) as i64);
-            let hour = hour_of(middle);
+            let hour = window_hour(node.timestamp, node.window_seconds);
             if self.closed_before.is_some_and(|c| hour < c) {
                 continue;
             }
@@ -218,6 +226,9 @@ impl Ledger {
         let due: Vec<DateTime<Utc>> = self.open.range(..current).map(|(h, _)| *h).collect();
         let mut closed = Vec::new();
         for hour in due {
+            if self.holds(hour, inventory) {
+                break;
+            }
             if let Some(book_of_hour) = self.open.remove(&hour) {
                 self.last_hour_samples = book_of_hour.samples.len();
                 closed.push(book_of_hour.close(
@@ -236,6 +247,29 @@ impl Ledger {
             inventory.forget_retired(oldest);
         }
         closed
+    }
+
+    /// Whether `hour`, which is over, stays open a moment longer: usage of it
+    /// still waits for a pod that may yet arrive (not one the watch saw
+    /// deleted), and has waited less than [`CLOSE_HOLD`].
+    fn holds(&mut self, hour: DateTime<Utc>, inventory: &Inventory) -> bool {
+        let waiting = self.unjoined.iter().any(|(usage, _)| {
+            window_hour(usage.timestamp, usage.window_seconds) <= hour
+                && !inventory.deleted_lately(&usage.namespace, &usage.name)
+        });
+        if !waiting {
+            self.held = None;
+            return false;
+        }
+        let since = match self.held {
+            Some((held, since)) if held == hour => since,
+            _ => {
+                let now = std::time::Instant::now();
+                self.held = Some((hour, now));
+                now
+            }
+        };
+        since.elapsed() < CLOSE_HOLD
     }
 
     /// The contexts of `pod`'s containers, built once per version of the pod.
@@ -622,5 +656,132 @@ mod tests {
         // ...and forgotten once the hours it ran in are closed.
         tick(&mut ledger, &mut inventory, usage(125, 0.1));
         assert!(ledger.pods.is_empty());
+    }
+
+    fn node_usage(minute: i64) -> NodeUsage {
+        NodeUsage {
+            name: "node-1".into(),
+            timestamp: crate::sim::epoch() + Duration::minutes(minute),
+            window_seconds: 30.0,
+            cpu_cores: 1.0,
+            memory_bytes: 1 << 30,
+        }
+    }
+
+    #[test]
+    fn an_hour_waits_to_close_for_usage_whose_pod_the_watch_has_not_delivered() {
+        let prices = PriceBook::new(Vec::new(), PricingOptions::default())
+            .unwrap_or_else(|error| panic!("{error}"));
+        let rules = TenantRules::new(None);
+        let stats = Stats::default();
+        let mut inventory = Inventory::default();
+        let mut ledger = Ledger::default();
+        let mut tick = |inventory: &mut Inventory, pods: Vec<PodUsage>, minute: i64| {
+            ledger.ingest(
+                pods,
+                vec![node_usage(minute)],
+                inventory,
+                &rules,
+                &prices,
+                &stats,
+            )
+        };
+        // 01:00:00 closes hour 0's last window; the pod is not known yet.
+        assert!(tick(&mut inventory, vec![usage(60, 0.2)], 60).is_empty());
+        // A sample of hour 1 arrives: hour 0 is over, but holds.
+        assert!(tick(&mut inventory, Vec::new(), 61).is_empty());
+        assert!(tick(&mut inventory, Vec::new(), 62).is_empty());
+        // The pod's event arrives: its usage joins, and the hour closes with it.
+        inventory.apply_pod(pod(0.5, 0));
+        let closed = tick(&mut inventory, Vec::new(), 63);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].start, crate::sim::epoch());
+        assert_eq!(closed[0].samples.len(), 1);
+        assert_eq!(Stats::get(&stats.late_samples), 0);
+        assert_eq!(Stats::get(&stats.metrics_without_pod), 0);
+    }
+
+    #[test]
+    fn a_pod_that_never_arrives_holds_its_hour_only_while_its_usage_may_wait() {
+        let prices = PriceBook::new(Vec::new(), PricingOptions::default())
+            .unwrap_or_else(|error| panic!("{error}"));
+        let rules = TenantRules::new(None);
+        let stats = Stats::default();
+        let mut inventory = Inventory::default();
+        let mut ledger = Ledger::default();
+        let mut closed = Vec::new();
+        for minute in 60..=60 + i64::from(UNJOINED_TICKS) + 1 {
+            let pods = if minute == 60 {
+                vec![usage(60, 0.2)]
+            } else {
+                Vec::new()
+            };
+            closed.extend(ledger.ingest(
+                pods,
+                vec![node_usage(minute)],
+                &mut inventory,
+                &rules,
+                &prices,
+                &stats,
+            ));
+        }
+        assert_eq!(
+            closed.len(),
+            2,
+            "hours 0 and 1 close once the usage gives up"
+        );
+        assert_eq!(closed[0].start, crate::sim::epoch());
+        assert!(closed[0].samples.is_empty());
+        assert_eq!(Stats::get(&stats.metrics_without_pod), 1);
+    }
+
+    #[test]
+    fn a_job_pod_waits_for_its_job_so_its_samples_name_the_cronjob() {
+        let prices = PriceBook::new(Vec::new(), PricingOptions::default())
+            .unwrap_or_else(|error| panic!("{error}"));
+        let rules = TenantRules::new(None);
+        let stats = Stats::default();
+        let mut inventory = Inventory::default();
+        let mut ledger = Ledger::default();
+        let mut job_pod = pod(0.5, 0);
+        job_pod.owner = Some(crate::source::pod::OwnerRef {
+            kind: crate::source::pod::OwnerKind::Job,
+            name: "sync-1".into(),
+        });
+        inventory.apply_pod(job_pod);
+        ledger.ingest(
+            vec![usage(1, 0.2)],
+            Vec::new(),
+            &mut inventory,
+            &rules,
+            &prices,
+            &stats,
+        );
+        assert!(ledger.take_tick().samples.is_empty(), "waits for the Job");
+        let cronjob = crate::source::pod::OwnerRef {
+            kind: crate::source::pod::OwnerKind::CronJob,
+            name: "sync".into(),
+        };
+        inventory.apply_parent(
+            "shop",
+            crate::source::pod::OwnerKind::Job,
+            "sync-1",
+            Some(cronjob),
+        );
+        ledger.ingest(
+            vec![usage(2, 0.2)],
+            Vec::new(),
+            &mut inventory,
+            &rules,
+            &prices,
+            &stats,
+        );
+        let tick = ledger.take_tick();
+        assert_eq!(tick.samples.len(), 2, "the waiting sample and this tick's");
+        assert!(
+            tick.samples
+                .iter()
+                .all(|s| &*s.context.workload_name == "sync")
+        );
     }
 }

@@ -107,11 +107,17 @@ pub struct Inventory {
     /// Pods deleted since the collector last looked (the ledger takes
     /// them, with when they ended, and bills them to the end of their hour).
     retired_pods: Vec<Arc<SlimPod>>,
+    /// `namespace/name` of pods deleted lately (and not re-created), with
+    /// when they ended: metrics-server still reports a pod a moment after
+    /// its deletion, and no watch event is coming for that usage.
+    deleted_names: FxHashMap<String, DateTime<Utc>>,
     nodes: HashMap<Arc<str>, Arc<SlimNode>>,
     retired_nodes: Vec<Arc<SlimNode>>,
     namespaces: HashMap<Arc<str>, Labels>,
-    /// ReplicaSet → Deployment and Job → CronJob.
-    parents: HashMap<ParentKey, OwnerRef>,
+    /// ReplicaSet → Deployment and Job → CronJob, or `None` for one that
+    /// has no such parent: a pod owned by a ReplicaSet or Job missing here
+    /// belongs to a workload the watch has not delivered yet.
+    parents: HashMap<ParentKey, Option<OwnerRef>>,
     /// Parents deleted since the last hour was closed, with when: a CronJob's
     /// Job is usually deleted (ttlSecondsAfterFinished) before its pods'
     /// hour is allocated, and those pods still belong to the CronJob.
@@ -229,6 +235,11 @@ impl Inventory {
         if let Some(first) = self.pods.get(&pod.uid).and_then(|p| p.ready_at) {
             pod.ready_at = Some(first);
         }
+        if !self.deleted_names.is_empty() {
+            // A new pod of a deleted one's name (a StatefulSet's).
+            self.deleted_names
+                .remove(&format!("{}/{}", pod.namespace, pod.name));
+        }
         self.pod_uids
             .entry(pod.namespace.clone())
             .or_default()
@@ -260,6 +271,10 @@ impl Inventory {
         let mut pod = Arc::unwrap_or_clone(pod);
         if pod.ended.is_none() {
             pod.ended = self.clock;
+        }
+        if let Some(ended) = pod.ended {
+            self.deleted_names
+                .insert(format!("{}/{}", pod.namespace, pod.name), ended);
         }
         self.retired_pods.push(Arc::new(pod));
     }
@@ -312,14 +327,11 @@ impl Inventory {
         };
         self.relist_saw(collection, &format!("{namespace}/{name}"));
         let key = (self.interner.get(namespace), kind, self.interner.get(name));
-        match parent {
-            Some(parent) => {
-                self.parents.insert(key, parent);
-            }
-            None => {
-                self.retire_parent(key);
-            }
+        if parent.is_none() {
+            // Orphaned: its pods keep the parent they had.
+            self.retire_parent(key.clone());
         }
+        self.parents.insert(key, parent);
     }
 
     pub fn delete_parent(&mut self, namespace: &str, kind: OwnerKind, name: &str) {
@@ -328,7 +340,7 @@ impl Inventory {
     }
 
     fn retire_parent(&mut self, key: ParentKey) {
-        if let Some(parent) = self.parents.remove(&key) {
+        if let Some(Some(parent)) = self.parents.remove(&key) {
             self.retired_parents.insert(key, (parent, self.clock));
         }
     }
@@ -393,6 +405,7 @@ impl Inventory {
             && let Some(parent) = self
                 .parents
                 .get(&key)
+                .and_then(Option::as_ref)
                 .or_else(|| self.retired_parents.get(&key).map(|(parent, _)| parent))
             && matches!(parent.kind, OwnerKind::Deployment | OwnerKind::CronJob)
         {
@@ -403,6 +416,28 @@ impl Inventory {
             kind: current.kind,
             name: current.name,
         }
+    }
+
+    /// Whether [`Self::workload_of`] can name `pod`'s workload for sure: a
+    /// pod of a ReplicaSet or Job waits for that object's watch event, which
+    /// comes on another stream and may arrive after the pod's.
+    pub fn owner_known(&self, pod: &SlimPod) -> bool {
+        let Some(owner) = &pod.owner else {
+            return true;
+        };
+        if !matches!(owner.kind, OwnerKind::ReplicaSet | OwnerKind::Job) {
+            return true;
+        }
+        let key = (pod.namespace.clone(), owner.kind, owner.name.clone());
+        self.parents.contains_key(&key) || self.retired_parents.contains_key(&key)
+    }
+
+    /// Whether the last pod named `namespace/name` was deleted lately.
+    pub fn deleted_lately(&self, namespace: &str, name: &str) -> bool {
+        !self.deleted_names.is_empty()
+            && self
+                .deleted_names
+                .contains_key(&format!("{namespace}/{name}"))
     }
 
     pub fn pod_by_name(&self, namespace: &str, name: &str) -> Option<&Arc<SlimPod>> {
@@ -484,6 +519,7 @@ impl Inventory {
         let keep_from = before - chrono::Duration::hours(1);
         self.retired_parents
             .retain(|_, (_, deleted)| deleted.is_none_or(|d| d >= keep_from));
+        self.deleted_names.retain(|_, ended| *ended >= before);
         self.interner.sweep();
     }
 }
