@@ -1,7 +1,7 @@
 //! The report's facts (the rows `sql::Fragments::facts` defines) and its
 //! sample counts (`sql::Fragments::sampling`'s row) in one pass over the
-//! `allocation` files with arrow-rs, on Parquet's dictionary codes instead
-//! of strings.
+//! `allocation` files ([`crate::store::read`]), on Parquet's dictionary
+//! codes instead of strings.
 //!
 //! Why not polars for this one statement: at 150,000 pods a week is 34 M
 //! rows, and polars decodes every key string of every row into a view and

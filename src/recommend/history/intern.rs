@@ -1,6 +1,6 @@
 //! The key columns' strings as dense ids, so that folding a row hashes no
-//! string and allocates nothing. A column that arrives as an Arrow
-//! dictionary is resolved once per dictionary entry (arrow-rs hands every
+//! string and allocates nothing. A column that arrives as dictionary
+//! codes is resolved once per dictionary entry (the reader hands every
 //! batch of a column chunk the same dictionary). A plain string column
 //! (workload names, pod UIDs: nearly one per row) is resolved per row, and
 //! looking each up in a table of every pod was most of the work: but hour
