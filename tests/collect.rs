@@ -310,10 +310,11 @@ async fn the_collector_prices_a_known_cluster_exactly() {
 
 /// Every file of `table` has its rows sorted by `keys`, with no two equal.
 fn assert_sorted(root: &Path, table: &str, keys: &[&str]) {
-    let scope = kubetally::recommend::history::Scope::default();
-    let files = kubetally::recommend::history::table_files(root, table, &scope);
+    let filter = kubetally::store::read::Filter::default();
+    let files =
+        kubetally::store::read::files(root, table, &filter).unwrap_or_else(|e| panic!("{e}"));
     assert!(!files.is_empty(), "no {table} files");
-    for file in files {
+    for file in files.into_iter().map(|f| f.path) {
         let handle = std::fs::File::open(&file).unwrap_or_else(|e| panic!("{e}"));
         let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(handle)
             .and_then(|b| b.build())

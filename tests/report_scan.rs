@@ -113,15 +113,15 @@ fn period_files(root: &Path, report: &Report) -> Vec<PathBuf> {
         report.period.start.date_naive(),
         report.period.end.date_naive(),
     );
-    let mut files: Vec<PathBuf> = kubetally::analyze::list_files(&root.join("allocation"))
+    let filter = kubetally::store::read::Filter {
+        from: Some(first),
+        to: last.pred_opt(),
+        ..Default::default()
+    };
+    let mut files: Vec<PathBuf> = kubetally::store::read::files(root, "allocation", &filter)
+        .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
-        .filter(|file| {
-            let day = file
-                .parent()
-                .and_then(Path::file_name)
-                .and_then(|name| name.to_str()?.strip_prefix("date=")?.parse().ok());
-            day.is_some_and(|day: chrono::NaiveDate| day >= first && day < last)
-        })
+        .map(|file| file.path)
         .collect();
     files.sort();
     assert!(files.len() >= 2, "{files:?}");

@@ -123,11 +123,11 @@ fn run(root: &Path, book: &PriceBook, options: &Options) -> Plan {
 
 /// Rows and files of `table`, from the files' footers.
 fn table_rows(root: &Path, table: &str) -> (u64, usize) {
-    let files = history::table_files(root, table, &Scope::default());
+    let files = history::table_files(root, table, &Scope::default()).unwrap_or_else(|e| fail(e));
     let rows = files
         .iter()
-        .map(|path| {
-            let file = std::fs::File::open(path).unwrap_or_else(|e| fail(e));
+        .map(|table_file| {
+            let file = std::fs::File::open(&table_file.path).unwrap_or_else(|e| fail(e));
             let reader = SerializedFileReader::new(file).unwrap_or_else(|e| fail(e));
             u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0)
         })
@@ -188,8 +188,9 @@ fn measure_peak(root: &Path, days: i64) -> Peak {
 fn steps(root: &Path, book: &PriceBook, days: i64) {
     // `plan`'s window: whole days, ending with the newest day of data.
     let newest: chrono::NaiveDate = history::table_files(root, "allocation", &Scope::default())
+        .unwrap_or_else(|e| fail(e))
         .last()
-        .and_then(|file| plan::partition_date(file))
+        .map(|file| file.date)
         .unwrap_or_else(|| fail("no dated allocation files"));
     let window_start = (newest + chrono::Days::new(1))
         .and_hms_opt(0, 0, 0)

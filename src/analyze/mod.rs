@@ -19,7 +19,7 @@ mod session;
 pub use library::{Bundled, bundled, find};
 pub use output::{Format, write};
 pub use query_file::{ENGINES, EngineChange, Param, QueryFile, QueryFileError, parse_param};
-pub use session::{Session, TABLES, TableFiles, list_files};
+pub use session::{Session, TableFiles};
 
 /// The threads polars' pool has — `POLARS_MAX_THREADS`, else the
 /// machine's available parallelism (polars-config's default) — which the

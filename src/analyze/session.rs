@@ -1,10 +1,11 @@
 //! A local dataset opened for SQL: each table a lazy Parquet scan in a
 //! polars `SQLContext`.
 //!
-//! The files are listed here, not globbed by polars, for two reasons: only
-//! what the collector publishes is read (`<table>/cluster=…/date=…/*.parquet`
-//! with a visible name — never the `_wal` folder or a `.part-….tmp` being
-//! written), and the hive columns are parsed only below the table folder, so
+//! The files are listed by [`crate::store::read::files`], not globbed by
+//! polars, for two reasons: only what the collector publishes is read
+//! (`<table>/cluster=…/date=…/*.parquet` with a visible name — never the
+//! `_wal` folder or a `.part-….tmp` being written), and the hive columns are
+//! parsed only below the table folder, so
 //! a root such as `/data/env=prod/kubetally` does not grow an `env` column.
 //! `cluster` (string) and `date` (date) are declared, not inferred, so they
 //! have the types DuckDB, Spark and BigQuery give them, and a filter on them
@@ -20,23 +21,17 @@ use polars::prelude::{
 use polars::sql::SQLContext;
 
 use super::AnalyzeError;
-
-/// The tables a dataset may hold, by folder name; a missing folder is no
-/// error (the collector may run with `--no-samples`).
-pub const TABLES: [&str; 5] = [
-    "samples",
-    "allocation",
-    "nodes",
-    "workloads",
-    "recommendations",
-];
+use crate::store::read::{self, Filter, TableFile};
 
 /// One table's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableFiles {
     pub name: &'static str,
-    /// Newest partition first (see [`list_files`]).
-    pub files: Vec<PathBuf>,
+    /// Newest partition first: polars takes a scan's schema from its first
+    /// file, and columns are added to the tables over time (never
+    /// renamed), so the newest file has them all and older files read the
+    /// missing ones as nulls.
+    pub files: Vec<TableFile>,
 }
 
 /// A dataset opened for SQL.
@@ -60,14 +55,16 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// Opens the dataset under `root`, registering every table that has files.
-    /// Nothing is read yet but the first file's footer of each table.
+    /// Opens the dataset under `root`, registering every table that has
+    /// files (a missing table is no error: the collector may run with
+    /// `--no-samples`). Nothing is read yet but the first file's footer of
+    /// each table.
     ///
     /// # Errors
     ///
     /// [`AnalyzeError::NoDataset`] when `root` is not a directory or holds no
     /// table files; [`AnalyzeError::Scan`] when a table's files cannot be
-    /// set up for reading.
+    /// listed or set up for reading.
     pub fn open(root: &Path) -> Result<Session, AnalyzeError> {
         let no_dataset = |reason: &str| AnalyzeError::NoDataset {
             location: root.display().to_string(),
@@ -76,14 +73,22 @@ impl Session {
         if !root.is_dir() {
             return Err(no_dataset("no such directory"));
         }
-        let tables: Vec<TableFiles> = TABLES
-            .iter()
-            .map(|name| TableFiles {
-                name,
-                files: list_files(&root.join(name)),
-            })
-            .filter(|table| !table.files.is_empty())
-            .collect();
+        let mut tables = Vec::new();
+        for table in &crate::store::schema::TABLES {
+            let mut files = read::files(root, table.name, &Filter::default()).map_err(|e| {
+                AnalyzeError::Scan {
+                    table: table.name,
+                    message: e.to_string(),
+                }
+            })?;
+            files.reverse();
+            if !files.is_empty() {
+                tables.push(TableFiles {
+                    name: table.name,
+                    files,
+                });
+            }
+        }
         if tables.is_empty() {
             return Err(no_dataset(
                 "no table files (expected allocation/, nodes/, samples/ or workloads/ \
@@ -163,53 +168,6 @@ impl Session {
     }
 }
 
-/// The table's published files under `dir`
-/// (`cluster=…/date=…/<visible name>.parquet`), newest partition first.
-///
-/// Newest first because polars takes a scan's schema from its first file:
-/// columns are added to the tables over time (never renamed), so the newest
-/// file has them all and older files read the missing ones as nulls.
-pub fn list_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for cluster in partitions(dir, "cluster=") {
-        for date in partitions(&cluster, "date=") {
-            let Ok(entries) = std::fs::read_dir(&date) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                let visible = !name.starts_with(['.', '_']);
-                if visible && name.ends_with(".parquet") && entry.path().is_file() {
-                    files.push(entry.path());
-                }
-            }
-        }
-    }
-    // `date=YYYY-MM-DD` and `part-HH-…` sort by time; order clusters alike.
-    files.sort_by(|a, b| {
-        let key = |p: &Path| {
-            let date = p.parent().and_then(Path::file_name).map(|d| d.to_owned());
-            (date, p.file_name().map(|n| n.to_owned()), p.to_owned())
-        };
-        key(b).cmp(&key(a))
-    });
-    files
-}
-
-/// Subfolders of `dir` named `<prefix>…`.
-fn partitions(dir: &Path, prefix: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect()
-}
-
 /// A lazy scan of one table: its files, with `cluster` and `date` from the
 /// folder names below the table's folder.
 fn scan(root: &Path, table: &TableFiles) -> Result<LazyFrame, AnalyzeError> {
@@ -221,7 +179,7 @@ fn scan(root: &Path, table: &TableFiles) -> Result<LazyFrame, AnalyzeError> {
     let paths = table
         .files
         .iter()
-        .map(|file| PlRefPath::try_from_path(file))
+        .map(|file| PlRefPath::try_from_path(&file.path))
         .collect::<Result<Vec<_>, _>>()
         .map_err(scan_error)?;
     let hive = Schema::from_iter([
@@ -277,43 +235,6 @@ pub(crate) fn one_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn touch(path: &Path) {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
-        }
-        std::fs::write(path, b"").unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    #[test]
-    fn lists_published_files_newest_first_and_nothing_else() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let table = dir.path().join("nodes");
-        for name in [
-            "cluster=a/date=2026-11-02/part-00-0-0000.parquet",
-            "cluster=a/date=2026-11-03/part-01-0-0000.parquet",
-            "cluster=a/date=2026-11-03/part-00-0-0000.parquet",
-            "cluster=a/date=2026-11-03/.part-02-0-0000.parquet.tmp",
-            "cluster=a/date=2026-11-03/_SUCCESS",
-            "cluster=a/stray.parquet",
-        ] {
-            touch(&table.join(name));
-        }
-        touch(&dir.path().join("_wal/a/0.arrow"));
-        let names: Vec<String> = list_files(&table)
-            .iter()
-            .filter_map(|p| p.strip_prefix(&table).ok())
-            .map(|p| p.display().to_string())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "cluster=a/date=2026-11-03/part-01-0-0000.parquet",
-                "cluster=a/date=2026-11-03/part-00-0-0000.parquet",
-                "cluster=a/date=2026-11-02/part-00-0-0000.parquet",
-            ]
-        );
-    }
 
     #[test]
     fn a_directory_without_tables_is_no_dataset() {

@@ -59,7 +59,7 @@ fn mirror(
         None => default_cache(object.url())?,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let tables: Vec<&str> = crate::analyze::TABLES.to_vec();
+    let tables: Vec<&str> = crate::store::schema::TABLES.map(|t| t.name).to_vec();
     let summary = runtime
         .block_on(crate::store::mirror::mirror(object, &tables, &cache))
         .with_context(|| {

@@ -413,7 +413,7 @@ fn dataset_series(args: &BacktestArgs, data: &str) -> anyhow::Result<Vec<trace::
     };
     let root = flags.root()?;
     let cluster = plan::pick_cluster(&root, "samples", args.cluster.as_deref())?;
-    let since = samples::window_start(&root, Some(&cluster), args.train + args.test);
+    let since = samples::window_start(&root, Some(&cluster), args.train + args.test)?;
     let scope = history::Scope {
         since,
         cluster: Some(cluster),

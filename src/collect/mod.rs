@@ -438,13 +438,7 @@ impl Collector {
         hour: &HourRows,
         summary: &mut Summary,
     ) -> Result<(), CollectError> {
-        let rows_error = |table: &'static str| {
-            move |error: arrow::error::ArrowError| CollectError::Rows {
-                table,
-                hour: hour.start,
-                message: error.to_string(),
-            }
-        };
+        let rows_error = |table| rows_error(table, hour.start);
         let publish_error = |cause| CollectError::Publish {
             hour: hour.start,
             cause,
@@ -515,3 +509,16 @@ impl Collector {
 
 /// `SHARED`, re-exported for summaries.
 pub const SHARED_TENANT: &str = SHARED;
+
+/// A record batch `store` could not build for `table`'s `hour`, as the
+/// collector reports it (the message is arrow's: it has no cause chain).
+fn rows_error<E: std::fmt::Display>(
+    table: &'static str,
+    hour: DateTime<Utc>,
+) -> impl Fn(E) -> CollectError {
+    move |error| CollectError::Rows {
+        table,
+        hour,
+        message: error.to_string(),
+    }
+}

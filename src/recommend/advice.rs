@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use arrow::array::{AsArray, Float64Array, Int64Array, RecordBatch};
-use arrow::datatypes::DataType;
 use serde::Serialize;
 
 use super::family::{PoolFacts, compare};
@@ -15,6 +13,8 @@ use super::history::{ContainerKey, History, HistoryError, Scope, WorkloadKey, fo
 use super::spot::{Provider, Verdict, WorkloadFacts, assess};
 use crate::model::{CapacityType, Provider as Cloud};
 use crate::pricing::{HOURS_PER_MONTH, NodeClass, PriceBook};
+use crate::store::read::{Batch, Select};
+use crate::store::schema::col;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -207,8 +207,8 @@ pub fn family_items(
 ) -> Result<Vec<FamilyItem>, HistoryError> {
     let mut pools: BTreeMap<String, PoolSums> = BTreeMap::new();
     let mut hours = std::collections::BTreeSet::new();
-    for_each_batch(root, "nodes", scope, |batch, path| {
-        fold_nodes(batch, path, &mut pools, &mut hours)
+    for_each_batch(root, "nodes", scope, &NODE_COLUMNS, |batch| {
+        fold_nodes(batch, &mut pools, &mut hours)
     })?;
     let window_hours = hours.len().max(1) as f64;
     let mut items = Vec::new();
@@ -256,88 +256,65 @@ pub fn family_items(
     Ok(items)
 }
 
+/// The `nodes` columns a pool's sums are made of.
+const NODE_COLUMNS: Select<'static> = Select::columns(&[
+    col::START_TIME,
+    col::NODE_POOL,
+    col::NODE,
+    col::PROVIDER,
+    col::REGION,
+    col::MACHINE_FAMILY,
+    col::CAPACITY_TYPE,
+    col::VCPUS,
+    col::MEMORY_BYTES,
+    col::RUNNING_SECONDS,
+    col::TOTAL_COST_USD,
+    col::CPU_USAGE_CORE_HOURS,
+]);
+
 fn fold_nodes(
-    batch: &RecordBatch,
-    path: &str,
+    batch: &Batch,
     pools: &mut BTreeMap<String, PoolSums>,
     hours: &mut std::collections::BTreeSet<i64>,
 ) -> Result<(), HistoryError> {
-    let text = |name: &str| -> Result<arrow::array::StringArray, HistoryError> {
-        let column = batch
-            .column_by_name(name)
-            .ok_or_else(|| HistoryError::File {
-                path: path.to_owned(),
-                message: format!("no column {name}"),
-            })?;
-        arrow::compute::cast(column, &DataType::Utf8)
-            .map(|a| a.as_string::<i32>().clone())
-            .map_err(|e| HistoryError::File {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })
-    };
-    let float = |name: &str| -> Result<Float64Array, HistoryError> {
-        batch
-            .column_by_name(name)
-            .and_then(|c| c.as_any().downcast_ref::<Float64Array>().cloned())
-            .ok_or_else(|| HistoryError::File {
-                path: path.to_owned(),
-                message: format!("no float column {name}"),
-            })
-    };
+    let batch = batch.columns();
     let (pool, node, provider, region, family, capacity) = (
-        text("node_pool")?,
-        text("node")?,
-        text("provider")?,
-        text("region")?,
-        text("machine_family")?,
-        text("capacity_type")?,
+        batch.text(col::NODE_POOL)?,
+        batch.text(col::NODE)?,
+        batch.text(col::PROVIDER)?,
+        batch.text(col::REGION)?,
+        batch.text(col::MACHINE_FAMILY)?,
+        batch.text(col::CAPACITY_TYPE)?,
     );
     let (vcpus, running, cost, used) = (
-        float("vcpus")?,
-        float("running_seconds")?,
-        float("total_cost_usd")?,
-        float("cpu_usage_core_hours")?,
+        batch.floats(col::VCPUS)?.values(),
+        batch.floats(col::RUNNING_SECONDS)?.values(),
+        batch.floats(col::TOTAL_COST_USD)?.values(),
+        batch.floats(col::CPU_USAGE_CORE_HOURS)?.values(),
     );
-    let memory: Int64Array = batch
-        .column_by_name("memory_bytes")
-        .and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned())
-        .ok_or_else(|| HistoryError::File {
-            path: path.to_owned(),
-            message: "no memory_bytes".into(),
-        })?;
-    let start = batch
-        .column_by_name("start_time")
-        .and_then(|c| {
-            c.as_primitive_opt::<arrow::datatypes::TimestampMillisecondType>()
-                .cloned()
-        })
-        .ok_or_else(|| HistoryError::File {
-            path: path.to_owned(),
-            message: "no start_time".into(),
-        })?;
-    for row in 0..batch.num_rows() {
-        hours.insert(start.value(row));
+    let memory = batch.int64s(col::MEMORY_BYTES)?.values();
+    let start = batch.millis(col::START_TIME)?.values();
+    for row in 0..batch.rows() {
+        hours.insert(start[row]);
         // Spot pools are already as cheap as their family gets.
-        if capacity.value(row) != "on_demand" {
+        if capacity.get(row) != "on_demand" {
             continue;
         }
-        let name = if pool.value(row).is_empty() {
-            "(no pool label)"
-        } else {
-            pool.value(row)
+        let name = match pool.get(row) {
+            "" => "(no pool label)",
+            pool => pool,
         };
         let sums = pools.entry(name.to_owned()).or_default();
-        let h = running.value(row) / 3600.0;
-        sums.provider = provider.value(row).to_owned();
-        sums.region = region.value(row).to_owned();
-        sums.family = family.value(row).to_owned();
-        sums.vcpu_hours += vcpus.value(row) * h;
-        sums.gib_hours += memory.value(row) as f64 / GIB * h;
+        let h = running[row] / 3600.0;
+        sums.provider = provider.get(row).to_owned();
+        sums.region = region.get(row).to_owned();
+        sums.family = family.get(row).to_owned();
+        sums.vcpu_hours += vcpus[row] * h;
+        sums.gib_hours += memory[row] as f64 / GIB * h;
         sums.node_hours += h;
-        sums.cost += cost.value(row);
-        sums.cpu_used += used.value(row);
-        sums.nodes.insert(node.value(row).to_owned());
+        sums.cost += cost[row];
+        sums.cpu_used += used[row];
+        sums.nodes.insert(node.get(row).to_owned());
     }
     Ok(())
 }

@@ -10,19 +10,16 @@ mod newest;
 mod scan;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, AsArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
-};
-use arrow::datatypes::{DataType, Int32Type, TimestampMillisecondType};
 use chrono::{DateTime, Duration, Utc};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::rightsize::{Resources, Template};
 use super::spot::WorkloadFacts;
 use super::vpa;
+use crate::store::read::{self, Batch, Columns, Filter, ReadError, Select, TableFile};
+use crate::store::schema::col;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -147,6 +144,8 @@ pub enum HistoryError {
     File { path: String, message: String },
     #[error("{root}: no allocation files (is this a kubetally dataset?)")]
     Empty { root: String },
+    #[error(transparent)]
+    Read(#[from] ReadError),
 }
 
 /// Which files of the dataset a read covers: `date=` partitions on or after
@@ -158,135 +157,57 @@ pub struct Scope {
 }
 
 impl Scope {
-    fn skips(&self, folder: &str) -> bool {
-        if let Some(date) = folder.strip_prefix("date=") {
-            return self
-                .since
-                .is_some_and(|since| date < since.format("%Y-%m-%d").to_string().as_str());
+    /// The partitions the scope covers.
+    fn filter(&self) -> Filter {
+        Filter {
+            cluster: self.cluster.clone(),
+            from: self.since.map(|since| since.date_naive()),
+            to: None,
         }
-        folder
-            .strip_prefix("cluster=")
-            .zip(self.cluster.as_deref())
-            .is_some_and(|(name, wanted)| name != wanted)
     }
 }
 
 /// The files of `table` under `root` in `scope`, oldest first (hour order
 /// within a day).
-pub fn table_files(root: &Path, table: &str, scope: &Scope) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.join(table)];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if path.is_dir() {
-                if !name.starts_with('_') && !scope.skips(&name) {
-                    stack.push(path);
-                }
-            } else if name.ends_with(".parquet") && !name.starts_with('.') {
-                files.push(path);
-            }
-        }
-    }
-    // date=… folders sort by date, part-HH-… files by hour.
-    files.sort_by(|a, b| {
-        let key = |p: &PathBuf| {
-            (
-                p.parent()
-                    .and_then(|d| d.file_name())
-                    .map(|n| n.to_os_string()),
-                p.file_name().map(|n| n.to_os_string()),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
-    files
+///
+/// # Errors
+///
+/// [`HistoryError::Read`] naming a folder that cannot be listed.
+pub fn table_files(
+    root: &Path,
+    table: &str,
+    scope: &Scope,
+) -> Result<Vec<TableFile>, HistoryError> {
+    Ok(read::files(root, table, &scope.filter())?)
 }
 
-/// The `cluster=` partitions of `table` under `root`, sorted.
-pub fn clusters(root: &Path, table: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root.join(table))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("cluster=").map(str::to_owned)
-        })
-        .collect();
-    names.sort();
-    names
-}
-
+/// The `allocation` columns the fold reads.
 const COLUMNS: [&str; 24] = [
-    "start_time",
-    "provider",
-    "region",
-    "machine_family",
-    "machine_type",
-    "capacity_type",
-    "namespace",
-    "workload_kind",
-    "workload_name",
-    "pod_uid",
-    "container",
-    "running_seconds",
-    "sample_count",
-    "cpu_request_core_hours",
-    "memory_request_gib_hours",
-    "cpu_billed_core_hours",
-    "memory_billed_gib_hours",
-    "cpu_cost_usd",
-    "memory_cost_usd",
-    "cpu_usage_max_cores",
-    "memory_usage_max_bytes",
-    "cpu_usage_histogram",
-    "oom_kills",
-    "restarts",
+    col::START_TIME,
+    col::PROVIDER,
+    col::REGION,
+    col::MACHINE_FAMILY,
+    col::MACHINE_TYPE,
+    col::CAPACITY_TYPE,
+    col::NAMESPACE,
+    col::WORKLOAD_KIND,
+    col::WORKLOAD_NAME,
+    col::POD_UID,
+    col::CONTAINER,
+    col::RUNNING_SECONDS,
+    col::SAMPLE_COUNT,
+    col::CPU_REQUEST_CORE_HOURS,
+    col::MEMORY_REQUEST_GIB_HOURS,
+    col::CPU_BILLED_CORE_HOURS,
+    col::MEMORY_BILLED_GIB_HOURS,
+    col::CPU_COST_USD,
+    col::MEMORY_COST_USD,
+    col::CPU_USAGE_MAX_CORES,
+    col::MEMORY_USAGE_MAX_BYTES,
+    col::CPU_USAGE_HISTOGRAM,
+    col::OOM_KILLS,
+    col::RESTARTS,
 ];
-
-fn column<'a>(
-    batch: &'a RecordBatch,
-    name: &str,
-    path: &str,
-) -> Result<&'a dyn Array, HistoryError> {
-    batch
-        .column_by_name(name)
-        .map(|c| c.as_ref())
-        .ok_or_else(|| HistoryError::File {
-            path: path.to_owned(),
-            message: format!("no column {name}"),
-        })
-}
-
-fn strings(batch: &RecordBatch, name: &str, path: &str) -> Result<StringArray, HistoryError> {
-    let array = column(batch, name, path)?;
-    arrow::compute::cast(array, &DataType::Utf8)
-        .map(|a| a.as_string::<i32>().clone())
-        .map_err(|e| HistoryError::File {
-            path: path.to_owned(),
-            message: format!("{name}: {e}"),
-        })
-}
-
-fn typed<T: Array + Clone + 'static>(
-    batch: &RecordBatch,
-    name: &str,
-    path: &str,
-) -> Result<T, HistoryError> {
-    column(batch, name, path)?
-        .as_any()
-        .downcast_ref::<T>()
-        .cloned()
-        .ok_or_else(|| HistoryError::File {
-            path: path.to_owned(),
-            message: format!("{name} has an unexpected type"),
-        })
-}
 
 /// Folds every `allocation` row in `scope` into per-container history.
 ///
@@ -314,7 +235,7 @@ pub fn read_reporting(
     scope: &Scope,
     on_file: OnFile<'_>,
 ) -> Result<BTreeMap<ContainerKey, History>, HistoryError> {
-    let files = table_files(root, "allocation", scope);
+    let files = table_files(root, "allocation", scope)?;
     let total = files.len();
     if files.is_empty() {
         return Err(HistoryError::Empty {
@@ -457,43 +378,32 @@ fn fold(
     config: &vpa::Config,
     state: &mut FoldState,
 ) -> Result<(), HistoryError> {
-    let (batch, path) = (&resolved.batch, &*resolved.path);
+    let path = &*resolved.path;
     let bad = file_error(path);
-    let start = column(batch, "start_time", path)?
-        .as_primitive_opt::<TimestampMillisecondType>()
-        .cloned()
-        .ok_or_else(|| bad("start_time is not a timestamp".into()))?;
-    let running: Float64Array = typed(batch, "running_seconds", path)?;
-    let samples: Int32Array = typed(batch, "sample_count", path)?;
-    let floats = |n: &str| typed::<Float64Array>(batch, n, path);
+    let batch = resolved.batch.columns();
+    let start = batch.millis(col::START_TIME)?;
+    let running = batch.floats(col::RUNNING_SECONDS)?;
+    let samples = batch.int32s(col::SAMPLE_COUNT)?;
+    let floats = |n: &str| batch.floats(n);
     let (cpu_req, mem_req) = (
-        floats("cpu_request_core_hours")?,
-        floats("memory_request_gib_hours")?,
+        floats(col::CPU_REQUEST_CORE_HOURS)?,
+        floats(col::MEMORY_REQUEST_GIB_HOURS)?,
     );
     let (cpu_billed, mem_billed) = (
-        floats("cpu_billed_core_hours")?,
-        floats("memory_billed_gib_hours")?,
+        floats(col::CPU_BILLED_CORE_HOURS)?,
+        floats(col::MEMORY_BILLED_GIB_HOURS)?,
     );
-    let (cpu_cost, mem_cost) = (floats("cpu_cost_usd")?, floats("memory_cost_usd")?);
-    let cpu_max = floats("cpu_usage_max_cores")?;
-    let mem_max: Int64Array = typed(batch, "memory_usage_max_bytes", path)?;
-    let histogram: ListArray = typed(batch, "cpu_usage_histogram", path)?;
+    let (cpu_cost, mem_cost) = (floats(col::CPU_COST_USD)?, floats(col::MEMORY_COST_USD)?);
+    let cpu_max = floats(col::CPU_USAGE_MAX_CORES)?;
+    let mem_max = batch.int64s(col::MEMORY_USAGE_MAX_BYTES)?;
+    let histogram = batch.list(col::CPU_USAGE_HISTOGRAM)?;
     let (buckets, weights) = histogram
-        .values()
-        .as_struct_opt()
-        .filter(|s| s.num_columns() >= 2)
-        .and_then(|s| {
-            Some((
-                s.column(0).as_primitive_opt::<Int32Type>()?,
-                s.column(1)
-                    .as_primitive_opt::<arrow::datatypes::Float64Type>()?,
-            ))
-        })
-        .ok_or_else(|| bad("cpu_usage_histogram is not a list of (bucket, weight)".into()))?;
+        .fields()
+        .and_then(|entries| Ok((entries.int32s(col::BUCKET)?, entries.floats(col::WEIGHT)?)))
+        .map_err(|_| bad("cpu_usage_histogram is not a list of (bucket, weight)".into()))?;
     let (buckets, weights) = (buckets.values(), weights.values());
-    let offsets = histogram.value_offsets();
-    let oom: Int32Array = typed(batch, "oom_kills", path)?;
-    let restarts: Int32Array = typed(batch, "restarts", path)?;
+    let oom = batch.int32s(col::OOM_KILLS)?;
+    let restarts = batch.int32s(col::RESTARTS)?;
     // Every row is read by index: the arrays' values as slices.
     let (start, running, samples) = (start.values(), running.values(), samples.values());
     let (cpu_req, mem_req) = (cpu_req.values(), mem_req.values());
@@ -503,7 +413,7 @@ fn fold(
     // (start_time in ms, the hour, its middle, its last minute): the rows
     // of a file are mostly of one hour.
     let mut times: Option<(i64, [DateTime<Utc>; 3])> = None;
-    for row in 0..batch.num_rows() {
+    for row in 0..batch.rows() {
         if row % WARM_ROWS == 0 {
             state.warm(resolved, row..row + WARM_ROWS);
         }
@@ -557,12 +467,7 @@ fn fold(
         if count > 0 {
             // VPA adds one CPU sample of weight 0.1 per minute; an hour's
             // histogram adds them all at the hour's middle.
-            let range = offsets
-                .get(row)
-                .zip(offsets.get(row + 1))
-                .and_then(|(from, to)| {
-                    Some(usize::try_from(*from).ok()?..usize::try_from(*to).ok()?)
-                })
+            let range = Some(histogram.range(row))
                 .filter(|range| range.end <= buckets.len().min(weights.len()))
                 .unwrap_or(0..0);
             let entries = || {
@@ -581,8 +486,7 @@ fn fold(
             history.vpa.count_samples(hour, last_minute, count);
             history.samples += count;
         }
-        if !cpu_max.is_null(row) {
-            let value = cpu_max.values()[row];
+        if let Some(value) = cpu_max.get(row) {
             history.cpu_max_cores = Some(history.cpu_max_cores.map_or(value, |m| m.max(value)));
         }
         let pod = resolved.pod[row];
@@ -590,8 +494,7 @@ fn fold(
             state.pods.resize_with(pod + 1, vpa::Container::default);
         }
         let pod_state = &mut state.pods[pod];
-        if !mem_max.is_null(row) {
-            let peak = mem_max.values()[row];
+        if let Some(peak) = mem_max.get(row) {
             pod_state.add_memory_sample(config, &mut history.vpa, middle, peak, false);
             let peak = peak as f64;
             history.memory_max_bytes = Some(history.memory_max_bytes.map_or(peak, |m| m.max(peak)));
@@ -615,7 +518,7 @@ pub fn read_templates(root: &Path, scope: &Scope) -> Result<Templates, HistoryEr
     // Newest file first: a key a newer file gave is never replaced, and a
     // file whose rows all repeat newer keys is not decoded past its keys.
     // The keys of the next files are read on other threads, in turn.
-    let mut files = table_files(root, "workloads", scope);
+    let mut files = table_files(root, "workloads", scope)?;
     files.reverse();
     let files = &files;
     std::thread::scope(|threads| {
@@ -624,10 +527,9 @@ pub fn read_templates(root: &Path, scope: &Scope) -> Result<Templates, HistoryEr
                 let (send, receive) = std::sync::mpsc::sync_channel(DECODED_AHEAD);
                 threads.spawn(move || {
                     for file in files.iter().skip(reader).step_by(KEY_READERS) {
-                        let shown = file.display().to_string();
-                        let keys = newest::Keys::read(file, &shown);
+                        let keys = newest::Keys::read(&file.path);
                         let failed = keys.is_err();
-                        if send.send((shown, keys)).is_err() || failed {
+                        if send.send(keys).is_err() || failed {
                             return;
                         }
                     }
@@ -639,7 +541,7 @@ pub fn read_templates(root: &Path, scope: &Scope) -> Result<Templates, HistoryEr
         let mut newer = newest::Keys::default();
         for (index, file) in files.iter().enumerate() {
             // A reader stops only after sending its error, which comes first.
-            let Some((shown, keys)) = receivers
+            let Some(keys) = receivers
                 .get(index % KEY_READERS)
                 .and_then(|r| r.recv().ok())
             else {
@@ -648,7 +550,7 @@ pub fn read_templates(root: &Path, scope: &Scope) -> Result<Templates, HistoryEr
             let keys = keys?;
             let needed = keys.needed(&newer, &templates);
             if needed.contains(&true) {
-                fold_newest(file, &shown, &needed, &mut templates)?;
+                fold_newest(&file.path, &needed, &mut templates)?;
             }
             newer = keys;
         }
@@ -660,29 +562,46 @@ pub fn read_templates(root: &Path, scope: &Scope) -> Result<Templates, HistoryEr
 /// Threads reading the `workloads` files' keys for [`read_templates`].
 const KEY_READERS: usize = 2;
 
+/// The `workloads` columns [`fold_templates`] and [`fold_workloads`] read.
+const TEMPLATE_COLUMNS: [&str; 15] = [
+    col::NAMESPACE,
+    col::WORKLOAD_KIND,
+    col::WORKLOAD_NAME,
+    col::PRIORITY_CLASS,
+    col::REPLICAS,
+    col::HPA_MIN_REPLICAS,
+    col::HPA_METRICS,
+    col::HAS_PDB,
+    col::PDB_DISRUPTIONS_ALLOWED,
+    col::TERMINATION_GRACE_SECONDS,
+    col::VOLUME_KINDS,
+    col::ANNOTATIONS,
+    col::CONTAINERS,
+    col::MAX_UNAVAILABLE,
+    col::BACKOFF_LIMIT,
+];
+
 /// Folds the `needed` rows of `file` into `templates`, keeping what newer
 /// files gave.
 fn fold_newest(
     file: &Path,
-    shown: &str,
     needed: &[bool],
     templates: &mut Templates,
 ) -> Result<(), HistoryError> {
-    let bad = file_error(shown);
     let mut this_file = Templates::default();
     let mut first = 0;
-    for_each_file_batch(file, shown, |batch| {
-        let rows = first..first + batch.num_rows();
+    for batch in read::open(file, &Select::columns(&TEMPLATE_COLUMNS))? {
+        let batch = batch?;
+        let rows = first..first + batch.rows();
         first = rows.end;
-        let mask = needed
+        let keep = needed
             .get(rows)
-            .map(|rows| arrow::array::BooleanArray::from(rows.to_vec()))
-            .ok_or_else(|| bad("rows changed while it was read".into()))?;
-        let batch =
-            arrow::compute::filter_record_batch(batch, &mask).map_err(|e| bad(e.to_string()))?;
-        fold_templates(&batch, shown, &mut this_file.containers)?;
-        fold_workloads(&batch, shown, &mut this_file.workloads)
-    })?;
+            .ok_or_else(|| file_error(batch.path())("rows changed while it was read".into()))?;
+        let batch = batch.keep(keep)?;
+        let columns = batch.columns();
+        fold_templates(columns, &mut this_file.containers)?;
+        fold_workloads(columns, &mut this_file.workloads)?;
+    }
     for (key, template) in this_file.containers {
         templates.containers.entry(key).or_insert(template);
     }
@@ -699,8 +618,8 @@ pub struct Templates {
     pub workloads: BTreeMap<WorkloadKey, WorkloadFacts>,
 }
 
-/// Calls `fold` on every record batch of `table`'s files in `scope`,
-/// oldest first.
+/// Calls `fold` on every batch of what `select` picks of `table`'s files
+/// in `scope`, oldest first.
 ///
 /// # Errors
 ///
@@ -709,28 +628,13 @@ pub fn for_each_batch(
     root: &Path,
     table: &str,
     scope: &Scope,
-    mut fold: impl FnMut(&RecordBatch, &str) -> Result<(), HistoryError>,
+    select: &Select<'_>,
+    mut fold: impl FnMut(&Batch) -> Result<(), HistoryError>,
 ) -> Result<(), HistoryError> {
-    for file in table_files(root, table, scope) {
-        let shown = file.display().to_string();
-        for_each_file_batch(&file, &shown, |batch| fold(batch, &shown))?;
-    }
-    Ok(())
-}
-
-/// Calls `fold` on every record batch of `file` (`shown` names it in errors).
-fn for_each_file_batch(
-    file: &Path,
-    shown: &str,
-    mut fold: impl FnMut(&RecordBatch) -> Result<(), HistoryError>,
-) -> Result<(), HistoryError> {
-    let bad = file_error(shown);
-    let reader = reader_builder(file, shown)?
-        .build()
-        .map_err(|e| bad(e.to_string()))?;
-    for batch in reader {
-        let batch = batch.map_err(|e| bad(e.to_string()))?;
-        fold(&batch)?;
+    for file in table_files(root, table, scope)? {
+        for batch in read::open(&file.path, select)? {
+            fold(&batch?)?;
+        }
     }
     Ok(())
 }
@@ -743,68 +647,49 @@ pub(crate) fn file_error(path: &str) -> impl Fn(String) -> HistoryError + '_ {
     }
 }
 
-/// A reader of `file` (`shown` names it in errors), to be configured.
-fn reader_builder(
-    file: &Path,
-    shown: &str,
-) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>, HistoryError> {
-    let bad = file_error(shown);
-    let handle = std::fs::File::open(file).map_err(|e| bad(e.to_string()))?;
-    ParquetRecordBatchReaderBuilder::try_new(handle).map_err(|e| bad(e.to_string()))
-}
-
 /// (namespace, kind, name).
 pub type WorkloadKey = (String, String, String);
 
 fn fold_workloads(
-    batch: &RecordBatch,
-    path: &str,
+    batch: Columns<'_>,
     workloads: &mut BTreeMap<WorkloadKey, WorkloadFacts>,
 ) -> Result<(), HistoryError> {
-    let namespace = strings(batch, "namespace", path)?;
-    let kind = strings(batch, "workload_kind", path)?;
-    let name = strings(batch, "workload_name", path)?;
-    let priority = strings(batch, "priority_class", path)?;
-    let replicas: Int32Array = typed(batch, "replicas", path)?;
-    let hpa_min: Int32Array = typed(batch, "hpa_min_replicas", path)?;
-    let has_pdb: arrow::array::BooleanArray = typed(batch, "has_pdb", path)?;
-    let allowed: Int32Array = typed(batch, "pdb_disruptions_allowed", path)?;
-    let grace: Int64Array = typed(batch, "termination_grace_seconds", path)?;
-    let volumes: ListArray = typed(batch, "volume_kinds", path)?;
-    let annotations: ListArray = typed(batch, "annotations", path)?;
-    let optional = |a: &Int32Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    let namespace = batch.text(col::NAMESPACE)?;
+    let kind = batch.text(col::WORKLOAD_KIND)?;
+    let name = batch.text(col::WORKLOAD_NAME)?;
+    let priority = batch.text(col::PRIORITY_CLASS)?;
+    let replicas = batch.int32s(col::REPLICAS)?;
+    let hpa_min = batch.int32s(col::HPA_MIN_REPLICAS)?;
+    let has_pdb = batch.bools(col::HAS_PDB)?;
+    let allowed = batch.int32s(col::PDB_DISRUPTIONS_ALLOWED)?;
+    let grace = batch.int64s(col::TERMINATION_GRACE_SECONDS)?;
+    let volumes = batch.list(col::VOLUME_KINDS)?;
+    let volume_names = volumes.strings()?;
+    let annotations = batch.list(col::ANNOTATIONS)?;
+    let pairs = annotations.fields()?;
+    let (keys, values) = (pairs.text(col::KEY)?, pairs.text(col::VALUE)?);
     // Added after the first datasets were written: absent reads as null.
-    let newer = |name: &str| batch.column_by_name(name).cloned();
-    let (max_unavailable, backoff_limit) = (newer("max_unavailable"), newer("backoff_limit"));
-    let int = |column: &Option<arrow::array::ArrayRef>, i: usize| {
+    let newer = |name: &str| batch.has(name).then(|| batch.int32s(name)).transpose();
+    let (max_unavailable, backoff_limit) =
+        (newer(col::MAX_UNAVAILABLE)?, newer(col::BACKOFF_LIMIT)?);
+    let int = |column: &Option<_>, i: usize| {
         column
             .as_ref()
-            .and_then(|c| c.as_primitive_opt::<Int32Type>())
-            .and_then(|c| (!c.is_null(i)).then(|| c.value(i)))
+            .and_then(|c: &read::Values<'_, i32>| c.get(i))
     };
-    for row in 0..batch.num_rows() {
+    for row in 0..batch.rows() {
         let volume_kinds: Vec<String> = volumes
-            .value(row)
-            .as_string_opt::<i32>()
-            .map(|v| v.iter().flatten().map(str::to_owned).collect())
-            .unwrap_or_default();
-        let pairs = annotations.value(row);
-        let annotations: Vec<(String, String)> = pairs
-            .as_struct_opt()
-            .and_then(|s| {
-                let keys = s.column(0).as_string_opt::<i32>()?;
-                let values = s.column(1).as_string_opt::<i32>()?;
-                Some(
-                    (0..s.len())
-                        .map(|i| (keys.value(i).to_owned(), values.value(i).to_owned()))
-                        .collect(),
-                )
-            })
-            .unwrap_or_default();
+            .range(row)
+            .map(|i| volume_names.get(i).to_owned())
+            .collect();
+        let annotations: Vec<(String, String)> = annotations
+            .range(row)
+            .map(|i| (keys.get(i).to_owned(), values.get(i).to_owned()))
+            .collect();
         let key = (
-            namespace.value(row).to_owned(),
-            kind.value(row).to_owned(),
-            name.value(row).to_owned(),
+            namespace.get(row).to_owned(),
+            kind.get(row).to_owned(),
+            name.get(row).to_owned(),
         );
         workloads.insert(
             key.clone(),
@@ -813,14 +698,14 @@ fn fold_workloads(
                 kind: key.1,
                 max_unavailable: int(&max_unavailable, row),
                 job_backoff_limit: int(&backoff_limit, row),
-                replicas: optional(&replicas, row),
-                hpa_min_replicas: optional(&hpa_min, row),
+                replicas: replicas.get(row),
+                hpa_min_replicas: hpa_min.get(row),
                 has_pdb: has_pdb.value(row),
-                pdb_disruptions_allowed: optional(&allowed, row),
-                termination_grace_seconds: grace.value(row),
+                pdb_disruptions_allowed: allowed.get(row),
+                termination_grace_seconds: grace.get(row).unwrap_or_default(),
                 volume_kinds,
                 annotations,
-                priority_class: priority.value(row).to_owned(),
+                priority_class: priority.get(row).to_owned(),
                 ..WorkloadFacts::default()
             },
         );
@@ -829,69 +714,44 @@ fn fold_workloads(
 }
 
 fn fold_templates(
-    batch: &RecordBatch,
-    path: &str,
+    batch: Columns<'_>,
     templates: &mut BTreeMap<ContainerKey, Template>,
 ) -> Result<(), HistoryError> {
-    let namespace = strings(batch, "namespace", path)?;
-    let kind = strings(batch, "workload_kind", path)?;
-    let name = strings(batch, "workload_name", path)?;
-    let hpa: ListArray = typed(batch, "hpa_metrics", path)?;
-    let containers: ListArray = typed(batch, "containers", path)?;
-    for row in 0..batch.num_rows() {
-        let metrics = hpa.value(row);
-        let metrics: Vec<String> = metrics
-            .as_string_opt::<i32>()
-            .map(|m| m.iter().flatten().map(str::to_owned).collect())
-            .unwrap_or_default();
-        let list = containers.value(row);
-        let Some(list) = list.as_struct_opt() else {
-            continue;
-        };
-        let field = |n: &str| list.column_by_name(n).cloned();
-        let (Some(names), Some(cpu_req), Some(cpu_lim), Some(mem_req), Some(mem_lim), Some(init)) = (
-            field("name"),
-            field("cpu_request_cores"),
-            field("cpu_limit_cores"),
-            field("memory_request_bytes"),
-            field("memory_limit_bytes"),
-            field("is_init"),
-        ) else {
-            return Err(HistoryError::File {
-                path: path.to_owned(),
-                message: "containers lacks a field".into(),
-            });
-        };
-        let (Some(names), Some(cpu_req), Some(cpu_lim), Some(mem_req), Some(mem_lim), Some(init)) = (
-            names.as_string_opt::<i32>(),
-            cpu_req.as_primitive_opt::<arrow::datatypes::Float64Type>(),
-            cpu_lim.as_primitive_opt::<arrow::datatypes::Float64Type>(),
-            mem_req.as_primitive_opt::<arrow::datatypes::Int64Type>(),
-            mem_lim.as_primitive_opt::<arrow::datatypes::Int64Type>(),
-            init.as_boolean_opt(),
-        ) else {
-            return Err(HistoryError::File {
-                path: path.to_owned(),
-                message: "containers has unexpected types".into(),
-            });
-        };
-        let regular = (0..list.len()).filter(|i| !init.value(*i)).count();
-        for i in 0..list.len() {
-            let float = |a: &arrow::array::Float64Array| (!a.is_null(i)).then(|| a.value(i));
-            let int = |a: &Int64Array| (!a.is_null(i)).then(|| a.value(i) as f64);
+    let namespace = batch.text(col::NAMESPACE)?;
+    let kind = batch.text(col::WORKLOAD_KIND)?;
+    let name = batch.text(col::WORKLOAD_NAME)?;
+    let hpa = batch.list(col::HPA_METRICS)?;
+    let hpa_names = hpa.strings()?;
+    let containers = batch.list(col::CONTAINERS)?;
+    let list = containers.fields()?;
+    let names = list.text(col::NAME)?;
+    let cpu_req = list.floats(col::CPU_REQUEST_CORES)?;
+    let cpu_lim = list.floats(col::CPU_LIMIT_CORES)?;
+    let mem_req = list.int64s(col::MEMORY_REQUEST_BYTES)?;
+    let mem_lim = list.int64s(col::MEMORY_LIMIT_BYTES)?;
+    let init = list.bools(col::IS_INIT)?;
+    for row in 0..batch.rows() {
+        let metrics: Vec<String> = hpa
+            .range(row)
+            .map(|i| hpa_names.get(i).to_owned())
+            .collect();
+        let items = containers.range(row);
+        let regular = items.clone().filter(|i| !init.value(*i)).count();
+        for i in items {
+            let bytes = |values: &read::Values<'_, i64>| values.get(i).map(|v| v as f64);
             templates.insert(
                 ContainerKey {
-                    namespace: namespace.value(row).to_owned(),
-                    workload_kind: kind.value(row).to_owned(),
-                    workload_name: name.value(row).to_owned(),
-                    container: names.value(i).to_owned(),
+                    namespace: namespace.get(row).to_owned(),
+                    workload_kind: kind.get(row).to_owned(),
+                    workload_name: name.get(row).to_owned(),
+                    container: names.get(i).to_owned(),
                 },
                 Template {
                     current: Resources {
-                        cpu_request_cores: float(cpu_req),
-                        cpu_limit_cores: float(cpu_lim),
-                        memory_request_bytes: int(mem_req),
-                        memory_limit_bytes: int(mem_lim),
+                        cpu_request_cores: cpu_req.get(i),
+                        cpu_limit_cores: cpu_lim.get(i),
+                        memory_request_bytes: bytes(&mem_req),
+                        memory_limit_bytes: bytes(&mem_lim),
                     },
                     hpa_metrics: metrics.clone(),
                     containers_in_pod: regular.max(1),

@@ -12,7 +12,6 @@
 
 pub mod advice;
 pub mod backtest;
-pub mod columns;
 pub mod family;
 pub mod history;
 pub mod observed;

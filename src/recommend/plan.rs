@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::advice::{self, FamilyItem, SpotItem};
@@ -191,9 +191,9 @@ pub fn plan_reporting(
         since: None,
         cluster: Some(cluster.clone()),
     };
-    let newest = history::table_files(root, "allocation", &everything)
+    let newest = history::table_files(root, "allocation", &everything)?
         .last()
-        .and_then(|file| partition_date(file))
+        .map(|file| file.date)
         .ok_or_else(|| PlanError::NoData {
             root: root.display().to_string(),
             table: "allocation",
@@ -265,7 +265,7 @@ pub fn pick_cluster(
     table: &'static str,
     wanted: Option<&str>,
 ) -> Result<String, PlanError> {
-    let clusters = history::clusters(root, table);
+    let clusters = crate::store::read::clusters(root, table).map_err(HistoryError::from)?;
     let shown = || root.display().to_string();
     match (wanted, clusters.as_slice()) {
         (_, []) => Err(PlanError::NoData {
@@ -284,14 +284,4 @@ pub fn pick_cluster(
             clusters: names.join(", "),
         }),
     }
-}
-
-/// The day of a `date=YYYY-MM-DD` partition's file.
-pub fn partition_date(file: &Path) -> Option<NaiveDate> {
-    file.parent()?
-        .file_name()?
-        .to_str()?
-        .strip_prefix("date=")?
-        .parse()
-        .ok()
 }

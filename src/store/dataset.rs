@@ -156,11 +156,8 @@ impl Dataset {
     }
 
     fn partition_parts(&self, table: &Table, hour: DateTime<Utc>) -> [String; 3] {
-        [
-            table.name.to_owned(),
-            format!("cluster={}", self.cluster),
-            format!("date={}", hour.format("%Y-%m-%d")),
-        ]
+        let [cluster, date] = super::partition::folders(&self.cluster, hour.date_naive());
+        [table.name.to_owned(), cluster, date]
     }
 
     fn file_name(&self, hour: DateTime<Utc>, seq: usize) -> String {
@@ -367,12 +364,7 @@ mod tests {
     use object_store::{ObjectStore, ObjectStoreExt};
 
     use super::*;
-
-    static TABLE: Table = Table {
-        name: "things",
-        grain: "a test row",
-        columns: &[],
-    };
+    use crate::store::read::testing::TABLE;
 
     fn batch(rows: i64) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));

@@ -26,6 +26,7 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 
 use super::dataset::write_atomically;
 use super::object::ObjectTarget;
+use super::partition;
 
 /// Downloads at once: enough to hide request latency, few enough to stay
 /// polite to a shared bucket.
@@ -154,10 +155,9 @@ fn is_table_file(relative: &str, table: &str) -> bool {
         parts.as_slice(),
         [t, cluster, date, name]
             if *t == table
-                && cluster.starts_with("cluster=")
-                && date.starts_with("date=")
-                && name.ends_with(".parquet")
-                && !name.starts_with(['.', '_'])
+                && partition::cluster(cluster).is_some()
+                && partition::date(date).is_some()
+                && partition::is_published(name)
     )
 }
 

@@ -1,11 +1,14 @@
 //! The dataset: schemas, record batches, Parquet files, their layout and
 //! where they go (a local directory or object storage).
-//! Only this module imports arrow, parquet and object_store.
+//! Only this module imports arrow, parquet and object_store, and only it
+//! touches the dataset's files: writers publish them, [`read`] lists and
+//! decodes them for every reader but polars' SQL scans (which it lists).
 
 pub mod batch;
 pub mod dataset;
 pub mod mirror;
 pub mod object;
+pub mod partition;
 pub mod read;
 pub mod rows;
 pub mod schema;

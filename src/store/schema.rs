@@ -111,6 +111,16 @@ pub mod col {
     pub const MONTHLY_SAVINGS_USD: &str = "monthly_savings_usd";
     pub const CONFIDENCE: &str = "confidence";
     pub const REASON: &str = "reason";
+    // Fields of the list-of-struct columns' items.
+    pub const KEY: &str = "key";
+    pub const VALUE: &str = "value";
+    pub const BUCKET: &str = "bucket";
+    pub const WEIGHT: &str = "weight";
+    pub const NAME: &str = "name";
+    pub const HAS_LIVENESS_PROBE: &str = "has_liveness_probe";
+    pub const HAS_READINESS_PROBE: &str = "has_readiness_probe";
+    pub const HAS_STARTUP_PROBE: &str = "has_startup_probe";
+    pub const IS_INIT: &str = "is_init";
 }
 
 /// The logical type of a column; each maps to exactly one Arrow type.
@@ -147,24 +157,24 @@ impl Kind {
             Kind::Int32 => DataType::Int32,
             Kind::Boolean => DataType::Boolean,
             Kind::KeyValues => list_of_struct(vec![
-                Field::new("key", DataType::Utf8, false),
-                Field::new("value", DataType::Utf8, false),
+                Field::new(col::KEY, DataType::Utf8, false),
+                Field::new(col::VALUE, DataType::Utf8, false),
             ]),
             Kind::Histogram => list_of_struct(vec![
-                Field::new("bucket", DataType::Int32, false),
-                Field::new("weight", DataType::Float64, false),
+                Field::new(col::BUCKET, DataType::Int32, false),
+                Field::new(col::WEIGHT, DataType::Float64, false),
             ]),
             Kind::Strings => DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
             Kind::Containers => list_of_struct(vec![
-                Field::new("name", DataType::Utf8, false),
+                Field::new(col::NAME, DataType::Utf8, false),
                 Field::new(col::CPU_REQUEST_CORES, DataType::Float64, true),
                 Field::new(col::CPU_LIMIT_CORES, DataType::Float64, true),
                 Field::new(col::MEMORY_REQUEST_BYTES, DataType::Int64, true),
                 Field::new(col::MEMORY_LIMIT_BYTES, DataType::Int64, true),
-                Field::new("has_liveness_probe", DataType::Boolean, false),
-                Field::new("has_readiness_probe", DataType::Boolean, false),
-                Field::new("has_startup_probe", DataType::Boolean, false),
-                Field::new("is_init", DataType::Boolean, false),
+                Field::new(col::HAS_LIVENESS_PROBE, DataType::Boolean, false),
+                Field::new(col::HAS_READINESS_PROBE, DataType::Boolean, false),
+                Field::new(col::HAS_STARTUP_PROBE, DataType::Boolean, false),
+                Field::new(col::IS_INIT, DataType::Boolean, false),
             ]),
         }
     }

@@ -1,7 +1,7 @@
 //! The facts: what the report knows of `allocation`, summed per (period,
 //! cluster, day, tenant, group, workload) — a few thousand rows even at
-//! 150,000 pods. Read by the arrow-rs pass of [`scan`] where it can, else by
-//! polars running `Fragments::facts`; both give the same rows.
+//! 150,000 pods. Read by the report's own pass ([`scan`]) where it can,
+//! else by polars running `Fragments::facts`; both give the same rows.
 
 use chrono::NaiveDate;
 

@@ -169,7 +169,7 @@ pub struct Options {
 /// that test and for comparing the two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FactsReader {
-    /// The arrow-rs pass over the files (`report::scan`) where the files
+    /// The report's own pass over the files (`report::scan`) where the files
     /// allow it and the grouping is not by label; else the SQL.
     #[default]
     Scan,

@@ -1,7 +1,7 @@
 //! The report's facts (the rows `sql::Fragments::facts` defines) and its
 //! sample counts (`sql::Fragments::sampling`'s row) in one pass over the
-//! `allocation` files with arrow-rs, on Parquet's dictionary codes instead
-//! of strings.
+//! `allocation` files ([`crate::store::read`]), on Parquet's dictionary
+//! codes instead of strings.
 //!
 //! Why not polars for this one statement: at 150,000 pods a week is 34 M
 //! rows, and polars decodes every key string of every row into a view and
@@ -22,33 +22,38 @@
 //! sums are added in thread order.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Float64Type, Int32Type, TimeUnit, TimestampMillisecondType};
 use chrono::{DateTime, NaiveDate, Utc};
 use rustc_hash::FxHashMap;
 
 use super::options::{Basis, Period};
+use crate::store::read::{self, Batch, Codes, Select, TableFile, Text};
+use crate::store::schema::col;
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 16_384;
 
 /// The key columns, as [`FactKey`] has them.
-const KEYS: [&str; 4] = ["tenant", "namespace", "workload_kind", "workload_name"];
+const KEYS: [&str; 4] = [
+    col::TENANT,
+    col::NAMESPACE,
+    col::WORKLOAD_KIND,
+    col::WORKLOAD_NAME,
+];
 
 /// The number columns, in the order [`Numbers`] indexes them.
 const NUMBERS: [&str; 10] = [
-    "cpu_request_core_hours",
-    "cpu_usage_core_hours",
-    "cpu_billed_core_hours",
-    "memory_request_gib_hours",
-    "memory_usage_gib_hours",
-    "memory_billed_gib_hours",
-    "cpu_cost_usd",
-    "memory_cost_usd",
-    "gpu_cost_usd",
-    "total_cost_usd",
+    col::CPU_REQUEST_CORE_HOURS,
+    col::CPU_USAGE_CORE_HOURS,
+    col::CPU_BILLED_CORE_HOURS,
+    col::MEMORY_REQUEST_GIB_HOURS,
+    col::MEMORY_USAGE_GIB_HOURS,
+    col::MEMORY_BILLED_GIB_HOURS,
+    col::CPU_COST_USD,
+    col::MEMORY_COST_USD,
+    col::GPU_COST_USD,
+    col::TOTAL_COST_USD,
 ];
 const CPU_REQUEST: usize = 0;
 const CPU_USAGE: usize = 1;
@@ -61,12 +66,36 @@ const MEMORY_COST: usize = 7;
 const GPU_COST: usize = 8;
 const TOTAL_COST: usize = 9;
 
-const START_TIME: &str = "start_time";
+const START_TIME: &str = col::START_TIME;
 /// Read to leave a pod's own rows (`__reserved__`, `__overhead__`) out of
 /// the sample counts: nothing runs in them to be sampled.
-const CONTAINER: &str = "container";
-const SAMPLE_COUNT: &str = "sample_count";
-const RUNNING_SECONDS: &str = "running_seconds";
+const CONTAINER: &str = col::CONTAINER;
+const SAMPLE_COUNT: &str = col::SAMPLE_COUNT;
+const RUNNING_SECONDS: &str = col::RUNNING_SECONDS;
+
+/// What the pass reads of a file: the keys and `container` as codes.
+const SELECT: Select<'static> = Select::columns(&[
+    START_TIME,
+    SAMPLE_COUNT,
+    RUNNING_SECONDS,
+    CONTAINER,
+    KEYS[0],
+    KEYS[1],
+    KEYS[2],
+    KEYS[3],
+    NUMBERS[0],
+    NUMBERS[1],
+    NUMBERS[2],
+    NUMBERS[3],
+    NUMBERS[4],
+    NUMBERS[5],
+    NUMBERS[6],
+    NUMBERS[7],
+    NUMBERS[8],
+    NUMBERS[9],
+])
+.coded(&[CONTAINER, KEYS[0], KEYS[1], KEYS[2], KEYS[3]])
+.batch_rows(BATCH_ROWS);
 
 /// A fact's key: the facts statement's GROUP BY (its `grp` is empty for
 /// the groupings this pass serves).
@@ -138,7 +167,7 @@ pub(super) struct Scanned {
 ///
 /// `file: reason` for a file that cannot be read.
 pub(super) fn scan(
-    files: &[PathBuf],
+    files: &[TableFile],
     period: &Period,
     basis: Basis,
     tenant: Option<&str>,
@@ -148,11 +177,12 @@ pub(super) fn scan(
     let window = &Window::new(period);
     let mut wanted = Vec::new();
     for file in files {
-        let Some((cluster, day)) = partition(file) else {
+        // polars' hive partitioning decodes `%` escapes; this pass does not.
+        if file.cluster.contains('%') {
             return Ok(None);
-        };
-        if day >= window.first_day && day <= window.last_day {
-            wanted.push((file.as_path(), cluster, day));
+        }
+        if file.date >= window.first_day && file.date <= window.last_day {
+            wanted.push((file.path.as_path(), file.cluster.as_str(), file.date));
         }
     }
     let threads = threads.clamp(1, wanted.len().max(1));
@@ -168,9 +198,7 @@ pub(super) fn scan(
                         match worker.file(file, cluster, day) {
                             Ok(true) => {}
                             Ok(false) => return Outcome::Declined,
-                            Err(reason) => {
-                                return Outcome::Failed(format!("{}: {reason}", file.display()));
-                            }
+                            Err(error) => return Outcome::Failed(error.to_string()),
                         }
                         let done = read.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                         on_file(done, total);
@@ -213,22 +241,6 @@ enum Outcome {
     Facts(Vec<(FactKey, Sums)>, Sampling),
     Declined,
     Failed(String),
-}
-
-/// The file's `cluster=` and `date=` folder values, as polars' hive
-/// partitioning reads them; `None` for names it would decode (`%`).
-fn partition(file: &Path) -> Option<(&str, NaiveDate)> {
-    let date_dir = file.parent()?;
-    let cluster_dir = date_dir.parent()?;
-    let date = date_dir.file_name()?.to_str()?.strip_prefix("date=")?;
-    let cluster = cluster_dir
-        .file_name()?
-        .to_str()?
-        .strip_prefix("cluster=")?;
-    if cluster.contains('%') {
-        return None;
-    }
-    Some((cluster, date.parse().ok()?))
 }
 
 /// The statement's WHERE and CASE, in milliseconds and days.
@@ -286,16 +298,16 @@ impl<'a> Worker<'a> {
     }
 
     /// Adds the file's rows; `Ok(false)` when it is not what this pass reads.
-    fn file(&mut self, file: &Path, cluster: &str, day: NaiveDate) -> Result<bool, String> {
-        let mut columns: Vec<&str> = vec![START_TIME, SAMPLE_COUNT, RUNNING_SECONDS, CONTAINER];
-        columns.extend(KEYS);
-        columns.extend(NUMBERS);
-        let mut dictionaries = KEYS.to_vec();
-        dictionaries.push(CONTAINER);
-        let reader = crate::store::read::open(file, &columns, &dictionaries, BATCH_ROWS)?;
+    fn file(
+        &mut self,
+        file: &Path,
+        cluster: &str,
+        day: NaiveDate,
+    ) -> Result<bool, read::ReadError> {
+        let reader = read::open(file, &SELECT)?;
         let cluster = self.clusters.id(cluster);
         for batch in reader {
-            let batch = batch.map_err(|e| e.to_string())?;
+            let batch = batch?;
             let Some(columns) = Columns::of(&batch) else {
                 return Ok(false);
             };
@@ -307,7 +319,7 @@ impl<'a> Worker<'a> {
     fn add(&mut self, columns: &Columns<'_>, cluster: u32, day: NaiveDate) {
         let window = self.window;
         let numbers = &columns.numbers;
-        let codes = columns.keys.each_ref().map(|k| k.keys().values().as_ref());
+        let codes = columns.keys.each_ref().map(Codes::codes);
         let mut last: Option<([i32; 4], bool)> = None;
         let mut slot = 0;
         for row in 0..columns.rows {
@@ -380,14 +392,10 @@ impl<'a> Worker<'a> {
         day: NaiveDate,
     ) -> usize {
         let mut ids = [0; 4];
-        for ((id, interner), (keys, values)) in ids
-            .iter_mut()
-            .zip(&mut self.keys)
-            .zip(columns.keys.iter().zip(&columns.values))
-        {
-            // A valid dictionary array's keys index its values.
-            let code = keys.keys().value(row);
-            *id = interner.id(values.value(code.unsigned_abs() as usize));
+        for ((id, interner), keys) in ids.iter_mut().zip(&mut self.keys).zip(&columns.keys) {
+            // A valid dictionary array's codes index its values.
+            let code = keys.codes()[row];
+            *id = interner.id(keys.values().get(code.unsigned_abs() as usize));
         }
         let next = self.sums.len();
         let slot = *self
@@ -449,8 +457,7 @@ struct Columns<'a> {
     start_time: &'a [i64],
     sample_count: &'a [i32],
     running_seconds: &'a [f64],
-    keys: [&'a DictionaryArray<Int32Type>; 4],
-    values: [&'a StringArray; 4],
+    keys: [Codes<'a>; 4],
     numbers: [&'a [f64]; 10],
     /// The `container` codes, and per dictionary value whether it names a
     /// pod's own row.
@@ -459,55 +466,42 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    fn of(batch: &'a RecordBatch) -> Option<Columns<'a>> {
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .filter(|array| array.null_count() == 0)
+    fn of(batch: &'a Batch) -> Option<Columns<'a>> {
+        let columns = batch.columns();
+        let coded = |name: &str| match columns.text(name).ok()? {
+            Text::Coded(codes) if codes.null_count() == 0 => Some(codes),
+            _ => None,
         };
-        let time = column(START_TIME)?;
-        if !matches!(
-            time.data_type(),
-            DataType::Timestamp(TimeUnit::Millisecond, _)
-        ) {
+        let start_time = columns.millis(START_TIME).ok()?;
+        let sample_count = columns.int32s(SAMPLE_COUNT).ok()?;
+        let running_seconds = columns.floats(RUNNING_SECONDS).ok()?;
+        if start_time.null_count() + sample_count.null_count() + running_seconds.null_count() > 0 {
             return None;
         }
-        let start_time = time.as_primitive_opt::<TimestampMillisecondType>()?;
-        let mut keys = Vec::with_capacity(KEYS.len());
-        let mut values = Vec::with_capacity(KEYS.len());
-        for name in KEYS {
-            let dictionary = column(name)?.as_dictionary_opt::<Int32Type>()?;
-            let strings = dictionary.values().as_string_opt::<i32>()?;
-            keys.push(dictionary);
-            values.push(strings);
-        }
-        let container = column(CONTAINER)?.as_dictionary_opt::<Int32Type>()?;
-        let pod_rows = container
-            .values()
-            .as_string_opt::<i32>()?
-            .iter()
-            .map(|name| name.is_some_and(crate::model::reserve::is_pod_row))
+        let keys = [
+            coded(KEYS[0])?,
+            coded(KEYS[1])?,
+            coded(KEYS[2])?,
+            coded(KEYS[3])?,
+        ];
+        let container = coded(CONTAINER)?;
+        let names = container.values();
+        let pod_rows = (0..names.len())
+            .map(|i| crate::model::reserve::is_pod_row(names.get(i)))
             .collect();
-        let sample_count = column(SAMPLE_COUNT)?.as_primitive_opt::<Int32Type>()?;
-        let running_seconds = column(RUNNING_SECONDS)?.as_primitive_opt::<Float64Type>()?;
-        let mut numbers = Vec::with_capacity(NUMBERS.len());
-        for name in NUMBERS {
-            numbers.push(
-                column(name)?
-                    .as_primitive_opt::<Float64Type>()?
-                    .values()
-                    .as_ref(),
-            );
+        let mut numbers = [&[][..]; 10];
+        for (slot, name) in numbers.iter_mut().zip(NUMBERS) {
+            let values = columns.floats(name).ok().filter(|v| v.null_count() == 0)?;
+            *slot = values.values();
         }
         Some(Columns {
-            rows: batch.num_rows(),
-            start_time: start_time.values().as_ref(),
-            sample_count: sample_count.values().as_ref(),
-            running_seconds: running_seconds.values().as_ref(),
-            keys: keys.try_into().ok()?,
-            values: values.try_into().ok()?,
-            numbers: numbers.try_into().ok()?,
-            container: container.keys().values().as_ref(),
+            rows: batch.rows(),
+            start_time: start_time.values(),
+            sample_count: sample_count.values(),
+            running_seconds: running_seconds.values(),
+            keys,
+            numbers,
+            container: container.codes(),
             pod_rows,
         })
     }

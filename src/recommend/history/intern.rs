@@ -1,6 +1,6 @@
 //! The key columns' strings as dense ids, so that folding a row hashes no
-//! string and allocates nothing. A column that arrives as an Arrow
-//! dictionary is resolved once per dictionary entry (arrow-rs hands every
+//! string and allocates nothing. A column that arrives as dictionary
+//! codes is resolved once per dictionary entry (the reader hands every
 //! batch of a column chunk the same dictionary). A plain string column
 //! (workload names, pod UIDs: nearly one per row) is resolved per row, and
 //! looking each up in a table of every pod was most of the work: but hour
@@ -13,10 +13,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{DataType, Int32Type};
-use arrow::error::ArrowError;
 use rustc_hash::FxHashMap;
+
+use crate::store::read::{Dictionary, Text};
 
 /// Distinct strings, numbered in order of first appearance.
 #[derive(Debug, Default)]
@@ -48,7 +47,7 @@ impl Interner {
 pub(super) struct Column {
     pub(super) interner: Interner,
     /// The last dictionary and the ids of its values.
-    dictionary: Option<(ArrayRef, Vec<usize>)>,
+    dictionary: Option<(Dictionary, Vec<usize>)>,
     /// The previous file's plain strings and ids, by row.
     previous: Rows,
     /// This file's, so far.
@@ -173,61 +172,38 @@ impl Column {
     }
 
     /// Each row's id, in `ids` (cleared first), for a batch of the current
-    /// file whose first row is `first_row`. A null is the empty string, as
-    /// it reads when cast to strings.
-    ///
-    /// # Errors
-    ///
-    /// A column that cannot be cast to strings.
-    pub(super) fn resolve(
-        &mut self,
-        array: &dyn Array,
-        first_row: usize,
-        ids: &mut Vec<usize>,
-    ) -> Result<(), ArrowError> {
+    /// file whose first row is `first_row`. A null is the empty string.
+    pub(super) fn resolve(&mut self, text: Text<'_>, first_row: usize, ids: &mut Vec<usize>) {
         ids.clear();
-        ids.reserve(array.len());
-        if let Some(dictionary) = array.as_dictionary_opt::<Int32Type>()
-            && let Some(values) = dictionary.values().as_string_opt::<i32>()
-        {
-            let seen = self
-                .dictionary
-                .as_ref()
-                .is_some_and(|(seen, _)| Arc::ptr_eq(seen, dictionary.values()));
-            if !seen {
-                let resolved = (0..values.len())
-                    .map(|i| {
-                        let text = if values.is_null(i) {
-                            ""
-                        } else {
-                            values.value(i)
-                        };
-                        self.interner.id(text)
-                    })
-                    .collect();
-                self.dictionary = Some((dictionary.values().clone(), resolved));
-            }
-            let empty = self.interner.id("");
-            let resolved = self.dictionary.as_ref().map_or(&[][..], |(_, r)| r);
-            let keys = dictionary.keys();
-            ids.extend((0..keys.len()).map(|row| {
-                if keys.is_null(row) {
-                    return empty;
+        ids.reserve(match text {
+            Text::Plain(strings) => strings.len(),
+            Text::Coded(codes) => codes.codes().len(),
+        });
+        let strings = match text {
+            Text::Plain(strings) => strings,
+            Text::Coded(codes) => {
+                let dictionary = codes.dictionary();
+                let seen = self
+                    .dictionary
+                    .as_ref()
+                    .is_some_and(|(seen, _)| *seen == dictionary);
+                if !seen {
+                    let values = codes.values();
+                    let resolved = (0..values.len())
+                        .map(|i| self.interner.id(values.get(i)))
+                        .collect();
+                    self.dictionary = Some((dictionary, resolved));
                 }
-                usize::try_from(keys.value(row))
-                    .ok()
-                    .and_then(|key| resolved.get(key))
-                    .copied()
-                    .unwrap_or(empty)
-            }));
-            return Ok(());
-        }
-        let cast;
-        let strings = match array.as_string_opt::<i32>() {
-            Some(strings) => strings,
-            None => {
-                cast = arrow::compute::cast(array, &DataType::Utf8)?;
-                cast.as_string::<i32>()
+                let empty = self.interner.id("");
+                let resolved = self.dictionary.as_ref().map_or(&[][..], |(_, r)| r);
+                ids.extend((0..codes.codes().len()).map(|row| {
+                    codes
+                        .code(row)
+                        .and_then(|code| resolved.get(code))
+                        .copied()
+                        .unwrap_or(empty)
+                }));
+                return;
             }
         };
         // Rows of the file this column did not see as strings (none, as a
@@ -240,11 +216,7 @@ impl Column {
         }
         let mut last: Option<(&str, usize)> = None;
         for row in 0..strings.len() {
-            let text = if strings.is_null(row) {
-                ""
-            } else {
-                strings.value(row)
-            };
+            let text = strings.get(row);
             let previous = &self.previous;
             let matched = self
                 .alignment
@@ -271,7 +243,6 @@ impl Column {
             ids.push(id);
             self.current.push(text, id);
         }
-        Ok(())
     }
 }
 
@@ -306,39 +277,32 @@ mod tests {
         assert_eq!(matched, [0, 1, 2, 3, 4, 5, 39]);
     }
 
-    use std::sync::Arc;
-
-    use arrow::array::{DictionaryArray, Int32Array, StringArray};
-
     use super::*;
+    use crate::store::read::testing;
 
     #[test]
     fn a_dictionary_and_plain_strings_give_the_same_ids() {
         let mut column = Column::default();
         let mut ids = Vec::new();
-        let plain = StringArray::from(vec![Some("b"), Some("a"), None, Some("b")]);
-        column
-            .resolve(&plain, 0, &mut ids)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let plain = testing::plain("x", &[Some("b"), Some("a"), None, Some("b")]);
+        column.resolve(text(&plain), 0, &mut ids);
         assert_eq!(ids, [0, 1, 2, 0]);
-        let values: ArrayRef = Arc::new(StringArray::from(vec!["a", "c", "b"]));
-        let keys = Int32Array::from(vec![Some(2), None, Some(1), Some(0)]);
-        let dictionary = DictionaryArray::<Int32Type>::try_new(keys, values.clone())
-            .unwrap_or_else(|e| panic!("{e}"));
-        column
-            .resolve(&dictionary, 0, &mut ids)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let coded = testing::coded(
+            "x",
+            &["a", "c", "b"],
+            &[&[Some(2), None, Some(1), Some(0)], &[Some(1), Some(1)]],
+        );
+        column.resolve(text(&coded[0]), 0, &mut ids);
         assert_eq!(ids, [0, 2, 3, 1]);
         // The same dictionary again: resolved from the cache.
-        let keys = Int32Array::from(vec![1, 1]);
-        let again =
-            DictionaryArray::<Int32Type>::try_new(keys, values).unwrap_or_else(|e| panic!("{e}"));
-        column
-            .resolve(&again, 0, &mut ids)
-            .unwrap_or_else(|e| panic!("{e}"));
+        column.resolve(text(&coded[1]), 0, &mut ids);
         assert_eq!(ids, [3, 3]);
         assert_eq!(column.interner.name(3), "c");
         assert_eq!(column.interner.name(2), "");
         assert_eq!(column.interner.name(99), "");
+    }
+
+    fn text(batch: &crate::store::read::Batch) -> Text<'_> {
+        batch.columns().text("x").unwrap_or_else(|e| panic!("{e}"))
     }
 }

@@ -9,11 +9,14 @@
 
 use std::path::Path;
 
-use arrow::array::{Array, AsArray, ListArray, RecordBatch};
-use arrow::datatypes::DataType;
-use parquet::arrow::ProjectionMask;
+use super::{ContainerKey, HistoryError, Templates};
+use crate::store::read::{self, Columns, Select};
+use crate::store::schema::col;
 
-use super::{ContainerKey, HistoryError, Templates, file_error, reader_builder, strings, typed};
+/// The key columns, and of the containers only their names.
+const KEYS: Select<'static> =
+    Select::columns(&[col::NAMESPACE, col::WORKLOAD_KIND, col::WORKLOAD_NAME])
+        .leaves(&[(col::CONTAINERS, col::NAME)]);
 
 /// Rows of the newer file a row is compared with, from the one after the
 /// last match: workloads that went since are skipped over.
@@ -30,58 +33,27 @@ pub(super) struct Keys {
 }
 
 impl Keys {
-    /// The key columns of `file` (`shown` names it in errors).
-    pub(super) fn read(file: &Path, shown: &str) -> Result<Keys, HistoryError> {
-        let bad = file_error(shown);
-        let builder = reader_builder(file, shown)?;
-        let schema = builder.parquet_schema();
-        let wanted: Vec<usize> = (0..schema.num_columns())
-            .filter(|i| {
-                let parts = schema.column(*i).path().parts().to_vec();
-                match parts.first().map(String::as_str) {
-                    Some("namespace" | "workload_kind" | "workload_name") => parts.len() == 1,
-                    Some("containers") => parts.last().is_some_and(|p| p == "name"),
-                    _ => false,
-                }
-            })
-            .collect();
-        let mask = ProjectionMask::leaves(schema, wanted);
-        let reader = builder
-            .with_projection(mask)
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
+    /// The key columns of `file`.
+    pub(super) fn read(file: &Path) -> Result<Keys, HistoryError> {
         let mut keys = Keys::default();
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
-            keys.push_batch(&batch, shown)?;
+        for batch in read::open(file, &KEYS)? {
+            keys.push_batch(batch?.columns())?;
         }
         Ok(keys)
     }
 
-    fn push_batch(&mut self, batch: &RecordBatch, path: &str) -> Result<(), HistoryError> {
-        let namespace = strings(batch, "namespace", path)?;
-        let kind = strings(batch, "workload_kind", path)?;
-        let name = strings(batch, "workload_name", path)?;
-        let containers: ListArray = typed(batch, "containers", path)?;
-        let names = containers
-            .values()
-            .as_struct_opt()
-            .and_then(|s| s.column_by_name("name"))
-            .and_then(|names| arrow::compute::cast(names, &DataType::Utf8).ok())
-            .ok_or_else(|| HistoryError::File {
-                path: path.to_owned(),
-                message: "containers has no names".into(),
-            })?;
-        let names = names.as_string::<i32>();
-        let offsets = containers.value_offsets();
-        for row in 0..batch.num_rows() {
-            for text in [namespace.value(row), kind.value(row), name.value(row)] {
+    fn push_batch(&mut self, batch: Columns<'_>) -> Result<(), HistoryError> {
+        let namespace = batch.text(col::NAMESPACE)?;
+        let kind = batch.text(col::WORKLOAD_KIND)?;
+        let name = batch.text(col::WORKLOAD_NAME)?;
+        let containers = batch.list(col::CONTAINERS)?;
+        let names = containers.fields()?.text(col::NAME)?;
+        for row in 0..batch.rows() {
+            for text in [namespace.get(row), kind.get(row), name.get(row)] {
                 self.push(text);
             }
-            let from = offsets.get(row).and_then(|o| usize::try_from(*o).ok());
-            let to = offsets.get(row + 1).and_then(|o| usize::try_from(*o).ok());
-            for i in from.unwrap_or(0)..to.unwrap_or(0).min(names.len()) {
-                self.push(names.value(i));
+            for i in containers.range(row) {
+                self.push(names.get(i));
             }
             self.ends.push(self.bytes.len());
         }

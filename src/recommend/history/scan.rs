@@ -4,36 +4,35 @@
 //! batches it already has. The fold then indexes vectors instead of hashing
 //! strings, and the two halves share the machine's cores.
 //!
-//! The low-cardinality key columns are read as Arrow dictionaries
-//! ([`crate::store::read`]): a string is resolved once per dictionary
-//! entry, not per row.
+//! The low-cardinality key columns are read as dictionary codes
+//! ([`crate::store::read::Select::coded`]): a string is resolved once per
+//! dictionary entry, not per row.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 
-use arrow::array::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 use rustc_hash::FxHashMap;
 
+use super::HistoryError;
 use super::intern::{Alignment, Column};
-use super::{HistoryError, file_error};
+use crate::store::read::{self, Batch, Select, TableFile};
+use crate::store::schema::col;
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 8192;
 
 /// The key columns, in the order of [`Scanner::columns`].
 pub(super) const KEY_COLUMNS: [&str; 10] = [
-    "namespace",
-    "workload_kind",
-    "workload_name",
-    "container",
-    "pod_uid",
-    "provider",
-    "region",
-    "machine_family",
-    "machine_type",
-    "capacity_type",
+    col::NAMESPACE,
+    col::WORKLOAD_KIND,
+    col::WORKLOAD_NAME,
+    col::CONTAINER,
+    col::POD_UID,
+    col::PROVIDER,
+    col::REGION,
+    col::MACHINE_FAMILY,
+    col::MACHINE_TYPE,
+    col::CAPACITY_TYPE,
 ];
 const NAMESPACE: usize = 0;
 const POD_UID: usize = 4;
@@ -44,13 +43,13 @@ const PLACEMENT: usize = 5;
 /// to plain pages, which arrow-rs would have to make a dictionary of again,
 /// so they are read as strings; the other key columns, with few distinct
 /// values in a file, as dictionaries.
-const PLAIN_COLUMNS: [&str; 2] = ["workload_name", "pod_uid"];
+const PLAIN_COLUMNS: [&str; 2] = [col::WORKLOAD_NAME, col::POD_UID];
 
 /// One decoded batch and its rows' ids.
 pub(super) struct Resolved {
     /// The file, as errors name it.
     pub(super) path: Arc<str>,
-    pub(super) batch: RecordBatch,
+    pub(super) batch: Batch,
     /// Per row: the workload container ([`Scanner::containers`]).
     pub(super) container: Vec<usize>,
     /// Per row: the (workload container, pod) whose memory window it feeds.
@@ -92,30 +91,36 @@ struct Memo {
     ids: Vec<[usize; 3]>,
 }
 
-/// Decodes `files` in order, sending each batch with its ids; stops at the
-/// first error (sent too) or when the receiver hangs up. Returns what the
-/// ids stand for.
+/// Decodes the `columns` of `files` in order, sending each batch with
+/// its ids; stops at the first error (sent too) or when the receiver hangs
+/// up. Returns what the ids stand for.
 pub(super) fn scan(
-    files: &[PathBuf],
+    files: &[TableFile],
     columns: &[&str],
     send: &SyncSender<Result<Resolved, HistoryError>>,
 ) -> Scanner {
+    // The key columns but the plain ones as dictionary codes.
+    let coded: Vec<&str> = KEY_COLUMNS
+        .into_iter()
+        .filter(|name| !PLAIN_COLUMNS.contains(name))
+        .collect();
+    let select = Select::columns(columns)
+        .coded(&coded)
+        .batch_rows(BATCH_ROWS);
     let mut scanner = Scanner::default();
     for file in files {
-        let path: Arc<str> = Arc::from(file.display().to_string());
-        let bad = file_error(&path);
-        let reader = match open(file, columns) {
+        let reader = match read::open(&file.path, &select) {
             Ok(reader) => reader,
-            Err(message) => {
-                let _ = send.send(Err(bad(message)));
+            Err(error) => {
+                let _ = send.send(Err(error.into()));
                 return scanner;
             }
         };
         scanner.next_file();
         for batch in reader {
             let resolved = batch
-                .map_err(|e| bad(e.to_string()))
-                .and_then(|batch| scanner.resolve(batch, &path));
+                .map_err(HistoryError::from)
+                .and_then(|batch| scanner.resolve(batch));
             let failed = resolved.is_err();
             if send.send(resolved).is_err() || failed {
                 return scanner;
@@ -123,16 +128,6 @@ pub(super) fn scan(
         }
     }
     scanner
-}
-
-/// A reader of `columns` of `file`, the key columns but the
-/// [`PLAIN_COLUMNS`] as dictionaries when the file's strings allow it.
-fn open(file: &Path, columns: &[&str]) -> Result<ParquetRecordBatchReader, String> {
-    let dictionaries: Vec<&str> = KEY_COLUMNS
-        .into_iter()
-        .filter(|name| !PLAIN_COLUMNS.contains(name))
-        .collect();
-    crate::store::read::open(file, columns, &dictionaries, BATCH_ROWS)
 }
 
 impl Scanner {
@@ -147,24 +142,19 @@ impl Scanner {
         self.alignment.next_file();
     }
 
-    fn resolve(&mut self, batch: RecordBatch, path: &Arc<str>) -> Result<Resolved, HistoryError> {
-        let bad = file_error(path);
+    fn resolve(&mut self, batch: Batch) -> Result<Resolved, HistoryError> {
         let first_row = self.current.ids.len();
+        let columns = batch.columns();
         for ((name, column), ids) in KEY_COLUMNS
             .iter()
             .zip(&mut self.columns)
             .zip(&mut self.scratch)
         {
-            let array = batch
-                .column_by_name(name)
-                .ok_or_else(|| bad(format!("no column {name}")))?;
-            column
-                .resolve(array.as_ref(), first_row, ids)
-                .map_err(|e| bad(format!("{name}: {e}")))?;
+            column.resolve(columns.text(name)?, first_row, ids);
         }
-        let rows = batch.num_rows();
+        let rows = batch.rows();
         let mut resolved = Resolved {
-            path: path.clone(),
+            path: batch.path().clone(),
             batch,
             container: Vec::with_capacity(rows),
             pod: Vec::with_capacity(rows),

@@ -1,0 +1,45 @@
+//! Batches made of Rust values, for the unit tests of readers outside
+//! `store` (which do not import arrow), and a table to write test files as.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray};
+use arrow::datatypes::Int32Type;
+
+use super::Batch;
+use crate::store::schema::Table;
+
+/// A table of no documented columns, for writing files of any batch.
+pub(crate) static TABLE: Table = Table {
+    name: "things",
+    grain: "a test row",
+    columns: &[],
+};
+
+fn batch(name: &str, column: ArrayRef) -> Batch {
+    let batch = RecordBatch::try_from_iter([(name, column)]).unwrap_or_else(|e| panic!("{e}"));
+    Batch {
+        batch,
+        path: Arc::from("test.parquet"),
+    }
+}
+
+/// A batch of one plain string column.
+pub(crate) fn plain(name: &str, rows: &[Option<&str>]) -> Batch {
+    batch(name, Arc::new(StringArray::from(rows.to_vec())))
+}
+
+/// Batches of one dictionary-coded string column, all sharing one
+/// dictionary of `values`, as the batches of a column chunk do.
+pub(crate) fn coded(name: &str, values: &[&str], batches: &[&[Option<i32>]]) -> Vec<Batch> {
+    let values: ArrayRef = Arc::new(StringArray::from(values.to_vec()));
+    batches
+        .iter()
+        .map(|codes| {
+            let keys = Int32Array::from(codes.to_vec());
+            let dictionary = DictionaryArray::<Int32Type>::try_new(keys, values.clone())
+                .unwrap_or_else(|e| panic!("{e}"));
+            batch(name, Arc::new(dictionary))
+        })
+        .collect()
+}
