@@ -48,6 +48,7 @@ pub fn window_start(root: &Path, cluster: Option<&str>, span: Duration) -> Optio
     let scope = Scope {
         since: None,
         cluster: cluster.map(str::to_owned),
+        ..Scope::default()
     };
     let files = history::table_files(root, "samples", &scope);
     let newest_day = files.last()?.parent()?.to_owned();
