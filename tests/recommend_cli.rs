@@ -274,8 +274,8 @@ async fn recommend_sizes_the_scenario_from_the_dataset() {
 }
 
 /// `backtest --data`: every workload container's raw samples are a series,
-/// trained on the first 65 of the 70 minutes and scored on the rest (the
-/// kubetally rule wants an hour of history).
+/// trained on the first 65 of the 70 minutes (folded into hourly rows as
+/// the dataset's are) and scored on the rest.
 fn backtest_on_the_dataset(data: &str) {
     let output = kubetally(&[
         "recommend",

@@ -108,9 +108,9 @@ fn same_history(key: &str, a: &History, b: &History) {
             b.memory_billed_gib_hours,
         ),
         (
-            "cpu weight",
-            a.cpu_plain.total_weight(),
-            b.cpu_plain.total_weight(),
+            "cpu samples",
+            a.cpu_pooled().count() as f64,
+            b.cpu_pooled().count() as f64,
         ),
     ];
     for (name, x, y) in pairs {
@@ -128,8 +128,8 @@ fn same_history(key: &str, a: &History, b: &History) {
             "{key}: vpa memory p{p}"
         );
         assert_eq!(
-            a.cpu_plain.percentile(p),
-            b.cpu_plain.percentile(p),
+            a.cpu_pooled().quantile(p),
+            b.cpu_pooled().quantile(p),
             "{key}: cpu p{p}"
         );
     }

@@ -7,6 +7,7 @@ mod collect_faults;
 mod collect_leader;
 mod demo;
 mod duckdb;
+mod krr_fidelity;
 mod object_store;
 mod pricing_cli;
 mod quantity;

@@ -21,8 +21,8 @@
 //! see days that differ, every usage column of a replayed row is scaled by
 //! a usage factor (the simulator's diurnal curve, 0.6–1.3, lower at the
 //! weekend, its phase moved by a few hours per copy), the CPU and memory
-//! histograms moved by as many 5 % buckets; memory moves half as much as
-//! CPU. `*_usd` columns are scaled by the analysis dataset's hourly price
+//! histograms moved by as many 5 % buckets and the CPU sketch by as many
+//! 2 % buckets; memory moves half as much as CPU. `*_usd` columns are scaled by the analysis dataset's hourly price
 //! factor. Requests, limits, OOM kills and restarts are the collected
 //! hour's. Pods are replaced: each pod gets a new UID and a new name suffix
 //! every 24–168 hours (its own period and phase, ~1 % of pods an hour), so
@@ -46,6 +46,7 @@ use std::time::Instant;
 use chrono::{DateTime, TimeDelta, Utc};
 use kubetally::allocate::{AllocationRow, HourRows, NodeRow, WorkloadRow, sort_allocation};
 use kubetally::model::histogram::{CPU_BUCKETS, Histogram, MEMORY_BUCKETS};
+use kubetally::model::sketch::{self, Sketch};
 use kubetally::sim::epoch;
 use kubetally::store::schema::{ALLOCATION, NODES, Table, WORKLOADS};
 use kubetally::store::{Dataset, Target, allocation_batch, nodes_batch, workloads_batch};
@@ -58,7 +59,7 @@ use super::fail;
 
 /// Bump when what is generated changes: a cached dataset of another version
 /// is made again.
-const VERSION: &str = "recommend-dataset v4";
+const VERSION: &str = "recommend-dataset v5";
 /// The `cluster=` partition.
 pub const CLUSTER: &str = "sim";
 /// Hours the diurnal phase of one copy of the nodes is behind the previous.
@@ -289,6 +290,22 @@ fn moved(histogram: &Histogram, factor: f64, buckets: i32) -> Histogram {
     out
 }
 
+/// `cpu` with every bucket but bucket 0 (the zeros) moved by as many
+/// buckets as scaling by `factor` moves a value.
+fn moved_sketch(cpu: &Sketch, factor: f64) -> Sketch {
+    let shift = (factor.ln() / sketch::GAMMA.ln()).round() as i64;
+    let mut out = Sketch::default();
+    for (k, count) in cpu.entries() {
+        let k = if k == 0 {
+            0
+        } else {
+            u32::try_from((i64::from(k) + shift).max(1)).unwrap_or(u32::MAX)
+        };
+        out.insert(k, count);
+    }
+    out
+}
+
 /// Pod `pod`'s hours between replacements, and how far into the first
 /// period it is at the collected hour.
 fn replacement_period(pod: i64) -> (i64, i64) {
@@ -393,6 +410,7 @@ fn allocation_hour(expanded: &Expanded, names: &mut Names, offset: i64) -> Vec<A
                     .map(|v| (v as f64 * memory) as i64),
                 cpu_histogram: moved(&row.cpu_histogram, cpu, cpu_buckets),
                 memory_histogram: moved(&row.memory_histogram, memory, memory_buckets),
+                cpu_sketch: moved_sketch(&row.cpu_sketch, cpu),
                 cpu_cost_usd: row.cpu_cost_usd * price,
                 memory_cost_usd: row.memory_cost_usd * price,
                 gpu_cost_usd: row.gpu_cost_usd * price,

@@ -199,6 +199,7 @@ fn steps(root: &Path, book: &PriceBook, days: i64) {
     let scope = Scope {
         since: Some(window_start),
         cluster: Some(dataset::CLUSTER.to_owned()),
+        ..Scope::default()
     };
     let timed = |name: &str, started: Instant| {
         println!(

@@ -19,8 +19,10 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::fit::{Charge, fit};
 use super::tenant::TenantRules;
-use crate::model::histogram::{CPU_BUCKETS, Histogram, MEMORY_BUCKETS};
+use crate::model::histogram::Histogram;
 use crate::model::reserve::{Amount, OVERHEAD, RESERVED};
+use crate::model::sketch::Sketch;
+use crate::model::usage::HourUsage;
 use crate::pricing::{NodeClass, NodePrice, PriceBook, classify};
 use crate::source::pod::SlimContainer;
 use crate::source::{Inventory, SlimNode, SlimPod};
@@ -148,6 +150,8 @@ pub struct AllocationRow {
     pub memory_usage_max_bytes: Option<i64>,
     pub cpu_histogram: Histogram,
     pub memory_histogram: Histogram,
+    /// The hour's CPU samples within 1 % (`model::sketch`), for KRR's percentile.
+    pub cpu_sketch: Sketch,
     pub oom_kills: i32,
     pub restarts: i32,
     pub cpu_cost_usd: f64,
@@ -255,15 +259,6 @@ fn unknown_node(name: &str) -> SlimNode {
         created: None,
         deleted: None,
     }
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
 }
 
 /// The tenant of `pod`, by `rules`.
@@ -653,6 +648,7 @@ impl PodRow<'_> {
             memory_usage_max_bytes: None,
             cpu_histogram: Histogram::default(),
             memory_histogram: Histogram::default(),
+            cpu_sketch: Sketch::default(),
             oom_kills: 0,
             restarts: 0,
             cpu_cost_usd: 0.0,
@@ -715,26 +711,18 @@ impl PodRow<'_> {
             }
         }
         let hours = self.running / 3600.0;
-        let mut cpu: Vec<f64> = samples.iter().map(Sample::cpu_usage_cores).collect();
-        let memory: Vec<f64> = samples
-            .iter()
-            .map(|s| s.memory_usage_bytes as f64)
-            .collect();
-        let mean = |values: &[f64]| {
-            if values.is_empty() {
+        let cpu: Vec<f64> = samples.iter().map(Sample::cpu_usage_cores).collect();
+        let memory: Vec<i64> = samples.iter().map(|s| s.memory_usage_bytes).collect();
+        let mean = |sum: f64| {
+            if samples.is_empty() {
                 0.0
             } else {
-                values.iter().sum::<f64>() / values.len() as f64
+                sum / samples.len() as f64
             }
         };
-        let (cpu_usage, memory_usage) = (mean(&cpu), mean(&memory));
-        let mut cpu_histogram = Histogram::default();
-        let mut memory_histogram = Histogram::default();
-        for (c, m) in cpu.iter().zip(&memory) {
-            cpu_histogram.add(&CPU_BUCKETS, *c, 1.0);
-            memory_histogram.add(&MEMORY_BUCKETS, *m, 1.0);
-        }
-        cpu.sort_by(f64::total_cmp);
+        let cpu_usage = mean(cpu.iter().sum());
+        let memory_usage = mean(memory.iter().map(|m| *m as f64).sum());
+        let usage = HourUsage::of(&cpu, &memory);
         let gpu_hourly = if self.price.gpus > 0 {
             self.price.gpu_hourly_usd / f64::from(self.price.gpus)
         } else {
@@ -748,13 +736,14 @@ impl PodRow<'_> {
             memory_request_gib_hours: memory_request / GIB,
             memory_usage_gib_hours: memory_usage / GIB * hours,
             memory_billed_gib_hours: memory_billed / GIB,
-            cpu_usage_p50_cores: percentile(&cpu, 0.50),
-            cpu_usage_p90_cores: percentile(&cpu, 0.90),
-            cpu_usage_p95_cores: percentile(&cpu, 0.95),
-            cpu_usage_max_cores: cpu.last().copied(),
-            memory_usage_max_bytes: samples.iter().map(|s| s.memory_usage_bytes).max(),
-            cpu_histogram,
-            memory_histogram,
+            cpu_usage_p50_cores: usage.cpu_p50_cores,
+            cpu_usage_p90_cores: usage.cpu_p90_cores,
+            cpu_usage_p95_cores: usage.cpu_p95_cores,
+            cpu_usage_max_cores: usage.cpu_max_cores,
+            memory_usage_max_bytes: usage.memory_max_bytes,
+            cpu_histogram: usage.cpu_histogram,
+            memory_histogram: usage.memory_histogram,
+            cpu_sketch: usage.cpu_sketch,
             oom_kills: i32::try_from(events.oom_kills).unwrap_or(i32::MAX),
             restarts: i32::try_from(events.restarts).unwrap_or(i32::MAX),
             cpu_cost_usd: cpu_billed * self.price.cpu_core_hour_usd(),
@@ -797,15 +786,6 @@ impl PodRow<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let values: Vec<f64> = (1..=10).map(f64::from).collect();
-        assert_eq!(percentile(&values, 0.5), Some(5.0));
-        assert_eq!(percentile(&values, 0.9), Some(9.0));
-        assert_eq!(percentile(&values, 0.95), Some(10.0));
-        assert_eq!(percentile(&[], 0.5), None);
-    }
 
     #[test]
     fn a_sample_counts_for_the_hour_of_its_window_middle() {

@@ -366,9 +366,7 @@ fn backtest(args: BacktestArgs) -> anyhow::Result<ExitCode> {
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut score = |series: &[trace::Series]| {
         for one in series {
-            for strategy in &strategies {
-                outcomes.push(evaluate(*strategy, one, args.train, args.test));
-            }
+            outcomes.extend(evaluate(&strategies, one, args.train, args.test));
         }
     };
     match &args.data {
@@ -417,6 +415,7 @@ fn dataset_series(args: &BacktestArgs, data: &str) -> anyhow::Result<Vec<trace::
     let scope = history::Scope {
         since,
         cluster: Some(cluster),
+        ..history::Scope::default()
     };
     Ok(samples::series(&root, &scope)?)
 }

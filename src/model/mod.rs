@@ -6,6 +6,8 @@ pub mod histogram;
 mod node;
 mod quantity;
 pub mod reserve;
+pub mod sketch;
+pub mod usage;
 
 pub use node::{CapacityType, NodeFacts, Provider, UnknownName};
 pub use quantity::{ParseQuantityError, Quantity, QuantityErrorKind, QuantityFormat};

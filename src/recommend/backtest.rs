@@ -2,7 +2,13 @@
 //! it, and score each strategy by what it saves and what it risks.
 //!
 //! Per series: the first `train` of it trains, the next `test` tests (a
-//! series shorter than both is split at the same ratio). Scores:
+//! series shorter than both is split at the same ratio). The training
+//! points become the hourly rows the collector would have written and are
+//! folded as `kubetally recommend` folds a dataset ([`super::replay`]);
+//! the shipped decider ([`rightsize::one`]) sizes them, with the series'
+//! requests as the current ones and its memory request as the memory limit
+//! (a VM cannot use more memory than it has; the traces know no limits).
+//! Scores:
 //!
 //! - **savings**: requested CPU and memory priced at GCP E2's on-demand
 //!   unit prices in us-central1 (the embedded catalog: $0.02181159 per
@@ -20,8 +26,11 @@
 
 use chrono::Duration;
 
-use super::strategy::{Sizing, Strategy, Undecided, size};
+use super::history::ContainerKey;
+use super::rightsize::{self, Resources, Template};
+use super::strategy::Strategy;
 use super::trace::{Point, Series};
+use super::{replay, vpa};
 
 /// GCP E2 on-demand, us-central1, from the embedded catalog (docs/pricing.md).
 const CORE_HOUR_USD: f64 = 0.021_811_59;
@@ -106,11 +115,54 @@ fn split(series: &Series, train: Duration, test: Duration) -> (&[Point], &[Point
     (&series.points[..at], &series.points[at..until])
 }
 
-/// Scores `strategy` on one series.
-pub fn evaluate(strategy: Strategy, series: &Series, train: Duration, test: Duration) -> Outcome {
+/// Scores each of `strategies` on one series.
+pub fn evaluate(
+    strategies: &[Strategy],
+    series: &Series,
+    train: Duration,
+    test: Duration,
+) -> Vec<Outcome> {
     let (training, testing) = split(series, train, test);
+    let history = replay::history(
+        training,
+        series.cpu_request_cores.unwrap_or(0.0),
+        series.memory_request_bytes.unwrap_or(0.0),
+    );
+    let template = Template {
+        current: Resources {
+            cpu_request_cores: series.cpu_request_cores,
+            cpu_limit_cores: None,
+            memory_request_bytes: series.memory_request_bytes,
+            memory_limit_bytes: series.memory_request_bytes,
+        },
+        hpa_metrics: Vec::new(),
+        containers_in_pod: 1,
+        is_init: false,
+    };
+    let key = ContainerKey {
+        namespace: String::new(),
+        workload_kind: String::new(),
+        workload_name: series.name.clone(),
+        container: String::new(),
+    };
+    let config = vpa::Config::default();
+    strategies
+        .iter()
+        .map(|strategy| {
+            let recommendation = rightsize::one(*strategy, &config, &key, &history, &template, 1);
+            score(*strategy, series, testing, &recommendation)
+        })
+        .collect()
+}
+
+/// What `recommendation` saves and risks on `testing`.
+fn score(
+    strategy: Strategy,
+    series: &Series,
+    testing: &[Point],
+    recommendation: &rightsize::Recommendation,
+) -> Outcome {
     let current = hourly_usd(series.cpu_request_cores, series.memory_request_bytes);
-    let decision: Result<Sizing, Undecided> = size(strategy, training);
     let mut outcome = Outcome {
         strategy: strategy.as_str(),
         series: series.name.clone(),
@@ -127,14 +179,12 @@ pub fn evaluate(strategy: Strategy, series: &Series, train: Duration, test: Dura
         memory_samples: 0,
         memory_above: 0,
     };
-    let sizing = match decision {
-        Ok(sizing) => sizing,
-        Err(why) => {
-            outcome.undecided = true;
-            outcome.reason = Some(why.to_string());
-            return outcome;
-        }
-    };
+    if recommendation.undecided {
+        outcome.undecided = true;
+        outcome.reason = Some(recommendation.reason.clone());
+        return outcome;
+    }
+    let sizing = recommendation.recommended;
     // A resource the strategy leaves unset keeps its current request.
     let cpu = sizing.cpu_request_cores.or(series.cpu_request_cores);
     let memory = sizing.memory_request_bytes.or(series.memory_request_bytes);
@@ -234,20 +284,28 @@ mod tests {
         }
     }
 
+    fn outcome(strategy: Strategy, series: &Series, train: i64, test: i64) -> Outcome {
+        let mut outcomes = evaluate(
+            &[strategy],
+            series,
+            Duration::days(train),
+            Duration::days(test),
+        );
+        outcomes.pop().unwrap_or_else(|| panic!("no outcome"))
+    }
+
     #[test]
     fn savings_and_risks_are_scored_on_the_test_window() {
         let s = series();
-        let krr = evaluate(
-            Strategy::KrrSimple,
-            &s,
-            Duration::days(2),
-            Duration::days(1),
-        );
-        // KRR: 0.2 cores (p95 of a constant), 1 GiB × 1.15 rounded up to
-        // 1178 MiB, limit = request.
+        let krr = outcome(Strategy::KrrSimple, &s, 2, 1);
+        // KRR: 0.2 cores (p95 of a constant, read within 1 % and rounded
+        // up to the millicore), 1 GiB × 1.15 rounded up to 1178 MiB,
+        // limit = request.
         let current = CORE_HOUR_USD + 4.0 * GIB_HOUR_USD;
-        let recommended = 0.2 * CORE_HOUR_USD + 1178.0 / 1024.0 * GIB_HOUR_USD;
-        assert!((krr.savings_fraction - (1.0 - recommended / current)).abs() < 1e-9);
+        let memory = 1178.0 / 1024.0 * GIB_HOUR_USD;
+        let cpu = (krr.recommended_usd_hour - memory) / CORE_HOUR_USD;
+        assert!((0.2..=0.203).contains(&cpu), "{cpu}");
+        assert!((krr.savings_fraction - (1.0 - krr.recommended_usd_hour / current)).abs() < 1e-12);
         assert_eq!(krr.cpu_risk, 0.0);
         // Every tenth test sample (2 GiB) is above 1178 MiB.
         assert_eq!(krr.memory_samples, 1440);
@@ -255,19 +313,37 @@ mod tests {
         // kubetally's limit is the training peak × 1.3 = 1.3 GiB: the same
         // samples are above it. It asks for less memory than VPA (no margin
         // on the request) and the same CPU.
-        let ours = evaluate(
-            Strategy::Kubetally,
-            &s,
-            Duration::days(2),
-            Duration::days(1),
-        );
-        let vpa = evaluate(Strategy::Vpa, &s, Duration::days(2), Duration::days(1));
+        let ours = outcome(Strategy::Kubetally, &s, 2, 1);
+        let vpa = outcome(Strategy::Vpa, &s, 2, 1);
         assert!(ours.savings_fraction > vpa.savings_fraction);
         assert_eq!(ours.cpu_risk, vpa.cpu_risk);
         assert!(ours.memory_risk <= vpa.memory_risk);
         let totals = total(Strategy::KrrSimple, &[krr.clone(), ours]);
         assert_eq!(totals.series, 1);
         assert_eq!(totals.memory_risk, krr.memory_risk);
+    }
+
+    #[test]
+    fn the_backtest_sizes_with_the_shipped_rules() {
+        // The dataset's rule wants 10 samples (no hour of history): 20
+        // minutes of training are enough to decide.
+        let mut s = series();
+        s.points.truncate(40);
+        let ours = outcome(Strategy::Kubetally, &s, 7, 7);
+        assert!(!ours.undecided, "{:?}", ours.reason);
+        // A memory-only series keeps its (absent) CPU request: no CPU cost,
+        // no CPU risk.
+        let mut memory_only = series();
+        memory_only.cpu_request_cores = None;
+        for point in &mut memory_only.points {
+            point.cpu_cores = None;
+        }
+        for strategy in Strategy::ALL {
+            let o = outcome(strategy, &memory_only, 2, 1);
+            assert!(!o.undecided, "{strategy:?}");
+            assert_eq!(o.cpu_samples, 0);
+            assert!(o.savings_fraction > 0.0, "{strategy:?}: {o:?}");
+        }
     }
 
     #[test]
@@ -282,12 +358,7 @@ mod tests {
     fn an_undecided_series_keeps_its_cost_and_says_why() {
         let mut s = series();
         s.points.truncate(50);
-        let outcome = evaluate(
-            Strategy::KrrSimple,
-            &s,
-            Duration::days(7),
-            Duration::days(7),
-        );
+        let outcome = outcome(Strategy::KrrSimple, &s, 7, 7);
         assert!(outcome.undecided);
         assert_eq!(outcome.savings_fraction, 0.0);
         assert!(

@@ -1,9 +1,12 @@
 //! What the dataset says about each workload container over a window,
 //! folded hour by hour from `allocation` rows into the state the strategies
-//! need — VPA's decaying histograms and memory windows, a plain histogram
-//! for KRR's percentile, the peak, OOM kills, current requests and the unit
-//! prices paid — never by rescanning raw samples, so a month of a large
-//! cluster stays a single pass.
+//! need — VPA's decaying histograms and memory windows, each pod's CPU
+//! sketch for KRR's percentile, the peak, OOM kills, current requests and
+//! the unit prices paid — never by rescanning raw samples, so a month of a
+//! large cluster stays a single pass.
+//!
+//! The backtest replays usage traces through the same fold ([`HourRow`],
+//! [`History::of_pod`]): what it scores is what `kubetally recommend` does.
 
 mod intern;
 mod newest;
@@ -18,7 +21,8 @@ use chrono::{DateTime, Duration, Utc};
 use super::rightsize::{Resources, Template};
 use super::spot::WorkloadFacts;
 use super::vpa;
-use crate::store::read::{self, Batch, Columns, Filter, ReadError, Select, TableFile};
+use crate::model::sketch::{self, Sketch};
+use crate::store::read::{self, Batch, Columns, Filter, List, ReadError, Select, TableFile};
 use crate::store::schema::col;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -36,8 +40,9 @@ pub struct ContainerKey {
 #[derive(Debug, Clone)]
 pub struct History {
     pub vpa: vpa::Aggregate,
-    /// Every sample, undecayed (KRR's view).
-    pub cpu_plain: vpa::Histogram,
+    /// Each pod's CPU samples, undecayed (KRR's view: a percentile per pod,
+    /// then the highest); pods without CPU samples are left out.
+    pub cpu_by_pod: Vec<Sketch>,
     pub memory_max_bytes: Option<f64>,
     pub cpu_max_cores: Option<f64>,
     pub oom_kills: u64,
@@ -64,7 +69,7 @@ impl History {
     fn new(config: &vpa::Config) -> History {
         History {
             vpa: vpa::Aggregate::new(config),
-            cpu_plain: vpa::Histogram::new(vpa::cpu_options()),
+            cpu_by_pod: Vec::new(),
             memory_max_bytes: None,
             cpu_max_cores: None,
             oom_kills: 0,
@@ -80,6 +85,114 @@ impl History {
             first_hour: None,
             last_hour: None,
             placements: BTreeMap::new(),
+        }
+    }
+
+    /// The history of one pod's `rows`, oldest first, folded as
+    /// [`read`] folds a dataset's: how the backtest replays a usage trace.
+    pub fn of_pod<'a>(
+        config: &vpa::Config,
+        rows: impl IntoIterator<Item = HourRow<'a>>,
+    ) -> History {
+        let mut history = History::new(config);
+        let mut pod = Pod::default();
+        for row in rows {
+            let times = [
+                row.hour,
+                row.hour + Duration::minutes(30),
+                row.hour + Duration::minutes(59),
+            ];
+            history.add_hour(&mut pod, config, &row, times);
+        }
+        if !pod.cpu.is_empty() {
+            history.cpu_by_pod.push(pod.cpu);
+        }
+        history
+    }
+
+    /// All pods' CPU samples together (the evidence's percentiles).
+    pub fn cpu_pooled(&self) -> std::borrow::Cow<'_, Sketch> {
+        match self.cpu_by_pod.as_slice() {
+            [one] => std::borrow::Cow::Borrowed(one),
+            pods => {
+                let mut all = Sketch::default();
+                for pod in pods {
+                    all.merge(pod);
+                }
+                std::borrow::Cow::Owned(all)
+            }
+        }
+    }
+
+    /// Folds one `allocation` row of `pod` in; `times` are its hour, the
+    /// hour's middle and its last minute.
+    fn add_hour(
+        &mut self,
+        pod: &mut Pod,
+        config: &vpa::Config,
+        row: &HourRow<'_>,
+        [hour, middle, last_minute]: [DateTime<Utc>; 3],
+    ) {
+        let hours = row.running_seconds / 3600.0;
+        self.pod_hours += hours;
+        self.cpu_request_core_hours += row.cpu_request_core_hours;
+        self.memory_request_gib_hours += row.memory_request_gib_hours;
+        self.cpu_billed_core_hours += row.cpu_billed_core_hours;
+        self.memory_billed_gib_hours += row.memory_billed_gib_hours;
+        self.cpu_cost_usd += row.cpu_cost_usd;
+        self.memory_cost_usd += row.memory_cost_usd;
+        self.first_hour = Some(self.first_hour.map_or(hour, |f| f.min(hour)));
+        self.last_hour = Some(self.last_hour.map_or(hour, |l| l.max(hour)));
+        self.oom_kills += u64::try_from(row.oom_kills.max(0)).unwrap_or(0);
+        self.restarts += u64::try_from(row.restarts.max(0)).unwrap_or(0);
+        let count = u64::try_from(row.sample_count.max(0)).unwrap_or(0);
+        if count > 0 {
+            // VPA adds one CPU sample of weight 0.1 per minute; an hour's
+            // histogram adds them all at the hour's middle.
+            let (buckets, weights) = row.cpu_histogram;
+            let entries = || {
+                buckets
+                    .iter()
+                    .zip(weights)
+                    .map(|(b, w)| (usize::try_from((*b).max(0)).unwrap_or(0), *w))
+            };
+            self.vpa.cpu.add_to_buckets(
+                entries().map(|(b, w)| (b, vpa::MIN_SAMPLE_WEIGHT * w)),
+                middle,
+            );
+            match row.cpu_sketch {
+                Some((buckets, counts)) => {
+                    for (k, c) in buckets.iter().zip(counts) {
+                        pod.cpu.insert(u32::try_from(*k).unwrap_or(0), whole(*c));
+                    }
+                }
+                // Files written before the sketch: VPA's bucket ends, as
+                // KRR's view was read then.
+                None => {
+                    let options = vpa::cpu_options();
+                    let last = options.buckets() - 1;
+                    for (b, w) in entries() {
+                        let end = options.start((b + 1).min(last));
+                        pod.cpu.insert(sketch::bucket(end), whole(w));
+                    }
+                }
+            }
+            self.vpa.count_samples(hour, last_minute, count);
+            self.samples += count;
+        }
+        if let Some(value) = row.cpu_usage_max_cores {
+            self.cpu_max_cores = Some(self.cpu_max_cores.map_or(value, |m| m.max(value)));
+        }
+        if let Some(peak) = row.memory_usage_max_bytes {
+            pod.vpa
+                .add_memory_sample(config, &mut self.vpa, middle, peak, false);
+            let peak = peak as f64;
+            self.memory_max_bytes = Some(self.memory_max_bytes.map_or(peak, |m| m.max(peak)));
+        }
+        if row.oom_kills > 0 && hours > 0.0 {
+            let request = vpa::amount(row.memory_request_gib_hours / hours * GIB);
+            // A kill older than the memory window is VPA's to discard too.
+            let _ = pod.vpa.record_oom(config, &mut self.vpa, middle, request);
         }
     }
 
@@ -137,6 +250,49 @@ impl History {
     }
 }
 
+/// One `allocation` row as the fold reads it: one container of one pod in
+/// one hour.
+#[derive(Debug, Clone, Copy)]
+pub struct HourRow<'a> {
+    pub hour: DateTime<Utc>,
+    pub running_seconds: f64,
+    pub sample_count: i32,
+    pub cpu_request_core_hours: f64,
+    pub memory_request_gib_hours: f64,
+    pub cpu_billed_core_hours: f64,
+    pub memory_billed_gib_hours: f64,
+    pub cpu_cost_usd: f64,
+    pub memory_cost_usd: f64,
+    pub cpu_usage_max_cores: Option<f64>,
+    pub memory_usage_max_bytes: Option<i64>,
+    /// `cpu_usage_histogram`: VPA buckets and their sample counts.
+    pub cpu_histogram: (&'a [i32], &'a [f64]),
+    /// `cpu_usage_sketch`: buckets and counts; `None` in files written
+    /// before the column existed.
+    pub cpu_sketch: Option<(&'a [i32], &'a [f64])>,
+    pub oom_kills: i32,
+    pub restarts: i32,
+}
+
+/// A stored count as a whole number of samples.
+fn whole(count: f64) -> u32 {
+    if count.is_finite() && count > 0.0 {
+        count.round().min(f64::from(u32::MAX)) as u32
+    } else {
+        0
+    }
+}
+
+/// One pod of a workload container, as its rows are folded: VPA's memory
+/// window and the pod's CPU sketch.
+#[derive(Debug, Clone, Default)]
+struct Pod {
+    vpa: vpa::Container,
+    cpu: Sketch,
+    /// Its workload container's id (the fold's).
+    container: usize,
+}
+
 /// Why the dataset could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -154,6 +310,10 @@ pub enum HistoryError {
 pub struct Scope {
     pub since: Option<DateTime<Utc>>,
     pub cluster: Option<String>,
+    /// Read `allocation.cpu_usage_sketch` (KRR's percentiles within 1 %).
+    /// Only `krr-simple` needs it: without it each pod's CPU sketch is made
+    /// of VPA's bucket ends, and the read decodes a few times fewer values.
+    pub cpu_sketch: bool,
 }
 
 impl Scope {
@@ -182,7 +342,7 @@ pub fn table_files(
 }
 
 /// The `allocation` columns the fold reads.
-const COLUMNS: [&str; 24] = [
+const COLUMNS: [&str; 25] = [
     col::START_TIME,
     col::PROVIDER,
     col::REGION,
@@ -205,6 +365,7 @@ const COLUMNS: [&str; 24] = [
     col::CPU_USAGE_MAX_CORES,
     col::MEMORY_USAGE_MAX_BYTES,
     col::CPU_USAGE_HISTOGRAM,
+    col::CPU_USAGE_SKETCH,
     col::OOM_KILLS,
     col::RESTARTS,
 ];
@@ -246,7 +407,11 @@ pub fn read_reporting(
     let mut state = FoldState::default();
     let scanner = std::thread::scope(|threads| {
         let (send, receive) = std::sync::mpsc::sync_channel(DECODED_AHEAD);
-        let decoder = threads.spawn(move || scan::scan(&files, &COLUMNS, &send));
+        let columns: Vec<&str> = COLUMNS
+            .into_iter()
+            .filter(|name| scope.cpu_sketch || *name != "cpu_usage_sketch")
+            .collect();
+        let decoder = threads.spawn(move || scan::scan(&files, &columns, &send));
         let mut last: Option<Arc<str>> = None;
         let mut done = 0;
         let folded = receive.into_iter().try_for_each(|resolved| {
@@ -295,8 +460,9 @@ const WARM_ROWS: usize = 32;
 struct FoldState {
     /// By workload container id; `None` until a row of it is folded.
     containers: Vec<Option<Folding>>,
-    /// VPA's per-pod memory windows, by (workload container, pod) id.
-    pods: Vec<vpa::Container>,
+    /// VPA's per-pod memory windows and the pods' CPU sketches, by
+    /// (workload container, pod) id.
+    pods: Vec<Pod>,
 }
 
 impl FoldState {
@@ -327,19 +493,30 @@ impl FoldState {
             ));
         }
         for pod in &resolved.pod[rows.clone()] {
-            black_box(self.pods.get(*pod).cloned());
+            black_box(self.pods.get(*pod).map(|p| (p.vpa.clone(), p.container)));
         }
         for folding in containers() {
             let history = &folding.history;
             black_box(folding.placements.first().map(|p| p.1));
             black_box(history.vpa.cpu.touch());
             black_box(history.vpa.memory_peaks.touch());
-            black_box(history.cpu_plain.touch());
+        }
+        for pod in &resolved.pod[rows.clone()] {
+            black_box(self.pods.get(*pod).map(|p| p.cpu.touch()));
         }
     }
 
     /// The histories by key, their placements by name.
-    fn histories(self, scanner: &scan::Scanner) -> BTreeMap<ContainerKey, History> {
+    fn histories(mut self, scanner: &scan::Scanner) -> BTreeMap<ContainerKey, History> {
+        for pod in std::mem::take(&mut self.pods) {
+            let folding = self
+                .containers
+                .get_mut(pod.container)
+                .and_then(Option::as_mut);
+            if let Some(folding) = folding.filter(|_| !pod.cpu.is_empty()) {
+                folding.history.cpu_by_pod.push(pod.cpu);
+            }
+        }
         let name = |column: usize, id: usize| scanner.name(column, id).to_owned();
         self.containers
             .into_iter()
@@ -396,12 +573,17 @@ fn fold(
     let (cpu_cost, mem_cost) = (floats(col::CPU_COST_USD)?, floats(col::MEMORY_COST_USD)?);
     let cpu_max = floats(col::CPU_USAGE_MAX_CORES)?;
     let mem_max = batch.int64s(col::MEMORY_USAGE_MAX_BYTES)?;
-    let histogram = batch.list(col::CPU_USAGE_HISTOGRAM)?;
-    let (buckets, weights) = histogram
-        .fields()
-        .and_then(|entries| Ok((entries.int32s(col::BUCKET)?, entries.floats(col::WEIGHT)?)))
+    let histogram = Entries::of(batch.list(col::CPU_USAGE_HISTOGRAM)?)
         .map_err(|_| bad("cpu_usage_histogram is not a list of (bucket, weight)".into()))?;
-    let (buckets, weights) = (buckets.values(), weights.values());
+    // Added after the first datasets were written: absent in older files.
+    let sketch = if batch.has(col::CPU_USAGE_SKETCH) {
+        Some(
+            Entries::of(batch.list(col::CPU_USAGE_SKETCH)?)
+                .map_err(|_| bad("cpu_usage_sketch is not a list of (bucket, weight)".into()))?,
+        )
+    } else {
+        None
+    };
     let oom = batch.int32s(col::OOM_KILLS)?;
     let restarts = batch.int32s(col::RESTARTS)?;
     // Every row is read by index: the arrays' values as slices.
@@ -418,7 +600,7 @@ fn fold(
             state.warm(resolved, row..row + WARM_ROWS);
         }
         let millis = start[row];
-        let [hour, middle, last_minute] = match times {
+        let hour_times = match times {
             Some((seen, times)) if seen == millis => times,
             _ => {
                 let Some(hour) = DateTime::<Utc>::from_timestamp_millis(millis) else {
@@ -441,10 +623,8 @@ fn fold(
             history: History::new(config),
             placements: Vec::new(),
         });
-        let history = &mut folding.history;
-        let hours = running[row] / 3600.0;
-        history.pod_hours += hours;
         let placement = resolved.placement[row];
+        let hours = running[row] / 3600.0;
         let at = match folding.placements.iter().position(|(p, _)| *p == placement) {
             Some(at) => at,
             None => {
@@ -453,59 +633,58 @@ fn fold(
             }
         };
         folding.placements[at].1 += hours;
-        history.cpu_request_core_hours += cpu_req[row];
-        history.memory_request_gib_hours += mem_req[row];
-        history.cpu_billed_core_hours += cpu_billed[row];
-        history.memory_billed_gib_hours += mem_billed[row];
-        history.cpu_cost_usd += cpu_cost[row];
-        history.memory_cost_usd += mem_cost[row];
-        history.first_hour = Some(history.first_hour.map_or(hour, |f| f.min(hour)));
-        history.last_hour = Some(history.last_hour.map_or(hour, |l| l.max(hour)));
-        history.oom_kills += u64::try_from(oom[row].max(0)).unwrap_or(0);
-        history.restarts += u64::try_from(restarts[row].max(0)).unwrap_or(0);
-        let count = u64::try_from(samples[row].max(0)).unwrap_or(0);
-        if count > 0 {
-            // VPA adds one CPU sample of weight 0.1 per minute; an hour's
-            // histogram adds them all at the hour's middle.
-            let range = Some(histogram.range(row))
-                .filter(|range| range.end <= buckets.len().min(weights.len()))
-                .unwrap_or(0..0);
-            let entries = || {
-                buckets[range.clone()]
-                    .iter()
-                    .zip(&weights[range.clone()])
-                    .map(|(b, w)| (usize::try_from((*b).max(0)).unwrap_or(0), *w))
-            };
-            history.vpa.cpu.add_to_buckets(
-                entries().map(|(b, w)| (b, vpa::MIN_SAMPLE_WEIGHT * w)),
-                middle,
-            );
-            for (b, w) in entries() {
-                history.cpu_plain.add_to_bucket(b, w);
-            }
-            history.vpa.count_samples(hour, last_minute, count);
-            history.samples += count;
-        }
-        if let Some(value) = cpu_max.get(row) {
-            history.cpu_max_cores = Some(history.cpu_max_cores.map_or(value, |m| m.max(value)));
-        }
         let pod = resolved.pod[row];
         if state.pods.len() <= pod {
-            state.pods.resize_with(pod + 1, vpa::Container::default);
+            state.pods.resize_with(pod + 1, Pod::default);
         }
-        let pod_state = &mut state.pods[pod];
-        if let Some(peak) = mem_max.get(row) {
-            pod_state.add_memory_sample(config, &mut history.vpa, middle, peak, false);
-            let peak = peak as f64;
-            history.memory_max_bytes = Some(history.memory_max_bytes.map_or(peak, |m| m.max(peak)));
-        }
-        if oom[row] > 0 && hours > 0.0 {
-            let request = vpa::amount(mem_req[row] / hours * GIB);
-            // A kill older than the memory window is VPA's to discard too.
-            let _ = pod_state.record_oom(config, &mut history.vpa, middle, request);
-        }
+        let pod = &mut state.pods[pod];
+        pod.container = id;
+        let hour_row = HourRow {
+            hour: hour_times[0],
+            running_seconds: running[row],
+            sample_count: samples[row],
+            cpu_request_core_hours: cpu_req[row],
+            memory_request_gib_hours: mem_req[row],
+            cpu_billed_core_hours: cpu_billed[row],
+            memory_billed_gib_hours: mem_billed[row],
+            cpu_cost_usd: cpu_cost[row],
+            memory_cost_usd: mem_cost[row],
+            cpu_usage_max_cores: cpu_max.get(row),
+            memory_usage_max_bytes: mem_max.get(row),
+            cpu_histogram: histogram.row(row),
+            cpu_sketch: sketch.as_ref().map(|s| s.row(row)),
+            oom_kills: oom[row],
+            restarts: restarts[row],
+        };
+        folding.history.add_hour(pod, config, &hour_row, hour_times);
     }
     Ok(())
+}
+
+/// A `list<struct<bucket: int32, weight: float64>>` column as slices.
+struct Entries<'a> {
+    list: List<'a>,
+    buckets: &'a [i32],
+    weights: &'a [f64],
+}
+
+impl<'a> Entries<'a> {
+    fn of(list: List<'a>) -> Result<Entries<'a>, ReadError> {
+        let fields = list.fields()?;
+        Ok(Entries {
+            list,
+            buckets: fields.int32s(col::BUCKET)?.values(),
+            weights: fields.floats(col::WEIGHT)?.values(),
+        })
+    }
+
+    /// Row `row`'s buckets and weights (none when the offsets are off).
+    fn row(&self, row: usize) -> (&'a [i32], &'a [f64]) {
+        let range = Some(self.list.range(row))
+            .filter(|range| range.end <= self.buckets.len().min(self.weights.len()))
+            .unwrap_or(0..0);
+        (&self.buckets[range.clone()], &self.weights[range])
+    }
 }
 
 /// Each workload container's template as of the newest `workloads` row:

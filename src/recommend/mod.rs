@@ -3,12 +3,13 @@
 //! [`plan`] is one `kubetally recommend` run: [`history`] folds the
 //! dataset's hourly `allocation` histograms into per-container state,
 //! [`observed`] adds the window's run and startup times, and from them come
-//! right-sizing ([`rightsize`], with the strategies of [`strategy`] and the
+//! right-sizing ([`rightsize`], every rule of the [`strategy`]s, with the
 //! VPA recommender ported in [`vpa`]), spot eligibility ([`spot`], through
 //! [`advice`]) and machine families ([`family`]). [`patch`] writes the
 //! right-sizing as `kubectl patch`/kustomize patches. [`backtest`] scores
 //! the strategies on real traces ([`trace`]) or a dataset's own raw samples
-//! ([`samples`]).
+//! ([`samples`]), replayed into the dataset's hourly rows ([`replay`]) and
+//! sized by the same [`rightsize::one`].
 
 pub mod advice;
 pub mod backtest;
@@ -17,6 +18,7 @@ pub mod history;
 pub mod observed;
 pub mod patch;
 pub mod plan;
+pub mod replay;
 pub mod rightsize;
 pub mod samples;
 pub mod spot;

@@ -190,6 +190,7 @@ pub fn plan_reporting(
     let everything = Scope {
         since: None,
         cluster: Some(cluster.clone()),
+        ..Scope::default()
     };
     let newest = history::table_files(root, "allocation", &everything)?
         .last()
@@ -210,6 +211,7 @@ pub fn plan_reporting(
     let scope = Scope {
         since: Some(window_start),
         cluster: Some(cluster.clone()),
+        cpu_sketch: options.strategy == Strategy::KrrSimple,
     };
 
     let mut histories = history::read_reporting(root, &scope, on_file)?;

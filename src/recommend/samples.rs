@@ -69,6 +69,7 @@ pub fn window_start(
     let scope = Scope {
         since: None,
         cluster: cluster.map(str::to_owned),
+        ..Scope::default()
     };
     let files = history::table_files(root, "samples", &scope)?;
     let Some(newest_day) = files.last().map(|file| file.date) else {

@@ -18,7 +18,6 @@ use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
 use super::schema::{Kind, Table};
-use crate::model::histogram::Histogram;
 use crate::source::workload::TemplateContainer;
 
 /// Columns of one table under construction.
@@ -186,18 +185,19 @@ impl Batch {
         self.put(name, Arc::new(builder.finish()))
     }
 
-    /// A sparse histogram column: `list<struct<bucket, weight>>`.
-    pub fn histogram<'a>(
+    /// A sparse histogram or sketch column: `list<struct<bucket, weight>>`,
+    /// one row's (bucket, weight) entries per item.
+    pub fn histogram<E: IntoIterator<Item = (i32, f64)>>(
         &mut self,
         name: &'static str,
-        rows: impl Iterator<Item = &'a Histogram>,
+        rows: impl Iterator<Item = E>,
     ) -> &mut Batch {
         let fields = struct_fields(Kind::Histogram);
         let entries = StructBuilder::from_fields(fields, 0);
         let mut builder = ListBuilder::new(entries).with_field(item_field(Kind::Histogram));
         for histogram in rows {
             let entries = builder.values();
-            for (bucket, weight) in histogram.entries() {
+            for (bucket, weight) in histogram {
                 if let Some(b) = entries.field_builder::<Int32Builder>(0) {
                     b.append_value(bucket);
                 }

@@ -137,11 +137,19 @@ pub fn allocation_batch(rows: &[AllocationRow]) -> Result<RecordBatch, ArrowErro
         )
         .histogram(
             col::CPU_USAGE_HISTOGRAM,
-            rows.iter().map(|r| &r.cpu_histogram),
+            rows.iter().map(|r| r.cpu_histogram.entries()),
         )
         .histogram(
             col::MEMORY_USAGE_HISTOGRAM,
-            rows.iter().map(|r| &r.memory_histogram),
+            rows.iter().map(|r| r.memory_histogram.entries()),
+        )
+        .histogram(
+            col::CPU_USAGE_SKETCH,
+            rows.iter().map(|r| {
+                r.cpu_sketch
+                    .entries()
+                    .map(|(k, count)| (i32::try_from(k).unwrap_or(i32::MAX), f64::from(count)))
+            }),
         )
         .i32(col::OOM_KILLS, rows.iter().map(|r| r.oom_kills))
         .i32(col::RESTARTS, rows.iter().map(|r| r.restarts))

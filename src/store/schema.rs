@@ -61,6 +61,7 @@ pub mod col {
     pub const MEMORY_USAGE_MAX_BYTES: &str = "memory_usage_max_bytes";
     pub const CPU_USAGE_HISTOGRAM: &str = "cpu_usage_histogram";
     pub const MEMORY_USAGE_HISTOGRAM: &str = "memory_usage_histogram";
+    pub const CPU_USAGE_SKETCH: &str = "cpu_usage_sketch";
     pub const OOM_KILLS: &str = "oom_kills";
     pub const RESTARTS: &str = "restarts";
     pub const CPU_COST_USD: &str = "cpu_cost_usd";
@@ -328,6 +329,7 @@ pub const ALLOCATION: Table = Table {
         c(col::MEMORY_USAGE_MAX_BYTES, Kind::Int64, true, "bytes", "Highest memory working set sample; null without samples."),
         c(col::CPU_USAGE_HISTOGRAM, Kind::Histogram, false, "samples per bucket", "CPU usage histogram, VPA bucket scheme (first bucket 0.01 core, ratio 1.05); only non-empty buckets."),
         c(col::MEMORY_USAGE_HISTOGRAM, Kind::Histogram, false, "samples per bucket", "Memory working-set histogram, VPA bucket scheme (first bucket 1e7 bytes, ratio 1.05); only non-empty buckets."),
+        c(col::CPU_USAGE_SKETCH, Kind::Histogram, false, "samples per bucket", "CPU usage within 1 % (a relative-error sketch, for KRR's percentile): bucket 0 holds usage ≤ 1e-6 core (read as 0), bucket k ≥ 1 holds (1e-6 × 1.02^(k−1), 1e-6 × 1.02^k] core and reads as 2e-6 × 1.02^k / 2.02; only non-empty buckets. Absent from files written before it existed."),
         c(col::OOM_KILLS, Kind::Int32, false, "events", "Container terminations with reason OOMKilled within the hour."),
         c(col::RESTARTS, Kind::Int32, false, "events", "Increase of the container's restart count within the hour."),
         c(col::CPU_COST_USD, Kind::Float64, false, "USD", "cpu_billed_core_hours × the node's price per core-hour."),
