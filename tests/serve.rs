@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use kubetally::allocate::{Sample, SampleContext, millicores};
+use kubetally::cluster::{Collection, Phase, Resources, SlimContainer, SlimNode, SlimPod, lock};
 use kubetally::collect::{Collector, Stats};
 use kubetally::model::{NodeFacts, Quantity};
 use kubetally::pricing::{PriceBook, PricingOptions, classify};
 use kubetally::serve::{ServeError, ServeState, bind, serve};
-use kubetally::source::pod::{Phase, Resources, SlimContainer, SlimPod};
-use kubetally::source::watch::lock;
-use kubetally::source::{Collection, SlimNode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;

@@ -19,13 +19,12 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::fit::{Charge, fit};
 use super::tenant::TenantRules;
+use crate::cluster::{Inventory, SlimContainer, SlimNode, SlimPod};
 use crate::model::histogram::Histogram;
 use crate::model::reserve::{Amount, OVERHEAD, RESERVED};
 use crate::model::sketch::Sketch;
 use crate::model::usage::HourUsage;
 use crate::pricing::{NodeClass, NodePrice, PriceBook, classify};
-use crate::source::pod::SlimContainer;
-use crate::source::{Inventory, SlimNode, SlimPod};
 
 /// One version of a pod and from when it is billed by it: a change the
 /// watch delivered (an in-place resize granted, the pod ending) takes
@@ -879,7 +878,7 @@ mod tests {
     fn container(name: &str, cpu: f64, memory: i64) -> SlimContainer {
         SlimContainer {
             name: Arc::from(name),
-            resources: crate::source::pod::Resources {
+            resources: crate::cluster::Resources {
                 cpu_request_cores: Some(cpu),
                 memory_request_bytes: Some(memory),
                 ..Default::default()
@@ -895,7 +894,7 @@ mod tests {
             namespace: Arc::from("shop"),
             name: Arc::from(uid),
             node: Some(Arc::from("n1")),
-            phase: crate::source::pod::Phase::Running,
+            phase: crate::cluster::Phase::Running,
             started: Some(crate::sim::epoch() - Duration::hours(1)),
             containers,
             ..SlimPod::default()

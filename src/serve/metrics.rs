@@ -12,11 +12,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::allocate::Sample;
+use crate::cluster::{Collection, SharedInventory, SlimNode, lock};
 use crate::collect::Stats;
 use crate::model::CapacityType;
 use crate::pricing::{PriceBook, PriceSource, classify};
-use crate::source::watch::{SharedInventory, lock};
-use crate::source::{Collection, SlimNode};
 
 use super::text::{Exposition, FamilySpec, Kind};
 
@@ -455,9 +454,9 @@ mod tests {
 
     use super::*;
     use crate::allocate::{SampleContext, millicores};
+    use crate::cluster::Inventory;
     use crate::model::{NodeFacts, Quantity};
     use crate::pricing::PricingOptions;
-    use crate::source::Inventory;
 
     fn node(name: &str, labels: &[(&str, &str)]) -> SlimNode {
         SlimNode {

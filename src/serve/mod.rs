@@ -40,10 +40,9 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::allocate::Sample;
+use crate::cluster::{Collection, SharedInventory, lock};
 use crate::collect::{Collector, Stats};
 use crate::pricing::PriceBook;
-use crate::source::Collection;
-use crate::source::watch::{SharedInventory, lock};
 
 pub use ready::{NotReady, SampleProgress};
 

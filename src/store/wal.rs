@@ -27,8 +27,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::rows::samples_batch;
 use crate::allocate::{Events, NodePoint, PodVersion, Sample, SampleContext, millicores};
-use crate::source::SlimPod;
-use crate::source::intern::Interner;
+use crate::cluster::{Interner, SlimPod};
 
 /// Why the log could not be written or read.
 #[derive(Debug, thiserror::Error)]
