@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use kubetally::allocate::{Sample, SampleContext, millicores};
+use kubetally::allocate::{Sample, SampleContext};
 use kubetally::cluster::{Collection, Phase, Resources, SlimContainer, SlimNode, SlimPod, lock};
 use kubetally::collect::{Collector, Stats};
+use kubetally::model::units::millicores;
 use kubetally::model::{NodeFacts, Quantity};
 use kubetally::pricing::{PriceBook, PricingOptions, classify};
 use kubetally::serve::{ServeError, ServeState, bind, serve};

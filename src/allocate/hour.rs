@@ -23,6 +23,7 @@ use crate::cluster::{Inventory, SlimContainer, SlimNode, SlimPod};
 use crate::model::histogram::Histogram;
 use crate::model::reserve::{Amount, OVERHEAD, RESERVED};
 use crate::model::sketch::Sketch;
+use crate::model::units::GIB;
 use crate::model::usage::HourUsage;
 use crate::pricing::{NodeClass, NodePrice, PriceBook, classify};
 
@@ -35,8 +36,6 @@ pub struct PodVersion {
     pub since: DateTime<Utc>,
     pub pod: Arc<SlimPod>,
 }
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// What every sample of one container shares while its pod does not change:
 /// the join with the inventory. Samples hold it behind one `Arc`, so an open
@@ -68,11 +67,6 @@ pub struct Sample {
     /// a float that changes every minute (docs/schema.md).
     pub cpu_usage_millicores: i64,
     pub memory_usage_bytes: i64,
-}
-
-/// `cores` to the nearest millicore.
-pub fn millicores(cores: f64) -> i64 {
-    (cores * 1000.0).round() as i64
 }
 
 impl Sample {

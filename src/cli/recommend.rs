@@ -9,6 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::{Table, presets};
 
 use super::duration::parse_duration;
+use crate::model::units::MIB;
 use crate::recommend::backtest::{Outcome, Total, evaluate, total};
 use crate::recommend::plan::{self, Options};
 use crate::recommend::rightsize::Recommendation;
@@ -287,10 +288,7 @@ fn cores(value: Option<f64>) -> String {
 }
 
 fn mib(value: Option<f64>) -> String {
-    value.map_or_else(
-        || "-".to_owned(),
-        |v| format!("{:.0}Mi", v / 1024.0 / 1024.0),
-    )
+    value.map_or_else(|| "-".to_owned(), |v| format!("{:.0}Mi", v / MIB))
 }
 
 fn rightsizing_table(rows: &[Recommendation]) -> Table {

@@ -11,9 +11,10 @@ use rustc_hash::FxHashMap;
 use super::stats::Stats;
 use crate::allocate::{
     Events, HourBook, HourRows, NodePoint, PodVersion, Sample, SampleContext, TenantRules, hour_of,
-    millicores, tenant_of, window_hour,
+    tenant_of, window_hour,
 };
 use crate::cluster::{Inventory, SlimPod};
+use crate::model::units::millicores;
 use crate::pricing::PriceBook;
 use crate::source::metrics::{NodeUsage, PodUsage};
 use crate::store::wal::TickLog;

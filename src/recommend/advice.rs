@@ -11,12 +11,11 @@ use serde::Serialize;
 use super::family::{PoolFacts, compare};
 use super::history::{ContainerKey, History, HistoryError, Scope, WorkloadKey, for_each_batch};
 use super::spot::{Provider, Verdict, WorkloadFacts, assess};
+use crate::model::units::GIB;
 use crate::model::{CapacityType, Provider as Cloud};
 use crate::pricing::{HOURS_PER_MONTH, NodeClass, PriceBook};
 use crate::store::read::{Batch, Select};
 use crate::store::schema::col;
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// One check as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -31,11 +31,11 @@ use super::rightsize::{self, Resources, Template};
 use super::strategy::Strategy;
 use super::trace::{Point, Series};
 use super::{replay, vpa};
+use crate::model::units::GIB;
 
 /// GCP E2 on-demand, us-central1, from the embedded catalog (docs/pricing.md).
 const CORE_HOUR_USD: f64 = 0.021_811_59;
 const GIB_HOUR_USD: f64 = 0.002_923_53;
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// One strategy on one series.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

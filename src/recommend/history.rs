@@ -22,10 +22,9 @@ use super::rightsize::{Resources, Template};
 use super::spot::WorkloadFacts;
 use super::vpa;
 use crate::model::sketch::{self, Sketch};
+use crate::model::units::GIB;
 use crate::store::read::{self, Batch, Columns, Filter, List, ReadError, Select, TableFile};
 use crate::store::schema::col;
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// A workload container: the unit recommendations are for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -251,8 +251,7 @@ pub fn yaml(recommendations: &[Recommendation]) -> Result<String, serde_norway::
 mod tests {
     use super::super::rightsize::Evidence;
     use super::*;
-
-    const MIB: f64 = 1024.0 * 1024.0;
+    use crate::model::units::MIB;
 
     fn recommendation(
         kind: &str,

@@ -31,10 +31,8 @@ use serde::Serialize;
 use super::history::{ContainerKey, History};
 use super::strategy::Strategy;
 use super::vpa;
+use crate::model::units::{GIB, MIB};
 use crate::pricing::HOURS_PER_MONTH;
-
-const MIB: f64 = 1024.0 * 1024.0;
-const GIB: f64 = 1024.0 * MIB;
 
 /// Requests and limits; `None` is unset.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]

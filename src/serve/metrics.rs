@@ -453,8 +453,9 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::allocate::{SampleContext, millicores};
+    use crate::allocate::SampleContext;
     use crate::cluster::Inventory;
+    use crate::model::units::millicores;
     use crate::model::{NodeFacts, Quantity};
     use crate::pricing::PricingOptions;
 

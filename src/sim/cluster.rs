@@ -19,6 +19,7 @@ use super::resources::{
     CRONJOBS, DAEMONSETS, DEPLOYMENTS, HPAS, NAMESPACES, NODES, PDBS, REPLICASETS, STATEFULSETS,
 };
 use super::store::{Store, StoreError};
+use crate::model::units::GIB;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -816,7 +817,7 @@ fn place_workload(
 /// is about 90 m + 1 % of CPU and 10 % of memory here.
 pub fn allocatable(pool: &Pool) -> (f64, f64) {
     let cpu = f64::from(pool.vcpus * 1000 - 90 - pool.vcpus * 10) / 1000.0;
-    let memory = f64::from(pool.memory_gib) * 1024.0 * 1024.0 * 1024.0 * 0.9;
+    let memory = f64::from(pool.memory_gib) * GIB * 0.9;
     (cpu, memory)
 }
 

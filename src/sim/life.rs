@@ -27,6 +27,7 @@ use super::resources::{CRONJOBS, DEPLOYMENTS, HPAS, JOBS, PODS, REPLICASETS};
 use super::scheduler::{Room, Scheduler};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{Store, StoreError, uid_for};
+use crate::model::units::millicores;
 
 /// A Deployment the simulator keeps alive: its current ReplicaSet and pods.
 #[derive(Debug)]
@@ -1058,10 +1059,6 @@ pub fn kubelet_verdict(request: (f64, f64), reserved: (f64, f64), room: Room) ->
     } else {
         ResizeOutcome::Done
     }
-}
-
-fn millicores(cores: f64) -> i64 {
-    (cores * 1000.0).round() as i64
 }
 
 /// The kubelet's message for an infeasible resize: memory when memory is

@@ -858,6 +858,7 @@ pub fn pdb(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::units::MIB;
 
     fn container(name: &str, cpu: f64, memory_mib: f64, sidecar: bool) -> ContainerModel {
         let mut c = ContainerModel::new(name, cpu, memory_mib, UsageProfile::Idle);
@@ -876,8 +877,6 @@ mod tests {
             sidecars_before,
         }
     }
-
-    const MIB: f64 = 1_048_576.0;
 
     #[test]
     fn the_effective_request_follows_kubes_pod_requests() {

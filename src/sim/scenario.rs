@@ -841,6 +841,7 @@ fn owner_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::units::MIB;
     use crate::sim::resources::PODS;
 
     const SCENARIO: &str = r#"{
@@ -888,8 +889,6 @@ mod tests {
                          "cpu_usage": "1", "memory_usage": "1Gi"}]}
       ]
     }"#;
-
-    const MIB: f64 = 1_048_576.0;
 
     fn shapes() -> Result<(Store, ClusterModel), ScenarioError> {
         let scenario = Scenario::parse(SHAPES, "shapes.json")?;

@@ -12,13 +12,14 @@ pub mod histogram;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::model::units::MIB;
+
 pub use histogram::{DecayingHistogram, Histogram, Options, cpu_options, memory_options};
 
 /// `minSampleWeight`: every CPU sample's weight since VPA 1.4.
 pub const MIN_SAMPLE_WEIGHT: f64 = 0.1;
 /// `MaxResourceAmount`: where amounts saturate (an upper bound with no history).
 pub const MAX_RESOURCE_AMOUNT: i64 = 100_000_000_000_000;
-const MIB: f64 = 1024.0 * 1024.0;
 
 /// The recommender's settings (`DefaultRecommenderConfig`).
 #[derive(Debug, Clone, PartialEq)]
@@ -77,8 +78,9 @@ pub fn scale(value: i64, factor: f64) -> i64 {
     amount(value as f64 * factor)
 }
 
-/// `CPUAmountFromCores`: millicores.
-pub fn millicores(cores: f64) -> i64 {
+/// `CPUAmountFromCores`: millicores, truncated and clamped as VPA's
+/// int64 amounts are (not rounded like [`crate::model::units::millicores`]).
+pub fn cpu_amount_from_cores(cores: f64) -> i64 {
     amount(cores * 1000.0)
 }
 
@@ -263,7 +265,7 @@ pub struct Recommendation {
 /// `percentileEstimator`.
 pub fn percentile_estimate(aggregate: &Aggregate, cpu: f64, memory: f64) -> Resources {
     Resources {
-        cpu_millicores: millicores(aggregate.cpu.percentile(cpu)),
+        cpu_millicores: cpu_amount_from_cores(aggregate.cpu.percentile(cpu)),
         memory_bytes: amount(aggregate.memory_peaks.percentile(memory)),
     }
 }
@@ -294,7 +296,10 @@ pub fn recommend(config: &Config, containers: &[&Aggregate]) -> Vec<Recommendati
     }
     let fraction = 1.0 / containers.len() as f64;
     let minimum = Resources {
-        cpu_millicores: scale(millicores(config.pod_min_cpu_millicores * 0.001), fraction),
+        cpu_millicores: scale(
+            cpu_amount_from_cores(config.pod_min_cpu_millicores * 0.001),
+            fraction,
+        ),
         memory_bytes: scale(amount(config.pod_min_memory_mb * MIB), fraction),
     };
     let floor = |r: Resources| Resources {
