@@ -187,19 +187,6 @@ pub async fn serve(
         .map_err(|cause| ServeError::Serve { addr, cause })
 }
 
-/// [`bind`] then [`serve`].
-///
-/// # Errors
-///
-/// [`ServeError`] as those say.
-pub async fn serve_at(
-    addr: SocketAddr,
-    state: ServeState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    serve(bind(addr).await?, state, shutdown).await
-}
-
 async fn metrics_handler(State(state): State<ServeState>) -> Response {
     // Rendering 100,000 containers takes a while: keep it off the runtime's workers.
     match tokio::task::spawn_blocking(move || state.metrics_text()).await {
