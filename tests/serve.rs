@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use kubetally::allocate::{Sample, SampleContext};
-use kubetally::cluster::{Collection, Phase, Resources, SlimContainer, SlimNode, SlimPod, lock};
+use kubetally::cluster::{
+    Collection, ContainerResources, Phase, SlimContainer, SlimNode, SlimPod, lock,
+};
 use kubetally::collect::{Collector, Stats};
 use kubetally::model::units::millicores;
 use kubetally::model::{NodeFacts, Quantity};
@@ -76,9 +78,9 @@ fn gpu_pod() -> SlimPod {
         ready_at: None,
         containers: vec![SlimContainer {
             name: "trainer".into(),
-            resources: Resources {
+            resources: ContainerResources {
                 gpus: 1,
-                ..Resources::default()
+                ..ContainerResources::default()
             },
             restarts: 0,
             last_oom_kill: None,

@@ -872,7 +872,7 @@ mod tests {
     fn container(name: &str, cpu: f64, memory: i64) -> SlimContainer {
         SlimContainer {
             name: Arc::from(name),
-            resources: crate::cluster::Resources {
+            resources: crate::cluster::ContainerResources {
                 cpu_request_cores: Some(cpu),
                 memory_request_bytes: Some(memory),
                 ..Default::default()

@@ -19,5 +19,5 @@ pub mod workload;
 
 pub use intern::Interner;
 pub use inventory::{Collection, Inventory, SharedInventory, SlimNode, WorkloadKey, lock};
-pub use pod::{OwnerKind, OwnerRef, Phase, Resources, SlimContainer, SlimPod};
+pub use pod::{ContainerResources, OwnerKind, OwnerRef, Phase, SlimContainer, SlimPod};
 pub use workload::{SlimHpa, SlimPdb, SlimWorkload, TemplateContainer};

@@ -66,7 +66,7 @@ pub struct OwnerRef {
 /// collector).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Resources {
+pub struct ContainerResources {
     pub cpu_request_cores: Option<f64>,
     pub cpu_limit_cores: Option<f64>,
     pub memory_request_bytes: Option<i64>,
@@ -81,7 +81,7 @@ pub struct Resources {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SlimContainer {
     pub name: Arc<str>,
-    pub resources: Resources,
+    pub resources: ContainerResources,
     pub restarts: u32,
     /// When the container last ended with reason OOMKilled, if it did.
     pub last_oom_kill: Option<DateTime<Utc>>,

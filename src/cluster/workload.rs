@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::pod::{OwnerKind, OwnerRef, Resources};
+use super::pod::{ContainerResources, OwnerKind, OwnerRef};
 
 /// A container of a workload's pod template.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateContainer {
     pub name: String,
-    pub resources: Resources,
+    pub resources: ContainerResources,
     pub has_liveness_probe: bool,
     pub has_readiness_probe: bool,
     pub has_startup_probe: bool,

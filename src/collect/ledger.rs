@@ -561,7 +561,7 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::{Phase, Resources, SlimContainer};
+    use crate::cluster::{ContainerResources, Phase, SlimContainer};
     use crate::pricing::PricingOptions;
     use crate::source::metrics::ContainerUsage;
 
@@ -579,9 +579,9 @@ mod tests {
             ready_at: None,
             containers: vec![SlimContainer {
                 name: "app".into(),
-                resources: Resources {
+                resources: ContainerResources {
                     cpu_request_cores: Some(cpu_request),
-                    ..Resources::default()
+                    ..ContainerResources::default()
                 },
                 restarts,
                 last_oom_kill: None,

@@ -27,7 +27,7 @@
 use chrono::Duration;
 
 use super::history::ContainerKey;
-use super::rightsize::{self, Resources, Template};
+use super::rightsize::{self, RequestsAndLimits, Template};
 use super::strategy::Strategy;
 use super::trace::{Point, Series};
 use super::{replay, vpa};
@@ -129,7 +129,7 @@ pub fn evaluate(
         series.memory_request_bytes.unwrap_or(0.0),
     );
     let template = Template {
-        current: Resources {
+        current: RequestsAndLimits {
             cpu_request_cores: series.cpu_request_cores,
             cpu_limit_cores: None,
             memory_request_bytes: series.memory_request_bytes,

@@ -8,19 +8,19 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use crate::cluster::intern::Interner;
-use crate::cluster::pod::{OwnerKind, OwnerRef, Phase, Resources, SlimContainer, SlimPod};
+use crate::cluster::pod::{ContainerResources, OwnerKind, OwnerRef, Phase, SlimContainer, SlimPod};
 use crate::model::Quantity;
 use crate::model::reserve::{Amount, Demand, InitDemand, PodDemand, Requests, reserve};
 
 /// A container's requests and limits as its spec states them (see
-/// [`Resources`] for the defaulting).
-pub fn resources_of(container: &Container) -> Resources {
+/// [`ContainerResources`] for the defaulting).
+pub fn resources_of(container: &Container) -> ContainerResources {
     let resources = container.resources.as_ref();
     let requests = resources.and_then(|r| r.requests.as_ref());
     let limits = resources.and_then(|r| r.limits.as_ref());
     let cpu_limit = quantity(limits, "cpu");
     let memory_limit = quantity(limits, "memory");
-    Resources {
+    ContainerResources {
         cpu_request_cores: quantity(requests, "cpu")
             .or(cpu_limit)
             .map(|q| q.as_cores()),
@@ -95,7 +95,7 @@ fn slim_container(
     let limit = |key: &str| quantity(limits, key);
     SlimContainer {
         name: interner.get(&container.name),
-        resources: Resources {
+        resources: ContainerResources {
             cpu_request_cores: billed.cpu_cores,
             memory_request_bytes: billed.memory_bytes,
             cpu_limit_cores: limit("cpu").map(|q| q.as_cores()).or(spec.cpu_limit_cores),
