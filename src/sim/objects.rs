@@ -12,8 +12,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::cluster::{ContainerModel, UsageProfile};
+use super::etcd::uid_for;
 use super::resources::Resource;
-use super::store::uid_for;
 
 pub fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
