@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodSpec, PodSt
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
+use super::node::GPU_RESOURCES;
 use crate::cluster::intern::Interner;
 use crate::cluster::pod::{ContainerResources, OwnerKind, OwnerRef, Phase, SlimContainer, SlimPod};
 use crate::model::Quantity;
@@ -29,7 +30,7 @@ pub fn resources_of(container: &Container) -> ContainerResources {
             .or(memory_limit)
             .map(|q| q.as_bytes()),
         memory_limit_bytes: memory_limit.map(|q| q.as_bytes()),
-        gpus: ["nvidia.com/gpu", "amd.com/gpu"]
+        gpus: GPU_RESOURCES
             .iter()
             .filter_map(|key| quantity(limits, key).or_else(|| quantity(requests, key)))
             .map(|q| u32::try_from(q.as_bytes().max(0)).unwrap_or(u32::MAX))
