@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use kubetally::allocate::{Sample, SampleContext, millicores};
+use kubetally::allocate::{Sample, SampleContext};
+use kubetally::cluster::{
+    Collection, ContainerResources, Phase, SlimContainer, SlimNode, SlimPod, lock,
+};
 use kubetally::collect::{Collector, Stats};
+use kubetally::model::units::millicores;
 use kubetally::model::{NodeFacts, Quantity};
 use kubetally::pricing::{PriceBook, PricingOptions, classify};
 use kubetally::serve::{ServeError, ServeState, bind, serve};
-use kubetally::source::pod::{Phase, Resources, SlimContainer, SlimPod};
-use kubetally::source::watch::lock;
-use kubetally::source::{Collection, SlimNode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -77,9 +78,9 @@ fn gpu_pod() -> SlimPod {
         ready_at: None,
         containers: vec![SlimContainer {
             name: "trainer".into(),
-            resources: Resources {
+            resources: ContainerResources {
                 gpus: 1,
-                ..Resources::default()
+                ..ContainerResources::default()
             },
             restarts: 0,
             last_oom_kill: None,

@@ -116,7 +116,7 @@ fn read_catalog(path: &Path) -> anyhow::Result<Vec<PriceRow>> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub enum PricingFormat {
     Table,
     Json,
     Csv,
@@ -163,7 +163,7 @@ pub struct ShowArgs {
     pub gpu_type: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: PricingFormat,
     #[command(flatten)]
     pub pricing: PricingFlags,
 }
@@ -276,12 +276,12 @@ fn show_machine(
         "adjustments": price.adjustments,
     });
     match show.format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
-        Format::Table | Format::Csv => {
+        PricingFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        PricingFormat::Table | PricingFormat::Csv => {
             let Some(fields) = report.as_object() else {
                 bail!("internal: price report is not an object")
             };
-            if show.format == Format::Csv {
+            if show.format == PricingFormat::Csv {
                 let mut writer = csv::Writer::from_writer(out);
                 writer.write_record(fields.keys())?;
                 writer.write_record(fields.values().map(plain))?;
@@ -352,7 +352,7 @@ fn show_rows(out: &mut impl Write, book: &PriceBook, show: &ShowArgs) -> anyhow:
         ]
     };
     match show.format {
-        Format::Csv => {
+        PricingFormat::Csv => {
             let mut writer = csv::Writer::from_writer(out);
             writer.write_record(COLUMNS)?;
             for row in rows {
@@ -360,7 +360,7 @@ fn show_rows(out: &mut impl Write, book: &PriceBook, show: &ShowArgs) -> anyhow:
             }
             writer.flush()?;
         }
-        Format::Json => {
+        PricingFormat::Json => {
             let items: Vec<_> = rows
                 .iter()
                 .map(|row| {
@@ -374,7 +374,7 @@ fn show_rows(out: &mut impl Write, book: &PriceBook, show: &ShowArgs) -> anyhow:
                 .collect();
             writeln!(out, "{}", serde_json::to_string_pretty(&items)?)?;
         }
-        Format::Table => {
+        PricingFormat::Table => {
             let mut table = Table::new();
             table.load_preset(presets::ASCII_MARKDOWN);
             // The source column is long; the table shows what a reader scans for.

@@ -23,9 +23,10 @@ pub use ledger::Ledger;
 pub use stats::Stats;
 
 use crate::allocate::{HourRows, SHARED, Sample, TenantRules};
+use crate::cluster::{Inventory, SharedInventory, lock};
 use crate::pricing::PriceBook;
-use crate::source::watch::{self, OnError, SharedInventory, lock};
-use crate::source::{Inventory, metrics};
+use crate::source::metrics;
+use crate::source::watch::{self, OnError};
 use crate::store::schema::{ALLOCATION, NODES, SAMPLES, WORKLOADS};
 use crate::store::wal::{Wal, WalError};
 use crate::store::{

@@ -21,6 +21,6 @@ pub use book::{
 pub use catalog::{
     COLUMNS, CatalogError, CatalogProblem, PriceRow, PriceTier, RowOrigin, RowPrice, parse_catalog,
 };
-pub use classify::{GIB, NodeClass, classify, labels};
+pub use classify::{NodeClass, classify, labels};
 pub use options::{DefaultRates, PricingOptions, SustainedUse};
 pub use shapes::{MachineShape, ShapeTable, family_from_name, gce_custom_shape};

@@ -36,20 +36,23 @@ pub struct WorkloadFacts {
     pub startup_seconds: Option<f64>,
 }
 
-/// The cloud whose spot capacity the workload would run on.
+/// How a cloud reclaims its spot capacity (notice, honoured grace) and how
+/// a workload asks for it: what [`assess`] checks a workload against. Not
+/// [`crate::model::Provider`], which names any provider a node is priced
+/// by; only these three have spot rules kubetally knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
+pub enum SpotRules {
     Gke,
     Aws,
     Azure,
 }
 
-impl Provider {
+impl SpotRules {
     /// Seconds from the interruption notice to the VM's end.
     pub fn notice_seconds(self) -> i64 {
         match self {
-            Provider::Gke | Provider::Azure => 30,
-            Provider::Aws => 120,
+            SpotRules::Gke | SpotRules::Azure => 30,
+            SpotRules::Aws => 120,
         }
     }
 
@@ -57,7 +60,7 @@ impl Provider {
     /// pod (GKE: 15 s for non-system pods; the others: the notice).
     pub fn effective_grace_seconds(self) -> i64 {
         match self {
-            Provider::Gke => 15,
+            SpotRules::Gke => 15,
             other => other.notice_seconds(),
         }
     }
@@ -65,9 +68,9 @@ impl Provider {
     /// The node label a spot workload selects, and the taint it tolerates.
     pub fn spot_label(self) -> (&'static str, &'static str) {
         match self {
-            Provider::Gke => ("cloud.google.com/gke-spot", "true"),
-            Provider::Aws => ("eks.amazonaws.com/capacityType", "SPOT"),
-            Provider::Azure => ("kubernetes.azure.com/scalesetpriority", "spot"),
+            SpotRules::Gke => ("cloud.google.com/gke-spot", "true"),
+            SpotRules::Aws => ("eks.amazonaws.com/capacityType", "SPOT"),
+            SpotRules::Azure => ("kubernetes.azure.com/scalesetpriority", "spot"),
         }
     }
 }
@@ -137,7 +140,7 @@ fn check(id: &'static str, name: &'static str, verdict: Verdict, reason: String)
 }
 
 /// Runs every check on `facts` for `provider`'s spot capacity.
-pub fn assess(facts: &WorkloadFacts, provider: Provider) -> Assessment {
+pub fn assess(facts: &WorkloadFacts, provider: SpotRules) -> Assessment {
     use Verdict::{Fail, Pass, Unknown};
     let kind = facts.kind.as_str();
     let is_job = matches!(kind, "Job" | "CronJob");
@@ -487,7 +490,7 @@ mod tests {
     }
 
     fn verdict(facts: &WorkloadFacts, id: &str) -> Verdict {
-        assess(facts, Provider::Gke)
+        assess(facts, SpotRules::Gke)
             .checks
             .iter()
             .find(|c| c.id == id)
@@ -497,7 +500,7 @@ mod tests {
 
     #[test]
     fn a_replicated_stateless_deployment_is_eligible_with_the_change_to_make() {
-        let assessment = assess(&web(), Provider::Gke);
+        let assessment = assess(&web(), SpotRules::Gke);
         assert!(assessment.eligible, "{:?}", assessment.checks);
         assert_eq!(assessment.checks.len(), 13);
         let change = assessment.change.unwrap_or_default();
@@ -566,7 +569,7 @@ mod tests {
             let mut facts = web();
             mutate(&mut facts);
             assert_eq!(verdict(&facts, id), Verdict::Fail, "{id}: {facts:?}");
-            assert!(!assess(&facts, Provider::Gke).eligible, "{id}");
+            assert!(!assess(&facts, SpotRules::Gke).eligible, "{id}");
         }
     }
 
@@ -577,7 +580,7 @@ mod tests {
         facts.startup_seconds = None;
         assert_eq!(verdict(&facts, "S5"), Verdict::Unknown);
         assert_eq!(verdict(&facts, "K2"), Verdict::Unknown);
-        assert!(assess(&facts, Provider::Gke).eligible);
+        assert!(assess(&facts, SpotRules::Gke).eligible);
     }
 
     #[test]
@@ -591,8 +594,8 @@ mod tests {
         );
         facts.termination_grace_seconds = 60;
         facts.startup_seconds = Some(90.0);
-        assert!(!assess(&facts, Provider::Gke).eligible);
-        let aws = assess(&facts, Provider::Aws);
+        assert!(!assess(&facts, SpotRules::Gke).eligible);
+        let aws = assess(&facts, SpotRules::Aws);
         assert!(aws.eligible, "{:?}", aws.checks);
         assert!(
             aws.change
@@ -608,10 +611,10 @@ mod tests {
         job.replicas = None;
         job.job_backoff_limit = Some(3);
         job.job_longest_run_seconds = Some(120.0);
-        assert!(assess(&job, Provider::Gke).eligible);
+        assert!(assess(&job, SpotRules::Gke).eligible);
         let mut on_spot = web();
         on_spot.node_selector = vec![("cloud.google.com/gke-spot".into(), "true".into())];
-        let assessment = assess(&on_spot, Provider::Gke);
+        let assessment = assess(&on_spot, SpotRules::Gke);
         assert!(!assessment.eligible);
         assert!(assessment.change.is_none());
     }

@@ -6,7 +6,7 @@
 //! watcher backs off, re-lists and the inventory drops what vanished meanwhile.
 
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -21,24 +21,13 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 
-use super::inventory::{Collection, Inventory, SlimNode};
-use super::pod::{OwnerKind, slim_pod, timestamp};
+use super::pod::{slim_pod, timestamp};
 use super::workload;
+use crate::cluster::{Collection, Inventory, OwnerKind, SharedInventory, SlimNode, lock};
 use crate::model::Quantity;
 
 /// Called with every watch error, for the error counters and logs.
 pub type OnError = Arc<dyn Fn(Collection, &watcher::Error) + Send + Sync>;
-
-/// The shared inventory.
-pub type SharedInventory = Arc<Mutex<Inventory>>;
-
-/// Locks the inventory; a panic elsewhere while holding it leaves it usable.
-pub fn lock(inventory: &SharedInventory) -> MutexGuard<'_, Inventory> {
-    match inventory.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
 
 type Apply<K> = fn(&mut Inventory, &K);
 

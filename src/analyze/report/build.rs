@@ -273,7 +273,7 @@ pub fn build_reporting(
 }
 
 /// The workloads `tenant` ran in the period.
-fn tenant_workloads(facts: &Facts, tenant: &str) -> BTreeSet<super::savings::WorkloadKey> {
+fn tenant_workloads(facts: &Facts, tenant: &str) -> BTreeSet<super::savings::ClusterWorkload> {
     (0..facts.tenant.len())
         .filter(|&i| facts.current[i] && facts.tenant[i] == tenant)
         .map(|i| {
