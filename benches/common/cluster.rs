@@ -36,11 +36,11 @@ pub fn client(url: &str) -> kube::Client {
 }
 
 pub fn on_error() -> OnError {
-    Arc::new(|collection, error| {
+    Arc::new(|error| {
         eprintln!(
-            "{} bench: watch {} failed: {error}",
+            "{} bench: {}",
             env!("CARGO_CRATE_NAME"),
-            collection.as_str()
+            kubetally::collect::event::Causes(&error)
         )
     })
 }
