@@ -17,6 +17,7 @@ mod autopilot;
 mod book;
 mod catalog;
 mod classify;
+mod file;
 mod options;
 mod resource_book;
 mod resources;
@@ -39,6 +40,7 @@ pub use autopilot::{
     BilledRequests, COMPUTE_CLASS_SELECTOR, GENERAL_PURPOSE, PodRequests, RoundingRule,
     SPOT_SELECTOR, billed_requests, pod_class,
 };
+pub use file::{PricingFile, parse_pricing_file};
 pub use resource_book::{
     AutopilotRates, MissingPrice, REGIONAL_PD_REPLICAS, ResourcePrice, ResourcePrices, VolumeCost,
 };
