@@ -222,7 +222,7 @@ impl CollectArgs {
                 "--out {}: an object store needs --wal-dir DIR for the write-ahead log of the open hours",
                 self.out
             ),
-            None => Ok(PathBuf::from(&self.out).join("_wal")),
+            None => Ok(PathBuf::from(&self.out).join(crate::store::wal::DEFAULT_DIR)),
         }
     }
 }

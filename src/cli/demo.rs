@@ -115,16 +115,6 @@ impl Drop for Finish<'_> {
     }
 }
 
-/// What the demo writes into `--out`; nothing else is ever removed.
-const OWN: [&str; 7] = [
-    "allocation",
-    "nodes",
-    "workloads",
-    "samples",
-    "recommendations",
-    "_wal",
-    REPORT,
-];
 /// The weekly report, in `--out`.
 const REPORT: &str = "report.html";
 
@@ -132,35 +122,11 @@ const REPORT: &str = "report.html";
 /// dataset's (a rerun into the same folder used to replay the old log and
 /// add to the old files). A folder holding anything else is refused.
 fn start_clean(out: &std::path::Path) -> anyhow::Result<()> {
-    let Ok(entries) = std::fs::read_dir(out) else {
-        return Ok(());
-    };
-    let names: Vec<std::ffi::OsString> = entries
-        .map(|entry| entry.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("--out {}: listing the folder", out.display()))?;
-    if let Some(other) = names.iter().find(|n| !OWN.iter().any(|own| *n == *own)) {
-        bail!(
-            "--out {}: holds {} which the demo did not write; choose an empty or new folder",
-            out.display(),
-            other.to_string_lossy()
+    if crate::store::clear::clear_dataset(out, &[REPORT]).context("--out")? {
+        eprintln!(
+            "kubetally demo: replaced the previous demo dataset in {}",
+            out.display()
         );
-    }
-    if names.is_empty() {
-        return Ok(());
-    }
-    eprintln!(
-        "kubetally demo: replacing the previous demo dataset in {}",
-        out.display()
-    );
-    for name in names {
-        let path = out.join(name);
-        let removed = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        removed.with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(())
 }
@@ -305,7 +271,7 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
         write_samples: true,
         tenants,
         prices: Arc::new(PriceBook::new(Vec::new(), PricingOptions::default())?),
-        wal_dir: Some(args.out.join("_wal")),
+        wal_dir: Some(args.out.join(crate::store::wal::DEFAULT_DIR)),
         leader: None,
     };
     let collector = Collector::default();

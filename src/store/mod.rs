@@ -5,6 +5,7 @@
 //! decodes them for every reader but polars' SQL scans (which it lists).
 
 pub mod batch;
+pub mod clear;
 pub mod dataset;
 pub mod mirror;
 pub mod object;

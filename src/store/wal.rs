@@ -30,6 +30,10 @@ use crate::allocate::{Events, NodePoint, PodVersion, Sample, SampleContext};
 use crate::cluster::{Interner, SlimPod};
 use crate::model::units::millicores;
 
+/// The log's folder inside the dataset folder when none is given: the
+/// `_` keeps it out of every table's files (readers skip `_`-names).
+pub const DEFAULT_DIR: &str = "_wal";
+
 /// Why the log could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
