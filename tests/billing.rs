@@ -64,9 +64,9 @@ const SCENARIO: &str = r#"{
 fn dataset() -> &'static Path {
     static DATASET: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     let (_, path) = DATASET.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let out = dir.path().to_owned();
-        let scenario = Scenario::parse(SCENARIO, "billing").unwrap_or_else(|e| panic!("{e}"));
+        let scenario = Scenario::parse(SCENARIO, "billing").unwrap();
         let config = SimConfig {
             scenario: Some(scenario),
             speed: SPEED,

@@ -36,7 +36,7 @@ fn every_subcommand_ends_its_help_with_examples() {
 
 #[test]
 fn a_missing_kubeconfig_is_one_error_line_naming_its_cause_once() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("no-such-kubeconfig").display().to_string();
     let data = dir.path().join("data").display().to_string();
     let cause = match std::fs::read(&kubeconfig) {

@@ -52,12 +52,11 @@ const SCENARIO: &str = r#"{
 }"#;
 
 pub(crate) fn price_book() -> PriceBook {
-    let rows = parse_catalog(PRICES, "test prices", RowOrigin::User)
-        .unwrap_or_else(|error| panic!("{error}"));
+    let rows = parse_catalog(PRICES, "test prices", RowOrigin::User).unwrap();
     let mut options = PricingOptions::default();
     options.default_rates.vcpu_hour_usd = 0.05;
     options.default_rates.memory_gib_hour_usd = 0.01;
-    PriceBook::new(rows, options).unwrap_or_else(|error| panic!("{error}"))
+    PriceBook::new(rows, options).unwrap()
 }
 
 /// Simulated seconds per real second: a simulated hour takes 6 s.
@@ -65,7 +64,7 @@ pub(crate) const SPEED: f64 = 600.0;
 
 /// The scenario's cluster at [`SPEED`], without faults.
 pub(crate) fn scenario_config() -> SimConfig {
-    let scenario = Scenario::parse(SCENARIO, "test").unwrap_or_else(|error| panic!("{error}"));
+    let scenario = Scenario::parse(SCENARIO, "test").unwrap();
     SimConfig {
         scenario: Some(scenario),
         speed: SPEED,
@@ -100,7 +99,7 @@ pub(crate) async fn collect_with(
     duration: chrono::Duration,
 ) -> Summary {
     let speed = SPEED;
-    let client = kube::Client::try_from(kube_config(server)).unwrap_or_else(|e| panic!("{e}"));
+    let client = kube::Client::try_from(kube_config(server)).unwrap();
     let mut tenants = TenantRules::new(Some("tenant".into()));
     tenants.map = vec![(Pattern::new("la*"), "research".into())];
     let config = CollectConfig {
@@ -137,11 +136,11 @@ pub(crate) fn read(root: &Path, table: &str) -> Vec<RecordBatch> {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "parquet") {
-                let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{e}"));
+                let file = std::fs::File::open(&path).unwrap();
                 let reader = ParquetRecordBatchReaderBuilder::try_new(file)
                     .and_then(|b| b.build())
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                batches.extend(reader.map(|b| b.unwrap_or_else(|e| panic!("{e}"))));
+                batches.extend(reader.map(|b| b.unwrap()));
             }
         }
     }
@@ -163,17 +162,14 @@ pub(crate) fn rows(batches: &[RecordBatch]) -> Vec<Row> {
             .iter()
             .map(|c| match c.data_type() {
                 arrow::datatypes::DataType::Timestamp(..) => {
-                    arrow::compute::cast(c, &plain).unwrap_or_else(|e| panic!("{e}"))
+                    arrow::compute::cast(c, &plain).unwrap()
                 }
                 _ => c.clone(),
             })
             .collect();
         let formatters: Vec<_> = columns
             .iter()
-            .map(|c| {
-                arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &options)
-                    .unwrap_or_else(|e| panic!("{e}"))
-            })
+            .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
             .collect();
         for index in 0..batch.num_rows() {
             let mut row = Row::new();
@@ -202,7 +198,7 @@ pub(crate) fn assert_close(actual: f64, expected: f64, what: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_collector_prices_a_known_cluster_exactly() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let summary = collect(dir.path(), chrono::Duration::minutes(75)).await;
     assert!(summary.samples > 0, "{summary:?}");
 
@@ -322,15 +318,14 @@ async fn the_collector_prices_a_known_cluster_exactly() {
 /// Every file of `table` has its rows sorted by `keys`, with no two equal.
 fn assert_sorted(root: &Path, table: &str, keys: &[&str]) {
     let filter = kubetally::store::read::Filter::default();
-    let files =
-        kubetally::store::read::files(root, table, &filter).unwrap_or_else(|e| panic!("{e}"));
+    let files = kubetally::store::read::files(root, table, &filter).unwrap();
     assert!(!files.is_empty(), "no {table} files");
     for file in files.into_iter().map(|f| f.path) {
-        let handle = std::fs::File::open(&file).unwrap_or_else(|e| panic!("{e}"));
+        let handle = std::fs::File::open(&file).unwrap();
         let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(handle)
             .and_then(|b| b.build())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-            .map(|b| b.unwrap_or_else(|e| panic!("{e}")))
+            .map(|b| b.unwrap())
             .collect();
         let found: Vec<Vec<String>> = rows(&batches)
             .iter()
@@ -368,7 +363,7 @@ pub(crate) fn assert_bill_adds_up(allocation: &[Row], nodes: &[Row]) {
 #[test]
 fn written_files_carry_the_documented_schema() {
     let runtime = crate::support::runtime();
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     runtime.block_on(collect(dir.path(), chrono::Duration::minutes(5)));
     for table in [
         kubetally::store::schema::ALLOCATION,
@@ -455,7 +450,7 @@ fn spawn_collector(
     if let Some(duration) = duration {
         command.args(["--duration", duration]);
     }
-    command.spawn().unwrap_or_else(|e| panic!("{e}"))
+    command.spawn().unwrap()
 }
 
 /// Starts the scenario's cluster at 600× and writes a kubeconfig for it.
@@ -471,7 +466,7 @@ async fn scenario_server(dir: &Path) -> (kubetally::sim::SimServer, std::path::P
     }
     let server = start(&config).await;
     let kubeconfig = dir.join(format!("kubeconfig-{}", server.addr.port()));
-    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
     (server, kubeconfig)
 }
 
@@ -523,15 +518,15 @@ async fn wait_until_logged(server: &SimServer, out: &Path, minutes: i64) -> bool
 /// uninterrupted run's — nothing lost, nothing counted twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_collector_killed_mid_hour_restarts_from_its_log_to_the_same_totals() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let prices = dir.path().join("prices.csv");
-    std::fs::write(&prices, PRICES).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&prices, PRICES).unwrap();
 
     let (server, kubeconfig) = scenario_server(dir.path()).await;
     let steady = dir.path().join("steady");
     let status = spawn_collector(&kubeconfig, &prices, &steady, Some("70m"))
         .wait()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(status.success());
     stop(server).await;
 
@@ -544,13 +539,13 @@ async fn a_collector_killed_mid_hour_restarts_from_its_log_to_the_same_totals() 
         wait_until_logged(&server, &killed, 20).await,
         "the collector logged nothing in 15 s"
     );
-    child.kill().unwrap_or_else(|e| panic!("{e}"));
+    child.kill().unwrap();
     let _ = child.wait();
     // What the log held at the moment of the kill must all be published.
     let logged: std::collections::BTreeSet<(String, String, String)> =
         kubetally::store::wal::Wal::open(&killed.join("_wal"), "test", "0")
             .and_then(|wal| wal.replay())
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
             .log
             .samples
             .iter()
@@ -570,7 +565,7 @@ async fn a_collector_killed_mid_hour_restarts_from_its_log_to_the_same_totals() 
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let status = spawn_collector(&kubeconfig, &prices, &killed, Some("70m"))
         .wait()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(status.success());
     stop(server).await;
 
@@ -667,7 +662,7 @@ async fn exit_status(
 ) -> std::process::ExitStatus {
     let started = std::time::Instant::now();
     loop {
-        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+        if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
         if started.elapsed() > limit {
@@ -684,9 +679,9 @@ async fn exit_status(
 /// a restart completes it, replacing the partial files.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_publishes_the_open_hour_as_partial_and_a_restart_completes_it() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let prices = dir.path().join("prices.csv");
-    std::fs::write(&prices, PRICES).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&prices, PRICES).unwrap();
     let (server, kubeconfig) = scenario_server(dir.path()).await;
     let out = dir.path().join("out");
 
@@ -745,7 +740,7 @@ async fn sigterm_publishes_the_open_hour_as_partial_and_a_restart_completes_it()
     // The log still holds the hour: every published sample of api-1 is in it.
     let log = kubetally::store::wal::Wal::open(&out.join("_wal"), "test", "0")
         .and_then(|wal| wal.replay())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .log;
     let logged = log
         .samples

@@ -40,12 +40,10 @@ fn minutes_into_hour_0(time: DateTime<Utc>) -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_collector_survives_api_faults_with_bounded_gaps_and_exact_request_costs() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (clean_out, faulty_out) = (dir.path().join("clean"), dir.path().join("faulty"));
-    let faults: FaultSpec = FAULTS.parse().unwrap_or_else(|e| panic!("{e}"));
-    let with_outage: FaultSpec = format!("{FAULTS},{OUTAGE}")
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let faults: FaultSpec = FAULTS.parse().unwrap();
+    let with_outage: FaultSpec = format!("{FAULTS},{OUTAGE}").parse().unwrap();
 
     let clean = start(&scenario_config()).await;
     let faulty = start(&kubetally::sim::SimConfig {

@@ -53,7 +53,7 @@ fn spawn(kubeconfig: &Path, prices: &Path, out: &Path, identity: &str) -> std::p
         ])
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
 }
 
 /// Bytes in the write-ahead log directory of `identity`.
@@ -73,7 +73,7 @@ async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
 fn logged_times(out: &Path, identity: &str) -> BTreeSet<DateTime<Utc>> {
     kubetally::store::wal::Wal::open(&out.join(format!("_wal-{identity}")), "test", "0")
         .and_then(|wal| wal.replay())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .log
         .samples
         .iter()
@@ -84,14 +84,14 @@ fn logged_times(out: &Path, identity: &str) -> BTreeSet<DateTime<Utc>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_follower_takes_over_from_a_killed_leader_within_one_interval() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let prices = dir.path().join("prices.csv");
-    std::fs::write(&prices, PRICES).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&prices, PRICES).unwrap();
     let mut config = scenario_config();
     config.speed = 60_000.0 / INTERVAL_MS as f64;
     let server = start(&config).await;
     let kubeconfig: PathBuf = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
     let out = dir.path().join("out");
 
     let mut a = spawn(&kubeconfig, &prices, &out, "a");
@@ -103,16 +103,13 @@ async fn the_follower_takes_over_from_a_killed_leader_within_one_interval() {
     // b syncs its caches and follows: four intervals and it logs nothing.
     tokio::time::sleep(Duration::from_millis(4 * INTERVAL_MS)).await;
     assert_eq!(logged_bytes(&out, "b"), 0, "the follower sampled");
-    assert!(b.try_wait().unwrap_or_else(|e| panic!("{e}")).is_none());
+    assert!(b.try_wait().unwrap().is_none());
     let leases: Api<Lease> = Api::namespaced(client(&server), "kubetally");
-    let lease = leases
-        .get("kubetally")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let lease = leases.get("kubetally").await.unwrap();
     let spec = lease.spec.unwrap_or_default();
     assert_eq!(spec.holder_identity.as_deref(), Some("a"));
 
-    a.kill().unwrap_or_else(|e| panic!("{e}"));
+    a.kill().unwrap();
     let _ = a.wait();
     let before = logged_times(&out, "a");
     wait_for("b takes over", Duration::from_secs(5), || {
@@ -121,13 +118,10 @@ async fn the_follower_takes_over_from_a_killed_leader_within_one_interval() {
     .await;
     let status = tokio::task::spawn_blocking(move || b.wait())
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap()
+        .unwrap();
     assert!(status.success());
-    let lease = leases
-        .get("kubetally")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let lease = leases.get("kubetally").await.unwrap();
     let spec = lease.spec.unwrap_or_default();
     // b released the lease on its way out, after taking it over once.
     assert_eq!(spec.holder_identity, None);

@@ -18,7 +18,7 @@ fn demo(out: &Path) {
         .arg("--out")
         .arg(out)
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -50,7 +50,7 @@ fn fingerprint(out: &Path) -> (BTreeMap<&'static str, usize>, BTreeMap<String, i
 
 #[test]
 fn two_fast_clock_demos_with_one_seed_write_the_same_dataset() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let (first, second) = (dir.path().join("first"), dir.path().join("second"));
     demo(&first);
     demo(&second);
@@ -73,15 +73,13 @@ async fn the_fast_clock_moves_only_when_every_pods_usage_is_polled() {
     let epoch = kubetally::sim::epoch();
     let client = client(&server);
     let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::all(client.clone());
-    pods.list(&Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    pods.list(&Default::default()).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(server.sim.clock.now(), epoch, "a pod list does not move it");
     for minute in 1..=3 {
         let usage = kubetally::source::metrics::pod_usage(&client)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert_eq!(
             server.sim.clock.now(),
             epoch + chrono::Duration::minutes(minute)

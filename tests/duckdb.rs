@@ -101,7 +101,7 @@ fn start_seconds(row: &Row) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn duckdb_reads_the_hive_partitioned_dataset_to_the_same_totals() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     // Hour 0 complete and a partial hour 1.
     collect(dir.path(), chrono::Duration::minutes(65)).await;
     let duck = match duckdb_totals(dir.path()) {

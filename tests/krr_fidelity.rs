@@ -63,7 +63,7 @@ fn krr_on_raw_samples(out: &Path) -> BTreeMap<Key, (f64, f64)> {
 
 #[test]
 fn krr_simple_from_hourly_rows_matches_krr_on_raw_samples() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_kubetally"))
         .args([
@@ -72,7 +72,7 @@ fn krr_simple_from_hourly_rows_matches_krr_on_raw_samples() {
         .arg("--out")
         .arg(&out)
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -85,14 +85,13 @@ fn krr_simple_from_hourly_rows_matches_krr_on_raw_samples() {
         .arg("--data")
         .arg(&out)
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let plan: serde_json::Value =
-        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let ours = plan["rightsizing"].as_array().cloned().unwrap_or_default();
     let mut compared = 0;
     let mut worst = (0.0_f64, String::new());

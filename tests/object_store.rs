@@ -39,16 +39,14 @@ pub(crate) struct S3Server {
 
 impl S3Server {
     pub(crate) async fn start() -> S3Server {
-        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        std::fs::create_dir(root.path().join(BUCKET)).unwrap_or_else(|e| panic!("{e}"));
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
         let fs = s3s_fs::FileSystem::new(root.path()).unwrap_or_else(|e| panic!("{e:?}"));
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let service = builder.build();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let failing_puts = Arc::new(AtomicUsize::new(0));
         let (log, failing) = (requests.clone(), failing_puts.clone());
@@ -144,7 +142,7 @@ async fn keys(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
     let prefix = Path::from(prefix);
     let mut keys: Vec<String> = store
         .list(Some(&prefix))
-        .map(|meta| meta.unwrap_or_else(|e| panic!("{e}")).location.to_string())
+        .map(|meta| meta.unwrap().location.to_string())
         .collect()
         .await;
     keys.sort();
@@ -186,8 +184,7 @@ fn hour() -> DateTime<Utc> {
 /// `rows` rows of an all-null column: cheap to encode however many.
 fn nulls(rows: usize) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![Field::new("gap", DataType::Null, true)]));
-    RecordBatch::try_new(schema, vec![Arc::new(NullArray::new(rows))])
-        .unwrap_or_else(|e| panic!("{e}"))
+    RecordBatch::try_new(schema, vec![Arc::new(NullArray::new(rows))]).unwrap()
 }
 
 fn numbers(rows: i64) -> RecordBatch {
@@ -196,7 +193,7 @@ fn numbers(rows: i64) -> RecordBatch {
         schema,
         vec![Arc::new(Int64Array::from_iter_values(0..rows))],
     )
-    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -248,7 +245,7 @@ async fn an_hour_goes_up_as_one_put_per_file_and_a_smaller_republish_replaces_it
             b"not ours".to_vec().into(),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
 
     // The hour again, smaller (a retry after the partial hour, say): one file,
     // the same first name, and the two left over are gone.
@@ -302,8 +299,7 @@ async fn a_refused_upload_fails_the_publish_naming_the_file() {
     let mut options = server.options();
     options.retain(|(key, _)| *key != "aws_secret_access_key");
     options.push(("aws_secret_access_key", "wrong".into()));
-    let target = Target::parse_with_options(&format!("s3://{BUCKET}/p"), options)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let target = Target::parse_with_options(&format!("s3://{BUCKET}/p"), options).unwrap();
     let dataset = Dataset {
         target,
         cluster: "c".into(),
@@ -383,9 +379,7 @@ fn a_bad_url_is_one_error_line_naming_it() {
             "error: --out: gs://bu cket/data: not a valid URL",
         ),
     ] {
-        let output = kubetally(&[], &["--out", url])
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let output = kubetally(&[], &["--out", url]).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{url}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{url}: {stderr}");
@@ -403,13 +397,13 @@ async fn the_collector_publishes_a_simulated_cluster_to_s3() {
             speed: 600.0,
             ..kubetally::sim::SimConfig::default()
         },
-        "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        "127.0.0.1:0".parse().unwrap(),
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, cluster.kubeconfig()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&kubeconfig, cluster.kubeconfig()).unwrap();
     let wal = dir.path().join("wal");
     let env = [
         ("AWS_ENDPOINT_URL", server.endpoint()),
@@ -438,9 +432,9 @@ async fn the_collector_publishes_a_simulated_cluster_to_s3() {
     );
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    cluster.stop().await.unwrap_or_else(|e| panic!("{e}"));
+        .unwrap()
+        .unwrap();
+    cluster.stop().await.unwrap();
     assert!(
         output.status.success(),
         "{}",

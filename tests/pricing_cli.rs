@@ -128,7 +128,7 @@ fn unknown_machine_types_need_a_shape_and_then_get_the_flagged_default() {
 
 #[test]
 fn validate_names_the_line_and_column_of_each_problem() {
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("prices.csv");
     std::fs::write(
         &bad,
@@ -138,7 +138,7 @@ fn validate_names_the_line_and_column_of_each_problem() {
          gcp,us-east1,n2,,reserved,0.03,0.004,2026-11-01,sheet\n\
          gcp,us-central1,E2,,on_demand,0.02,0.003,2026-11-01,sheet\n",
     )
-    .unwrap_or_else(|error| panic!("{error}"));
+    .unwrap();
     let output = kubetally(&["pricing", "validate", path(&bad)]);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
@@ -158,8 +158,7 @@ fn validate_names_the_line_and_column_of_each_problem() {
     );
 
     let missing_header = dir.path().join("no-header.csv");
-    std::fs::write(&missing_header, "provider,region\ngcp,us-central1\n")
-        .unwrap_or_else(|error| panic!("{error}"));
+    std::fs::write(&missing_header, "provider,region\ngcp,us-central1\n").unwrap();
     let output = kubetally(&["pricing", "validate", path(&missing_header)]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("line 1, column capacity_type: missing from the header"));
@@ -167,7 +166,7 @@ fn validate_names_the_line_and_column_of_each_problem() {
 
 #[test]
 fn a_bad_pricing_file_stops_show_with_one_line() {
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("prices.csv");
     std::fs::write(
         &bad,
@@ -175,7 +174,7 @@ fn a_bad_pricing_file_stops_show_with_one_line() {
          gcp,us-central1,e2,,on_demand,0.02,0.003,\n\
          gcp,us-central1,n2,,on_demand,abc,0.003,\n",
     )
-    .unwrap_or_else(|error| panic!("{error}"));
+    .unwrap();
     let output = kubetally(&["pricing", "show", "--pricing", path(&bad)]);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
@@ -196,14 +195,14 @@ fn a_bad_pricing_file_stops_show_with_one_line() {
 
 #[test]
 fn user_rows_override_the_embedded_catalog() {
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("negotiated.csv");
     std::fs::write(
         &file,
         "provider,region,machine_family,machine_type,capacity_type,vcpu_hour_usd,memory_gib_hour_usd,as_of,source\n\
          gcp,us-central1,e2,,on_demand,0.02,0.002,2026-11-01,contract 2026\n",
     )
-    .unwrap_or_else(|error| panic!("{error}"));
+    .unwrap();
     let output = kubetally(&["pricing", "validate", path(&file)]);
     assert!(stdout(&output).contains(
         "OK, 1 rows (1 unit rates, 0 machine types, 0 GPU rates) for gcp; 1 override embedded rows"
@@ -217,13 +216,13 @@ fn user_rows_override_the_embedded_catalog() {
 
 #[test]
 fn the_exported_catalog_is_a_valid_pricing_file() {
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("catalog.csv");
     std::fs::write(
         &file,
         stdout(&kubetally(&["pricing", "show", "--format", "csv"])),
     )
-    .unwrap_or_else(|error| panic!("{error}"));
+    .unwrap();
     let summary = stdout(&kubetally(&["pricing", "validate", path(&file)]));
     assert!(summary.contains("for aws, azure, gcp;"), "{summary}");
     assert!(summary.contains(" 0 add new ones"), "{summary}");
@@ -248,7 +247,7 @@ const RESOURCE_HEADER: &str = "kind,provider,region,sku,capacity_type,unit,usd,a
 
 #[test]
 fn validate_checks_resource_files_by_line_and_column() {
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("resources.csv");
     std::fs::write(
         &bad,
@@ -260,7 +259,7 @@ fn validate_checks_resource_files_by_line_and_column() {
              disk,gcp,us-central1,PD-SSD,,gib_month,0.3,,sheet\n"
         ),
     )
-    .unwrap_or_else(|error| panic!("{error}"));
+    .unwrap();
     let output = kubetally(&["pricing", "validate", path(&bad)]);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
@@ -286,15 +285,13 @@ fn validate_checks_resource_files_by_line_and_column() {
     );
 
     let missing = dir.path().join("missing.csv");
-    std::fs::write(&missing, "kind,provider,sku,usd\ndisk,gcp,pd-ssd,0.1\n")
-        .unwrap_or_else(|error| panic!("{error}"));
+    std::fs::write(&missing, "kind,provider,sku,usd\ndisk,gcp,pd-ssd,0.1\n").unwrap();
     let output = kubetally(&["pricing", "validate", path(&missing)]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("line 1, column unit: missing from the header"));
 
     let binary = dir.path().join("binary.csv");
-    std::fs::write(&binary, b"kind,provider\n\xff\xfe,gcp\n")
-        .unwrap_or_else(|error| panic!("{error}"));
+    std::fs::write(&binary, b"kind,provider\n\xff\xfe,gcp\n").unwrap();
     let output = kubetally(&["pricing", "validate", path(&binary)]);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
@@ -307,7 +304,7 @@ fn validate_checks_resource_files_by_line_and_column() {
 
 #[test]
 fn resource_rows_override_the_embedded_ones_and_show_lists_them() {
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("contract.csv");
     std::fs::write(
         &file,
@@ -316,7 +313,7 @@ fn resource_rows_override_the_embedded_ones_and_show_lists_them() {
              load_balancer,aws,us-east-1,nlb,,hour,0.0225,2026-11-01,contract 2026\n"
         ),
     )
-    .unwrap_or_else(|error| panic!("{error}"));
+    .unwrap();
     let summary = stdout(&kubetally(&["pricing", "validate", path(&file)]));
     assert!(
         summary.contains(
@@ -327,7 +324,7 @@ fn resource_rows_override_the_embedded_ones_and_show_lists_them() {
     let shown = |extra: &[&str]| -> Value {
         let mut args = vec!["pricing", "show", "--format", "json", "--resources"];
         args.extend_from_slice(extra);
-        serde_json::from_str(&stdout(&kubetally(&args))).unwrap_or_else(|error| panic!("{error}"))
+        serde_json::from_str(&stdout(&kubetally(&args))).unwrap()
     };
     let rows = shown(&[
         "--kind",
@@ -357,7 +354,7 @@ fn resource_rows_override_the_embedded_ones_and_show_lists_them() {
         "provider,region,machine_family,machine_type,capacity_type,vcpu_hour_usd,memory_gib_hour_usd,as_of\n\
          gcp,us-central1,e2,,on_demand,0.02,0.002,\n",
     )
-    .unwrap_or_else(|error| panic!("{error}"));
+    .unwrap();
     let json = price(&[
         "--machine-type",
         "e2-standard-4",
@@ -386,7 +383,7 @@ fn resource_rows_override_the_embedded_ones_and_show_lists_them() {
 
 #[test]
 fn the_exported_resource_prices_are_a_valid_pricing_file() {
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("resources.csv");
     std::fs::write(
         &file,
@@ -398,7 +395,7 @@ fn the_exported_resource_prices_are_a_valid_pricing_file() {
             "csv",
         ])),
     )
-    .unwrap_or_else(|error| panic!("{error}"));
+    .unwrap();
     let summary = stdout(&kubetally(&["pricing", "validate", path(&file)]));
     assert!(summary.contains("for aws, azure, gcp;"), "{summary}");
     assert!(summary.contains(" 0 add new ones"), "{summary}");

@@ -75,7 +75,7 @@ fn format_of(name: &str) -> QuantityFormat {
 }
 
 fn parse(input: &str) -> Quantity {
-    Quantity::parse(input).unwrap_or_else(|error| panic!("{error}"))
+    Quantity::parse(input).unwrap()
 }
 
 #[test]

@@ -91,8 +91,7 @@ pub(crate) fn dataset() -> &'static Path {
         remove_finished_runs(scratch, "query-dataset-");
         let root = scratch.join(format!("query-dataset-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        let scenario =
-            Scenario::parse(SCENARIO, "query test").unwrap_or_else(|error| panic!("{error}"));
+        let scenario = Scenario::parse(SCENARIO, "query test").unwrap();
         let config = SimConfig {
             scenario: Some(scenario),
             speed: SPEED,
@@ -153,8 +152,8 @@ fn replay(
             "date={}",
             day + chrono::Days::new(days.unsigned_abs())
         ));
-    std::fs::create_dir_all(&target).unwrap_or_else(|e| panic!("{e}"));
-    let entries = std::fs::read_dir(&source).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&target).unwrap();
+    let entries = std::fs::read_dir(&source).unwrap();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let wanted = hour.is_none_or(|h| name.starts_with(&format!("part-{h}-")));
@@ -173,21 +172,20 @@ pub(crate) fn copy_shifted(
     to: &Path,
     millis: i64,
 ) {
-    let file = std::fs::File::open(from).unwrap_or_else(|e| panic!("{e}"));
+    let file = std::fs::File::open(from).unwrap();
     let batches: Vec<RecordBatch> =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|b| b.build())
-            .unwrap_or_else(|e| panic!("{e}"))
-            .map(|b| b.unwrap_or_else(|e| panic!("{e}")))
+            .unwrap()
+            .map(|b| b.unwrap())
             .collect();
     let Some(first) = batches.first() else {
         return;
     };
-    let batch =
-        arrow::compute::concat_batches(&first.schema(), &batches).unwrap_or_else(|e| panic!("{e}"));
+    let batch = arrow::compute::concat_batches(&first.schema(), &batches).unwrap();
     let shifted = shift(&batch, millis);
-    let bytes = kubetally::store::parquet_bytes(table, &shifted).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(to, bytes).unwrap_or_else(|e| panic!("{e}"));
+    let bytes = kubetally::store::parquet_bytes(table, &shifted).unwrap();
+    std::fs::write(to, bytes).unwrap();
 }
 
 /// `batch` with every millisecond timestamp column moved by `millis`.
@@ -205,7 +203,7 @@ fn shift(batch: &RecordBatch, millis: i64) -> RecordBatch {
             _ => column.clone(),
         })
         .collect();
-    RecordBatch::try_new(batch.schema(), columns).unwrap_or_else(|e| panic!("{e}"))
+    RecordBatch::try_new(batch.schema(), columns).unwrap()
 }
 
 /// A query's result: column names and rows, values as polars' JSON writer
@@ -218,7 +216,7 @@ struct Rows {
 
 /// Runs `sql` with the library, as `kubetally query` does.
 fn polars_rows(root: &Path, sql: &str) -> Rows {
-    let mut session = Session::open(root).unwrap_or_else(|e| panic!("{e}"));
+    let mut session = Session::open(root).unwrap();
     let mut frame = session.query(sql).unwrap_or_else(|e| panic!("{e}\n{sql}"));
     let columns = frame
         .get_column_names()
@@ -226,9 +224,8 @@ fn polars_rows(root: &Path, sql: &str) -> Rows {
         .map(|c| c.to_string())
         .collect::<Vec<_>>();
     let mut json = Vec::new();
-    analyze::write(&mut frame, ResultFormat::Json, &mut json).unwrap_or_else(|e| panic!("{e}"));
-    let objects: Vec<BTreeMap<String, Value>> =
-        serde_json::from_slice(&json).unwrap_or_else(|e| panic!("{e}"));
+    analyze::write(&mut frame, ResultFormat::Json, &mut json).unwrap();
+    let objects: Vec<BTreeMap<String, Value>> = serde_json::from_slice(&json).unwrap();
     let rows = objects
         .into_iter()
         .map(|mut object| {
@@ -248,7 +245,7 @@ type Case = (String, QueryFile, Vec<(String, String)>);
 /// that change what a query does.
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
-    for bundled in analyze::bundled().unwrap_or_else(|e| panic!("{e}")) {
+    for bundled in analyze::bundled().unwrap() {
         let name = bundled.name().to_owned();
         let extra: Vec<(&str, Vec<(&str, &str)>)> = match name.as_str() {
             "cost_by_label" => vec![("team", vec![("label", "team")])],
@@ -373,12 +370,12 @@ fn every_bundled_query_gives_the_same_rows_in_polars_and_duckdb() {
 
 /// The rows of a bundled query as column → value maps.
 fn bundled_rows(name: &str, params: &[(&str, &str)]) -> Vec<BTreeMap<String, Value>> {
-    let query = analyze::find(name).unwrap_or_else(|e| panic!("{e}")).query;
+    let query = analyze::find(name).unwrap().query;
     let params: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let sql = query.render(&params).unwrap_or_else(|e| panic!("{e}"));
+    let sql = query.render(&params).unwrap();
     let rows = polars_rows(dataset(), &sql);
     rows.rows
         .into_iter()
@@ -412,10 +409,10 @@ fn the_chargeback_adds_up_to_what_the_nodes_cost() {
         .map(|r| float(r, "cost_usd"))
         .sum();
     let total = float(line("total")[0], "cost_usd");
-    let mut session = Session::open(dataset()).unwrap_or_else(|e| panic!("{e}"));
+    let mut session = Session::open(dataset()).unwrap();
     let nodes = session
         .query("SELECT SUM(total_cost_usd) AS usd FROM nodes")
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let node_cost = nodes
         .column("usd")
         .ok()
@@ -493,13 +490,12 @@ fn the_library_queries_see_what_the_scenario_holds() {
 fn a_date_filter_skips_other_partitions_files() {
     // A copy of the dataset with an unreadable file in an older partition:
     // a query filtered to later dates must never open it.
-    let copy = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let copy = tempfile::tempdir().unwrap();
     copy_dir(&dataset().join("nodes"), &copy.path().join("nodes"));
     let bad = copy.path().join("nodes/cluster=test/date=2026-10-01");
-    std::fs::create_dir_all(&bad).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(bad.join("part-00-0-0000.parquet"), b"not parquet")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut session = Session::open(copy.path()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("part-00-0-0000.parquet"), b"not parquet").unwrap();
+    let mut session = Session::open(copy.path()).unwrap();
     let frame = session
         .query("SELECT COUNT(*) AS n FROM nodes WHERE date >= '2026-11-02'")
         .unwrap_or_else(|e| panic!("the filter did not prune: {e}"));
@@ -513,7 +509,7 @@ fn a_date_filter_skips_other_partitions_files() {
 /// and newer files in one table: a query reads both, with the same answer.
 #[test]
 fn files_of_an_older_writer_read_with_newer_ones() {
-    let copy = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let copy = tempfile::tempdir().unwrap();
     copy_dir(
         &dataset().join("allocation"),
         &copy.path().join("allocation"),
@@ -524,10 +520,7 @@ fn files_of_an_older_writer_read_with_newer_ones() {
     let mut files = Vec::new();
     let mut stack = vec![copy.path().join("allocation")];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .flatten()
-        {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
             if entry.path().is_dir() {
                 stack.push(entry.path());
             } else {
@@ -537,12 +530,12 @@ fn files_of_an_older_writer_read_with_newer_ones() {
     }
     files.sort();
     let old = files.first().unwrap_or_else(|| panic!("no files"));
-    let reader = std::fs::File::open(old).unwrap_or_else(|e| panic!("{e}"));
+    let reader = std::fs::File::open(old).unwrap();
     let batches: Vec<RecordBatch> =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(reader)
             .and_then(|b| b.build())
-            .unwrap_or_else(|e| panic!("{e}"))
-            .map(|b| b.unwrap_or_else(|e| panic!("{e}")))
+            .unwrap()
+            .map(|b| b.unwrap())
             .collect();
     let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
     let recast: Vec<RecordBatch> = batches
@@ -552,9 +545,7 @@ fn files_of_an_older_writer_read_with_newer_ones() {
                 .columns()
                 .iter()
                 .map(|c| match c.data_type() {
-                    DataType::Utf8 => {
-                        arrow::compute::cast(c, &dictionary).unwrap_or_else(|e| panic!("{e}"))
-                    }
+                    DataType::Utf8 => arrow::compute::cast(c, &dictionary).unwrap(),
                     _ => c.clone(),
                 })
                 .collect();
@@ -566,18 +557,17 @@ fn files_of_an_older_writer_read_with_newer_ones() {
                 .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
                 .collect();
             let schema = Arc::new(arrow::datatypes::Schema::new(fields));
-            RecordBatch::try_new(schema, columns).unwrap_or_else(|e| panic!("{e}"))
+            RecordBatch::try_new(schema, columns).unwrap()
         })
         .collect();
     let first = recast.first().unwrap_or_else(|| panic!("no batches"));
     let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, first.schema(), None)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, first.schema(), None).unwrap();
     for batch in &recast {
-        writer.write(batch).unwrap_or_else(|e| panic!("{e}"));
+        writer.write(batch).unwrap();
     }
-    writer.close().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(old, out).unwrap_or_else(|e| panic!("{e}"));
+    writer.close().unwrap();
+    std::fs::write(old, out).unwrap();
     // The same rows; sums within float rounding (summation order varies).
     let after = polars_rows(copy.path(), sql);
     assert_eq!(after.columns, before.columns);
@@ -591,16 +581,13 @@ fn files_of_an_older_writer_read_with_newer_ones() {
 }
 
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
-    for entry in std::fs::read_dir(from)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .flatten()
-    {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
         let target = to.join(entry.file_name());
         if entry.path().is_dir() {
             copy_dir(&entry.path(), &target);
         } else {
-            std::fs::copy(entry.path(), target).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::copy(entry.path(), target).unwrap();
         }
     }
 }

@@ -37,7 +37,7 @@ fn data_flag() -> String {
 fn cli_lists_the_bundled_queries_with_descriptions_and_params() {
     let (code, out, err) = kubetally(&["query", "--list"]);
     assert_eq!(code, Some(0), "{err}");
-    for bundled in analyze::bundled().unwrap_or_else(|e| panic!("{e}")) {
+    for bundled in analyze::bundled().unwrap() {
         assert!(out.contains(bundled.name()), "{out}");
     }
     assert!(
@@ -86,14 +86,14 @@ fn cli_runs_a_bundled_query_by_name_with_params() {
 
 #[test]
 fn cli_runs_sql_from_a_file_and_inline_with_placeholders() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pools.sql");
     std::fs::write(
         &file,
         "-- name: pools\n-- params: pool=general\nSELECT node, cluster FROM nodes \
          WHERE node_pool = '{{pool}}' GROUP BY node, cluster ORDER BY node, cluster\n",
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let data = data_flag();
     let path = file.display().to_string();
     let (code, out, err) = kubetally(&["query", "--data", &data, "-f", &path, "--format", "csv"]);
@@ -146,14 +146,14 @@ fn cli_writes_the_nested_labels_column_to_csv_as_json_text() {
     ]);
     assert_eq!(code, Some(0), "{err}");
     let mut rows = csv::Reader::from_reader(out.as_bytes());
-    let headers = rows.headers().unwrap_or_else(|e| panic!("{e}")).clone();
+    let headers = rows.headers().unwrap().clone();
     let labels = headers
         .iter()
         .position(|h| h == "labels")
         .unwrap_or_else(|| panic!("a labels column: {headers:?}"));
     let mut pairs = Vec::new();
     for row in rows.records() {
-        let row = row.unwrap_or_else(|e| panic!("{e}"));
+        let row = row.unwrap();
         let cell: Value = serde_json::from_str(&row[labels])
             .unwrap_or_else(|e| panic!("labels cell {:?} is not JSON: {e}", &row[labels]));
         let Value::Array(records) = cell else {
@@ -183,7 +183,7 @@ fn cli_writes_json_and_parquet_that_read_back() {
     assert_eq!(rows[0]["date"], "2026-11-02");
     assert_eq!(rows.as_array().map(Vec::len), Some(4), "{rows}");
 
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("out.parquet");
     let path = file.display().to_string();
     let (code, out, err) = kubetally(&[
@@ -197,11 +197,11 @@ fn cli_writes_json_and_parquet_that_read_back() {
 }
 
 fn read_parquet(file: &Path) -> Vec<RecordBatch> {
-    let file = std::fs::File::open(file).unwrap_or_else(|e| panic!("{e}"));
+    let file = std::fs::File::open(file).unwrap();
     parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .map(|b| b.unwrap_or_else(|e| panic!("{e}")))
+        .unwrap()
+        .map(|b| b.unwrap())
         .collect()
 }
 
@@ -314,7 +314,7 @@ fn a_dataset_in_s3_is_mirrored_into_the_cache_and_reads_like_the_local_one() {
     let runtime = runtime();
     let server = runtime.block_on(S3Server::start());
     copy_dir(dataset(), &server.root().join(BUCKET).join("kubetally"));
-    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let cache = tempfile::tempdir().unwrap();
     let cache_dir = cache.path().display().to_string();
     let url = format!("s3://{BUCKET}/kubetally");
     let sql = "SELECT tenant, ROUND(SUM(total_cost_usd), 9) AS usd FROM allocation GROUP BY tenant ORDER BY tenant";
@@ -336,7 +336,7 @@ fn a_dataset_in_s3_is_mirrored_into_the_cache_and_reads_like_the_local_one() {
             .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
             .env("AWS_REGION", "us-east-1")
             .output()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         let err = String::from_utf8_lossy(&output.stderr).into_owned();
         assert!(output.status.success(), "{err}");
         (String::from_utf8_lossy(&output.stdout).into_owned(), err)

@@ -68,9 +68,7 @@ fn rendered_rules() -> Result<(Vec<Rule>, Vec<Rule>), String> {
     let mut namespaced = Vec::new();
     for document in serde_norway::Deserializer::from_str(&text) {
         let object = Value::deserialize(document).map_err(|e| format!("rendered YAML: {e}"))?;
-        let rules = || -> Vec<Rule> {
-            serde_json::from_value(object["rules"].clone()).unwrap_or_else(|e| panic!("{e}"))
-        };
+        let rules = || -> Vec<Rule> { serde_json::from_value(object["rules"].clone()).unwrap() };
         match object["kind"].as_str() {
             Some("ClusterRole") => cluster.extend(rules()),
             Some("Role") => {
@@ -95,9 +93,9 @@ async fn the_collectors_rbac_allows_every_call_it_makes_and_nothing_it_does_not(
     assert!(!cluster_rules.is_empty() && !role_rules.is_empty());
 
     let server = start(&scenario_config()).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let client = kube::Client::try_from(kube_config(&server)).unwrap_or_else(|e| panic!("{e}"));
+    let client = kube::Client::try_from(kube_config(&server)).unwrap();
     let mut leader = LeaderConfig::new("kubetally".into(), NAMESPACE.into(), "kubetally-0".into());
     leader.retry_period = std::time::Duration::from_millis(20);
     let config = CollectConfig {

@@ -7,7 +7,7 @@ fn kubetally(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_kubetally"))
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
 }
 
 /// Two days of a Bitbrains-format VM at 5 minutes: 2 cores provisioned,
@@ -23,13 +23,13 @@ fn bitbrains_file(dir: &std::path::Path) -> std::path::PathBuf {
         ));
     }
     let path = dir.join("7.csv");
-    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&path, text).unwrap();
     path
 }
 
 #[test]
 fn backtest_scores_every_strategy_on_a_trace() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let trace = bitbrains_file(dir.path());
     let trace = trace.to_string_lossy();
     let output = kubetally(&[
@@ -45,8 +45,7 @@ fn backtest_scores_every_strategy_on_a_trace() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let value: serde_json::Value =
-        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let rows = value["series"].as_array().cloned().unwrap_or_default();
     assert_eq!(rows.len(), 3);
     for row in &rows {
@@ -82,12 +81,12 @@ fn backtest_scores_every_strategy_on_a_trace() {
 
 #[test]
 fn backtest_bad_input_is_one_line_and_exit_2() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.csv");
-    std::fs::write(&bad, "who,what\n1,2\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&bad, "who,what\n1,2\n").unwrap();
     let bad = bad.to_string_lossy().into_owned();
     let empty = dir.path().join("empty");
-    std::fs::create_dir(&empty).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(&empty).unwrap();
     let empty = empty.to_string_lossy().into_owned();
     for (args, expected) in [
         (
@@ -124,7 +123,7 @@ fn backtest_bad_input_is_one_line_and_exit_2() {
 /// 1.3; KRR has too few samples to decide.
 #[tokio::test(flavor = "multi_thread")]
 async fn recommend_sizes_the_scenario_from_the_dataset() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     crate::collect::collect(&out, chrono::Duration::minutes(70)).await;
     let data = out.to_string_lossy().into_owned();
@@ -143,8 +142,7 @@ async fn recommend_sizes_the_scenario_from_the_dataset() {
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let value: serde_json::Value =
-            serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         value["rightsizing"].as_array().cloned().unwrap_or_default()
     };
     let api = |rows: &[serde_json::Value]| {
@@ -189,8 +187,7 @@ async fn recommend_sizes_the_scenario_from_the_dataset() {
     // Spot: the naked pod fails S1, every check is named; machine families
     // list the on-demand pools.
     let output = kubetally(&["recommend", "--data", &data, "--format", "json"]);
-    let value: serde_json::Value =
-        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let spot = value["spot"].as_array().cloned().unwrap_or_default();
     let naked = spot
         .iter()
@@ -294,8 +291,7 @@ fn backtest_on_the_dataset(data: &str) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let value: serde_json::Value =
-        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let rows = value["series"].as_array().cloned().unwrap_or_default();
     let api: Vec<&serde_json::Value> = rows
         .iter()
@@ -360,8 +356,7 @@ fn written_recommendations_are_a_table(data: &str, plan: &serde_json::Value) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let rows: Vec<serde_json::Value> =
-        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
     let count = |kind: &str| rows.iter().filter(|r| r["kind"] == kind).count();
     let length = |key: &str| plan[key].as_array().map_or(0, Vec::len);
     assert_eq!(count("rightsizing"), length("rightsizing"), "{rows:?}");
@@ -393,7 +388,7 @@ fn written_recommendations_are_a_table(data: &str, plan: &serde_json::Value) {
 /// requests and limits, and the workload is otherwise unchanged.
 #[tokio::test(flavor = "multi_thread")]
 async fn yaml_patches_apply_with_kubectl_and_kustomize() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let server = crate::support::start(&crate::collect::scenario_config()).await;
     crate::collect::collect_from(&server, &out, chrono::Duration::minutes(70)).await;
@@ -411,12 +406,11 @@ async fn yaml_patches_apply_with_kubectl_and_kustomize() {
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
-    let plan: serde_json::Value =
-        serde_json::from_str(&recommend("json")).unwrap_or_else(|e| panic!("{e}"));
+    let plan: serde_json::Value = serde_json::from_str(&recommend("json")).unwrap();
     let patches = recommend("yaml");
 
     let kustomize = dir.path().join("kustomize");
-    std::fs::create_dir(&kustomize).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(&kustomize).unwrap();
     let mut resources = Vec::new();
     let mut patched = 0;
     for document in patches.split("---\n") {
@@ -432,9 +426,9 @@ async fn yaml_patches_apply_with_kubectl_and_kustomize() {
         );
         let live = kubectl.run(&["get", kind, name, "-n", namespace, "-o", "yaml"]);
         let manifest = kustomize.join(format!("{namespace}-{name}.yaml"));
-        std::fs::write(&manifest, &live).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&manifest, &live).unwrap();
         let patch_file = dir.path().join("patch.yaml");
-        std::fs::write(&patch_file, document).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&patch_file, document).unwrap();
         let applied = kubectl.run(&[
             "patch",
             "--local",
@@ -447,10 +441,8 @@ async fn yaml_patches_apply_with_kubectl_and_kustomize() {
             "-o",
             "json",
         ]);
-        let applied: serde_json::Value =
-            serde_json::from_str(&applied).unwrap_or_else(|e| panic!("{e}"));
-        let before: serde_json::Value =
-            serde_norway::from_str(&live).unwrap_or_else(|e| panic!("{e}"));
+        let applied: serde_json::Value = serde_json::from_str(&applied).unwrap();
+        let before: serde_json::Value = serde_norway::from_str(&live).unwrap();
         assert_recommended(&plan, &before, &applied, kind, name, namespace);
         resources.push(
             manifest
@@ -465,7 +457,7 @@ async fn yaml_patches_apply_with_kubectl_and_kustomize() {
     );
 
     // The same stream as one kustomize `patches:` file.
-    std::fs::write(kustomize.join("patches.yaml"), &patches).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(kustomize.join("patches.yaml"), &patches).unwrap();
     let listed: Vec<String> = resources
         .into_iter()
         .flatten()
@@ -478,20 +470,18 @@ async fn yaml_patches_apply_with_kubectl_and_kustomize() {
             listed.join("\n")
         ),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let built = kubectl.run(&["kustomize", &kustomize.to_string_lossy()]);
     let mut checked = 0;
     for document in built.split("---\n") {
-        let object: serde_json::Value =
-            serde_norway::from_str(document).unwrap_or_else(|e| panic!("{e}"));
+        let object: serde_json::Value = serde_norway::from_str(document).unwrap();
         let (kind, name, namespace) = (
             object["kind"].as_str().unwrap_or_default(),
             object["metadata"]["name"].as_str().unwrap_or_default(),
             object["metadata"]["namespace"].as_str().unwrap_or_default(),
         );
         let live = kubectl.run(&["get", kind, name, "-n", namespace, "-o", "json"]);
-        let before: serde_json::Value =
-            serde_json::from_str(&live).unwrap_or_else(|e| panic!("{e}"));
+        let before: serde_json::Value = serde_json::from_str(&live).unwrap();
         assert_recommended(&plan, &before, &object, kind, name, namespace);
         checked += 1;
     }

@@ -20,49 +20,44 @@ use parquet::file::properties::WriterProperties;
 /// small row groups (not kubetally's).
 fn reversed_copy(from: &Path, to: &Path) {
     for entry in walk(from) {
-        let relative = entry.strip_prefix(from).unwrap_or_else(|e| panic!("{e}"));
+        let relative = entry.strip_prefix(from).unwrap();
         let target = to.join(relative);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::create_dir_all(parent).unwrap();
         }
         let table = relative.components().next();
         let reorder = entry.extension().is_some_and(|e| e == "parquet")
             && table.is_some_and(|t| t.as_os_str() == "allocation" || t.as_os_str() == "workloads");
         if !reorder {
-            std::fs::copy(&entry, &target).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::copy(&entry, &target).unwrap();
             continue;
         }
-        let file = std::fs::File::open(&entry).unwrap_or_else(|e| panic!("{e}"));
+        let file = std::fs::File::open(&entry).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|b| b.build())
             .unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
-        let batches: Vec<RecordBatch> = reader
-            .map(|b| b.unwrap_or_else(|e| panic!("{e}")))
-            .collect();
+        let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
         let schema = batches
             .first()
             .map(RecordBatch::schema)
             .unwrap_or_else(|| panic!("{}: no rows", entry.display()));
-        let all =
-            arrow::compute::concat_batches(&schema, &batches).unwrap_or_else(|e| panic!("{e}"));
-        let rows = u32::try_from(all.num_rows()).unwrap_or_else(|e| panic!("{e}"));
+        let all = arrow::compute::concat_batches(&schema, &batches).unwrap();
+        let rows = u32::try_from(all.num_rows()).unwrap();
         let backwards = UInt32Array::from_iter_values((0..rows).rev());
         let columns = all
             .columns()
             .iter()
             .map(|c| arrow::compute::take(c, &backwards, None))
             .collect::<Result<Vec<_>, _>>()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let reversed =
-            RecordBatch::try_new(Arc::clone(&schema), columns).unwrap_or_else(|e| panic!("{e}"));
-        let out = std::fs::File::create(&target).unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
+        let reversed = RecordBatch::try_new(Arc::clone(&schema), columns).unwrap();
+        let out = std::fs::File::create(&target).unwrap();
         let properties = WriterProperties::builder()
             .set_max_row_group_row_count(Some(7))
             .build();
-        let mut writer =
-            ArrowWriter::try_new(out, schema, Some(properties)).unwrap_or_else(|e| panic!("{e}"));
-        writer.write(&reversed).unwrap_or_else(|e| panic!("{e}"));
-        writer.close().unwrap_or_else(|e| panic!("{e}"));
+        let mut writer = ArrowWriter::try_new(out, schema, Some(properties)).unwrap();
+        writer.write(&reversed).unwrap();
+        writer.close().unwrap();
     }
 }
 
@@ -70,10 +65,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .flatten()
-        {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
@@ -165,12 +157,12 @@ fn same_history(key: &str, a: &History, b: &History) {
 /// The dataset at `data` and a copy with every file's rows reversed read
 /// to the same histories, templates and observed times.
 pub(crate) fn any_row_order_reads_the_same(data: &Path) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("reversed");
     reversed_copy(data, &copy);
     let scope = Scope::default();
-    let histories = history::read(data, &scope).unwrap_or_else(|e| panic!("{e}"));
-    let reversed = history::read(&copy, &scope).unwrap_or_else(|e| panic!("{e}"));
+    let histories = history::read(data, &scope).unwrap();
+    let reversed = history::read(&copy, &scope).unwrap();
     assert!(histories.len() > 3, "{:?}", histories.keys());
     assert_eq!(
         histories.keys().collect::<Vec<_>>(),
@@ -179,13 +171,13 @@ pub(crate) fn any_row_order_reads_the_same(data: &Path) {
     for ((key, a), b) in histories.iter().zip(reversed.values()) {
         same_history(&format!("{key:?}"), a, b);
     }
-    let templates = history::read_templates(data, &scope).unwrap_or_else(|e| panic!("{e}"));
-    let again = history::read_templates(&copy, &scope).unwrap_or_else(|e| panic!("{e}"));
+    let templates = history::read_templates(data, &scope).unwrap();
+    let again = history::read_templates(&copy, &scope).unwrap();
     assert!(!templates.containers.is_empty());
     assert_eq!(templates.containers, again.containers);
     assert_eq!(templates.workloads, again.workloads);
     assert_eq!(
-        observed::read(data, &scope).unwrap_or_else(|e| panic!("{e}")),
-        observed::read(&copy, &scope).unwrap_or_else(|e| panic!("{e}"))
+        observed::read(data, &scope).unwrap(),
+        observed::read(&copy, &scope).unwrap()
     );
 }

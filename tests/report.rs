@@ -80,7 +80,7 @@ fn replay(
         .join(table.name)
         .join(format!("cluster={cluster}"))
         .join(format!("date={}", target_time.date_naive()));
-    std::fs::create_dir_all(&target).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&target).unwrap();
     let prefix = format!("part-{from_hour:02}-");
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     for entry in entries.flatten() {
@@ -95,25 +95,25 @@ fn replay(
 }
 
 fn build(options: &Options) -> Report {
-    let mut session = Session::open(dataset()).unwrap_or_else(|e| panic!("{e}"));
-    report::build(&mut session, options).unwrap_or_else(|e| panic!("{e}"))
+    let mut session = Session::open(dataset()).unwrap();
+    report::build(&mut session, options).unwrap()
 }
 
 fn rendered(report: &Report, format: ReportFormat) -> String {
     let mut out = Vec::new();
-    report::render(report, format, &mut out).unwrap_or_else(|e| panic!("{e}"));
-    String::from_utf8(out).unwrap_or_else(|e| panic!("{e}"))
+    report::render(report, format, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
 }
 
 /// Σ nodes.total_cost_usd of the report's period.
 fn node_cost(report: &Report) -> f64 {
-    let mut session = Session::open(dataset()).unwrap_or_else(|e| panic!("{e}"));
+    let mut session = Session::open(dataset()).unwrap();
     let sql = format!(
         "SELECT SUM(total_cost_usd) AS usd FROM nodes WHERE start_time >= '{}' AND start_time < '{}'",
         report.period.start.format("%Y-%m-%d %H:%M:%S"),
         report.period.end.format("%Y-%m-%d %H:%M:%S")
     );
-    let frame = session.query(&sql).unwrap_or_else(|e| panic!("{e}"));
+    let frame = session.query(&sql).unwrap();
     frame
         .column("usd")
         .ok()
@@ -146,7 +146,7 @@ fn the_invoices_add_up_to_the_node_cost_on_every_basis_and_rule() {
                 let mut reader = csv::Reader::from_reader(csv.as_bytes());
                 let header: Vec<String> = reader
                     .headers()
-                    .unwrap_or_else(|e| panic!("{e}"))
+                    .unwrap()
                     .iter()
                     .map(str::to_owned)
                     .collect();
@@ -154,7 +154,7 @@ fn the_invoices_add_up_to_the_node_cost_on_every_basis_and_rule() {
                 let mut total = 0.0;
                 let mut tenants = Vec::new();
                 for record in reader.records() {
-                    let record = record.unwrap_or_else(|e| panic!("{e}"));
+                    let record = record.unwrap();
                     let value = |i: usize| -> f64 {
                         record[i].parse().unwrap_or_else(|e| panic!("{case}: {e}"))
                     };
@@ -356,7 +356,7 @@ fn bad_input_is_one_error_line_and_exit_code_2() {
 
 #[test]
 fn the_format_follows_the_output_file_name() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let data = dataset().display().to_string();
     for (name, start) in [
         ("r.html", "<!DOCTYPE html>"),
@@ -367,7 +367,7 @@ fn the_format_follows_the_output_file_name() {
         let path = dir.path().join(name).display().to_string();
         let (code, _, err) = kubetally(&["report", "--data", &data, "-o", &path]);
         assert_eq!(code, Some(0), "{err}");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(start), "{name}: {text}");
         if name == "r.md" {
             // The command line's default period is the library's.
@@ -398,7 +398,7 @@ fn a_range_of_days_reports_those_days() {
 /// report keeps only the tenant's workloads (no pools, no other tenant).
 #[test]
 fn the_savings_section_shows_the_newest_recommend_run() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     crate::query::copy_dir(dataset(), &data);
     let data = data.display().to_string();
@@ -420,7 +420,7 @@ fn the_savings_section_shows_the_newest_recommend_run() {
         "json",
     ]);
     assert_eq!(code, Some(0), "{err}");
-    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap_or_else(|e| panic!("{e}"));
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
     let decided: Vec<&serde_json::Value> = plan["rightsizing"]
         .as_array()
         .map(|rows| rows.iter().filter(|r| r["undecided"] == false).collect())
@@ -429,7 +429,7 @@ fn the_savings_section_shows_the_newest_recommend_run() {
 
     let (code, json, err) = kubetally(&["report", "--data", &data, "--format", "json"]);
     assert_eq!(code, Some(0), "{err}");
-    let report: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     let savings = &report["savings"];
     assert_eq!(savings["strategy"], "kubetally", "{savings}");
     // Resize rows: decided recommendations that change something.
@@ -463,7 +463,7 @@ fn the_savings_section_shows_the_newest_recommend_run() {
         "report", "--data", &data, "--tenant", "acme", "--format", "json",
     ]);
     assert_eq!(code, Some(0), "{err}");
-    let own: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+    let own: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(own["savings"]["machine_family_items"].as_u64(), Some(0));
     let items = own["savings"]["top"]
         .as_array()

@@ -24,7 +24,7 @@ use crate::report::dataset;
 /// the session was told of rather than ran (2 when the scan answered: the
 /// facts and the sample counts).
 fn built(root: &Path, options: &Options, facts: FactsReader) -> (Report, usize) {
-    let mut session = Session::open(root).unwrap_or_else(|e| panic!("{e}"));
+    let mut session = Session::open(root).unwrap();
     let options = Options {
         facts,
         ..options.clone()
@@ -38,8 +38,8 @@ fn built(root: &Path, options: &Options, facts: FactsReader) -> (Report, usize) 
 /// (the two ways add in different orders).
 fn assert_same(scan: &Report, sql: &Report, case: &str) {
     let (a, b) = (
-        serde_json::to_value(scan).unwrap_or_else(|e| panic!("{e}")),
-        serde_json::to_value(sql).unwrap_or_else(|e| panic!("{e}")),
+        serde_json::to_value(scan).unwrap(),
+        serde_json::to_value(sql).unwrap(),
     );
     if let Some(path) = difference(&a, &b, String::new()) {
         panic!("{case}: the scan's report differs from the SQL's at {path}");
@@ -119,7 +119,7 @@ fn period_files(root: &Path, report: &Report) -> Vec<PathBuf> {
         ..Default::default()
     };
     let mut files: Vec<PathBuf> = kubetally::store::read::files(root, "allocation", &filter)
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_iter()
         .map(|file| file.path)
         .collect();
@@ -130,11 +130,11 @@ fn period_files(root: &Path, report: &Report) -> Vec<PathBuf> {
 
 /// Rewrites `file` with `change` applied to its batches' columns.
 fn rewrite(file: &Path, change: impl Fn(&Field, &ArrayRef) -> Option<(Field, ArrayRef)>) {
-    let reader = std::fs::File::open(file).unwrap_or_else(|e| panic!("{e}"));
+    let reader = std::fs::File::open(file).unwrap();
     let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(reader)
         .and_then(|b| b.build())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .map(|b| b.unwrap_or_else(|e| panic!("{e}")))
+        .unwrap()
+        .map(|b| b.unwrap())
         .collect();
     let changed: Vec<RecordBatch> = batches
         .iter()
@@ -146,19 +146,17 @@ fn rewrite(file: &Path, change: impl Fn(&Field, &ArrayRef) -> Option<(Field, Arr
                 .zip(batch.columns())
                 .filter_map(|(field, column)| change(field, column))
                 .unzip();
-            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-                .unwrap_or_else(|e| panic!("{e}"))
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
         })
         .collect();
     let first = changed.first().unwrap_or_else(|| panic!("no batches"));
     let mut out = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut out, first.schema(), None).unwrap_or_else(|e| panic!("{e}"));
+    let mut writer = ArrowWriter::try_new(&mut out, first.schema(), None).unwrap();
     for batch in &changed {
-        writer.write(batch).unwrap_or_else(|e| panic!("{e}"));
+        writer.write(batch).unwrap();
     }
-    writer.close().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(file, out).unwrap_or_else(|e| panic!("{e}"));
+    writer.close().unwrap();
+    std::fs::write(file, out).unwrap();
 }
 
 #[test]
@@ -168,7 +166,7 @@ fn files_of_an_older_writer_are_read_or_left_to_the_sql() {
 
     // Strings declared as Arrow dictionaries (the writer before commit
     // 80867db): the pass reads them as they are.
-    let copy = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let copy = tempfile::tempdir().unwrap();
     copy_dir(dataset(), copy.path());
     let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
     let files = period_files(copy.path(), &original);
@@ -176,7 +174,7 @@ fn files_of_an_older_writer_are_read_or_left_to_the_sql() {
         Some(match column.data_type() {
             DataType::Utf8 => (
                 field.clone().with_data_type(dictionary.clone()),
-                arrow::compute::cast(column, &dictionary).unwrap_or_else(|e| panic!("{e}")),
+                arrow::compute::cast(column, &dictionary).unwrap(),
             ),
             _ => (field.clone(), Arc::clone(column)),
         })
@@ -197,14 +195,14 @@ fn files_of_an_older_writer_are_read_or_left_to_the_sql() {
 
 #[test]
 fn an_unreadable_allocation_file_is_one_error_line_naming_it() {
-    let copy = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let copy = tempfile::tempdir().unwrap();
     copy_dir(dataset(), copy.path());
     let (report, _) = built(dataset(), &Options::default(), FactsReader::Scan);
     let files = period_files(copy.path(), &report);
     let broken = &files[0];
-    let bytes = std::fs::read(broken).unwrap_or_else(|e| panic!("{e}"));
+    let bytes = std::fs::read(broken).unwrap();
     // Half a file: its footer is gone.
-    std::fs::write(broken, &bytes[..bytes.len() / 2]).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(broken, &bytes[..bytes.len() / 2]).unwrap();
     let data = copy.path().display().to_string();
     let name = broken
         .file_name()

@@ -73,8 +73,7 @@ fn docs_schema_md_documents_every_column_as_the_code_defines_it() {
             let (start, end) = block_range(&borrowed, name);
             lines.splice(start..end, rendered);
         }
-        std::fs::write(doc_path(), lines.join("\n") + "\n")
-            .unwrap_or_else(|error| panic!("{error}"));
+        std::fs::write(doc_path(), lines.join("\n") + "\n").unwrap();
         return;
     }
     let lines: Vec<&str> = text.lines().collect();
@@ -98,27 +97,25 @@ fn docs_schema_md_documents_every_column_as_the_code_defines_it() {
 
 fn write_empty(table: &kubetally::store::schema::Table, dir: &std::path::Path) -> PathBuf {
     let path = dir.join(format!("{}.parquet", table.name));
-    let file = File::create(&path).unwrap_or_else(|error| panic!("{error}"));
+    let file = File::create(&path).unwrap();
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
-    let mut writer = ArrowWriter::try_new(file, table.schema(), Some(properties))
-        .unwrap_or_else(|error| panic!("{error}"));
+    let mut writer = ArrowWriter::try_new(file, table.schema(), Some(properties)).unwrap();
     writer
         .write(&RecordBatch::new_empty(table.schema()))
-        .unwrap_or_else(|error| panic!("{error}"));
-    writer.close().unwrap_or_else(|error| panic!("{error}"));
+        .unwrap();
+    writer.close().unwrap();
     path
 }
 
 #[test]
 fn parquet_files_read_back_with_the_documented_schema() {
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let dir = tempfile::tempdir().unwrap();
     for table in TABLES {
         let path = write_empty(&table, dir.path());
-        let file = File::open(&path).unwrap_or_else(|error| panic!("{error}"));
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap_or_else(|error| panic!("{error}"));
+        let file = File::open(&path).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
         let read = reader.schema();
         let expected = table.schema();
         assert_eq!(read.fields(), expected.fields(), "{}", table.name);
@@ -138,10 +135,10 @@ fn polars_reads_every_table_with_its_columns_and_types() {
     use kubetally::store::schema::Kind;
     use polars::prelude::{DataType, ParquetReader, SerReader, TimeUnit};
 
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let dir = tempfile::tempdir().unwrap();
     for table in TABLES {
         let path = write_empty(&table, dir.path());
-        let file = File::open(&path).unwrap_or_else(|error| panic!("{error}"));
+        let file = File::open(&path).unwrap();
         let frame = ParquetReader::new(file)
             .finish()
             .unwrap_or_else(|error| panic!("{}: {error}", table.name));

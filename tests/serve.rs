@@ -143,10 +143,7 @@ fn sync(collector: &Collector, nodes: Vec<SlimNode>, pods: Vec<SlimPod>) {
 }
 
 fn price_book() -> Arc<PriceBook> {
-    Arc::new(
-        PriceBook::new(Vec::new(), PricingOptions::default())
-            .unwrap_or_else(|error| panic!("{error}")),
-    )
+    Arc::new(PriceBook::new(Vec::new(), PricingOptions::default()).unwrap())
 }
 
 struct Running {
@@ -169,12 +166,8 @@ impl Running {
 }
 
 async fn start(state: ServeState) -> Running {
-    let listener = bind(([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|error| panic!("{error}"));
+    let listener = bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async {
         let _ = stopped.await;
@@ -208,7 +201,7 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> Reply {
         .await
         .unwrap_or_else(|_| panic!("GET {path}: no reply in 10 s"))
         .unwrap_or_else(|error| panic!("read: {error}"));
-    let raw = String::from_utf8(raw).unwrap_or_else(|error| panic!("{error}"));
+    let raw = String::from_utf8(raw).unwrap();
     let (head, body) = raw
         .split_once("\r\n\r\n")
         .unwrap_or_else(|| panic!("no header end in {raw:?}"));
@@ -406,7 +399,7 @@ async fn metrics_serves_opencost_prices_and_allocations() {
 /// under its own kind, next to the other failures.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_whose_capacity_does_not_parse_is_counted_on_metrics() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let sim = crate::support::start(&crate::collect::scenario_config()).await;
     sim.sim
         .store
@@ -420,7 +413,7 @@ async fn a_node_whose_capacity_does_not_parse_is_counted_on_metrics() {
                 "status": {"capacity": {"cpu": "lots", "memory": "16Gi"}}
             }),
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let collector = Collector::default();
     crate::collect::collect_with(&collector, &sim, dir.path(), chrono::Duration::minutes(3)).await;
     crate::support::stop(sim).await;
@@ -491,10 +484,8 @@ async fn readyz_waits_for_synced_caches_and_recent_samples() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn binding_a_taken_port_names_the_address() {
-    let taken = bind(([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
-    let addr = taken.local_addr().unwrap_or_else(|error| panic!("{error}"));
+    let taken = bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let addr = taken.local_addr().unwrap();
     let error = match bind(addr).await {
         Ok(_) => panic!("bound {addr} twice"),
         Err(error) => error,

@@ -46,10 +46,10 @@ impl Kubectl {
             return None;
         }
         let kubeconfig = dir.join("kubeconfig");
-        std::fs::write(&kubeconfig, server.kubeconfig()).unwrap_or_else(|error| panic!("{error}"));
+        std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
         Some(Kubectl {
             kubeconfig,
-            cache: tempfile::tempdir().unwrap_or_else(|error| panic!("{error}")),
+            cache: tempfile::tempdir().unwrap(),
         })
     }
 
@@ -82,7 +82,7 @@ impl Kubectl {
 fn kubectl_lists_pages_tops_and_watches_the_simulated_cluster() {
     let runtime = runtime();
     let server = runtime.block_on(start(&config()));
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let dir = tempfile::tempdir().unwrap();
     let Some(kubectl) = Kubectl::new(&server, dir.path()) else {
         return;
     };
@@ -161,19 +161,13 @@ fn kubectl_lists_pages_tops_and_watches_the_simulated_cluster() {
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .unwrap_or_else(|error| panic!("{error}"));
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let pod = json!({"metadata": {"name": "watched-pod", "namespace": "acme"}, "spec": {"nodeName": "x"}, "status": {"phase": "Pending"}});
-    server
-        .sim
-        .store
-        .put(PODS, pod)
-        .unwrap_or_else(|error| panic!("{error}"));
+    server.sim.store.put(PODS, pod).unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     let _ = watch.kill();
-    let output = watch
-        .wait_with_output()
-        .unwrap_or_else(|error| panic!("{error}"));
+    let output = watch.wait_with_output().unwrap();
     let events = String::from_utf8_lossy(&output.stdout);
     assert!(
         events
@@ -189,7 +183,7 @@ fn kubectl_lists_pages_tops_and_watches_the_simulated_cluster() {
             "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: kubetally-leader\n  namespace: kube-system\nspec:\n  holderIdentity: {holder}\n  leaseDurationSeconds: 15\n"
         )
     };
-    std::fs::write(&lease, manifest("replica-a")).unwrap_or_else(|error| panic!("{error}"));
+    std::fs::write(&lease, manifest("replica-a")).unwrap();
     let path = lease.to_str().unwrap_or_default();
     kubectl.run(&["create", "-f", path]);
     let holder = |k: &Kubectl| {
@@ -204,7 +198,7 @@ fn kubectl_lists_pages_tops_and_watches_the_simulated_cluster() {
         ])
     };
     assert_eq!(holder(&kubectl), "replica-a");
-    std::fs::write(&lease, manifest("replica-b")).unwrap_or_else(|error| panic!("{error}"));
+    std::fs::write(&lease, manifest("replica-b")).unwrap();
     kubectl.run(&["apply", "-f", path]);
     assert_eq!(holder(&kubectl), "replica-b");
     assert!(
@@ -213,9 +207,7 @@ fn kubectl_lists_pages_tops_and_watches_the_simulated_cluster() {
             .contains("kubetally-leader")
     );
 
-    runtime
-        .block_on(server.stop())
-        .unwrap_or_else(|error| panic!("{error}"));
+    runtime.block_on(server.stop()).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -226,10 +218,7 @@ async fn kube_client_lists_with_pagination() {
     let mut seen = Vec::new();
     let mut pages = 0;
     loop {
-        let page = pods
-            .list(&params)
-            .await
-            .unwrap_or_else(|error| panic!("{error}"));
+        let page = pods.list(&params).await.unwrap();
         pages += 1;
         seen.extend(
             page.items
@@ -246,7 +235,7 @@ async fn kube_client_lists_with_pagination() {
     let spot = nodes
         .list(&ListParams::default().labels("cloud.google.com/gke-spot=true"))
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .unwrap();
     assert!(!spot.items.is_empty());
     let bad = nodes
         .list(&ListParams::default().labels("a b"))
@@ -271,11 +260,7 @@ async fn reflector_stays_in_sync_across_watch_timeouts_and_compaction() {
     // second here) must still line up, and the change must arrive.
     server.sim.store.compact();
     let pod = json!({"metadata": {"name": "late-pod", "namespace": "acme"}, "spec": {}, "status": {"phase": "Pending"}});
-    server
-        .sim
-        .store
-        .put(PODS, pod)
-        .unwrap_or_else(|error| panic!("{error}"));
+    server.sim.store.put(PODS, pod).unwrap();
     server.sim.store.compact();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while reader.len() != PODS_IN_TEST + 1 && tokio::time::Instant::now() < deadline {
@@ -294,19 +279,15 @@ async fn a_watch_from_a_compacted_version_gets_410_expired_in_the_stream() {
     let version = pods
         .list_metadata(&ListParams::default().limit(1))
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .unwrap();
     let version = version.metadata.resource_version.unwrap_or_default();
     let pod = json!({"metadata": {"name": "moved", "namespace": "acme"}, "spec": {}, "status": {}});
-    server
-        .sim
-        .store
-        .put(PODS, pod)
-        .unwrap_or_else(|error| panic!("{error}"));
+    server.sim.store.put(PODS, pod).unwrap();
     // Before compaction the missed change is replayed...
     let mut stream = pods
         .watch(&WatchParams::default().timeout(2), &version)
         .await
-        .unwrap_or_else(|error| panic!("{error}"))
+        .unwrap()
         .boxed();
     match stream.next().await {
         Some(Ok(WatchEvent::Added(pod))) => assert_eq!(pod.metadata.name.as_deref(), Some("moved")),
@@ -317,7 +298,7 @@ async fn a_watch_from_a_compacted_version_gets_410_expired_in_the_stream() {
     let mut stream = pods
         .watch(&WatchParams::default().timeout(2), &version)
         .await
-        .unwrap_or_else(|error| panic!("{error}"))
+        .unwrap()
         .boxed();
     match stream.next().await {
         Some(Ok(WatchEvent::Error(status))) => {
@@ -336,11 +317,8 @@ async fn lease_updates_with_a_stale_version_conflict() {
         "metadata": {"name": "kubetally"},
         "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}
     }))
-    .unwrap_or_else(|error| panic!("{error}"));
-    let created = leases
-        .create(&PostParams::default(), &lease)
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    .unwrap();
+    let created = leases.create(&PostParams::default(), &lease).await.unwrap();
     let again = leases
         .create(&PostParams::default(), &lease)
         .await
@@ -354,7 +332,7 @@ async fn lease_updates_with_a_stale_version_conflict() {
     leases
         .replace("kubetally", &PostParams::default(), &first)
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .unwrap();
     let mut stale = created;
     stale.spec.get_or_insert_default().holder_identity = Some("c".into());
     let conflict = leases
@@ -401,7 +379,7 @@ async fn watchers_see_the_cluster_live_on_the_simulated_clock() {
     let mut oom_killed = false;
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let seen = seen.lock().unwrap_or_else(|error| panic!("{error}"));
+        let seen = seen.lock().unwrap();
         for pod in seen.iter() {
             let status = pod.status.clone().unwrap_or_default();
             let jobs = pod
@@ -452,10 +430,7 @@ async fn watchers_see_the_cluster_live_on_the_simulated_clock() {
     // changing: pause the clock (at 7,200× a loaded machine's reflector may
     // trail a moving cluster by a few events at any instant).
     server.sim.clock.set_speed(0.0);
-    let listed = pods
-        .list(&ListParams::default())
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    let listed = pods.list(&ListParams::default()).await.unwrap();
     let mut synced = false;
     for _ in 0..50 {
         let mut cached: Vec<String> = reader
@@ -466,7 +441,7 @@ async fn watchers_see_the_cluster_live_on_the_simulated_clock() {
         let mut live: Vec<String> = pods
             .list(&ListParams::default())
             .await
-            .unwrap_or_else(|error| panic!("{error}"))
+            .unwrap()
             .items
             .iter()
             .map(|p| p.metadata.uid.clone().unwrap_or_default())

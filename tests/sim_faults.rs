@@ -35,7 +35,7 @@ fn faults(text: &str) -> FaultSpec {
 fn client_without_retries(server: &SimServer) -> kube::Client {
     let mut config = kube_config(server);
     config.default_retry = false;
-    kube::Client::try_from(config).unwrap_or_else(|error| panic!("{error}"))
+    kube::Client::try_from(config).unwrap()
 }
 
 /// GETs a collection; the error is the server's Status.
@@ -75,11 +75,11 @@ async fn throttled_lists_fail_with_429_and_retry_after_until_the_faults_are_clea
 
     let request = kube::core::Request::new("/api/v1/pods")
         .list(&ListParams::default())
-        .unwrap_or_else(|error| panic!("{error}"));
+        .unwrap();
     let response = client
         .send(request.map(kube::client::Body::from))
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .unwrap();
     assert_eq!(response.status().as_u16(), 429);
     assert_eq!(
         response
@@ -158,7 +158,7 @@ fn lease(name: &str, holder: &str) -> Lease {
         "metadata": {"name": name},
         "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15}
     }))
-    .unwrap_or_else(|error| panic!("{error}"))
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -202,12 +202,7 @@ async fn a_reflector_stays_in_sync_through_cut_watches_and_expired_versions() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let (mut cached, mut listed);
     loop {
-        listed = versions(
-            &all.list(&ListParams::default())
-                .await
-                .unwrap_or_else(|error| panic!("{error}"))
-                .items,
-        );
+        listed = versions(&all.list(&ListParams::default()).await.unwrap().items);
         cached = versions(reader.state().iter().map(|lease| &**lease));
         let counts = server.sim.fault_counts();
         let done = cached == listed && counts.cut > 0 && counts.gone > 0;
@@ -244,7 +239,7 @@ fn raw_watch(server: &SimServer, query: &str) -> String {
     // Bounds the test if the server never ends the stream.
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap_or_else(|error| panic!("{error}"));
+        .unwrap();
     write!(
         stream,
         "GET /api/v1/pods?watch=1&{query} HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n\r\n"
@@ -261,7 +256,7 @@ fn raw_watch(server: &SimServer, query: &str) -> String {
 
 #[test]
 fn a_cut_watch_is_aborted_mid_stream_not_ended_cleanly() {
-    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|error| panic!("{error}"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
     let server = runtime.block_on(start(&config("")));
     let clean = raw_watch(&server, "timeoutSeconds=1");
     assert!(clean.starts_with("HTTP/1.1 200"), "{clean}");
@@ -287,10 +282,7 @@ fn a_cut_watch_is_aborted_mid_stream_not_ended_cleanly() {
 async fn slow_requests_are_delayed_but_answered() {
     let server = start(&config("slow=100%:200ms")).await;
     let pods: Api<Pod> = Api::all(client(&server));
-    let listed = pods
-        .list(&ListParams::default().limit(5))
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    let listed = pods.list(&ListParams::default().limit(5)).await.unwrap();
     assert_eq!(listed.items.len(), 5);
     assert_eq!(server.sim.fault_counts().slow, 1);
     stop(server).await;

@@ -8,34 +8,24 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 pub async fn start(config: &SimConfig) -> SimServer {
-    let listen = "127.0.0.1:0"
-        .parse()
-        .unwrap_or_else(|error| panic!("{error}"));
-    SimServer::start(config, listen)
-        .await
-        .unwrap_or_else(|error| panic!("{error}"))
+    let listen = "127.0.0.1:0".parse().unwrap();
+    SimServer::start(config, listen).await.unwrap()
 }
 
 pub fn kube_config(server: &SimServer) -> kube::Config {
     // kube pulls both ring and aws-lc-rs: the process must pick one.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let url = server
-        .url()
-        .parse()
-        .unwrap_or_else(|error| panic!("{error}"));
+    let url = server.url().parse().unwrap();
     kube::Config::new(url)
 }
 
 /// The default client: it retries 429, 503 and 504 itself, honouring Retry-After.
 pub fn client(server: &SimServer) -> kube::Client {
-    kube::Client::try_from(kube_config(server)).unwrap_or_else(|error| panic!("{error}"))
+    kube::Client::try_from(kube_config(server)).unwrap()
 }
 
 pub async fn stop(server: SimServer) {
-    server
-        .stop()
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    server.stop().await.unwrap();
 }
 
 /// A reflector on `api` running in its own task, returned once its first
@@ -63,9 +53,6 @@ where
         .applied_objects()
         .boxed();
     let task = tokio::spawn(stream.for_each(|_| async {}));
-    reader
-        .wait_until_ready()
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    reader.wait_until_ready().await.unwrap();
     (reader, task)
 }

@@ -1,4 +1,8 @@
 //! kubetally's integration tests: one binary, one module per area.
+//!
+//! Every function here is test code, helpers included: an `unwrap()` is an
+//! assertion (clippy.toml allows it in `#[test]`s, which helpers are not).
+#![allow(clippy::unwrap_used)]
 
 mod billing;
 mod cli;

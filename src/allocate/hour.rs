@@ -915,8 +915,7 @@ mod tests {
     fn close(book: HourBook, pods: &[Vec<PodVersion>]) -> HourRows {
         let mut inventory = Inventory::default();
         inventory.apply_node(node("n1", 4, 16));
-        let prices = PriceBook::new(Vec::new(), crate::pricing::PricingOptions::default())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let prices = PriceBook::new(Vec::new(), crate::pricing::PricingOptions::default()).unwrap();
         let pods: Vec<&[PodVersion]> = pods.iter().map(Vec::as_slice).collect();
         let start = crate::sim::epoch();
         book.close(

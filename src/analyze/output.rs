@@ -190,13 +190,13 @@ mod tests {
             Series::new("cost_usd".into(), [12.5, 0.000_123_4]).into_column(),
             Series::new("pods".into(), [Some(3i64), None]).into_column(),
         ];
-        DataFrame::new_infer_height(columns).unwrap_or_else(|e| panic!("{e}"))
+        DataFrame::new_infer_height(columns).unwrap()
     }
 
     fn written(format: ResultFormat) -> String {
         let mut out = Vec::new();
-        write(&mut frame(), format, &mut out).unwrap_or_else(|e| panic!("{e}"));
-        String::from_utf8(out).unwrap_or_else(|e| panic!("{e}"))
+        write(&mut frame(), format, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
@@ -236,16 +236,16 @@ mod tests {
             ]
             .iter(),
         )
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_series();
         let mut frame = DataFrame::new_infer_height(vec![
             Series::new("pod".into(), ["api-0", "web-0"]).into_column(),
             tags.into_column(),
             usage.into_column(),
         ])
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         let mut out = Vec::new();
-        write(&mut frame, ResultFormat::Csv, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        write(&mut frame, ResultFormat::Csv, &mut out).unwrap();
         insta::assert_snapshot!(String::from_utf8_lossy(&out), @r#"
         pod,tags,usage
         api-0,"[""a"",""b\""c""]","{""unit"":""seconds"",""amount"":3600.0}"

@@ -387,7 +387,7 @@ WHERE date >= DATE '{{from}}' AND l.key = '{{ label }}'
 ";
 
     fn parsed() -> QueryFile {
-        QueryFile::parse(FILE).unwrap_or_else(|e| panic!("{e}"))
+        QueryFile::parse(FILE).unwrap()
     }
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -417,7 +417,7 @@ WHERE date >= DATE '{{from}}' AND l.key = '{{ label }}'
     fn substitutes_defaults_and_given_values() {
         let sql = parsed()
             .render(&pairs(&[("label", "app.kubernetes.io/name")]))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert!(
             sql.contains("DATE '2026-11-01' AND l.key = 'app.kubernetes.io/name'"),
             "{sql}"
@@ -429,7 +429,7 @@ WHERE date >= DATE '{{from}}' AND l.key = '{{ label }}'
     fn applies_an_engines_change_before_substituting() {
         let sql = parsed()
             .render_for("spark", &pairs(&[("label", "team")]))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert!(
             sql.contains("CROSS JOIN LATERAL VIEW explode(labels) t AS l"),
             "{sql}"
@@ -467,7 +467,7 @@ WHERE date >= DATE '{{from}}' AND l.key = '{{ label }}'
     fn a_value_must_have_its_defaults_kind() {
         let file =
             QueryFile::parse("-- params: from=1970-01-01, top=20\nSELECT '{{from}}', {{top}}")
-                .unwrap_or_else(|e| panic!("{e}"));
+                .unwrap();
         assert_eq!(
             file.render(&pairs(&[("from", "2026-13-45")]))
                 .map_err(|e| e.to_string()),
@@ -488,11 +488,8 @@ WHERE date >= DATE '{{from}}' AND l.key = '{{ label }}'
 
     #[test]
     fn ad_hoc_sql_takes_values_for_the_placeholders_it_uses() {
-        let file = QueryFile::parse("SELECT * FROM nodes WHERE node = '{{node}}'")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let sql = file
-            .render(&pairs(&[("node", "n-1")]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let file = QueryFile::parse("SELECT * FROM nodes WHERE node = '{{node}}'").unwrap();
+        let sql = file.render(&pairs(&[("node", "n-1")])).unwrap();
         assert_eq!(sql, "SELECT * FROM nodes WHERE node = 'n-1'");
     }
 
@@ -507,7 +504,7 @@ WHERE date >= DATE '{{from}}' AND l.key = '{{ label }}'
 
     #[test]
     fn a_malformed_placeholder_is_named() {
-        let file = QueryFile::parse("SELECT '{{bad name}}'").unwrap_or_else(|e| panic!("{e}"));
+        let file = QueryFile::parse("SELECT '{{bad name}}'").unwrap();
         assert_eq!(
             file.render(&[]).map_err(|e| e.to_string()),
             Err("{{bad name}}: expected a placeholder {{name}} with a name of letters, digits and _".into())

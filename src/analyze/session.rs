@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn a_directory_without_tables_is_no_dataset() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let error = Session::open(dir.path())
             .map(|_| ())
             .map_err(|e| e.to_string());

@@ -285,7 +285,7 @@ mod tests {
     fn join_error() -> tokio::task::JoinError {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
-            .unwrap_or_else(|error| panic!("{error}"));
+            .unwrap();
         runtime.block_on(async {
             let task = tokio::spawn(std::future::pending::<()>());
             task.abort();

@@ -606,8 +606,7 @@ mod tests {
 
     #[test]
     fn samples_share_a_context_until_the_pod_changes_and_count_once() {
-        let prices = PriceBook::new(Vec::new(), PricingOptions::default())
-            .unwrap_or_else(|error| panic!("{error}"));
+        let prices = PriceBook::new(Vec::new(), PricingOptions::default()).unwrap();
         let rules = TenantRules::new(None);
         let stats = Stats::default();
         let mut inventory = Inventory::default();
@@ -671,8 +670,7 @@ mod tests {
 
     #[test]
     fn an_hour_waits_to_close_for_usage_whose_pod_the_watch_has_not_delivered() {
-        let prices = PriceBook::new(Vec::new(), PricingOptions::default())
-            .unwrap_or_else(|error| panic!("{error}"));
+        let prices = PriceBook::new(Vec::new(), PricingOptions::default()).unwrap();
         let rules = TenantRules::new(None);
         let stats = Stats::default();
         let mut inventory = Inventory::default();
@@ -704,8 +702,7 @@ mod tests {
 
     #[test]
     fn a_pod_that_never_arrives_holds_its_hour_only_while_its_usage_may_wait() {
-        let prices = PriceBook::new(Vec::new(), PricingOptions::default())
-            .unwrap_or_else(|error| panic!("{error}"));
+        let prices = PriceBook::new(Vec::new(), PricingOptions::default()).unwrap();
         let rules = TenantRules::new(None);
         let stats = Stats::default();
         let mut inventory = Inventory::default();
@@ -738,8 +735,7 @@ mod tests {
 
     #[test]
     fn a_job_pod_waits_for_its_job_so_its_samples_name_the_cronjob() {
-        let prices = PriceBook::new(Vec::new(), PricingOptions::default())
-            .unwrap_or_else(|error| panic!("{error}"));
+        let prices = PriceBook::new(Vec::new(), PricingOptions::default()).unwrap();
         let rules = TenantRules::new(None);
         let stats = Stats::default();
         let mut inventory = Inventory::default();

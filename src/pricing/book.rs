@@ -523,9 +523,9 @@ mod tests {
     }
 
     fn book(user_csv: &str, options: PricingOptions) -> PriceBook {
-        let rows = parse_catalog(&format!("{HEADER}{user_csv}"), "user.csv", RowOrigin::User)
-            .unwrap_or_else(|error| panic!("{error}"));
-        PriceBook::new(rows, options).unwrap_or_else(|error| panic!("{error}"))
+        let rows =
+            parse_catalog(&format!("{HEADER}{user_csv}"), "user.csv", RowOrigin::User).unwrap();
+        PriceBook::new(rows, options).unwrap()
     }
 
     fn close(actual: f64, expected: f64) {
@@ -633,10 +633,8 @@ mod tests {
             sustained_use: SustainedUse::FullMonth,
             ..PricingOptions::default()
         };
-        options.add_discount("10").unwrap_or_else(|e| panic!("{e}"));
-        options
-            .add_commitment("e2=cud_1y")
-            .unwrap_or_else(|e| panic!("{e}"));
+        options.add_discount("10").unwrap();
+        options.add_commitment("e2=cud_1y").unwrap();
         let book = book("", options);
         let n1 = book.price(&gcp("n1-standard-4", "us-central1", CapacityType::OnDemand));
         close(n1.total_hourly_usd(), 0.189999 * 0.7 * 0.9);

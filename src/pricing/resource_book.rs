@@ -327,8 +327,8 @@ mod tests {
     const HEADER: &str = "kind,provider,region,sku,capacity_type,unit,usd,as_of,source\n";
 
     fn prices(body: &str) -> ResourcePrices {
-        let rows = parse_resources(&format!("{HEADER}{body}"), "t.csv", RowOrigin::Embedded)
-            .unwrap_or_else(|error| panic!("{error}"));
+        let rows =
+            parse_resources(&format!("{HEADER}{body}"), "t.csv", RowOrigin::Embedded).unwrap();
         ResourcePrices::new(rows)
     }
 
@@ -354,23 +354,19 @@ mod tests {
              disk,gcp,europe-west1,pd-ssd,,gib_month,0.18,,b\n\
              cluster_fee,gcp,,standard,,hour,0.1,,c\n",
         );
-        let own = book
-            .disk(&Provider::Gcp, "europe-west1", "PD-SSD")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let own = book.disk(&Provider::Gcp, "europe-west1", "PD-SSD").unwrap();
         assert_eq!(
             (own.usd, own.price_source, own.source.as_str()),
             (0.18, PriceSource::Catalog, "b")
         );
-        let fallback = book
-            .disk(&Provider::Gcp, "asia-east1", "pd-ssd")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let fallback = book.disk(&Provider::Gcp, "asia-east1", "pd-ssd").unwrap();
         assert_eq!(
             (fallback.price_source, fallback.priced_region.as_str()),
             (PriceSource::RegionFallback, "us-central1")
         );
         let fee = book
             .cluster_fee(&Provider::Gcp, "asia-east1", "standard")
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert_eq!(
             (fee.price_source, fee.priced_region.as_str()),
             (PriceSource::Catalog, "asia-east1")
@@ -408,10 +404,8 @@ mod tests {
             &params(&[("type", "pd-balanced")]),
             None,
         );
-        let (hourly, price, adjustments) = priced(
-            book.volume(&zonal, "us-central1", 100.0)
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
+        let (hourly, price, adjustments) =
+            priced(book.volume(&zonal, "us-central1", 100.0).unwrap());
         close(hourly, 100.0 * 0.1 / 730.0);
         assert_eq!((price.sku.as_str(), adjustments.len()), ("pd-balanced", 0));
         let regional = classify_disk(
@@ -419,10 +413,8 @@ mod tests {
             &params(&[("type", "pd-balanced"), ("replication-type", "regional-pd")]),
             None,
         );
-        let (hourly, _, adjustments) = priced(
-            book.volume(&regional, "us-central1", 100.0)
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
+        let (hourly, _, adjustments) =
+            priced(book.volume(&regional, "us-central1", 100.0).unwrap());
         close(hourly, 2.0 * 100.0 * 0.1 / 730.0);
         assert_eq!(adjustments, ["regional: 2 × zonal price"]);
         assert_eq!(
@@ -457,16 +449,14 @@ mod tests {
                 type_from: crate::pricing::volume::TypeFrom::Parameter,
             })
         };
-        let (hourly, price, adjustments) = priced(
-            book.volume(&disk("Premium_LRS"), "eastus", 100.0)
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
+        let (hourly, price, adjustments) =
+            priced(book.volume(&disk("Premium_LRS"), "eastus", 100.0).unwrap());
         close(hourly, 19.71 / 730.0);
         assert_eq!(price.sku, "P10_LRS");
         assert_eq!(adjustments, ["tier P10_LRS holds 100 GiB"]);
         let (hourly, _, _) = priced(
             book.volume(&disk("PremiumV2_LRS"), "eastus", 100.0)
-                .unwrap_or_else(|e| panic!("{e}")),
+                .unwrap(),
         );
         close(hourly, 100.0 * 0.08 / 730.0);
         assert!(matches!(
@@ -508,11 +498,11 @@ mod tests {
             "u.csv",
             RowOrigin::User,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         book.extend(user);
         let lb = book
             .load_balancer(&Provider::Aws, "us-west-2", "clb")
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert_eq!(
             (lb.usd, lb.price_source, lb.source.as_str()),
             (0.02, PriceSource::User, "contract")
@@ -524,11 +514,9 @@ mod tests {
     fn the_embedded_prices_cover_every_kind_with_a_dated_or_explained_source() {
         let book =
             crate::pricing::PriceBook::new(Vec::new(), crate::pricing::PricingOptions::default())
-                .unwrap_or_else(|e| panic!("{e}"));
+                .unwrap();
         let prices = book.resources();
-        let usd = |found: Result<ResourcePrice, MissingPrice>| {
-            found.map(|p| p.usd).unwrap_or_else(|e| panic!("{e}"))
-        };
+        let usd = |found: Result<ResourcePrice, MissingPrice>| found.map(|p| p.usd).unwrap();
         assert_eq!(
             usd(prices.disk(&Provider::Gcp, "us-central1", "pd-balanced")),
             0.1

@@ -157,7 +157,7 @@ mod tests {
     use crate::pricing::PricingOptions;
 
     fn book() -> PriceBook {
-        PriceBook::new(Vec::new(), PricingOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+        PriceBook::new(Vec::new(), PricingOptions::default()).unwrap()
     }
 
     fn n1_pool(month_fraction: f64) -> PoolFacts {

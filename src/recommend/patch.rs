@@ -324,7 +324,7 @@ mod tests {
             sized(0.5, Some(1.0), 512.0),
             sized(0.12, None, 512.0),
         );
-        let text = yaml(&[r]).unwrap_or_else(|e| panic!("{e}"));
+        let text = yaml(&[r]).unwrap();
         let value = parse(&text);
         assert_eq!(value["apiVersion"], "apps/v1");
         assert_eq!(value["metadata"]["namespace"], "shop");
@@ -363,7 +363,7 @@ mod tests {
             sized(1.0, None, 1024.0),
             sized(0.5, None, 600.0),
         );
-        let value = parse(&yaml(&[sidecar, app]).unwrap_or_else(|e| panic!("{e}")));
+        let value = parse(&yaml(&[sidecar, app]).unwrap());
         let pod = &value["spec"]["jobTemplate"]["spec"]["template"]["spec"];
         assert_eq!(value["apiVersion"], "batch/v1");
         assert_eq!(pod["containers"][0]["name"], "app");
@@ -393,12 +393,9 @@ mod tests {
             sized(1.0, None, 64.0),
             sized(1.0, None, 64.0),
         );
-        assert_eq!(
-            yaml(&[undecided, same]).unwrap_or_else(|e| panic!("{e}")),
-            ""
-        );
+        assert_eq!(yaml(&[undecided, same]).unwrap(), "");
         let job = recommendation("Job", "c", sized(1.0, None, 64.0), sized(0.1, None, 64.0));
-        let text = yaml(&[job]).unwrap_or_else(|e| panic!("{e}"));
+        let text = yaml(&[job]).unwrap();
         assert!(
             text.contains("No patch: a Job's pod template cannot change in place"),
             "{text}"
@@ -421,7 +418,7 @@ mod tests {
         big.monthly_savings_usd = 90.0;
         let mut big_sidecar = big.clone();
         big_sidecar.container = "log".into();
-        let text = yaml(&[small, big, big_sidecar]).unwrap_or_else(|e| panic!("{e}"));
+        let text = yaml(&[small, big, big_sidecar]).unwrap();
         let documents: Vec<&str> = text.split("---\n").collect();
         assert_eq!(documents.len(), 2, "{text}");
         assert!(

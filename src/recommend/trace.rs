@@ -269,9 +269,8 @@ mod tests {
 
     fn file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
         let path = dir.join(name);
-        let mut out = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
-        out.write_all(text.as_bytes())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut out = std::fs::File::create(&path).unwrap();
+        out.write_all(text.as_bytes()).unwrap();
         path
     }
 
@@ -279,8 +278,8 @@ mod tests {
 
     #[test]
     fn reads_bitbrains_in_cores_and_bytes() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let series = read(&file(dir.path(), "1.csv", BITBRAINS)).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
+        let series = read(&file(dir.path(), "1.csv", BITBRAINS)).unwrap();
         assert_eq!(series.len(), 1);
         let s = &series[0];
         assert_eq!(s.cpu_request_cores, Some(2.0));
@@ -292,14 +291,13 @@ mod tests {
 
     #[test]
     fn reads_alibaba_machines_and_genai_pods_as_several_series() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let machines = "m_1,0,50,90,,,1,1,5\nm_1,60,25,91,,,1,1,5\nm_2,0,10,80,,,1,1,5\n";
-        let series = read(&file(dir.path(), "machine_usage.csv", machines))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let series = read(&file(dir.path(), "machine_usage.csv", machines)).unwrap();
         assert_eq!(series.len(), 2);
         assert_eq!(series[0].points[0].cpu_cores, Some(48.0));
         let pods = "value,timestamp_anon,container_ip\n0.5,1662858720.0,aa\n0.25,1662858720.0,bb\n0.75,1662858777.0,aa\n";
-        let series = read(&file(dir.path(), "pods.csv", pods)).unwrap_or_else(|e| panic!("{e}"));
+        let series = read(&file(dir.path(), "pods.csv", pods)).unwrap();
         assert_eq!(series.len(), 2);
         assert_eq!(series[0].points.len(), 2);
         assert_eq!(series[0].points[1].memory_bytes, Some(0.75 * GIB));
@@ -308,7 +306,7 @@ mod tests {
 
     #[test]
     fn bad_input_names_the_file_and_line() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let text = BITBRAINS.replace("2600.0", "lots");
         let error = read(&file(dir.path(), "bad.csv", &text))
             .err()

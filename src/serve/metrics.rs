@@ -506,8 +506,7 @@ mod tests {
     }
 
     fn rendered(inventory: Inventory, samples: Vec<Sample>) -> String {
-        let prices = PriceBook::new(Vec::new(), PricingOptions::default())
-            .unwrap_or_else(|error| panic!("{error}"));
+        let prices = PriceBook::new(Vec::new(), PricingOptions::default()).unwrap();
         let inventory = Arc::new(Mutex::new(inventory));
         let stats = Stats::default();
         stats.error("metrics");

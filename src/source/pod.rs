@@ -257,7 +257,7 @@ mod tests {
     use serde_json::json;
 
     fn pod(value: serde_json::Value) -> Pod {
-        serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
+        serde_json::from_value(value).unwrap()
     }
 
     #[test]

@@ -73,18 +73,18 @@ mod tests {
 
     #[test]
     fn a_dataset_folder_is_emptied_and_a_foreign_one_left_alone() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         for sub in ["allocation/cluster=a", "_wal/a", "samples"] {
-            std::fs::create_dir_all(root.join(sub)).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::create_dir_all(root.join(sub)).unwrap();
         }
-        std::fs::write(root.join("report.html"), "x").unwrap_or_else(|e| panic!("{e}"));
-        assert!(clear_dataset(root, &["report.html"]).unwrap_or_else(|e| panic!("{e}")));
+        std::fs::write(root.join("report.html"), "x").unwrap();
+        assert!(clear_dataset(root, &["report.html"]).unwrap());
         assert_eq!(std::fs::read_dir(root).map(Iterator::count).ok(), Some(0));
-        assert!(!clear_dataset(&root.join("missing"), &[]).unwrap_or_else(|e| panic!("{e}")));
+        assert!(!clear_dataset(&root.join("missing"), &[]).unwrap());
 
-        std::fs::create_dir_all(root.join("nodes")).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(root.join("thesis.tex"), "x").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(root.join("nodes")).unwrap();
+        std::fs::write(root.join("thesis.tex"), "x").unwrap();
         let refused = clear_dataset(root, &[]).err().map(|e| e.to_string());
         assert!(
             refused.as_deref().is_some_and(|e| e.contains("thesis.tex")),

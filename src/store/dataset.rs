@@ -372,7 +372,7 @@ mod tests {
             schema,
             vec![Arc::new(Int64Array::from_iter_values(0..rows))],
         )
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
     }
 
     fn hour() -> DateTime<Utc> {
@@ -404,16 +404,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_local_republish_replaces_and_never_leaves_stale_files() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let dataset = dataset(Target::Local(dir.path().to_owned()));
         let partition = dir.path().join("things/cluster=c1/date=2026-11-02");
         let extra = partition.join("part-07-w-0003.parquet");
-        std::fs::create_dir_all(&partition).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(&extra, b"left over").unwrap_or_else(|e| panic!("{e}"));
-        let written = dataset
-            .publish(&TABLE, hour(), &batch(10))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(&partition).unwrap();
+        std::fs::write(&extra, b"left over").unwrap();
+        let written = dataset.publish(&TABLE, hour(), &batch(10)).await.unwrap();
         assert_eq!(
             written,
             [partition
@@ -436,12 +433,9 @@ mod tests {
             store
                 .put(&key(name), b"older".to_vec().into())
                 .await
-                .unwrap_or_else(|e| panic!("{e}"));
+                .unwrap();
         }
-        let written = dataset
-            .publish(&TABLE, hour(), &batch(10))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let written = dataset.publish(&TABLE, hour(), &batch(10)).await.unwrap();
         assert_eq!(
             written,
             ["memory://bucket/root/things/cluster=c1/date=2026-11-02/part-07-w-0000.parquet"]
@@ -473,10 +467,9 @@ mod tests {
                 Arc::new(names),
             ],
         )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let bytes = parquet_bytes(&TABLE, &batch).unwrap_or_else(|e| panic!("{e}"));
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-            .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
+        let bytes = parquet_bytes(&TABLE, &batch).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
         let pages = reader
             .metadata()
             .row_group(0)
@@ -488,11 +481,7 @@ mod tests {
         assert_eq!(read.field(0).data_type(), &ts_type);
         assert_eq!(read.field(0).metadata(), &unit);
         assert_eq!(read.field(1).data_type(), &DataType::Utf8);
-        let rows: Vec<RecordBatch> = reader
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let rows: Vec<RecordBatch> = reader.build().unwrap().collect::<Result<_, _>>().unwrap();
         let strings = arrow::array::AsArray::as_string::<i32>(rows[0].column(1).as_ref());
         assert_eq!(
             strings.iter().flatten().collect::<Vec<_>>(),

@@ -285,7 +285,7 @@ mod tests {
                 PutPayload::from_static(bytes),
             )
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
     }
 
     #[test]
@@ -305,11 +305,11 @@ mod tests {
         let target = target();
         put(&target, FILE, b"one").await;
         put(&target, "_wal/c/0.arrow", b"log").await;
-        let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let cache = tempfile::tempdir().unwrap();
 
         let first = mirror(&target, &["allocation", "nodes"], cache.path())
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert_eq!((first.files, first.downloaded, first.bytes), (1, 1, 3));
         let local = cache.path().join(FILE);
         assert_eq!(std::fs::read(&local).ok().as_deref(), Some(&b"one"[..]));
@@ -317,17 +317,17 @@ mod tests {
 
         let second = mirror(&target, &["allocation"], cache.path())
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert_eq!(second.downloaded, 0, "{second:?}");
 
         target
             .store()
             .delete(&target.key(FILE.split('/')))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         let third = mirror(&target, &["allocation"], cache.path())
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert_eq!((third.files, third.removed), (0, 1));
         assert!(!local.exists());
     }

@@ -221,14 +221,14 @@ mod tests {
 
     #[test]
     fn a_plain_path_is_a_local_directory() {
-        let target = Target::parse("data/out").unwrap_or_else(|e| panic!("{e}"));
+        let target = Target::parse("data/out").unwrap();
         assert!(matches!(&target, Target::Local(p) if p == &PathBuf::from("data/out")));
         assert_eq!(target.to_string(), "data/out");
     }
 
     #[test]
     fn a_file_url_is_a_local_directory() {
-        let target = Target::parse("file:///tmp/data").unwrap_or_else(|e| panic!("{e}"));
+        let target = Target::parse("file:///tmp/data").unwrap();
         assert!(matches!(&target, Target::Local(p) if p == &PathBuf::from("/tmp/data")));
     }
 
@@ -238,7 +238,7 @@ mod tests {
             "s3://bucket/some/prefix/",
             [("aws_region", "us-east-1"), ("aws_skip_signature", "true")],
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         let Target::Object(object) = &target else {
             panic!("{target:?}")
         };

@@ -256,21 +256,21 @@ mod tests {
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
             .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
     }
 
     #[test]
     fn the_default_week_is_the_last_seven_complete_days() {
         let oldest = at("2026-10-01T00:00:00Z");
-        let period = Period::resolve(&Window::default(), oldest, at("2026-11-16T05:00:00Z"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let period =
+            Period::resolve(&Window::default(), oldest, at("2026-11-16T05:00:00Z")).unwrap();
         assert_eq!(period.start, at("2026-11-09T00:00:00Z"));
         assert_eq!(period.end, at("2026-11-16T00:00:00Z"));
         assert_eq!(period.previous_start, at("2026-11-02T00:00:00Z"));
         assert_eq!(period.hours(), 168);
         // A day collected to its last hour counts as complete.
-        let whole = Period::resolve(&Window::default(), oldest, at("2026-11-17T00:00:00Z"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let whole =
+            Period::resolve(&Window::default(), oldest, at("2026-11-17T00:00:00Z")).unwrap();
         assert_eq!(whole.end, at("2026-11-17T00:00:00Z"));
         // Less than a day of data: the week ending at its newest hour.
         let young = Period::resolve(
@@ -278,7 +278,7 @@ mod tests {
             at("2026-11-16T01:00:00Z"),
             at("2026-11-16T05:00:00Z"),
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         assert_eq!(young.end, at("2026-11-16T05:00:00Z"));
     }
 
@@ -293,7 +293,7 @@ mod tests {
             at("2026-10-01T00:00:00Z"),
             at("2026-11-16T05:00:00Z"),
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         assert_eq!(period.start, at("2026-11-09T05:00:00Z"));
     }
 
@@ -306,7 +306,7 @@ mod tests {
             to: Some(day("2026-11-11")),
         };
         let oldest = at("2026-10-01T00:00:00Z");
-        let period = Period::resolve(&range, oldest, newest).unwrap_or_else(|e| panic!("{e}"));
+        let period = Period::resolve(&range, oldest, newest).unwrap();
         assert_eq!(period.end, at("2026-11-11T00:00:00Z"));
         assert_eq!(period.previous_start, at("2026-11-07T00:00:00Z"));
         let reversed = Window::Range {

@@ -276,6 +276,6 @@ mod tests {
     }
 
     fn text(batch: &crate::store::read::Batch) -> Text<'_> {
-        batch.columns().text("x").unwrap_or_else(|e| panic!("{e}"))
+        batch.columns().text("x").unwrap()
     }
 }

@@ -130,13 +130,13 @@ mod tests {
 
     /// A folder holding empty files at `relative` paths.
     fn dataset(relative: &[&str]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         for name in relative {
             let path = dir.path().join(name);
             if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+                fs::create_dir_all(parent).unwrap();
             }
-            fs::write(path, b"").unwrap_or_else(|e| panic!("{e}"));
+            fs::write(path, b"").unwrap();
         }
         dir
     }
@@ -165,8 +165,7 @@ mod tests {
             "nodes/_temporary/date=2026-11-03/part-00-0-0000.parquet",
             "_wal/a/0.arrow",
         ]);
-        let files =
-            files(dir.path(), "nodes", &Filter::default()).unwrap_or_else(|e| panic!("{e}"));
+        let files = files(dir.path(), "nodes", &Filter::default()).unwrap();
         assert_eq!(
             names(dir.path(), &files),
             [
@@ -194,7 +193,7 @@ mod tests {
             from: Some(day("2026-11-02")),
             to: Some(day("2026-11-02")),
         };
-        let kept = files(dir.path(), "allocation", &filter).unwrap_or_else(|e| panic!("{e}"));
+        let kept = files(dir.path(), "allocation", &filter).unwrap();
         assert_eq!(
             names(dir.path(), &kept),
             ["allocation/cluster=a/date=2026-11-02/part-00-0-0000.parquet"]
@@ -203,12 +202,9 @@ mod tests {
             from: Some(day("2026-11-02")),
             ..Filter::default()
         };
-        let kept = files(dir.path(), "allocation", &since).unwrap_or_else(|e| panic!("{e}"));
+        let kept = files(dir.path(), "allocation", &since).unwrap();
         assert_eq!(kept.len(), 3, "both clusters from the 2nd on");
-        assert_eq!(
-            clusters(dir.path(), "allocation").unwrap_or_else(|e| panic!("{e}")),
-            ["a", "b"]
-        );
+        assert_eq!(clusters(dir.path(), "allocation").unwrap(), ["a", "b"]);
         assert!(files(dir.path(), "samples", &Filter::default()).is_ok_and(|f| f.is_empty()));
     }
 

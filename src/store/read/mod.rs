@@ -380,23 +380,23 @@ mod tests {
             ),
             (col::TS, Arc::new(Int64Array::from(vec![10, 40, 20, 30]))),
         ];
-        let batch = RecordBatch::try_from_iter(columns).unwrap_or_else(|e| panic!("{e}"));
-        let bytes = parquet_bytes(&TABLE, &batch).unwrap_or_else(|e| panic!("{e}"));
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let bytes = parquet_bytes(&TABLE, &batch).unwrap();
         let path = dir.join("part-00-w-0000.parquet");
-        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, bytes).unwrap();
         path
     }
 
     fn batches(file: &Path, select: &Select<'_>) -> Vec<Batch> {
         open(file, select)
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
             .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
     }
 
     #[test]
     fn reads_only_the_columns_selected_strings_as_codes_when_asked() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let file = file(dir.path());
         let select = Select::columns(&[col::NAMESPACE, col::TS, col::POD]);
         let plain = batches(&file, &select);
@@ -424,7 +424,7 @@ mod tests {
 
     #[test]
     fn present_keeps_only_rows_with_a_value() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let file = file(dir.path());
         let select = Select::columns(&[col::NAMESPACE, col::CPU_USAGE_MAX_CORES])
             .present(&[col::CPU_USAGE_MAX_CORES]);
@@ -433,12 +433,8 @@ mod tests {
             .iter()
             .flat_map(|batch| {
                 let columns = batch.columns();
-                let names = columns
-                    .text(col::NAMESPACE)
-                    .unwrap_or_else(|e| panic!("{e}"));
-                let max = columns
-                    .floats(col::CPU_USAGE_MAX_CORES)
-                    .unwrap_or_else(|e| panic!("{e}"));
+                let names = columns.text(col::NAMESPACE).unwrap();
+                let max = columns.floats(col::CPU_USAGE_MAX_CORES).unwrap();
                 (0..batch.rows())
                     .map(|row| (names.get(row).to_owned(), max.get(row)))
                     .collect::<Vec<_>>()
@@ -454,7 +450,7 @@ mod tests {
 
     #[test]
     fn statistics_give_a_column_maximum_without_decoding() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let file = file(dir.path());
         assert_eq!(max_from_statistics(&file, col::TS).ok(), Some(Some(40)));
         assert_eq!(max_from_statistics(&file, col::POD).ok(), Some(None));
@@ -462,7 +458,7 @@ mod tests {
 
     #[test]
     fn a_column_of_another_type_is_an_error_naming_file_and_column() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let file = file(dir.path());
         let read = batches(&file, &Select::columns(&[col::TS]));
         let error = read[0]
@@ -481,9 +477,9 @@ mod tests {
 
     #[test]
     fn a_corrupt_file_is_an_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("part-00-w-0000.parquet");
-        std::fs::write(&file, b"not parquet at all").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&file, b"not parquet at all").unwrap();
         let error = open(&file, &Select::columns(&[col::TS]))
             .map(|_| ())
             .map_err(|e| e.to_string());

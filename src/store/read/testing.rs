@@ -17,7 +17,7 @@ pub(crate) static TABLE: Table = Table {
 };
 
 fn batch(name: &str, column: ArrayRef) -> Batch {
-    let batch = RecordBatch::try_from_iter([(name, column)]).unwrap_or_else(|e| panic!("{e}"));
+    let batch = RecordBatch::try_from_iter([(name, column)]).unwrap();
     Batch {
         batch,
         path: Arc::from("test.parquet"),
@@ -37,8 +37,7 @@ pub(crate) fn coded(name: &str, values: &[&str], batches: &[&[Option<i32>]]) -> 
         .iter()
         .map(|codes| {
             let keys = Int32Array::from(codes.to_vec());
-            let dictionary = DictionaryArray::<Int32Type>::try_new(keys, values.clone())
-                .unwrap_or_else(|e| panic!("{e}"));
+            let dictionary = DictionaryArray::<Int32Type>::try_new(keys, values.clone()).unwrap();
             batch(name, Arc::new(dictionary))
         })
         .collect()
