@@ -18,6 +18,7 @@ use super::objects::{
 use super::resources::{
     CRONJOBS, DAEMONSETS, DEPLOYMENTS, HPAS, NAMESPACES, NODES, PDBS, REPLICASETS, STATEFULSETS,
 };
+use super::storage::Volumes;
 use super::store::{Store, StoreError};
 
 /// What to generate.
@@ -138,6 +139,39 @@ pub struct ClusterModel {
     pub pods: BTreeMap<(String, String), PodModel>,
     pub nodes: Vec<String>,
     pub life: Life,
+    /// Claims and volumes, and their changes (apart from `life`, so its
+    /// draws and order stay as they were).
+    pub volumes: Volumes,
+}
+
+impl ClusterModel {
+    /// When the next change of any controller is due.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        match (self.life.next_due(), self.volumes.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Applies everything due up to `until` in time order (at one instant, the
+/// workload controllers before the storage ones); returns how many changes
+/// happened.
+///
+/// # Errors
+///
+/// A [`StoreError`] if the store refuses a write (a simulator defect).
+pub fn advance(
+    model: &mut ClusterModel,
+    store: &Store,
+    until: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let mut count = 0;
+    while let Some(at) = model.volumes.next_due().filter(|at| *at <= until) {
+        count += life::advance(model, store, at)?;
+        count += usize::from(model.volumes.apply_next(store, at)?);
+    }
+    Ok(count + life::advance(model, store, until)?)
 }
 
 /// A node pool of the simulated cluster (or a scenario's node).
@@ -416,6 +450,9 @@ pub fn generate(spec: &ClusterSpec, store: &Store) -> Result<ClusterModel, Store
         model.life.cronjobs.push(cron);
     }
     model.life.start(now);
+    super::services::generate(store, now)?;
+    model.volumes = Volumes::new(spec.seed);
+    model.volumes.generate(store, &model.nodes, now)?;
     Ok(model)
 }
 

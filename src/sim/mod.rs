@@ -22,6 +22,8 @@ pub mod scenario;
 mod scheduler;
 pub mod selector;
 mod server;
+mod services;
+mod storage;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -160,20 +162,20 @@ impl Sim {
         let due = self
             .model
             .read()
-            .map(|model| model.life.next_due().is_some_and(|at| at <= now))
+            .map(|model| model.next_due().is_some_and(|at| at <= now))
             .unwrap_or(false);
         if !due {
             return Ok(0);
         }
         match self.model.write() {
-            Ok(mut model) => life::advance(&mut model, &self.store, now),
+            Ok(mut model) => cluster::advance(&mut model, &self.store, now),
             Err(_) => Ok(0),
         }
     }
 
     /// Real time until the next change is due (at most `cap`).
     fn until_next_change(&self, cap: std::time::Duration) -> std::time::Duration {
-        let next = self.model.read().ok().and_then(|m| m.life.next_due());
+        let next = self.model.read().ok().and_then(|m| m.next_due());
         next.map_or(cap, |at| self.clock.real_until(at).min(cap))
     }
 }
