@@ -18,6 +18,7 @@ fn config() -> SimConfig {
     SimConfig {
         cluster: ClusterSpec {
             seed: 3,
+            gpu_nodes: true,
             ..ClusterSpec::default()
         },
         // Paused: the test moves the clock itself.
@@ -89,6 +90,27 @@ fn kubectl_gets_volumes_claims_classes_and_services() {
         ingress.ends_with(".elb.us-east-1.amazonaws.com"),
         "{ingress}"
     );
+    // GPU nodes: a MIG node advertising slices, a time-sliced node more
+    // GPUs than it has, and the pods asking for them.
+    let gpus = kubectl.run(&[
+        "get",
+        "nodes",
+        "-l",
+        "nvidia.com/gpu.present=true",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.status.allocatable}{\"\\n\"}{end}",
+    ]);
+    assert_eq!(gpus.lines().count(), 2, "{gpus}");
+    assert!(gpus.contains("\"nvidia.com/mig-1g.5gb\":\"2\""), "{gpus}");
+    assert!(gpus.contains("\"nvidia.com/gpu\":\"4\""), "{gpus}");
+    let shared = kubectl.run(&[
+        "get",
+        "pods",
+        "-A",
+        "--field-selector=spec.nodeName=gke-gpu-l4-shared-00000",
+        "--no-headers",
+    ]);
+    assert_eq!(shared.lines().count(), 3, "{shared}");
     runtime.block_on(stop(server));
 }
 

@@ -72,6 +72,10 @@ pub struct ServeArgs {
     /// instead of generating one; --nodes and --pods are then ignored.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+    /// Add two GPU nodes beyond --nodes (an A100 partitioned by MIG, an L4
+    /// time-sliced four ways) and six pods sharing them.
+    #[arg(long)]
+    pub gpu_nodes: bool,
     /// Write a kubeconfig pointing at the server to this file.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig_out: Option<PathBuf>,
@@ -107,6 +111,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             nodes: serve.nodes,
             pods: serve.pods,
             seed: serve.seed,
+            gpu_nodes: serve.gpu_nodes,
         },
         speed: serve.speed,
         faults,

@@ -27,15 +27,20 @@ pub struct ClusterSpec {
     pub nodes: usize,
     pub pods: usize,
     pub seed: u64,
+    /// Two GPU nodes beyond `nodes` (one MIG-partitioned, one time-sliced)
+    /// and the pods that share them ([`super::gpu`]).
+    pub gpu_nodes: bool,
 }
 
 impl Default for ClusterSpec {
-    /// A small cluster that starts instantly: 20 nodes, 300 pods, seed 1.
+    /// A small cluster that starts instantly: 20 nodes, 300 pods, seed 1,
+    /// no GPU nodes (they would add to the bill of every demo).
     fn default() -> ClusterSpec {
         ClusterSpec {
             nodes: 20,
             pods: 300,
             seed: 1,
+            gpu_nodes: false,
         }
     }
 }
@@ -450,6 +455,9 @@ pub fn generate(spec: &ClusterSpec, store: &Store) -> Result<ClusterModel, Store
         model.life.cronjobs.push(cron);
     }
     model.life.start(now);
+    if spec.gpu_nodes {
+        super::gpu::generate(&mut model, store, spec.seed, now)?;
+    }
     super::services::generate(store, now)?;
     model.volumes = Volumes::new(spec.seed);
     model.volumes.generate(store, &model.nodes, now)?;
@@ -982,6 +990,7 @@ mod tests {
             nodes: 20,
             pods: 300,
             seed,
+            ..ClusterSpec::default()
         }
     }
 

@@ -14,6 +14,7 @@
 pub mod audit;
 mod cluster;
 mod faults;
+mod gpu;
 mod life;
 mod metrics;
 mod objects;
