@@ -198,3 +198,52 @@ async fn typed_clients_read_the_new_kinds_and_a_claim_watch_sees_one_made_and_de
     assert!(done(&seen), "{seen:#?}");
     stop(server).await;
 }
+
+#[test]
+fn kubectl_sees_autopilot_nodes_and_pods_selecting_their_compute_class() {
+    let runtime = runtime();
+    let config = SimConfig {
+        cluster: ClusterSpec {
+            autopilot: true,
+            ..ClusterSpec::default()
+        },
+        ..config()
+    };
+    let server = runtime.block_on(start(&config));
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let Some(kubectl) = Kubectl::new(&server, dir.path()) else {
+        return;
+    };
+    let nodes = kubectl.run(&[
+        "get",
+        "nodes",
+        "-L",
+        "cloud.google.com/compute-class,cloud.google.com/gke-provisioning",
+        "--no-headers",
+    ]);
+    assert_eq!(nodes.lines().count(), 20, "{nodes}");
+    assert!(
+        nodes.lines().all(|l| l.starts_with("gk3-kubetally-sim-")),
+        "{nodes}"
+    );
+    for class in ["Balanced", "Scale-Out", "autopilot-spot", "spot"] {
+        assert!(nodes.contains(class), "no {class} in:\n{nodes}");
+    }
+    let selectors = kubectl.run(&[
+        "get",
+        "pods",
+        "-A",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.nodeSelector}{\"\\n\"}{end}",
+    ]);
+    for selector in [
+        "{\"cloud.google.com/compute-class\":\"Scale-Out\"}",
+        "{\"cloud.google.com/compute-class\":\"Balanced\"}",
+        "{\"cloud.google.com/gke-spot\":\"true\"}",
+    ] {
+        assert!(selectors.lines().any(|l| l == selector), "no {selector}");
+    }
+    let system = kubectl.run(&["get", "ds", "-n", "kube-system", "--no-headers"]);
+    assert!(system.contains("gke-metadata-server"), "{system}");
+    runtime.block_on(stop(server));
+}

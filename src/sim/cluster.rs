@@ -30,6 +30,9 @@ pub struct ClusterSpec {
     /// Two GPU nodes beyond `nodes` (one MIG-partitioned, one time-sliced)
     /// and the pods that share them ([`super::gpu`]).
     pub gpu_nodes: bool,
+    /// GKE Autopilot mode: Google-managed nodes of compute classes, pods
+    /// selecting the class of their node, GKE's system pods ([`super::autopilot`]).
+    pub autopilot: bool,
 }
 
 impl Default for ClusterSpec {
@@ -41,6 +44,7 @@ impl Default for ClusterSpec {
             pods: 300,
             seed: 1,
             gpu_nodes: false,
+            autopilot: false,
         }
     }
 }
@@ -150,6 +154,38 @@ pub struct ClusterModel {
 }
 
 impl ClusterModel {
+    /// Starts the usage of a pod the generator wrote itself, outside the
+    /// controllers' life (it never changes): GPU and Autopilot system pods,
+    /// whose jitter comes from their module's own stream `rng`.
+    pub fn adopt_pod(
+        &mut self,
+        template: &PodTemplate,
+        identity: &PodIdentity,
+        node: &str,
+        started: DateTime<Utc>,
+        rng: &mut Rng,
+    ) {
+        let mut containers = template.containers.clone();
+        for container in &mut containers {
+            container.jitter = rng.unit();
+            container.started = started;
+        }
+        let key = (identity.namespace.clone(), identity.name.clone());
+        self.pods.insert(
+            key,
+            PodModel {
+                namespace: identity.namespace.clone(),
+                name: identity.name.clone(),
+                uid: identity.uid.clone(),
+                node: node.to_owned(),
+                labels: identity.labels.clone(),
+                containers,
+                sizing: template.sizing.clone(),
+                reserved: template.request(),
+            },
+        );
+    }
+
     /// When the next change of any controller is due.
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
         match (self.life.next_due(), self.volumes.next_due()) {
@@ -349,12 +385,19 @@ pub fn generate(spec: &ClusterSpec, store: &Store) -> Result<ClusterModel, Store
         ..ClusterModel::default()
     };
 
-    let nodes = node_names(spec.nodes);
+    let nodes = if spec.autopilot {
+        super::autopilot::nodes(node_names(spec.nodes))
+    } else {
+        node_names(spec.nodes)
+    };
     for (name, pool, zone_index) in &nodes {
-        store.put(
-            NODES,
-            node_object(name, pool, *zone_index, now - Duration::days(30)),
-        )?;
+        let node = node_object(name, pool, *zone_index, now - Duration::days(30));
+        let node = if spec.autopilot {
+            super::autopilot::relabel(node)
+        } else {
+            node
+        };
+        store.put(NODES, node)?;
         let (cpu, memory) = allocatable(pool);
         let preemptible = pool
             .capacity_label
@@ -455,6 +498,9 @@ pub fn generate(spec: &ClusterSpec, store: &Store) -> Result<ClusterModel, Store
         model.life.cronjobs.push(cron);
     }
     model.life.start(now);
+    if spec.autopilot {
+        super::autopilot::system_pods(&mut model, store, spec.seed, now)?;
+    }
     if spec.gpu_nodes {
         super::gpu::generate(&mut model, store, spec.seed, now)?;
     }

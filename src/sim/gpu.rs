@@ -18,7 +18,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use super::cluster::{ClusterModel, PodModel, Pool, Rng, UsageProfile, node_object};
+use super::cluster::{ClusterModel, Pool, Rng, UsageProfile, node_object};
 use super::objects::{Owner, PodIdentity, PodTemplate, controller, replica_status};
 use super::resources::{DEPLOYMENTS, NODES, PODS, REPLICASETS};
 use super::store::{Store, StoreError, uid_for};
@@ -226,7 +226,7 @@ pub fn generate(
                     (1 << 40) + 8 * index as u64 + replica as u64,
                 ),
                 namespace: workload.namespace.to_owned(),
-                name: name.clone(),
+                name,
                 labels: pod_labels.clone(),
                 owner: Some(set.reference()),
             };
@@ -234,24 +234,7 @@ pub fn generate(
             let mut pod = template.pod(&identity, Some(node), started);
             with_device(&mut pod["spec"], workload.device);
             store.put(PODS, pod)?;
-            let mut containers = template.containers.clone();
-            for container in &mut containers {
-                container.jitter = rng.unit();
-                container.started = started;
-            }
-            model.pods.insert(
-                (identity.namespace.clone(), name.clone()),
-                PodModel {
-                    namespace: identity.namespace,
-                    name,
-                    uid: identity.uid,
-                    node: node.to_owned(),
-                    labels: pod_labels.clone(),
-                    containers,
-                    sizing: template.sizing.clone(),
-                    reserved: template.request(),
-                },
-            );
+            model.adopt_pod(&template, &identity, node, started, &mut rng);
         }
     }
     Ok(())

@@ -12,6 +12,7 @@
 //! seed reproduces a cluster and its week exactly.
 
 pub mod audit;
+mod autopilot;
 mod cluster;
 mod faults;
 mod gpu;
