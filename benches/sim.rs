@@ -16,8 +16,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
+use kubetally::sim::etcd::Etcd;
 use kubetally::sim::resources::PODS;
-use kubetally::sim::store::Store;
 use kubetally::sim::{ClusterSpec, Sim, SimConfig, SimServer};
 use serde_json::json;
 
@@ -107,7 +107,7 @@ fn sim(c: &mut Criterion) {
     const EVENTS: usize = 1000;
     group.throughput(Throughput::Elements(EVENTS as u64));
     let watched: Api<Pod> = Api::namespaced(client.clone(), "bench");
-    let store: &Store = &server.sim.store;
+    let store: &Etcd = &server.sim.store;
     let mut round = 0_u64;
     group.bench_function(BenchmarkId::new("watch_events", EVENTS), |b| {
         b.iter(|| {

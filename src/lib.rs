@@ -2,13 +2,26 @@
 //! the node it runs on, and writes it as columnar Parquet that any SQL engine
 //! reads. See `README.md` for the tour and `docs/` for the contracts.
 //!
-//! Modules are roles; dependencies point down toward [`model`]:
-//! `cli` → `pricing` → `model`, and `store` (schemas) → `model`.
+//! Modules are roles; dependencies point down toward [`model`]. Each line
+//! names everything a module imports (tests also borrow `sim`'s clock):
+//!
+//! - `cli`: every module below, and nothing imports it.
+//! - `serve` → `collect`, `allocate`, `cluster`, `pricing`, `model`.
+//! - `collect` → `source`, `store`, `allocate`, `cluster`, `pricing`.
+//! - `analyze` → `store`, `allocate`, `model`.
+//! - `recommend` → `store`, `pricing`, `model`.
+//! - `store` → `allocate`, `cluster`, `pricing`.
+//! - `allocate` → `cluster`, `pricing`, `model`.
+//! - `source` (watchers; k8s-openapi types → slim ones) → `cluster`, `model`.
+//! - `cluster` (slim projections, the inventory) → `model`.
+//! - `pricing` → `model`; `sim` → `model`.
+//! - `model` imports none.
 
 pub mod allocate;
 #[cfg(feature = "analyze")]
 pub mod analyze;
 pub mod cli;
+pub mod cluster;
 pub mod collect;
 pub mod model;
 pub mod pricing;

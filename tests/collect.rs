@@ -88,6 +88,17 @@ pub(crate) async fn collect_from(
     out: &Path,
     duration: chrono::Duration,
 ) -> Summary {
+    collect_with(&Collector::default(), server, out, duration).await
+}
+
+/// [`collect_from`] with `collector`, whose shared state the caller reads
+/// afterwards.
+pub(crate) async fn collect_with(
+    collector: &Collector,
+    server: &SimServer,
+    out: &Path,
+    duration: chrono::Duration,
+) -> Summary {
     let speed = SPEED;
     let client = kube::Client::try_from(kube_config(server)).unwrap_or_else(|e| panic!("{e}"));
     let mut tenants = TenantRules::new(Some("tenant".into()));
@@ -109,7 +120,7 @@ pub(crate) async fn collect_from(
         wal_dir: Some(out.join("_wal")),
         leader: None,
     };
-    Collector::default()
+    collector
         .run(client, &config, std::future::pending())
         .await
         .unwrap_or_else(|error| panic!("{error:#}"))

@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::collect::{number, read, rows};
+use kubetally::model::units::MIB;
 
-const MIB: f64 = 1024.0 * 1024.0;
+use crate::collect::{number, read, rows};
 
 /// Prometheus' `quantile_over_time`: linear interpolation between the
 /// order statistics at rank φ × (n − 1).

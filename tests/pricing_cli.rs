@@ -244,6 +244,173 @@ fn show_lists_a_family_as_a_readable_table() {
     insta::assert_snapshot!(output);
 }
 
+const RESOURCE_HEADER: &str = "kind,provider,region,sku,capacity_type,unit,usd,as_of,source\n";
+
+#[test]
+fn validate_checks_resource_files_by_line_and_column() {
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let bad = dir.path().join("resources.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "{RESOURCE_HEADER}disk,gcp,us-central1,pd-ssd,,gib_month,0.2,2026-11-01,sheet\n\
+             disk,gcp,us-east1,pd-ssd,,gib_month,-0.2,,sheet\n\
+             volume,gcp,us-east1,pd-ssd,,gib_month,0.2,,sheet\n\
+             load_balancer,aws,us-east-1,nlb,,gib_month,0.0225,,sheet\n\
+             disk,gcp,us-central1,PD-SSD,,gib_month,0.3,,sheet\n"
+        ),
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let output = kubetally(&["pricing", "validate", path(&bad)]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines.len(), 5, "{message}");
+    assert!(
+        lines[0].ends_with(
+            r#"resources.csv: line 3, column usd: bad number "-0.2": a price is finite and not negative"#
+        ),
+        "{message}"
+    );
+    assert!(
+        lines[1].contains(r#"line 4, column kind: unknown kind "volume""#),
+        "{message}"
+    );
+    assert!(
+        lines[2].contains("line 5, column unit: gib_month does not fit kind load_balancer"),
+        "{message}"
+    );
+    assert!(
+        lines[3].contains("line 6: duplicate key") && lines[3].contains("line 2"),
+        "{message}"
+    );
+
+    let missing = dir.path().join("missing.csv");
+    std::fs::write(&missing, "kind,provider,sku,usd\ndisk,gcp,pd-ssd,0.1\n")
+        .unwrap_or_else(|error| panic!("{error}"));
+    let output = kubetally(&["pricing", "validate", path(&missing)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("line 1, column unit: missing from the header"));
+
+    let binary = dir.path().join("binary.csv");
+    std::fs::write(&binary, b"kind,provider\n\xff\xfe,gcp\n")
+        .unwrap_or_else(|error| panic!("{error}"));
+    let output = kubetally(&["pricing", "validate", path(&binary)]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains("reading pricing file") && message.contains("UTF-8"),
+        "{message}"
+    );
+}
+
+#[test]
+fn resource_rows_override_the_embedded_ones_and_show_lists_them() {
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let file = dir.path().join("contract.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "{RESOURCE_HEADER}disk,gcp,us-central1,pd-ssd,,gib_month,0.15,2026-11-01,contract 2026\n\
+             load_balancer,aws,us-east-1,nlb,,hour,0.0225,2026-11-01,contract 2026\n"
+        ),
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let summary = stdout(&kubetally(&["pricing", "validate", path(&file)]));
+    assert!(
+        summary.contains(
+            "OK, 2 resource rows (1 disk, 1 load_balancer, 0 cluster_fee, 0 autopilot) for aws, gcp; 1 override embedded rows, 1 add new ones."
+        ),
+        "{summary}"
+    );
+    let shown = |extra: &[&str]| -> Value {
+        let mut args = vec!["pricing", "show", "--format", "json", "--resources"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&stdout(&kubetally(&args))).unwrap_or_else(|error| panic!("{error}"))
+    };
+    let rows = shown(&[
+        "--kind",
+        "disk",
+        "--provider",
+        "gcp",
+        "--region",
+        "us-central1",
+        "--pricing",
+        path(&file),
+    ]);
+    let rows = rows.as_array().unwrap_or_else(|| panic!("not an array"));
+    let ssd: Vec<_> = rows.iter().filter(|row| row["sku"] == "pd-ssd").collect();
+    assert_eq!(ssd.len(), 1, "{rows:?}");
+    assert_eq!(
+        (&ssd[0]["usd"], &ssd[0]["source"]),
+        (&Value::from("0.15"), &Value::from("contract 2026"))
+    );
+    assert!(
+        rows.iter()
+            .all(|row| row["kind"] == "disk" && row["provider"] == "gcp")
+    );
+    // Two --pricing files: machine rows and resource rows together.
+    let machines = dir.path().join("machines.csv");
+    std::fs::write(
+        &machines,
+        "provider,region,machine_family,machine_type,capacity_type,vcpu_hour_usd,memory_gib_hour_usd,as_of\n\
+         gcp,us-central1,e2,,on_demand,0.02,0.002,\n",
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let json = price(&[
+        "--machine-type",
+        "e2-standard-4",
+        "--pricing",
+        path(&file),
+        "--pricing",
+        path(&machines),
+    ]);
+    assert_eq!(json["price_source"], "user");
+    let nlb = shown(&[
+        "--kind",
+        "load_balancer",
+        "--provider",
+        "aws",
+        "--pricing",
+        path(&file),
+        "--pricing",
+        path(&machines),
+    ]);
+    assert!(
+        nlb.as_array()
+            .is_some_and(|rows| rows.iter().any(|row| row["sku"] == "nlb")),
+        "{nlb}"
+    );
+}
+
+#[test]
+fn the_exported_resource_prices_are_a_valid_pricing_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let file = dir.path().join("resources.csv");
+    std::fs::write(
+        &file,
+        stdout(&kubetally(&[
+            "pricing",
+            "show",
+            "--resources",
+            "--format",
+            "csv",
+        ])),
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let summary = stdout(&kubetally(&["pricing", "validate", path(&file)]));
+    assert!(summary.contains("for aws, azure, gcp;"), "{summary}");
+    assert!(summary.contains(" 0 add new ones"), "{summary}");
+    let output = kubetally(&["pricing", "show", "--kind", "volume"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("unknown kind \"volume\""),
+        "{}",
+        stderr(&output)
+    );
+}
+
 fn path(path: &Path) -> &str {
     path.to_str()
         .unwrap_or_else(|| panic!("non-UTF-8 temp path"))

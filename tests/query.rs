@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
-use kubetally::analyze::{self, Format, QueryFile, Session};
+use kubetally::analyze::{self, QueryFile, ResultFormat, Session};
 use kubetally::sim::SimConfig;
 use kubetally::sim::scenario::Scenario;
 use serde_json::Value;
@@ -226,7 +226,7 @@ fn polars_rows(root: &Path, sql: &str) -> Rows {
         .map(|c| c.to_string())
         .collect::<Vec<_>>();
     let mut json = Vec::new();
-    analyze::write(&mut frame, Format::Json, &mut json).unwrap_or_else(|e| panic!("{e}"));
+    analyze::write(&mut frame, ResultFormat::Json, &mut json).unwrap_or_else(|e| panic!("{e}"));
     let objects: Vec<BTreeMap<String, Value>> =
         serde_json::from_slice(&json).unwrap_or_else(|e| panic!("{e}"));
     let rows = objects

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use kubetally::analyze::Session;
 use kubetally::analyze::report::{
-    self, Basis, Format, Options, Report, ShareIdle, ShareShared, Window,
+    self, Basis, Options, Report, ReportFormat, ShareIdle, ShareShared, Window,
 };
 use kubetally::store::schema::{ALLOCATION, NODES, Table};
 
@@ -99,7 +99,7 @@ fn build(options: &Options) -> Report {
     report::build(&mut session, options).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn rendered(report: &Report, format: Format) -> String {
+fn rendered(report: &Report, format: ReportFormat) -> String {
     let mut out = Vec::new();
     report::render(report, format, &mut out).unwrap_or_else(|e| panic!("{e}"));
     String::from_utf8(out).unwrap_or_else(|e| panic!("{e}"))
@@ -142,7 +142,7 @@ fn the_invoices_add_up_to_the_node_cost_on_every_basis_and_rule() {
                 let expected = *node_total.get_or_insert_with(|| node_cost(&report));
                 assert!(expected > 0.0, "{case}");
                 // The invoice table: tenants plus the unshared remainder rows.
-                let csv = rendered(&report, Format::Csv);
+                let csv = rendered(&report, ReportFormat::Csv);
                 let mut reader = csv::Reader::from_reader(csv.as_bytes());
                 let header: Vec<String> = reader
                     .headers()
@@ -265,7 +265,7 @@ fn the_markdown_report_of_a_fixed_week() {
     // late): checked here, left out of the snapshot.
     let coverage = report.quality.sample_coverage_pct.unwrap_or_default();
     assert!(coverage > 95.0, "{coverage}");
-    let markdown = rendered(&report, Format::Markdown);
+    let markdown = rendered(&report, ReportFormat::Markdown);
     let line = markdown
         .lines()
         .find(|l| l.starts_with("- Usage samples: "))
@@ -280,7 +280,7 @@ fn the_markdown_report_of_a_fixed_week() {
 #[test]
 fn the_html_report_is_self_contained_and_well_formed() {
     let report = build(&Options::default());
-    let html = rendered(&report, Format::Html);
+    let html = rendered(&report, ReportFormat::Html);
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
     assert!(html.trim_end().ends_with("</html>"));
     for banned in [
@@ -372,7 +372,7 @@ fn the_format_follows_the_output_file_name() {
         if name == "r.md" {
             // The command line's default period is the library's.
             let report = build(&Options::default());
-            assert_eq!(text, rendered(&report, Format::Markdown));
+            assert_eq!(text, rendered(&report, ReportFormat::Markdown));
         }
     }
 }

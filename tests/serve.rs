@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use kubetally::allocate::{Sample, SampleContext, millicores};
+use kubetally::allocate::{Sample, SampleContext};
+use kubetally::cluster::{
+    Collection, ContainerResources, Phase, SlimContainer, SlimNode, SlimPod, lock,
+};
 use kubetally::collect::{Collector, Stats};
+use kubetally::model::units::millicores;
 use kubetally::model::{NodeFacts, Quantity};
 use kubetally::pricing::{PriceBook, PricingOptions, classify};
 use kubetally::serve::{ServeError, ServeState, bind, serve};
-use kubetally::source::pod::{Phase, Resources, SlimContainer, SlimPod};
-use kubetally::source::watch::lock;
-use kubetally::source::{Collection, SlimNode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -77,9 +78,9 @@ fn gpu_pod() -> SlimPod {
         ready_at: None,
         containers: vec![SlimContainer {
             name: "trainer".into(),
-            resources: Resources {
+            resources: ContainerResources {
                 gpus: 1,
-                ..Resources::default()
+                ..ContainerResources::default()
             },
             restarts: 0,
             last_oom_kill: None,
@@ -399,6 +400,50 @@ async fn metrics_serves_opencost_prices_and_allocations() {
     let missing = get(server.addr, "/nope").await;
     assert_eq!(missing.status, 404);
     server.stop().await;
+}
+
+/// A node whose capacity does not parse is kept and counted on `/metrics`
+/// under its own kind, next to the other failures.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_whose_capacity_does_not_parse_is_counted_on_metrics() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let sim = crate::support::start(&crate::collect::scenario_config()).await;
+    sim.sim
+        .store
+        .put(
+            kubetally::sim::resources::NODES,
+            serde_json::json!({
+                "metadata": {
+                    "name": "n-bad",
+                    "labels": {"node.kubernetes.io/instance-type": "e2-standard-4"}
+                },
+                "status": {"capacity": {"cpu": "lots", "memory": "16Gi"}}
+            }),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let collector = Collector::default();
+    crate::collect::collect_with(&collector, &sim, dir.path(), chrono::Duration::minutes(3)).await;
+    crate::support::stop(sim).await;
+    let server = start(ServeState::new(
+        &collector,
+        price_book(),
+        "test",
+        Duration::from_secs(60),
+    ))
+    .await;
+
+    let metrics = get(server.addr, "/metrics").await.body;
+    server.stop().await;
+
+    assert!(
+        value(&metrics, "kubetally_errors_total{kind=\"node_capacity\"}") >= 1.0,
+        "{metrics}"
+    );
+    let inventory = lock(&collector.inventory);
+    let node = inventory
+        .node("n-bad")
+        .unwrap_or_else(|| panic!("n-bad is kept in the inventory"));
+    assert_eq!(node.facts.cpu_capacity, Quantity::ZERO);
 }
 
 #[tokio::test(flavor = "multi_thread")]

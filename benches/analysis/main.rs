@@ -173,7 +173,8 @@ fn statements(case: &Case, engine: Option<&str>, root: &Path) -> Vec<String> {
 fn report_run(session: &mut Session) -> usize {
     let report = report::build(session, &report::Options::default()).unwrap_or_else(|e| fail(e));
     let mut markdown = Vec::new();
-    report::render(&report, report::Format::Markdown, &mut markdown).unwrap_or_else(|e| fail(e));
+    report::render(&report, report::ReportFormat::Markdown, &mut markdown)
+        .unwrap_or_else(|e| fail(e));
     markdown.len()
 }
 

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kubetally::allocate::{HourRows, TenantRules};
+use kubetally::cluster::{Inventory, SharedInventory, lock};
 use kubetally::collect::{Ledger, Stats};
 use kubetally::pricing::{PriceBook, PricingOptions};
 use kubetally::sim::{ClusterSpec, SimConfig, SimServer};
-use kubetally::source::Inventory;
 use kubetally::source::metrics::{self, NodeUsage, PodUsage};
-use kubetally::source::watch::{self, OnError, SharedInventory, lock};
+use kubetally::source::watch::{self, OnError};
 use tokio::task::JoinHandle;
 
 use super::fail;
@@ -37,11 +37,11 @@ pub fn client(url: &str) -> kube::Client {
 }
 
 pub fn on_error() -> OnError {
-    Arc::new(|collection, error| {
+    Arc::new(|error| {
         eprintln!(
-            "{} bench: watch {} failed: {error}",
+            "{} bench: {}",
             env!("CARGO_CRATE_NAME"),
-            collection.as_str()
+            kubetally::collect::event::Causes(&error)
         )
     })
 }

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use kubetally::allocate::HourRows;
+use kubetally::cluster::lock;
 use kubetally::collect::Ledger;
 use kubetally::sim::epoch;
-use kubetally::source::watch::lock;
 
 pub use super::cluster::spec;
 use super::cluster::{Cluster, advance};

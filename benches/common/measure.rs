@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use kubetally::model::units::MIB;
+
 use super::fail;
 
 /// A `kB` field of `/proc/self/status` (`VmRSS`, `VmHWM`, …), in bytes.
@@ -24,7 +26,7 @@ pub fn status_bytes(field: &str) -> u64 {
 }
 
 pub fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
+    bytes as f64 / MIB
 }
 
 pub fn median(values: &mut [Duration]) -> Duration {

@@ -19,13 +19,13 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::fit::{Charge, fit};
 use super::tenant::TenantRules;
+use crate::cluster::{Inventory, SlimContainer, SlimNode, SlimPod};
 use crate::model::histogram::Histogram;
 use crate::model::reserve::{Amount, OVERHEAD, RESERVED};
 use crate::model::sketch::Sketch;
+use crate::model::units::GIB;
 use crate::model::usage::HourUsage;
 use crate::pricing::{NodeClass, NodePrice, PriceBook, classify};
-use crate::source::pod::SlimContainer;
-use crate::source::{Inventory, SlimNode, SlimPod};
 
 /// One version of a pod and from when it is billed by it: a change the
 /// watch delivered (an in-place resize granted, the pod ending) takes
@@ -36,8 +36,6 @@ pub struct PodVersion {
     pub since: DateTime<Utc>,
     pub pod: Arc<SlimPod>,
 }
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// What every sample of one container shares while its pod does not change:
 /// the join with the inventory. Samples hold it behind one `Arc`, so an open
@@ -69,11 +67,6 @@ pub struct Sample {
     /// a float that changes every minute (docs/schema.md).
     pub cpu_usage_millicores: i64,
     pub memory_usage_bytes: i64,
-}
-
-/// `cores` to the nearest millicore.
-pub fn millicores(cores: f64) -> i64 {
-    (cores * 1000.0).round() as i64
 }
 
 impl Sample {
@@ -879,7 +872,7 @@ mod tests {
     fn container(name: &str, cpu: f64, memory: i64) -> SlimContainer {
         SlimContainer {
             name: Arc::from(name),
-            resources: crate::source::pod::Resources {
+            resources: crate::cluster::ContainerResources {
                 cpu_request_cores: Some(cpu),
                 memory_request_bytes: Some(memory),
                 ..Default::default()
@@ -895,7 +888,7 @@ mod tests {
             namespace: Arc::from("shop"),
             name: Arc::from(uid),
             node: Some(Arc::from("n1")),
-            phase: crate::source::pod::Phase::Running,
+            phase: crate::cluster::Phase::Running,
             started: Some(crate::sim::epoch() - Duration::hours(1)),
             containers,
             ..SlimPod::default()

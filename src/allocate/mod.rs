@@ -9,7 +9,7 @@ pub mod workloads;
 
 pub use hour::{
     AllocationRow, Events, HourBook, HourRows, NodePoint, NodeRow, PodVersion, Sample,
-    SampleContext, hour_of, millicores, sort_allocation, spans, tenant_of, window_hour,
+    SampleContext, hour_of, sort_allocation, spans, tenant_of, window_hour,
 };
 pub use tenant::{Pattern, SHARED, TenantMapError, TenantRules, parse_tenant_map};
 pub use workloads::{WorkloadRow, sort_workloads, workload_rows};

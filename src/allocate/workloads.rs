@@ -9,8 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::hour::AllocationRow;
 use super::tenant::TenantRules;
-use crate::source::workload::{SlimWorkload, TemplateContainer};
-use crate::source::{Inventory, OwnerKind, SlimPod, WorkloadKey};
+use crate::cluster::{Inventory, OwnerKind, SlimPod, SlimWorkload, TemplateContainer, WorkloadKey};
 
 /// One `workloads` row.
 #[derive(Debug, Clone, PartialEq)]

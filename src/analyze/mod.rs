@@ -17,7 +17,7 @@ pub mod report;
 mod session;
 
 pub use library::{Bundled, bundled, find};
-pub use output::{Format, write};
+pub use output::{ResultFormat, write};
 pub use query_file::{ENGINES, EngineChange, Param, QueryFile, QueryFileError, parse_param};
 pub use session::{Session, TableFiles};
 

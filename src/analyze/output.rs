@@ -19,7 +19,7 @@ use super::AnalyzeError;
 
 /// How a result is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum ResultFormat {
     /// A Markdown table.
     Table,
     /// CSV with a header line.
@@ -30,14 +30,14 @@ pub enum Format {
     Parquet,
 }
 
-impl Format {
+impl ResultFormat {
     /// The format's name, for messages.
     pub fn name(self) -> &'static str {
         match self {
-            Format::Table => "table",
-            Format::Csv => "csv",
-            Format::Json => "json",
-            Format::Parquet => "parquet",
+            ResultFormat::Table => "table",
+            ResultFormat::Csv => "csv",
+            ResultFormat::Json => "json",
+            ResultFormat::Parquet => "parquet",
         }
     }
 }
@@ -50,7 +50,7 @@ impl Format {
 /// value.
 pub fn write(
     frame: &mut DataFrame,
-    format: Format,
+    format: ResultFormat,
     out: &mut dyn Write,
 ) -> Result<(), AnalyzeError> {
     let failed = |message: String| AnalyzeError::Write {
@@ -59,22 +59,22 @@ pub fn write(
     };
     let polars_failed = |cause: PolarsError| failed(super::session::one_line(&cause.to_string()));
     match format {
-        Format::Table => {
+        ResultFormat::Table => {
             let text = table(frame).map_err(polars_failed)?;
             writeln!(out, "{text}").map_err(|e| io_failed(format, e))
         }
-        Format::Csv => {
+        ResultFormat::Csv => {
             let mut flat = nested_as_json(frame).map_err(polars_failed)?;
             CsvWriter::new(out).finish(&mut flat).map_err(polars_failed)
         }
-        Format::Json => {
+        ResultFormat::Json => {
             JsonWriter::new(&mut *out)
                 .with_json_format(JsonFormat::Json)
                 .finish(frame)
                 .map_err(polars_failed)?;
             writeln!(out).map_err(|e| io_failed(format, e))
         }
-        Format::Parquet => ParquetWriter::new(out)
+        ResultFormat::Parquet => ParquetWriter::new(out)
             .finish(frame)
             .map(|_| ())
             .map_err(polars_failed),
@@ -83,7 +83,7 @@ pub fn write(
 
 /// An output error keeps its `io::Error` as the source, so a closed pipe
 /// (`| head`) is recognised and is no failure.
-fn io_failed(format: Format, cause: std::io::Error) -> AnalyzeError {
+fn io_failed(format: ResultFormat, cause: std::io::Error) -> AnalyzeError {
     AnalyzeError::Output {
         format: format.name(),
         cause,
@@ -193,7 +193,7 @@ mod tests {
         DataFrame::new_infer_height(columns).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn written(format: Format) -> String {
+    fn written(format: ResultFormat) -> String {
         let mut out = Vec::new();
         write(&mut frame(), format, &mut out).unwrap_or_else(|e| panic!("{e}"));
         String::from_utf8(out).unwrap_or_else(|e| panic!("{e}"))
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn a_table_is_markdown_with_short_right_aligned_numbers() {
-        insta::assert_snapshot!(written(Format::Table), @r"
+        insta::assert_snapshot!(written(ResultFormat::Table), @r"
         | tenant | cost_usd | pods |
         |--------|----------|------|
         | acme   |     12.5 |    3 |
@@ -212,11 +212,11 @@ mod tests {
     #[test]
     fn csv_and_json_keep_full_precision() {
         assert_eq!(
-            written(Format::Csv),
+            written(ResultFormat::Csv),
             "tenant,cost_usd,pods\nacme,12.5,3\nglobex,0.0001234,\n"
         );
         assert_eq!(
-            written(Format::Json),
+            written(ResultFormat::Json),
             "[{\"tenant\":\"acme\",\"cost_usd\":12.5,\"pods\":3},{\"tenant\":\"globex\",\"cost_usd\":0.0001234,\"pods\":null}]\n"
         );
     }
@@ -245,7 +245,7 @@ mod tests {
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         let mut out = Vec::new();
-        write(&mut frame, Format::Csv, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        write(&mut frame, ResultFormat::Csv, &mut out).unwrap_or_else(|e| panic!("{e}"));
         insta::assert_snapshot!(String::from_utf8_lossy(&out), @r#"
         pod,tags,usage
         api-0,"[""a"",""b\""c""]","{""unit"":""seconds"",""amount"":3600.0}"

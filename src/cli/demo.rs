@@ -194,13 +194,13 @@ fn recommend(out: &std::path::Path) -> anyhow::Result<Vec<RecommendationRow>> {
 /// report is: where a user looks next.
 #[cfg(feature = "analyze")]
 fn look_next(out: &std::path::Path, savings: &[RecommendationRow]) -> anyhow::Result<()> {
-    use crate::analyze::report::{self, Format, Options};
+    use crate::analyze::report::{self, Options, ReportFormat};
     let mut session = crate::analyze::Session::open(out)?;
     let report = report::build(&mut session, &Options::default())?;
     let path = out.join(REPORT);
     let mut file =
         std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-    report::render(&report, Format::Html, &mut file)?;
+    report::render(&report, ReportFormat::Html, &mut file)?;
     let change = |now: f64, before: Option<f64>| match before {
         Some(before) if before > 0.0 => {
             format!("{:+.1} % on the week before", (now / before - 1.0) * 100.0)

@@ -96,24 +96,10 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
 }
 
 /// The error and its causes on one line, each cause once: `reading kubeconfig
-/// /x: failed to read kubeconfig from '"/x"': No such file or directory`.
-///
-/// anyhow's `{:#}` joins every cause with `: `, but some libraries (kube's
-/// `KubeconfigError`) also put their source's text in their own message, so
-/// the cause would print twice. A cause whose text the line already holds is
-/// left out.
+/// /x: failed to read kubeconfig from '"/x"': No such file or directory`
+/// ([`Causes`](crate::collect::event::Causes) says how).
 pub fn error_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if line.is_empty() {
-            line = text;
-        } else if !text.is_empty() && !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-    }
-    line
+    crate::collect::event::Causes(error.as_ref()).to_string()
 }
 
 #[cfg(test)]

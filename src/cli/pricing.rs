@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::model::{CapacityType, Provider};
 use crate::pricing::{
-    self, COLUMNS, HOURS_PER_MONTH, NodeClass, PriceBook, PriceRow, PricingOptions, RowOrigin,
-    RowPrice, SustainedUse, reference_region,
+    self, COLUMNS, HOURS_PER_MONTH, NodeClass, PriceBook, PriceRow, PricingFile, PricingOptions,
+    RESOURCE_COLUMNS, ResourceKind, ResourceRow, RowPrice, SustainedUse, reference_region,
 };
 
 /// `kubetally pricing --help`: one example of each subcommand.
@@ -20,6 +20,7 @@ const PRICING_EXAMPLES: &str = "\
 Examples:
   kubetally pricing show --provider gcp --region europe-west1 --family n2d
   kubetally pricing show --machine-type e2-standard-4 --region us-central1 --format json
+  kubetally pricing show --resources --kind disk --provider aws
   kubetally pricing validate prices.csv";
 
 #[derive(Debug, Args)]
@@ -40,9 +41,11 @@ pub enum PricingCommand {
 /// Flags that build the price book; shared by every command that prices nodes.
 #[derive(Debug, Clone, Args)]
 pub struct PricingFlags {
-    /// Pricing CSV whose rows override or extend the embedded catalog (same columns).
+    /// Pricing CSV whose rows override or extend the embedded prices: machine
+    /// rows (catalog columns) or resource rows (a `kind` column). Repeatable;
+    /// a later file's row replaces an earlier one with the same key.
     #[arg(long, value_name = "FILE")]
-    pub pricing: Option<PathBuf>,
+    pub pricing: Vec<PathBuf>,
     /// Percent off on-demand and committed prices: PERCENT, or FAMILY=PERCENT (repeatable).
     #[arg(long, value_name = "[FAMILY=]PERCENT")]
     pub discount: Vec<String>,
@@ -97,26 +100,25 @@ impl PricingFlags {
                 *slot = value;
             }
         }
-        let user_rows = match &self.pricing {
-            Some(path) => read_catalog(path)?,
-            None => Vec::new(),
-        };
-        Ok(PriceBook::new(user_rows, options)?)
+        let (mut machine_rows, mut resource_rows) = (Vec::new(), Vec::new());
+        for path in &self.pricing {
+            let text = read_pricing_text(path)?;
+            match pricing::parse_pricing_file(&text, &path.display().to_string())? {
+                PricingFile::Machines(rows) => machine_rows.extend(rows),
+                PricingFile::Resources(rows) => resource_rows.extend(rows),
+            }
+        }
+        Ok(PriceBook::new(machine_rows, options)?.with_resource_rows(resource_rows))
     }
 }
 
-fn read_catalog(path: &Path) -> anyhow::Result<Vec<PriceRow>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading pricing file {}", path.display()))?;
-    Ok(pricing::parse_catalog(
-        &text,
-        &path.display().to_string(),
-        RowOrigin::User,
-    )?)
+fn read_pricing_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("reading pricing file {}", path.display()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub enum PricingFormat {
     Table,
     Json,
     Csv,
@@ -146,6 +148,12 @@ pub struct ShowArgs {
     /// Price this machine type instead of listing rows.
     #[arg(long, value_name = "TYPE")]
     pub machine_type: Option<String>,
+    /// List resource prices (disks, load balancers, cluster fees, Autopilot) instead of machine rows.
+    #[arg(long, conflicts_with_all = ["machine_type", "family"])]
+    pub resources: bool,
+    /// Only resource rows of this kind: disk, load_balancer, cluster_fee or autopilot (implies --resources).
+    #[arg(long, value_parser = parse_kind, conflicts_with_all = ["machine_type", "family"])]
+    pub kind: Option<ResourceKind>,
     /// Capacity type to price the machine type at.
     #[arg(long, value_name = "TYPE", default_value = "on_demand", value_parser = parse_capacity)]
     pub capacity: CapacityType,
@@ -163,9 +171,13 @@ pub struct ShowArgs {
     pub gpu_type: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: PricingFormat,
     #[command(flatten)]
     pub pricing: PricingFlags,
+}
+
+fn parse_kind(text: &str) -> Result<ResourceKind, String> {
+    text.to_ascii_lowercase().parse()
 }
 
 fn parse_capacity(text: &str) -> Result<CapacityType, String> {
@@ -177,12 +189,15 @@ const VALIDATE_EXAMPLES: &str = "\
 Examples:
   # Start from the effective catalog (same columns), edit, then check
   kubetally pricing show --format csv > prices.csv
-  kubetally pricing validate prices.csv";
+  kubetally pricing validate prices.csv
+  # The same for disks, load balancers, cluster fees and Autopilot
+  kubetally pricing show --resources --format csv > resources.csv
+  kubetally pricing validate resources.csv";
 
 #[derive(Debug, Args)]
 #[command(after_help = VALIDATE_EXAMPLES)]
 pub struct ValidateArgs {
-    /// The pricing CSV file to check.
+    /// The pricing CSV file to check (machine or resource prices, by its header).
     pub file: PathBuf,
 }
 
@@ -193,6 +208,9 @@ pub fn run(args: PricingArgs) -> anyhow::Result<ExitCode> {
             let book = show.pricing.build()?;
             match &show.machine_type {
                 Some(machine_type) => show_machine(&mut out, &book, &show, machine_type)?,
+                None if show.resources || show.kind.is_some() => {
+                    show_resource_rows(&mut out, &book, &show)?
+                }
                 None => show_rows(&mut out, &book, &show)?,
             }
             Ok(ExitCode::SUCCESS)
@@ -276,12 +294,12 @@ fn show_machine(
         "adjustments": price.adjustments,
     });
     match show.format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
-        Format::Table | Format::Csv => {
+        PricingFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        PricingFormat::Table | PricingFormat::Csv => {
             let Some(fields) = report.as_object() else {
                 bail!("internal: price report is not an object")
             };
-            if show.format == Format::Csv {
+            if show.format == PricingFormat::Csv {
                 let mut writer = csv::Writer::from_writer(out);
                 writer.write_record(fields.keys())?;
                 writer.write_record(fields.values().map(plain))?;
@@ -309,22 +327,15 @@ fn plain(value: &serde_json::Value) -> String {
 }
 
 fn show_rows(out: &mut impl Write, book: &PriceBook, show: &ShowArgs) -> anyhow::Result<()> {
-    let lower = |value: &Option<String>| value.as_ref().map(|v| v.to_ascii_lowercase());
-    let (provider, region, family) = (
-        lower(&show.provider),
-        lower(&show.region),
-        lower(&show.family),
-    );
     let rows: Vec<&PriceRow> = book
         .rows()
         .iter()
-        .filter(|row| provider.as_ref().is_none_or(|p| &row.provider == p))
+        .filter(|row| in_place(show, &row.provider, &row.region))
         .filter(|row| {
-            region
+            show.family
                 .as_ref()
-                .is_none_or(|r| &row.region == r || row.region.is_empty())
+                .is_none_or(|f| f.eq_ignore_ascii_case(&row.machine_family))
         })
-        .filter(|row| family.as_ref().is_none_or(|f| &row.machine_family == f))
         .collect();
     let cells = |row: &PriceRow| -> [String; 12] {
         let (vcpu, memory, gpu, instance) = match row.price {
@@ -351,36 +362,91 @@ fn show_rows(out: &mut impl Write, book: &PriceBook, show: &ShowArgs) -> anyhow:
             row.source.clone(),
         ]
     };
-    match show.format {
-        Format::Csv => {
+    let cells: Vec<Vec<String>> = rows.into_iter().map(|row| cells(row).to_vec()).collect();
+    write_rows(out, show.format, &COLUMNS, &cells)
+}
+
+/// Lists the effective resource rows, filtered by provider, region and kind.
+fn show_resource_rows(
+    out: &mut impl Write,
+    book: &PriceBook,
+    show: &ShowArgs,
+) -> anyhow::Result<()> {
+    let cells: Vec<Vec<String>> = book
+        .resources()
+        .rows()
+        .into_iter()
+        .filter(|row| in_place(show, &row.provider, &row.region))
+        .filter(|row| show.kind.is_none_or(|kind| row.kind == kind))
+        .map(|row: &ResourceRow| {
+            vec![
+                row.kind.to_string(),
+                row.provider.clone(),
+                row.region.clone(),
+                row.sku.clone(),
+                row.capacity_type().to_owned(),
+                row.unit.to_string(),
+                row.usd.to_string(),
+                row.as_of.map(|d| d.to_string()).unwrap_or_default(),
+                row.source.clone(),
+            ]
+        })
+        .collect();
+    write_rows(out, show.format, &RESOURCE_COLUMNS, &cells)
+}
+
+/// Whether a row of `provider` and `region` passes `--provider` and
+/// `--region`; a row for every region (empty) passes any `--region`.
+fn in_place(show: &ShowArgs, provider: &str, region: &str) -> bool {
+    show.provider
+        .as_ref()
+        .is_none_or(|p| p.eq_ignore_ascii_case(provider))
+        && show
+            .region
+            .as_ref()
+            .is_none_or(|r| region.is_empty() || r.eq_ignore_ascii_case(region))
+}
+
+/// Writes rows of `columns` as CSV (a valid `--pricing` file), JSON objects
+/// or a table; the table leaves out the long last column, `source`.
+fn write_rows(
+    out: &mut impl Write,
+    format: PricingFormat,
+    columns: &[&str],
+    rows: &[Vec<String>],
+) -> anyhow::Result<()> {
+    match format {
+        PricingFormat::Csv => {
             let mut writer = csv::Writer::from_writer(out);
-            writer.write_record(COLUMNS)?;
+            writer.write_record(columns)?;
             for row in rows {
-                writer.write_record(cells(row))?;
+                writer.write_record(row)?;
             }
             writer.flush()?;
         }
-        Format::Json => {
+        PricingFormat::Json => {
             let items: Vec<_> = rows
                 .iter()
                 .map(|row| {
-                    let cells = cells(row);
-                    COLUMNS
+                    columns
                         .iter()
-                        .zip(cells)
-                        .map(|(key, value)| (key.to_string(), serde_json::Value::String(value)))
+                        .zip(row)
+                        .map(|(key, value)| {
+                            (key.to_string(), serde_json::Value::String(value.clone()))
+                        })
                         .collect::<serde_json::Map<_, _>>()
                 })
                 .collect();
             writeln!(out, "{}", serde_json::to_string_pretty(&items)?)?;
         }
-        Format::Table => {
+        PricingFormat::Table => {
+            let shown = columns.len() - 1;
             let mut table = Table::new();
             table.load_preset(presets::ASCII_MARKDOWN);
             // The source column is long; the table shows what a reader scans for.
-            table.set_header(&COLUMNS[..11]);
-            for row in &rows {
-                table.add_row(cells(row)[..11].to_vec());
+            table.set_header(&columns[..shown]);
+            for row in rows {
+                table.add_row(row[..shown].to_vec());
             }
             writeln!(out, "{table}")?;
             writeln!(
@@ -394,24 +460,17 @@ fn show_rows(out: &mut impl Write, book: &PriceBook, show: &ShowArgs) -> anyhow:
 }
 
 fn validate(out: &mut impl Write, file: &Path) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading pricing file {}", file.display()))?;
+    let text = read_pricing_text(file)?;
     let name = file.display().to_string();
-    match pricing::parse_catalog(&text, &name, RowOrigin::User) {
-        Ok(rows) => {
+    let embedded = PriceBook::new(Vec::new(), PricingOptions::default())?;
+    match pricing::parse_pricing_file(&text, &name) {
+        Ok(PricingFile::Machines(rows)) => {
             let count = |wanted: fn(&RowPrice) -> bool| {
                 rows.iter().filter(|row| wanted(&row.price)).count()
             };
-            let book = PriceBook::new(Vec::new(), PricingOptions::default())?;
-            let embedded: std::collections::HashSet<_> =
-                book.rows().iter().map(PriceRow::key).collect();
-            let overrides = rows
-                .iter()
-                .filter(|row| embedded.contains(&row.key()))
-                .count();
-            let mut providers: Vec<&str> = rows.iter().map(|row| row.provider.as_str()).collect();
-            providers.sort_unstable();
-            providers.dedup();
+            let keys: std::collections::HashSet<_> =
+                embedded.rows().iter().map(PriceRow::key).collect();
+            let overrides = rows.iter().filter(|row| keys.contains(&row.key())).count();
             writeln!(
                 out,
                 "{name}: OK, {} rows ({} unit rates, {} machine types, {} GPU rates) for {}; {overrides} override embedded rows, {} add new ones.",
@@ -419,11 +478,29 @@ fn validate(out: &mut impl Write, file: &Path) -> anyhow::Result<ExitCode> {
                 count(|p| matches!(p, RowPrice::Units { .. })),
                 count(|p| matches!(p, RowPrice::Instance { .. })),
                 count(|p| matches!(p, RowPrice::Gpu { .. })),
-                if providers.is_empty() {
-                    "no provider".to_owned()
-                } else {
-                    providers.join(", ")
-                },
+                providers(rows.iter().map(|row| row.provider.as_str())),
+                rows.len() - overrides,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(PricingFile::Resources(rows)) => {
+            let overrides = rows
+                .iter()
+                .filter(|row| embedded.resources().contains(&row.key()))
+                .count();
+            let kinds: Vec<String> = ResourceKind::ALL
+                .into_iter()
+                .map(|kind| {
+                    let count = rows.iter().filter(|row| row.kind == kind).count();
+                    format!("{count} {kind}")
+                })
+                .collect();
+            writeln!(
+                out,
+                "{name}: OK, {} resource rows ({}) for {}; {overrides} override embedded rows, {} add new ones.",
+                rows.len(),
+                kinds.join(", "),
+                providers(rows.iter().map(|row| row.provider.as_str())),
                 rows.len() - overrides,
             )?;
             Ok(ExitCode::SUCCESS)
@@ -440,5 +517,17 @@ fn validate(out: &mut impl Write, file: &Path) -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::from(2))
         }
+    }
+}
+
+/// The distinct providers of a file's rows, sorted, for a summary line.
+fn providers<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = names.collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        "no provider".to_owned()
+    } else {
+        names.join(", ")
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, ValueEnum};
 
 use super::data::DataFlags;
-use crate::analyze::{self, Format, QueryFile, Session};
+use crate::analyze::{self, QueryFile, ResultFormat, Session};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -41,8 +41,8 @@ pub struct QueryArgs {
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// How the rows are written.
-    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
-    pub format: FormatArg,
+    #[arg(long, value_enum, default_value_t = ResultFormatArg::Table)]
+    pub format: ResultFormatArg,
     /// Write the rows to FILE instead of standard output.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -54,20 +54,20 @@ pub struct QueryArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
+pub enum ResultFormatArg {
     Table,
     Csv,
     Json,
     Parquet,
 }
 
-impl From<FormatArg> for Format {
-    fn from(format: FormatArg) -> Format {
+impl From<ResultFormatArg> for ResultFormat {
+    fn from(format: ResultFormatArg) -> ResultFormat {
         match format {
-            FormatArg::Table => Format::Table,
-            FormatArg::Csv => Format::Csv,
-            FormatArg::Json => Format::Json,
-            FormatArg::Parquet => Format::Parquet,
+            ResultFormatArg::Table => ResultFormat::Table,
+            ResultFormatArg::Csv => ResultFormat::Csv,
+            ResultFormatArg::Json => ResultFormat::Json,
+            ResultFormatArg::Parquet => ResultFormat::Parquet,
         }
     }
 }
@@ -94,8 +94,8 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let sql = query.render(&params)?;
-    let format = Format::from(args.format);
-    if format == Format::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
+    let format = ResultFormat::from(args.format);
+    if format == ResultFormat::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
         bail!("--format parquet writes binary: give -o FILE or redirect standard output");
     }
     let root = args.dataset.root()?;

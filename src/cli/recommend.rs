@@ -9,6 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::{Table, presets};
 
 use super::duration::parse_duration;
+use crate::model::units::MIB;
 use crate::recommend::backtest::{Outcome, Total, evaluate, total};
 use crate::recommend::plan::{self, Options};
 use crate::recommend::rightsize::Recommendation;
@@ -68,7 +69,7 @@ pub struct DatasetArgs {
     /// `yaml`: one strategic-merge patch per workload, for `kubectl patch`
     /// or a kustomize `patches:` entry.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: RecommendFormat,
     #[command(flatten)]
     pub pricing: super::PricingFlags,
 }
@@ -81,7 +82,7 @@ pub enum RecommendCommand {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub enum RecommendFormat {
     Table,
     Json,
     Yaml,
@@ -163,9 +164,9 @@ fn rightsizing(args: DatasetArgs) -> anyhow::Result<ExitCode> {
     }
     let (rows, spot, families) = (&plan.rightsizing, &plan.spot, &plan.machine_family);
     let text = match args.format {
-        Format::Yaml => patch::yaml(rows)?,
-        Format::Json => format!("{}\n", serde_json::to_string_pretty(&plan)?),
-        Format::Table => format!(
+        RecommendFormat::Yaml => patch::yaml(rows)?,
+        RecommendFormat::Json => format!("{}\n", serde_json::to_string_pretty(&plan)?),
+        RecommendFormat::Table => format!(
             "Right-sizing ({})\n{}\n\nSpot eligible\n{}\n\nMachine families (on-demand pools)\n{}\n",
             args.strategy.as_str(),
             rightsizing_table(rows),
@@ -287,10 +288,7 @@ fn cores(value: Option<f64>) -> String {
 }
 
 fn mib(value: Option<f64>) -> String {
-    value.map_or_else(
-        || "-".to_owned(),
-        |v| format!("{:.0}Mi", v / 1024.0 / 1024.0),
-    )
+    value.map_or_else(|| "-".to_owned(), |v| format!("{:.0}Mi", v / MIB))
 }
 
 fn rightsizing_table(rows: &[Recommendation]) -> Table {

@@ -12,7 +12,7 @@ use super::data::DataFlags;
 use super::duration::parse_duration;
 use crate::analyze::Session;
 use crate::analyze::report::{
-    self, Basis, By, FactsReader, Format, Options, ShareIdle, ShareShared, Window,
+    self, Basis, By, FactsReader, Options, ReportFormat, ShareIdle, ShareShared, Window,
 };
 
 const EXAMPLES: &str = "\
@@ -47,7 +47,7 @@ pub struct ReportArgs {
     pub by: String,
     /// Output format [default: from -o's extension, else md].
     #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    pub format: Option<ReportFormatArg>,
     /// Write the report to FILE instead of standard output.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -80,7 +80,7 @@ pub enum FactsArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
+pub enum ReportFormatArg {
     Md,
     Html,
     Csv,
@@ -118,7 +118,7 @@ fn parse_date(flag: &str, text: Option<&str>) -> anyhow::Result<Option<NaiveDate
 }
 
 /// The format: `--format`, else -o's extension, else Markdown.
-fn format(args: &ReportArgs) -> Format {
+fn format(args: &ReportArgs) -> ReportFormat {
     let chosen = args.format.or_else(|| {
         let extension = args
             .output
@@ -126,17 +126,17 @@ fn format(args: &ReportArgs) -> Format {
             .and_then(Path::extension)
             .and_then(|e| e.to_str())?;
         match extension.to_ascii_lowercase().as_str() {
-            "html" | "htm" => Some(FormatArg::Html),
-            "csv" => Some(FormatArg::Csv),
-            "json" => Some(FormatArg::Json),
+            "html" | "htm" => Some(ReportFormatArg::Html),
+            "csv" => Some(ReportFormatArg::Csv),
+            "json" => Some(ReportFormatArg::Json),
             _ => None,
         }
     });
-    match chosen.unwrap_or(FormatArg::Md) {
-        FormatArg::Md => Format::Markdown,
-        FormatArg::Html => Format::Html,
-        FormatArg::Csv => Format::Csv,
-        FormatArg::Json => Format::Json,
+    match chosen.unwrap_or(ReportFormatArg::Md) {
+        ReportFormatArg::Md => ReportFormat::Markdown,
+        ReportFormatArg::Html => ReportFormat::Html,
+        ReportFormatArg::Csv => ReportFormat::Csv,
+        ReportFormatArg::Json => ReportFormat::Json,
     }
 }
 

@@ -20,8 +20,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::info;
 
+use super::event::Event;
 use super::stats::Stats;
 
 /// Who competes for which lease, and the timing (client-go's defaults).
@@ -66,12 +67,12 @@ pub struct Leadership {
 
 /// Why one attempt failed.
 #[derive(Debug, thiserror::Error)]
-#[error("lease {namespace}/{name}: {cause}")]
-struct LeaseError {
-    namespace: String,
-    name: String,
+#[error("lease {namespace}/{name}")]
+pub struct LeaseError {
+    pub(super) namespace: String,
+    pub(super) name: String,
     #[source]
-    cause: kube::Error,
+    pub(super) cause: kube::Error,
 }
 
 /// The outcome of one attempt to acquire or renew.
@@ -211,8 +212,8 @@ impl Elector {
 
 /// Competes for the lease until `stop` flips to true, publishing the
 /// current leadership on `leadership`; releases the lease on the way out
-/// if it holds it. API errors are counted (`lease`) and retried; they never
-/// end the loop.
+/// if it holds it. API errors are [`Event::LeaseFailed`] and retried; they
+/// never end the loop.
 pub async fn elect(
     client: Client,
     config: LeaderConfig,
@@ -244,9 +245,8 @@ pub async fn elect(
                 }
             }
             Ok(Attempt::Lost) => Leadership::default(),
-            Err(error) => {
-                stats.error("lease");
-                warn!(error = %error, "could not acquire or renew the lease");
+            Err(source) => {
+                Event::LeaseFailed { source }.emit(&stats);
                 // Keep leading only while the last renewal is recent enough
                 // that nobody else may have taken the lease over.
                 if was.leading && renewed.is_some_and(|at| at.elapsed() < deadline) {
@@ -265,7 +265,10 @@ pub async fn elect(
                     "acquired the lease: leading"
                 );
             } else {
-                warn!(identity = %elector.config.identity, "lost the lease: following");
+                Event::LeaseLost {
+                    identity: elector.config.identity.clone(),
+                }
+                .emit(&stats);
             }
         }
         Stats::set(&stats.leader, u64::from(next.leading));
@@ -280,9 +283,7 @@ pub async fn elect(
         Stats::set(&stats.leader, 0);
         match elector.release().await {
             Ok(()) => info!("released the lease"),
-            Err(error) => {
-                warn!(error = %error, "could not release the lease; a follower takes over when it expires")
-            }
+            Err(source) => Event::LeaseReleaseFailed { source }.emit(&stats),
         }
     }
 }

@@ -11,11 +11,12 @@ use rustc_hash::FxHashMap;
 use super::stats::Stats;
 use crate::allocate::{
     Events, HourBook, HourRows, NodePoint, PodVersion, Sample, SampleContext, TenantRules, hour_of,
-    millicores, tenant_of, window_hour,
+    tenant_of, window_hour,
 };
+use crate::cluster::{Inventory, SlimPod};
+use crate::model::units::millicores;
 use crate::pricing::PriceBook;
 use crate::source::metrics::{NodeUsage, PodUsage};
-use crate::source::{Inventory, SlimPod};
 use crate::store::wal::TickLog;
 
 type ContainerKey = (Arc<str>, Arc<str>);
@@ -200,7 +201,7 @@ impl Ledger {
         self.unjoined = unjoined;
         let running = inventory
             .pods()
-            .filter(|p| p.node.is_some() && p.phase == crate::source::pod::Phase::Running)
+            .filter(|p| p.node.is_some() && p.phase == crate::cluster::Phase::Running)
             .count() as u64;
         Stats::add(
             &stats.pods_without_metrics,
@@ -560,9 +561,9 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::{ContainerResources, Phase, SlimContainer};
     use crate::pricing::PricingOptions;
     use crate::source::metrics::ContainerUsage;
-    use crate::source::pod::{Phase, Resources, SlimContainer};
 
     fn pod(cpu_request: f64, restarts: u32) -> SlimPod {
         SlimPod {
@@ -578,9 +579,9 @@ mod tests {
             ready_at: None,
             containers: vec![SlimContainer {
                 name: "app".into(),
-                resources: Resources {
+                resources: ContainerResources {
                     cpu_request_cores: Some(cpu_request),
-                    ..Resources::default()
+                    ..ContainerResources::default()
                 },
                 restarts,
                 last_oom_kill: None,
@@ -744,8 +745,8 @@ mod tests {
         let mut inventory = Inventory::default();
         let mut ledger = Ledger::default();
         let mut job_pod = pod(0.5, 0);
-        job_pod.owner = Some(crate::source::pod::OwnerRef {
-            kind: crate::source::pod::OwnerKind::Job,
+        job_pod.owner = Some(crate::cluster::OwnerRef {
+            kind: crate::cluster::OwnerKind::Job,
             name: "sync-1".into(),
         });
         inventory.apply_pod(job_pod);
@@ -758,13 +759,13 @@ mod tests {
             &stats,
         );
         assert!(ledger.take_tick().samples.is_empty(), "waits for the Job");
-        let cronjob = crate::source::pod::OwnerRef {
-            kind: crate::source::pod::OwnerKind::CronJob,
+        let cronjob = crate::cluster::OwnerRef {
+            kind: crate::cluster::OwnerKind::CronJob,
             name: "sync".into(),
         };
         inventory.apply_parent(
             "shop",
-            crate::source::pod::OwnerKind::Job,
+            crate::cluster::OwnerKind::Job,
             "sync-1",
             Some(cronjob),
         );

@@ -5,6 +5,7 @@
 //! down) never ends the loop: watches back off and re-list, a failed metrics
 //! list is a counted gap, and the next tick goes on.
 
+pub mod event;
 pub mod leader;
 pub mod ledger;
 pub mod stats;
@@ -16,20 +17,23 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use kube::Client;
 use tokio::sync::watch as signal;
-use tracing::{info, warn};
+use tracing::info;
 
+pub use event::Event;
 pub use leader::{LeaderConfig, Leadership};
 pub use ledger::Ledger;
 pub use stats::Stats;
 
 use crate::allocate::{HourRows, SHARED, Sample, TenantRules};
+use crate::cluster::{Inventory, SharedInventory, lock};
 use crate::pricing::PriceBook;
-use crate::source::watch::{self, OnError, SharedInventory, lock};
-use crate::source::{Inventory, metrics};
+use crate::source::metrics;
+use crate::source::watch::{self, OnError};
 use crate::store::schema::{ALLOCATION, NODES, SAMPLES, WORKLOADS};
 use crate::store::wal::{Wal, WalError};
 use crate::store::{
-    Dataset, DatasetError, allocation_batch, nodes_batch, samples_batch, workloads_batch,
+    ArrowError, Dataset, DatasetError, allocation_batch, nodes_batch, samples_batch,
+    workloads_batch,
 };
 
 /// When to stop on its own.
@@ -69,11 +73,12 @@ pub enum CollectError {
     },
     #[error("opening the write-ahead log")]
     Wal(#[from] WalError),
-    #[error("building the {table} rows of the hour starting {hour}: {message}")]
+    #[error("building the {table} rows of the hour starting {hour}")]
     Rows {
         table: &'static str,
         hour: DateTime<Utc>,
-        message: String,
+        #[source]
+        cause: ArrowError,
     },
 }
 
@@ -103,17 +108,20 @@ impl Books<'_> {
         let hours: std::collections::BTreeSet<DateTime<Utc>> =
             self.ledger.open_hours().into_iter().collect();
         if !hours.is_empty() {
-            warn!(
+            info!(
                 hours = hours.len(),
-                "{why}: dropping the open hours; the other leader publishes them"
+                "{why}: dropping the open hours; the other leader publishes them."
             );
         }
         *self.ledger = Ledger::default();
         if let Some(wal) = self.wal.as_mut()
-            && let Err(error) = wal.discard(&hours)
+            && let Err(source) = wal.discard(&hours)
         {
-            collector.stats.error("wal");
-            warn!(error = %error, "could not delete the log of hours another replica publishes");
+            Event::HandedOverWalDiscardFailed {
+                hours: hours.len(),
+                source,
+            }
+            .emit(&collector.stats);
         }
     }
 }
@@ -151,10 +159,7 @@ impl Collector {
         shutdown: impl Future<Output = ()>,
     ) -> Result<Summary, CollectError> {
         let stats = self.stats.clone();
-        let on_error: OnError = Arc::new(move |collection, error| {
-            stats.error(&format!("watch_{}", collection.as_str()));
-            warn!(collection = collection.as_str(), error = %error, "watch failed; backing off");
-        });
+        let on_error: OnError = Arc::new(move |error| Event::from(error).emit(&stats));
         let mut ledger = Ledger::default();
         let mut wal = match &config.wal_dir {
             Some(dir) => Some(Wal::open(
@@ -167,7 +172,7 @@ impl Collector {
         if let Some(wal) = &wal {
             let replay = wal.replay()?;
             for path in &replay.truncated {
-                warn!(path = %path.display(), "the write-ahead log ends in a batch cut by a crash; its complete batches are kept");
+                Event::WalTruncated { path: path.clone() }.emit(&self.stats);
             }
             if !replay.log.samples.is_empty() {
                 info!(
@@ -226,9 +231,9 @@ impl Collector {
         // next leader's publish of that hour comes after (and replaces) ours.
         let _ = stop_electing.send(true);
         if let Some(elector) = elector
-            && let Err(error) = elector.await
+            && let Err(source) = elector.await
         {
-            warn!(error = %error, "the leader election task failed");
+            Event::ElectionTaskFailed { source }.emit(&self.stats);
         }
         flushed?;
         summary.samples = Stats::get(&self.stats.samples);
@@ -346,18 +351,16 @@ impl Collector {
             let started = std::time::Instant::now();
             let pods = match metrics::pod_usage(client).await {
                 Ok(pods) => pods,
-                Err(error) => {
-                    self.stats.error("metrics");
+                Err(source) => {
                     Stats::add(&self.stats.gaps, 1);
-                    warn!(error = %error, "metrics.k8s.io failed; this tick is a gap");
+                    Event::MetricsFailed { source }.emit(&self.stats);
                     continue;
                 }
             };
             let nodes = match metrics::node_usage(client).await {
                 Ok(nodes) => nodes,
-                Err(error) => {
-                    self.stats.error("node_metrics");
-                    warn!(error = %error, "node metrics failed; node usage has a gap");
+                Err(source) => {
+                    Event::NodeMetricsFailed { source }.emit(&self.stats);
                     Vec::new()
                 }
             };
@@ -384,10 +387,7 @@ impl Collector {
             if let Some(wal) = wal.as_mut() {
                 match wal.append(&tick) {
                     Ok(()) => Stats::set(&self.stats.wal_bytes, wal.bytes()),
-                    Err(error) => {
-                        self.stats.error("wal");
-                        warn!(error = %error, "could not log this tick; a crash before its hour is published loses it");
-                    }
+                    Err(source) => Event::WalAppendFailed { source }.emit(&self.stats),
                 }
             }
             if let Ok(mut latest) = self.latest.lock() {
@@ -425,10 +425,9 @@ impl Collector {
     /// Drops a fully published hour from the write-ahead log.
     fn forget_logged(&self, wal: &mut Option<Wal>, hour: DateTime<Utc>) {
         if let Some(wal) = wal.as_mut()
-            && let Err(error) = wal.discard(&std::collections::BTreeSet::from([hour]))
+            && let Err(source) = wal.discard(&std::collections::BTreeSet::from([hour]))
         {
-            self.stats.error("wal");
-            warn!(error = %error, "could not delete a published hour's log; a restart republishes it (replacing, not adding)");
+            Event::WalDiscardFailed { hour, source }.emit(&self.stats);
         }
     }
 
@@ -510,15 +509,7 @@ impl Collector {
 /// `SHARED`, re-exported for summaries.
 pub const SHARED_TENANT: &str = SHARED;
 
-/// A record batch `store` could not build for `table`'s `hour`, as the
-/// collector reports it (the message is arrow's: it has no cause chain).
-fn rows_error<E: std::fmt::Display>(
-    table: &'static str,
-    hour: DateTime<Utc>,
-) -> impl Fn(E) -> CollectError {
-    move |error| CollectError::Rows {
-        table,
-        hour,
-        message: error.to_string(),
-    }
+/// A record batch `store` could not build for `table`'s `hour`.
+fn rows_error(table: &'static str, hour: DateTime<Utc>) -> impl Fn(ArrowError) -> CollectError {
+    move |cause| CollectError::Rows { table, hour, cause }
 }

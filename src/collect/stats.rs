@@ -45,7 +45,7 @@ impl Stats {
         counter.load(Ordering::Relaxed)
     }
 
-    /// Counts an error of `kind` (`watch_pods`, `metrics`, `publish`, …).
+    /// Counts an error of `kind`; the kinds are [`Event::kind`](super::Event::kind)'s.
     pub fn error(&self, kind: &str) {
         let mut errors = match self.errors.lock() {
             Ok(errors) => errors,

@@ -7,6 +7,7 @@ mod node;
 mod quantity;
 pub mod reserve;
 pub mod sketch;
+pub mod units;
 pub mod usage;
 
 pub use node::{CapacityType, NodeFacts, Provider, UnknownName};

@@ -16,10 +16,15 @@ use crate::model::{CapacityType, Provider};
 use super::catalog::{PriceRow, PriceTier, RowOrigin, RowPrice, parse_catalog};
 use super::classify::NodeClass;
 use super::options::{PricingOptions, SustainedUse};
+use super::resource_book::ResourcePrices;
+use super::resources::{ResourceRow, parse_resources};
 use super::shapes::ShapeTable;
 
 /// The catalog shipped in the binary.
 const EMBEDDED_CATALOG: &str = include_str!("data/catalog.csv");
+
+/// The resource prices shipped in the binary (disks, load balancers, fees, Autopilot).
+const EMBEDDED_RESOURCES: &str = include_str!("data/resources.csv");
 
 /// Hours in a billing month, as GCP, AWS and Azure price calculators count them.
 pub const HOURS_PER_MONTH: f64 = 730.0;
@@ -145,6 +150,7 @@ pub struct PriceBook {
     rows: Vec<PriceRow>,
     shapes: ShapeTable,
     options: PricingOptions,
+    resources: ResourcePrices,
 }
 
 /// The embedded data failed to load: a build defect, ruled out by unit tests.
@@ -152,6 +158,8 @@ pub struct PriceBook {
 pub enum PriceBookError {
     #[error("embedded pricing catalog is invalid")]
     EmbeddedCatalog(#[source] super::catalog::CatalogError),
+    #[error("embedded resource prices are invalid")]
+    EmbeddedResources(#[source] super::catalog::CatalogError),
     #[error("embedded machine types are invalid: {0}")]
     EmbeddedShapes(String),
 }
@@ -170,6 +178,12 @@ impl PriceBook {
         let embedded = parse_catalog(EMBEDDED_CATALOG, "embedded catalog", RowOrigin::Embedded)
             .map_err(PriceBookError::EmbeddedCatalog)?;
         let shapes = ShapeTable::embedded().map_err(PriceBookError::EmbeddedShapes)?;
+        let resources = parse_resources(
+            EMBEDDED_RESOURCES,
+            "embedded resource prices",
+            RowOrigin::Embedded,
+        )
+        .map_err(PriceBookError::EmbeddedResources)?;
         let mut index = Index::default();
         let mut rows: HashMap<_, PriceRow> = HashMap::new();
         for row in embedded.into_iter().chain(user_rows) {
@@ -183,7 +197,20 @@ impl PriceBook {
             rows,
             shapes,
             options,
+            resources: ResourcePrices::new(resources),
         })
+    }
+
+    /// The book with `user_rows` (from `--pricing` resource files, in order)
+    /// overriding embedded resource rows with the same key or adding new ones.
+    pub fn with_resource_rows(mut self, user_rows: Vec<ResourceRow>) -> PriceBook {
+        self.resources.extend(user_rows);
+        self
+    }
+
+    /// What disks, load balancers, cluster fees and Autopilot pods cost.
+    pub fn resources(&self) -> &ResourcePrices {
+        &self.resources
     }
 
     /// Every effective row (embedded rows replaced by user rows with the same key), sorted.
@@ -357,7 +384,7 @@ impl PriceBook {
                 } else {
                     row.region.clone()
                 },
-                source: origin_source(row),
+                source: PriceSource::from(row.origin),
             });
         }
         let reference = reference_region(provider_kind).filter(|reference| *reference != region)?;
@@ -462,10 +489,13 @@ struct Found<'a> {
     source: PriceSource,
 }
 
-fn origin_source(row: &PriceRow) -> PriceSource {
-    match row.origin {
-        RowOrigin::Embedded => PriceSource::Catalog,
-        RowOrigin::User => PriceSource::User,
+impl From<RowOrigin> for PriceSource {
+    /// An embedded row is `catalog`, a `--pricing` row `user`.
+    fn from(origin: RowOrigin) -> PriceSource {
+        match origin {
+            RowOrigin::Embedded => PriceSource::Catalog,
+            RowOrigin::User => PriceSource::User,
+        }
     }
 }
 

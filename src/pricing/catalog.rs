@@ -2,15 +2,16 @@
 //!
 //! The same format serves the catalog embedded in the binary and the user's
 //! `--pricing FILE`, so a user can copy any embedded row, change it, and get
-//! exactly the override they expect. Validation collects every problem with
-//! its line and column instead of stopping at the first, because a user
-//! fixing a 400-line price sheet wants the whole list at once.
+//! exactly the override they expect. Problems are reported by the shared
+//! reader in `table`, with their line and column.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::NaiveDate;
+
+pub use super::table::{CatalogError, CatalogProblem};
+use super::table::{Fields, RowProblems, TableSpec, read_table};
 
 /// The columns of a catalog file, in the order kubetally writes them.
 pub const COLUMNS: [&str; 12] = [
@@ -143,34 +144,6 @@ impl PriceRow {
     }
 }
 
-/// One problem in a catalog file, located by line and column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CatalogProblem {
-    /// 1-based line number (1 is the header).
-    pub line: usize,
-    /// The column at fault, when one is.
-    pub column: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for CatalogProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.column {
-            Some(column) => write!(f, "line {}, column {column}: {}", self.line, self.message),
-            None => write!(f, "line {}: {}", self.line, self.message),
-        }
-    }
-}
-
-/// A catalog file that failed validation, with every problem found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{origin}: {} problem(s), first: {}", .problems.len(), .problems.first().map(ToString::to_string).unwrap_or_default())]
-pub struct CatalogError {
-    /// The file (or `embedded catalog`).
-    pub origin: String,
-    pub problems: Vec<CatalogProblem>,
-}
-
 /// Parses and validates catalog CSV text.
 ///
 /// `origin` names the file in messages.
@@ -185,144 +158,21 @@ pub fn parse_catalog(
     origin: &str,
     row_origin: RowOrigin,
 ) -> Result<Vec<PriceRow>, CatalogError> {
-    let mut problems = Vec::new();
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let fail = |problems| CatalogError {
-        origin: origin.to_owned(),
-        problems,
+    let spec = TableSpec {
+        columns: &COLUMNS,
+        optional: &OPTIONAL_COLUMNS,
+        key_description: "provider, region, machine_family, machine_type, capacity_type and gpu_type",
     };
-    let headers = match reader.headers() {
-        Ok(headers) => headers.clone(),
-        Err(error) => {
-            return Err(fail(vec![CatalogProblem {
-                line: 1,
-                column: None,
-                message: format!("unreadable header: {error}"),
-            }]));
-        }
-    };
-    let index: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h, i)).collect();
-    for column in COLUMNS {
-        if !index.contains_key(column) && !OPTIONAL_COLUMNS.contains(&column) {
-            problems.push(CatalogProblem {
-                line: 1,
-                column: Some(column.to_owned()),
-                message: "missing from the header".to_owned(),
-            });
-        }
-    }
-    if !problems.is_empty() {
-        return Err(fail(problems));
-    }
-
-    let mut rows = Vec::new();
-    let mut first_line_of: HashMap<RowKey, usize> = HashMap::new();
-    for record in reader.records() {
-        let record = match record {
-            Ok(record) => record,
-            Err(error) => {
-                let line = error.position().map_or(0, |p| p.line() as usize);
-                problems.push(CatalogProblem {
-                    line,
-                    column: None,
-                    message: csv_error_message(&error),
-                });
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
-        let fields = Fields {
-            index: &index,
-            record: &record,
-        };
-        let mut row_problems = RowProblems {
-            line,
-            problems: &mut problems,
-            found: false,
-        };
-        if let Some(row) = parse_row(&fields, line, row_origin, &mut row_problems) {
-            if let Some(first) = first_line_of.get(&row.key()) {
-                problems.push(CatalogProblem {
-                    line,
-                    column: None,
-                    message: format!("duplicate key (same provider, region, machine_family, machine_type, capacity_type and gpu_type as line {first})"),
-                });
-                continue;
-            }
-            first_line_of.insert(row.key(), line);
-            rows.push(row);
-        }
-    }
-    if problems.is_empty() {
-        Ok(rows)
-    } else {
-        Err(fail(problems))
-    }
+    read_table(text, origin, &spec, parse_row(row_origin), PriceRow::key)
 }
 
-/// The problems of one row, so that each parser call can add its own.
-struct RowProblems<'a> {
-    line: usize,
-    problems: &'a mut Vec<CatalogProblem>,
-    found: bool,
+/// The parser of one catalog row whose [`PriceRow::origin`] is `origin`.
+fn parse_row(origin: RowOrigin) -> impl Fn(&Fields<'_>, &mut RowProblems<'_>) -> Option<PriceRow> {
+    move |fields, problems| parse_price_row(fields, origin, problems)
 }
 
-impl RowProblems<'_> {
-    fn add(&mut self, column: &str, message: String) {
-        self.found = true;
-        self.problems.push(CatalogProblem {
-            line: self.line,
-            column: Some(column.to_owned()),
-            message,
-        });
-    }
-
-    fn price(&mut self, column: &str, text: &str) -> Option<f64> {
-        if text.is_empty() {
-            return None;
-        }
-        match text.parse::<f64>() {
-            Ok(value) if value.is_finite() && value >= 0.0 => Some(value),
-            Ok(_) => {
-                self.add(
-                    column,
-                    format!("bad number {text:?}: a price is finite and not negative"),
-                );
-                None
-            }
-            Err(_) => {
-                self.add(column, format!("bad number {text:?}"));
-                None
-            }
-        }
-    }
-}
-
-/// One record's fields by column name; absent optional columns read as empty.
-struct Fields<'a> {
-    index: &'a HashMap<&'a str, usize>,
-    record: &'a csv::StringRecord,
-}
-
-impl<'a> Fields<'a> {
-    fn get(&self, name: &str) -> &'a str {
-        self.index
-            .get(name)
-            .and_then(|&i| self.record.get(i))
-            .unwrap_or("")
-    }
-}
-
-fn parse_row(
+fn parse_price_row(
     fields: &Fields<'_>,
-    line: usize,
     origin: RowOrigin,
     problems: &mut RowProblems<'_>,
 ) -> Option<PriceRow> {
@@ -346,19 +196,7 @@ fn parse_row(
     let instance = problems.price("instance_hour_usd", fields.get("instance_hour_usd"));
     let gpu_type = fields.get("gpu_type").to_ascii_lowercase();
     let machine_type = fields.get("machine_type").to_owned();
-    let as_of = match fields.get("as_of") {
-        "" => None,
-        text => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            Ok(date) => Some(date),
-            Err(_) => {
-                problems.add(
-                    "as_of",
-                    format!("bad date {text:?} (expected YYYY-MM-DD, or empty when unknown)"),
-                );
-                None
-            }
-        },
-    };
+    let as_of = problems.date("as_of", fields.get("as_of"));
     if problems.found {
         return None;
     }
@@ -426,18 +264,8 @@ fn parse_row(
         as_of,
         source: fields.get("source").to_owned(),
         origin,
-        line,
+        line: fields.line,
     })
-}
-
-fn csv_error_message(error: &csv::Error) -> String {
-    match error.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!("{len} fields where the header has {expected_len}"),
-        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_owned(),
-        _ => error.to_string(),
-    }
 }
 
 #[cfg(test)]

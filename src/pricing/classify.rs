@@ -8,6 +8,7 @@
 use crate::model::{CapacityType, NodeFacts, Provider};
 
 use super::shapes::family_from_name;
+use crate::model::units::GIB;
 
 /// Well-known node labels kubetally reads.
 pub mod labels {
@@ -100,9 +101,6 @@ pub fn classify(node: &NodeFacts) -> NodeClass {
         machine_family,
     }
 }
-
-/// Bytes per GiB.
-pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 fn provider_of(node: &NodeFacts) -> Provider {
     if let Some((scheme, _)) = node

@@ -6,13 +6,24 @@
 //! overrides or extends it row by row. Everything else is a flagged fallback
 //! (see [`PriceSource`]).
 //!
+//! What a cluster pays besides nodes — disks, load balancers, the cluster
+//! fee, GKE Autopilot pods — has its own rows (`data/resources.csv`, same
+//! provenance columns) and lookups ([`PriceBook::resources`]); a resource
+//! without a row is a [`MissingPrice`], never zero.
+//!
 //! The flow is `NodeFacts` → [`classify`] → [`NodeClass`] → [`PriceBook::price`] → [`NodePrice`].
 
+mod autopilot;
 mod book;
 mod catalog;
 mod classify;
+mod file;
 mod options;
+mod resource_book;
+mod resources;
 mod shapes;
+mod table;
+mod volume;
 
 pub use book::{
     HOURS_PER_MONTH, NodePrice, PriceBook, PriceBookError, PriceSource, reference_region,
@@ -21,6 +32,20 @@ pub use book::{
 pub use catalog::{
     COLUMNS, CatalogError, CatalogProblem, PriceRow, PriceTier, RowOrigin, RowPrice, parse_catalog,
 };
-pub use classify::{GIB, NodeClass, classify, labels};
+pub use classify::{NodeClass, classify, labels};
 pub use options::{DefaultRates, PricingOptions, SustainedUse};
 pub use shapes::{MachineShape, ShapeTable, family_from_name, gce_custom_shape};
+
+pub use autopilot::{
+    BilledRequests, COMPUTE_CLASS_SELECTOR, GENERAL_PURPOSE, PodRequests, RoundingRule,
+    SPOT_SELECTOR, billed_requests, pod_class,
+};
+pub use file::{PricingFile, parse_pricing_file};
+pub use resource_book::{
+    AutopilotRates, MissingPrice, REGIONAL_PD_REPLICAS, ResourcePrice, ResourcePrices, VolumeCost,
+};
+pub use resources::{
+    Measure, RESOURCE_COLUMNS, ResourceKey, ResourceKind, ResourceRow, ResourceUnit,
+    is_resource_file, parse_resources,
+};
+pub use volume::{CloudDisk, DiskClass, TypeFrom, azure_disk_tier, classify_disk, drivers};

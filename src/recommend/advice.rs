@@ -9,14 +9,13 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::family::{PoolFacts, compare};
-use super::history::{ContainerKey, History, HistoryError, Scope, WorkloadKey, for_each_batch};
-use super::spot::{Provider, Verdict, WorkloadFacts, assess};
-use crate::model::{CapacityType, Provider as Cloud};
+use super::history::{ContainerKey, History, HistoryError, NamedWorkload, Scope, for_each_batch};
+use super::spot::{SpotRules, Verdict, WorkloadFacts, assess};
+use crate::model::units::GIB;
+use crate::model::{CapacityType, Provider};
 use crate::pricing::{HOURS_PER_MONTH, NodeClass, PriceBook};
 use crate::store::read::{Batch, Select};
 use crate::store::schema::col;
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// One check as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,11 +42,11 @@ pub struct SpotItem {
     pub monthly_savings_usd: f64,
 }
 
-fn spot_provider(name: &str) -> Option<Provider> {
+fn spot_rules(name: &str) -> Option<SpotRules> {
     match name {
-        "gcp" => Some(Provider::Gke),
-        "aws" => Some(Provider::Aws),
-        "azure" => Some(Provider::Azure),
+        "gcp" => Some(SpotRules::Gke),
+        "aws" => Some(SpotRules::Aws),
+        "azure" => Some(SpotRules::Azure),
         _ => None,
     }
 }
@@ -59,7 +58,7 @@ fn unit_prices(
     capacity: CapacityType,
 ) -> (f64, f64) {
     let class = NodeClass {
-        provider: Cloud::from_name(&placement.0),
+        provider: Provider::from_name(&placement.0),
         region: placement.1.clone(),
         zone: String::new(),
         machine_type: placement.3.clone(),
@@ -78,9 +77,9 @@ fn unit_prices(
 pub fn spot_items(
     book: &PriceBook,
     histories: &BTreeMap<ContainerKey, History>,
-    workloads: &BTreeMap<WorkloadKey, WorkloadFacts>,
+    workloads: &BTreeMap<NamedWorkload, WorkloadFacts>,
 ) -> Vec<SpotItem> {
-    let mut by_workload: BTreeMap<WorkloadKey, Vec<&History>> = BTreeMap::new();
+    let mut by_workload: BTreeMap<NamedWorkload, Vec<&History>> = BTreeMap::new();
     for (key, history) in histories {
         by_workload
             .entry((
@@ -96,7 +95,7 @@ pub fn spot_items(
         let Some(placement) = containers.iter().find_map(|h| h.main_placement().cloned()) else {
             continue;
         };
-        let Some(provider) = spot_provider(&placement.0) else {
+        let Some(provider) = spot_rules(&placement.0) else {
             continue;
         };
         let mut facts = workloads

@@ -27,15 +27,15 @@
 use chrono::Duration;
 
 use super::history::ContainerKey;
-use super::rightsize::{self, Resources, Template};
+use super::rightsize::{self, RequestsAndLimits, Template};
 use super::strategy::Strategy;
 use super::trace::{Point, Series};
 use super::{replay, vpa};
+use crate::model::units::GIB;
 
 /// GCP E2 on-demand, us-central1, from the embedded catalog (docs/pricing.md).
 const CORE_HOUR_USD: f64 = 0.021_811_59;
 const GIB_HOUR_USD: f64 = 0.002_923_53;
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// One strategy on one series.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -129,7 +129,7 @@ pub fn evaluate(
         series.memory_request_bytes.unwrap_or(0.0),
     );
     let template = Template {
-        current: Resources {
+        current: RequestsAndLimits {
             cpu_request_cores: series.cpu_request_cores,
             cpu_limit_cores: None,
             memory_request_bytes: series.memory_request_bytes,

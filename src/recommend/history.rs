@@ -18,14 +18,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::rightsize::{Resources, Template};
+use super::rightsize::{RequestsAndLimits, Template};
 use super::spot::WorkloadFacts;
 use super::vpa;
 use crate::model::sketch::{self, Sketch};
+use crate::model::units::GIB;
 use crate::store::read::{self, Batch, Columns, Filter, List, ReadError, Select, TableFile};
 use crate::store::schema::col;
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// A workload container: the unit recommendations are for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -794,7 +793,7 @@ fn fold_newest(
 #[derive(Debug, Default)]
 pub struct Templates {
     pub containers: BTreeMap<ContainerKey, Template>,
-    pub workloads: BTreeMap<WorkloadKey, WorkloadFacts>,
+    pub workloads: BTreeMap<NamedWorkload, WorkloadFacts>,
 }
 
 /// Calls `fold` on every batch of what `select` picks of `table`'s files
@@ -826,12 +825,13 @@ pub(crate) fn file_error(path: &str) -> impl Fn(String) -> HistoryError + '_ {
     }
 }
 
-/// (namespace, kind, name).
-pub type WorkloadKey = (String, String, String);
+/// A workload as the dataset names it: (namespace, kind, name), as the
+/// tables write them.
+pub type NamedWorkload = (String, String, String);
 
 fn fold_workloads(
     batch: Columns<'_>,
-    workloads: &mut BTreeMap<WorkloadKey, WorkloadFacts>,
+    workloads: &mut BTreeMap<NamedWorkload, WorkloadFacts>,
 ) -> Result<(), HistoryError> {
     let namespace = batch.text(col::NAMESPACE)?;
     let kind = batch.text(col::WORKLOAD_KIND)?;
@@ -926,7 +926,7 @@ fn fold_templates(
                     container: names.get(i).to_owned(),
                 },
                 Template {
-                    current: Resources {
+                    current: RequestsAndLimits {
                         cpu_request_cores: cpu_req.get(i),
                         cpu_limit_cores: cpu_lim.get(i),
                         memory_request_bytes: bytes(&mem_req),

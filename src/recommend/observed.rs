@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::history::{HistoryError, Scope, WorkloadKey, for_each_batch};
+use super::history::{HistoryError, NamedWorkload, Scope, for_each_batch};
 use super::spot::WorkloadFacts;
 use crate::store::read::{Batch, Select};
 use crate::store::schema::col;
@@ -44,7 +44,7 @@ fn most(slot: &mut Option<f64>, value: f64) {
 /// # Errors
 ///
 /// [`HistoryError`] naming a file that cannot be read.
-pub fn read(root: &Path, scope: &Scope) -> Result<BTreeMap<WorkloadKey, Times>, HistoryError> {
+pub fn read(root: &Path, scope: &Scope) -> Result<BTreeMap<NamedWorkload, Times>, HistoryError> {
     let mut times = BTreeMap::new();
     for_each_batch(root, "workloads", scope, &SELECT, |batch| {
         fold(batch, &mut times)
@@ -54,8 +54,8 @@ pub fn read(root: &Path, scope: &Scope) -> Result<BTreeMap<WorkloadKey, Times>, 
 
 /// Sets the facts' run and startup times from `times`.
 pub fn apply(
-    times: &BTreeMap<WorkloadKey, Times>,
-    facts: &mut BTreeMap<WorkloadKey, WorkloadFacts>,
+    times: &BTreeMap<NamedWorkload, Times>,
+    facts: &mut BTreeMap<NamedWorkload, WorkloadFacts>,
 ) {
     for (key, seen) in times {
         if let Some(facts) = facts.get_mut(key) {
@@ -65,7 +65,7 @@ pub fn apply(
     }
 }
 
-fn fold(batch: &Batch, times: &mut BTreeMap<WorkloadKey, Times>) -> Result<(), HistoryError> {
+fn fold(batch: &Batch, times: &mut BTreeMap<NamedWorkload, Times>) -> Result<(), HistoryError> {
     let batch = batch.columns();
     if !(batch.has(RUN) && batch.has(STARTUP)) {
         return Ok(());

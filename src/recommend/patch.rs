@@ -15,7 +15,7 @@ use std::fmt::Write;
 
 use serde_json::{Map, Value, json};
 
-use super::rightsize::{Recommendation, Resources};
+use super::rightsize::{Recommendation, RequestsAndLimits};
 
 /// Where a kind keeps its pod template, and its API version; `None` when
 /// the template cannot be patched in place.
@@ -54,7 +54,10 @@ pub fn memory_quantity(bytes: f64) -> String {
 
 /// The `resources` change of one container: a value for what changes, `null`
 /// for what the recommendation removes, nothing for what stays.
-fn resources_change(current: &Resources, recommended: &Resources) -> Map<String, Value> {
+fn resources_change(
+    current: &RequestsAndLimits,
+    recommended: &RequestsAndLimits,
+) -> Map<String, Value> {
     let (c, r) = (current, recommended);
     let mut change = Map::new();
     for (section, fields) in [
@@ -251,14 +254,13 @@ pub fn yaml(recommendations: &[Recommendation]) -> Result<String, serde_norway::
 mod tests {
     use super::super::rightsize::Evidence;
     use super::*;
-
-    const MIB: f64 = 1024.0 * 1024.0;
+    use crate::model::units::MIB;
 
     fn recommendation(
         kind: &str,
         container: &str,
-        now: Resources,
-        new: Resources,
+        now: RequestsAndLimits,
+        new: RequestsAndLimits,
     ) -> Recommendation {
         Recommendation {
             namespace: "shop".into(),
@@ -289,8 +291,8 @@ mod tests {
         }
     }
 
-    fn sized(cpu: f64, cpu_limit: Option<f64>, memory_mib: f64) -> Resources {
-        Resources {
+    fn sized(cpu: f64, cpu_limit: Option<f64>, memory_mib: f64) -> RequestsAndLimits {
+        RequestsAndLimits {
             cpu_request_cores: Some(cpu),
             cpu_limit_cores: cpu_limit,
             memory_request_bytes: Some(memory_mib * MIB),

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::advice::{self, FamilyItem, SpotItem};
 use super::history::{self, HistoryError, Scope};
 use super::observed;
-use super::rightsize::{self, Recommendation, Resources};
+use super::rightsize::{self, Recommendation, RequestsAndLimits};
 use super::strategy::Strategy;
 use crate::pricing::PriceBook;
 use crate::store::{RecommendationRow, RecommendationRun, Sizes};
@@ -58,7 +58,7 @@ impl Plan {
     /// The plan as `recommendations` rows: right-sizing, then spot, then
     /// machine families.
     pub fn rows(&self) -> Vec<RecommendationRow> {
-        let sizes = |r: &Resources| -> Sizes {
+        let sizes = |r: &RequestsAndLimits| -> Sizes {
             [
                 r.cpu_request_cores,
                 r.cpu_limit_cores,

@@ -9,9 +9,8 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use super::history::{History, HourRow};
 use super::trace::Point;
 use super::vpa;
+use crate::model::units::GIB;
 use crate::model::usage::HourUsage;
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// One clock hour of a series, as its `allocation` row holds it.
 struct Hour {

@@ -31,14 +31,12 @@ use serde::Serialize;
 use super::history::{ContainerKey, History};
 use super::strategy::Strategy;
 use super::vpa;
+use crate::model::units::{GIB, MIB};
 use crate::pricing::HOURS_PER_MONTH;
-
-const MIB: f64 = 1024.0 * 1024.0;
-const GIB: f64 = 1024.0 * MIB;
 
 /// Requests and limits; `None` is unset.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-pub struct Resources {
+pub struct RequestsAndLimits {
     pub cpu_request_cores: Option<f64>,
     pub cpu_limit_cores: Option<f64>,
     pub memory_request_bytes: Option<f64>,
@@ -48,7 +46,7 @@ pub struct Resources {
 /// What the workload template says now (the `workloads` table).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Template {
-    pub current: Resources,
+    pub current: RequestsAndLimits,
     /// Resources an HPA scales this workload on (`cpu`, `memory`, …).
     pub hpa_metrics: Vec<String>,
     /// Containers in the pod (VPA splits its per-pod minimums across them).
@@ -82,8 +80,8 @@ pub struct Recommendation {
     pub workload_name: String,
     pub container: String,
     pub strategy: &'static str,
-    pub current: Resources,
-    pub recommended: Resources,
+    pub current: RequestsAndLimits,
+    pub recommended: RequestsAndLimits,
     pub monthly_savings_usd: f64,
     /// `low` (under a day of history), `medium` (under a week), `high`.
     pub confidence: &'static str,
@@ -201,7 +199,7 @@ pub fn one(
     containers: usize,
 ) -> Recommendation {
     // The template's requests where known, else what the pods ran with.
-    let current = Resources {
+    let current = RequestsAndLimits {
         cpu_request_cores: template
             .current
             .cpu_request_cores
@@ -274,10 +272,10 @@ fn decide(
     config: &vpa::Config,
     history: &History,
     template: &Template,
-    current: &Resources,
+    current: &RequestsAndLimits,
     containers: usize,
     reasons: &mut Vec<String>,
-) -> Result<Resources, Undecided> {
+) -> Result<RequestsAndLimits, Undecided> {
     if history.samples == 0 {
         return Err(Undecided::NoUsageHistory);
     }
@@ -317,7 +315,7 @@ fn decide(
                     .map(|(l, o)| l * new / o)
             };
             reasons.push("VPA target".into());
-            Resources {
+            RequestsAndLimits {
                 cpu_request_cores: Some(cpu),
                 cpu_limit_cores: scale(current.cpu_limit_cores, current.cpu_request_cores, cpu),
                 memory_request_bytes: Some(memory),
@@ -341,7 +339,7 @@ fn decide(
                 reasons.push("HPA detected: the scaled resource is left as is".into());
             }
             reasons.push("KRR simple".into());
-            Resources {
+            RequestsAndLimits {
                 cpu_request_cores: cpu.or(current.cpu_request_cores),
                 cpu_limit_cores: None,
                 memory_request_bytes: memory.or(current.memory_request_bytes),
@@ -381,7 +379,7 @@ fn decide(
             }
             let limit = limit.zip(memory).map(|(l, m)| l.max(m)).or(limit);
             reasons.push("kubetally rule".into());
-            Resources {
+            RequestsAndLimits {
                 cpu_request_cores: cpu,
                 cpu_limit_cores: None,
                 memory_request_bytes: memory,
@@ -445,7 +443,7 @@ mod tests {
 
     fn template() -> Template {
         Template {
-            current: Resources {
+            current: RequestsAndLimits {
                 cpu_request_cores: Some(2.0),
                 cpu_limit_cores: None,
                 memory_request_bytes: Some(GIB),

@@ -38,18 +38,18 @@ pub struct WorkloadFacts {
 
 /// The cloud whose spot capacity the workload would run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
+pub enum SpotRules {
     Gke,
     Aws,
     Azure,
 }
 
-impl Provider {
+impl SpotRules {
     /// Seconds from the interruption notice to the VM's end.
     pub fn notice_seconds(self) -> i64 {
         match self {
-            Provider::Gke | Provider::Azure => 30,
-            Provider::Aws => 120,
+            SpotRules::Gke | SpotRules::Azure => 30,
+            SpotRules::Aws => 120,
         }
     }
 
@@ -57,7 +57,7 @@ impl Provider {
     /// pod (GKE: 15 s for non-system pods; the others: the notice).
     pub fn effective_grace_seconds(self) -> i64 {
         match self {
-            Provider::Gke => 15,
+            SpotRules::Gke => 15,
             other => other.notice_seconds(),
         }
     }
@@ -65,9 +65,9 @@ impl Provider {
     /// The node label a spot workload selects, and the taint it tolerates.
     pub fn spot_label(self) -> (&'static str, &'static str) {
         match self {
-            Provider::Gke => ("cloud.google.com/gke-spot", "true"),
-            Provider::Aws => ("eks.amazonaws.com/capacityType", "SPOT"),
-            Provider::Azure => ("kubernetes.azure.com/scalesetpriority", "spot"),
+            SpotRules::Gke => ("cloud.google.com/gke-spot", "true"),
+            SpotRules::Aws => ("eks.amazonaws.com/capacityType", "SPOT"),
+            SpotRules::Azure => ("kubernetes.azure.com/scalesetpriority", "spot"),
         }
     }
 }
@@ -136,326 +136,30 @@ fn check(id: &'static str, name: &'static str, verdict: Verdict, reason: String)
     }
 }
 
+/// One check: what it reads of the workload and the provider, its verdict.
+type Rule = fn(&WorkloadFacts, SpotRules) -> Check;
+
+/// Every check, in the order they are reported.
+const CHECKS: [Rule; 13] = [
+    controller_kind,
+    replicas,
+    local_storage,
+    disruption_budget,
+    rolling_update_headroom,
+    termination_grace,
+    opt_out_annotations,
+    already_on_spot,
+    jobs_retry_or_are_short,
+    singleton_or_quorum,
+    system_critical,
+    observed_restart_tolerance,
+    startup_within_notice,
+];
+
 /// Runs every check on `facts` for `provider`'s spot capacity.
-pub fn assess(facts: &WorkloadFacts, provider: Provider) -> Assessment {
-    use Verdict::{Fail, Pass, Unknown};
-    let kind = facts.kind.as_str();
-    let is_job = matches!(kind, "Job" | "CronJob");
-    let replicas = facts.hpa_min_replicas.or(facts.replicas);
-    let mut checks = Vec::new();
-
-    checks.push(match kind {
-        "Deployment" | "ReplicaSet" | "Job" | "CronJob" => check(
-            "S1",
-            "controller kind",
-            Pass,
-            format!("{kind}: replaced by its controller"),
-        ),
-        "StatefulSet" => check(
-            "S1",
-            "controller kind",
-            Fail,
-            "StatefulSet: stable identity and storage; not moved by default".into(),
-        ),
-        "DaemonSet" => check(
-            "S1",
-            "controller kind",
-            Fail,
-            "DaemonSet: runs wherever its nodes run".into(),
-        ),
-        _ => check(
-            "S1",
-            "controller kind",
-            Fail,
-            format!("{kind}: no controller recreates it"),
-        ),
-    });
-
-    checks.push(if is_job {
-        check("S2", "replicas", Pass, "Jobs are judged by S9".into())
-    } else {
-        match replicas {
-            Some(n) if n >= 2 => check(
-                "S2",
-                "replicas",
-                Pass,
-                format!("{n} replicas (HPA minimum where there is one)"),
-            ),
-            Some(n) => check(
-                "S2",
-                "replicas",
-                Fail,
-                format!("{n} replica: an interruption is an outage"),
-            ),
-            None => check("S2", "replicas", Unknown, "replica count not known".into()),
-        }
-    });
-
-    let local: Vec<&str> = facts
-        .volume_kinds
-        .iter()
-        .map(String::as_str)
-        .filter(|k| {
-            matches!(
-                *k,
-                "emptyDir" | "hostPath" | "local" | "persistentVolumeClaim"
-            )
-        })
-        .collect();
-    checks.push(if local.is_empty() {
-        check(
-            "S3",
-            "local or writable storage",
-            Pass,
-            "no emptyDir, hostPath, local volume or PVC".into(),
-        )
-    } else {
-        check(
-            "S3",
-            "local or writable storage",
-            Fail,
-            format!(
-                "volumes lost or stranded on a reclaimed node: {}",
-                local.join(", ")
-            ),
-        )
-    });
-
-    checks.push(match (facts.has_pdb, facts.pdb_disruptions_allowed) {
-        (false, _) => check(
-            "S4",
-            "disruption budget",
-            Pass,
-            "no PDB blocks draining (note: no PDB protects against the reclaim itself)".into(),
-        ),
-        (true, Some(n)) if n >= 1 => check(
-            "S4",
-            "disruption budget",
-            Pass,
-            format!("PDB allows {n} disruption(s)"),
-        ),
-        (true, Some(_)) => check(
-            "S4",
-            "disruption budget",
-            Fail,
-            "PDB allows no disruption: drains before reclaims stall".into(),
-        ),
-        (true, None) => check(
-            "S4",
-            "disruption budget",
-            Unknown,
-            "PDB status not known".into(),
-        ),
-    });
-
-    checks.push(match (kind, facts.max_unavailable, replicas) {
-        ("Deployment", Some(unavailable), Some(n)) if n > 0 => {
-            let ratio = f64::from(n - unavailable) / f64::from(n);
-            let verdict = if ratio <= 0.9 { Pass } else { Fail };
-            check(
-                "S5",
-                "rolling update headroom",
-                verdict,
-                format!("(replicas − maxUnavailable) / replicas = {ratio:.2} (≤ 0.90 passes)"),
-            )
-        }
-        ("Deployment", _, _) => check(
-            "S5",
-            "rolling update headroom",
-            Unknown,
-            "rolling update settings not collected".into(),
-        ),
-        _ => check(
-            "S5",
-            "rolling update headroom",
-            Pass,
-            format!("{kind}: no rolling update to protect"),
-        ),
-    });
-
-    // Within the notice passes (issue #7: "termination grace within the
-    // provider's notice"); GKE cuts a workload pod's shutdown at 15 s of the
-    // 30, which the reason says when it applies.
-    let grace = facts.termination_grace_seconds;
-    let notice = provider.notice_seconds();
-    let effective = provider.effective_grace_seconds();
-    checks.push(if grace > notice {
-        check(
-            "S6",
-            "termination grace",
-            Fail,
-            format!(
-                "{grace} s asked, the VM is gone {notice} s after the notice: shutdown is cut short"
-            ),
-        )
-    } else if grace > effective {
-        check(
-            "S6",
-            "termination grace",
-            Pass,
-            format!(
-                "{grace} s fits the {notice} s notice; GKE gives workload pods {effective} s of it"
-            ),
-        )
-    } else {
-        check(
-            "S6",
-            "termination grace",
-            Pass,
-            format!("{grace} s fits the {effective} s the provider gives"),
-        )
-    });
-
-    let opt_out: Vec<String> = facts
-        .annotations
-        .iter()
-        .filter(|(k, v)| OPT_OUT.iter().any(|(ok, ov)| k == ok && v == ov))
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    checks.push(if opt_out.is_empty() {
-        check("S7", "opt-out annotations", Pass, "none".into())
-    } else {
-        check(
-            "S7",
-            "opt-out annotations",
-            Fail,
-            format!("asks not to be disrupted: {}", opt_out.join(", ")),
-        )
-    });
-
-    let on_spot = facts
-        .node_selector
-        .iter()
-        .any(|(k, v)| SPOT_SELECTORS.iter().any(|(sk, sv)| k == sk && v == sv));
-    checks.push(check(
-        "S8",
-        "already on spot",
-        Pass,
-        if on_spot {
-            "already selects spot nodes: nothing to change".into()
-        } else {
-            "runs on on-demand capacity".into()
-        },
-    ));
-
-    checks.push(if !is_job {
-        check("S9", "jobs retry or are short", Pass, "not a Job".into())
-    } else {
-        match (facts.job_backoff_limit, facts.job_longest_run_seconds) {
-            (Some(0), _) => check(
-                "S9",
-                "jobs retry or are short",
-                Fail,
-                "backoffLimit 0: an interrupted run is a failed Job".into(),
-            ),
-            (_, Some(run)) if run <= SHORT_JOB_SECONDS => check(
-                "S9",
-                "jobs retry or are short",
-                Pass,
-                format!("runs last at most {run:.0} s: cheap to rerun"),
-            ),
-            (_, Some(run)) => check(
-                "S9",
-                "jobs retry or are short",
-                Fail,
-                format!("runs of {run:.0} s lose up to that much work without checkpoints"),
-            ),
-            (_, None) => check(
-                "S9",
-                "jobs retry or are short",
-                Unknown,
-                "run times not known".into(),
-            ),
-        }
-    });
-
-    let strict = facts.has_pdb
-        && facts.pdb_disruptions_allowed == Some(0)
-        && replicas.is_some_and(|n| n >= 1);
-    checks.push(if strict {
-        check(
-            "S10",
-            "singleton or quorum",
-            Fail,
-            "a PDB keeps every replica up: a leader or quorum member".into(),
-        )
-    } else {
-        check(
-            "S10",
-            "singleton or quorum",
-            Pass,
-            "no PDB demands every replica".into(),
-        )
-    });
-
-    let critical = facts.namespace == "kube-system"
-        || matches!(
-            facts.priority_class.as_str(),
-            "system-cluster-critical" | "system-node-critical"
-        );
-    checks.push(if critical {
-        check(
-            "S11",
-            "system-critical",
-            Fail,
-            format!(
-                "{} / priority {:?}: stays on on-demand",
-                facts.namespace, facts.priority_class
-            ),
-        )
-    } else {
-        check(
-            "S11",
-            "system-critical",
-            Pass,
-            "not a system workload".into(),
-        )
-    });
-
-    checks.push(match facts.restarts_per_pod_day {
-        Some(r) if r >= TOLERATED_RESTARTS_PER_POD_DAY => check(
-            "K1",
-            "observed restart tolerance",
-            Pass,
-            format!("already restarts {r:.1} times a pod-day and keeps serving"),
-        ),
-        Some(r) => check(
-            "K1",
-            "observed restart tolerance",
-            Pass,
-            format!("{r:.2} restarts a pod-day: interruptions will be new to it"),
-        ),
-        None => check(
-            "K1",
-            "observed restart tolerance",
-            Unknown,
-            "restarts not known".into(),
-        ),
-    });
-
-    let notice = provider.notice_seconds();
-    checks.push(match facts.startup_seconds {
-        Some(s) if s <= notice as f64 => check(
-            "K2",
-            "startup within the notice",
-            Pass,
-            format!("ready in {s:.0} s, within the {notice} s notice"),
-        ),
-        Some(s) => check(
-            "K2",
-            "startup within the notice",
-            Fail,
-            format!("{s:.0} s to ready, {notice} s of notice: a replacement comes late"),
-        ),
-        None => check(
-            "K2",
-            "startup within the notice",
-            Unknown,
-            "startup time not collected".into(),
-        ),
-    });
-
-    let eligible = !on_spot && checks.iter().all(|c| c.verdict != Fail);
+pub fn assess(facts: &WorkloadFacts, provider: SpotRules) -> Assessment {
+    let checks: Vec<Check> = CHECKS.iter().map(|rule| rule(facts, provider)).collect();
+    let eligible = !selects_spot(facts) && checks.iter().all(|c| c.verdict != Verdict::Fail);
     let change = eligible.then(|| {
         let (label, value) = provider.spot_label();
         format!(
@@ -467,6 +171,296 @@ pub fn assess(facts: &WorkloadFacts, provider: Provider) -> Assessment {
         eligible,
         change,
     }
+}
+
+impl WorkloadFacts {
+    fn is_job(&self) -> bool {
+        matches!(self.kind.as_str(), "Job" | "CronJob")
+    }
+
+    /// The replicas it keeps at the least: the HPA's minimum, else its count.
+    fn least_replicas(&self) -> Option<i32> {
+        self.hpa_min_replicas.or(self.replicas)
+    }
+}
+
+/// Whether its `nodeSelector` already picks spot nodes.
+fn selects_spot(facts: &WorkloadFacts) -> bool {
+    facts
+        .node_selector
+        .iter()
+        .any(|(k, v)| SPOT_SELECTORS.iter().any(|(sk, sv)| k == sk && v == sv))
+}
+
+/// S1: a controller recreates its pods elsewhere.
+fn controller_kind(facts: &WorkloadFacts, _: SpotRules) -> Check {
+    let kind = facts.kind.as_str();
+    let (verdict, reason) = match kind {
+        "Deployment" | "ReplicaSet" | "Job" | "CronJob" => {
+            (Verdict::Pass, format!("{kind}: replaced by its controller"))
+        }
+        "StatefulSet" => (
+            Verdict::Fail,
+            "StatefulSet: stable identity and storage; not moved by default".into(),
+        ),
+        "DaemonSet" => (
+            Verdict::Fail,
+            "DaemonSet: runs wherever its nodes run".into(),
+        ),
+        _ => (Verdict::Fail, format!("{kind}: no controller recreates it")),
+    };
+    check("S1", "controller kind", verdict, reason)
+}
+
+/// S2: one interruption is not an outage (Jobs are judged by S9).
+fn replicas(facts: &WorkloadFacts, _: SpotRules) -> Check {
+    let (verdict, reason) = if facts.is_job() {
+        (Verdict::Pass, "Jobs are judged by S9".into())
+    } else {
+        match facts.least_replicas() {
+            Some(n) if n >= 2 => (
+                Verdict::Pass,
+                format!("{n} replicas (HPA minimum where there is one)"),
+            ),
+            Some(n) => (
+                Verdict::Fail,
+                format!("{n} replica: an interruption is an outage"),
+            ),
+            None => (Verdict::Unknown, "replica count not known".into()),
+        }
+    };
+    check("S2", "replicas", verdict, reason)
+}
+
+/// S3: no volume is lost or stranded with a reclaimed node.
+fn local_storage(facts: &WorkloadFacts, _: SpotRules) -> Check {
+    let local: Vec<&str> = facts
+        .volume_kinds
+        .iter()
+        .map(String::as_str)
+        .filter(|k| {
+            matches!(
+                *k,
+                "emptyDir" | "hostPath" | "local" | "persistentVolumeClaim"
+            )
+        })
+        .collect();
+    let (verdict, reason) = if local.is_empty() {
+        (
+            Verdict::Pass,
+            "no emptyDir, hostPath, local volume or PVC".into(),
+        )
+    } else {
+        (
+            Verdict::Fail,
+            format!(
+                "volumes lost or stranded on a reclaimed node: {}",
+                local.join(", ")
+            ),
+        )
+    };
+    check("S3", "local or writable storage", verdict, reason)
+}
+
+/// S4: no PodDisruptionBudget stalls the drain before a reclaim.
+fn disruption_budget(facts: &WorkloadFacts, _: SpotRules) -> Check {
+    let (verdict, reason) = match (facts.has_pdb, facts.pdb_disruptions_allowed) {
+        (false, _) => (
+            Verdict::Pass,
+            "no PDB blocks draining (note: no PDB protects against the reclaim itself)".into(),
+        ),
+        (true, Some(n)) if n >= 1 => (Verdict::Pass, format!("PDB allows {n} disruption(s)")),
+        (true, Some(_)) => (
+            Verdict::Fail,
+            "PDB allows no disruption: drains before reclaims stall".into(),
+        ),
+        (true, None) => (Verdict::Unknown, "PDB status not known".into()),
+    };
+    check("S4", "disruption budget", verdict, reason)
+}
+
+/// S5: a Deployment's rolling update leaves room to lose a node.
+fn rolling_update_headroom(facts: &WorkloadFacts, _: SpotRules) -> Check {
+    let kind = facts.kind.as_str();
+    let (verdict, reason) = match (kind, facts.max_unavailable, facts.least_replicas()) {
+        ("Deployment", Some(unavailable), Some(n)) if n > 0 => {
+            let ratio = f64::from(n - unavailable) / f64::from(n);
+            let verdict = if ratio <= 0.9 {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            };
+            (
+                verdict,
+                format!("(replicas − maxUnavailable) / replicas = {ratio:.2} (≤ 0.90 passes)"),
+            )
+        }
+        ("Deployment", _, _) => (
+            Verdict::Unknown,
+            "rolling update settings not collected".into(),
+        ),
+        _ => (
+            Verdict::Pass,
+            format!("{kind}: no rolling update to protect"),
+        ),
+    };
+    check("S5", "rolling update headroom", verdict, reason)
+}
+
+/// S6: the termination grace fits the provider's notice.
+///
+/// Within the notice passes (issue #7: "termination grace within the
+/// provider's notice"); GKE cuts a workload pod's shutdown at 15 s of the
+/// 30, which the reason says when it applies.
+fn termination_grace(facts: &WorkloadFacts, provider: SpotRules) -> Check {
+    let grace = facts.termination_grace_seconds;
+    let notice = provider.notice_seconds();
+    let effective = provider.effective_grace_seconds();
+    let (verdict, reason) = if grace > notice {
+        (
+            Verdict::Fail,
+            format!(
+                "{grace} s asked, the VM is gone {notice} s after the notice: shutdown is cut short"
+            ),
+        )
+    } else if grace > effective {
+        (
+            Verdict::Pass,
+            format!(
+                "{grace} s fits the {notice} s notice; GKE gives workload pods {effective} s of it"
+            ),
+        )
+    } else {
+        (
+            Verdict::Pass,
+            format!("{grace} s fits the {effective} s the provider gives"),
+        )
+    };
+    check("S6", "termination grace", verdict, reason)
+}
+
+/// S7: no annotation asks autoscalers not to disrupt it.
+fn opt_out_annotations(facts: &WorkloadFacts, _: SpotRules) -> Check {
+    let opt_out: Vec<String> = facts
+        .annotations
+        .iter()
+        .filter(|(k, v)| OPT_OUT.iter().any(|(ok, ov)| k == ok && v == ov))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let (verdict, reason) = if opt_out.is_empty() {
+        (Verdict::Pass, "none".into())
+    } else {
+        (
+            Verdict::Fail,
+            format!("asks not to be disrupted: {}", opt_out.join(", ")),
+        )
+    };
+    check("S7", "opt-out annotations", verdict, reason)
+}
+
+/// S8: says whether it already runs on spot (which [`assess`] does not
+/// recommend again); never fails.
+fn already_on_spot(facts: &WorkloadFacts, _: SpotRules) -> Check {
+    let reason = if selects_spot(facts) {
+        "already selects spot nodes: nothing to change"
+    } else {
+        "runs on on-demand capacity"
+    };
+    check("S8", "already on spot", Verdict::Pass, reason.into())
+}
+
+/// S9: an interrupted Job is retried, and its runs are short enough to redo.
+fn jobs_retry_or_are_short(facts: &WorkloadFacts, _: SpotRules) -> Check {
+    let (verdict, reason) = if !facts.is_job() {
+        (Verdict::Pass, "not a Job".into())
+    } else {
+        match (facts.job_backoff_limit, facts.job_longest_run_seconds) {
+            (Some(0), _) => (
+                Verdict::Fail,
+                "backoffLimit 0: an interrupted run is a failed Job".into(),
+            ),
+            (_, Some(run)) if run <= SHORT_JOB_SECONDS => (
+                Verdict::Pass,
+                format!("runs last at most {run:.0} s: cheap to rerun"),
+            ),
+            (_, Some(run)) => (
+                Verdict::Fail,
+                format!("runs of {run:.0} s lose up to that much work without checkpoints"),
+            ),
+            (_, None) => (Verdict::Unknown, "run times not known".into()),
+        }
+    };
+    check("S9", "jobs retry or are short", verdict, reason)
+}
+
+/// S10: no PDB demands every replica (a leader or quorum member).
+fn singleton_or_quorum(facts: &WorkloadFacts, _: SpotRules) -> Check {
+    let strict = facts.has_pdb
+        && facts.pdb_disruptions_allowed == Some(0)
+        && facts.least_replicas().is_some_and(|n| n >= 1);
+    let (verdict, reason) = if strict {
+        (
+            Verdict::Fail,
+            "a PDB keeps every replica up: a leader or quorum member",
+        )
+    } else {
+        (Verdict::Pass, "no PDB demands every replica")
+    };
+    check("S10", "singleton or quorum", verdict, reason.into())
+}
+
+/// S11: system workloads stay on on-demand capacity.
+fn system_critical(facts: &WorkloadFacts, _: SpotRules) -> Check {
+    let critical = facts.namespace == "kube-system"
+        || matches!(
+            facts.priority_class.as_str(),
+            "system-cluster-critical" | "system-node-critical"
+        );
+    let (verdict, reason) = if critical {
+        (
+            Verdict::Fail,
+            format!(
+                "{} / priority {:?}: stays on on-demand",
+                facts.namespace, facts.priority_class
+            ),
+        )
+    } else {
+        (Verdict::Pass, "not a system workload".into())
+    };
+    check("S11", "system-critical", verdict, reason)
+}
+
+/// K1: the restarts it already lives with; informs, never fails.
+fn observed_restart_tolerance(facts: &WorkloadFacts, _: SpotRules) -> Check {
+    let (verdict, reason) = match facts.restarts_per_pod_day {
+        Some(r) if r >= TOLERATED_RESTARTS_PER_POD_DAY => (
+            Verdict::Pass,
+            format!("already restarts {r:.1} times a pod-day and keeps serving"),
+        ),
+        Some(r) => (
+            Verdict::Pass,
+            format!("{r:.2} restarts a pod-day: interruptions will be new to it"),
+        ),
+        None => (Verdict::Unknown, "restarts not known".into()),
+    };
+    check("K1", "observed restart tolerance", verdict, reason)
+}
+
+/// K2: a replacement pod is ready within the provider's notice.
+fn startup_within_notice(facts: &WorkloadFacts, provider: SpotRules) -> Check {
+    let notice = provider.notice_seconds();
+    let (verdict, reason) = match facts.startup_seconds {
+        Some(s) if s <= notice as f64 => (
+            Verdict::Pass,
+            format!("ready in {s:.0} s, within the {notice} s notice"),
+        ),
+        Some(s) => (
+            Verdict::Fail,
+            format!("{s:.0} s to ready, {notice} s of notice: a replacement comes late"),
+        ),
+        None => (Verdict::Unknown, "startup time not collected".into()),
+    };
+    check("K2", "startup within the notice", verdict, reason)
 }
 
 #[cfg(test)]
@@ -487,7 +481,7 @@ mod tests {
     }
 
     fn verdict(facts: &WorkloadFacts, id: &str) -> Verdict {
-        assess(facts, Provider::Gke)
+        assess(facts, SpotRules::Gke)
             .checks
             .iter()
             .find(|c| c.id == id)
@@ -497,7 +491,7 @@ mod tests {
 
     #[test]
     fn a_replicated_stateless_deployment_is_eligible_with_the_change_to_make() {
-        let assessment = assess(&web(), Provider::Gke);
+        let assessment = assess(&web(), SpotRules::Gke);
         assert!(assessment.eligible, "{:?}", assessment.checks);
         assert_eq!(assessment.checks.len(), 13);
         let change = assessment.change.unwrap_or_default();
@@ -566,8 +560,43 @@ mod tests {
             let mut facts = web();
             mutate(&mut facts);
             assert_eq!(verdict(&facts, id), Verdict::Fail, "{id}: {facts:?}");
-            assert!(!assess(&facts, Provider::Gke).eligible, "{id}");
+            assert!(!assess(&facts, SpotRules::Gke).eligible, "{id}");
         }
+    }
+
+    #[test]
+    fn termination_grace_names_gkes_cut_only_when_it_bites() {
+        let mut facts = web();
+        facts.termination_grace_seconds = 20;
+        let gke = termination_grace(&facts, SpotRules::Gke);
+        assert_eq!(gke.verdict, Verdict::Pass);
+        assert!(
+            gke.reason.contains("GKE gives workload pods 15 s"),
+            "{gke:?}"
+        );
+        let aws = termination_grace(&facts, SpotRules::Aws);
+        assert_eq!(aws.verdict, Verdict::Pass);
+        assert!(aws.reason.contains("fits the 120 s"), "{aws:?}");
+        facts.termination_grace_seconds = 31;
+        assert_eq!(
+            termination_grace(&facts, SpotRules::Gke).verdict,
+            Verdict::Fail
+        );
+    }
+
+    #[test]
+    fn checks_are_reported_in_order_with_unique_ids() {
+        let ids: Vec<&str> = assess(&web(), SpotRules::Gke)
+            .checks
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11", "K1", "K2"
+            ]
+        );
     }
 
     #[test]
@@ -577,7 +606,7 @@ mod tests {
         facts.startup_seconds = None;
         assert_eq!(verdict(&facts, "S5"), Verdict::Unknown);
         assert_eq!(verdict(&facts, "K2"), Verdict::Unknown);
-        assert!(assess(&facts, Provider::Gke).eligible);
+        assert!(assess(&facts, SpotRules::Gke).eligible);
     }
 
     #[test]
@@ -591,8 +620,8 @@ mod tests {
         );
         facts.termination_grace_seconds = 60;
         facts.startup_seconds = Some(90.0);
-        assert!(!assess(&facts, Provider::Gke).eligible);
-        let aws = assess(&facts, Provider::Aws);
+        assert!(!assess(&facts, SpotRules::Gke).eligible);
+        let aws = assess(&facts, SpotRules::Aws);
         assert!(aws.eligible, "{:?}", aws.checks);
         assert!(
             aws.change
@@ -608,10 +637,10 @@ mod tests {
         job.replicas = None;
         job.job_backoff_limit = Some(3);
         job.job_longest_run_seconds = Some(120.0);
-        assert!(assess(&job, Provider::Gke).eligible);
+        assert!(assess(&job, SpotRules::Gke).eligible);
         let mut on_spot = web();
         on_spot.node_selector = vec![("cloud.google.com/gke-spot".into(), "true".into())];
-        let assessment = assess(&on_spot, Provider::Gke);
+        let assessment = assess(&on_spot, SpotRules::Gke);
         assert!(!assessment.eligible);
         assert!(assessment.change.is_none());
     }

@@ -23,7 +23,8 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+use crate::model::units::GIB;
+
 /// Alibaba 2018: every machine of the subset has 96 cores.
 const ALIBABA_2018_CORES: f64 = 96.0;
 /// Alibaba 2018 memory: 100 normalised units priced as 384 GiB.

@@ -12,11 +12,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::allocate::Sample;
+use crate::cluster::{Collection, SharedInventory, SlimNode, lock};
 use crate::collect::Stats;
 use crate::model::CapacityType;
 use crate::pricing::{PriceBook, PriceSource, classify};
-use crate::source::watch::{SharedInventory, lock};
-use crate::source::{Collection, SlimNode};
 
 use super::text::{Exposition, FamilySpec, Kind};
 
@@ -454,10 +453,11 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::allocate::{SampleContext, millicores};
+    use crate::allocate::SampleContext;
+    use crate::cluster::Inventory;
+    use crate::model::units::millicores;
     use crate::model::{NodeFacts, Quantity};
     use crate::pricing::PricingOptions;
-    use crate::source::Inventory;
 
     fn node(name: &str, labels: &[(&str, &str)]) -> SlimNode {
         SlimNode {

@@ -40,10 +40,9 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::allocate::Sample;
+use crate::cluster::{Collection, SharedInventory, lock};
 use crate::collect::{Collector, Stats};
 use crate::pricing::PriceBook;
-use crate::source::Collection;
-use crate::source::watch::{SharedInventory, lock};
 
 pub use ready::{NotReady, SampleProgress};
 
@@ -186,19 +185,6 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|cause| ServeError::Serve { addr, cause })
-}
-
-/// [`bind`] then [`serve`].
-///
-/// # Errors
-///
-/// [`ServeError`] as those say.
-pub async fn serve_at(
-    addr: SocketAddr,
-    state: ServeState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    serve(bind(addr).await?, state, shutdown).await
 }
 
 async fn metrics_handler(State(state): State<ServeState>) -> Response {

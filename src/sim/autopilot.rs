@@ -28,9 +28,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::cluster::{ClusterModel, Pool, Rng, UsageProfile};
+use super::etcd::{Etcd, EtcdError, uid_for};
 use super::objects::{Owner, PodIdentity, PodTemplate, controller};
 use super::resources::{DAEMONSETS, PODS};
-use super::store::{Store, StoreError, uid_for};
 
 /// The cluster's name in node names.
 const CLUSTER: &str = "kubetally-sim";
@@ -216,13 +216,13 @@ const SYSTEM_DAEMONSETS: [(&str, f64, f64); 2] = [
 ///
 /// # Errors
 ///
-/// A [`StoreError`] if the store refuses an object (a generator defect).
+/// A [`EtcdError`] if the store refuses an object (a generator defect).
 pub fn system_pods(
     model: &mut ClusterModel,
-    store: &Store,
+    store: &Etcd,
     seed: u64,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), EtcdError> {
     let mut rng = Rng::new(seed ^ 0x6175_746f);
     let created = now - Duration::days(30);
     let nodes = model.nodes.clone();
@@ -290,8 +290,8 @@ mod tests {
     }
 
     #[test]
-    fn every_pod_selects_the_class_of_the_node_it_runs_on() -> Result<(), StoreError> {
-        let store = Store::new(1_000_000);
+    fn every_pod_selects_the_class_of_the_node_it_runs_on() -> Result<(), EtcdError> {
+        let store = Etcd::new(1_000_000);
         let spec = ClusterSpec {
             autopilot: true,
             ..ClusterSpec::default()

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
+use super::etcd::{Etcd, EtcdError};
 use super::life::{self, CronState, DeploymentState, Life, unique_pod_name};
 use super::objects::{
     Budget, InitContainer, Owner, Placement, PodIdentity, PodTemplate, Requirements, Sizing,
@@ -19,7 +20,7 @@ use super::resources::{
     CRONJOBS, DAEMONSETS, DEPLOYMENTS, HPAS, NAMESPACES, NODES, PDBS, REPLICASETS, STATEFULSETS,
 };
 use super::storage::Volumes;
-use super::store::{Store, StoreError};
+use crate::model::units::GIB;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,12 +202,12 @@ impl ClusterModel {
 ///
 /// # Errors
 ///
-/// A [`StoreError`] if the store refuses a write (a simulator defect).
+/// A [`EtcdError`] if the store refuses a write (a simulator defect).
 pub fn advance(
     model: &mut ClusterModel,
-    store: &Store,
+    store: &Etcd,
     until: DateTime<Utc>,
-) -> Result<usize, StoreError> {
+) -> Result<usize, EtcdError> {
     let mut count = 0;
     while let Some(at) = model.volumes.next_due().filter(|at| *at <= until) {
         count += life::advance(model, store, at)?;
@@ -377,8 +378,8 @@ enum PlannedKind {
 ///
 /// # Errors
 ///
-/// A [`StoreError`] if the store refuses an object (a generator defect).
-pub fn generate(spec: &ClusterSpec, store: &Store) -> Result<ClusterModel, StoreError> {
+/// A [`EtcdError`] if the store refuses an object (a generator defect).
+pub fn generate(spec: &ClusterSpec, store: &Etcd) -> Result<ClusterModel, EtcdError> {
     let now = epoch();
     let mut model = ClusterModel {
         life: Life::new(spec.seed),
@@ -780,10 +781,10 @@ fn plan_cronjobs() -> Vec<CronState> {
 /// Writes a planned workload's objects and starts its pods.
 fn place_workload(
     model: &mut ClusterModel,
-    store: &Store,
+    store: &Etcd,
     workload: Planned,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), EtcdError> {
     let Planned {
         namespace,
         name,
@@ -907,7 +908,7 @@ fn place_workload(
 /// is about 90 m + 1 % of CPU and 10 % of memory here.
 pub fn allocatable(pool: &Pool) -> (f64, f64) {
     let cpu = f64::from(pool.vcpus * 1000 - 90 - pool.vcpus * 10) / 1000.0;
-    let memory = f64::from(pool.memory_gib) * 1024.0 * 1024.0 * 1024.0 * 0.9;
+    let memory = f64::from(pool.memory_gib) * GIB * 0.9;
     (cpu, memory)
 }
 
@@ -1012,12 +1013,12 @@ pub fn namespace_object(name: &str, tenant: Option<&str>, now: DateTime<Utc>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::etcd::Stored;
     use crate::sim::resources::{JOBS, PODS, Resource};
     use crate::sim::selector::{FieldSelector, LabelSelector};
-    use crate::sim::store::Stored;
     use std::sync::Arc;
 
-    fn all(store: &Store, resource: Resource, selector: &str) -> Vec<Arc<Stored>> {
+    fn all(store: &Etcd, resource: Resource, selector: &str) -> Vec<Arc<Stored>> {
         let labels = LabelSelector::parse(selector).unwrap_or_default();
         store
             .list(
@@ -1041,8 +1042,8 @@ mod tests {
     }
 
     #[test]
-    fn generates_the_requested_size_deterministically() -> Result<(), StoreError> {
-        let (a, b) = (Store::new(1000), Store::new(1000));
+    fn generates_the_requested_size_deterministically() -> Result<(), EtcdError> {
+        let (a, b) = (Etcd::new(1000), Etcd::new(1000));
         let model = generate(&spec(7), &a)?;
         generate(&spec(7), &b)?;
         let pods_a = all(&a, PODS, "");
@@ -1099,8 +1100,8 @@ mod tests {
     }
 
     #[test]
-    fn a_simulated_day_runs_jobs_kills_leaks_rolls_out_and_scales() -> Result<(), StoreError> {
-        let store = Store::new(1_000_000);
+    fn a_simulated_day_runs_jobs_kills_leaks_rolls_out_and_scales() -> Result<(), EtcdError> {
+        let store = Etcd::new(1_000_000);
         let mut model = generate(&spec(3), &store)?;
         let start = all(&store, PODS, "").len();
         let replica_sets = all(&store, REPLICASETS, "").len();
@@ -1155,7 +1156,7 @@ mod tests {
     }
 
     /// Every event the store logged for pods after `version`, with its kind.
-    fn pod_events(store: &Store, version: u64) -> Vec<(&'static str, Value)> {
+    fn pod_events(store: &Etcd, version: u64) -> Vec<(&'static str, Value)> {
         let events = store.watch_from(PODS, version).map(|(events, _)| events);
         events
             .unwrap_or_default()
@@ -1178,8 +1179,8 @@ mod tests {
     }
 
     #[test]
-    fn the_generated_cluster_has_every_new_shape_in_a_modest_share() -> Result<(), StoreError> {
-        let store = Store::new(1_000_000);
+    fn the_generated_cluster_has_every_new_shape_in_a_modest_share() -> Result<(), EtcdError> {
+        let store = Etcd::new(1_000_000);
         let mut model = generate(&spec(3), &store)?;
         let pods: Vec<Value> = all(&store, PODS, "").iter().map(|p| p.value()).collect();
         let search = pods
@@ -1271,9 +1272,9 @@ mod tests {
     }
 
     #[test]
-    fn a_seed_reproduces_the_week() -> Result<(), StoreError> {
-        let run = || -> Result<Vec<String>, StoreError> {
-            let store = Store::new(1_000_000);
+    fn a_seed_reproduces_the_week() -> Result<(), EtcdError> {
+        let run = || -> Result<Vec<String>, EtcdError> {
+            let store = Etcd::new(1_000_000);
             let mut model = generate(&spec(11), &store)?;
             life::advance(&mut model, &store, epoch() + Duration::days(2))?;
             Ok(all(&store, PODS, "")

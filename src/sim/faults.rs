@@ -178,11 +178,6 @@ impl Rate {
         (parts <= Rate::SCALE).then_some(Rate(parts))
     }
 
-    /// Parts per million.
-    pub fn parts_per_million(self) -> u32 {
-        self.0
-    }
-
     /// Whether a uniform draw in `0..1_000_000` falls under this rate.
     fn admits(self, draw: u32) -> bool {
         draw < self.0

@@ -19,9 +19,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::cluster::{ClusterModel, Pool, Rng, UsageProfile, node_object};
+use super::etcd::{Etcd, EtcdError, uid_for};
 use super::objects::{Owner, PodIdentity, PodTemplate, controller, replica_status};
 use super::resources::{DEPLOYMENTS, NODES, PODS, REPLICASETS};
-use super::store::{Store, StoreError, uid_for};
 
 /// One GPU node: its machine and what its device plugin advertises.
 pub struct GpuNode {
@@ -172,13 +172,13 @@ fn with_device(spec: &mut Value, device: &str) {
 ///
 /// # Errors
 ///
-/// A [`StoreError`] if the store refuses an object (a generator defect).
+/// A [`EtcdError`] if the store refuses an object (a generator defect).
 pub fn generate(
     model: &mut ClusterModel,
-    store: &Store,
+    store: &Etcd,
     seed: u64,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), EtcdError> {
     let mut rng = Rng::new(seed ^ 0x6770_7573);
     for node in &GPU_NODES {
         store.put(NODES, gpu_node_object(node, now - Duration::days(30)))?;
@@ -278,8 +278,8 @@ mod tests {
     }
 
     #[test]
-    fn gpu_pods_request_what_their_node_advertises_and_no_more() -> Result<(), StoreError> {
-        let store = Store::new(10_000);
+    fn gpu_pods_request_what_their_node_advertises_and_no_more() -> Result<(), EtcdError> {
+        let store = Etcd::new(10_000);
         let mut model = ClusterModel::default();
         generate(&mut model, &store, 1, epoch())?;
         assert_eq!(model.nodes.len(), 2);

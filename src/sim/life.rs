@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::cluster::{ClusterModel, PodModel, Rng, UsageProfile, epoch};
+use super::etcd::{Etcd, EtcdError, uid_for};
 use super::metrics::day_level;
 use super::objects::{
     Owner, PodIdentity, PodTemplate, Requirements, controller, effective_request, hpa,
@@ -26,7 +27,7 @@ use super::objects::{
 use super::resources::{CRONJOBS, DEPLOYMENTS, HPAS, JOBS, PODS, REPLICASETS};
 use super::scheduler::{Room, Scheduler};
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{Store, StoreError, uid_for};
+use crate::model::units::millicores;
 
 /// A Deployment the simulator keeps alive: its current ReplicaSet and pods.
 #[derive(Debug)]
@@ -308,12 +309,12 @@ impl Life {
     pub fn start_pod(
         &mut self,
         pods: &mut BTreeMap<(String, String), PodModel>,
-        store: &Store,
+        store: &Etcd,
         template: &PodTemplate,
         identity: PodIdentity,
         node: Option<String>,
         started: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), EtcdError> {
         let start = Start::Running(started);
         self.bind_pod(pods, store, template, identity, node, started, start)
     }
@@ -326,13 +327,13 @@ impl Life {
     pub fn bind_pod(
         &mut self,
         pods: &mut BTreeMap<(String, String), PodModel>,
-        store: &Store,
+        store: &Etcd,
         template: &PodTemplate,
         identity: PodIdentity,
         node: Option<String>,
         bound: DateTime<Utc>,
         start: Start,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), EtcdError> {
         let (cpu, memory) = template.request();
         let node = match node {
             Some(node) => {
@@ -397,10 +398,10 @@ impl Life {
     fn run(
         &mut self,
         pods: &mut BTreeMap<(String, String), PodModel>,
-        store: &Store,
+        store: &Etcd,
         mut model: PodModel,
         mut object: Value,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), EtcdError> {
         for container in &mut model.containers {
             if container.profile == UsageProfile::Leak {
                 let period = container.leak_period();
@@ -434,10 +435,10 @@ impl Life {
     fn start_containers(
         &mut self,
         pods: &mut BTreeMap<(String, String), PodModel>,
-        store: &Store,
+        store: &Etcd,
         key: (String, String),
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), EtcdError> {
         let Some(waiting) = self.waiting.remove(&key) else {
             return Ok(());
         };
@@ -499,13 +500,13 @@ impl Life {
     ///
     /// # Errors
     ///
-    /// A [`StoreError`] if the store refuses a pod.
+    /// A [`EtcdError`] if the store refuses a pod.
     pub fn start_scenario(
         &mut self,
         pods: &mut BTreeMap<(String, String), PodModel>,
-        store: &Store,
+        store: &Etcd,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), EtcdError> {
         for index in 0..self.scenario.len() {
             let pod = &self.scenario[index];
             let (start, end, deleted) = (pod.start, pod.end, pod.deleted);
@@ -547,11 +548,11 @@ impl Life {
     fn start_scenario_pod(
         &mut self,
         pods: &mut BTreeMap<(String, String), PodModel>,
-        store: &Store,
+        store: &Etcd,
         index: usize,
         at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), EtcdError> {
         let pod = &self.scenario[index];
         let (template, identity, node) =
             (pod.template.clone(), pod.identity.clone(), pod.node.clone());
@@ -575,10 +576,10 @@ impl Life {
     pub fn add_replica(
         &mut self,
         pods: &mut BTreeMap<(String, String), PodModel>,
-        store: &Store,
+        store: &Etcd,
         index: usize,
         started: DateTime<Utc>,
-    ) -> Result<String, StoreError> {
+    ) -> Result<String, EtcdError> {
         let identity = self.replica_identity(store, index);
         let name = identity.name.clone();
         let template = self.deployments[index].template.clone();
@@ -588,7 +589,7 @@ impl Life {
     }
 
     /// Identity of a new pod of a Deployment's current ReplicaSet.
-    fn replica_identity(&mut self, store: &Store, index: usize) -> PodIdentity {
+    fn replica_identity(&mut self, store: &Etcd, index: usize) -> PodIdentity {
         let state = &self.deployments[index];
         let (namespace, prefix, app, hash) = (
             state.owner.namespace.clone(),
@@ -611,7 +612,7 @@ impl Life {
 /// `<prefix>-<5 random characters>`, drawn again on a collision as the
 /// ReplicaSet controller's name generator is (a 5,000-replica set collides
 /// about once with 27⁵ names).
-pub fn unique_pod_name(store: &Store, rng: &mut Rng, namespace: &str, prefix: &str) -> String {
+pub fn unique_pod_name(store: &Etcd, rng: &mut Rng, namespace: &str, prefix: &str) -> String {
     loop {
         let name = format!("{prefix}-{}", rng.suffix(5));
         if store.get(PODS, namespace, &name).is_err() {
@@ -624,12 +625,12 @@ pub fn unique_pod_name(store: &Store, rng: &mut Rng, namespace: &str, prefix: &s
 ///
 /// # Errors
 ///
-/// A [`StoreError`] if the store refuses a write (a simulator defect).
+/// A [`EtcdError`] if the store refuses a write (a simulator defect).
 pub fn advance(
     model: &mut ClusterModel,
-    store: &Store,
+    store: &Etcd,
     until: DateTime<Utc>,
-) -> Result<usize, StoreError> {
+) -> Result<usize, EtcdError> {
     let mut count = 0;
     while model.life.next_due().is_some_and(|at| at <= until) {
         let Some(Reverse(next)) = model.life.queue.pop() else {
@@ -643,10 +644,10 @@ pub fn advance(
 
 fn apply(
     model: &mut ClusterModel,
-    store: &Store,
+    store: &Etcd,
     at: DateTime<Utc>,
     what: Happening,
-) -> Result<(), StoreError> {
+) -> Result<(), EtcdError> {
     let ClusterModel { pods, life, .. } = model;
     match what {
         Happening::Fire(cron) => fire(life, store, cron, at),
@@ -787,9 +788,9 @@ fn apply(
 }
 
 /// A write to an object someone else already deleted is not an error.
-fn gone(error: StoreError) -> Result<(), StoreError> {
+fn gone(error: EtcdError) -> Result<(), EtcdError> {
     match error {
-        StoreError::NotFound { .. } => Ok(()),
+        EtcdError::NotFound { .. } => Ok(()),
         other => Err(other),
     }
 }
@@ -800,11 +801,11 @@ fn gone(error: StoreError) -> Result<(), StoreError> {
 fn remove_pod(
     life: &mut Life,
     pods: &mut BTreeMap<(String, String), PodModel>,
-    store: &Store,
+    store: &Etcd,
     namespace: &str,
     name: &str,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), EtcdError> {
     if let Ok(current) = store.get(PODS, namespace, name) {
         let mut object = current.value();
         object["metadata"]["deletionTimestamp"] = json!(timestamp(at));
@@ -816,7 +817,7 @@ fn remove_pod(
     removed.map(drop).or_else(gone)
 }
 
-fn fire(life: &mut Life, store: &Store, cron: usize, at: DateTime<Utc>) -> Result<(), StoreError> {
+fn fire(life: &mut Life, store: &Etcd, cron: usize, at: DateTime<Utc>) -> Result<(), EtcdError> {
     let next = life.cronjobs[cron].next_fire(at);
     life.schedule(next, Happening::Fire(cron));
     let state = &life.cronjobs[cron];
@@ -853,12 +854,12 @@ fn fire(life: &mut Life, store: &Store, cron: usize, at: DateTime<Utc>) -> Resul
 fn start_job_pod(
     life: &mut Life,
     pods: &mut BTreeMap<(String, String), PodModel>,
-    store: &Store,
+    store: &Etcd,
     cron: usize,
     job: &str,
     attempt: u32,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), EtcdError> {
     let namespace = life.cronjobs[cron].owner.namespace.clone();
     let Ok(job_object) = store.get(JOBS, &namespace, job) else {
         return Ok(());
@@ -897,12 +898,12 @@ fn start_job_pod(
 fn finish_pod(
     life: &mut Life,
     pods: &mut BTreeMap<(String, String), PodModel>,
-    store: &Store,
+    store: &Etcd,
     namespace: &str,
     pod: &str,
     succeeded: bool,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), EtcdError> {
     let Ok(object) = store.get(PODS, namespace, pod) else {
         return Ok(());
     };
@@ -917,14 +918,14 @@ fn finish_pod(
 fn finish_job_pod(
     life: &mut Life,
     pods: &mut BTreeMap<(String, String), PodModel>,
-    store: &Store,
+    store: &Etcd,
     cron: usize,
     job: &str,
     pod: &str,
     attempt: u32,
     succeeded: bool,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), EtcdError> {
     let namespace = life.cronjobs[cron].owner.namespace.clone();
     finish_pod(life, pods, store, &namespace, pod, succeeded, at)?;
     let Ok(job_object) = store.get(JOBS, &namespace, job) else {
@@ -975,10 +976,10 @@ fn finish_job_pod(
 fn resize_pod(
     life: &mut Life,
     pods: &mut BTreeMap<(String, String), PodModel>,
-    store: &Store,
+    store: &Etcd,
     resize: &PlannedResize,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), EtcdError> {
     let key = (resize.namespace.clone(), resize.pod.clone());
     let Some(model) = pods.get_mut(&key) else {
         return Ok(());
@@ -1060,10 +1061,6 @@ pub fn kubelet_verdict(request: (f64, f64), reserved: (f64, f64), room: Room) ->
     }
 }
 
-fn millicores(cores: f64) -> i64 {
-    (cores * 1000.0).round() as i64
-}
-
 /// The kubelet's message for an infeasible resize: memory when memory is
 /// what exceeds allocatable, else CPU (millicores; memory in bytes).
 fn infeasible_message(request: (f64, f64), room: Room) -> String {
@@ -1118,9 +1115,9 @@ const RESIZE_EVERY_MINUTES: (i64, i64) = (120, 240);
 fn resize_round(
     life: &mut Life,
     pods: &mut BTreeMap<(String, String), PodModel>,
-    store: &Store,
+    store: &Etcd,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), EtcdError> {
     let (low, high) = RESIZE_EVERY_MINUTES;
     let next = low + life.shapes.below((high - low) as usize + 1) as i64;
     life.schedule(at + Duration::minutes(next), Happening::ResizeRound);
@@ -1189,10 +1186,10 @@ fn vpa_recommendation(rng: &mut Rng, current: Requirements, room: Room) -> Requi
 /// Starts a rolling update: a new ReplicaSet takes over pod by pod.
 fn rollout(
     life: &mut Life,
-    store: &Store,
+    store: &Etcd,
     index: usize,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), EtcdError> {
     let hash = life.rng.suffix(10);
     let next = Duration::minutes(2 * 24 * 60 + life.rng.below(3 * 24 * 60) as i64);
     life.schedule(at + next, Happening::Rollout(index));
@@ -1247,10 +1244,10 @@ fn rollout(
 fn autoscale(
     life: &mut Life,
     pods: &mut BTreeMap<(String, String), PodModel>,
-    store: &Store,
+    store: &Etcd,
     index: usize,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), EtcdError> {
     life.schedule(at + AUTOSCALE_EVERY, Happening::Autoscale(index));
     let Some((min, max)) = life.deployments[index].hpa else {
         return Ok(());

@@ -14,6 +14,7 @@
 pub mod audit;
 mod autopilot;
 mod cluster;
+pub mod etcd;
 mod faults;
 mod gpu;
 mod life;
@@ -26,18 +27,17 @@ pub mod selector;
 mod server;
 mod services;
 mod storage;
-pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 pub use cluster::{ClusterModel, ClusterSpec, epoch};
+use etcd::{Etcd, EtcdError};
 pub use faults::{
     ErrorFault, FaultCode, FaultCounts, FaultProblem, FaultSpec, FaultSpecError, Faults, Outage,
     Rate, SlowFault,
 };
 pub use metrics::SimClock;
-use store::{Store, StoreError};
 
 /// How to run the simulated cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +74,7 @@ impl Default for SimConfig {
 
 /// The simulated cluster's state, shared by every request.
 pub struct Sim {
-    pub store: Store,
+    pub store: Etcd,
     pub model: RwLock<ClusterModel>,
     pub clock: SimClock,
     pub seed: u64,
@@ -92,7 +92,7 @@ pub struct Sim {
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error("generating the simulated cluster")]
-    Generate(#[source] StoreError),
+    Generate(#[source] EtcdError),
     #[error("listening on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -108,7 +108,7 @@ impl Sim {
     ///
     /// [`SimError::Generate`] if the generator produces an object the store refuses.
     pub fn new(config: &SimConfig) -> Result<Sim, SimError> {
-        let store = Store::new(config.event_log);
+        let store = Etcd::new(config.event_log);
         let model = match &config.scenario {
             Some(scenario) => scenario::generate(scenario, &store, config.cluster.seed),
             None => cluster::generate(&config.cluster, &store),
@@ -138,7 +138,7 @@ impl Sim {
     /// open watch has handed those events to its connection, so a client
     /// that then reads usage for the new instant has been sent the cluster
     /// as of it. No-op without a step.
-    async fn step(&self) -> Result<(), StoreError> {
+    async fn step(&self) -> Result<(), EtcdError> {
         let Some(step) = self.step else {
             return Ok(());
         };
@@ -158,8 +158,8 @@ impl Sim {
     ///
     /// # Errors
     ///
-    /// A [`StoreError`] if the store refuses a write (a simulator defect).
-    pub fn catch_up(&self) -> Result<usize, StoreError> {
+    /// A [`EtcdError`] if the store refuses a write (a simulator defect).
+    pub fn catch_up(&self) -> Result<usize, EtcdError> {
         let now = self.clock.now();
         let due = self
             .model

@@ -12,8 +12,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::cluster::{ContainerModel, UsageProfile};
+use super::etcd::uid_for;
 use super::resources::Resource;
-use super::store::uid_for;
 
 pub fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -874,6 +874,7 @@ pub fn pdb(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::units::MIB;
 
     fn container(name: &str, cpu: f64, memory_mib: f64, sidecar: bool) -> ContainerModel {
         let mut c = ContainerModel::new(name, cpu, memory_mib, UsageProfile::Idle);
@@ -892,8 +893,6 @@ mod tests {
             sidecars_before,
         }
     }
-
-    const MIB: f64 = 1_048_576.0;
 
     #[test]
     fn the_effective_request_follows_kubes_pod_requests() {

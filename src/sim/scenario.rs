@@ -21,6 +21,7 @@ use super::cluster::{
     ClusterModel, ContainerModel, Pool, UsageProfile, allocatable, epoch, namespace_object,
     node_object,
 };
+use super::etcd::{Etcd, EtcdError};
 use super::life::{self, Life, PlannedResize, ResizeOutcome, ScenarioPod as LivePod, Waiting};
 use super::objects::{
     InitContainer, Owner, PodIdentity, PodTemplate, Requirements, Sizing, controller,
@@ -29,7 +30,6 @@ use super::objects::{
 use super::resources::{
     CRONJOBS, DAEMONSETS, DEPLOYMENTS, JOBS, NAMESPACES, NODES, REPLICASETS, Resource, STATEFULSETS,
 };
-use super::store::{Store, StoreError};
 use crate::model::Quantity;
 
 /// A whole hand-written cluster.
@@ -250,7 +250,7 @@ pub enum ScenarioError {
     #[error("scenario {origin}: {message}")]
     Invalid { origin: String, message: String },
     #[error("scenario: writing the objects")]
-    Store(#[from] StoreError),
+    Etcd(#[from] EtcdError),
 }
 
 impl Scenario {
@@ -642,8 +642,8 @@ fn owner_resource(kind: &str) -> Option<Resource> {
 ///
 /// # Errors
 ///
-/// A [`StoreError`] if the store refuses an object.
-pub fn generate(scenario: &Scenario, store: &Store, seed: u64) -> Result<ClusterModel, StoreError> {
+/// A [`EtcdError`] if the store refuses an object.
+pub fn generate(scenario: &Scenario, store: &Etcd, seed: u64) -> Result<ClusterModel, EtcdError> {
     let now = epoch();
     let mut model = ClusterModel {
         life: Life::new(seed),
@@ -785,13 +785,13 @@ pub fn generate(scenario: &Scenario, store: &Store, seed: u64) -> Result<Cluster
 /// The owner reference of a scenario pod, creating its controller objects
 /// (a ReplicaSet under a Deployment, a Job under a CronJob) on first use.
 fn owner_reference(
-    store: &Store,
+    store: &Etcd,
     owners: &mut BTreeMap<(String, String, String), Value>,
     pod: &ScenarioPod,
     owner: &ScenarioOwner,
     pod_template: &PodTemplate,
     now: DateTime<Utc>,
-) -> Result<Value, StoreError> {
+) -> Result<Value, EtcdError> {
     let key = (
         pod.namespace.clone(),
         owner.kind.clone(),
@@ -841,6 +841,7 @@ fn owner_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::units::MIB;
     use crate::sim::resources::PODS;
 
     const SCENARIO: &str = r#"{
@@ -889,20 +890,18 @@ mod tests {
       ]
     }"#;
 
-    const MIB: f64 = 1_048_576.0;
-
-    fn shapes() -> Result<(Store, ClusterModel), ScenarioError> {
+    fn shapes() -> Result<(Etcd, ClusterModel), ScenarioError> {
         let scenario = Scenario::parse(SHAPES, "shapes.json")?;
-        let store = Store::new(10_000);
+        let store = Etcd::new(10_000);
         let model = generate(&scenario, &store, 1)?;
         Ok((store, model))
     }
 
-    fn pod(store: &Store, name: &str) -> Result<Value, StoreError> {
+    fn pod(store: &Etcd, name: &str) -> Result<Value, EtcdError> {
         Ok(store.get(PODS, "shop", name)?.value())
     }
 
-    fn advance_to(model: &mut ClusterModel, store: &Store, seconds: i64) -> Result<(), StoreError> {
+    fn advance_to(model: &mut ClusterModel, store: &Etcd, seconds: i64) -> Result<(), EtcdError> {
         life::advance(model, store, epoch() + Duration::seconds(seconds)).map(drop)
     }
 
@@ -1096,7 +1095,7 @@ mod tests {
     #[test]
     fn parses_and_serves_a_scenario() -> Result<(), ScenarioError> {
         let scenario = Scenario::parse(SCENARIO, "test.json")?;
-        let store = Store::new(100);
+        let store = Etcd::new(100);
         let model = generate(&scenario, &store, 1)?;
         assert_eq!(model.pods.len(), 1);
         let rs = store.get(REPLICASETS, "shop", "api-5d8f7c9b6")?;

@@ -23,12 +23,12 @@ use tokio::sync::broadcast;
 
 use super::Sim;
 use super::audit::ApiCall;
+use super::etcd::{EtcdError, Event, Stored, labels_of};
 use super::faults::{FaultCode, Target, Verdict, WatchCut};
 use super::resources::{self, METRICS_GROUP, NODE_METRICS, POD_METRICS, Resource};
 use super::selector::{
     FIELD_NAME, FIELD_NAMESPACE, FIELD_NODE_NAME, FIELD_PHASE, FieldSelector, LabelSelector,
 };
-use super::store::{Event, StoreError, Stored, labels_of};
 
 /// How long a watch lasts when the client does not say (real servers pick 30–60 min).
 const DEFAULT_WATCH_SECONDS: u64 = 1800;
@@ -191,7 +191,7 @@ pub async fn handle(
             Verdict::Serve { cut: watch_cut } => cut = watch_cut,
             Verdict::Fail(code) => return fault_response(code),
             Verdict::Gone { requested } => {
-                return expired_watch(&StoreError::Expired {
+                return expired_watch(&EtcdError::Expired {
                     requested,
                     oldest: sim.store.resource_version(),
                 });
@@ -775,7 +775,7 @@ fn watch(
     };
     let (backlog, receiver) = match sim.store.watch_from(resource, since) {
         Ok(found) => found,
-        Err(error @ StoreError::Expired { .. }) => return expired_watch(&error),
+        Err(error @ EtcdError::Expired { .. }) => return expired_watch(&error),
         Err(error) => return store_error(error),
     };
     let timeout = query.timeout_seconds.unwrap_or(DEFAULT_WATCH_SECONDS);
@@ -896,7 +896,7 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
 
 /// A watch from a compacted version: a real server answers 200 and reports
 /// the 410 Expired as an `ERROR` event in the stream.
-fn expired_watch(error: &StoreError) -> Response {
+fn expired_watch(error: &EtcdError) -> Response {
     let status = status_json("Expired", &error.to_string(), 410, None);
     stream_response(Body::from(format!(
         "{{\"type\":\"ERROR\",\"object\":{status}}}\n"
@@ -912,7 +912,7 @@ fn stream_response(body: Body) -> Response {
     response
 }
 
-fn stored_response(result: Result<Arc<Stored>, StoreError>, status: StatusCode) -> Response {
+fn stored_response(result: Result<Arc<Stored>, EtcdError>, status: StatusCode) -> Response {
     match result {
         Ok(stored) => {
             let mut response = Response::new(Body::from(stored.json.to_string()));
@@ -927,29 +927,29 @@ fn stored_response(result: Result<Arc<Stored>, StoreError>, status: StatusCode) 
     }
 }
 
-fn store_error(error: StoreError) -> Response {
+fn store_error(error: EtcdError) -> Response {
     let message = error.to_string();
     match error {
-        StoreError::NotFound { plural, name } => status_response(
+        EtcdError::NotFound { plural, name } => status_response(
             StatusCode::NOT_FOUND,
             "NotFound",
             &message,
             Some((&name, plural)),
         ),
-        StoreError::AlreadyExists { plural, name } => status_response(
+        EtcdError::AlreadyExists { plural, name } => status_response(
             StatusCode::CONFLICT,
             "AlreadyExists",
             &message,
             Some((&name, plural)),
         ),
-        StoreError::Conflict { plural, name } => status_response(
+        EtcdError::Conflict { plural, name } => status_response(
             StatusCode::CONFLICT,
             "Conflict",
             &message,
             Some((&name, plural)),
         ),
-        StoreError::Expired { .. } => status_response(StatusCode::GONE, "Expired", &message, None),
-        StoreError::Invalid(_) => {
+        EtcdError::Expired { .. } => status_response(StatusCode::GONE, "Expired", &message, None),
+        EtcdError::Invalid(_) => {
             status_response(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", &message, None)
         }
     }

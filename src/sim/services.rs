@@ -12,10 +12,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
+use super::etcd::{Etcd, EtcdError};
 use super::objects::timestamp;
 use super::resources::{DEPLOYMENTS, SERVICES, STATEFULSETS};
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{Store, StoreError};
 
 /// Who provides a LoadBalancer Service's load balancer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +112,8 @@ pub fn load_balancer_status(balancer: Balancer, namespace: &str, name: &str, n: 
 ///
 /// # Errors
 ///
-/// A [`StoreError`] if the store refuses an object (a generator defect).
-pub fn generate(store: &Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
+/// A [`EtcdError`] if the store refuses an object (a generator defect).
+pub fn generate(store: &Etcd, now: DateTime<Utc>) -> Result<usize, EtcdError> {
     let created = now - Duration::days(20);
     let mut addresses = Addresses::default();
     let mut written = 0;

@@ -18,12 +18,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::cluster::Rng;
+use super::etcd::{Etcd, EtcdError, uid_for};
 use super::objects::timestamp;
 use super::resources::{
     NODES, PERSISTENT_VOLUME_CLAIMS, PERSISTENT_VOLUMES, PODS, STORAGE_CLASSES,
 };
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{Store, StoreError, uid_for};
 
 /// The cloud a node or a volume belongs to, from the node's `providerID`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -449,13 +449,13 @@ impl Volumes {
     ///
     /// # Errors
     ///
-    /// A [`StoreError`] if the store refuses an object (a generator defect).
+    /// A [`EtcdError`] if the store refuses an object (a generator defect).
     pub fn generate(
         &mut self,
-        store: &Store,
+        store: &Etcd,
         nodes: &[String],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), EtcdError> {
         let created = now - Duration::days(90);
         for class in &CLASSES {
             store.put(STORAGE_CLASSES, class_object(class, created))?;
@@ -572,12 +572,12 @@ impl Volumes {
     /// has none (its consumer is not scheduled), and tracks it.
     fn bind_or_wait(
         &mut self,
-        store: &Store,
+        store: &Etcd,
         claim: Claim,
         topology: Option<&Topology>,
         at: DateTime<Utc>,
         reclaim: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), EtcdError> {
         let Some(topology) = topology else {
             store.put(PERSISTENT_VOLUME_CLAIMS, claim.pending(at))?;
             return Ok(());
@@ -598,8 +598,8 @@ impl Volumes {
     ///
     /// # Errors
     ///
-    /// A [`StoreError`] if the store refuses a write (a simulator defect).
-    pub fn apply_next(&mut self, store: &Store, until: DateTime<Utc>) -> Result<bool, StoreError> {
+    /// A [`EtcdError`] if the store refuses a write (a simulator defect).
+    pub fn apply_next(&mut self, store: &Etcd, until: DateTime<Utc>) -> Result<bool, EtcdError> {
         if self.next_due().is_none_or(|at| at > until) {
             return Ok(false);
         }
@@ -622,7 +622,7 @@ impl Volumes {
 
     /// One change to the tenants' claims: with fewer than two made so far
     /// a new one; otherwise a new one, an expansion or a deletion, alike.
-    fn round(&mut self, store: &Store, at: DateTime<Utc>) -> Result<(), StoreError> {
+    fn round(&mut self, store: &Etcd, at: DateTime<Utc>) -> Result<(), EtcdError> {
         let (low, high) = ROUND_MINUTES;
         let next = low + self.rng.below((high - low) as usize + 1) as i64;
         self.schedule(at + Duration::minutes(next), Change::Round);
@@ -674,7 +674,7 @@ impl Volumes {
     }
 
     /// The provisioner creates the claim's disk in a zone it picks and binds it.
-    fn bind(&mut self, store: &Store, index: usize, at: DateTime<Utc>) -> Result<(), StoreError> {
+    fn bind(&mut self, store: &Etcd, index: usize, at: DateTime<Utc>) -> Result<(), EtcdError> {
         let Some(claim) = self.claims.get(index).cloned().flatten() else {
             return Ok(());
         };
@@ -705,7 +705,7 @@ impl Volumes {
     /// Online expansion by half again (whole GiB): the claim asks, the
     /// resizer grows the disk and the volume at once, and the claim waits
     /// for the kubelet to grow the file system (`FileSystemResizePending`).
-    fn expand(&mut self, store: &Store, index: usize, at: DateTime<Utc>) -> Result<(), StoreError> {
+    fn expand(&mut self, store: &Etcd, index: usize, at: DateTime<Utc>) -> Result<(), EtcdError> {
         let Some(Some(claim)) = self.claims.get_mut(index) else {
             return Ok(());
         };
@@ -730,7 +730,7 @@ impl Volumes {
         Ok(())
     }
 
-    fn expanded(&mut self, store: &Store, index: usize) -> Result<(), StoreError> {
+    fn expanded(&mut self, store: &Etcd, index: usize) -> Result<(), EtcdError> {
         let Some(Some(claim)) = self.claims.get(index) else {
             return Ok(());
         };
@@ -749,7 +749,7 @@ impl Volumes {
 
     /// The tenant deletes a claim: its volume is Released, then deleted with
     /// its disk (the class's `Delete` policy).
-    fn delete(&mut self, store: &Store, index: usize, at: DateTime<Utc>) -> Result<(), StoreError> {
+    fn delete(&mut self, store: &Etcd, index: usize, at: DateTime<Utc>) -> Result<(), EtcdError> {
         let Some(claim) = self.claims.get_mut(index).and_then(Option::take) else {
             return Ok(());
         };
@@ -767,9 +767,9 @@ impl Volumes {
 }
 
 /// A write to an object someone else already deleted is not an error.
-fn gone(error: StoreError) -> Result<(), StoreError> {
+fn gone(error: EtcdError) -> Result<(), EtcdError> {
     match error {
-        StoreError::NotFound { .. } => Ok(()),
+        EtcdError::NotFound { .. } => Ok(()),
         other => Err(other),
     }
 }
@@ -778,11 +778,11 @@ fn gone(error: StoreError) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use crate::sim::cluster::{ClusterSpec, advance, epoch, generate};
+    use crate::sim::etcd::{EventType, Stored};
     use crate::sim::resources::SERVICES;
-    use crate::sim::store::{EventType, Stored};
     use std::sync::Arc;
 
-    fn all(store: &Store, resource: super::super::resources::Resource) -> Vec<Value> {
+    fn all(store: &Etcd, resource: super::super::resources::Resource) -> Vec<Value> {
         let page = store.list(
             resource,
             None,
@@ -851,8 +851,8 @@ mod tests {
         assert_eq!(Topology::of_node(&node("kind://docker/n1")), None);
     }
 
-    fn cluster(seed: u64) -> Result<(Store, crate::sim::ClusterModel), StoreError> {
-        let store = Store::new(1_000_000);
+    fn cluster(seed: u64) -> Result<(Etcd, crate::sim::ClusterModel), EtcdError> {
+        let store = Etcd::new(1_000_000);
         let spec = ClusterSpec {
             seed,
             ..ClusterSpec::default()
@@ -862,7 +862,7 @@ mod tests {
     }
 
     #[test]
-    fn every_statefulset_claim_is_bound_to_a_volume_in_its_pods_zone() -> Result<(), StoreError> {
+    fn every_statefulset_claim_is_bound_to_a_volume_in_its_pods_zone() -> Result<(), EtcdError> {
         let (store, _) = cluster(3)?;
         let classes = all(&store, STORAGE_CLASSES);
         assert_eq!(classes.len(), CLASSES.len());
@@ -954,8 +954,8 @@ mod tests {
 
     #[test]
     fn over_four_days_claims_are_created_bound_expanded_and_deleted_the_same_way_twice()
-    -> Result<(), StoreError> {
-        let run = || -> Result<Vec<String>, StoreError> {
+    -> Result<(), EtcdError> {
+        let run = || -> Result<Vec<String>, EtcdError> {
             let (store, mut model) = cluster(5)?;
             let version = store.resource_version();
             advance(&mut model, &store, epoch() + Duration::days(4))?;

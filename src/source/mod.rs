@@ -1,15 +1,12 @@
-//! Slim projections of Kubernetes objects: what kubetally keeps of each
-//! watched object, converted from k8s-openapi types at the edge so the rest of
-//! the crate never holds a full API object.
+//! The edge that talks to the API server: watchers that keep the
+//! [`crate::cluster::Inventory`] in sync, the projections from k8s-openapi
+//! types into the [`crate::cluster`] slim types (so the rest of the crate
+//! never holds a full API object), and the metrics.k8s.io client.
 
-pub mod intern;
-pub mod inventory;
 pub mod metrics;
 mod node;
 pub mod pod;
 pub mod watch;
 pub mod workload;
 
-pub use inventory::{Collection, Inventory, SlimNode, WorkloadKey};
 pub use node::{SourceError, node_facts};
-pub use pod::{OwnerKind, OwnerRef, SlimContainer, SlimPod};

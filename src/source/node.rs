@@ -4,8 +4,9 @@ use k8s_openapi::api::core::v1::Node;
 
 use crate::model::{NodeFacts, ParseQuantityError, Quantity};
 
-/// Extended resource names under which nodes advertise GPUs.
-const GPU_RESOURCES: [&str; 2] = ["nvidia.com/gpu", "amd.com/gpu"];
+/// Extended resource names under which nodes advertise GPUs and
+/// containers request them.
+pub(super) const GPU_RESOURCES: [&str; 2] = ["nvidia.com/gpu", "amd.com/gpu"];
 
 /// An API object kubetally cannot use as it is.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@
 //! watcher backs off, re-lists and the inventory drops what vanished meanwhile.
 
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -21,24 +21,35 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 
-use super::inventory::{Collection, Inventory, SlimNode};
-use super::pod::{OwnerKind, slim_pod, timestamp};
+use super::SourceError;
+use super::pod::{slim_pod, timestamp};
 use super::workload;
+use crate::cluster::{Collection, Inventory, OwnerKind, SharedInventory, SlimNode, lock};
 use crate::model::Quantity;
 
-/// Called with every watch error, for the error counters and logs.
-pub type OnError = Arc<dyn Fn(Collection, &watcher::Error) + Send + Sync>;
-
-/// The shared inventory.
-pub type SharedInventory = Arc<Mutex<Inventory>>;
-
-/// Locks the inventory; a panic elsewhere while holding it leaves it usable.
-pub fn lock(inventory: &SharedInventory) -> MutexGuard<'_, Inventory> {
-    match inventory.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+/// What goes wrong while watching: the watch goes on, the collector counts
+/// and logs it.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// A list or watch request failed; the watcher backs off and re-lists.
+    #[error("watching {}", collection.as_str())]
+    Failed {
+        collection: Collection,
+        #[source]
+        cause: watcher::Error,
+    },
+    /// A node's capacity does not parse: it is kept, priced from its
+    /// machine type alone.
+    #[error("node {node}'s capacity")]
+    NodeCapacityUnparsed {
+        node: String,
+        #[source]
+        cause: SourceError,
+    },
 }
+
+/// Called with every [`WatchError`], for the error counters and logs.
+pub type OnError = Arc<dyn Fn(WatchError) + Send + Sync>;
 
 type Apply<K> = fn(&mut Inventory, &K);
 
@@ -47,7 +58,7 @@ async fn run<K>(
     collection: Collection,
     inventory: SharedInventory,
     on_error: OnError,
-    apply: Apply<K>,
+    apply: impl Fn(&mut Inventory, &K) + Send + 'static,
     delete: Apply<K>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
@@ -62,7 +73,7 @@ async fn run<K>(
             }
             Ok(Event::InitDone) => lock(&inventory).relist_done(collection),
             Ok(Event::Delete(object)) => delete(&mut lock(&inventory), &object),
-            Err(error) => on_error(collection, &error),
+            Err(cause) => on_error(WatchError::Failed { collection, cause }),
         }
     }
 }
@@ -76,15 +87,22 @@ fn name_of<K: Resource>(object: &K) -> (&str, &str) {
 }
 
 /// A node's slim projection; a node whose capacity does not parse is
-/// priced from its machine type alone (and the error reported).
-fn slim_node(node: &Node) -> SlimNode {
-    let facts = super::node_facts(node).unwrap_or_else(|_| crate::model::NodeFacts {
-        name: node.metadata.name.clone().unwrap_or_default(),
-        provider_id: node.spec.as_ref().and_then(|s| s.provider_id.clone()),
-        labels: node.metadata.labels.clone().unwrap_or_default(),
-        cpu_capacity: Quantity::ZERO,
-        memory_capacity: Quantity::ZERO,
-        gpu_capacity: 0,
+/// priced from its machine type alone, and the error goes to `on_error`.
+fn slim_node(node: &Node, on_error: &OnError) -> SlimNode {
+    let name = || node.metadata.name.clone().unwrap_or_default();
+    let facts = super::node_facts(node).unwrap_or_else(|cause| {
+        on_error(WatchError::NodeCapacityUnparsed {
+            node: name(),
+            cause,
+        });
+        crate::model::NodeFacts {
+            name: name(),
+            provider_id: node.spec.as_ref().and_then(|s| s.provider_id.clone()),
+            labels: node.metadata.labels.clone().unwrap_or_default(),
+            cpu_capacity: Quantity::ZERO,
+            memory_capacity: Quantity::ZERO,
+            gpu_capacity: 0,
+        }
     });
     let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
     let parse = |key: &str| {
@@ -129,7 +147,10 @@ pub fn spawn_all(
             Collection::Nodes,
             i.clone(),
             e.clone(),
-            |inv, node| inv.apply_node(slim_node(node)),
+            {
+                let e = e.clone();
+                move |inv: &mut Inventory, node: &Node| inv.apply_node(slim_node(node, &e))
+            },
             |inv, node| inv.delete_node(name_of(node).1),
         )),
         tokio::spawn(run::<Namespace>(

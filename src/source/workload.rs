@@ -14,8 +14,10 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::intern::Interner;
-use super::pod::{OwnerKind, OwnerRef, Resources, controller_of};
+use super::pod::{controller_of, resources_of};
+use crate::cluster::intern::Interner;
+use crate::cluster::pod::{OwnerKind, OwnerRef};
+use crate::cluster::workload::{SlimHpa, SlimPdb, SlimWorkload, TemplateContainer};
 
 /// Annotations on a pod template that change what may be done with its pods.
 pub const MATTERING_ANNOTATIONS: [&str; 3] = [
@@ -23,59 +25,6 @@ pub const MATTERING_ANNOTATIONS: [&str; 3] = [
     "karpenter.sh/do-not-disrupt",
     "kubetally.io/checkpointing",
 ];
-
-/// A container of a workload's pod template.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TemplateContainer {
-    pub name: String,
-    pub resources: Resources,
-    pub has_liveness_probe: bool,
-    pub has_readiness_probe: bool,
-    pub has_startup_probe: bool,
-    pub is_init: bool,
-}
-
-/// A controller a user knows (Deployment, StatefulSet, DaemonSet, CronJob,
-/// or a Job without a CronJob).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SlimWorkload {
-    pub kind: OwnerKind,
-    pub namespace: Arc<str>,
-    pub name: Arc<str>,
-    /// Desired replicas (None for DaemonSets, CronJobs and Jobs).
-    pub replicas: Option<i32>,
-    pub selector: BTreeMap<String, String>,
-    pub termination_grace_seconds: Option<i64>,
-    pub volume_kinds: Vec<String>,
-    pub annotations: Vec<(String, String)>,
-    pub priority_class: Option<String>,
-    pub containers: Vec<TemplateContainer>,
-    /// Jobs: retries allowed; CronJobs: of the job template.
-    pub backoff_limit: Option<i32>,
-    /// Deployments: pods a rollout may take down at once, resolved against
-    /// the replicas as the Deployment controller resolves it.
-    pub max_unavailable: Option<i32>,
-}
-
-/// An HPA's target and bounds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SlimHpa {
-    pub namespace: Arc<str>,
-    pub target: OwnerRef,
-    pub min_replicas: i32,
-    pub max_replicas: i32,
-    /// `cpu`, `memory`, or the metric name of other metric types.
-    pub metrics: Vec<String>,
-}
-
-/// A PodDisruptionBudget's selector and how many evictions it allows now.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SlimPdb {
-    pub namespace: Arc<str>,
-    pub name: String,
-    pub selector: BTreeMap<String, String>,
-    pub disruptions_allowed: i32,
-}
 
 fn key(meta: &ObjectMeta, interner: &mut Interner) -> (Arc<str>, Arc<str>) {
     (
@@ -93,7 +42,7 @@ fn match_labels(selector: Option<&LabelSelector>) -> BTreeMap<String, String> {
 fn template_containers(spec: &PodSpec) -> Vec<TemplateContainer> {
     let one = |c: &k8s_openapi::api::core::v1::Container, is_init: bool| TemplateContainer {
         name: c.name.clone(),
-        resources: Resources::of(c),
+        resources: resources_of(c),
         has_liveness_probe: c.liveness_probe.is_some(),
         has_readiness_probe: c.readiness_probe.is_some(),
         has_startup_probe: c.startup_probe.is_some(),

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
 use super::schema::{Kind, Table};
-use crate::source::workload::TemplateContainer;
+use crate::cluster::TemplateContainer;
 
 /// Columns of one table under construction.
 pub struct Batch {

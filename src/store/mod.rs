@@ -15,6 +15,9 @@ pub mod schema;
 pub mod target;
 pub mod wal;
 
+/// What building a table's rows fails with (a defect), for callers that
+/// report it without importing arrow.
+pub use arrow::error::ArrowError;
 pub use dataset::{Dataset, DatasetError, parquet_bytes, reader_schema, write_atomically};
 pub use object::ObjectTarget;
 pub use rows::{

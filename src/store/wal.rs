@@ -26,9 +26,9 @@ use arrow::ipc::writer::StreamWriter;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::rows::samples_batch;
-use crate::allocate::{Events, NodePoint, PodVersion, Sample, SampleContext, millicores};
-use crate::source::SlimPod;
-use crate::source::intern::Interner;
+use crate::allocate::{Events, NodePoint, PodVersion, Sample, SampleContext};
+use crate::cluster::{Interner, SlimPod};
+use crate::model::units::millicores;
 
 /// Why the log could not be written or read.
 #[derive(Debug, thiserror::Error)]

@@ -70,22 +70,8 @@ pub fn build_reporting(
     options: &Options,
     on_file: super::OnFile<'_>,
 ) -> Result<Report, ReportError> {
-    let span = run(session, "finding the dataset's hours", sql::SPAN)?;
-    let first = |times: Vec<Option<DateTime<Utc>>>| times.first().copied().flatten();
-    let (Some(oldest), Some(newest)) = (first(span.times("oldest")?), first(span.times("newest")?))
-    else {
-        return Err(ReportError::NoNodes);
-    };
-    let period = Period::resolve(&options.window, oldest, newest).map_err(ReportError::Period)?;
-    if let Some(tenant) = &options.tenant {
-        if tenant == SHARED {
-            return Err(ReportError::SharedTenant);
-        }
-        let rows = run(session, "looking up the tenant", &sql::tenant_rows(tenant))?.i64s("n")?;
-        if rows.first().copied().unwrap_or(0) == 0 {
-            return Err(ReportError::UnknownTenant(tenant.clone()));
-        }
-    }
+    let (period, newest) = period_of(session, options)?;
+    check_tenant(session, options)?;
     let fragments = Fragments::new(options, period);
     let facts = Facts::read(session, &fragments, options, on_file)?;
     let mut buckets = fill_buckets(session, &fragments, &facts)?;
@@ -96,171 +82,41 @@ pub fn build_reporting(
             newest,
         });
     }
-    let clusters: Vec<String> = buckets
-        .keys()
-        .filter(|(current, _, _)| *current)
-        .map(|(_, cluster, _)| cluster.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let clusters = current_clusters(&buckets);
     let shares = share(&mut buckets, options);
     let tenant = options.tenant.as_deref();
-    let in_scope = |unit: &Unit| tenant.is_none_or(|t| unit.0 == t);
-
-    // Lines of the period and of the previous one, by group name.
-    let mut current: BTreeMap<String, Sums> = BTreeMap::new();
-    let mut previous: BTreeMap<String, f64> = BTreeMap::new();
-    for ((is_current, _, _), units) in &shares.units {
-        for (unit, sums) in units.iter().filter(|(unit, _)| in_scope(unit)) {
-            if *is_current {
-                add(current.entry(unit.1.clone()).or_default(), sums);
-            } else {
-                *previous.entry(unit.1.clone()).or_default() += sums.total();
-            }
-        }
-    }
-    let mut groups: Vec<Group> = current
-        .iter()
-        .map(|(name, sums)| Group {
-            name: name.clone(),
-            cpu_core_hours: sums.compute.cpu_core_hours,
-            memory_gib_hours: sums.compute.memory_gib_hours,
-            compute_cost_usd: sums.compute.cost_usd,
-            shared_cost_usd: sums.shared_usd,
-            idle_cost_usd: sums.idle_usd,
-            total_cost_usd: sums.total(),
-            previous_total_cost_usd: previous.get(name).copied(),
-        })
-        .collect();
-    groups.sort_by(|a, b| {
-        b.total_cost_usd
-            .total_cmp(&a.total_cost_usd)
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    let order: BTreeMap<&str, usize> = groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| (g.name.as_str(), i))
-        .collect();
-
-    let mut days: BTreeMap<NaiveDate, Day> = BTreeMap::new();
-    for ((is_current, _, date), units) in &shares.units {
-        if !*is_current {
-            continue;
-        }
-        let day = days.entry(*date).or_insert_with(|| Day {
-            date: *date,
-            total_cost_usd: 0.0,
-            group_cost_usd: vec![0.0; groups.len()],
-            unshared_cost_usd: 0.0,
-        });
-        for (unit, sums) in units.iter().filter(|(unit, _)| in_scope(unit)) {
-            if let Some(&i) = order.get(unit.1.as_str()) {
-                day.group_cost_usd[i] += sums.total();
-            }
-        }
-    }
-    let mut unshared = (0.0, 0.0);
-    let mut totals = Compute::default();
-    let (mut shared_all, mut idle_all, mut node_cost) = (0.0, 0.0, 0.0);
-    for ((is_current, _, date), bucket) in &shares.buckets {
-        if !*is_current {
-            continue;
-        }
-        node_cost += bucket.node_cost_usd;
-        shared_all += bucket.shared.cost_usd;
-        idle_all += bucket.idle_usd;
-        totals.cpu_core_hours += bucket.shared.cpu_core_hours;
-        totals.memory_gib_hours += bucket.shared.memory_gib_hours;
-        unshared.0 += bucket.unshared_shared_usd;
-        unshared.1 += bucket.unshared_idle_usd;
-        if let Some(day) = days.get_mut(date) {
-            day.unshared_cost_usd += bucket.unshared_shared_usd + bucket.unshared_idle_usd;
-            day.total_cost_usd += bucket.node_cost_usd;
-        }
-    }
-    let previous_node_cost: f64 = shares
-        .buckets
-        .iter()
-        .filter(|((is_current, _, _), _)| !*is_current)
-        .map(|(_, b)| b.node_cost_usd)
-        .sum();
-    let previous_has_data = shares.buckets.keys().any(|(c, _, _)| !*c);
-
-    let compute: f64 = groups.iter().map(|g| g.compute_cost_usd).sum();
-    let shared_spread: f64 = groups.iter().map(|g| g.shared_cost_usd).sum();
-    let idle_spread: f64 = groups.iter().map(|g| g.idle_cost_usd).sum();
-    let lines_total: f64 = groups.iter().map(|g| g.total_cost_usd).sum();
     let scoped = tenant.is_some();
-    // Days without data are listed too: a gap shows as a zero, not as
-    // a missing row.
-    let last_day = (period.end - chrono::Duration::milliseconds(1)).date_naive();
-    for date in period
-        .start
-        .date_naive()
-        .iter_days()
-        .take_while(|d| *d <= last_day)
-    {
-        days.entry(date).or_insert_with(|| Day {
-            date,
-            total_cost_usd: 0.0,
-            group_cost_usd: vec![0.0; groups.len()],
-            unshared_cost_usd: 0.0,
-        });
-    }
-    let mut days: Vec<Day> = days.into_values().collect();
+    let lines = Lines::of(&shares, tenant);
+    let days = days(&shares, &lines.groups, tenant, period);
+    let mut totals = Totals::of(&shares);
     if scoped {
-        unshared = (0.0, 0.0);
-        for day in &mut days {
-            day.unshared_cost_usd = 0.0;
-            day.total_cost_usd = day.group_cost_usd.iter().sum();
-        }
+        // A tenant's report spreads nothing it does not charge.
+        totals.unshared_shared_usd = 0.0;
+        totals.unshared_idle_usd = 0.0;
     }
-    let sum = compute + shared_spread + idle_spread + unshared.0 + unshared.1;
-    let (expected, expected_label) = if scoped {
-        (lines_total, "tenant total")
-    } else {
-        (node_cost, "node cost")
-    };
-    let reconciliation = Reconciliation {
-        compute_cost_usd: compute,
-        shared_cost_usd: shared_spread + unshared.0,
-        idle_cost_usd: idle_spread + unshared.1,
-        sum_usd: sum,
-        expected_usd: expected,
-        expected_label: expected_label.to_owned(),
-        difference_usd: sum - expected,
-    };
-    let shared_idle = SharedIdle {
-        shared_cost_usd: (!scoped).then_some(shared_all),
-        idle_cost_usd: (!scoped).then_some(idle_all),
-        shared_spread_usd: shared_spread,
-        idle_spread_usd: idle_spread,
-        shared_unshared_usd: unshared.0,
-        idle_unshared_usd: unshared.1,
-        shared_cpu_core_hours: if scoped { 0.0 } else { totals.cpu_core_hours },
-        shared_memory_gib_hours: if scoped { 0.0 } else { totals.memory_gib_hours },
-    };
+    let reconciliation = reconciliation(&lines.groups, &totals, scoped);
     let previous_total = if scoped {
-        let sum: f64 = previous.values().sum();
-        (!previous.is_empty()).then_some(sum)
+        let sum: f64 = lines.previous.values().sum();
+        (!lines.previous.is_empty()).then_some(sum)
     } else {
-        previous_has_data.then_some(previous_node_cost)
+        totals
+            .previous_has_data
+            .then_some(totals.previous_node_cost_usd)
     };
     Ok(Report {
         period,
-        previous_has_data,
+        previous_has_data: totals.previous_has_data,
         group_by: options.by.column(),
         basis: options.basis,
         share_idle: options.share_idle,
         share_shared: options.share_shared,
         tenant: options.tenant.clone(),
         clusters,
-        total_cost_usd: expected,
+        total_cost_usd: reconciliation.expected_usd,
         previous_total_cost_usd: previous_total,
         days,
-        groups,
-        shared_idle,
+        shared_idle: shared_idle(&lines.groups, &totals, scoped),
+        groups: lines.groups,
         reconciliation,
         waste: waste(&facts, tenant, options.top_waste),
         pools: pools(session, &fragments, scoped)?,
@@ -272,8 +128,242 @@ pub fn build_reporting(
     })
 }
 
+/// The period `options` ask for within the dataset's hours, and the newest
+/// hour (for the error when the period holds no data).
+fn period_of(
+    session: &mut Session,
+    options: &Options,
+) -> Result<(Period, DateTime<Utc>), ReportError> {
+    let span = run(session, "finding the dataset's hours", sql::SPAN)?;
+    let first = |times: Vec<Option<DateTime<Utc>>>| times.first().copied().flatten();
+    let (Some(oldest), Some(newest)) = (first(span.times("oldest")?), first(span.times("newest")?))
+    else {
+        return Err(ReportError::NoNodes);
+    };
+    let period = Period::resolve(&options.window, oldest, newest).map_err(ReportError::Period)?;
+    Ok((period, newest))
+}
+
+/// Refuses a `--tenant` that is the shared tenant or that the dataset does
+/// not know.
+fn check_tenant(session: &mut Session, options: &Options) -> Result<(), ReportError> {
+    let Some(tenant) = &options.tenant else {
+        return Ok(());
+    };
+    if tenant == SHARED {
+        return Err(ReportError::SharedTenant);
+    }
+    let rows = run(session, "looking up the tenant", &sql::tenant_rows(tenant))?.i64s("n")?;
+    if rows.first().copied().unwrap_or(0) == 0 {
+        return Err(ReportError::UnknownTenant(tenant.clone()));
+    }
+    Ok(())
+}
+
+/// The clusters with data in the period, each once, sorted.
+fn current_clusters(buckets: &BTreeMap<BucketKey, Filling>) -> Vec<String> {
+    buckets
+        .keys()
+        .filter(|(current, _, _)| *current)
+        .map(|(_, cluster, _)| cluster.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// Whether a cost line belongs in the report: every line, or the scoped
+/// tenant's.
+fn in_scope(unit: &Unit, tenant: Option<&str>) -> bool {
+    tenant.is_none_or(|t| unit.0 == t)
+}
+
+/// The report's lines of the period, and the previous period's totals by
+/// group name.
+struct Lines {
+    /// Costliest first, then by name.
+    groups: Vec<Group>,
+    previous: BTreeMap<String, f64>,
+}
+
+impl Lines {
+    fn of(shares: &Shares, tenant: Option<&str>) -> Lines {
+        let mut current: BTreeMap<String, Sums> = BTreeMap::new();
+        let mut previous: BTreeMap<String, f64> = BTreeMap::new();
+        for ((is_current, _, _), units) in &shares.units {
+            for (unit, sums) in units.iter().filter(|(unit, _)| in_scope(unit, tenant)) {
+                if *is_current {
+                    add(current.entry(unit.1.clone()).or_default(), sums);
+                } else {
+                    *previous.entry(unit.1.clone()).or_default() += sums.total();
+                }
+            }
+        }
+        let mut groups: Vec<Group> = current
+            .iter()
+            .map(|(name, sums)| Group {
+                name: name.clone(),
+                cpu_core_hours: sums.compute.cpu_core_hours,
+                memory_gib_hours: sums.compute.memory_gib_hours,
+                compute_cost_usd: sums.compute.cost_usd,
+                shared_cost_usd: sums.shared_usd,
+                idle_cost_usd: sums.idle_usd,
+                total_cost_usd: sums.total(),
+                previous_total_cost_usd: previous.get(name).copied(),
+            })
+            .collect();
+        groups.sort_by(|a, b| {
+            b.total_cost_usd
+                .total_cmp(&a.total_cost_usd)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Lines { groups, previous }
+    }
+}
+
+/// Every day of the period, with each group's cost; days without data are
+/// listed too, so a gap shows as a zero, not as a missing row.
+fn days(shares: &Shares, groups: &[Group], tenant: Option<&str>, period: Period) -> Vec<Day> {
+    let order: BTreeMap<&str, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.name.as_str(), i))
+        .collect();
+    let empty = |date| Day {
+        date,
+        total_cost_usd: 0.0,
+        group_cost_usd: vec![0.0; groups.len()],
+        unshared_cost_usd: 0.0,
+    };
+    let mut days: BTreeMap<NaiveDate, Day> = BTreeMap::new();
+    for ((is_current, _, date), units) in &shares.units {
+        if !*is_current {
+            continue;
+        }
+        let day = days.entry(*date).or_insert_with(|| empty(*date));
+        for (unit, sums) in units.iter().filter(|(unit, _)| in_scope(unit, tenant)) {
+            if let Some(&i) = order.get(unit.1.as_str()) {
+                day.group_cost_usd[i] += sums.total();
+            }
+        }
+    }
+    for ((is_current, _, date), bucket) in &shares.buckets {
+        if let (true, Some(day)) = (*is_current, days.get_mut(date)) {
+            day.unshared_cost_usd += bucket.unshared_shared_usd + bucket.unshared_idle_usd;
+            day.total_cost_usd += bucket.node_cost_usd;
+        }
+    }
+    let last_day = (period.end - chrono::Duration::milliseconds(1)).date_naive();
+    for date in period
+        .start
+        .date_naive()
+        .iter_days()
+        .take_while(|d| *d <= last_day)
+    {
+        days.entry(date).or_insert_with(|| empty(date));
+    }
+    let mut days: Vec<Day> = days.into_values().collect();
+    if tenant.is_some() {
+        for day in &mut days {
+            day.unshared_cost_usd = 0.0;
+            day.total_cost_usd = day.group_cost_usd.iter().sum();
+        }
+    }
+    days
+}
+
+/// What the buckets add up to, before a tenant scope.
+#[derive(Debug, Default)]
+struct Totals {
+    node_cost_usd: f64,
+    shared_usd: f64,
+    idle_usd: f64,
+    shared_cpu_core_hours: f64,
+    shared_memory_gib_hours: f64,
+    /// Shared and idle cost no line is charged.
+    unshared_shared_usd: f64,
+    unshared_idle_usd: f64,
+    previous_node_cost_usd: f64,
+    previous_has_data: bool,
+}
+
+impl Totals {
+    fn of(shares: &Shares) -> Totals {
+        let mut totals = Totals::default();
+        for ((is_current, _, _), bucket) in &shares.buckets {
+            if !*is_current {
+                continue;
+            }
+            totals.node_cost_usd += bucket.node_cost_usd;
+            totals.shared_usd += bucket.shared.cost_usd;
+            totals.idle_usd += bucket.idle_usd;
+            totals.shared_cpu_core_hours += bucket.shared.cpu_core_hours;
+            totals.shared_memory_gib_hours += bucket.shared.memory_gib_hours;
+            totals.unshared_shared_usd += bucket.unshared_shared_usd;
+            totals.unshared_idle_usd += bucket.unshared_idle_usd;
+        }
+        totals.previous_node_cost_usd = shares
+            .buckets
+            .iter()
+            .filter(|((is_current, _, _), _)| !*is_current)
+            .map(|(_, b)| b.node_cost_usd)
+            .sum();
+        totals.previous_has_data = shares.buckets.keys().any(|(c, _, _)| !*c);
+        totals
+    }
+}
+
+/// The lines and what no line is charged, against what they must add up
+/// to: the node cost, or a tenant's own total.
+fn reconciliation(groups: &[Group], totals: &Totals, scoped: bool) -> Reconciliation {
+    let compute: f64 = groups.iter().map(|g| g.compute_cost_usd).sum();
+    let shared_spread: f64 = groups.iter().map(|g| g.shared_cost_usd).sum();
+    let idle_spread: f64 = groups.iter().map(|g| g.idle_cost_usd).sum();
+    let lines_total: f64 = groups.iter().map(|g| g.total_cost_usd).sum();
+    let sum = compute
+        + shared_spread
+        + idle_spread
+        + totals.unshared_shared_usd
+        + totals.unshared_idle_usd;
+    let (expected, expected_label) = if scoped {
+        (lines_total, "tenant total")
+    } else {
+        (totals.node_cost_usd, "node cost")
+    };
+    Reconciliation {
+        compute_cost_usd: compute,
+        shared_cost_usd: shared_spread + totals.unshared_shared_usd,
+        idle_cost_usd: idle_spread + totals.unshared_idle_usd,
+        sum_usd: sum,
+        expected_usd: expected,
+        expected_label: expected_label.to_owned(),
+        difference_usd: sum - expected,
+    }
+}
+
+/// Shared and idle cost: spread over the lines, and (unscoped) in all.
+fn shared_idle(groups: &[Group], totals: &Totals, scoped: bool) -> SharedIdle {
+    SharedIdle {
+        shared_cost_usd: (!scoped).then_some(totals.shared_usd),
+        idle_cost_usd: (!scoped).then_some(totals.idle_usd),
+        shared_spread_usd: groups.iter().map(|g| g.shared_cost_usd).sum(),
+        idle_spread_usd: groups.iter().map(|g| g.idle_cost_usd).sum(),
+        shared_unshared_usd: totals.unshared_shared_usd,
+        idle_unshared_usd: totals.unshared_idle_usd,
+        shared_cpu_core_hours: if scoped {
+            0.0
+        } else {
+            totals.shared_cpu_core_hours
+        },
+        shared_memory_gib_hours: if scoped {
+            0.0
+        } else {
+            totals.shared_memory_gib_hours
+        },
+    }
+}
+
 /// The workloads `tenant` ran in the period.
-fn tenant_workloads(facts: &Facts, tenant: &str) -> BTreeSet<super::savings::WorkloadKey> {
+fn tenant_workloads(facts: &Facts, tenant: &str) -> BTreeSet<super::savings::ClusterWorkload> {
     (0..facts.tenant.len())
         .filter(|&i| facts.current[i] && facts.tenant[i] == tenant)
         .map(|i| {

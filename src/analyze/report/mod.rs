@@ -96,20 +96,20 @@ pub enum ReportError {
 
 /// How a report is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum ReportFormat {
     Markdown,
     Html,
     Csv,
     Json,
 }
 
-impl Format {
+impl ReportFormat {
     pub fn name(self) -> &'static str {
         match self {
-            Format::Markdown => "md",
-            Format::Html => "html",
-            Format::Csv => "csv",
-            Format::Json => "json",
+            ReportFormat::Markdown => "md",
+            ReportFormat::Html => "html",
+            ReportFormat::Csv => "csv",
+            ReportFormat::Json => "json",
         }
     }
 }
@@ -119,12 +119,16 @@ impl Format {
 /// # Errors
 ///
 /// [`ReportError::Write`] when `out` fails.
-pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> Result<(), ReportError> {
+pub fn render(
+    report: &Report,
+    format: ReportFormat,
+    out: &mut dyn Write,
+) -> Result<(), ReportError> {
     let written = match format {
-        Format::Markdown => out.write_all(markdown::render(report).as_bytes()),
-        Format::Html => out.write_all(html::render(report).as_bytes()),
-        Format::Csv => out.write_all(invoice::render(report).as_bytes()),
-        Format::Json => serde_json::to_writer_pretty(&mut *out, report)
+        ReportFormat::Markdown => out.write_all(markdown::render(report).as_bytes()),
+        ReportFormat::Html => out.write_all(html::render(report).as_bytes()),
+        ReportFormat::Csv => out.write_all(invoice::render(report).as_bytes()),
+        ReportFormat::Json => serde_json::to_writer_pretty(&mut *out, report)
             .map_err(std::io::Error::from)
             .and_then(|()| out.write_all(b"\n")),
     };

@@ -12,8 +12,8 @@ use super::frame::Frame;
 use super::model::{Savings, SavingsItem};
 use crate::analyze::Session;
 
-/// A workload: (cluster, namespace, kind, name).
-pub type WorkloadKey = (String, String, String, String);
+/// A workload of one of the report's clusters: (cluster, namespace, kind, name).
+pub type ClusterWorkload = (String, String, String, String);
 
 /// How many items the section lists.
 const TOP: usize = 10;
@@ -37,7 +37,7 @@ const ROWS: &str = "SELECT rec.cluster AS cl, rec.strategy AS strategy, rec.gene
 /// [`ReportError`] when the table cannot be read.
 pub fn read(
     session: &mut Session,
-    scope: Option<&BTreeSet<WorkloadKey>>,
+    scope: Option<&BTreeSet<ClusterWorkload>>,
 ) -> Result<Option<Savings>, ReportError> {
     if !session.tables().iter().any(|t| t.name == "recommendations") {
         return Ok(None);

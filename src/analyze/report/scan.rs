@@ -28,7 +28,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rustc_hash::FxHashMap;
 
 use super::options::{Basis, Period};
-use crate::store::read::{self, Batch, Codes, Select, TableFile, Text};
+use crate::store::read::{self, Batch, Codes, Select, StringIds, TableFile, Text};
 use crate::store::schema::col;
 
 /// Rows per decoded batch.
@@ -273,8 +273,8 @@ struct Worker<'a> {
     window: &'a Window,
     basis: Basis,
     tenant: Option<&'a str>,
-    clusters: Interner,
-    keys: [Interner; 4],
+    clusters: StringIds,
+    keys: [StringIds; 4],
     groups: FxHashMap<GroupId, usize>,
     sums: Vec<Sums>,
     /// Per group: whether its rows count in [`Sampling`] (its tenant's).
@@ -288,7 +288,7 @@ impl<'a> Worker<'a> {
             window,
             basis,
             tenant,
-            clusters: Interner::default(),
+            clusters: StringIds::default(),
             keys: Default::default(),
             groups: FxHashMap::default(),
             sums: Vec::new(),
@@ -305,7 +305,7 @@ impl<'a> Worker<'a> {
         day: NaiveDate,
     ) -> Result<bool, read::ReadError> {
         let reader = read::open(file, &SELECT)?;
-        let cluster = self.clusters.id(cluster);
+        let cluster = id32(&mut self.clusters, cluster);
         for batch in reader {
             let batch = batch?;
             let Some(columns) = Columns::of(&batch) else {
@@ -395,7 +395,7 @@ impl<'a> Worker<'a> {
         for ((id, interner), keys) in ids.iter_mut().zip(&mut self.keys).zip(&columns.keys) {
             // A valid dictionary array's codes index its values.
             let code = keys.codes()[row];
-            *id = interner.id(keys.values().get(code.unsigned_abs() as usize));
+            *id = id32(interner, keys.values().get(code.unsigned_abs() as usize));
         }
         let next = self.sums.len();
         let slot = *self
@@ -404,15 +404,15 @@ impl<'a> Worker<'a> {
             .or_insert(next);
         if slot == next {
             self.sums.push([0.0; 8]);
-            let tenant = &self.keys[0].names[ids[0] as usize];
+            let tenant = self.keys[0].name(ids[0] as usize);
             self.sampled
-                .push(self.tenant.is_none_or(|wanted| wanted == &**tenant));
+                .push(self.tenant.is_none_or(|wanted| wanted == tenant));
         }
         slot
     }
 
     fn finish(self) -> Vec<(FactKey, Sums)> {
-        let name = |interner: &Interner, id: u32| interner.names[id as usize].to_string();
+        let name = |ids: &StringIds, id: u32| ids.name(id as usize).to_string();
         self.groups
             .into_iter()
             .map(|((current, cluster, day, ids), slot)| {
@@ -431,23 +431,9 @@ impl<'a> Worker<'a> {
     }
 }
 
-/// Strings to dense ids.
-#[derive(Default)]
-struct Interner {
-    ids: FxHashMap<Box<str>, u32>,
-    names: Vec<Box<str>>,
-}
-
-impl Interner {
-    fn id(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
-        }
-        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.names.push(name.into());
-        self.ids.insert(name.into(), id);
-        id
-    }
+/// `text`'s id as the group keys hold it: 32 bits keep a group's key small.
+fn id32(ids: &mut StringIds, text: &str) -> u32 {
+    u32::try_from(ids.id(text)).unwrap_or(u32::MAX)
 }
 
 /// A batch's columns, typed; `None` when one is missing, of another type

@@ -11,41 +11,14 @@
 //! the ids are the same whatever order the files come in; only the speed
 //! depends on it.
 
-use std::sync::Arc;
-
 use rustc_hash::FxHashMap;
 
-use crate::store::read::{Dictionary, Text};
-
-/// Distinct strings, numbered in order of first appearance.
-#[derive(Debug, Default)]
-pub(super) struct Interner {
-    ids: FxHashMap<Arc<str>, usize>,
-    names: Vec<Arc<str>>,
-}
-
-impl Interner {
-    pub(super) fn id(&mut self, text: &str) -> usize {
-        if let Some(id) = self.ids.get(text) {
-            return *id;
-        }
-        let id = self.names.len();
-        let text: Arc<str> = Arc::from(text);
-        self.names.push(text.clone());
-        self.ids.insert(text, id);
-        id
-    }
-
-    /// The string numbered `id` (empty for an id it never gave).
-    pub(super) fn name(&self, id: usize) -> &str {
-        self.names.get(id).map_or("", |name| name)
-    }
-}
+use crate::store::read::{Dictionary, StringIds, Text};
 
 /// One string column of successive batches, resolved to ids.
 #[derive(Debug, Default)]
 pub(super) struct Column {
-    pub(super) interner: Interner,
+    pub(super) ids: StringIds,
     /// The last dictionary and the ids of its values.
     dictionary: Option<(Dictionary, Vec<usize>)>,
     /// The previous file's plain strings and ids, by row.
@@ -190,11 +163,11 @@ impl Column {
                 if !seen {
                     let values = codes.values();
                     let resolved = (0..values.len())
-                        .map(|i| self.interner.id(values.get(i)))
+                        .map(|i| self.ids.id(values.get(i)))
                         .collect();
                     self.dictionary = Some((dictionary, resolved));
                 }
-                let empty = self.interner.id("");
+                let empty = self.ids.id("");
                 let resolved = self.dictionary.as_ref().map_or(&[][..], |(_, r)| r);
                 ids.extend((0..codes.codes().len()).map(|row| {
                     codes
@@ -232,7 +205,7 @@ impl Column {
                 None => {
                     let id = match last {
                         Some((before, id)) if before == text => id,
-                        _ => self.interner.id(text),
+                        _ => self.ids.id(text),
                     };
                     let previous = &self.previous;
                     self.alignment.resync(id, || previous.ids.iter().copied());
@@ -297,9 +270,9 @@ mod tests {
         // The same dictionary again: resolved from the cache.
         column.resolve(text(&coded[1]), 0, &mut ids);
         assert_eq!(ids, [3, 3]);
-        assert_eq!(column.interner.name(3), "c");
-        assert_eq!(column.interner.name(2), "");
-        assert_eq!(column.interner.name(99), "");
+        assert_eq!(column.ids.name(3), "c");
+        assert_eq!(column.ids.name(2), "");
+        assert_eq!(column.ids.name(99), "");
     }
 
     fn text(batch: &crate::store::read::Batch) -> Text<'_> {

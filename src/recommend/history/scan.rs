@@ -214,6 +214,6 @@ impl Scanner {
 
     /// The strings of key column `column` for `id`.
     pub(super) fn name(&self, column: usize, id: usize) -> &str {
-        self.columns[column].interner.name(id)
+        self.columns[column].ids.name(id)
     }
 }

@@ -12,13 +12,14 @@ pub mod histogram;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::model::units::MIB;
+
 pub use histogram::{DecayingHistogram, Histogram, Options, cpu_options, memory_options};
 
 /// `minSampleWeight`: every CPU sample's weight since VPA 1.4.
 pub const MIN_SAMPLE_WEIGHT: f64 = 0.1;
 /// `MaxResourceAmount`: where amounts saturate (an upper bound with no history).
 pub const MAX_RESOURCE_AMOUNT: i64 = 100_000_000_000_000;
-const MIB: f64 = 1024.0 * 1024.0;
 
 /// The recommender's settings (`DefaultRecommenderConfig`).
 #[derive(Debug, Clone, PartialEq)]
@@ -77,21 +78,22 @@ pub fn scale(value: i64, factor: f64) -> i64 {
     amount(value as f64 * factor)
 }
 
-/// `CPUAmountFromCores`: millicores.
-pub fn millicores(cores: f64) -> i64 {
+/// `CPUAmountFromCores`: millicores, truncated and clamped as VPA's
+/// int64 amounts are (not rounded like [`crate::model::units::millicores`]).
+pub fn cpu_amount_from_cores(cores: f64) -> i64 {
     amount(cores * 1000.0)
 }
 
 /// A CPU (millicores) and memory (bytes) pair, VPA's `Resources`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Resources {
+pub struct ResourceAmounts {
     pub cpu_millicores: i64,
     pub memory_bytes: i64,
 }
 
-impl Resources {
-    fn map(self, f: impl Fn(i64) -> i64) -> Resources {
-        Resources {
+impl ResourceAmounts {
+    fn map(self, f: impl Fn(i64) -> i64) -> ResourceAmounts {
+        ResourceAmounts {
             cpu_millicores: f(self.cpu_millicores),
             memory_bytes: f(self.memory_bytes),
         }
@@ -255,32 +257,32 @@ impl Container {
 /// Target, lower and upper bound of one container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recommendation {
-    pub target: Resources,
-    pub lower_bound: Resources,
-    pub upper_bound: Resources,
+    pub target: ResourceAmounts,
+    pub lower_bound: ResourceAmounts,
+    pub upper_bound: ResourceAmounts,
 }
 
 /// `percentileEstimator`.
-pub fn percentile_estimate(aggregate: &Aggregate, cpu: f64, memory: f64) -> Resources {
-    Resources {
-        cpu_millicores: millicores(aggregate.cpu.percentile(cpu)),
+pub fn percentile_estimate(aggregate: &Aggregate, cpu: f64, memory: f64) -> ResourceAmounts {
+    ResourceAmounts {
+        cpu_millicores: cpu_amount_from_cores(aggregate.cpu.percentile(cpu)),
         memory_bytes: amount(aggregate.memory_peaks.percentile(memory)),
     }
 }
 
 /// `marginEstimator`: value + truncated(value × margin).
-pub fn with_margin(base: Resources, margin: f64) -> Resources {
+pub fn with_margin(base: ResourceAmounts, margin: f64) -> ResourceAmounts {
     base.map(|value| value + scale(value, margin))
 }
 
 /// `confidenceMultiplier`: value × (1 + multiplier / confidence)^exponent.
 pub fn with_confidence(
-    base: Resources,
+    base: ResourceAmounts,
     aggregate: &Aggregate,
     multiplier: f64,
     exponent: f64,
     interval: Duration,
-) -> Resources {
+) -> ResourceAmounts {
     let confidence = aggregate.confidence(interval);
     let factor = (1.0 + multiplier / confidence).powf(exponent);
     base.map(|value| scale(value, factor))
@@ -293,11 +295,14 @@ pub fn recommend(config: &Config, containers: &[&Aggregate]) -> Vec<Recommendati
         return Vec::new();
     }
     let fraction = 1.0 / containers.len() as f64;
-    let minimum = Resources {
-        cpu_millicores: scale(millicores(config.pod_min_cpu_millicores * 0.001), fraction),
+    let minimum = ResourceAmounts {
+        cpu_millicores: scale(
+            cpu_amount_from_cores(config.pod_min_cpu_millicores * 0.001),
+            fraction,
+        ),
         memory_bytes: scale(amount(config.pod_min_memory_mb * MIB), fraction),
     };
-    let floor = |r: Resources| Resources {
+    let floor = |r: ResourceAmounts| ResourceAmounts {
         cpu_millicores: r.cpu_millicores.max(minimum.cpu_millicores),
         memory_bytes: r.memory_bytes.max(minimum.memory_bytes),
     };

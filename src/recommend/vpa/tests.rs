@@ -43,7 +43,7 @@ fn confidence_scales_by_days_of_history() {
     let config = Config::default();
     let aggregate = nine_samples_two_minutes_apart(&config);
     assert!((aggregate.confidence(Duration::hours(24)) - 0.00625).abs() < 1e-12);
-    let base = Resources {
+    let base = ResourceAmounts {
         cpu_millicores: 3140,
         memory_bytes: 3_140_000_000,
     };

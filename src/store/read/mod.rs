@@ -17,6 +17,7 @@
 
 mod error;
 pub mod files;
+mod ids;
 #[cfg(test)]
 pub(crate) mod testing;
 mod view;
@@ -38,6 +39,7 @@ use parquet::schema::types::SchemaDescriptor;
 pub use error::ReadError;
 use error::file_error;
 pub use files::{Filter, TableFile, clusters, files};
+pub use ids::StringIds;
 pub use view::{Bools, Codes, Columns, Dictionary, List, Strings, Text, Values};
 
 /// What to read of a file. Built as a constant by each reader:

@@ -3,7 +3,7 @@
 //! still being allocated.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
@@ -95,6 +95,17 @@ impl Collection {
 type Labels = Arc<[(Arc<str>, Arc<str>)]>;
 type NameKey = (Arc<str>, Arc<str>);
 type ParentKey = (Arc<str>, OwnerKind, Arc<str>);
+
+/// The inventory as the watchers, the collector and `/metrics` share it.
+pub type SharedInventory = Arc<Mutex<Inventory>>;
+
+/// Locks the inventory; a panic elsewhere while holding it leaves it usable.
+pub fn lock(inventory: &SharedInventory) -> MutexGuard<'_, Inventory> {
+    match inventory.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
 
 /// Everything the collector knows of the cluster right now.
 #[derive(Debug, Default)]
@@ -527,7 +538,7 @@ impl Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::pod::Phase;
+    use crate::cluster::pod::Phase;
 
     fn job_pod() -> SlimPod {
         SlimPod {

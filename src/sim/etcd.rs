@@ -1,4 +1,5 @@
-//! The simulated API server's object store: etcd's role.
+//! The simulated API server's object store, in etcd's role (named for it so it
+//! is not mistaken for [`crate::store`], the dataset).
 //!
 //! Objects are kept serialized (one `Arc<str>` of JSON each) with the few
 //! fields selectors need beside them, because lists and watches send JSON and
@@ -80,7 +81,7 @@ pub struct Event {
 
 /// Why a store operation was refused; each maps to a Kubernetes `Status` reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
+pub enum EtcdError {
     #[error("{plural} \"{name}\" not found")]
     NotFound { plural: &'static str, name: String },
     #[error("{plural} \"{name}\" already exists")]
@@ -106,7 +107,7 @@ struct Inner {
 }
 
 /// The object store. Cheap to share behind an `Arc`.
-pub struct Store {
+pub struct Etcd {
     inner: RwLock<Inner>,
     events: broadcast::Sender<Arc<Event>>,
     log_capacity: usize,
@@ -126,11 +127,11 @@ pub struct Page {
     pub remaining: Option<usize>,
 }
 
-impl Store {
+impl Etcd {
     /// An empty store keeping the last `log_capacity` events for watches.
-    pub fn new(log_capacity: usize) -> Store {
+    pub fn new(log_capacity: usize) -> Etcd {
         let (events, _) = broadcast::channel(log_capacity.clamp(1024, 1 << 16));
-        Store {
+        Etcd {
             inner: RwLock::new(Inner {
                 resource_version: 1,
                 objects: HashMap::new(),
@@ -164,7 +165,7 @@ impl Store {
     /// # Errors
     ///
     /// `Invalid` for an object without a name.
-    pub fn put(&self, resource: Resource, object: Value) -> Result<Arc<Stored>, StoreError> {
+    pub fn put(&self, resource: Resource, object: Value) -> Result<Arc<Stored>, EtcdError> {
         self.write_object(resource, object, Precondition::None)
     }
 
@@ -172,8 +173,8 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::AlreadyExists`], or `Invalid` for an object without a name.
-    pub fn create(&self, resource: Resource, object: Value) -> Result<Arc<Stored>, StoreError> {
+    /// [`EtcdError::AlreadyExists`], or `Invalid` for an object without a name.
+    pub fn create(&self, resource: Resource, object: Value) -> Result<Arc<Stored>, EtcdError> {
         self.write_object(resource, object, Precondition::MustNotExist)
     }
 
@@ -181,8 +182,8 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`], [`StoreError::Conflict`] for a stale version.
-    pub fn update(&self, resource: Resource, object: Value) -> Result<Arc<Stored>, StoreError> {
+    /// [`EtcdError::NotFound`], [`EtcdError::Conflict`] for a stale version.
+    pub fn update(&self, resource: Resource, object: Value) -> Result<Arc<Stored>, EtcdError> {
         self.write_object(resource, object, Precondition::MustExist)
     }
 
@@ -190,20 +191,20 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`].
+    /// [`EtcdError::NotFound`].
     pub fn delete(
         &self,
         resource: Resource,
         namespace: &str,
         name: &str,
-    ) -> Result<Arc<Stored>, StoreError> {
+    ) -> Result<Arc<Stored>, EtcdError> {
         let mut inner = self.write();
         let key = (namespace.to_owned(), name.to_owned());
         let removed = inner
             .objects
             .get_mut(&resource)
             .and_then(|objects| objects.remove(&key))
-            .ok_or_else(|| StoreError::NotFound {
+            .ok_or_else(|| EtcdError::NotFound {
                 plural: resource.plural,
                 name: name.to_owned(),
             })?;
@@ -228,19 +229,19 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`].
+    /// [`EtcdError::NotFound`].
     pub fn get(
         &self,
         resource: Resource,
         namespace: &str,
         name: &str,
-    ) -> Result<Arc<Stored>, StoreError> {
+    ) -> Result<Arc<Stored>, EtcdError> {
         self.read()
             .objects
             .get(&resource)
             .and_then(|objects| objects.get(&(namespace.to_owned(), name.to_owned())))
             .cloned()
-            .ok_or_else(|| StoreError::NotFound {
+            .ok_or_else(|| EtcdError::NotFound {
                 plural: resource.plural,
                 name: name.to_owned(),
             })
@@ -304,12 +305,12 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Expired`] when `since` is older than the event log.
-    pub fn watch_from(&self, resource: Resource, since: u64) -> Result<WatchStart, StoreError> {
+    /// [`EtcdError::Expired`] when `since` is older than the event log.
+    pub fn watch_from(&self, resource: Resource, since: u64) -> Result<WatchStart, EtcdError> {
         let inner = self.read();
         let receiver = self.events.subscribe();
         if since < inner.compacted {
-            return Err(StoreError::Expired {
+            return Err(EtcdError::Expired {
                 requested: since,
                 oldest: inner.compacted,
             });
@@ -342,11 +343,11 @@ impl Store {
         resource: Resource,
         mut object: Value,
         precondition: Precondition,
-    ) -> Result<Arc<Stored>, StoreError> {
+    ) -> Result<Arc<Stored>, EtcdError> {
         let metadata = &object["metadata"];
         let name = metadata["name"].as_str().unwrap_or_default().to_owned();
         if name.is_empty() {
-            return Err(StoreError::Invalid(
+            return Err(EtcdError::Invalid(
                 "metadata.name: Required value".to_owned(),
             ));
         }
@@ -371,13 +372,13 @@ impl Store {
             .cloned();
         match (&existing, precondition) {
             (Some(_), Precondition::MustNotExist) => {
-                return Err(StoreError::AlreadyExists {
+                return Err(EtcdError::AlreadyExists {
                     plural: resource.plural,
                     name,
                 });
             }
             (None, Precondition::MustExist) => {
-                return Err(StoreError::NotFound {
+                return Err(EtcdError::NotFound {
                     plural: resource.plural,
                     name,
                 });
@@ -386,7 +387,7 @@ impl Store {
                 if !sent_version.is_empty()
                     && sent_version != current.resource_version.to_string() =>
             {
-                return Err(StoreError::Conflict {
+                return Err(EtcdError::Conflict {
                     plural: resource.plural,
                     name,
                 });
@@ -509,8 +510,8 @@ mod tests {
     }
 
     #[test]
-    fn lists_page_in_key_order_with_remaining_counts() -> Result<(), StoreError> {
-        let store = Store::new(100);
+    fn lists_page_in_key_order_with_remaining_counts() -> Result<(), EtcdError> {
+        let store = Etcd::new(100);
         for i in 0..5 {
             store.put(PODS, pod("a", &format!("p{i}"), "n1"))?;
         }
@@ -530,13 +531,13 @@ mod tests {
 
     #[test]
     fn updates_check_the_resource_version_and_watches_expire_after_compaction()
-    -> Result<(), StoreError> {
-        let store = Store::new(100);
+    -> Result<(), EtcdError> {
+        let store = Etcd::new(100);
         let lease = json!({"metadata": {"name": "leader", "namespace": "kt"}, "spec": {"holderIdentity": "a"}});
         let created = store.create(LEASES, lease.clone())?;
         assert!(matches!(
             store.create(LEASES, lease.clone()),
-            Err(StoreError::AlreadyExists { .. })
+            Err(EtcdError::AlreadyExists { .. })
         ));
         let mut stale = created.value();
         stale["spec"]["holderIdentity"] = json!("b");
@@ -544,7 +545,7 @@ mod tests {
         assert!(updated.resource_version > created.resource_version);
         assert!(matches!(
             store.update(LEASES, stale),
-            Err(StoreError::Conflict { .. })
+            Err(EtcdError::Conflict { .. })
         ));
         let (backlog, _) = store.watch_from(LEASES, created.resource_version)?;
         assert_eq!(backlog.len(), 1);
@@ -554,12 +555,12 @@ mod tests {
         assert!(store.is_compacted(created.resource_version));
         assert!(matches!(
             store.watch_from(LEASES, created.resource_version),
-            Err(StoreError::Expired { .. })
+            Err(EtcdError::Expired { .. })
         ));
         store.delete(LEASES, "kt", "leader")?;
         assert!(matches!(
             store.get(LEASES, "kt", "leader"),
-            Err(StoreError::NotFound { .. })
+            Err(EtcdError::NotFound { .. })
         ));
         Ok(())
     }
