@@ -29,6 +29,7 @@ fn config() -> SimConfig {
             nodes: 400,
             pods: PODS_IN_BENCH,
             seed: 1,
+            ..ClusterSpec::default()
         },
         // A paused clock: the cluster does not change under the benchmark.
         speed: 0.0,

@@ -23,6 +23,7 @@ fn config() -> SimConfig {
             nodes: 20,
             pods: PODS_IN_TEST,
             seed: 3,
+            ..ClusterSpec::default()
         },
         ..SimConfig::default()
     }

@@ -18,6 +18,7 @@ fn config(faults: &str) -> SimConfig {
             nodes: 5,
             pods: 40,
             seed: 7,
+            ..ClusterSpec::default()
         },
         faults: faults
             .parse()

@@ -26,4 +26,5 @@ mod schema;
 mod serve;
 mod sim;
 mod sim_faults;
+mod sim_storage;
 mod support;

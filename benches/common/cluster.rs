@@ -25,6 +25,7 @@ pub fn spec(pods: usize) -> ClusterSpec {
         nodes: (pods / 30).max(1),
         pods,
         seed: 1,
+        ..ClusterSpec::default()
     }
 }
 

@@ -232,6 +232,7 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
             nodes: args.nodes,
             pods: args.pods,
             seed: args.seed,
+            ..ClusterSpec::default()
         },
         speed: args.speed.unwrap_or(1.0),
         step: args

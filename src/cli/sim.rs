@@ -72,6 +72,15 @@ pub struct ServeArgs {
     /// instead of generating one; --nodes and --pods are then ignored.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+    /// Add two GPU nodes beyond --nodes (an A100 partitioned by MIG, an L4
+    /// time-sliced four ways) and six pods sharing them.
+    #[arg(long)]
+    pub gpu_nodes: bool,
+    /// GKE Autopilot mode: Google-managed nodes (gk3-…) of compute classes
+    /// (general-purpose, Balanced, Scale-Out, Spot), pods selecting their
+    /// node's class, and GKE's system DaemonSets in kube-system.
+    #[arg(long)]
+    pub autopilot: bool,
     /// Write a kubeconfig pointing at the server to this file.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig_out: Option<PathBuf>,
@@ -107,6 +116,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             nodes: serve.nodes,
             pods: serve.pods,
             seed: serve.seed,
+            gpu_nodes: serve.gpu_nodes,
+            autopilot: serve.autopilot,
         },
         speed: serve.speed,
         faults,

@@ -19,6 +19,7 @@ use super::objects::{
 use super::resources::{
     CRONJOBS, DAEMONSETS, DEPLOYMENTS, HPAS, NAMESPACES, NODES, PDBS, REPLICASETS, STATEFULSETS,
 };
+use super::storage::Volumes;
 use crate::model::units::GIB;
 
 /// What to generate.
@@ -27,15 +28,24 @@ pub struct ClusterSpec {
     pub nodes: usize,
     pub pods: usize,
     pub seed: u64,
+    /// Two GPU nodes beyond `nodes` (one MIG-partitioned, one time-sliced)
+    /// and the pods that share them ([`super::gpu`]).
+    pub gpu_nodes: bool,
+    /// GKE Autopilot mode: Google-managed nodes of compute classes, pods
+    /// selecting the class of their node, GKE's system pods ([`super::autopilot`]).
+    pub autopilot: bool,
 }
 
 impl Default for ClusterSpec {
-    /// A small cluster that starts instantly: 20 nodes, 300 pods, seed 1.
+    /// A small cluster that starts instantly: 20 nodes, 300 pods, seed 1,
+    /// no GPU nodes (they would add to the bill of every demo).
     fn default() -> ClusterSpec {
         ClusterSpec {
             nodes: 20,
             pods: 300,
             seed: 1,
+            gpu_nodes: false,
+            autopilot: false,
         }
     }
 }
@@ -139,6 +149,71 @@ pub struct ClusterModel {
     pub pods: BTreeMap<(String, String), PodModel>,
     pub nodes: Vec<String>,
     pub life: Life,
+    /// Claims and volumes, and their changes (apart from `life`, so its
+    /// draws and order stay as they were).
+    pub volumes: Volumes,
+}
+
+impl ClusterModel {
+    /// Starts the usage of a pod the generator wrote itself, outside the
+    /// controllers' life (it never changes): GPU and Autopilot system pods,
+    /// whose jitter comes from their module's own stream `rng`.
+    pub fn adopt_pod(
+        &mut self,
+        template: &PodTemplate,
+        identity: &PodIdentity,
+        node: &str,
+        started: DateTime<Utc>,
+        rng: &mut Rng,
+    ) {
+        let mut containers = template.containers.clone();
+        for container in &mut containers {
+            container.jitter = rng.unit();
+            container.started = started;
+        }
+        let key = (identity.namespace.clone(), identity.name.clone());
+        self.pods.insert(
+            key,
+            PodModel {
+                namespace: identity.namespace.clone(),
+                name: identity.name.clone(),
+                uid: identity.uid.clone(),
+                node: node.to_owned(),
+                labels: identity.labels.clone(),
+                containers,
+                sizing: template.sizing.clone(),
+                reserved: template.request(),
+            },
+        );
+    }
+
+    /// When the next change of any controller is due.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        match (self.life.next_due(), self.volumes.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Applies everything due up to `until` in time order (at one instant, the
+/// workload controllers before the storage ones); returns how many changes
+/// happened.
+///
+/// # Errors
+///
+/// A [`EtcdError`] if the store refuses a write (a simulator defect).
+pub fn advance(
+    model: &mut ClusterModel,
+    store: &Etcd,
+    until: DateTime<Utc>,
+) -> Result<usize, EtcdError> {
+    let mut count = 0;
+    while let Some(at) = model.volumes.next_due().filter(|at| *at <= until) {
+        count += life::advance(model, store, at)?;
+        count += usize::from(model.volumes.apply_next(store, at)?);
+    }
+    Ok(count + life::advance(model, store, until)?)
 }
 
 /// A node pool of the simulated cluster (or a scenario's node).
@@ -311,12 +386,19 @@ pub fn generate(spec: &ClusterSpec, store: &Etcd) -> Result<ClusterModel, EtcdEr
         ..ClusterModel::default()
     };
 
-    let nodes = node_names(spec.nodes);
+    let nodes = if spec.autopilot {
+        super::autopilot::nodes(node_names(spec.nodes))
+    } else {
+        node_names(spec.nodes)
+    };
     for (name, pool, zone_index) in &nodes {
-        store.put(
-            NODES,
-            node_object(name, pool, *zone_index, now - Duration::days(30)),
-        )?;
+        let node = node_object(name, pool, *zone_index, now - Duration::days(30));
+        let node = if spec.autopilot {
+            super::autopilot::relabel(node)
+        } else {
+            node
+        };
+        store.put(NODES, node)?;
         let (cpu, memory) = allocatable(pool);
         let preemptible = pool
             .capacity_label
@@ -417,6 +499,15 @@ pub fn generate(spec: &ClusterSpec, store: &Etcd) -> Result<ClusterModel, EtcdEr
         model.life.cronjobs.push(cron);
     }
     model.life.start(now);
+    if spec.autopilot {
+        super::autopilot::system_pods(&mut model, store, spec.seed, now)?;
+    }
+    if spec.gpu_nodes {
+        super::gpu::generate(&mut model, store, spec.seed, now)?;
+    }
+    super::services::generate(store, now)?;
+    model.volumes = Volumes::new(spec.seed);
+    model.volumes.generate(store, &model.nodes, now)?;
     Ok(model)
 }
 
@@ -946,6 +1037,7 @@ mod tests {
             nodes: 20,
             pods: 300,
             seed,
+            ..ClusterSpec::default()
         }
     }
 

@@ -12,9 +12,11 @@
 //! seed reproduces a cluster and its week exactly.
 
 pub mod audit;
+mod autopilot;
 mod cluster;
 pub mod etcd;
 mod faults;
+mod gpu;
 mod life;
 mod metrics;
 mod objects;
@@ -23,6 +25,8 @@ pub mod scenario;
 mod scheduler;
 pub mod selector;
 mod server;
+mod services;
+mod storage;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -160,20 +164,20 @@ impl Sim {
         let due = self
             .model
             .read()
-            .map(|model| model.life.next_due().is_some_and(|at| at <= now))
+            .map(|model| model.next_due().is_some_and(|at| at <= now))
             .unwrap_or(false);
         if !due {
             return Ok(0);
         }
         match self.model.write() {
-            Ok(mut model) => life::advance(&mut model, &self.store, now),
+            Ok(mut model) => cluster::advance(&mut model, &self.store, now),
             Err(_) => Ok(0),
         }
     }
 
     /// Real time until the next change is due (at most `cap`).
     fn until_next_change(&self, cap: std::time::Duration) -> std::time::Duration {
-        let next = self.model.read().ok().and_then(|m| m.life.next_due());
+        let next = self.model.read().ok().and_then(|m| m.next_due());
         next.map_or(cap, |at| self.clock.real_until(at).min(cap))
     }
 }

@@ -212,6 +212,19 @@ pub fn effective_request(containers: &[ContainerModel], sizing: &Sizing) -> (f64
     (total.cpu_cores, total.memory_bytes as f64)
 }
 
+/// An Autopilot pod's selector and tolerations replace whatever its
+/// template asked (a Standard pool's selector has no node here).
+fn autopilot_scheduling(spec: &mut Value, selector: Value, tolerations: Value) {
+    for (key, value) in [("nodeSelector", selector), ("tolerations", tolerations)] {
+        match (value, spec.as_object_mut()) {
+            (Value::Null, Some(map)) => {
+                map.remove(key);
+            }
+            (value, _) => spec[key] = value,
+        }
+    }
+}
+
 /// Where a pod may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
@@ -370,6 +383,9 @@ impl PodTemplate {
         }
         if let Some(node) = node {
             spec["nodeName"] = json!(node);
+            if let Some((selector, tolerations)) = super::autopilot::scheduling(node) {
+                autopilot_scheduling(&mut spec, selector, tolerations);
+            }
         }
         spec
     }

@@ -157,6 +157,34 @@ pub const LEASES: Resource = Resource {
         &[],
     )
 };
+pub const SERVICES: Resource = r("", "v1", "Service", "services", "service", true, &["svc"]);
+pub const PERSISTENT_VOLUMES: Resource = r(
+    "",
+    "v1",
+    "PersistentVolume",
+    "persistentvolumes",
+    "persistentvolume",
+    false,
+    &["pv"],
+);
+pub const PERSISTENT_VOLUME_CLAIMS: Resource = r(
+    "",
+    "v1",
+    "PersistentVolumeClaim",
+    "persistentvolumeclaims",
+    "persistentvolumeclaim",
+    true,
+    &["pvc"],
+);
+pub const STORAGE_CLASSES: Resource = r(
+    "storage.k8s.io",
+    "v1",
+    "StorageClass",
+    "storageclasses",
+    "storageclass",
+    false,
+    &["sc"],
+);
 pub const POD_METRICS: Resource = r(
     METRICS_GROUP,
     "v1beta1",
@@ -177,10 +205,13 @@ pub const NODE_METRICS: Resource = r(
 );
 
 /// Every served resource.
-pub const ALL: [Resource; 14] = [
+pub const ALL: [Resource; 18] = [
     PODS,
     NODES,
     NAMESPACES,
+    SERVICES,
+    PERSISTENT_VOLUMES,
+    PERSISTENT_VOLUME_CLAIMS,
     REPLICASETS,
     DEPLOYMENTS,
     STATEFULSETS,
@@ -189,6 +220,7 @@ pub const ALL: [Resource; 14] = [
     CRONJOBS,
     PDBS,
     HPAS,
+    STORAGE_CLASSES,
     LEASES,
     POD_METRICS,
     NODE_METRICS,
@@ -397,12 +429,21 @@ mod tests {
                 "batch",
                 "policy",
                 "autoscaling",
+                "storage.k8s.io",
                 "coordination.k8s.io",
                 "metrics.k8s.io"
             ]
         );
         let core = resource_list("", "v1").unwrap_or_default();
-        assert_eq!(core["resources"].as_array().map(Vec::len), Some(3));
+        assert_eq!(core["resources"].as_array().map(Vec::len), Some(6));
+        assert_eq!(
+            find("", "v1", "persistentvolumeclaims"),
+            Some(PERSISTENT_VOLUME_CLAIMS)
+        );
+        assert_eq!(
+            find("storage.k8s.io", "v1", "storageclasses"),
+            Some(STORAGE_CLASSES)
+        );
         let leases = resource_list("coordination.k8s.io", "v1").unwrap_or_default();
         assert_eq!(
             leases["resources"][0]["verbs"].as_array().map(Vec::len),

@@ -1058,6 +1058,11 @@ mod tests {
             Route::Resources("apps".into(), "v1".into())
         );
         assert_eq!(route("/api/v1/namespaces/x/nodes"), Route::Unknown);
+        // PersistentVolumes and StorageClasses are cluster-scoped.
+        assert_eq!(
+            route("/api/v1/namespaces/x/persistentvolumes"),
+            Route::Unknown
+        );
         assert_eq!(route("/apis/apps/v1/widgets"), Route::Unknown);
     }
 
@@ -1088,5 +1093,37 @@ mod tests {
             &json!({"spec": {"holderIdentity": "b", "leaseDurationSeconds": null}}),
         );
         assert_eq!(value, json!({"spec": {"holderIdentity": "b"}}));
+    }
+
+    #[test]
+    fn the_audit_names_the_storage_and_service_calls_as_rbac_does() {
+        let call = |path: &str| {
+            let uri: Uri = path.parse().unwrap_or_else(|e| panic!("{e}"));
+            audit_call(&route(uri.path()), &Method::GET, &uri)
+        };
+        let resource =
+            |verb, group: &str, resource: &str, namespace: Option<&str>| ApiCall::Resource {
+                verb,
+                group: group.into(),
+                resource: resource.into(),
+                namespace: namespace.map(str::to_owned),
+                name: None,
+            };
+        assert_eq!(
+            call("/api/v1/persistentvolumeclaims?watch=true"),
+            resource("watch", "", "persistentvolumeclaims", None)
+        );
+        assert_eq!(
+            call("/api/v1/persistentvolumes"),
+            resource("list", "", "persistentvolumes", None)
+        );
+        assert_eq!(
+            call("/apis/storage.k8s.io/v1/storageclasses"),
+            resource("list", "storage.k8s.io", "storageclasses", None)
+        );
+        assert_eq!(
+            call("/api/v1/namespaces/acme/services?watch=1"),
+            resource("watch", "", "services", Some("acme"))
+        );
     }
 }
