@@ -31,7 +31,7 @@ fn config() -> SimConfig {
 fn kubectl_gets_volumes_claims_classes_and_services() {
     let runtime = runtime();
     let server = runtime.block_on(start(&config()));
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let dir = tempfile::tempdir().unwrap();
     let Some(kubectl) = Kubectl::new(&server, dir.path()) else {
         return;
     };
@@ -119,10 +119,7 @@ async fn typed_clients_read_the_new_kinds_and_a_claim_watch_sees_one_made_and_de
     let server = start(&config()).await;
     let client = client(&server);
     let classes: Api<StorageClass> = Api::all(client.clone());
-    let classes = classes
-        .list(&ListParams::default())
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    let classes = classes.list(&ListParams::default()).await.unwrap();
     assert!(
         classes
             .items
@@ -130,10 +127,7 @@ async fn typed_clients_read_the_new_kinds_and_a_claim_watch_sees_one_made_and_de
             .any(|c| c.provisioner == "pd.csi.storage.gke.io")
     );
     let volumes: Api<PersistentVolume> = Api::all(client.clone());
-    let volumes = volumes
-        .list(&ListParams::default())
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
+    let volumes = volumes.list(&ListParams::default()).await.unwrap();
     assert!(volumes.items.iter().any(|v| {
         v.spec
             .as_ref()
@@ -144,7 +138,7 @@ async fn typed_clients_read_the_new_kinds_and_a_claim_watch_sees_one_made_and_de
     let balancers = services
         .list(&ListParams::default())
         .await
-        .unwrap_or_else(|error| panic!("{error}"))
+        .unwrap()
         .items
         .into_iter()
         .filter(|s| s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"))
@@ -181,20 +175,14 @@ async fn typed_clients_read_the_new_kinds_and_a_claim_watch_sees_one_made_and_de
     };
     for _ in 0..16 {
         server.sim.clock.advance(chrono::Duration::hours(6));
-        server
-            .sim
-            .catch_up()
-            .unwrap_or_else(|error| panic!("{error}"));
+        server.sim.catch_up().unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        if done(&seen.lock().unwrap_or_else(|error| panic!("{error}"))) {
+        if done(&seen.lock().unwrap()) {
             break;
         }
     }
     task.abort();
-    let seen = seen
-        .lock()
-        .unwrap_or_else(|error| panic!("{error}"))
-        .clone();
+    let seen = seen.lock().unwrap().clone();
     assert!(done(&seen), "{seen:#?}");
     stop(server).await;
 }
@@ -210,7 +198,7 @@ fn kubectl_sees_autopilot_nodes_and_pods_selecting_their_compute_class() {
         ..config()
     };
     let server = runtime.block_on(start(&config));
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let dir = tempfile::tempdir().unwrap();
     let Some(kubectl) = Kubectl::new(&server, dir.path()) else {
         return;
     };

@@ -1098,7 +1098,7 @@ mod tests {
     #[test]
     fn the_audit_names_the_storage_and_service_calls_as_rbac_does() {
         let call = |path: &str| {
-            let uri: Uri = path.parse().unwrap_or_else(|e| panic!("{e}"));
+            let uri: Uri = path.parse().unwrap();
             audit_call(&route(uri.path()), &Method::GET, &uri)
         };
         let resource =
