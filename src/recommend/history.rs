@@ -58,13 +58,20 @@ pub struct History {
     pub memory_billed_gib_hours: f64,
     pub first_hour: Option<DateTime<Utc>>,
     pub last_hour: Option<DateTime<Utc>>,
-    /// Pod-hours by where they ran: (provider, region, machine family,
-    /// machine type, capacity type).
+    /// Pod-hours by where they ran.
     pub placements: BTreeMap<Placement, f64>,
 }
 
-/// Where a container's pods ran.
-pub type Placement = (String, String, String, String, String);
+/// Where a container's pods ran, as the `allocation` rows name it. The
+/// field order is the sort order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Placement {
+    pub provider: String,
+    pub region: String,
+    pub machine_family: String,
+    pub machine_type: String,
+    pub capacity_type: String,
+}
 
 impl History {
     fn new(config: &vpa::Config) -> History {
@@ -587,10 +594,14 @@ impl FoldState {
                         .copied()
                         .unwrap_or_default();
                     let part = |i: usize| name(5 + i, parts[i]);
-                    folding
-                        .history
-                        .placements
-                        .insert((part(0), part(1), part(2), part(3), part(4)), hours);
+                    let placement = Placement {
+                        provider: part(0),
+                        region: part(1),
+                        machine_family: part(2),
+                        machine_type: part(3),
+                        capacity_type: part(4),
+                    };
+                    folding.history.placements.insert(placement, hours);
                 }
                 Some((key, folding.history))
             })
