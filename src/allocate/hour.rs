@@ -355,91 +355,23 @@ impl HourBook {
         let end = start + Duration::hours(1);
         let until = until.clamp(start, end);
         sort_samples(&mut self.samples);
-        let mut by_container: HashMap<(&str, &str), &[Sample]> = HashMap::new();
-        let mut from = 0;
-        for index in 1..=self.samples.len() {
-            let boundary = index == self.samples.len() || {
-                let (next, first) = (&self.samples[index].context, &self.samples[from].context);
-                !Arc::ptr_eq(next, first)
-                    && (next.pod_uid != first.pod_uid || next.container != first.container)
-            };
-            if boundary {
-                let first = &self.samples[from].context;
-                by_container.insert(
-                    (&first.pod_uid, &first.container),
-                    &self.samples[from..index],
-                );
-                from = index;
-            }
-        }
         let mut prices = Prices {
             book,
             cache: HashMap::new(),
         };
-        let mut allocation = Vec::new();
-        for versions in pods {
-            let Some(latest) = versions.last().map(|v| &v.pod) else {
-                continue;
-            };
-            let Some(node_name) = &latest.node else {
-                continue;
-            };
-            let seconds = spans(versions, start, until);
-            let running: f64 = seconds.iter().sum();
-            if running <= 0.0 {
-                continue;
-            }
-            let node = inventory
-                .node(node_name)
-                .cloned()
-                .unwrap_or_else(|| Arc::new(unknown_node(node_name)));
-            let (class, price) = prices.of(&node);
-            let workload = inventory.workload_of(latest);
-            let pod = PodRow {
-                start,
-                node: node_name.clone(),
-                class,
-                price: &price,
-                tenant: Arc::from(tenant_of(rules, inventory, latest)),
-                workload_kind: Arc::from(workload.kind.as_str()),
-                workload_name: workload.name,
-                latest,
-                running,
-            };
-            for container in &latest.containers {
-                let samples = by_container
-                    .get(&(&*latest.uid, &*container.name))
-                    .copied()
-                    .unwrap_or_default();
-                let events = self
-                    .events
-                    .get(&(latest.uid.clone(), container.name.clone()))
-                    .copied()
-                    .unwrap_or_default();
-                allocation.push(pod.container(versions, &seconds, container, samples, events));
-            }
-            for (name, part) in [
-                (
-                    RESERVED,
-                    (|p: &SlimPod| p.reserved) as fn(&SlimPod) -> Amount,
-                ),
-                (OVERHEAD, |p: &SlimPod| p.overhead),
-            ] {
-                if let Some(row) = pod.held(name, versions, &seconds, part) {
-                    allocation.push(row);
-                }
-            }
-        }
+        let closing = Closing {
+            start,
+            until,
+            inventory,
+            rules,
+            samples: samples_by_container(&self.samples),
+            events: &self.events,
+        };
+        let mut allocation = closing.allocation(pods, &mut prices);
         let mut nodes = self.node_rows(start, until, inventory, &mut prices, &allocation);
         fit_to_nodes(&mut allocation, &mut nodes);
         sort_allocation(&mut allocation);
-        let latest: Vec<&Arc<SlimPod>> = pods
-            .iter()
-            .filter_map(|versions| versions.last().map(|v| &v.pod))
-            .collect();
-        let mut workloads =
-            super::workloads::workload_rows(start, inventory, &latest, rules, &allocation);
-        super::workloads::sort_workloads(&mut workloads);
+        let workloads = workload_rows(start, inventory, pods, rules, &allocation);
         HourRows {
             start,
             allocation,
@@ -526,6 +458,163 @@ impl HourBook {
         }
         rows.sort_by(|a, b| a.node.cmp(&b.node));
         rows
+    }
+}
+
+/// Each container's run of `samples` (sorted by [`sort_samples`]), by
+/// (pod uid, container).
+fn samples_by_container(samples: &[Sample]) -> HashMap<(&str, &str), &[Sample]> {
+    let mut by_container: HashMap<(&str, &str), &[Sample]> = HashMap::new();
+    let mut from = 0;
+    for index in 1..=samples.len() {
+        let boundary = index == samples.len() || {
+            let (next, first) = (&samples[index].context, &samples[from].context);
+            !Arc::ptr_eq(next, first)
+                && (next.pod_uid != first.pod_uid || next.container != first.container)
+        };
+        if boundary {
+            let first = &samples[from].context;
+            by_container.insert((&first.pod_uid, &first.container), &samples[from..index]);
+            from = index;
+        }
+    }
+    by_container
+}
+
+/// The `workloads` rows of the hour, sorted, from each pod's newest version.
+fn workload_rows(
+    start: DateTime<Utc>,
+    inventory: &Inventory,
+    pods: &[&[PodVersion]],
+    rules: &TenantRules,
+    allocation: &[AllocationRow],
+) -> Vec<super::workloads::WorkloadRow> {
+    let latest: Vec<&Arc<SlimPod>> = pods
+        .iter()
+        .filter_map(|versions| versions.last().map(|v| &v.pod))
+        .collect();
+    let mut workloads =
+        super::workloads::workload_rows(start, inventory, &latest, rules, allocation);
+    super::workloads::sort_workloads(&mut workloads);
+    workloads
+}
+
+/// What allocating each pod of a closing hour reads.
+struct Closing<'a> {
+    start: DateTime<Utc>,
+    until: DateTime<Utc>,
+    inventory: &'a Inventory,
+    rules: &'a TenantRules,
+    /// By (pod uid, container): [`samples_by_container`].
+    samples: HashMap<(&'a str, &'a str), &'a [Sample]>,
+    events: &'a HashMap<(Arc<str>, Arc<str>), Events>,
+}
+
+/// A part of a pod beyond its containers, billed on a row of its own.
+struct HeldPart {
+    /// The row's container name.
+    name: &'static str,
+    amount: fn(&SlimPod) -> Amount,
+}
+
+/// What a pod holds beyond its containers, in row order.
+const HELD: [HeldPart; 2] = [
+    HeldPart {
+        name: RESERVED,
+        amount: |p| p.reserved,
+    },
+    HeldPart {
+        name: OVERHEAD,
+        amount: |p| p.overhead,
+    },
+];
+
+impl Closing<'_> {
+    /// The `allocation` rows of every pod that ran in the hour, unfitted.
+    fn allocation(&self, pods: &[&[PodVersion]], prices: &mut Prices) -> Vec<AllocationRow> {
+        let mut allocation = Vec::new();
+        for versions in pods {
+            self.pod_rows(versions, prices, &mut allocation);
+        }
+        allocation
+    }
+
+    /// The rows of one pod (its versions, oldest first) if it ran on a node
+    /// in the hour: one per container, then what the pod holds itself.
+    fn pod_rows(
+        &self,
+        versions: &[PodVersion],
+        prices: &mut Prices,
+        allocation: &mut Vec<AllocationRow>,
+    ) {
+        let Some(latest) = versions.last().map(|v| &v.pod) else {
+            return;
+        };
+        let Some(node_name) = &latest.node else {
+            return;
+        };
+        let seconds = spans(versions, self.start, self.until);
+        let running: f64 = seconds.iter().sum();
+        if running <= 0.0 {
+            return;
+        }
+        let node = self
+            .inventory
+            .node(node_name)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(unknown_node(node_name)));
+        let (class, price) = prices.of(&node);
+        let pod = self.pod_row(latest, node_name, class, &price, running);
+        for container in &latest.containers {
+            let (samples, events) = (
+                self.samples_of(latest, container),
+                self.events_of(latest, container),
+            );
+            allocation.push(pod.container(versions, &seconds, container, samples, events));
+        }
+        allocation.extend(
+            HELD.iter()
+                .filter_map(|part| pod.held(part.name, versions, &seconds, part.amount)),
+        );
+    }
+
+    /// What every row of `latest` shares, on `node_name` at `price`.
+    fn pod_row<'p>(
+        &self,
+        latest: &'p SlimPod,
+        node_name: &Arc<str>,
+        class: Arc<NodeClass>,
+        price: &'p NodePrice,
+        running: f64,
+    ) -> PodRow<'p> {
+        let workload = self.inventory.workload_of(latest);
+        PodRow {
+            start: self.start,
+            node: node_name.clone(),
+            class,
+            price,
+            tenant: Arc::from(tenant_of(self.rules, self.inventory, latest)),
+            workload_kind: Arc::from(workload.kind.as_str()),
+            workload_name: workload.name,
+            latest,
+            running,
+        }
+    }
+
+    /// The hour's samples of `container` of `pod`.
+    fn samples_of(&self, pod: &SlimPod, container: &SlimContainer) -> &[Sample] {
+        self.samples
+            .get(&(&*pod.uid, &*container.name))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The hour's restarts and OOM kills of `container` of `pod`.
+    fn events_of(&self, pod: &SlimPod, container: &SlimContainer) -> Events {
+        self.events
+            .get(&(pod.uid.clone(), container.name.clone()))
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -850,6 +939,10 @@ mod tests {
             order,
             [("p", 1), ("p", 2), ("p", 3), ("p", 4), ("q", 1), ("q", 2)]
         );
+        // Sorted, each container's samples are one run, across a resize.
+        let runs = samples_by_container(&samples);
+        let run = |pod: &str| runs.get(&(pod, "c")).map_or(0, |run| run.len());
+        assert_eq!((runs.len(), run("uid-p"), run("uid-q")), (2, 4, 2));
     }
 
     fn node(name: &str, cores: i64, gib: i64) -> SlimNode {

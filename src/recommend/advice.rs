@@ -58,11 +58,11 @@ fn unit_prices(
     capacity: CapacityType,
 ) -> (f64, f64) {
     let class = NodeClass {
-        provider: Provider::from_name(&placement.0),
-        region: placement.1.clone(),
+        provider: Provider::from_name(&placement.provider),
+        region: placement.region.clone(),
         zone: String::new(),
-        machine_type: placement.3.clone(),
-        machine_family: placement.2.clone(),
+        machine_type: placement.machine_type.clone(),
+        machine_family: placement.machine_family.clone(),
         capacity_type: capacity,
         gpu_type: String::new(),
         vcpus: 0.0,
@@ -95,7 +95,7 @@ pub fn spot_items(
         let Some(placement) = containers.iter().find_map(|h| h.main_placement().cloned()) else {
             continue;
         };
-        let Some(provider) = spot_rules(&placement.0) else {
+        let Some(provider) = spot_rules(&placement.provider) else {
             continue;
         };
         let mut facts = workloads
@@ -115,7 +115,7 @@ pub fn spot_items(
         if pod_days > 0.0 {
             facts.restarts_per_pod_day = Some(restarts as f64 / pod_days);
         }
-        if placement.4 != "on_demand" {
+        if placement.capacity_type != "on_demand" {
             let (label, value) = provider.spot_label();
             facts.node_selector = vec![(label.to_owned(), value.to_owned())];
         }
@@ -135,7 +135,7 @@ pub fn spot_items(
             namespace: key.0,
             workload_kind: key.1,
             workload_name: key.2,
-            provider: placement.0.clone(),
+            provider: placement.provider.clone(),
             eligible: assessment.eligible,
             checks: assessment
                 .checks

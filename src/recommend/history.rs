@@ -23,7 +23,9 @@ use super::spot::WorkloadFacts;
 use super::vpa;
 use crate::model::sketch::{self, Sketch};
 use crate::model::units::GIB;
-use crate::store::read::{self, Batch, Columns, Filter, List, ReadError, Select, TableFile};
+use crate::store::read::{
+    self, Batch, Columns, Filter, List, ReadError, Select, TableFile, Values,
+};
 use crate::store::schema::col;
 
 /// A workload container: the unit recommendations are for.
@@ -56,13 +58,20 @@ pub struct History {
     pub memory_billed_gib_hours: f64,
     pub first_hour: Option<DateTime<Utc>>,
     pub last_hour: Option<DateTime<Utc>>,
-    /// Pod-hours by where they ran: (provider, region, machine family,
-    /// machine type, capacity type).
+    /// Pod-hours by where they ran.
     pub placements: BTreeMap<Placement, f64>,
 }
 
-/// Where a container's pods ran.
-pub type Placement = (String, String, String, String, String);
+/// Where a container's pods ran, as the `allocation` rows name it. The
+/// field order is the sort order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Placement {
+    pub provider: String,
+    pub region: String,
+    pub machine_family: String,
+    pub machine_type: String,
+    pub capacity_type: String,
+}
 
 impl History {
     fn new(config: &vpa::Config) -> History {
@@ -96,12 +105,7 @@ impl History {
         let mut history = History::new(config);
         let mut pod = Pod::default();
         for row in rows {
-            let times = [
-                row.hour,
-                row.hour + Duration::minutes(30),
-                row.hour + Duration::minutes(59),
-            ];
-            history.add_hour(&mut pod, config, &row, times);
+            history.add_hour(&mut pod, config, &row, HourTimes::of(row.hour));
         }
         if !pod.cpu.is_empty() {
             history.cpu_by_pod.push(pod.cpu);
@@ -123,14 +127,17 @@ impl History {
         }
     }
 
-    /// Folds one `allocation` row of `pod` in; `times` are its hour, the
-    /// hour's middle and its last minute.
+    /// Folds one `allocation` row of `pod` in, at `times` of its hour.
     fn add_hour(
         &mut self,
         pod: &mut Pod,
         config: &vpa::Config,
         row: &HourRow<'_>,
-        [hour, middle, last_minute]: [DateTime<Utc>; 3],
+        HourTimes {
+            hour,
+            middle,
+            last_minute,
+        }: HourTimes,
     ) {
         let hours = row.running_seconds / 3600.0;
         self.pod_hours += hours;
@@ -245,6 +252,25 @@ impl History {
                 self.pod_hours / hours
             }
             _ => 0.0,
+        }
+    }
+}
+
+/// Where in an hour the fold puts its row: VPA's CPU samples at the
+/// middle, its sample counts over the hour to its last minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HourTimes {
+    hour: DateTime<Utc>,
+    middle: DateTime<Utc>,
+    last_minute: DateTime<Utc>,
+}
+
+impl HourTimes {
+    fn of(hour: DateTime<Utc>) -> HourTimes {
+        HourTimes {
+            hour,
+            middle: hour + Duration::minutes(30),
+            last_minute: hour + Duration::minutes(59),
         }
     }
 }
@@ -440,8 +466,38 @@ const DECODED_AHEAD: usize = 4;
 /// One workload container being folded.
 struct Folding {
     history: History,
-    /// Pod-hours by placement id (a container runs in a few places).
-    placements: Vec<(usize, f64)>,
+    /// Its pod-hours by where they ran (a container runs in a few places).
+    placements: Vec<PlacementHours>,
+}
+
+/// Pod-hours in one placement.
+#[derive(Debug, Clone, Copy)]
+struct PlacementHours {
+    /// The scanner's placement id.
+    placement: usize,
+    hours: f64,
+}
+
+impl Folding {
+    /// Adds `hours` to those run in `placement`.
+    #[inline]
+    fn add_placement_hours(&mut self, placement: usize, hours: f64) {
+        let at = match self
+            .placements
+            .iter()
+            .position(|p| p.placement == placement)
+        {
+            Some(at) => at,
+            None => {
+                self.placements.push(PlacementHours {
+                    placement,
+                    hours: 0.0,
+                });
+                self.placements.len() - 1
+            }
+        };
+        self.placements[at].hours += hours;
+    }
 }
 
 /// Rows whose state is brought into cache together before they are
@@ -496,7 +552,7 @@ impl FoldState {
         }
         for folding in containers() {
             let history = &folding.history;
-            black_box(folding.placements.first().map(|p| p.1));
+            black_box(folding.placements.first().map(|p| p.hours));
             black_box(history.vpa.cpu.touch());
             black_box(history.vpa.memory_peaks.touch());
         }
@@ -531,17 +587,21 @@ impl FoldState {
                     workload_name: name(2, parts[2]),
                     container: name(3, parts[3]),
                 };
-                for (placement, hours) in folding.placements {
+                for PlacementHours { placement, hours } in folding.placements {
                     let parts = scanner
                         .placements
                         .get(placement)
                         .copied()
                         .unwrap_or_default();
                     let part = |i: usize| name(5 + i, parts[i]);
-                    folding
-                        .history
-                        .placements
-                        .insert((part(0), part(1), part(2), part(3), part(4)), hours);
+                    let placement = Placement {
+                        provider: part(0),
+                        region: part(1),
+                        machine_family: part(2),
+                        machine_type: part(3),
+                        capacity_type: part(4),
+                    };
+                    folding.history.placements.insert(placement, hours);
                 }
                 Some((key, folding.history))
             })
@@ -549,115 +609,172 @@ impl FoldState {
     }
 }
 
+/// Folds one decoded batch into `state`, row by row in file order.
 fn fold(
     resolved: &scan::Resolved,
     config: &vpa::Config,
     state: &mut FoldState,
 ) -> Result<(), HistoryError> {
-    let path = &*resolved.path;
-    let bad = file_error(path);
-    let batch = resolved.batch.columns();
-    let start = batch.millis(col::START_TIME)?;
-    let running = batch.floats(col::RUNNING_SECONDS)?;
-    let samples = batch.int32s(col::SAMPLE_COUNT)?;
-    let floats = |n: &str| batch.floats(n);
-    let (cpu_req, mem_req) = (
-        floats(col::CPU_REQUEST_CORE_HOURS)?,
-        floats(col::MEMORY_REQUEST_GIB_HOURS)?,
-    );
-    let (cpu_billed, mem_billed) = (
-        floats(col::CPU_BILLED_CORE_HOURS)?,
-        floats(col::MEMORY_BILLED_GIB_HOURS)?,
-    );
-    let (cpu_cost, mem_cost) = (floats(col::CPU_COST_USD)?, floats(col::MEMORY_COST_USD)?);
-    let cpu_max = floats(col::CPU_USAGE_MAX_CORES)?;
-    let mem_max = batch.int64s(col::MEMORY_USAGE_MAX_BYTES)?;
-    let histogram = Entries::of(batch.list(col::CPU_USAGE_HISTOGRAM)?)
-        .map_err(|_| bad("cpu_usage_histogram is not a list of (bucket, weight)".into()))?;
-    // Added after the first datasets were written: absent in older files.
-    let sketch = if batch.has(col::CPU_USAGE_SKETCH) {
-        Some(
-            Entries::of(batch.list(col::CPU_USAGE_SKETCH)?)
-                .map_err(|_| bad("cpu_usage_sketch is not a list of (bucket, weight)".into()))?,
-        )
-    } else {
-        None
-    };
-    let oom = batch.int32s(col::OOM_KILLS)?;
-    let restarts = batch.int32s(col::RESTARTS)?;
-    // Every row is read by index: the arrays' values as slices.
-    let (start, running, samples) = (start.values(), running.values(), samples.values());
-    let (cpu_req, mem_req) = (cpu_req.values(), mem_req.values());
-    let (cpu_billed, mem_billed) = (cpu_billed.values(), mem_billed.values());
-    let (cpu_cost, mem_cost) = (cpu_cost.values(), mem_cost.values());
-    let (oom, restarts) = (oom.values(), restarts.values());
-    // (start_time in ms, the hour, its middle, its last minute): the rows
-    // of a file are mostly of one hour.
-    let mut times: Option<(i64, [DateTime<Utc>; 3])> = None;
-    for row in 0..batch.rows() {
+    let columns = AllocationColumns::bind(resolved)?;
+    let mut seen: Option<SeenHour> = None;
+    for row in 0..columns.rows {
         if row % WARM_ROWS == 0 {
             state.warm(resolved, row..row + WARM_ROWS);
         }
-        let millis = start[row];
-        let hour_times = match times {
-            Some((seen, times)) if seen == millis => times,
-            _ => {
-                let Some(hour) = DateTime::<Utc>::from_timestamp_millis(millis) else {
-                    continue;
-                };
-                let hour_times = [
-                    hour,
-                    hour + Duration::minutes(30),
-                    hour + Duration::minutes(59),
-                ];
-                times = Some((millis, hour_times));
-                hour_times
-            }
+        let Some(times) = hour_times(&mut seen, columns.start_millis[row]) else {
+            continue;
         };
         let id = resolved.container[row];
-        if state.containers.len() <= id {
-            state.containers.resize_with(id + 1, || None);
-        }
-        let folding = state.containers[id].get_or_insert_with(|| Folding {
-            history: History::new(config),
-            placements: Vec::new(),
-        });
-        let placement = resolved.placement[row];
-        let hours = running[row] / 3600.0;
-        let at = match folding.placements.iter().position(|(p, _)| *p == placement) {
-            Some(at) => at,
-            None => {
-                folding.placements.push((placement, 0.0));
-                folding.placements.len() - 1
-            }
-        };
-        folding.placements[at].1 += hours;
-        let pod = resolved.pod[row];
-        if state.pods.len() <= pod {
-            state.pods.resize_with(pod + 1, Pod::default);
-        }
-        let pod = &mut state.pods[pod];
+        let folding = folding_of(&mut state.containers, id, config);
+        folding.add_placement_hours(
+            resolved.placement[row],
+            columns.running_seconds[row] / 3600.0,
+        );
+        let pod = pod_of(&mut state.pods, resolved.pod[row]);
         pod.container = id;
-        let hour_row = HourRow {
-            hour: hour_times[0],
-            running_seconds: running[row],
-            sample_count: samples[row],
-            cpu_request_core_hours: cpu_req[row],
-            memory_request_gib_hours: mem_req[row],
-            cpu_billed_core_hours: cpu_billed[row],
-            memory_billed_gib_hours: mem_billed[row],
-            cpu_cost_usd: cpu_cost[row],
-            memory_cost_usd: mem_cost[row],
-            cpu_usage_max_cores: cpu_max.get(row),
-            memory_usage_max_bytes: mem_max.get(row),
-            cpu_histogram: histogram.row(row),
-            cpu_sketch: sketch.as_ref().map(|s| s.row(row)),
-            oom_kills: oom[row],
-            restarts: restarts[row],
-        };
-        folding.history.add_hour(pod, config, &hour_row, hour_times);
+        let hour_row = columns.hour_row(row, times.hour);
+        folding.history.add_hour(pod, config, &hour_row, times);
     }
     Ok(())
+}
+
+/// The `allocation` columns of one batch, bound once before its rows are
+/// folded: every row is then read by index from these slices and views.
+struct AllocationColumns<'a> {
+    rows: usize,
+    start_millis: &'a [i64],
+    running_seconds: &'a [f64],
+    sample_count: &'a [i32],
+    cpu_request_core_hours: &'a [f64],
+    memory_request_gib_hours: &'a [f64],
+    cpu_billed_core_hours: &'a [f64],
+    memory_billed_gib_hours: &'a [f64],
+    cpu_cost_usd: &'a [f64],
+    memory_cost_usd: &'a [f64],
+    /// Nullable: read with `get`.
+    cpu_usage_max_cores: Values<'a, f64>,
+    /// Nullable: read with `get`.
+    memory_usage_max_bytes: Values<'a, i64>,
+    cpu_histogram: Entries<'a>,
+    /// Added after the first datasets were written: `None` in older files
+    /// (and when the scope does not read it).
+    cpu_sketch: Option<Entries<'a>>,
+    oom_kills: &'a [i32],
+    restarts: &'a [i32],
+}
+
+impl<'a> AllocationColumns<'a> {
+    /// Binds `resolved`'s batch's columns.
+    ///
+    /// # Errors
+    ///
+    /// [`HistoryError`] naming the file when a column is missing or of
+    /// another type.
+    fn bind(resolved: &'a scan::Resolved) -> Result<AllocationColumns<'a>, HistoryError> {
+        let bad = file_error(&resolved.path);
+        let batch = resolved.batch.columns();
+        let floats = |name: &str| batch.floats(name).map(|v| v.values());
+        let int32s = |name: &str| batch.int32s(name).map(|v| v.values());
+        let entries = |name: &str| -> Result<Entries<'a>, HistoryError> {
+            Entries::of(batch.list(name)?)
+                .map_err(|_| bad(format!("{name} is not a list of (bucket, weight)")))
+        };
+        Ok(AllocationColumns {
+            rows: batch.rows(),
+            start_millis: batch.millis(col::START_TIME)?.values(),
+            running_seconds: floats(col::RUNNING_SECONDS)?,
+            sample_count: int32s(col::SAMPLE_COUNT)?,
+            cpu_request_core_hours: floats(col::CPU_REQUEST_CORE_HOURS)?,
+            memory_request_gib_hours: floats(col::MEMORY_REQUEST_GIB_HOURS)?,
+            cpu_billed_core_hours: floats(col::CPU_BILLED_CORE_HOURS)?,
+            memory_billed_gib_hours: floats(col::MEMORY_BILLED_GIB_HOURS)?,
+            cpu_cost_usd: floats(col::CPU_COST_USD)?,
+            memory_cost_usd: floats(col::MEMORY_COST_USD)?,
+            cpu_usage_max_cores: batch.floats(col::CPU_USAGE_MAX_CORES)?,
+            memory_usage_max_bytes: batch.int64s(col::MEMORY_USAGE_MAX_BYTES)?,
+            cpu_histogram: entries(col::CPU_USAGE_HISTOGRAM)?,
+            cpu_sketch: if batch.has(col::CPU_USAGE_SKETCH) {
+                Some(entries(col::CPU_USAGE_SKETCH)?)
+            } else {
+                None
+            },
+            oom_kills: int32s(col::OOM_KILLS)?,
+            restarts: int32s(col::RESTARTS)?,
+        })
+    }
+
+    /// Row `row`, of the hour starting at `hour`.
+    #[inline]
+    fn hour_row(&self, row: usize, hour: DateTime<Utc>) -> HourRow<'a> {
+        HourRow {
+            hour,
+            running_seconds: self.running_seconds[row],
+            sample_count: self.sample_count[row],
+            cpu_request_core_hours: self.cpu_request_core_hours[row],
+            memory_request_gib_hours: self.memory_request_gib_hours[row],
+            cpu_billed_core_hours: self.cpu_billed_core_hours[row],
+            memory_billed_gib_hours: self.memory_billed_gib_hours[row],
+            cpu_cost_usd: self.cpu_cost_usd[row],
+            memory_cost_usd: self.memory_cost_usd[row],
+            cpu_usage_max_cores: self.cpu_usage_max_cores.get(row),
+            memory_usage_max_bytes: self.memory_usage_max_bytes.get(row),
+            cpu_histogram: self.cpu_histogram.row(row),
+            cpu_sketch: self.cpu_sketch.as_ref().map(|s| s.row(row)),
+            oom_kills: self.oom_kills[row],
+            restarts: self.restarts[row],
+        }
+    }
+}
+
+/// The hour of the rows last folded: the rows of a file are mostly of one
+/// hour, so its times are worked out once per run of it.
+#[derive(Debug, Clone, Copy)]
+struct SeenHour {
+    start_millis: i64,
+    times: HourTimes,
+}
+
+/// The times of the hour starting at `start_millis` (`None` when out of
+/// range), from `seen` when it is the same hour.
+#[inline]
+fn hour_times(seen: &mut Option<SeenHour>, start_millis: i64) -> Option<HourTimes> {
+    match *seen {
+        Some(hour) if hour.start_millis == start_millis => Some(hour.times),
+        _ => {
+            let hour = DateTime::<Utc>::from_timestamp_millis(start_millis)?;
+            let times = HourTimes::of(hour);
+            *seen = Some(SeenHour {
+                start_millis,
+                times,
+            });
+            Some(times)
+        }
+    }
+}
+
+/// Workload container `id`'s state, made on its first row.
+#[inline]
+fn folding_of<'s>(
+    containers: &'s mut Vec<Option<Folding>>,
+    id: usize,
+    config: &vpa::Config,
+) -> &'s mut Folding {
+    if containers.len() <= id {
+        containers.resize_with(id + 1, || None);
+    }
+    containers[id].get_or_insert_with(|| Folding {
+        history: History::new(config),
+        placements: Vec::new(),
+    })
+}
+
+/// Pod `id`'s state, made on its first row.
+#[inline]
+fn pod_of(pods: &mut Vec<Pod>, id: usize) -> &mut Pod {
+    if pods.len() <= id {
+        pods.resize_with(id + 1, Pod::default);
+    }
+    &mut pods[id]
 }
 
 /// A `list<struct<bucket: int32, weight: float64>>` column as slices.

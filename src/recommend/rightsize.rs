@@ -198,8 +198,35 @@ pub fn one(
     template: &Template,
     containers: usize,
 ) -> Recommendation {
-    // The template's requests where known, else what the pods ran with.
-    let current = RequestsAndLimits {
+    let current = current(history, template);
+    let inputs = Inputs {
+        config,
+        history,
+        template,
+        current: &current,
+        containers,
+    };
+    let verdict = Verdict::of(&current, decide(strategy, &inputs));
+    Recommendation {
+        namespace: key.namespace.clone(),
+        workload_kind: key.workload_kind.clone(),
+        workload_name: key.workload_name.clone(),
+        container: key.container.clone(),
+        strategy: strategy.as_str(),
+        current,
+        recommended: verdict.recommended,
+        monthly_savings_usd: monthly_savings_usd(history, &current, &verdict.recommended),
+        confidence: confidence(history),
+        reason: verdict.reason,
+        undecided: verdict.undecided,
+        init_container: template.is_init,
+        evidence: evidence(history, template),
+    }
+}
+
+/// The template's requests where known, else what the pods ran with.
+fn current(history: &History, template: &Template) -> RequestsAndLimits {
+    RequestsAndLimits {
         cpu_request_cores: template
             .current
             .cpu_request_cores
@@ -209,9 +236,13 @@ pub fn one(
             .memory_request_bytes
             .or(Some(history.memory_request_bytes())),
         ..template.current
-    };
+    }
+}
+
+/// What the window measured, shown beside the recommendation.
+fn evidence(history: &History, template: &Template) -> Evidence {
     let cpu = history.cpu_pooled();
-    let evidence = Evidence {
+    Evidence {
         window_hours: match (history.first_hour, history.last_hour) {
             (Some(first), Some(last)) => (last - first).num_hours() + 1,
             _ => 0,
@@ -226,179 +257,269 @@ pub fn one(
         restarts: history.restarts,
         hpa_metrics: template.hpa_metrics.clone(),
         average_pods: history.average_pods(),
-    };
-    let mut reasons: Vec<String> = Vec::new();
-    let decision = decide(
-        strategy,
-        config,
-        history,
-        template,
-        &current,
-        containers,
-        &mut reasons,
-    );
-    let (recommended, undecided, reason) = match decision {
-        Ok(resources) => (resources, false, reasons.join("; ")),
-        Err(why) => (current, true, format!("cannot decide: {why}")),
-    };
+    }
+}
+
+/// A month of the requests given back (negative when raised), at the unit
+/// prices this container's pods were charged and its average pod count.
+fn monthly_savings_usd(
+    history: &History,
+    current: &RequestsAndLimits,
+    recommended: &RequestsAndLimits,
+) -> f64 {
     let delta_cpu =
         current.cpu_request_cores.unwrap_or(0.0) - recommended.cpu_request_cores.unwrap_or(0.0);
     let delta_memory = current.memory_request_bytes.unwrap_or(0.0)
         - recommended.memory_request_bytes.unwrap_or(0.0);
-    let monthly_savings_usd = (delta_cpu * history.core_hour_usd()
-        + delta_memory / GIB * history.gib_hour_usd())
+    (delta_cpu * history.core_hour_usd() + delta_memory / GIB * history.gib_hour_usd())
         * history.average_pods()
-        * HOURS_PER_MONTH;
-    Recommendation {
-        namespace: key.namespace.clone(),
-        workload_kind: key.workload_kind.clone(),
-        workload_name: key.workload_name.clone(),
-        container: key.container.clone(),
-        strategy: strategy.as_str(),
-        current,
-        recommended,
-        monthly_savings_usd,
-        confidence: confidence(history),
-        reason,
-        undecided,
-        init_container: template.is_init,
-        evidence,
+        * HOURS_PER_MONTH
+}
+
+/// What [`one`] reports of a decision.
+struct Verdict {
+    /// The decision's resources, or `current` when it cannot decide.
+    recommended: RequestsAndLimits,
+    undecided: bool,
+    reason: String,
+}
+
+impl Verdict {
+    fn of(current: &RequestsAndLimits, decision: Result<Decision, Undecided>) -> Verdict {
+        match decision {
+            Ok(decision) => Verdict {
+                recommended: decision.resources,
+                undecided: false,
+                reason: decision.reasons.join("; "),
+            },
+            Err(why) => Verdict {
+                recommended: *current,
+                undecided: true,
+                reason: format!("cannot decide: {why}"),
+            },
+        }
     }
 }
 
-/// The strategies' rules; `reasons` says why, in order.
-fn decide(
-    strategy: Strategy,
-    config: &vpa::Config,
-    history: &History,
-    template: &Template,
-    current: &RequestsAndLimits,
+/// What every rule reads about one container.
+struct Inputs<'a> {
+    config: &'a vpa::Config,
+    history: &'a History,
+    template: &'a Template,
+    current: &'a RequestsAndLimits,
+    /// Containers in the pod (VPA splits its per-pod minimums across them).
     containers: usize,
-    reasons: &mut Vec<String>,
-) -> Result<RequestsAndLimits, Undecided> {
-    if history.samples == 0 {
+}
+
+/// A strategy's resources and why, in the order the rules applied.
+struct Decision {
+    resources: RequestsAndLimits,
+    reasons: Vec<String>,
+}
+
+/// The resources an HPA scales the workload on: left as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HpaScaled {
+    cpu: bool,
+    memory: bool,
+}
+
+impl HpaScaled {
+    fn of(template: &Template) -> HpaScaled {
+        HpaScaled {
+            cpu: template.hpa_metrics.iter().any(|m| m == "cpu"),
+            memory: template.hpa_metrics.iter().any(|m| m == "memory"),
+        }
+    }
+}
+
+/// The strategies' rules: the strategy's own, then leaving alone what no
+/// sample measured.
+fn decide(strategy: Strategy, inputs: &Inputs<'_>) -> Result<Decision, Undecided> {
+    if inputs.history.samples == 0 {
         return Err(Undecided::NoUsageHistory);
     }
-    // A resource no sample measured (a memory-only trace) is left as it is.
-    let has_cpu = !history.cpu_by_pod.is_empty() || history.cpu_max_cores.is_some();
-    let has_memory = history.memory_max_bytes.is_some();
-    let hpa_cpu = template.hpa_metrics.iter().any(|m| m == "cpu");
-    let hpa_memory = template.hpa_metrics.iter().any(|m| m == "memory");
-    let vpa_target = || {
-        let all: Vec<&vpa::Aggregate> =
-            std::iter::repeat_n(&history.vpa, containers.max(1)).collect();
-        vpa::recommend(config, &all)
-            .first()
-            .map(|r| r.target)
-            .unwrap_or_default()
-    };
-    let enough = |needed: u64| {
-        if history.samples < needed {
-            Err(Undecided::NotEnoughData {
-                samples: history.samples,
-                needed,
-            })
-        } else {
-            Ok(())
-        }
-    };
+    let mut reasons: Vec<String> = Vec::new();
     let resources = match strategy {
-        Strategy::Vpa => {
-            let target = vpa_target();
-            let cpu = target.cpu_millicores as f64 / 1000.0;
-            let memory = target.memory_bytes as f64;
-            // VPA keeps each limit's ratio to its request.
-            let scale = |limit: Option<f64>, old: Option<f64>, new: f64| {
-                limit
-                    .zip(old)
-                    .filter(|(_, o)| *o > 0.0)
-                    .map(|(l, o)| l * new / o)
-            };
-            reasons.push("VPA target".into());
-            RequestsAndLimits {
-                cpu_request_cores: Some(cpu),
-                cpu_limit_cores: scale(current.cpu_limit_cores, current.cpu_request_cores, cpu),
-                memory_request_bytes: Some(memory),
-                memory_limit_bytes: scale(
-                    current.memory_limit_bytes,
-                    current.memory_request_bytes,
-                    memory,
-                ),
-            }
-        }
-        Strategy::KrrSimple => {
-            enough(KRR_SAMPLES)?;
-            let cpu = krr_cpu_p95(history)
-                .filter(|_| !hpa_cpu)
-                .map(|p95| krr_cpu_round(p95).max(0.010));
-            let memory = history
-                .memory_max_bytes
-                .filter(|_| !hpa_memory)
-                .map(|max| round_up(max * 1.15, MIB).max(MEMORY_FLOOR_BYTES));
-            if hpa_cpu || hpa_memory {
-                reasons.push("HPA detected: the scaled resource is left as is".into());
-            }
-            reasons.push("KRR simple".into());
-            RequestsAndLimits {
-                cpu_request_cores: cpu.or(current.cpu_request_cores),
-                cpu_limit_cores: None,
-                memory_request_bytes: memory.or(current.memory_request_bytes),
-                memory_limit_bytes: memory.or(current.memory_limit_bytes),
-            }
-        }
-        Strategy::Kubetally => {
-            enough(KUBETALLY_SAMPLES)?;
-            let cpu = if hpa_cpu {
-                reasons.push("an HPA scales on CPU: lowering the request would scale it out, raising it in; CPU left as is".into());
-                current.cpu_request_cores
-            } else {
-                Some(vpa_target().cpu_millicores as f64 / 1000.0)
-            };
-            let memory = if hpa_memory {
-                reasons.push("an HPA scales on memory: memory request left as is".into());
-                current.memory_request_bytes
-            } else {
-                Some(
-                    round_up(history.vpa.memory_peaks.percentile(0.9), MIB).max(MEMORY_FLOOR_BYTES),
-                )
-            };
-            let mut limit = history
-                .memory_max_bytes
-                .map(|max| round_up(max * MEMORY_LIMIT_HEADROOM, MIB))
-                .or(current.memory_limit_bytes);
-            if history.oom_kills > 0 {
-                reasons.push(format!(
-                    "{} OOM kill(s): memory limit at least 1.2 × the current one",
-                    history.oom_kills
-                ));
-                let bumped = current.memory_limit_bytes.map(|l| l * 1.2);
-                limit = match (limit, bumped) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-            }
-            let limit = limit.zip(memory).map(|(l, m)| l.max(m)).or(limit);
-            reasons.push("kubetally rule".into());
-            RequestsAndLimits {
-                cpu_request_cores: cpu,
-                cpu_limit_cores: None,
-                memory_request_bytes: memory,
-                memory_limit_bytes: limit,
-            }
-        }
+        Strategy::Vpa => vpa_rule(inputs, &mut reasons),
+        Strategy::KrrSimple => krr_simple_rule(inputs, &mut reasons)?,
+        Strategy::Kubetally => kubetally_rule(inputs, &mut reasons)?,
     };
-    let mut resources = resources;
+    let resources = keep_unmeasured(inputs.history, inputs.current, resources, &mut reasons);
+    Ok(Decision { resources, reasons })
+}
+
+/// `Err` when the window has fewer than `needed` samples.
+fn enough(history: &History, needed: u64) -> Result<(), Undecided> {
+    if history.samples < needed {
+        Err(Undecided::NotEnoughData {
+            samples: history.samples,
+            needed,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// VPA's target for this container, its per-pod minimums split across
+/// the pod's containers.
+fn vpa_target(inputs: &Inputs<'_>) -> vpa::ResourceAmounts {
+    let all: Vec<&vpa::Aggregate> =
+        std::iter::repeat_n(&inputs.history.vpa, inputs.containers.max(1)).collect();
+    vpa::recommend(inputs.config, &all)
+        .first()
+        .map(|r| r.target)
+        .unwrap_or_default()
+}
+
+/// `vpa`: VPA's target; each limit keeps its ratio to its request.
+fn vpa_rule(inputs: &Inputs<'_>, reasons: &mut Vec<String>) -> RequestsAndLimits {
+    let target = vpa_target(inputs);
+    let cpu = target.cpu_millicores as f64 / 1000.0;
+    let memory = target.memory_bytes as f64;
+    let current = inputs.current;
+    reasons.push("VPA target".into());
+    RequestsAndLimits {
+        cpu_request_cores: Some(cpu),
+        cpu_limit_cores: scale_limit(current.cpu_limit_cores, current.cpu_request_cores, cpu),
+        memory_request_bytes: Some(memory),
+        memory_limit_bytes: scale_limit(
+            current.memory_limit_bytes,
+            current.memory_request_bytes,
+            memory,
+        ),
+    }
+}
+
+/// `limit` at the same ratio to the `new` request as to the `old` one
+/// (none without a positive old request).
+fn scale_limit(limit: Option<f64>, old: Option<f64>, new: f64) -> Option<f64> {
+    limit
+        .zip(old)
+        .filter(|(_, o)| *o > 0.0)
+        .map(|(l, o)| l * new / o)
+}
+
+/// `krr-simple`: the highest pod p95 for CPU, no CPU limit, the peak ×
+/// 1.15 for memory request and limit; what an HPA scales on is kept.
+fn krr_simple_rule(
+    inputs: &Inputs<'_>,
+    reasons: &mut Vec<String>,
+) -> Result<RequestsAndLimits, Undecided> {
+    let (history, current) = (inputs.history, inputs.current);
+    enough(history, KRR_SAMPLES)?;
+    let hpa = HpaScaled::of(inputs.template);
+    let cpu = krr_cpu_p95(history)
+        .filter(|_| !hpa.cpu)
+        .map(|p95| krr_cpu_round(p95).max(0.010));
+    let memory = history
+        .memory_max_bytes
+        .filter(|_| !hpa.memory)
+        .map(|max| round_up(max * 1.15, MIB).max(MEMORY_FLOOR_BYTES));
+    if hpa.cpu || hpa.memory {
+        reasons.push("HPA detected: the scaled resource is left as is".into());
+    }
+    reasons.push("KRR simple".into());
+    Ok(RequestsAndLimits {
+        cpu_request_cores: cpu.or(current.cpu_request_cores),
+        cpu_limit_cores: None,
+        memory_request_bytes: memory.or(current.memory_request_bytes),
+        memory_limit_bytes: memory.or(current.memory_limit_bytes),
+    })
+}
+
+/// `kubetally`: VPA's CPU target without a CPU limit, the decayed p90 of
+/// daily memory peaks, a memory limit over the peak (raised after OOM
+/// kills); what an HPA scales on is kept.
+fn kubetally_rule(
+    inputs: &Inputs<'_>,
+    reasons: &mut Vec<String>,
+) -> Result<RequestsAndLimits, Undecided> {
+    let (history, current) = (inputs.history, inputs.current);
+    enough(history, KUBETALLY_SAMPLES)?;
+    let hpa = HpaScaled::of(inputs.template);
+    let cpu = if hpa.cpu {
+        reasons.push("an HPA scales on CPU: lowering the request would scale it out, raising it in; CPU left as is".into());
+        current.cpu_request_cores
+    } else {
+        Some(vpa_target(inputs).cpu_millicores as f64 / 1000.0)
+    };
+    let memory = if hpa.memory {
+        reasons.push("an HPA scales on memory: memory request left as is".into());
+        current.memory_request_bytes
+    } else {
+        Some(kubetally_memory_request(history))
+    };
+    let limit = history
+        .memory_max_bytes
+        .map(|max| round_up(max * MEMORY_LIMIT_HEADROOM, MIB))
+        .or(current.memory_limit_bytes);
+    let limit = after_oom_kills(
+        history.oom_kills,
+        current.memory_limit_bytes,
+        limit,
+        reasons,
+    );
+    reasons.push("kubetally rule".into());
+    Ok(RequestsAndLimits {
+        cpu_request_cores: cpu,
+        cpu_limit_cores: None,
+        memory_request_bytes: memory,
+        memory_limit_bytes: at_least_request(limit, memory),
+    })
+}
+
+/// VPA's decayed p90 of daily memory peaks without its margin, rounded up
+/// to the MiB, at least [`MEMORY_FLOOR_BYTES`].
+fn kubetally_memory_request(history: &History) -> f64 {
+    round_up(history.vpa.memory_peaks.percentile(0.9), MIB).max(MEMORY_FLOOR_BYTES)
+}
+
+/// The OOM rule: after any kill in the window the memory `limit` is at
+/// least 1.2 × the `current_limit` the pods were killed under.
+fn after_oom_kills(
+    oom_kills: u64,
+    current_limit: Option<f64>,
+    limit: Option<f64>,
+    reasons: &mut Vec<String>,
+) -> Option<f64> {
+    if oom_kills == 0 {
+        return limit;
+    }
+    reasons.push(format!(
+        "{oom_kills} OOM kill(s): memory limit at least 1.2 × the current one"
+    ));
+    let bumped = current_limit.map(|l| l * 1.2);
+    match (limit, bumped) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A memory `limit` never under the `request`.
+fn at_least_request(limit: Option<f64>, request: Option<f64>) -> Option<f64> {
+    limit.zip(request).map(|(l, m)| l.max(m)).or(limit)
+}
+
+/// A resource no sample measured (a memory-only trace) is left as it is.
+fn keep_unmeasured(
+    history: &History,
+    current: &RequestsAndLimits,
+    mut resources: RequestsAndLimits,
+    reasons: &mut Vec<String>,
+) -> RequestsAndLimits {
+    let has_cpu = !history.cpu_by_pod.is_empty() || history.cpu_max_cores.is_some();
     if !has_cpu {
         reasons.push("no CPU usage measured: CPU left as is".into());
         resources.cpu_request_cores = current.cpu_request_cores;
         resources.cpu_limit_cores = current.cpu_limit_cores;
     }
-    if !has_memory {
+    if history.memory_max_bytes.is_none() {
         reasons.push("no memory usage measured: memory left as is".into());
         resources.memory_request_bytes = current.memory_request_bytes;
         resources.memory_limit_bytes = current.memory_limit_bytes;
     }
-    Ok(resources)
+    resources
 }
 
 #[cfg(test)]
@@ -517,5 +638,71 @@ mod tests {
         history.oom_kills = 1;
         let r = decide(Strategy::Kubetally, &history, &template());
         assert_eq!(r.recommended.memory_limit_bytes, Some(1.2 * GIB));
+    }
+
+    #[test]
+    fn an_oom_kill_raises_the_memory_limit_to_1_2_times_the_current_one() {
+        let mut reasons = Vec::new();
+        let limit = Some(500.0 * MIB);
+        assert_eq!(after_oom_kills(0, Some(GIB), limit, &mut reasons), limit);
+        assert!(reasons.is_empty(), "{reasons:?}");
+        assert_eq!(
+            after_oom_kills(2, Some(GIB), limit, &mut reasons),
+            Some(1.2 * GIB)
+        );
+        assert_eq!(
+            reasons,
+            ["2 OOM kill(s): memory limit at least 1.2 × the current one"]
+        );
+        // A higher limit stays; either side alone is taken.
+        let mut reasons = Vec::new();
+        let high = Some(2.0 * GIB);
+        assert_eq!(after_oom_kills(1, Some(GIB), high, &mut reasons), high);
+        assert_eq!(after_oom_kills(1, None, high, &mut reasons), high);
+        assert_eq!(
+            after_oom_kills(1, Some(GIB), None, &mut reasons),
+            Some(1.2 * GIB)
+        );
+        assert_eq!(after_oom_kills(1, None, None, &mut reasons), None);
+    }
+
+    #[test]
+    fn a_memory_limit_is_never_under_the_request() {
+        assert_eq!(
+            at_least_request(Some(GIB), Some(2.0 * GIB)),
+            Some(2.0 * GIB)
+        );
+        assert_eq!(at_least_request(Some(GIB), Some(MIB)), Some(GIB));
+        assert_eq!(at_least_request(Some(GIB), None), Some(GIB));
+        assert_eq!(at_least_request(None, Some(GIB)), None);
+    }
+
+    #[test]
+    fn only_an_hpa_on_cpu_or_memory_keeps_a_resource() {
+        let mut with_hpa = template();
+        with_hpa.hpa_metrics = vec!["memory".into(), "requests_per_second".into()];
+        assert_eq!(
+            HpaScaled::of(&with_hpa),
+            HpaScaled {
+                cpu: false,
+                memory: true
+            }
+        );
+        let history = replay::history(&pod(200, |_| Some(0.5)), 2.0, GIB);
+        let r = decide(Strategy::Kubetally, &history, &with_hpa);
+        assert_eq!(r.recommended.memory_request_bytes, Some(GIB));
+        assert_ne!(r.recommended.cpu_request_cores, Some(2.0));
+        assert!(r.reason.contains("an HPA scales on memory"), "{}", r.reason);
+        let r = decide(Strategy::KrrSimple, &history, &with_hpa);
+        assert_eq!(r.recommended.memory_request_bytes, Some(GIB));
+        assert_eq!(r.recommended.memory_limit_bytes, Some(GIB));
+        assert!(r.reason.starts_with("HPA detected"), "{}", r.reason);
+    }
+
+    #[test]
+    fn vpa_keeps_each_limits_ratio_to_its_request() {
+        assert_eq!(scale_limit(Some(4.0), Some(2.0), 0.5), Some(1.0));
+        assert_eq!(scale_limit(Some(4.0), Some(0.0), 0.5), None);
+        assert_eq!(scale_limit(None, Some(2.0), 0.5), None);
     }
 }

@@ -19,10 +19,22 @@ use super::sql::{self, Fragments};
 use crate::allocate::SHARED;
 use crate::analyze::Session;
 
-/// A bucket's key: (in the period, not the previous one; cluster; day).
-type BucketKey = (bool, String, NaiveDate);
-/// A cost line's key: (tenant, group).
-type Unit = (String, String);
+/// A bucket's key. The field order is the sort order: the previous
+/// period's buckets first, then by cluster and day.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct BucketKey {
+    /// In the period, not the previous one.
+    current: bool,
+    cluster: String,
+    day: NaiveDate,
+}
+
+/// A cost line's key, sorted by tenant, then group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Unit {
+    tenant: String,
+    group: String,
+}
 
 /// A bucket being filled from the query rows.
 #[derive(Debug, Default)]
@@ -75,7 +87,7 @@ pub fn build_reporting(
     let fragments = Fragments::new(options, period);
     let facts = Facts::read(session, &fragments, options, on_file)?;
     let mut buckets = fill_buckets(session, &fragments, &facts)?;
-    if !buckets.keys().any(|(current, _, _)| *current) {
+    if !buckets.keys().any(|key| key.current) {
         return Err(ReportError::EmptyPeriod {
             start: period.start,
             end: period.end,
@@ -164,8 +176,8 @@ fn check_tenant(session: &mut Session, options: &Options) -> Result<(), ReportEr
 fn current_clusters(buckets: &BTreeMap<BucketKey, Filling>) -> Vec<String> {
     buckets
         .keys()
-        .filter(|(current, _, _)| *current)
-        .map(|(_, cluster, _)| cluster.clone())
+        .filter(|key| key.current)
+        .map(|key| key.cluster.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()
@@ -174,7 +186,7 @@ fn current_clusters(buckets: &BTreeMap<BucketKey, Filling>) -> Vec<String> {
 /// Whether a cost line belongs in the report: every line, or the scoped
 /// tenant's.
 fn in_scope(unit: &Unit, tenant: Option<&str>) -> bool {
-    tenant.is_none_or(|t| unit.0 == t)
+    tenant.is_none_or(|t| unit.tenant == t)
 }
 
 /// The report's lines of the period, and the previous period's totals by
@@ -189,12 +201,12 @@ impl Lines {
     fn of(shares: &Shares, tenant: Option<&str>) -> Lines {
         let mut current: BTreeMap<String, Sums> = BTreeMap::new();
         let mut previous: BTreeMap<String, f64> = BTreeMap::new();
-        for ((is_current, _, _), units) in &shares.units {
+        for (key, units) in &shares.units {
             for (unit, sums) in units.iter().filter(|(unit, _)| in_scope(unit, tenant)) {
-                if *is_current {
-                    add(current.entry(unit.1.clone()).or_default(), sums);
+                if key.current {
+                    add(current.entry(unit.group.clone()).or_default(), sums);
                 } else {
-                    *previous.entry(unit.1.clone()).or_default() += sums.total();
+                    *previous.entry(unit.group.clone()).or_default() += sums.total();
                 }
             }
         }
@@ -235,19 +247,19 @@ fn days(shares: &Shares, groups: &[Group], tenant: Option<&str>, period: Period)
         unshared_cost_usd: 0.0,
     };
     let mut days: BTreeMap<NaiveDate, Day> = BTreeMap::new();
-    for ((is_current, _, date), units) in &shares.units {
-        if !*is_current {
+    for (key, units) in &shares.units {
+        if !key.current {
             continue;
         }
-        let day = days.entry(*date).or_insert_with(|| empty(*date));
+        let day = days.entry(key.day).or_insert_with(|| empty(key.day));
         for (unit, sums) in units.iter().filter(|(unit, _)| in_scope(unit, tenant)) {
-            if let Some(&i) = order.get(unit.1.as_str()) {
+            if let Some(&i) = order.get(unit.group.as_str()) {
                 day.group_cost_usd[i] += sums.total();
             }
         }
     }
-    for ((is_current, _, date), bucket) in &shares.buckets {
-        if let (true, Some(day)) = (*is_current, days.get_mut(date)) {
+    for (key, bucket) in &shares.buckets {
+        if let (true, Some(day)) = (key.current, days.get_mut(&key.day)) {
             day.unshared_cost_usd += bucket.unshared_shared_usd + bucket.unshared_idle_usd;
             day.total_cost_usd += bucket.node_cost_usd;
         }
@@ -289,8 +301,8 @@ struct Totals {
 impl Totals {
     fn of(shares: &Shares) -> Totals {
         let mut totals = Totals::default();
-        for ((is_current, _, _), bucket) in &shares.buckets {
-            if !*is_current {
+        for (key, bucket) in &shares.buckets {
+            if !key.current {
                 continue;
             }
             totals.node_cost_usd += bucket.node_cost_usd;
@@ -304,10 +316,10 @@ impl Totals {
         totals.previous_node_cost_usd = shares
             .buckets
             .iter()
-            .filter(|((is_current, _, _), _)| !*is_current)
+            .filter(|(key, _)| !key.current)
             .map(|(_, b)| b.node_cost_usd)
             .sum();
-        totals.previous_has_data = shares.buckets.keys().any(|(c, _, _)| !*c);
+        totals.previous_has_data = shares.buckets.keys().any(|key| !key.current);
         totals
     }
 }
@@ -394,14 +406,21 @@ fn fill_buckets(
     let mut buckets: BTreeMap<BucketKey, Filling> = BTreeMap::new();
     for i in 0..facts.len() {
         let bucket = buckets
-            .entry((facts.current[i], facts.cluster[i].clone(), facts.day[i]))
+            .entry(BucketKey {
+                current: facts.current[i],
+                cluster: facts.cluster[i].clone(),
+                day: facts.day[i],
+            })
             .or_default();
         let target = if facts.tenant[i] == SHARED {
             &mut bucket.shared
         } else {
             bucket
                 .units
-                .entry((facts.tenant[i].clone(), facts.group[i].clone()))
+                .entry(Unit {
+                    tenant: facts.tenant[i].clone(),
+                    group: facts.group[i].clone(),
+                })
                 .or_default()
         };
         let more = facts.compute[i];
@@ -414,7 +433,11 @@ fn fill_buckets(
     let usd = nodes.f64s("cost_usd")?;
     for i in 0..nodes.len() {
         buckets
-            .entry((cur[i] == 1, cl[i].clone(), d[i]))
+            .entry(BucketKey {
+                current: cur[i] == 1,
+                cluster: cl[i].clone(),
+                day: d[i],
+            })
             .or_default()
             .node_cost_usd += usd[i];
     }
