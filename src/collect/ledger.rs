@@ -101,26 +101,64 @@ pub struct Ledger {
     /// What the current tick added, for the write-ahead log and `/metrics`.
     tick: TickLog,
     /// Usage of pods the inventory did not hold (or not yet on a node) when
-    /// it came, with the ticks it may still wait: a pod's ADDED event can
-    /// arrive a moment after metrics-server already reports it, so its first
-    /// sample waits to be joined instead of being dropped.
-    unjoined: Vec<(PodUsage, u8)>,
+    /// it came: a pod's ADDED event can arrive a moment after metrics-server
+    /// already reports it, so its first sample waits to be joined instead of
+    /// being dropped.
+    unjoined: Vec<Waiting>,
+    /// How long usage waits for its pod, and an hour for such usage.
+    pub patience: Patience,
     /// The hour whose close waits for such usage, and since when.
     held: Option<(DateTime<Utc>, std::time::Instant)>,
 }
 
-/// Ticks a pod's usage waits for the pod to reach the inventory: an hour
-/// at the default one-minute interval, as long as its hour can still take
-/// the sample. A watch that lags by more than a few ticks is rare in a real
-/// cluster but common on the simulator's fast clock (a tick every few
-/// milliseconds) when the machine is loaded; three ticks lost samples there.
-const UNJOINED_TICKS: u8 = 60;
+/// Usage waiting for its pod.
+#[derive(Debug)]
+struct Waiting {
+    usage: PodUsage,
+    /// Ticks it may still wait.
+    chances: u8,
+    since: std::time::Instant,
+}
 
-/// How long an hour that is over stays open while usage of it waits for its
-/// pod. The wait is for a watch event in flight, so it is measured in wall
-/// time: on a real cluster the next tick comes later than this and closes
-/// the hour; on the simulator's fast clock, dozens of ticks pass within it.
-const CLOSE_HOLD: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long the ledger waits for watch events in flight. A watch that lags
+/// by more than a few ticks is rare on a real cluster but common on the
+/// simulator's fast clock (a tick every few milliseconds) when the machine
+/// is loaded, so each wait is at least some wall time as well as some ticks.
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    /// Ticks a pod's usage waits for the pod (and its owner) to reach the
+    /// inventory: an hour at the default one-minute interval...
+    pub ticks: u8,
+    /// ...and at least this long: 60 fast-clock ticks pass in a fraction
+    /// of a second.
+    pub wall: std::time::Duration,
+    /// How long an hour that is over stays open while usage of it waits:
+    /// on a real cluster the next tick comes later than this and closes
+    /// the hour; on the fast clock, many ticks pass within it.
+    pub hold: std::time::Duration,
+}
+
+impl Default for Patience {
+    fn default() -> Patience {
+        Patience {
+            ticks: 60,
+            wall: std::time::Duration::from_secs(5),
+            hold: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+impl Waiting {
+    /// Whether it may wait another tick: ticks left, or not waited long.
+    fn may_wait(&self, patience: &Patience) -> bool {
+        self.chances > 0 || self.since.elapsed() < patience.wall
+    }
+
+    fn one_tick_later(mut self) -> Waiting {
+        self.chances = self.chances.saturating_sub(1);
+        self
+    }
+}
 
 impl Ledger {
     fn book(&mut self, hour: DateTime<Utc>) -> &mut HourBook {
@@ -153,52 +191,13 @@ impl Ledger {
         };
         inventory.clock = Some(inventory.clock.map_or(now, |c| c.max(now)));
         self.track_pods(inventory, now);
-        let mut seen_pods = 0_u64;
-        let mut samples = 0_u64;
-        let mut contexts: Vec<Arc<SampleContext>> = Vec::new();
-        // Usage of pods the watch had not delivered in an earlier tick gets
-        // another chance now, before this tick's.
-        let waited = std::mem::take(&mut self.unjoined);
-        let mut unjoined = Vec::new();
-        for (usage, chances) in waited
-            .into_iter()
-            .chain(pods.into_iter().map(|u| (u, UNJOINED_TICKS)))
-        {
-            let pod = inventory
-                .pod_by_name(&usage.namespace, &usage.name)
-                .filter(|pod| pod.node.is_some());
-            // A pod whose ReplicaSet or Job has not arrived waits too, so
-            // its samples name its workload, not the ReplicaSet or Job.
-            if chances > 0 && !pod.is_some_and(|pod| inventory.owner_known(pod)) {
-                unjoined.push((usage, chances - 1));
-                continue;
-            }
-            let Some(pod) = pod else {
-                Stats::add(&stats.metrics_without_pod, 1);
-                continue;
-            };
-            seen_pods += 1;
-            contexts.clear();
-            self.contexts_of(pod, inventory, rules, &mut contexts);
-            for container in usage.containers {
-                let Some(context) = contexts.iter().find(|c| *c.container == container.name) else {
-                    Stats::add(&stats.metrics_without_pod, 1);
-                    continue;
-                };
-                let sample = Sample {
-                    ts: usage.timestamp,
-                    window_seconds: usage.window_seconds,
-                    context: context.clone(),
-                    cpu_usage_millicores: millicores(container.cpu_cores),
-                    memory_usage_bytes: container.memory_bytes,
-                };
-                if self.record(sample.clone(), stats) {
-                    self.tick.samples.push(sample);
-                    samples += 1;
-                }
-            }
-        }
-        self.unjoined = unjoined;
+        let (arrived, patience) = (std::time::Instant::now(), self.patience);
+        let fresh = pods.into_iter().map(|usage| Waiting {
+            usage,
+            chances: patience.ticks,
+            since: arrived,
+        });
+        let (seen_pods, samples) = self.join(fresh, inventory, rules, stats, true);
         let running = inventory
             .pods()
             .filter(|p| p.node.is_some() && p.phase == crate::cluster::Phase::Running)
@@ -250,11 +249,88 @@ impl Ledger {
         closed
     }
 
+    /// Joins usage with its pods into samples: first what waited from
+    /// earlier ticks, then `fresh`. Usage whose pod (or its owner) is not in
+    /// the inventory waits while [`Patience`] allows and `may_wait`, else is
+    /// counted as without a pod. Returns (pods seen, samples recorded).
+    fn join(
+        &mut self,
+        fresh: impl Iterator<Item = Waiting>,
+        inventory: &Inventory,
+        rules: &TenantRules,
+        stats: &Stats,
+        may_wait: bool,
+    ) -> (u64, u64) {
+        let (mut seen_pods, mut samples) = (0_u64, 0_u64);
+        let mut contexts: Vec<Arc<SampleContext>> = Vec::new();
+        let patience = self.patience;
+        let waited = std::mem::take(&mut self.unjoined);
+        let mut unjoined = Vec::new();
+        for waiting in waited.into_iter().chain(fresh) {
+            let pod = inventory
+                .pod_by_name(&waiting.usage.namespace, &waiting.usage.name)
+                .filter(|pod| pod.node.is_some());
+            // A pod whose ReplicaSet or Job has not arrived waits too, so
+            // its samples name its workload, not the ReplicaSet or Job.
+            let ready = pod.is_some_and(|pod| inventory.owner_known(pod));
+            if !ready && may_wait && waiting.may_wait(&patience) {
+                unjoined.push(waiting.one_tick_later());
+                continue;
+            }
+            let usage = waiting.usage;
+            let Some(pod) = pod else {
+                Stats::add(&stats.metrics_without_pod, 1);
+                continue;
+            };
+            seen_pods += 1;
+            contexts.clear();
+            self.contexts_of(pod, inventory, rules, &mut contexts);
+            for container in usage.containers {
+                let Some(context) = contexts.iter().find(|c| *c.container == container.name) else {
+                    Stats::add(&stats.metrics_without_pod, 1);
+                    continue;
+                };
+                let sample = Sample {
+                    ts: usage.timestamp,
+                    window_seconds: usage.window_seconds,
+                    context: context.clone(),
+                    cpu_usage_millicores: millicores(container.cpu_cores),
+                    memory_usage_bytes: container.memory_bytes,
+                };
+                if self.record(sample.clone(), stats) {
+                    self.tick.samples.push(sample);
+                    samples += 1;
+                }
+            }
+        }
+        self.unjoined = unjoined;
+        (seen_pods, samples)
+    }
+
+    /// Whether usage still waits for its pod.
+    pub fn is_waiting(&self) -> bool {
+        !self.unjoined.is_empty()
+    }
+
+    /// Another chance for waiting usage without a new tick (at shutdown,
+    /// while the watches may still deliver); `last` joins what it can and
+    /// gives up on the rest. The samples go into the current tick's log.
+    pub fn join_waiting(
+        &mut self,
+        inventory: &Inventory,
+        rules: &TenantRules,
+        stats: &Stats,
+        last: bool,
+    ) {
+        let (_, samples) = self.join(std::iter::empty(), inventory, rules, stats, !last);
+        Stats::add(&stats.samples, samples);
+    }
+
     /// Whether `hour`, which is over, stays open a moment longer: usage of it
     /// still waits for a pod that may yet arrive (not one the watch saw
-    /// deleted), and has waited less than [`CLOSE_HOLD`].
+    /// deleted), for less than [`Patience::hold`].
     fn holds(&mut self, hour: DateTime<Utc>, inventory: &Inventory) -> bool {
-        let waiting = self.unjoined.iter().any(|(usage, _)| {
+        let waiting = self.unjoined.iter().any(|Waiting { usage, .. }| {
             window_hour(usage.timestamp, usage.window_seconds) <= hour
                 && !inventory.deleted_lately(&usage.namespace, &usage.name)
         });
@@ -270,7 +346,7 @@ impl Ledger {
                 now
             }
         };
-        since.elapsed() < CLOSE_HOLD
+        since.elapsed() < self.patience.hold
     }
 
     /// The contexts of `pod`'s containers, built once per version of the pod.
@@ -707,8 +783,10 @@ mod tests {
         let stats = Stats::default();
         let mut inventory = Inventory::default();
         let mut ledger = Ledger::default();
+        // Ticks alone bound the wait here: the test runs in milliseconds.
+        ledger.patience.wall = std::time::Duration::ZERO;
         let mut closed = Vec::new();
-        for minute in 60..=60 + i64::from(UNJOINED_TICKS) + 1 {
+        for minute in 60..=60 + i64::from(ledger.patience.ticks) + 1 {
             let pods = if minute == 60 {
                 vec![usage(60, 0.2)]
             } else {
@@ -731,6 +809,29 @@ mod tests {
         assert_eq!(closed[0].start, crate::sim::epoch());
         assert!(closed[0].samples.is_empty());
         assert_eq!(Stats::get(&stats.metrics_without_pod), 1);
+    }
+
+    #[test]
+    fn usage_waits_some_wall_time_however_fast_the_ticks_come() {
+        let prices = PriceBook::new(Vec::new(), PricingOptions::default()).unwrap();
+        let rules = TenantRules::new(None);
+        let stats = Stats::default();
+        let mut inventory = Inventory::default();
+        let mut ledger = Ledger::default();
+        ledger.patience.ticks = 2;
+        let mut tick = |inventory: &mut Inventory, pods: Vec<PodUsage>, minute: i64| {
+            let nodes = vec![node_usage(minute)];
+            ledger.ingest(pods, nodes, inventory, &rules, &prices, &stats);
+            ledger.take_tick().samples.len()
+        };
+        assert_eq!(tick(&mut inventory, vec![usage(1, 0.2)], 1), 0);
+        // Five ticks, more than `ticks`, within a moment of wall time.
+        for minute in 2..=6 {
+            assert_eq!(tick(&mut inventory, Vec::new(), minute), 0);
+        }
+        inventory.apply_pod(pod(0.5, 0));
+        assert_eq!(tick(&mut inventory, Vec::new(), 7), 1, "still joined");
+        assert_eq!(Stats::get(&stats.metrics_without_pod), 0);
     }
 
     #[test]

@@ -216,10 +216,13 @@ impl Collector {
                 &mut shutdown,
             )
             .await;
+        let leading = leadership.borrow().leading;
+        if result.is_ok() && leading {
+            self.last_joins(config, &mut ledger, &mut wal).await;
+        }
         for watcher in watchers {
             watcher.abort();
         }
-        let leading = leadership.borrow().leading;
         let flushed = match (result, leading) {
             (Ok(()), true) => {
                 self.flush(config, &mut ledger, &mut wal, &mut summary)
@@ -241,6 +244,26 @@ impl Collector {
         summary.last_sample = ledger.last_sample;
         summary.errors = self.stats.errors();
         Ok(summary)
+    }
+
+    /// Before the last publish: usage of the last ticks that waits for its
+    /// pod gets the watches' last events (as long as [`ledger::Patience::wall`]),
+    /// then joins what it can; its samples are logged like a tick's.
+    async fn last_joins(&self, config: &CollectConfig, ledger: &mut Ledger, wal: &mut Option<Wal>) {
+        let give_up = std::time::Instant::now() + ledger.patience.wall;
+        while ledger.is_waiting() && std::time::Instant::now() < give_up {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let inventory = lock(&self.inventory);
+            ledger.join_waiting(&inventory, &config.tenants, &self.stats, false);
+        }
+        ledger.join_waiting(&lock(&self.inventory), &config.tenants, &self.stats, true);
+        let tick = ledger.take_tick();
+        if let Some(wal) = wal.as_mut()
+            && !tick.samples.is_empty()
+            && let Err(source) = wal.append(&tick)
+        {
+            Event::WalAppendFailed { source }.emit(&self.stats);
+        }
     }
 
     /// Publishes every open hour, the last one as a partial hour.
