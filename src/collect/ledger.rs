@@ -307,9 +307,14 @@ impl Ledger {
         (seen_pods, samples)
     }
 
-    /// Whether usage still waits for its pod.
-    pub fn is_waiting(&self) -> bool {
-        !self.unjoined.is_empty()
+    /// Whether usage of an hour up to `until` waits for a pod that may yet
+    /// arrive: not one the watch saw deleted (metrics-server reports a pod a
+    /// moment after its deletion; no event is coming for that usage).
+    pub fn waits_for_pods(&self, until: DateTime<Utc>, inventory: &Inventory) -> bool {
+        self.unjoined.iter().any(|Waiting { usage, .. }| {
+            window_hour(usage.timestamp, usage.window_seconds) <= until
+                && !inventory.deleted_lately(&usage.namespace, &usage.name)
+        })
     }
 
     /// Another chance for waiting usage without a new tick (at shutdown,
@@ -330,11 +335,7 @@ impl Ledger {
     /// still waits for a pod that may yet arrive (not one the watch saw
     /// deleted), for less than [`Patience::hold`].
     fn holds(&mut self, hour: DateTime<Utc>, inventory: &Inventory) -> bool {
-        let waiting = self.unjoined.iter().any(|Waiting { usage, .. }| {
-            window_hour(usage.timestamp, usage.window_seconds) <= hour
-                && !inventory.deleted_lately(&usage.namespace, &usage.name)
-        });
-        if !waiting {
+        if !self.waits_for_pods(hour, inventory) {
             self.held = None;
             return false;
         }

@@ -251,7 +251,10 @@ impl Collector {
     /// then joins what it can; its samples are logged like a tick's.
     async fn last_joins(&self, config: &CollectConfig, ledger: &mut Ledger, wal: &mut Option<Wal>) {
         let give_up = std::time::Instant::now() + ledger.patience.wall;
-        while ledger.is_waiting() && std::time::Instant::now() < give_up {
+        let waits = |ledger: &Ledger| {
+            ledger.waits_for_pods(DateTime::<Utc>::MAX_UTC, &lock(&self.inventory))
+        };
+        while waits(ledger) && std::time::Instant::now() < give_up {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             let inventory = lock(&self.inventory);
             ledger.join_waiting(&inventory, &config.tenants, &self.stats, false);
