@@ -272,7 +272,15 @@ impl Ledger {
                 .filter(|pod| pod.node.is_some());
             // A pod whose ReplicaSet or Job has not arrived waits too, so
             // its samples name its workload, not the ReplicaSet or Job.
-            let ready = pod.is_some_and(|pod| inventory.owner_known(pod));
+            // (A version already joined had its owner then: no lookup of
+            // the owners per pod and tick.)
+            let ready = pod.is_some_and(|pod| {
+                self.pods
+                    .get(&pod.uid)
+                    .and_then(|known| known.pod.as_ref())
+                    .is_some_and(|joined| Arc::ptr_eq(joined, pod))
+                    || inventory.owner_known(pod)
+            });
             if !ready && may_wait && waiting.may_wait(&patience) {
                 unjoined.push(waiting.one_tick_later());
                 continue;
