@@ -7,24 +7,7 @@ use std::path::Path;
 use kubetally::sim::SimConfig;
 
 use crate::collect::{number, read, rows};
-use crate::support::{client, start, stop};
-
-/// Runs the real binary's demo into `out`.
-fn demo(out: &Path) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kubetally"))
-        .args([
-            "demo", "--hours", "3", "--nodes", "6", "--pods", "60", "--seed", "5",
-        ])
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use crate::support::{client, small_demo, start, stop};
 
 /// Rows per table, and cost per tenant and in total to the cent.
 fn fingerprint(out: &Path) -> (BTreeMap<&'static str, usize>, BTreeMap<String, i64>) {
@@ -52,8 +35,8 @@ fn fingerprint(out: &Path) -> (BTreeMap<&'static str, usize>, BTreeMap<String, i
 fn two_fast_clock_demos_with_one_seed_write_the_same_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let (first, second) = (dir.path().join("first"), dir.path().join("second"));
-    demo(&first);
-    demo(&second);
+    small_demo(&first);
+    small_demo(&second);
     let (tables, cents) = fingerprint(&first);
     assert!(
         tables["samples"] > 0 && tables["allocation"] > 0,

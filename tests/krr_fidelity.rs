@@ -65,33 +65,23 @@ fn krr_on_raw_samples(out: &Path) -> BTreeMap<Key, (f64, f64)> {
 fn krr_simple_from_hourly_rows_matches_krr_on_raw_samples() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kubetally"))
-        .args([
-            "demo", "--hours", "3", "--nodes", "6", "--pods", "60", "--seed", "5",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::support::small_demo(&out);
     let krr = krr_on_raw_samples(&out);
     // `kubetally recommend --strategy krr-simple`, as a user runs it.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kubetally"))
-        .args(["recommend", "--strategy", "krr-simple", "--format", "json"])
-        .arg("--data")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut args: Vec<std::ffi::OsString> = [
+        "recommend",
+        "--strategy",
+        "krr-simple",
+        "--format",
+        "json",
+        "--data",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.push(out.clone().into());
+    let stdout = crate::support::kubetally(args);
+    let plan: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
     let ours = plan["rightsizing"].as_array().cloned().unwrap_or_default();
     let mut compared = 0;
     let mut worst = (0.0_f64, String::new());

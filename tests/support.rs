@@ -1,5 +1,5 @@
 //! Helpers the integration tests share: an in-process simulated cluster on a
-//! free port and kube clients pointed at it.
+//! free port, kube clients pointed at it, and the real binary.
 
 use kubetally::sim::{SimConfig, SimServer};
 
@@ -55,4 +55,36 @@ where
     let task = tokio::spawn(stream.for_each(|_| async {}));
     reader.wait_until_ready().await.unwrap();
     (reader, task)
+}
+
+/// Runs the real `kubetally` binary with `args`; its stdout, or a panic
+/// with its stderr when it fails.
+pub fn kubetally<I, S>(args: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kubetally"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// The small fast-clock demo the determinism and KRR tests share: three
+/// simulated hours of a 6-node cluster, seed 5, into `out`.
+pub fn small_demo(out: &std::path::Path) {
+    let mut args: Vec<std::ffi::OsString> = [
+        "demo", "--hours", "3", "--nodes", "6", "--pods", "60", "--seed", "5", "--out",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.push(out.into());
+    kubetally(args);
 }
