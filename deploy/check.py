@@ -68,6 +68,10 @@ WATCHED = {
     "CronJob": ("batch", "cronjobs"),
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
     "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
+    "StorageClass": ("storage.k8s.io", "storageclasses"),
+    "PersistentVolume": ("", "persistentvolumes"),
+    "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
+    "Service": ("", "services"),
 }
 LEASE_VERBS = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
 # Egress the policy allows: DNS to kube-dns, the API server's ports, HTTPS,

@@ -62,7 +62,7 @@ priced AS (
         AND k.node = c.node
         AND k.start_time = c.start_time
 ),
-resources AS (
+measured AS (
     SELECT
         p.cluster, region, namespace, start_time, end_time, labels,
         'cpu' AS resource_name,
@@ -93,4 +93,4 @@ SELECT
     CAST(NULL AS STRING) AS project_id,
     usage_amount,
     usage_unit
-FROM resources AS r
+FROM measured AS r

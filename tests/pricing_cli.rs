@@ -310,7 +310,7 @@ fn resource_rows_override_the_embedded_ones_and_show_lists_them() {
         &file,
         format!(
             "{RESOURCE_HEADER}disk,gcp,us-central1,pd-ssd,,gib_month,0.15,2026-11-01,contract 2026\n\
-             load_balancer,aws,us-east-1,nlb,,hour,0.0225,2026-11-01,contract 2026\n"
+             load_balancer,aws,us-east-1,gwlb,,hour,0.0125,2026-11-01,contract 2026\n"
         ),
     )
     .unwrap();
@@ -364,7 +364,7 @@ fn resource_rows_override_the_embedded_ones_and_show_lists_them() {
         path(&machines),
     ]);
     assert_eq!(json["price_source"], "user");
-    let nlb = shown(&[
+    let gwlb = shown(&[
         "--kind",
         "load_balancer",
         "--provider",
@@ -375,9 +375,9 @@ fn resource_rows_override_the_embedded_ones_and_show_lists_them() {
         path(&machines),
     ]);
     assert!(
-        nlb.as_array()
-            .is_some_and(|rows| rows.iter().any(|row| row["sku"] == "nlb")),
-        "{nlb}"
+        gwlb.as_array()
+            .is_some_and(|rows| rows.iter().any(|row| row["sku"] == "gwlb")),
+        "{gwlb}"
     );
 }
 

@@ -216,7 +216,7 @@ fn cli_bad_input_is_one_error_line_and_exit_code_2() {
         ),
         (
             vec!["--data", &data, "SELECT * FROM invoices"],
-            "relation 'invoices' was not found (tables here: samples, allocation, nodes, workloads)",
+            "relation 'invoices' was not found (tables here: samples, allocation, nodes, resources, workloads)",
         ),
         (
             vec!["--data", &data, "SELECT colour FROM nodes"],

@@ -453,7 +453,8 @@ async fn readyz_waits_for_synced_caches_and_recent_samples() {
     assert_eq!(
         before.body,
         "caches not synced: pods, nodes, namespaces, replicasets, deployments, statefulsets, \
-         daemonsets, jobs, cronjobs, horizontalpodautoscalers, poddisruptionbudgets\n"
+         daemonsets, jobs, cronjobs, horizontalpodautoscalers, poddisruptionbudgets, \
+         storageclasses, persistentvolumes, persistentvolumeclaims, services\n"
     );
 
     sync(&collector, nodes(), Vec::new());

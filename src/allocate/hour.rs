@@ -204,6 +204,8 @@ pub struct HourRows {
     pub workloads: Vec<super::workloads::WorkloadRow>,
     /// Sorted by (namespace, pod, container, ts).
     pub samples: Vec<Sample>,
+    /// Disks, load balancers and the cluster fee.
+    pub resources: Vec<super::resources::ResourceCost>,
     /// Set when the hour was cut short (shutdown, `--duration`).
     pub partial_until: Option<DateTime<Utc>>,
 }
@@ -378,6 +380,7 @@ impl HourBook {
             nodes,
             workloads,
             samples: self.samples,
+            resources: Vec::new(),
             partial_until: (until < end).then_some(until),
         }
     }

@@ -4,12 +4,16 @@
 
 pub mod fit;
 pub mod hour;
+pub mod resources;
 pub mod tenant;
 pub mod workloads;
 
 pub use hour::{
     AllocationRow, Events, HourBook, HourRows, NodePoint, NodeRow, PodVersion, Sample,
     SampleContext, hour_of, sort_allocation, spans, tenant_of, window_hour,
+};
+pub use resources::{
+    CLUSTER_FEE, ResourceCost, ResourceHour, ResourceVersion, Whereabouts, resource_costs,
 };
 pub use tenant::{Pattern, SHARED, TenantMapError, TenantRules, parse_tenant_map};
 pub use workloads::{WorkloadRow, sort_workloads, workload_rows};

@@ -61,6 +61,11 @@ pub struct PricingFlags {
     /// On-demand USD per GiB-hour for nodes no catalog row prices.
     #[arg(long, value_name = "USD")]
     pub default_memory_gib_hour_usd: Option<f64>,
+    /// The cluster management fee tier (a `cluster_fee` row's sku:
+    /// standard, extended_support, free, …) or `none`. Default: GKE and EKS
+    /// standard, AKS free.
+    #[arg(long, value_name = "TIER")]
+    pub cluster_tier: Option<String>,
 }
 
 impl PricingFlags {
@@ -73,6 +78,7 @@ impl PricingFlags {
     pub fn build(&self) -> anyhow::Result<PriceBook> {
         let mut options = PricingOptions {
             sustained_use: self.sustained_use,
+            cluster_tier: self.cluster_tier.clone(),
             ..PricingOptions::default()
         };
         for spec in &self.discount {

@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 
 use super::intern::Interner;
 use super::pod::{OwnerKind, OwnerRef, SlimPod};
+use super::storage::{SlimBalancer, SlimClaim, SlimStorageClass, SlimVolume, Storage};
 use super::workload::{SlimHpa, SlimPdb, SlimWorkload};
 use crate::model::NodeFacts;
 
@@ -58,10 +59,14 @@ pub enum Collection {
     CronJobs,
     Hpas,
     Pdbs,
+    StorageClasses,
+    PersistentVolumes,
+    PersistentVolumeClaims,
+    Services,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 11] = [
+    pub const ALL: [Collection; 15] = [
         Collection::Pods,
         Collection::Nodes,
         Collection::Namespaces,
@@ -73,6 +78,10 @@ impl Collection {
         Collection::CronJobs,
         Collection::Hpas,
         Collection::Pdbs,
+        Collection::StorageClasses,
+        Collection::PersistentVolumes,
+        Collection::PersistentVolumeClaims,
+        Collection::Services,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +97,10 @@ impl Collection {
             Collection::CronJobs => "cronjobs",
             Collection::Hpas => "horizontalpodautoscalers",
             Collection::Pdbs => "poddisruptionbudgets",
+            Collection::StorageClasses => "storageclasses",
+            Collection::PersistentVolumes => "persistentvolumes",
+            Collection::PersistentVolumeClaims => "persistentvolumeclaims",
+            Collection::Services => "services",
         }
     }
 }
@@ -137,6 +150,8 @@ pub struct Inventory {
     hpas: HashMap<NameKey, SlimHpa>,
     pdbs: HashMap<NameKey, SlimPdb>,
     synced: HashSet<Collection>,
+    /// Volumes, claims, classes and load balancers: what costs beside nodes.
+    storage: Storage,
     /// Keys seen during a re-list, per collection; what is missing at its
     /// end was deleted while the watch was down.
     relisting: HashMap<Collection, HashSet<String>>,
@@ -236,7 +251,57 @@ impl Inventory {
             Collection::Pdbs => self
                 .pdbs
                 .retain(|(ns, name), _| seen.contains(&format!("{ns}/{name}"))),
+            Collection::StorageClasses
+            | Collection::PersistentVolumes
+            | Collection::PersistentVolumeClaims
+            | Collection::Services => self.storage.relist_done(collection, &seen),
         }
+    }
+
+    pub fn apply_storage_class(&mut self, class: SlimStorageClass) {
+        self.relist_saw(Collection::StorageClasses, &class.name);
+        self.storage.apply_class(class);
+    }
+
+    pub fn delete_storage_class(&mut self, name: &str) {
+        self.storage.delete_class(name);
+    }
+
+    pub fn apply_volume(&mut self, volume: SlimVolume) {
+        self.relist_saw(Collection::PersistentVolumes, &volume.name);
+        self.storage.apply_volume(volume);
+    }
+
+    pub fn delete_volume(&mut self, name: &str) {
+        self.storage.delete_volume(name);
+    }
+
+    pub fn apply_claim(&mut self, claim: SlimClaim) {
+        self.relist_saw(
+            Collection::PersistentVolumeClaims,
+            &format!("{}/{}", claim.namespace, claim.name),
+        );
+        self.storage.apply_claim(claim);
+    }
+
+    pub fn delete_claim(&mut self, namespace: &str, name: &str) {
+        self.storage.delete_claim(namespace, name);
+    }
+
+    /// A Service changed: `balancer` is its projection while it is a
+    /// provisioned load balancer, else none.
+    pub fn apply_service(&mut self, uid: &str, balancer: Option<SlimBalancer>) {
+        self.relist_saw(Collection::Services, uid);
+        self.storage.apply_balancer(uid, balancer);
+    }
+
+    pub fn delete_service(&mut self, uid: &str) {
+        self.storage.apply_balancer(uid, None);
+    }
+
+    /// Volumes, claims, classes and load balancers.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     pub fn apply_pod(&mut self, mut pod: SlimPod) {

@@ -15,9 +15,14 @@
 pub mod intern;
 mod inventory;
 pub mod pod;
+pub mod storage;
 pub mod workload;
 
 pub use intern::Interner;
 pub use inventory::{Collection, Inventory, SharedInventory, SlimNode, WorkloadKey, lock};
 pub use pod::{ContainerResources, OwnerKind, OwnerRef, Phase, SlimContainer, SlimPod};
+pub use storage::{
+    BilledKind, SlimBalancer, SlimClaim, SlimResource, SlimStorageClass, SlimVolume, Storage,
+    VolumePhase,
+};
 pub use workload::{SlimHpa, SlimPdb, SlimWorkload, TemplateContainer};

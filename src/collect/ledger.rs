@@ -8,10 +8,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use rustc_hash::FxHashMap;
 
+use super::resources::ResourceTrack;
 use super::stats::Stats;
 use crate::allocate::{
-    Events, HourBook, HourRows, NodePoint, PodVersion, Sample, SampleContext, TenantRules, hour_of,
-    tenant_of, window_hour,
+    Events, HourBook, HourRows, NodePoint, PodVersion, ResourceHour, Sample, SampleContext,
+    TenantRules, hour_of, resource_costs, tenant_of, window_hour,
 };
 use crate::cluster::{Inventory, SlimPod};
 use crate::model::units::millicores;
@@ -109,6 +110,8 @@ pub struct Ledger {
     pub patience: Patience,
     /// The hour whose close waits for such usage, and since when.
     held: Option<(DateTime<Utc>, std::time::Instant)>,
+    /// Disks and load balancers over the open hours.
+    resources: ResourceTrack,
 }
 
 /// Usage waiting for its pod.
@@ -191,6 +194,9 @@ impl Ledger {
         };
         inventory.clock = Some(inventory.clock.map_or(now, |c| c.max(now)));
         self.track_pods(inventory, now);
+        let log_hour = self.log_hour(now);
+        self.resources
+            .observe(inventory, now, log_hour, &mut self.tick.resources);
         let (arrived, patience) = (std::time::Instant::now(), self.patience);
         let fresh = pods.into_iter().map(|usage| Waiting {
             usage,
@@ -231,19 +237,20 @@ impl Ledger {
             }
             if let Some(book_of_hour) = self.open.remove(&hour) {
                 self.last_hour_samples = book_of_hour.samples.len();
-                closed.push(book_of_hour.close(
-                    hour,
-                    hour + Duration::hours(1),
+                let resources = self.resources.take(hour);
+                closed.push(close_hour(
+                    (hour, hour + Duration::hours(1)),
+                    book_of_hour,
+                    &resources,
                     &self.versions(),
-                    inventory,
-                    book,
-                    rules,
+                    (inventory, book, rules),
                 ));
             }
             self.closed_before = Some(hour + Duration::hours(1));
         }
         if let Some(oldest) = self.open.keys().next().copied().or(self.closed_before) {
             self.forget_before(oldest);
+            self.resources.forget_before(oldest);
             inventory.forget_retired(oldest);
         }
         closed
@@ -511,6 +518,7 @@ impl Ledger {
         for (hour, uid, container, events) in log.events {
             self.add_events(hour, (uid, container), events);
         }
+        self.resources.replay(log.resources);
         for (hour, version) in log.pods {
             let known = self.pods.entry(version.pod.uid.clone()).or_default();
             known.logged_hour = known.logged_hour.max(Some(hour));
@@ -526,14 +534,20 @@ impl Ledger {
         }
     }
 
+    /// The hour whose log file takes what a tick at `now` saw: the hour of
+    /// the metrics window ending then, or the oldest still open.
+    fn log_hour(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let hour = hour_of(now - Duration::seconds(1));
+        self.closed_before.map_or(hour, |c| hour.max(c))
+    }
+
     /// Counts restarts and OOM kills from pods that changed since the last
     /// tick, records each change of what a pod is billed as a new version
     /// (logged), and ends the pods that went away unseen.
     fn track_pods(&mut self, inventory: &mut Inventory, now: DateTime<Utc>) {
         self.ticks += 1;
         let tick = self.ticks;
-        let log_hour = hour_of(now - Duration::seconds(1));
-        let log_hour = self.closed_before.map_or(log_hour, |c| log_hour.max(c));
+        let log_hour = self.log_hour(now);
         let retired = inventory.take_retired_pods();
         let mut events: Vec<(DateTime<Utc>, ContainerKey, Events)> = Vec::new();
         for pod in inventory.pods().chain(retired.iter()) {
@@ -628,11 +642,20 @@ impl Ledger {
         book: &PriceBook,
         rules: &TenantRules,
     ) -> Vec<HourRows> {
-        let open = std::mem::take(&mut self.open);
+        let open: Vec<_> = std::mem::take(&mut self.open)
+            .into_iter()
+            .map(|(hour, hour_book)| (hour, hour_book, self.resources.take(hour)))
+            .collect();
         let versions = self.versions();
         open.into_iter()
-            .map(|(hour, hour_book)| {
-                hour_book.close(hour, until, &versions, inventory, book, rules)
+            .map(|(hour, hour_book, resources)| {
+                close_hour(
+                    (hour, until),
+                    hour_book,
+                    &resources,
+                    &versions,
+                    (inventory, book, rules),
+                )
             })
             .collect()
     }
@@ -641,6 +664,21 @@ impl Ledger {
     pub fn open_hours(&self) -> Vec<DateTime<Utc>> {
         self.open.keys().copied().collect()
     }
+}
+
+/// Closes the hour starting at `span.0` up to `span.1`: its pods, nodes
+/// and workloads from `hour_book`, its disks, load balancers and fee from
+/// `resources`.
+fn close_hour(
+    (start, until): (DateTime<Utc>, DateTime<Utc>),
+    hour_book: HourBook,
+    resources: &ResourceHour,
+    pods: &[&[PodVersion]],
+    (inventory, book, rules): (&Inventory, &PriceBook, &TenantRules),
+) -> HourRows {
+    let mut rows = hour_book.close(start, until, pods, inventory, book, rules);
+    rows.resources = resource_costs(start, until, resources, pods, inventory, book, rules);
+    rows
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 pub mod event;
 pub mod leader;
 pub mod ledger;
+pub mod resources;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -29,11 +30,11 @@ use crate::cluster::{Inventory, SharedInventory, lock};
 use crate::pricing::PriceBook;
 use crate::source::metrics;
 use crate::source::watch::{self, OnError};
-use crate::store::schema::{ALLOCATION, NODES, SAMPLES, WORKLOADS};
+use crate::store::schema::{ALLOCATION, NODES, RESOURCES, SAMPLES, WORKLOADS};
 use crate::store::wal::{Wal, WalError};
 use crate::store::{
-    ArrowError, Dataset, DatasetError, allocation_batch, nodes_batch, samples_batch,
-    workloads_batch,
+    ArrowError, Dataset, DatasetError, allocation_batch, nodes_batch, resources_batch,
+    samples_batch, workloads_batch,
 };
 
 /// When to stop on its own.
@@ -93,6 +94,8 @@ pub struct Summary {
     pub cost_by_tenant: BTreeMap<String, f64>,
     pub node_cost_usd: f64,
     pub idle_cost_usd: f64,
+    /// Disks, load balancers and the cluster fee by `resources.kind`, USD.
+    pub resource_cost_usd: BTreeMap<String, f64>,
     pub errors: BTreeMap<String, u64>,
 }
 
@@ -471,6 +474,7 @@ impl Collector {
         let allocation = allocation_batch(&hour.allocation).map_err(rows_error("allocation"))?;
         let nodes = nodes_batch(&hour.nodes).map_err(rows_error("nodes"))?;
         let workloads = workloads_batch(&hour.workloads).map_err(rows_error("workloads"))?;
+        let resources = resources_batch(&hour.resources).map_err(rows_error("resources"))?;
         if config.write_samples {
             let samples = samples_batch(&hour.samples).map_err(rows_error("samples"))?;
             config
@@ -487,6 +491,11 @@ impl Collector {
         config
             .dataset
             .publish(&WORKLOADS, hour.start, &workloads)
+            .await
+            .map_err(publish_error)?;
+        config
+            .dataset
+            .publish(&RESOURCES, hour.start, &resources)
             .await
             .map_err(publish_error)?;
         // allocation last: a reader that sees an hour's allocation sees its nodes.
@@ -520,11 +529,22 @@ impl Collector {
             summary.node_cost_usd += node.total_cost_usd();
             summary.idle_cost_usd += node.idle_cost_usd();
         }
+        for row in &hour.resources {
+            *summary
+                .cost_by_tenant
+                .entry(row.tenant.to_string())
+                .or_default() += row.cost_usd;
+            *summary
+                .resource_cost_usd
+                .entry(row.kind.to_owned())
+                .or_default() += row.cost_usd;
+        }
         info!(
             hour = %hour.start,
             partial = hour.partial_until.is_some(),
             allocation_rows = hour.allocation.len(),
             node_rows = hour.nodes.len(),
+            resource_rows = hour.resources.len(),
             samples = hour.samples.len(),
             "published"
         );

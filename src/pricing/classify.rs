@@ -147,7 +147,7 @@ fn capacity_type_of(node: &NodeFacts) -> CapacityType {
 /// The region a zone belongs to by the provider's naming: GCP `us-central1-a`
 /// → `us-central1`, AWS `us-east-1a` → `us-east-1`. Azure zones are numbers
 /// and say nothing of the region.
-fn region_of_zone(provider: &Provider, zone: &str) -> String {
+pub fn region_of_zone(provider: &Provider, zone: &str) -> String {
     match provider {
         Provider::Gcp => zone
             .rsplit_once('-')

@@ -14,6 +14,7 @@
 //! The flow is `NodeFacts` → [`classify`] → [`NodeClass`] → [`PriceBook::price`] → [`NodePrice`].
 
 mod autopilot;
+mod balancer;
 mod book;
 mod catalog;
 mod classify;
@@ -25,6 +26,7 @@ mod shapes;
 mod table;
 mod volume;
 
+pub use balancer::{balancer_sku, default_cluster_tier, provider_of_ingress, region_of_ingress};
 pub use book::{
     HOURS_PER_MONTH, NodePrice, PriceBook, PriceBookError, PriceSource, reference_region,
     sustained_use_percent,
@@ -32,7 +34,7 @@ pub use book::{
 pub use catalog::{
     COLUMNS, CatalogError, CatalogProblem, PriceRow, PriceTier, RowOrigin, RowPrice, parse_catalog,
 };
-pub use classify::{NodeClass, classify, labels};
+pub use classify::{NodeClass, classify, labels, region_of_zone};
 pub use options::{DefaultRates, PricingOptions, SustainedUse};
 pub use shapes::{MachineShape, ShapeTable, family_from_name, gce_custom_shape};
 

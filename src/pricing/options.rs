@@ -23,6 +23,10 @@ pub struct PricingOptions {
     pub sustained_use: SustainedUse,
     /// Rates for nodes that no catalog row prices.
     pub default_rates: DefaultRates,
+    /// The cluster management fee tier (`standard`, `extended_support`,
+    /// `free`, …, or `none`); unset: the provider's default
+    /// ([`super::default_cluster_tier`]).
+    pub cluster_tier: Option<String>,
 }
 
 impl Default for PricingOptions {
@@ -36,6 +40,7 @@ impl Default for PricingOptions {
             family_commitment: BTreeMap::new(),
             sustained_use: SustainedUse::ListPrice,
             default_rates: DefaultRates::default(),
+            cluster_tier: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod metrics;
 mod node;
 pub mod pod;
+pub mod storage;
 pub mod watch;
 pub mod workload;
 

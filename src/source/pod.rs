@@ -247,6 +247,13 @@ pub fn slim_pod(pod: &Pod, interner: &mut Interner) -> SlimPod {
             .and_then(|c| c.last_transition_time.as_ref())
             .map(timestamp),
         containers,
+        claims: spec
+            .and_then(|s| s.volumes.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.persistent_volume_claim.as_ref())
+            .map(|c| interner.get(&c.claim_name))
+            .collect(),
     }
 }
 

@@ -12,8 +12,11 @@ use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{
+    Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -23,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use super::SourceError;
 use super::pod::{slim_pod, timestamp};
-use super::workload;
+use super::{storage, workload};
 use crate::cluster::{Collection, Inventory, OwnerKind, SharedInventory, SlimNode, lock};
 use crate::model::Quantity;
 
@@ -283,6 +286,53 @@ pub fn spawn_all(
                 let (ns, name) = name_of(p);
                 inv.delete_pdb(ns, name);
             },
+        )),
+        tokio::spawn(run::<StorageClass>(
+            Api::all(client.clone()),
+            Collection::StorageClasses,
+            i.clone(),
+            e.clone(),
+            |inv, c| {
+                let slim = storage::slim_class(c, &mut inv.interner);
+                inv.apply_storage_class(slim);
+            },
+            |inv, c| inv.delete_storage_class(name_of(c).1),
+        )),
+        tokio::spawn(run::<PersistentVolume>(
+            Api::all(client.clone()),
+            Collection::PersistentVolumes,
+            i.clone(),
+            e.clone(),
+            |inv, v| {
+                let slim = storage::slim_volume(v, &mut inv.interner);
+                inv.apply_volume(slim);
+            },
+            |inv, v| inv.delete_volume(name_of(v).1),
+        )),
+        tokio::spawn(run::<PersistentVolumeClaim>(
+            Api::all(client.clone()),
+            Collection::PersistentVolumeClaims,
+            i.clone(),
+            e.clone(),
+            |inv, c| {
+                let slim = storage::slim_claim(c, &mut inv.interner);
+                inv.apply_claim(slim);
+            },
+            |inv, c| {
+                let (ns, name) = name_of(c);
+                inv.delete_claim(ns, name);
+            },
+        )),
+        tokio::spawn(run::<Service>(
+            Api::all(client.clone()),
+            Collection::Services,
+            i.clone(),
+            e.clone(),
+            |inv, s| {
+                let slim = storage::slim_balancer(s, &mut inv.interner);
+                inv.apply_service(s.metadata.uid.as_deref().unwrap_or_default(), slim);
+            },
+            |inv, s| inv.delete_service(s.metadata.uid.as_deref().unwrap_or_default()),
         )),
     ]
 }

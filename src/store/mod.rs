@@ -23,6 +23,6 @@ pub use dataset::{Dataset, DatasetError, parquet_bytes, reader_schema, write_ato
 pub use object::ObjectTarget;
 pub use rows::{
     RecommendationRow, RecommendationRun, Sizes, allocation_batch, nodes_batch,
-    recommendations_batch, samples_batch, workloads_batch,
+    recommendations_batch, resources_batch, samples_batch, workloads_batch,
 };
 pub use target::{Target, TargetError};

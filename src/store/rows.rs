@@ -5,8 +5,10 @@ use arrow::error::ArrowError;
 use chrono::{DateTime, Utc};
 
 use super::batch::Batch;
-use super::schema::{ALLOCATION, NODES, RECOMMENDATIONS, SAMPLES, WORKLOADS, col};
-use crate::allocate::{AllocationRow, NodeRow, Sample, WorkloadRow};
+use super::schema::{ALLOCATION, NODES, RECOMMENDATIONS, RESOURCES, SAMPLES, WORKLOADS, col};
+use std::sync::Arc;
+
+use crate::allocate::{AllocationRow, NodeRow, ResourceCost, Sample, WorkloadRow};
 use crate::pricing::NodeClass;
 
 /// The columns that describe the node a row is about.
@@ -224,6 +226,55 @@ pub fn workloads_batch(rows: &[WorkloadRow]) -> Result<RecordBatch, ArrowError> 
         .opt_f64(
             col::STARTUP_MAX_SECONDS,
             rows.iter().map(|r| r.startup_max_seconds),
+        );
+    b.finish()
+}
+
+/// `resources` rows.
+///
+/// # Errors
+///
+/// An [`ArrowError`] if the batch does not match the table (a defect).
+pub fn resources_batch(rows: &[ResourceCost]) -> Result<RecordBatch, ArrowError> {
+    fn text(value: &Option<Arc<str>>) -> &str {
+        value.as_deref().unwrap_or_default()
+    }
+    let mut b = Batch::new(&RESOURCES);
+    b.timestamp(col::START_TIME, rows.iter().map(|r| r.start_time))
+        .timestamp(col::END_TIME, rows.iter().map(|r| r.end_time))
+        .symbol(col::KIND, rows.iter().map(|r| r.kind))
+        .symbol(col::RESOURCE_ID, rows.iter().map(|r| &*r.resource_id))
+        .symbol(col::RESOURCE_NAME, rows.iter().map(|r| &*r.resource_name))
+        .symbol(
+            col::PROVIDER_RESOURCE_ID,
+            rows.iter().map(|r| text(&r.provider_resource_id)),
+        )
+        .symbol(col::NAMESPACE, rows.iter().map(|r| text(&r.namespace)))
+        .symbol(col::TENANT, rows.iter().map(|r| &*r.tenant))
+        .symbol(
+            col::CLAIM,
+            rows.iter().map(|r| r.claim.as_deref().unwrap_or_default()),
+        )
+        .symbol(
+            col::STORAGE_CLASS,
+            rows.iter().map(|r| text(&r.storage_class)),
+        )
+        .symbol(col::STATE, rows.iter().map(|r| r.state))
+        .symbol(col::PROVIDER, rows.iter().map(|r| r.provider.as_str()))
+        .symbol(col::REGION, rows.iter().map(|r| r.region.as_str()))
+        .symbol(
+            col::SKU,
+            rows.iter().map(|r| r.sku.as_deref().unwrap_or_default()),
+        )
+        .opt_f64(col::SIZE_GIB, rows.iter().map(|r| r.size_gib))
+        .f64(col::RUNNING_SECONDS, rows.iter().map(|r| r.running_seconds))
+        .f64(col::HOURLY_USD, rows.iter().map(|r| r.hourly_usd))
+        .f64(col::COST_USD, rows.iter().map(|r| r.cost_usd))
+        .symbol(col::PRICE_SOURCE, rows.iter().map(|r| r.price_source))
+        .symbol(
+            col::PRICE_NOTE,
+            rows.iter()
+                .map(|r| r.price_note.as_deref().unwrap_or_default()),
         );
     b.finish()
 }

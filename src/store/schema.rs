@@ -99,6 +99,17 @@ pub mod col {
     pub const WINDOW_START: &str = "window_start";
     pub const WINDOW_END: &str = "window_end";
     pub const KIND: &str = "kind";
+    pub const RESOURCE_ID: &str = "resource_id";
+    pub const RESOURCE_NAME: &str = "resource_name";
+    pub const PROVIDER_RESOURCE_ID: &str = "provider_resource_id";
+    pub const CLAIM: &str = "claim";
+    pub const STORAGE_CLASS: &str = "storage_class";
+    pub const STATE: &str = "state";
+    pub const SKU: &str = "sku";
+    pub const SIZE_GIB: &str = "size_gib";
+    pub const HOURLY_USD: &str = "hourly_usd";
+    pub const COST_USD: &str = "cost_usd";
+    pub const PRICE_NOTE: &str = "price_note";
     pub const STRATEGY: &str = "strategy";
     pub const ACTION: &str = "action";
     pub const CURRENT_CPU_REQUEST_CORES: &str = "current_cpu_request_cores";
@@ -379,6 +390,35 @@ pub const NODES: Table = Table {
     ],
 };
 
+/// `resources`: what the cluster pays beside its nodes, per hour.
+#[rustfmt::skip]
+pub const RESOURCES: Table = Table {
+    name: "resources",
+    grain: "one row per persistent disk, load balancer and cluster fee per clock hour it cost (a disk whose size, claim or state changed within the hour has a row per span)",
+    columns: &[
+        HOUR[0],
+        HOUR[1],
+        c(col::KIND, Kind::Symbol, false, "-", "disk, load_balancer or cluster_fee."),
+        c(col::RESOURCE_ID, Kind::Symbol, false, "-", "The PersistentVolume's name, the Service's UID, or `cluster_fee`."),
+        c(col::RESOURCE_NAME, Kind::Symbol, false, "-", "The PersistentVolume's name, the Service's name, or the fee tier."),
+        c(col::PROVIDER_RESOURCE_ID, Kind::Symbol, false, "-", "What the cloud's bill names it by: the disk's volume handle (`projects/…/disks/…`, `vol-…`, an Azure disk URI), the balancer's ingress IP or hostname; empty for the fee."),
+        c(col::NAMESPACE, Kind::Symbol, false, "-", "The claim's or the Service's namespace; empty for cluster overhead (a volume no claim holds, the fee)."),
+        c(col::TENANT, Kind::Symbol, false, "-", "Tenant of that namespace (by the same rules as pods, the claim's or Service's labels in place of the pod's); `__shared__` for cluster overhead."),
+        c(col::CLAIM, Kind::Symbol, false, "-", "`namespace/name` of the PersistentVolumeClaim a volume names (a released volume's claim is gone); empty otherwise."),
+        c(col::STORAGE_CLASS, Kind::Symbol, false, "-", "The volume's StorageClass; empty when none."),
+        c(col::STATE, Kind::Symbol, false, "-", "Disks: mounted (a pod that ran in the hour mounts its claim), unmounted (claimed, no pod mounted it: waste), released (its claim is gone), available, failed or pending (no claim: overhead). Load balancers: provisioned. The fee: cluster."),
+        c(col::PROVIDER, Kind::Symbol, false, "-", "gcp, aws, azure, or another provider name."),
+        c(col::REGION, Kind::Symbol, false, "-", "Region the resource is priced in; empty when unknown."),
+        c(col::SKU, Kind::Symbol, false, "-", "The price row's sku: disk type or Azure size tier (`pd-balanced`, `gp3`, `P10_LRS`), balancer kind (`forwarding_rule`, `clb`, `nlb`, `standard`), fee tier (`standard`); empty when unpriced."),
+        c(col::SIZE_GIB, Kind::Float64, true, "GiB", "Disk size (the PersistentVolume's capacity); null for other kinds."),
+        c(col::RUNNING_SECONDS, Kind::Float64, false, "seconds", "Time it existed (and cost) within the hour, to the tick that saw it change or go."),
+        c(col::HOURLY_USD, Kind::Float64, false, "USD per hour", "Its price per hour: GiB-month or disk-month price ÷ 730 (× 2 for a GCE regional disk), the balancer's or the fee's hourly price."),
+        c(col::COST_USD, Kind::Float64, false, "USD", "hourly_usd × running_seconds ÷ 3600."),
+        c(col::PRICE_SOURCE, Kind::Symbol, false, "-", "catalog, user, region_fallback, or unpriced (no row: cost 0, price_note says what row to add)."),
+        c(col::PRICE_NOTE, Kind::Symbol, false, "-", "How the price was reached (`regional: 2 × zonal price`, `tier P10_LRS holds 100 GiB`) or why there is none; empty otherwise."),
+    ],
+};
+
 /// `workloads`: one row per workload per clock hour it existed.
 #[rustfmt::skip]
 pub const WORKLOADS: Table = Table {
@@ -442,7 +482,14 @@ pub const RECOMMENDATIONS: Table = Table {
 };
 
 /// Every table of the dataset, in documentation order.
-pub const TABLES: [Table; 5] = [SAMPLES, ALLOCATION, NODES, WORKLOADS, RECOMMENDATIONS];
+pub const TABLES: [Table; 6] = [
+    SAMPLES,
+    ALLOCATION,
+    NODES,
+    RESOURCES,
+    WORKLOADS,
+    RECOMMENDATIONS,
+];
 
 impl Table {
     /// The Arrow schema of the table's files (partition columns excluded).

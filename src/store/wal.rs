@@ -26,8 +26,8 @@ use arrow::ipc::writer::StreamWriter;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::rows::samples_batch;
-use crate::allocate::{Events, NodePoint, PodVersion, Sample, SampleContext};
-use crate::cluster::{Interner, SlimPod};
+use crate::allocate::{Events, NodePoint, PodVersion, ResourceVersion, Sample, SampleContext};
+use crate::cluster::{BilledKind, Interner, SlimPod};
 use crate::model::units::millicores;
 
 /// The log's folder inside the dataset folder when none is given: the
@@ -49,6 +49,12 @@ pub enum WalError {
         #[source]
         cause: ArrowError,
     },
+    #[error("write-ahead log {path}: a disk or load balancer record")]
+    Resource {
+        path: PathBuf,
+        #[source]
+        cause: serde_json::Error,
+    },
     #[error("write-ahead log {path}: a pod record")]
     Pod {
         path: PathBuf,
@@ -67,6 +73,20 @@ pub struct TickLog {
     /// requests, node, owner and labels, so a pod deleted from the API
     /// before a crash is still billed after it.
     pub pods: Vec<PodEntry>,
+    /// New versions of disks and load balancers, and each hour's first
+    /// sight of every live one.
+    pub resources: Vec<ResourceEntry>,
+}
+
+/// (the hour whose file holds it, kind, id, version)
+pub type ResourceEntry = (DateTime<Utc>, BilledKind, Arc<str>, ResourceVersion);
+
+/// How a [`ResourceEntry`] is written: JSON, like a pod.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ResourceRecord {
+    kind: BilledKind,
+    id: Arc<str>,
+    version: ResourceVersion,
 }
 
 /// (the hour whose file holds it, version)
@@ -91,6 +111,7 @@ enum Part {
     Nodes,
     Events,
     Pods,
+    Resources,
 }
 
 impl Part {
@@ -100,6 +121,7 @@ impl Part {
             Part::Nodes => "nodes",
             Part::Events => "events",
             Part::Pods => "pods",
+            Part::Resources => "resources",
         }
     }
 
@@ -109,6 +131,7 @@ impl Part {
             "nodes" => Some(Part::Nodes),
             "events" => Some(Part::Events),
             "pods" => Some(Part::Pods),
+            "resources" => Some(Part::Resources),
             _ => None,
         }
     }
@@ -156,6 +179,18 @@ fn pod_schema() -> SchemaRef {
             false,
         ),
         Field::new("pod", DataType::Utf8, false),
+    ]))
+}
+
+/// A disk or load balancer version as JSON, in the file of its hour.
+fn resource_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "hour",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+        Field::new("entry", DataType::Utf8, false),
     ]))
 }
 
@@ -308,6 +343,7 @@ impl Wal {
                         .events
                         .extend(events_from(&batch, &mut interner).map_err(arrow)?),
                     Part::Pods => replay.log.pods.extend(pods_from(&batch, &path)?),
+                    Part::Resources => replay.log.resources.extend(resources_from(&batch, &path)?),
                 }
             }
         }
@@ -328,6 +364,7 @@ impl Wal {
                 Part::Nodes => node_schema(),
                 Part::Events => event_schema(),
                 Part::Pods => pod_schema(),
+                Part::Resources => resource_schema(),
             };
             let file = File::create(&path).map_err(|cause| WalError::Io {
                 path: path.clone(),
@@ -472,6 +509,34 @@ impl Wal {
                     cause,
                 })?;
             self.write(hour, Part::Pods, &batch)?;
+        }
+        let mut resources: BTreeMap<DateTime<Utc>, Vec<String>> = BTreeMap::new();
+        for (hour, kind, id, version) in &tick.resources {
+            let record = ResourceRecord {
+                kind: *kind,
+                id: id.clone(),
+                version: version.clone(),
+            };
+            let json = serde_json::to_string(&record).map_err(|cause| WalError::Resource {
+                path: self.dir.clone(),
+                cause,
+            })?;
+            resources.entry(*hour).or_default().push(json);
+        }
+        for (hour, json) in resources {
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    json.iter().map(|_| hour.timestamp_millis()),
+                )),
+                Arc::new(StringArray::from_iter_values(json)),
+            ];
+            let batch = RecordBatch::try_new(resource_schema(), columns).map_err(|cause| {
+                WalError::Arrow {
+                    path: self.dir.clone(),
+                    cause,
+                }
+            })?;
+            self.write(hour, Part::Resources, &batch)?;
         }
         Ok(())
     }
@@ -644,6 +709,27 @@ fn events_from(
             )
         })
         .collect())
+}
+
+fn resources_from(batch: &RecordBatch, path: &Path) -> Result<Vec<ResourceEntry>, WalError> {
+    let hour = millis(batch, "hour").map_err(|cause| WalError::Arrow {
+        path: path.to_owned(),
+        cause,
+    })?;
+    let entry = strings(batch, "entry").map_err(|cause| WalError::Arrow {
+        path: path.to_owned(),
+        cause,
+    })?;
+    (0..batch.num_rows())
+        .map(|i| {
+            let record: ResourceRecord =
+                serde_json::from_str(entry.value(i)).map_err(|cause| WalError::Resource {
+                    path: path.to_owned(),
+                    cause,
+                })?;
+            Ok((time(hour[i]), record.kind, record.id, record.version))
+        })
+        .collect()
 }
 
 fn pods_from(batch: &RecordBatch, path: &Path) -> Result<Vec<PodEntry>, WalError> {

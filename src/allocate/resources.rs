@@ -1,0 +1,436 @@
+//! One clock hour of what the cluster pays beside its nodes: persistent
+//! disks, load balancers and the cluster management fee, as `resources` rows.
+//!
+//! A resource is billed for the time it existed in the hour, version by
+//! version (a disk resized at 10:20 costs its old size until then), at its
+//! catalog price per hour. Who pays:
+//! - a disk whose claim exists: the claim's namespace and tenant, whether
+//!   or not a pod mounted it (an `unmounted` one is waste the report names);
+//! - a disk nobody claims (`released`, `available`, `failed`, `pending`):
+//!   cluster overhead, tenant [`SHARED`];
+//! - a load balancer: its Service's namespace and tenant;
+//! - the cluster fee: [`SHARED`], spread by the report as shared namespaces are.
+//!
+//! Volumes on the node's own disk (local PVs, hostPath) cost nothing beyond
+//! the node and get no row.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::hour::PodVersion;
+use super::tenant::{SHARED, TenantRules};
+use crate::cluster::{BilledKind, Inventory, SlimResource, VolumePhase};
+use crate::model::Provider;
+use crate::model::units::GIB;
+use crate::pricing::{
+    DiskClass, MissingPrice, PriceBook, ResourcePrice, VolumeCost, balancer_sku, classify,
+    classify_disk, default_cluster_tier, provider_of_ingress, region_of_ingress, region_of_zone,
+};
+
+/// What a resource was from `since` on; none: it was gone. A resource's
+/// first version starts when it began to cost: a disk's creation, a load
+/// balancer's first sight with an address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceVersion {
+    pub since: DateTime<Utc>,
+    pub resource: Option<Arc<SlimResource>>,
+}
+
+/// The versions of every resource seen in one hour, by (kind, id), each
+/// oldest first.
+pub type ResourceHour = BTreeMap<(BilledKind, Arc<str>), Vec<ResourceVersion>>;
+
+/// `kind` of the cluster fee's row.
+pub const CLUSTER_FEE: &str = "cluster_fee";
+
+/// One `resources` row: one resource's cost in one hour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceCost {
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    /// `disk`, `load_balancer` or `cluster_fee`.
+    pub kind: &'static str,
+    /// The volume's name, the Service's UID, or the fee tier.
+    pub resource_id: Arc<str>,
+    pub resource_name: Arc<str>,
+    /// What the cloud's bill names it by: the disk's volume handle, the
+    /// balancer's ingress address.
+    pub provider_resource_id: Option<Arc<str>>,
+    pub namespace: Option<Arc<str>>,
+    pub tenant: Arc<str>,
+    /// `namespace/name` of the claim a volume names (a released volume's
+    /// claim is gone).
+    pub claim: Option<String>,
+    pub storage_class: Option<Arc<str>>,
+    /// `mounted`, `unmounted`, `released`, `available`, `failed`, `pending`
+    /// (disks), `provisioned` (load balancers), `cluster` (the fee).
+    pub state: &'static str,
+    pub provider: String,
+    pub region: String,
+    /// The price row's sku: disk type or size tier, balancer kind, fee tier.
+    pub sku: Option<String>,
+    pub size_gib: Option<f64>,
+    pub running_seconds: f64,
+    /// USD per hour while it exists.
+    pub hourly_usd: f64,
+    pub cost_usd: f64,
+    /// `catalog`, `user`, `region_fallback`, or `unpriced`.
+    pub price_source: &'static str,
+    /// How the price was reached (`regional: 2 × zonal price`), or why there
+    /// is none.
+    pub price_note: Option<String>,
+}
+
+/// Where the cluster runs, by its nodes: the provider and region most of
+/// them are in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Whereabouts {
+    pub provider: Provider,
+    pub region: String,
+}
+
+impl Whereabouts {
+    pub fn of(inventory: &Inventory) -> Option<Whereabouts> {
+        let mut counts: HashMap<(String, String), usize> = HashMap::new();
+        let mut providers: HashMap<String, Provider> = HashMap::new();
+        for node in inventory.billable_nodes() {
+            let class = classify(&node.facts);
+            let name = class.provider.as_str().to_owned();
+            *counts
+                .entry((name.clone(), class.region.clone()))
+                .or_default() += 1;
+            providers.entry(name).or_insert(class.provider);
+        }
+        let ((provider, region), _) = counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))?;
+        Some(Whereabouts {
+            provider: providers.remove(&provider)?,
+            region,
+        })
+    }
+}
+
+/// The `resources` rows of the hour `[start, until)`: every resource of
+/// `hour`, and the cluster fee while the cluster was watched.
+pub fn resource_costs(
+    start: DateTime<Utc>,
+    until: DateTime<Utc>,
+    hour: &ResourceHour,
+    pods: &[&[PodVersion]],
+    inventory: &Inventory,
+    book: &PriceBook,
+    rules: &TenantRules,
+) -> Vec<ResourceCost> {
+    let end = start + Duration::hours(1);
+    let until = until.clamp(start, end);
+    let place = Whereabouts::of(inventory);
+    let mounted = mounted_claims(start, until, pods);
+    let mut rows = Vec::new();
+    for versions in hour.values() {
+        for (index, version) in versions.iter().enumerate() {
+            let Some(resource) = &version.resource else {
+                continue;
+            };
+            let from = version.since.max(start);
+            let to = versions
+                .get(index + 1)
+                .map_or(until, |next| next.since.min(until));
+            if to <= from {
+                continue;
+            }
+            let seconds = (to - from).num_milliseconds() as f64 / 1000.0;
+            let row = match resource.kind {
+                BilledKind::Disk => {
+                    disk(resource, &mounted, place.as_ref(), book, rules, inventory)
+                }
+                BilledKind::LoadBalancer => {
+                    balancer(resource, place.as_ref(), book, rules, inventory)
+                }
+            };
+            if let Some(mut row) = row {
+                row.start_time = start;
+                row.end_time = end;
+                row.running_seconds = seconds;
+                row.cost_usd = row.hourly_usd * seconds / 3600.0;
+                rows.push(row);
+            }
+        }
+    }
+    merge_spans(&mut rows);
+    if let Some(fee) = cluster_fee(place.as_ref(), book) {
+        let seconds = (until - start).num_milliseconds() as f64 / 1000.0;
+        rows.push(ResourceCost {
+            start_time: start,
+            end_time: end,
+            running_seconds: seconds,
+            cost_usd: fee.hourly_usd * seconds / 3600.0,
+            ..fee
+        });
+    }
+    rows
+}
+
+/// Rows of one resource that came out the same (a version changed what the
+/// bill does not depend on) become one.
+fn merge_spans(rows: &mut Vec<ResourceCost>) {
+    let mut merged: Vec<ResourceCost> = Vec::with_capacity(rows.len());
+    for row in rows.drain(..) {
+        if let Some(last) = merged.last_mut() {
+            let same = ResourceCost {
+                running_seconds: last.running_seconds,
+                cost_usd: last.cost_usd,
+                ..row.clone()
+            };
+            if *last == same {
+                last.running_seconds += row.running_seconds;
+                last.cost_usd += row.cost_usd;
+                continue;
+            }
+        }
+        merged.push(row);
+    }
+    *rows = merged;
+}
+
+/// `(namespace, claim)` of every claim a pod that ran in `[start, until)` mounts.
+fn mounted_claims<'a>(
+    start: DateTime<Utc>,
+    until: DateTime<Utc>,
+    pods: &[&'a [PodVersion]],
+) -> HashSet<(&'a str, &'a str)> {
+    let mut mounted = HashSet::new();
+    for versions in pods {
+        for version in *versions {
+            let pod = &version.pod;
+            if pod.claims.is_empty() || pod.running_within(start, until).is_none() {
+                continue;
+            }
+            for claim in pod.claims.iter() {
+                mounted.insert((&*pod.namespace, &**claim));
+            }
+        }
+    }
+    mounted
+}
+
+fn tenant(resource: &SlimResource, rules: &TenantRules, inventory: &Inventory) -> Arc<str> {
+    let Some(namespace) = &resource.namespace else {
+        return Arc::from(SHARED);
+    };
+    let namespace_labels = inventory.namespace_labels(namespace);
+    let label = |key: &str| {
+        resource
+            .labels
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| &**v)
+    };
+    Arc::from(rules.tenant(namespace, label, |key| {
+        namespace_labels
+            .and_then(|labels| labels.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v))
+    }))
+}
+
+/// A row with everything but its time and cost, priced by `price`.
+fn priced(
+    base: ResourceCost,
+    price: Result<(f64, ResourcePrice, Vec<String>), MissingPrice>,
+) -> ResourceCost {
+    match price {
+        Ok((hourly_usd, price, adjustments)) => ResourceCost {
+            hourly_usd,
+            sku: Some(price.sku.clone()),
+            price_source: price.price_source.as_str(),
+            price_note: (!adjustments.is_empty()).then(|| adjustments.join("; ")),
+            ..base
+        },
+        Err(missing) => ResourceCost {
+            price_source: "unpriced",
+            price_note: Some(missing.to_string()),
+            ..base
+        },
+    }
+}
+
+fn empty_row(kind: &'static str, resource: &SlimResource) -> ResourceCost {
+    ResourceCost {
+        start_time: DateTime::<Utc>::MIN_UTC,
+        end_time: DateTime::<Utc>::MIN_UTC,
+        kind,
+        resource_id: resource.id.clone(),
+        resource_name: resource.name.clone(),
+        provider_resource_id: resource.handle.clone(),
+        namespace: None,
+        tenant: Arc::from(SHARED),
+        claim: None,
+        storage_class: resource.storage_class.clone(),
+        state: "",
+        provider: String::new(),
+        region: String::new(),
+        sku: None,
+        size_gib: None,
+        running_seconds: 0.0,
+        hourly_usd: 0.0,
+        cost_usd: 0.0,
+        price_source: "unpriced",
+        price_note: None,
+    }
+}
+
+fn disk(
+    resource: &SlimResource,
+    mounted: &HashSet<(&str, &str)>,
+    place: Option<&Whereabouts>,
+    book: &PriceBook,
+    rules: &TenantRules,
+    inventory: &Inventory,
+) -> Option<ResourceCost> {
+    let class = classify_disk(
+        &resource.driver,
+        &resource.parameters,
+        resource.handle.as_deref(),
+    );
+    let provider = match &class {
+        DiskClass::NodeLocal => return None,
+        DiskClass::Cloud(disk) => disk.provider.clone(),
+        DiskClass::Unknown { .. } => {
+            place.map_or(Provider::Other(String::new()), |p| p.provider.clone())
+        }
+    };
+    let region = resource
+        .region
+        .as_deref()
+        .map(str::to_owned)
+        .or_else(|| {
+            resource
+                .zones
+                .first()
+                .map(|zone| region_of_zone(&provider, zone))
+                .filter(|r| !r.is_empty())
+        })
+        .or_else(|| place.map(|p| p.region.clone()))
+        .unwrap_or_default();
+    let size_gib = resource.size_bytes as f64 / GIB;
+    let claimed = resource.claimed && resource.phase == Some(VolumePhase::Bound);
+    let state = match resource.phase {
+        _ if claimed => {
+            let key = (
+                resource.namespace.as_deref().unwrap_or_default(),
+                resource.claim.as_deref().unwrap_or_default(),
+            );
+            if mounted.contains(&key) {
+                "mounted"
+            } else {
+                "unmounted"
+            }
+        }
+        Some(VolumePhase::Available) => "available",
+        Some(VolumePhase::Failed) => "failed",
+        Some(VolumePhase::Pending) | None => "pending",
+        Some(VolumePhase::Bound | VolumePhase::Released) => "released",
+    };
+    let base = ResourceCost {
+        namespace: if claimed {
+            resource.namespace.clone()
+        } else {
+            None
+        },
+        tenant: if claimed {
+            tenant(resource, rules, inventory)
+        } else {
+            Arc::from(SHARED)
+        },
+        claim: resource
+            .namespace
+            .as_ref()
+            .zip(resource.claim.as_ref())
+            .map(|(ns, name)| format!("{ns}/{name}")),
+        state,
+        provider: provider.as_str().to_owned(),
+        region: region.clone(),
+        size_gib: Some(size_gib),
+        ..empty_row("disk", resource)
+    };
+    let price = book
+        .resources()
+        .volume(&class, &region, size_gib)
+        .and_then(|cost| match cost {
+            VolumeCost::Priced {
+                hourly_usd,
+                price,
+                adjustments,
+            } => Ok((hourly_usd, price, adjustments)),
+            VolumeCost::NodeLocal => Err(MissingPrice::UnclassifiedVolume {
+                driver: resource.driver.to_string(),
+                reason: "node-local".to_owned(),
+            }),
+        });
+    Some(priced(base, price))
+}
+
+fn balancer(
+    resource: &SlimResource,
+    place: Option<&Whereabouts>,
+    book: &PriceBook,
+    rules: &TenantRules,
+    inventory: &Inventory,
+) -> Option<ResourceCost> {
+    let address = resource.handle.as_deref().unwrap_or_default();
+    let provider = provider_of_ingress(address)
+        .or_else(|| place.map(|p| p.provider.clone()))
+        .unwrap_or(Provider::Other(String::new()));
+    let region = region_of_ingress(address)
+        .or_else(|| place.map(|p| p.region.clone()))
+        .unwrap_or_default();
+    let sku = balancer_sku(
+        &provider,
+        resource.balancer_class.as_deref(),
+        &resource.parameters,
+    );
+    let base = ResourceCost {
+        namespace: resource.namespace.clone(),
+        tenant: tenant(resource, rules, inventory),
+        state: "provisioned",
+        provider: provider.as_str().to_owned(),
+        region: region.clone(),
+        sku: Some(sku.to_owned()),
+        ..empty_row("load_balancer", resource)
+    };
+    let price = book
+        .resources()
+        .load_balancer(&provider, &region, sku)
+        .map(|price| (price.hourly_usd(1.0), price, Vec::new()));
+    Some(priced(base, price))
+}
+
+/// The cluster fee's row (without time and cost), unless the tier is `none`
+/// or the provider charges none kubetally knows.
+fn cluster_fee(place: Option<&Whereabouts>, book: &PriceBook) -> Option<ResourceCost> {
+    let place = place?;
+    let tier = match book.options().cluster_tier.as_deref() {
+        Some("none") => return None,
+        Some(tier) => tier.to_owned(),
+        None => default_cluster_tier(&place.provider)?.to_owned(),
+    };
+    let fee = SlimResource {
+        id: Arc::from(CLUSTER_FEE),
+        name: Arc::from(tier.as_str()),
+        ..SlimResource::default()
+    };
+    let base = ResourceCost {
+        state: "cluster",
+        provider: place.provider.as_str().to_owned(),
+        region: place.region.clone(),
+        sku: Some(tier.clone()),
+        ..empty_row(CLUSTER_FEE, &fee)
+    };
+    let price = book
+        .resources()
+        .cluster_fee(&place.provider, &place.region, &tier)
+        .map(|price| (price.hourly_usd(1.0), price, Vec::new()));
+    Some(priced(base, price))
+}
