@@ -9,4 +9,4 @@ pub mod pod;
 pub mod watch;
 pub mod workload;
 
-pub use node::{SourceError, node_facts};
+pub use node::{SourceError, node_facts, node_facts_checked};
