@@ -65,10 +65,7 @@ pub enum Event {
         source: MissingPrice,
     },
     /// A node's GPU label does not parse; its GPUs are read around it.
-    NodeGpuLabelUnparsed {
-        node: String,
-        source: GpuLabelError,
-    },
+    NodeGpuLabelUnparsed { node: String, source: GpuLabelError },
     /// A tick could not be written ahead: a crash before its hour is
     /// published loses it.
     WalAppendFailed { source: WalError },

@@ -525,7 +525,10 @@ impl Collector {
                 .cost_by_tenant
                 .entry(row.tenant.to_string())
                 .or_default() += row.total_cost_usd();
-            if row.price_source.starts_with(crate::allocate::autopilot::PRICE_SOURCE) {
+            if row
+                .price_source
+                .starts_with(crate::allocate::autopilot::PRICE_SOURCE)
+            {
                 summary.autopilot_cost_usd += row.total_cost_usd();
             }
         }

@@ -199,10 +199,7 @@ pub fn node_gpus(
             problems,
         );
     }
-    let count = number(
-        labels::GPU_COUNT,
-        "counted the advertised devices instead",
-    );
+    let count = number(labels::GPU_COUNT, "counted the advertised devices instead");
     let replicas = number(
         labels::GPU_REPLICAS,
         "read GKE's shared clients, else the advertised devices per GPU",
@@ -302,7 +299,10 @@ mod tests {
         let (gpus, _) = node_gpus(&labels(&[]), &capacity);
         assert_eq!(gpus.physical, 1);
         // An A30 has four slices.
-        let a30 = labels(&[(labels::GPU_PRODUCT, "NVIDIA-A30"), (labels::GPU_COUNT, "1")]);
+        let a30 = labels(&[
+            (labels::GPU_PRODUCT, "NVIDIA-A30"),
+            (labels::GPU_COUNT, "1"),
+        ]);
         assert_eq!(node_gpus(&a30, &[]).0.sharing.share(0, 1), 0.25);
     }
 
@@ -353,6 +353,9 @@ mod tests {
         // A bad replicas label with a good count: devices per GPU.
         let half = labels(&[(labels::GPU_COUNT, "1"), (labels::GPU_REPLICAS, "x")]);
         let (gpus, problems) = node_gpus(&half, &[("nvidia.com/gpu", 4)]);
-        assert_eq!((gpus.physical, gpus.sharing.device_share, problems.len()), (1, 0.25, 1));
+        assert_eq!(
+            (gpus.physical, gpus.sharing.device_share, problems.len()),
+            (1, 0.25, 1)
+        );
     }
 }

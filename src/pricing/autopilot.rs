@@ -317,7 +317,10 @@ mod tests {
         let standard = node("gke-prod-default-pool-5f2a", Some("gce://p/z/n"));
         assert!(is_autopilot_node(&autopilot));
         assert!(!is_autopilot_node(&standard));
-        assert!(!is_autopilot_node(&node("gk3-x", Some("aws:///us-east-1a/i-1"))));
+        assert!(!is_autopilot_node(&node(
+            "gk3-x",
+            Some("aws:///us-east-1a/i-1")
+        )));
         assert!(Billing::Auto.is_autopilot([&standard, &autopilot].into_iter()));
         assert!(!Billing::Auto.is_autopilot([&standard].into_iter()));
         assert!(!Billing::Nodes.is_autopilot([&autopilot].into_iter()));
@@ -328,7 +331,12 @@ mod tests {
 
     #[test]
     fn gke_namespaces_are_system_and_others_are_not() {
-        for system in ["kube-system", "gke-managed-cim", "gmp-public", "gke-gmp-system"] {
+        for system in [
+            "kube-system",
+            "gke-managed-cim",
+            "gmp-public",
+            "gke-gmp-system",
+        ] {
             assert!(is_system_namespace(system), "{system}");
         }
         for user in ["default", "shop", "kube-public", "monitoring"] {

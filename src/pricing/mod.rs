@@ -37,7 +37,7 @@ pub use options::{DefaultRates, PricingOptions, SustainedUse};
 pub use shapes::{MachineShape, ShapeTable, family_from_name, gce_custom_shape};
 
 pub use autopilot::{
-    AUTOPILOT_NODE_PREFIX, Billing, BilledRequests, COMPUTE_CLASS_SELECTOR, GENERAL_PURPOSE,
+    AUTOPILOT_NODE_PREFIX, BilledRequests, Billing, COMPUTE_CLASS_SELECTOR, GENERAL_PURPOSE,
     PodRequests, RoundingRule, SPOT_SELECTOR, billed_requests, is_autopilot_node,
     is_system_namespace, pod_class,
 };
