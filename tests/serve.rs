@@ -32,6 +32,7 @@ fn node(name: &str, labels: &[(&str, &str)], gpus: u32) -> SlimNode {
             cpu_capacity: Quantity::from_cores(4.0),
             memory_capacity: Quantity::from_bytes(16 << 30),
             gpu_capacity: gpus,
+            gpu_sharing: Default::default(),
         },
         allocatable_cpu_cores: 3.92,
         allocatable_memory_bytes: 14 << 30,

@@ -4,6 +4,7 @@
 //! assertion (clippy.toml allows it in `#[test]`s, which helpers are not).
 #![allow(clippy::unwrap_used)]
 
+mod autopilot;
 mod billing;
 mod cli;
 mod collect;

@@ -17,9 +17,11 @@ use rustc_hash::FxHashMap;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
+use super::autopilot::{RateCache, bill_pod, free_nodes};
 use super::fit::{Charge, fit};
 use super::tenant::TenantRules;
 use crate::cluster::{Inventory, SlimContainer, SlimNode, SlimPod};
+use crate::model::gpu::GpuSharing;
 use crate::model::histogram::Histogram;
 use crate::model::reserve::{Amount, OVERHEAD, RESERVED};
 use crate::model::sketch::Sketch;
@@ -208,6 +210,10 @@ pub struct HourRows {
     pub resources: Vec<super::resources::ResourceCost>,
     /// Set when the hour was cut short (shutdown, `--duration`).
     pub partial_until: Option<DateTime<Utc>>,
+    /// Autopilot rates the catalog lacked this hour, once each: the pods
+    /// were billed at a stand-in (`price_source` says which) and the
+    /// collector counts each.
+    pub missing_prices: Vec<crate::pricing::MissingPrice>,
 }
 
 /// Node pool label keys, most specific first.
@@ -218,10 +224,12 @@ const POOL_LABELS: [&str; 4] = [
     "karpenter.sh/nodepool",
 ];
 
-/// Prices nodes once per hour.
+/// Prices nodes once per hour, and on GKE Autopilot the pods.
 struct Prices<'a> {
     book: &'a PriceBook,
     cache: HashMap<String, (Arc<NodeClass>, NodePrice)>,
+    /// Autopilot's rates, when the hour is billed as Autopilot bills.
+    autopilot: Option<RateCache>,
 }
 
 impl Prices<'_> {
@@ -248,6 +256,7 @@ fn unknown_node(name: &str) -> SlimNode {
             cpu_capacity: crate::model::Quantity::ZERO,
             memory_capacity: crate::model::Quantity::ZERO,
             gpu_capacity: 0,
+            gpu_sharing: Default::default(),
         },
         allocatable_cpu_cores: 0.0,
         allocatable_memory_bytes: 0,
@@ -357,9 +366,14 @@ impl HourBook {
         let end = start + Duration::hours(1);
         let until = until.clamp(start, end);
         sort_samples(&mut self.samples);
+        let autopilot = book
+            .options()
+            .billing
+            .is_autopilot(inventory.billable_nodes().map(|node| &node.facts));
         let mut prices = Prices {
             book,
             cache: HashMap::new(),
+            autopilot: autopilot.then(RateCache::default),
         };
         let closing = Closing {
             start,
@@ -371,7 +385,16 @@ impl HourBook {
         };
         let mut allocation = closing.allocation(pods, &mut prices);
         let mut nodes = self.node_rows(start, until, inventory, &mut prices, &allocation);
-        fit_to_nodes(&mut allocation, &mut nodes);
+        let missing_prices = match &prices.autopilot {
+            Some(rates) => {
+                free_nodes(&mut nodes, &allocation);
+                rates.missing()
+            }
+            None => {
+                fit_to_nodes(&mut allocation, &mut nodes);
+                Vec::new()
+            }
+        };
         sort_allocation(&mut allocation);
         let workloads = workload_rows(start, inventory, pods, rules, &allocation);
         HourRows {
@@ -382,6 +405,7 @@ impl HourBook {
             samples: self.samples,
             resources: Vec::new(),
             partial_until: (until < end).then_some(until),
+            missing_prices,
         }
     }
 
@@ -567,7 +591,10 @@ impl Closing<'_> {
             .cloned()
             .unwrap_or_else(|| Arc::new(unknown_node(node_name)));
         let (class, price) = prices.of(&node);
-        let pod = self.pod_row(latest, node_name, class, &price, running);
+        let region = class.region.clone();
+        let mut pod = self.pod_row(latest, node_name, class, &price, running);
+        pod.gpu_sharing = node.facts.gpu_sharing;
+        let first = allocation.len();
         for container in &latest.containers {
             let (samples, events) = (
                 self.samples_of(latest, container),
@@ -579,6 +606,10 @@ impl Closing<'_> {
             HELD.iter()
                 .filter_map(|part| pod.held(part.name, versions, &seconds, part.amount)),
         );
+        if let Some(rates) = &mut prices.autopilot {
+            let (class, rates) = rates.of(prices.book.resources(), &region, &latest.node_selector);
+            bill_pod(&mut allocation[first..], versions, &seconds, &class, rates);
+        }
     }
 
     /// What every row of `latest` shares, on `node_name` at `price`.
@@ -601,6 +632,7 @@ impl Closing<'_> {
             workload_name: workload.name,
             latest,
             running,
+            gpu_sharing: GpuSharing::default(),
         }
     }
 
@@ -700,6 +732,9 @@ struct PodRow<'a> {
     workload_name: Arc<str>,
     latest: &'a SlimPod,
     running: f64,
+    /// How the node's GPUs are shared out: a container is charged the
+    /// fraction of a physical GPU its devices hold (`model::gpu`).
+    gpu_sharing: GpuSharing,
 }
 
 impl PodRow<'_> {
@@ -833,7 +868,11 @@ impl PodRow<'_> {
             restarts: i32::try_from(events.restarts).unwrap_or(i32::MAX),
             cpu_cost_usd: cpu_billed * self.price.cpu_core_hour_usd(),
             memory_cost_usd: memory_billed / GIB * self.price.memory_gib_hour_usd(),
-            gpu_cost_usd: f64::from(container.resources.gpus) * hours * gpu_hourly,
+            gpu_cost_usd: self
+                .gpu_sharing
+                .share(container.resources.gpus, container.resources.mig_slices)
+                * hours
+                * gpu_hourly,
             ..self.row(container.name.clone())
         }
     }
@@ -957,6 +996,7 @@ mod tests {
                 cpu_capacity: crate::model::Quantity::from_cores(cores as f64),
                 memory_capacity: crate::model::Quantity::from_bytes(gib << 30),
                 gpu_capacity: 0,
+                gpu_sharing: Default::default(),
             },
             allocatable_cpu_cores: cores as f64,
             allocatable_memory_bytes: gib << 30,

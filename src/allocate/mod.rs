@@ -2,6 +2,7 @@
 //! hour, price them at the node's unit prices, and leave what no container
 //! is charged as the node's idle cost (see `docs/cost-model.md`).
 
+pub mod autopilot;
 pub mod fit;
 pub mod hour;
 pub mod resources;

@@ -58,6 +58,12 @@ pub struct CollectArgs {
     pub samples: Option<u64>,
     #[command(flatten)]
     pub pricing: PricingFlags,
+    /// How compute is billed: `nodes` (what the node VMs cost, split over
+    /// their containers), `autopilot` (GKE Autopilot: each pod by its
+    /// rounded requests at its compute class's rates, nodes free), or
+    /// `auto`: autopilot when the nodes are Autopilot's (named gk3-…).
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub billing: crate::pricing::Billing,
     /// Label key naming a pod's tenant (on the pod, else on its namespace).
     #[arg(long, value_name = "KEY")]
     pub tenant_label: Option<String>,
@@ -278,7 +284,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
     if args.interval.is_zero() {
         bail!("--interval: must be longer than zero");
     }
-    let prices = Arc::new(args.pricing.build()?);
+    let prices = Arc::new(args.pricing.build_billed(args.billing)?);
     let tenants = args.tenant_rules()?;
     let dataset = args.dataset()?;
     let config = CollectConfig {

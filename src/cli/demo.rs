@@ -27,7 +27,11 @@ Examples:
   # Six simulated hours of a smaller cluster into another folder
   kubetally demo --out /tmp/demo --hours 6 --nodes 10 --pods 120
   # A simulated day on a clock tied to wall time: 1440 simulated seconds a second
-  kubetally demo --hours 24 --speed 1440";
+  kubetally demo --hours 24 --speed 1440
+  # A GKE Autopilot cluster: pods billed by request at Autopilot rates, no node cost
+  kubetally demo --autopilot --hours 48
+  # Two GPU nodes shared by MIG and time-slicing, billed by the slice
+  kubetally demo --gpu-nodes --hours 48";
 
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
@@ -54,6 +58,17 @@ pub struct DemoArgs {
     /// Pods in the simulated cluster.
     #[arg(long, default_value_t = 300)]
     pub pods: usize,
+    /// Simulate a GKE Autopilot cluster (`sim serve --autopilot`): its pods
+    /// are billed by request at Autopilot rates and its nodes cost nothing.
+    #[arg(long)]
+    pub autopilot: bool,
+    /// Add two GPU nodes (`sim serve --gpu-nodes`): an A100 cut by MIG and
+    /// an L4 time-sliced four ways, each pod billed for its slice.
+    #[arg(long)]
+    pub gpu_nodes: bool,
+    /// How compute is billed, as `collect --billing`.
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub billing: crate::pricing::Billing,
 }
 
 const CLUSTER: &str = "demo";
@@ -232,7 +247,8 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
             nodes: args.nodes,
             pods: args.pods,
             seed: args.seed,
-            ..ClusterSpec::default()
+            autopilot: args.autopilot,
+            gpu_nodes: args.gpu_nodes,
         },
         speed: args.speed.unwrap_or(1.0),
         step: args
@@ -271,7 +287,13 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
         },
         write_samples: true,
         tenants,
-        prices: Arc::new(PriceBook::new(Vec::new(), PricingOptions::default())?),
+        prices: Arc::new(PriceBook::new(
+            Vec::new(),
+            PricingOptions {
+                billing: args.billing,
+                ..PricingOptions::default()
+            },
+        )?),
         wal_dir: Some(args.out.join(crate::store::wal::DEFAULT_DIR)),
         leader: None,
     };
@@ -308,12 +330,21 @@ fn print_summary(args: &DemoArgs, summary: &Summary, took: std::time::Duration) 
     );
     let shared = summary.cost_by_tenant.get(SHARED).copied().unwrap_or(0.0);
     let allocated: f64 = summary.cost_by_tenant.values().sum();
-    println!(
-        "The bill adds up: node cost {:.2} USD = tenants {:.2} + shared {shared:.2} + idle {:.2} (list prices)",
-        summary.node_cost_usd,
-        allocated - shared,
-        summary.idle_cost_usd,
-    );
+    if summary.autopilot_cost_usd > 0.0 {
+        println!(
+            "GKE Autopilot: pods billed {:.2} USD by request at Autopilot rates = tenants {:.2} + shared {shared:.2}; nodes {:.2} USD (Google's), no idle (list prices)",
+            summary.autopilot_cost_usd,
+            allocated - shared,
+            summary.node_cost_usd,
+        );
+    } else {
+        println!(
+            "The bill adds up: node cost {:.2} USD = tenants {:.2} + shared {shared:.2} + idle {:.2} (list prices)",
+            summary.node_cost_usd,
+            allocated - shared,
+            summary.idle_cost_usd,
+        );
+    }
     if !summary.errors.is_empty() {
         println!("API errors survived: {:?}", summary.errors);
     }

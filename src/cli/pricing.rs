@@ -76,9 +76,20 @@ impl PricingFlags {
     /// An unreadable or invalid pricing file (naming its first problem), or a
     /// bad discount, commitment or rate.
     pub fn build(&self) -> anyhow::Result<PriceBook> {
+        self.build_billed(pricing::Billing::Auto)
+    }
+
+    /// Builds the price book these flags describe, billing compute as
+    /// `billing` says (`collect --billing`).
+    ///
+    /// # Errors
+    ///
+    /// As [`PricingFlags::build`].
+    pub fn build_billed(&self, billing: pricing::Billing) -> anyhow::Result<PriceBook> {
         let mut options = PricingOptions {
             sustained_use: self.sustained_use,
             cluster_tier: self.cluster_tier.clone(),
+            billing,
             ..PricingOptions::default()
         };
         for spec in &self.discount {

@@ -71,8 +71,13 @@ pub struct ContainerResources {
     pub cpu_limit_cores: Option<f64>,
     pub memory_request_bytes: Option<i64>,
     pub memory_limit_bytes: Option<i64>,
-    /// GPUs (`nvidia.com/gpu`, `amd.com/gpu`) requested.
+    /// Whole or time-sliced GPU devices requested
+    /// ([`crate::model::gpu::GPU_DEVICES`]); what fraction of a physical
+    /// GPU each holds depends on the node.
     pub gpus: u32,
+    /// MIG compute slices requested: g × count over `nvidia.com/mig-<g>g.…`
+    /// ([`crate::model::gpu::mig_slices`]).
+    pub mig_slices: u32,
 }
 
 /// A container that runs for the pod's life (regular containers and native
@@ -106,6 +111,9 @@ pub struct SlimPod {
     pub name: Arc<str>,
     pub node: Option<Arc<str>>,
     pub labels: Arc<[(Arc<str>, Arc<str>)]>,
+    /// `spec.nodeSelector`: on GKE Autopilot it picks the compute class and
+    /// Spot capacity the pod is billed at.
+    pub node_selector: Arc<[(Arc<str>, Arc<str>)]>,
     /// The controller owner reference, if any.
     pub owner: Option<OwnerRef>,
     pub phase: Phase,
@@ -167,7 +175,8 @@ impl SlimPod {
             other.ready_at,
             other.reserved,
             other.overhead,
-        ) && containers(self) == containers(other)
+        ) && self.node_selector == other.node_selector
+            && containers(self) == containers(other)
     }
 
     /// The interval the pod ran within `[from, to)`: from its start to its

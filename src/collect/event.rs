@@ -25,6 +25,8 @@ use tracing::Level;
 use super::leader::LeaseError;
 use super::stats::Stats;
 use crate::cluster::Collection;
+use crate::model::gpu::GpuLabelError;
+use crate::pricing::MissingPrice;
 use crate::source::SourceError;
 use crate::source::metrics::MetricsError;
 use crate::source::watch::WatchError;
@@ -56,6 +58,14 @@ pub enum Event {
     },
     /// A node's capacity does not parse; it is priced from its machine type.
     NodeCapacityUnparsed { node: String, source: SourceError },
+    /// An Autopilot rate the catalog lacks: the hour's pods of that class
+    /// were billed at a stand-in rate (their `price_source` says which).
+    AutopilotRateMissing {
+        hour: DateTime<Utc>,
+        source: MissingPrice,
+    },
+    /// A node's GPU label does not parse; its GPUs are read around it.
+    NodeGpuLabelUnparsed { node: String, source: GpuLabelError },
     /// A tick could not be written ahead: a crash before its hour is
     /// published loses it.
     WalAppendFailed { source: WalError },
@@ -91,6 +101,10 @@ impl From<WatchError> for Event {
                 node,
                 source: cause,
             },
+            WatchError::NodeGpuLabel { node, cause } => Event::NodeGpuLabelUnparsed {
+                node,
+                source: cause,
+            },
         }
     }
 }
@@ -107,6 +121,8 @@ impl Event {
                 return Cow::Owned(format!("watch_{}", collection.as_str()));
             }
             Event::NodeCapacityUnparsed { .. } => "node_capacity",
+            Event::NodeGpuLabelUnparsed { .. } => "node_gpu_label",
+            Event::AutopilotRateMissing { .. } => "autopilot_rate",
             Event::WalAppendFailed { .. }
             | Event::WalDiscardFailed { .. }
             | Event::HandedOverWalDiscardFailed { .. } => "wal",
@@ -126,6 +142,8 @@ impl Event {
             | Event::NodeMetricsFailed { .. }
             | Event::WatchFailed { .. }
             | Event::NodeCapacityUnparsed { .. }
+            | Event::NodeGpuLabelUnparsed { .. }
+            | Event::AutopilotRateMissing { .. }
             | Event::WalDiscardFailed { .. }
             | Event::HandedOverWalDiscardFailed { .. }
             | Event::LeaseFailed { .. }
@@ -166,6 +184,20 @@ impl Event {
                 %node,
                 error = %Causes(source),
                 "Node capacity does not parse; pricing the node from its machine type alone."
+            ),
+            Event::AutopilotRateMissing { hour, source } => log!(
+                level,
+                %kind,
+                %hour,
+                error = %Causes(source),
+                "An Autopilot rate is missing; its pods are billed at the general-purpose rate, or at nothing when that is missing too."
+            ),
+            Event::NodeGpuLabelUnparsed { node, source } => log!(
+                level,
+                %kind,
+                %node,
+                error = %Causes(source),
+                "A GPU label of the node does not parse; counting its GPUs from the rest."
             ),
             Event::WalAppendFailed { source } => log!(
                 level,

@@ -96,6 +96,9 @@ pub struct Summary {
     pub idle_cost_usd: f64,
     /// Disks, load balancers and the cluster fee by `resources.kind`, USD.
     pub resource_cost_usd: BTreeMap<String, f64>,
+    /// What GKE Autopilot billed for pods (rows priced `autopilot…`), USD;
+    /// part of `cost_by_tenant`, and not of `node_cost_usd`.
+    pub autopilot_cost_usd: f64,
     pub errors: BTreeMap<String, u64>,
 }
 
@@ -515,6 +518,13 @@ impl Collector {
             .filter(|n| n.price_source == "default")
             .count();
         Stats::set(&self.stats.unpriced_nodes, unpriced as u64);
+        for missing in &hour.missing_prices {
+            Event::AutopilotRateMissing {
+                hour: hour.start,
+                source: missing.clone(),
+            }
+            .emit(&self.stats);
+        }
         // A partial hour published earlier is replaced, so count it once.
         if hour.partial_until.is_none() {
             summary.hours_published += 1;
@@ -524,6 +534,12 @@ impl Collector {
                 .cost_by_tenant
                 .entry(row.tenant.to_string())
                 .or_default() += row.total_cost_usd();
+            if row
+                .price_source
+                .starts_with(crate::allocate::autopilot::PRICE_SOURCE)
+            {
+                summary.autopilot_cost_usd += row.total_cost_usd();
+            }
         }
         for node in &hour.nodes {
             summary.node_cost_usd += node.total_cost_usd();

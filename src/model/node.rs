@@ -122,6 +122,10 @@ pub struct NodeFacts {
     pub cpu_capacity: Quantity,
     /// `status.capacity.memory`.
     pub memory_capacity: Quantity,
-    /// GPUs in `status.capacity` (`nvidia.com/gpu`, `amd.com/gpu`).
+    /// Physical GPUs, from what the device plugin advertises in
+    /// `status.capacity` and says in its labels ([`super::gpu::node_gpus`]):
+    /// a time-sliced GPU advertised as four devices is one GPU here.
     pub gpu_capacity: u32,
+    /// How those GPUs are shared out to containers.
+    pub gpu_sharing: super::gpu::GpuSharing,
 }

@@ -20,6 +20,97 @@
 //!   requests are billed as made and [`BilledRequests::rule`] says so.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::model::NodeFacts;
+
+/// How the cluster's compute is billed (`--billing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Billing {
+    /// Autopilot when the nodes say so ([`is_autopilot_node`]), else by node.
+    #[default]
+    Auto,
+    /// By node: what the node VMs cost, split over their containers.
+    Nodes,
+    /// GKE Autopilot: each pod by its rounded requests at its compute
+    /// class's rates; nodes cost nothing.
+    Autopilot,
+}
+
+impl Billing {
+    /// Whether pods are billed as Autopilot bills them, given the nodes of
+    /// the hour (consulted only in [`Billing::Auto`]).
+    pub fn is_autopilot<'a>(self, mut nodes: impl Iterator<Item = &'a NodeFacts>) -> bool {
+        match self {
+            Billing::Nodes => false,
+            Billing::Autopilot => true,
+            Billing::Auto => nodes.any(is_autopilot_node),
+        }
+    }
+}
+
+impl FromStr for Billing {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Billing, String> {
+        match s {
+            "auto" => Ok(Billing::Auto),
+            "nodes" => Ok(Billing::Nodes),
+            "autopilot" => Ok(Billing::Autopilot),
+            _ => Err(format!(
+                "--billing {s:?}: expected auto, nodes or autopilot"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Billing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Billing::Auto => "auto",
+            Billing::Nodes => "nodes",
+            Billing::Autopilot => "autopilot",
+        })
+    }
+}
+
+/// The prefix of the names GKE gives Autopilot nodes
+/// (`gk3-<cluster>-<pool>-<hash>-<suffix>`; Standard nodes are `gke-…`).
+pub const AUTOPILOT_NODE_PREFIX: &str = "gk3-";
+
+/// Whether a node is one of GKE Autopilot's: a GCE node named `gk3-…`.
+///
+/// The name is the one signal that tells Autopilot from Standard: the
+/// labels Autopilot nodes carry (`cloud.google.com/compute-class`,
+/// `cloud.google.com/gke-provisioning`, `…/machine-family`) also appear on
+/// Standard nodes that use custom compute classes or Spot VMs, while every
+/// Autopilot node is named `gk3-` (public write-ups of Autopilot clusters
+/// and the tools that detect Autopilot by it), and a cluster is Autopilot
+/// or Standard as a whole. A node name alone could be a coincidence on
+/// another cloud, so the provider must be GCE (or unknown).
+pub fn is_autopilot_node(node: &NodeFacts) -> bool {
+    let on_gce = node
+        .provider_id
+        .as_deref()
+        .is_none_or(|id| id.starts_with("gce://"));
+    on_gce && node.name.starts_with(AUTOPILOT_NODE_PREFIX)
+}
+
+/// Namespaces whose pods Autopilot does not bill: GKE's own.
+///
+/// Google's pricing page says "you are not charged for system Pods"; the
+/// system pods are those in the namespaces GKE manages, which Autopilot
+/// does not let users deploy into: `kube-system`, the Managed Service for
+/// Prometheus namespaces (`gke-gmp-system`, `gmp-system`, `gmp-public`) and
+/// every `gke-managed-*` namespace (`gke-managed-system`,
+/// `gke-managed-cim`, `gke-managed-filestorecsi`, …).
+pub fn is_system_namespace(namespace: &str) -> bool {
+    matches!(
+        namespace,
+        "kube-system" | "gke-gmp-system" | "gmp-system" | "gmp-public"
+    ) || namespace.starts_with("gke-managed-")
+}
 
 /// The compute class of pods that name none.
 pub const GENERAL_PURPOSE: &str = "general-purpose";
@@ -210,6 +301,47 @@ mod tests {
             .cpu_vcpu,
             0.0
         );
+    }
+
+    #[test]
+    fn an_autopilot_cluster_is_told_by_its_gk3_node_names() {
+        let node = |name: &str, provider_id: Option<&str>| NodeFacts {
+            name: name.into(),
+            provider_id: provider_id.map(str::to_owned),
+            ..NodeFacts::default()
+        };
+        let autopilot = node(
+            "gk3-prod-pool-1-2f8e9c1a-x7k2",
+            Some("gce://p/us-central1-a/gk3-prod-pool-1-2f8e9c1a-x7k2"),
+        );
+        let standard = node("gke-prod-default-pool-5f2a", Some("gce://p/z/n"));
+        assert!(is_autopilot_node(&autopilot));
+        assert!(!is_autopilot_node(&standard));
+        assert!(!is_autopilot_node(&node(
+            "gk3-x",
+            Some("aws:///us-east-1a/i-1")
+        )));
+        assert!(Billing::Auto.is_autopilot([&standard, &autopilot].into_iter()));
+        assert!(!Billing::Auto.is_autopilot([&standard].into_iter()));
+        assert!(!Billing::Nodes.is_autopilot([&autopilot].into_iter()));
+        assert!(Billing::Autopilot.is_autopilot(std::iter::empty()));
+        assert_eq!("autopilot".parse(), Ok(Billing::Autopilot));
+        assert!("pods".parse::<Billing>().is_err());
+    }
+
+    #[test]
+    fn gke_namespaces_are_system_and_others_are_not() {
+        for system in [
+            "kube-system",
+            "gke-managed-cim",
+            "gmp-public",
+            "gke-gmp-system",
+        ] {
+            assert!(is_system_namespace(system), "{system}");
+        }
+        for user in ["default", "shop", "kube-public", "monitoring"] {
+            assert!(!is_system_namespace(user), "{user}");
+        }
     }
 
     #[test]

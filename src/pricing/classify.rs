@@ -175,6 +175,7 @@ mod tests {
             cpu_capacity: Quantity::from_cores(4.0),
             memory_capacity: Quantity::from_bytes(16 << 30),
             gpu_capacity: 0,
+            gpu_sharing: Default::default(),
         }
     }
 

@@ -39,8 +39,9 @@ pub use options::{DefaultRates, PricingOptions, SustainedUse};
 pub use shapes::{MachineShape, ShapeTable, family_from_name, gce_custom_shape};
 
 pub use autopilot::{
-    BilledRequests, COMPUTE_CLASS_SELECTOR, GENERAL_PURPOSE, PodRequests, RoundingRule,
-    SPOT_SELECTOR, billed_requests, pod_class,
+    AUTOPILOT_NODE_PREFIX, BilledRequests, Billing, COMPUTE_CLASS_SELECTOR, GENERAL_PURPOSE,
+    PodRequests, RoundingRule, SPOT_SELECTOR, billed_requests, is_autopilot_node,
+    is_system_namespace, pod_class,
 };
 pub use file::{PricingFile, parse_pricing_file};
 pub use resource_book::{

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use super::autopilot::Billing;
 use super::catalog::PriceTier;
 
 /// Price adjustments, built once from flags and passed to the price book.
@@ -27,11 +28,15 @@ pub struct PricingOptions {
     /// `free`, …, or `none`); unset: the provider's default
     /// ([`super::default_cluster_tier`]).
     pub cluster_tier: Option<String>,
+    /// Whether compute is billed by node or, on GKE Autopilot, by pod
+    /// request (`--billing`).
+    pub billing: Billing,
 }
 
 impl Default for PricingOptions {
     /// List prices: no discount, no commitment, no sustained-use discount,
-    /// GCP N1 us-central1 rates for unknown nodes.
+    /// GCP N1 us-central1 rates for unknown nodes, Autopilot billing when
+    /// the nodes are Autopilot's.
     fn default() -> PricingOptions {
         PricingOptions {
             discount_percent: 0.0,
@@ -41,6 +46,7 @@ impl Default for PricingOptions {
             sustained_use: SustainedUse::ListPrice,
             default_rates: DefaultRates::default(),
             cluster_tier: None,
+            billing: Billing::Auto,
         }
     }
 }

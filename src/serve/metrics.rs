@@ -471,6 +471,7 @@ mod tests {
                 cpu_capacity: Quantity::from_cores(4.0),
                 memory_capacity: Quantity::from_bytes(16 << 30),
                 gpu_capacity: 0,
+                gpu_sharing: Default::default(),
             },
             allocatable_cpu_cores: 3.9,
             allocatable_memory_bytes: 15 << 30,

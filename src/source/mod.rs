@@ -10,4 +10,4 @@ pub mod storage;
 pub mod watch;
 pub mod workload;
 
-pub use node::{SourceError, node_facts};
+pub use node::{SourceError, node_facts, node_facts_checked};

@@ -2,11 +2,8 @@
 
 use k8s_openapi::api::core::v1::Node;
 
+use crate::model::gpu::{GPU_DEVICES, GpuLabelError, MIG_PREFIX, node_gpus};
 use crate::model::{NodeFacts, ParseQuantityError, Quantity};
-
-/// Extended resource names under which nodes advertise GPUs and
-/// containers request them.
-pub(super) const GPU_RESOURCES: [&str; 2] = ["nvidia.com/gpu", "amd.com/gpu"];
 
 /// An API object kubetally cannot use as it is.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +17,19 @@ pub enum SourceError {
     },
 }
 
-/// The facts pricing needs from a Node.
+/// The facts pricing needs from a Node (see [`node_facts_checked`]),
+/// without the GPU labels that had to be ignored.
+///
+/// # Errors
+///
+/// As [`node_facts_checked`].
+pub fn node_facts(node: &Node) -> Result<NodeFacts, SourceError> {
+    node_facts_checked(node).map(|(facts, _)| facts)
+}
+
+/// The facts pricing needs from a Node, and the GPU labels that had to be
+/// ignored for the caller to count (the node's GPUs are then read from the
+/// rest: [`node_gpus`]).
 ///
 /// A node without `status.capacity` (just registered) has zero capacity and is
 /// priced from its machine type alone.
@@ -29,7 +38,7 @@ pub enum SourceError {
 ///
 /// [`SourceError::BadCapacity`] naming the node and resource when a capacity
 /// quantity does not parse.
-pub fn node_facts(node: &Node) -> Result<NodeFacts, SourceError> {
+pub fn node_facts_checked(node: &Node) -> Result<(NodeFacts, Vec<GpuLabelError>), SourceError> {
     let name = node.metadata.name.clone().unwrap_or_default();
     let capacity = node
         .status
@@ -45,18 +54,25 @@ pub fn node_facts(node: &Node) -> Result<NodeFacts, SourceError> {
             }),
         }
     };
-    let mut gpus = 0_i64;
-    for resource in GPU_RESOURCES {
-        gpus += quantity(resource)?.as_bytes();
+    let mut devices: Vec<(&str, u32)> = Vec::new();
+    for resource in capacity.into_iter().flat_map(|c| c.keys()) {
+        if GPU_DEVICES.contains(&resource.as_str()) || resource.starts_with(MIG_PREFIX) {
+            let count = quantity(resource)?.as_bytes().max(0);
+            devices.push((resource, u32::try_from(count).unwrap_or(u32::MAX)));
+        }
     }
-    Ok(NodeFacts {
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    let (gpus, problems) = node_gpus(&labels, &devices);
+    let facts = NodeFacts {
         provider_id: node.spec.as_ref().and_then(|spec| spec.provider_id.clone()),
-        labels: node.metadata.labels.clone().unwrap_or_default(),
         cpu_capacity: quantity("cpu")?,
         memory_capacity: quantity("memory")?,
-        gpu_capacity: u32::try_from(gpus.max(0)).unwrap_or(u32::MAX),
+        gpu_capacity: gpus.physical,
+        gpu_sharing: gpus.sharing,
+        labels,
         name,
-    })
+    };
+    Ok((facts, problems))
 }
 
 #[cfg(test)]

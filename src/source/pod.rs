@@ -7,10 +7,10 @@ use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodSpec, PodSt
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as ApiQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
-use super::node::GPU_RESOURCES;
 use crate::cluster::intern::Interner;
 use crate::cluster::pod::{ContainerResources, OwnerKind, OwnerRef, Phase, SlimContainer, SlimPod};
 use crate::model::Quantity;
+use crate::model::gpu::{GPU_DEVICES, mig_slices};
 use crate::model::reserve::{Amount, Demand, InitDemand, PodDemand, Requests, reserve};
 
 /// A container's requests and limits as its spec states them (see
@@ -30,12 +30,27 @@ pub fn resources_of(container: &Container) -> ContainerResources {
             .or(memory_limit)
             .map(|q| q.as_bytes()),
         memory_limit_bytes: memory_limit.map(|q| q.as_bytes()),
-        gpus: GPU_RESOURCES
+        gpus: GPU_DEVICES
             .iter()
             .filter_map(|key| quantity(limits, key).or_else(|| quantity(requests, key)))
             .map(|q| u32::try_from(q.as_bytes().max(0)).unwrap_or(u32::MAX))
             .sum(),
+        mig_slices: mig_slices_of(limits).max(mig_slices_of(requests)),
     }
+}
+
+/// The MIG compute slices a resource map asks for (extended resources are
+/// requested as limited, so either map tells; a profile name kubetally
+/// cannot read asks for nothing, and its slice stays the node's idle).
+fn mig_slices_of(map: Option<&ResourceMap>) -> u32 {
+    map.into_iter()
+        .flatten()
+        .filter_map(|(key, value)| {
+            let slices = mig_slices(key)?;
+            let count = Quantity::parse(&value.0).ok()?.as_bytes().max(0);
+            Some(slices.saturating_mul(u32::try_from(count).unwrap_or(u32::MAX)))
+        })
+        .fold(0, u32::saturating_add)
 }
 type ResourceMap = std::collections::BTreeMap<String, ApiQuantity>;
 
@@ -104,6 +119,7 @@ fn slim_container(
                 .map(|q| q.as_bytes())
                 .or(spec.memory_limit_bytes),
             gpus: spec.gpus,
+            mig_slices: spec.mig_slices,
         },
         restarts: status
             .map(|s| u32::try_from(s.restart_count.max(0)).unwrap_or(0))
@@ -226,8 +242,15 @@ pub fn slim_pod(pod: &Pod, interner: &mut Interner) -> SlimPod {
         .flatten()
         .map(|(k, v)| (interner.get(k), interner.get(v)))
         .collect();
+    let node_selector: Vec<(Arc<str>, Arc<str>)> = spec
+        .and_then(|s| s.node_selector.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (interner.get(k), interner.get(v)))
+        .collect();
     SlimPod {
         uid: Arc::from(meta.uid.as_deref().unwrap_or_default()),
+        node_selector: node_selector.into(),
         namespace: interner.get(meta.namespace.as_deref().unwrap_or_default()),
         name: Arc::from(meta.name.as_deref().unwrap_or_default()),
         node: spec

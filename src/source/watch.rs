@@ -29,6 +29,7 @@ use super::pod::{slim_pod, timestamp};
 use super::{storage, workload};
 use crate::cluster::{Collection, Inventory, OwnerKind, SharedInventory, SlimNode, lock};
 use crate::model::Quantity;
+use crate::model::gpu::GpuLabelError;
 
 /// What goes wrong while watching: the watch goes on, the collector counts
 /// and logs it.
@@ -48,6 +49,14 @@ pub enum WatchError {
         node: String,
         #[source]
         cause: SourceError,
+    },
+    /// A GPU label of a node does not parse: its GPUs are read from the
+    /// other labels and its capacity.
+    #[error("node {node}'s GPU labels")]
+    NodeGpuLabel {
+        node: String,
+        #[source]
+        cause: GpuLabelError,
     },
 }
 
@@ -90,10 +99,20 @@ fn name_of<K: Resource>(object: &K) -> (&str, &str) {
 }
 
 /// A node's slim projection; a node whose capacity does not parse is
-/// priced from its machine type alone, and the error goes to `on_error`.
+/// priced from its machine type alone, a GPU label that does not parse is
+/// read around, and either error goes to `on_error`.
 fn slim_node(node: &Node, on_error: &OnError) -> SlimNode {
     let name = || node.metadata.name.clone().unwrap_or_default();
-    let facts = super::node_facts(node).unwrap_or_else(|cause| {
+    let checked = super::node_facts_checked(node).map(|(facts, problems)| {
+        for cause in problems {
+            on_error(WatchError::NodeGpuLabel {
+                node: name(),
+                cause,
+            });
+        }
+        facts
+    });
+    let facts = checked.unwrap_or_else(|cause| {
         on_error(WatchError::NodeCapacityUnparsed {
             node: name(),
             cause,
@@ -105,6 +124,7 @@ fn slim_node(node: &Node, on_error: &OnError) -> SlimNode {
             cpu_capacity: Quantity::ZERO,
             memory_capacity: Quantity::ZERO,
             gpu_capacity: 0,
+            gpu_sharing: Default::default(),
         }
     });
     let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());

@@ -160,15 +160,24 @@ impl Fragments {
         )
     }
 
-    /// Node cost per (period, cluster, day).
+    /// What compute cost per (period, cluster, day): the nodes, plus on GKE
+    /// Autopilot what Google billed for pods (their nodes cost nothing;
+    /// `docs/cost-model.md`).
     pub fn node_cost(&self) -> String {
         format!(
             "SELECT cur, cl, d, SUM(usd) AS cost_usd FROM (\
              SELECT CASE WHEN n.start_time >= {start} THEN 1 ELSE 0 END AS cur, \
              n.cluster AS cl, n.date AS d, n.total_cost_usd AS usd \
-             FROM nodes AS n WHERE {window}) AS r GROUP BY cur, cl, d",
+             FROM nodes AS n WHERE {window} \
+             UNION ALL \
+             SELECT CASE WHEN a.start_time >= {start} THEN 1 ELSE 0 END AS cur, \
+             a.cluster AS cl, a.date AS d, a.total_cost_usd AS usd \
+             FROM allocation AS a WHERE a.price_source LIKE '{autopilot}%' AND {pods}) \
+             AS r GROUP BY cur, cl, d",
             start = stamp(self.period.start),
             window = window("n", self.period.previous_start, self.period.end),
+            pods = window("a", self.period.previous_start, self.period.end),
+            autopilot = crate::allocate::autopilot::PRICE_SOURCE,
         )
     }
 
