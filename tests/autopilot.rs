@@ -9,17 +9,18 @@
 //! catalog.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use kubetally::allocate::TenantRules;
-use kubetally::collect::{CollectConfig, Collector, StopAfter, Summary};
+use kubetally::collect::{Collector, Summary};
 use kubetally::pricing::{PriceBook, PricingOptions, RowOrigin, parse_catalog, parse_resources};
 use kubetally::sim::scenario::Scenario;
 use kubetally::sim::{ClusterSpec, SimConfig, SimServer};
-use kubetally::store::Dataset;
 
-use crate::collect::{PRICES, Row, SPEED, assert_close, number, read, rows};
-use crate::support::{kube_config, start, stop};
+use crate::collect::{
+    PRICES, Row, SPEED, assert_close, collect_by, collect_config, number, read, rows,
+};
+use crate::support::{start, stop};
 
 const AUTOPILOT_PRICES: &str = "kind,provider,region,sku,capacity_type,unit,usd,as_of,source
 autopilot,gcp,us-central1,general-purpose,on_demand,vcpu_hour,0.04,2026-11-01,test
@@ -68,28 +69,8 @@ fn price_book() -> PriceBook {
 
 /// Collects `duration` of sample time from `server` into `out`.
 async fn collect(server: &SimServer, out: &Path, duration: chrono::Duration) -> Summary {
-    let client = kube::Client::try_from(kube_config(server)).unwrap();
-    let config = CollectConfig {
-        dataset: Dataset {
-            target: kubetally::store::Target::Local(out.to_owned()),
-            cluster: "test".into(),
-            writer: "0".into(),
-        },
-        interval: std::time::Duration::from_secs_f64(60.0 / SPEED),
-        stop: StopAfter {
-            samples: None,
-            duration: Some(duration),
-        },
-        write_samples: false,
-        tenants: TenantRules::new(None),
-        prices: Arc::new(price_book()),
-        wal_dir: Some(out.join("_wal")),
-        leader: None,
-    };
-    Collector::default()
-        .run(client, &config, std::future::pending())
-        .await
-        .unwrap_or_else(|error| panic!("{error:#}"))
+    let config = collect_config(out, price_book(), TenantRules::new(None), duration);
+    collect_by(&Collector::default(), server, &config).await
 }
 
 /// A dataset collected once for every test of a cluster: 70 simulated minutes.

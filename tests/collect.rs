@@ -98,29 +98,50 @@ pub(crate) async fn collect_with(
     out: &Path,
     duration: chrono::Duration,
 ) -> Summary {
-    let speed = SPEED;
-    let client = kube::Client::try_from(kube_config(server)).unwrap();
     let mut tenants = TenantRules::new(Some("tenant".into()));
     tenants.map = vec![(Pattern::new("la*"), "research".into())];
-    let config = CollectConfig {
+    let mut config = collect_config(out, price_book(), tenants, duration);
+    config.write_samples = true;
+    collect_by(collector, server, &config).await
+}
+
+/// How the tests collect: one sample a simulated minute at [`SPEED`] into
+/// `out` (cluster `test`), logged to `out/_wal`, until `duration` of
+/// sample time has passed; no `samples` table.
+pub(crate) fn collect_config(
+    out: &Path,
+    prices: PriceBook,
+    tenants: TenantRules,
+    duration: chrono::Duration,
+) -> CollectConfig {
+    CollectConfig {
         dataset: Dataset {
             target: kubetally::store::Target::Local(out.to_owned()),
             cluster: "test".into(),
             writer: "0".into(),
         },
-        interval: std::time::Duration::from_secs_f64(60.0 / speed),
+        interval: std::time::Duration::from_secs_f64(60.0 / SPEED),
         stop: StopAfter {
             samples: None,
             duration: Some(duration),
         },
-        write_samples: true,
+        write_samples: false,
         tenants,
-        prices: Arc::new(price_book()),
+        prices: Arc::new(prices),
         wal_dir: Some(out.join("_wal")),
         leader: None,
-    };
+    }
+}
+
+/// Runs `collector` with `config` against `server` over HTTP until it stops.
+pub(crate) async fn collect_by(
+    collector: &Collector,
+    server: &SimServer,
+    config: &CollectConfig,
+) -> Summary {
+    let client = kube::Client::try_from(kube_config(server)).unwrap();
     collector
-        .run(client, &config, std::future::pending())
+        .run(client, config, std::future::pending())
         .await
         .unwrap_or_else(|error| panic!("{error:#}"))
 }

@@ -23,6 +23,7 @@ mod recommend_cli;
 mod recommend_read;
 mod report;
 mod report_scan;
+mod resources;
 mod schema;
 mod serve;
 mod sim;

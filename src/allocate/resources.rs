@@ -434,3 +434,148 @@ fn cluster_fee(place: Option<&Whereabouts>, book: &PriceBook) -> Option<Resource
         .map(|price| (price.hourly_usd(1.0), price, Vec::new()));
     Some(priced(base, price))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::SlimNode;
+    use crate::pricing::{PricingOptions, RowOrigin, parse_resources};
+
+    const PRICES: &str = "kind,provider,region,sku,capacity_type,unit,usd,as_of,source
+disk,gcp,,pd-standard,on_demand,gib_month,0.73,,test
+cluster_fee,gcp,,standard,on_demand,hour,1.0,,test
+";
+
+    fn book(tier: Option<&str>) -> PriceBook {
+        let rows = parse_resources(PRICES, "test", RowOrigin::User).unwrap();
+        let options = PricingOptions {
+            cluster_tier: tier.map(str::to_owned),
+            ..PricingOptions::default()
+        };
+        PriceBook::new(Vec::new(), options)
+            .unwrap()
+            .with_resource_rows(rows)
+    }
+
+    fn inventory() -> Inventory {
+        let mut inventory = Inventory::default();
+        inventory.apply_node(SlimNode {
+            facts: crate::model::NodeFacts {
+                name: "gke-a".into(),
+                provider_id: Some("gce://p/us-central1-a/gke-a".into()),
+                labels: [(
+                    "node.kubernetes.io/instance-type".to_owned(),
+                    "e2-standard-4".to_owned(),
+                )]
+                .into(),
+                cpu_capacity: crate::model::Quantity::from_cores(4.0),
+                memory_capacity: crate::model::Quantity::from_bytes(16 << 30),
+                gpu_capacity: 0,
+                gpu_sharing: Default::default(),
+            },
+            allocatable_cpu_cores: 4.0,
+            allocatable_memory_bytes: 16 << 30,
+            created: None,
+            deleted: None,
+        });
+        inventory
+    }
+
+    fn disk(gib: i64, claimed: bool) -> Arc<SlimResource> {
+        Arc::new(SlimResource {
+            kind: BilledKind::Disk,
+            id: "pv-1".into(),
+            name: "pv-1".into(),
+            namespace: Some("shop".into()),
+            claim: Some("data".into()),
+            claimed,
+            phase: Some(if claimed {
+                VolumePhase::Bound
+            } else {
+                VolumePhase::Released
+            }),
+            size_bytes: gib << 30,
+            driver: "pd.csi.storage.gke.io".into(),
+            parameters: [("type".to_owned(), "pd-standard".to_owned())].into(),
+            region: Some("us-central1".into()),
+            ..SlimResource::default()
+        })
+    }
+
+    fn costs(versions: Vec<ResourceVersion>, tier: Option<&str>) -> Vec<ResourceCost> {
+        let start = crate::sim::epoch();
+        let hour: ResourceHour = [((BilledKind::Disk, Arc::from("pv-1")), versions)].into();
+        resource_costs(
+            start,
+            start + Duration::hours(1),
+            &hour,
+            &[],
+            &inventory(),
+            &book(tier),
+            &TenantRules::new(None),
+        )
+    }
+
+    fn at(minutes: i64, resource: Option<Arc<SlimResource>>) -> ResourceVersion {
+        ResourceVersion {
+            since: crate::sim::epoch() + Duration::minutes(minutes),
+            resource,
+        }
+    }
+
+    #[test]
+    fn a_resize_a_release_and_a_deletion_split_the_hour_between_who_paid() {
+        // 100 GiB at 0.001 a GiB-hour = 0.10 an hour; 200 GiB = 0.20.
+        let rows = costs(
+            vec![
+                at(0, Some(disk(100, true))),
+                at(20, Some(disk(200, true))),
+                at(30, Some(disk(200, false))),
+                at(45, None),
+            ],
+            Some("none"),
+        );
+        let got: Vec<(&str, &str, f64, f64)> = rows
+            .iter()
+            .map(|r| (r.state, &*r.tenant, r.running_seconds, r.cost_usd))
+            .collect();
+        let expected = [
+            ("unmounted", "shop", 1200.0, 0.10 / 3.0),
+            ("unmounted", "shop", 600.0, 0.20 / 6.0),
+            ("released", SHARED, 900.0, 0.05),
+        ];
+        assert_eq!(got.len(), expected.len(), "{rows:#?}");
+        for (got, expected) in got.iter().zip(expected) {
+            assert_eq!((got.0, got.1), (expected.0, expected.1));
+            assert!((got.2 - expected.2).abs() < 1e-9, "{got:?}");
+            assert!((got.3 - expected.3).abs() < 1e-12, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn a_change_the_bill_ignores_makes_one_row_and_the_fee_follows_the_tier() {
+        let mut relabelled = SlimResource::clone(&disk(100, true));
+        relabelled.labels = vec![("app".into(), "db".into())];
+        let rows = costs(
+            vec![
+                at(0, Some(disk(100, true))),
+                at(10, Some(Arc::new(relabelled))),
+            ],
+            None,
+        );
+        assert_eq!(rows.len(), 2, "{rows:#?}");
+        assert_eq!(rows[0].running_seconds, 3600.0);
+        let fee = rows.iter().find(|r| r.kind == CLUSTER_FEE).unwrap();
+        assert_eq!((fee.cost_usd, &*fee.tenant), (1.0, SHARED));
+        let unknown_tier = costs(vec![], Some("platinum"));
+        assert_eq!(unknown_tier.len(), 1);
+        assert_eq!(unknown_tier[0].price_source, "unpriced");
+        assert!(
+            unknown_tier[0]
+                .price_note
+                .as_deref()
+                .is_some_and(|note| note.contains("platinum")),
+            "{unknown_tier:?}"
+        );
+    }
+}

@@ -14,6 +14,7 @@ use chrono::NaiveDate;
 use crate::model::Provider;
 
 use super::book::{PriceSource, reference_region};
+use super::catalog::RowOrigin;
 use super::resources::{Measure, ResourceKey, ResourceKind, ResourceRow, ResourceUnit};
 use super::volume::{CloudDisk, DiskClass, azure_disk_tier};
 
@@ -256,8 +257,9 @@ impl ResourcePrices {
         })
     }
 
-    /// The row for a resource: in `region`, then region-wide, then the
-    /// provider's reference region (flagged `region_fallback`). `unit` picks
+    /// The row for a resource: a user's row for `region` or region-wide,
+    /// then an embedded one for `region` or region-wide, then the provider's
+    /// reference region (flagged `region_fallback`). `unit` picks
     /// one of an Autopilot class's rates; other kinds have one row per SKU.
     fn find(
         &self,
@@ -280,10 +282,18 @@ impl ResourcePrices {
                 measure,
             ))
         };
-        let own = [region.as_str(), ""]
+        // A user's row beats the embedded one even when the user's prices
+        // every region and the embedded one this region: a contract price
+        // is meant everywhere it is written.
+        let rows: Vec<&ResourceRow> = [region.as_str(), ""]
             .into_iter()
-            .find_map(lookup)
-            .map(|row| (row, PriceSource::from(row.origin), region.clone()));
+            .filter_map(lookup)
+            .collect();
+        let own = rows
+            .iter()
+            .find(|row| row.origin == RowOrigin::User)
+            .or(rows.first())
+            .map(|row| (*row, PriceSource::from(row.origin), region.clone()));
         let found = own.or_else(|| {
             let reference = reference_region(provider).filter(|r| *r != region)?;
             lookup(reference).map(|row| (row, PriceSource::RegionFallback, reference.to_owned()))
@@ -345,6 +355,22 @@ mod tests {
             } => (hourly_usd, price, adjustments),
             VolumeCost::NodeLocal => panic!("expected a priced volume"),
         }
+    }
+
+    #[test]
+    fn a_users_region_wide_row_beats_the_embedded_row_of_the_region() {
+        let mut book = prices("disk,gcp,us-central1,pd-ssd,on_demand,gib_month,0.17,,list\n");
+        let user = parse_resources(
+            &format!("{HEADER}disk,gcp,,pd-ssd,on_demand,gib_month,0.10,,contract\n"),
+            "mine.csv",
+            RowOrigin::User,
+        )
+        .unwrap();
+        let before = book.disk(&Provider::Gcp, "us-central1", "pd-ssd").unwrap();
+        assert_eq!(before.usd, 0.17);
+        book.extend(user);
+        let after = book.disk(&Provider::Gcp, "us-central1", "pd-ssd").unwrap();
+        assert_eq!((after.usd, after.price_source), (0.10, PriceSource::User));
     }
 
     #[test]
