@@ -118,6 +118,9 @@ fn thread_cpu() -> Option<Duration> {
 struct MemoryFigure {
     pods: usize,
     nodes: usize,
+    /// PersistentVolumes and PersistentVolumeClaims held.
+    volumes: usize,
+    claims: usize,
     strings: usize,
     rss_before: u64,
     rss_after: u64,
@@ -144,16 +147,18 @@ fn memory_child(url: &str) {
         // Let the watchers settle into their watches.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss_after = rss_bytes();
-        let (pods, nodes, strings) = {
+        let (pods, nodes, volumes, claims, strings) = {
             let inventory = lock(&inventory);
             (
                 inventory.pod_count(),
                 inventory.node_count(),
+                inventory.storage().volume_count(),
+                inventory.storage().claim_count(),
                 inventory.interner.len(),
             )
         };
         println!(
-            "MEMORY {pods} {nodes} {strings} {rss_before} {rss_after} {} {}",
+            "MEMORY {pods} {nodes} {volumes} {claims} {strings} {rss_before} {rss_after} {} {}",
             status_bytes("VmHWM"),
             sync.as_millis()
         );
@@ -182,6 +187,7 @@ fn sim_process(pods: usize, dir: &Path) -> (ChildGuard, String) {
         .args(["sim", "serve", "--listen", "127.0.0.1:0", "--speed", "1e-9"])
         .args(["--nodes", &spec.nodes.to_string()])
         .args(["--pods", &spec.pods.to_string()])
+        .args(["--claims", &spec.claims.to_string()])
         .arg("--kubeconfig-out")
         .arg(&kubeconfig)
         .stdout(Stdio::null())
@@ -225,12 +231,25 @@ fn measure_memory(pods: usize) -> MemoryFigure {
         .split_whitespace()
         .map(|f| f.parse().unwrap_or_else(|e| fail(e)))
         .collect();
-    let [pods, nodes, strings, rss_before, rss_after, peak, sync_ms] = fields[..] else {
+    let [
+        pods,
+        nodes,
+        volumes,
+        claims,
+        strings,
+        rss_before,
+        rss_after,
+        peak,
+        sync_ms,
+    ] = fields[..]
+    else {
         fail(format!("memory child printed {stdout}"))
     };
     MemoryFigure {
         pods: pods as usize,
         nodes: nodes as usize,
+        volumes: volumes as usize,
+        claims: claims as usize,
         strings: strings as usize,
         rss_before,
         rss_after,
@@ -567,13 +586,15 @@ fn bench_write(c: &mut Criterion, pods: usize, samples: &[Sample]) -> WriteFigur
 fn report_memory(figure: &MemoryFigure, asked: usize) {
     let grown = figure.rss_after.saturating_sub(figure.rss_before);
     println!(
-        "collect/{asked}: inventory memory: {:.0} bytes/pod (target <= 2048): RSS {:.1} -> {:.1} MiB (+{:.1} MiB) for {} pods, {} nodes, {} interned strings; peak RSS {:.1} MiB; synced in {:.2} s",
+        "collect/{asked}: inventory memory: {:.0} bytes/pod (target <= 2048): RSS {:.1} -> {:.1} MiB (+{:.1} MiB) for {} pods, {} nodes, {} volumes, {} claims, {} interned strings; peak RSS {:.1} MiB; synced in {:.2} s",
         grown as f64 / figure.pods.max(1) as f64,
         mib(figure.rss_before),
         mib(figure.rss_after),
         mib(grown),
         figure.pods,
         figure.nodes,
+        figure.volumes,
+        figure.claims,
         figure.strings,
         mib(figure.peak),
         figure.sync.as_secs_f64(),

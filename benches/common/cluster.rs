@@ -19,11 +19,14 @@ use tokio::task::JoinHandle;
 
 use super::fail;
 
-/// The simulated cluster of `pods` pods: nodes = pods / 30, seed 1.
+/// The simulated cluster of `pods` pods: nodes = pods / 30, bound
+/// PersistentVolumeClaims (with their volumes) = pods / 5 beside the
+/// StatefulSets' (issue #18: 30,000 at 150,000 pods), seed 1.
 pub fn spec(pods: usize) -> ClusterSpec {
     ClusterSpec {
         nodes: (pods / 30).max(1),
         pods,
+        claims: pods / 5,
         seed: 1,
         ..ClusterSpec::default()
     }

@@ -496,7 +496,7 @@ cluster_fee,gcp,,standard,on_demand,hour,1.0,,test
             }),
             size_bytes: gib << 30,
             driver: "pd.csi.storage.gke.io".into(),
-            parameters: [("type".to_owned(), "pd-standard".to_owned())].into(),
+            parameters: Arc::new([("type".to_owned(), "pd-standard".to_owned())].into()),
             region: Some("us-central1".into()),
             ..SlimResource::default()
         })
@@ -555,7 +555,7 @@ cluster_fee,gcp,,standard,on_demand,hour,1.0,,test
     #[test]
     fn a_change_the_bill_ignores_makes_one_row_and_the_fee_follows_the_tier() {
         let mut relabelled = SlimResource::clone(&disk(100, true));
-        relabelled.labels = vec![("app".into(), "db".into())];
+        relabelled.labels = Arc::new([("app".into(), "db".into())]);
         let rows = costs(
             vec![
                 at(0, Some(disk(100, true))),

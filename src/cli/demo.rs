@@ -249,6 +249,7 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
             seed: args.seed,
             autopilot: args.autopilot,
             gpu_nodes: args.gpu_nodes,
+            ..ClusterSpec::default()
         },
         speed: args.speed.unwrap_or(1.0),
         step: args

@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// node's class, and GKE's system DaemonSets in kube-system.
     #[arg(long)]
     pub autopilot: bool,
+    /// Add this many bound PersistentVolumeClaims (with their volumes, in
+    /// the tenants' namespaces, mounted by nothing) beyond the StatefulSets'.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub claims: usize,
     /// Write a kubeconfig pointing at the server to this file.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig_out: Option<PathBuf>,
@@ -118,6 +122,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             seed: serve.seed,
             gpu_nodes: serve.gpu_nodes,
             autopilot: serve.autopilot,
+            claims: serve.claims,
         },
         speed: serve.speed,
         faults,

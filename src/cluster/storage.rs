@@ -102,7 +102,7 @@ pub struct SlimBalancer {
     /// `spec.loadBalancerClass` (`service.k8s.aws/nlb`, …).
     pub class: Option<Arc<str>>,
     /// Annotations that choose the kind of balancer a cloud provisions.
-    pub annotations: BTreeMap<String, String>,
+    pub annotations: Arc<BTreeMap<String, String>>,
 }
 
 /// Service annotations that choose what kind of load balancer a cloud
@@ -154,7 +154,7 @@ pub struct SlimResource {
     pub claimed: bool,
     /// The claim's or the Service's labels (tenant rules read them as a
     /// pod's).
-    pub labels: Vec<(Arc<str>, Arc<str>)>,
+    pub labels: Labels,
     pub phase: Option<VolumePhase>,
     pub created: Option<DateTime<Utc>>,
     pub size_bytes: i64,
@@ -162,8 +162,11 @@ pub struct SlimResource {
     /// The volume's driver (or, when the volume does not name one, its
     /// class' provisioner).
     pub driver: Arc<str>,
-    /// The class' parameters overlaid with the volume's attributes.
-    pub parameters: BTreeMap<String, String>,
+    /// The class' parameters overlaid with the volume's attributes (only
+    /// those that price a disk, [`crate::pricing::DISK_PARAMETERS`]), or a
+    /// balancer's annotations that choose its kind. Shared with the class
+    /// when the volume adds none: thousands of volumes hold one map.
+    pub parameters: Arc<BTreeMap<String, String>>,
     /// The disk's id or the balancer's ingress address.
     pub handle: Option<Arc<str>>,
     pub region: Option<Arc<str>>,
@@ -283,13 +286,19 @@ impl Storage {
             .storage_class
             .as_ref()
             .and_then(|name| self.classes.get(name));
-        let mut parameters = class.map(|c| (*c.parameters).clone()).unwrap_or_default();
-        parameters.extend(
-            volume
-                .attributes
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone())),
-        );
+        let parameters = match class {
+            Some(class) if volume.attributes.is_empty() => class.parameters.clone(),
+            _ => {
+                let mut merged = class.map(|c| (*c.parameters).clone()).unwrap_or_default();
+                merged.extend(
+                    volume
+                        .attributes
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
+                Arc::new(merged)
+            }
+        };
         let driver = if volume.driver.is_empty() {
             class.map(|c| c.provisioner.clone()).unwrap_or_default()
         } else {
@@ -302,7 +311,7 @@ impl Storage {
             namespace: volume.claim.as_ref().map(|(ns, _)| ns.clone()),
             claim: volume.claim.as_ref().map(|(_, name)| name.clone()),
             claimed: claim.is_some(),
-            labels: claim.map(|c| c.labels.to_vec()).unwrap_or_default(),
+            labels: claim.map(|c| c.labels.clone()).unwrap_or_default(),
             phase: Some(volume.phase),
             created: volume.created,
             size_bytes: volume.capacity_bytes,
@@ -325,7 +334,7 @@ fn balancer_resource(balancer: &SlimBalancer) -> SlimResource {
         namespace: Some(balancer.namespace.clone()),
         claim: None,
         claimed: true,
-        labels: balancer.labels.to_vec(),
+        labels: balancer.labels.clone(),
         phase: None,
         created: balancer.created,
         size_bytes: 0,
@@ -388,7 +397,7 @@ mod tests {
         let bound = &resources[0];
         assert_eq!(bound.namespace.as_deref(), Some("shop"));
         assert!(bound.claimed);
-        assert_eq!(bound.labels, vec![("team".into(), "acme".into())]);
+        assert_eq!(bound.labels.to_vec(), vec![("team".into(), "acme".into())]);
         // The volume's own attribute wins over the class' parameter.
         assert_eq!(bound.parameters["type"], "pd-ssd");
         assert_eq!(bound.parameters["replication-type"], "regional-pd");

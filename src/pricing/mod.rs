@@ -51,4 +51,7 @@ pub use resources::{
     Measure, RESOURCE_COLUMNS, ResourceKey, ResourceKind, ResourceRow, ResourceUnit,
     is_resource_file, parse_resources,
 };
-pub use volume::{CloudDisk, DiskClass, TypeFrom, azure_disk_tier, classify_disk, drivers};
+pub use volume::{
+    CloudDisk, DISK_PARAMETERS, DiskClass, TypeFrom, azure_disk_tier, classify_disk, drivers,
+    is_disk_parameter,
+};

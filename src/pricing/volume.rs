@@ -30,6 +30,23 @@ pub mod drivers {
     pub const LOCAL_PATH: &str = "rancher.io/local-path";
 }
 
+/// The StorageClass parameters and volume attributes [`classify_disk`]
+/// reads (compared case-insensitively): everything else a volume carries
+/// (provisioner identities, fs types) does not move its price, so the
+/// collector keeps only these.
+pub const DISK_PARAMETERS: [&str; 4] = [TYPE, REPLICATION_TYPE, SKU_NAME, STORAGE_ACCOUNT_TYPE];
+const TYPE: &str = "type";
+const REPLICATION_TYPE: &str = "replication-type";
+const SKU_NAME: &str = "skuName";
+const STORAGE_ACCOUNT_TYPE: &str = "storageaccounttype";
+
+/// Whether `key` is one of [`DISK_PARAMETERS`].
+pub fn is_disk_parameter(key: &str) -> bool {
+    DISK_PARAMETERS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(key))
+}
+
 /// The GCE `replication-type` value of a regional persistent disk.
 pub const GCE_REGIONAL_PD: &str = "regional-pd";
 
@@ -99,15 +116,15 @@ pub fn classify_disk(
     };
     match driver {
         drivers::GCE_PD_CSI | drivers::GCE_PD_IN_TREE => {
-            let regional = parameter(&["replication-type"])
+            let regional = parameter(&[REPLICATION_TYPE])
                 .is_some_and(|value| value.eq_ignore_ascii_case(GCE_REGIONAL_PD))
                 || volume_handle.is_some_and(|handle| handle.contains("/regions/"));
-            let given = parameter(&["type"]).map(str::to_ascii_lowercase);
+            let given = parameter(&[TYPE]).map(str::to_ascii_lowercase);
             // Both document pd-standard as the default type.
             cloud(Provider::Gcp, given.as_deref(), "pd-standard", regional)
         }
         drivers::AWS_EBS_CSI | drivers::AWS_EBS_IN_TREE => {
-            let given = parameter(&["type"]).map(str::to_ascii_lowercase);
+            let given = parameter(&[TYPE]).map(str::to_ascii_lowercase);
             // The CSI driver defaults to gp3; the in-tree plugin to gp2.
             let default = if driver == drivers::AWS_EBS_CSI {
                 "gp3"
@@ -117,7 +134,7 @@ pub fn classify_disk(
             cloud(Provider::Aws, given.as_deref(), default, false)
         }
         drivers::AZURE_DISK_CSI | drivers::AZURE_DISK_IN_TREE => {
-            let given = parameter(&["skuName", "storageaccounttype"]).map(azure_sku_spelling);
+            let given = parameter(&[SKU_NAME, STORAGE_ACCOUNT_TYPE]).map(azure_sku_spelling);
             match (given, driver) {
                 (Some(sku), _) => cloud(Provider::Azure, Some(&sku), "", false),
                 // The CSI driver documents StandardSSD_LRS as its default.

@@ -34,6 +34,10 @@ pub struct ClusterSpec {
     /// GKE Autopilot mode: Google-managed nodes of compute classes, pods
     /// selecting the class of their node, GKE's system pods ([`super::autopilot`]).
     pub autopilot: bool,
+    /// Bound PersistentVolumeClaims beyond the StatefulSets' (each with its
+    /// volume, mounted by nothing), for sizing the collector's storage
+    /// watches ([`super::storage::Volumes::generate`]).
+    pub claims: usize,
 }
 
 impl Default for ClusterSpec {
@@ -46,6 +50,7 @@ impl Default for ClusterSpec {
             seed: 1,
             gpu_nodes: false,
             autopilot: false,
+            claims: 0,
         }
     }
 }
@@ -507,7 +512,9 @@ pub fn generate(spec: &ClusterSpec, store: &Etcd) -> Result<ClusterModel, EtcdEr
     }
     super::services::generate(store, now)?;
     model.volumes = Volumes::new(spec.seed);
-    model.volumes.generate(store, &model.nodes, now)?;
+    model
+        .volumes
+        .generate(store, &model.nodes, now, spec.claims)?;
     Ok(model)
 }
 

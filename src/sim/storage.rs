@@ -445,7 +445,8 @@ impl Volumes {
     /// Writes the classes, the claims of every StatefulSet pod (bound in its
     /// node's cloud and zone; Pending while the pod is unscheduled), claims
     /// left behind by a scale-down, claims nothing consumes yet, volumes
-    /// released by deleted claims and a local SSD; queues the churn.
+    /// released by deleted claims, a local SSD, and `extra` more bound
+    /// claims spread over the tenants; queues the churn.
     ///
     /// # Errors
     ///
@@ -455,6 +456,7 @@ impl Volumes {
         store: &Etcd,
         nodes: &[String],
         now: DateTime<Utc>,
+        extra: usize,
     ) -> Result<(), EtcdError> {
         let created = now - Duration::days(90);
         for class in &CLASSES {
@@ -551,6 +553,16 @@ impl Volumes {
             )?;
             if let Some(node) = &gcp.node {
                 store.put(PERSISTENT_VOLUMES, local_volume(node, created))?;
+            }
+        }
+        if let Some(gcp) = &gcp_node {
+            let mut topology = gcp.clone();
+            topology.node = None;
+            for n in 0..extra {
+                let namespace = CHURN_NAMESPACES[n % CHURN_NAMESPACES.len()];
+                let gib = [10, 20, 50, 100][n / CHURN_NAMESPACES.len() % 4];
+                let claim = self.claim(namespace, &format!("scratch-{n:06}"), CHURN_CLASS, gib);
+                self.bind_or_wait(store, claim, Some(&topology), claimed, None)?;
             }
         }
         if let Some(aws) = &aws_node {
@@ -859,6 +871,40 @@ mod tests {
         };
         let model = generate(&spec, &store)?;
         Ok((store, model))
+    }
+
+    #[test]
+    fn extra_claims_are_bound_each_to_its_own_volume_and_nothing_else_changes()
+    -> Result<(), EtcdError> {
+        let (plain, _) = cluster(3)?;
+        let store = Etcd::new(1_000_000);
+        let spec = ClusterSpec {
+            seed: 3,
+            claims: 9,
+            ..ClusterSpec::default()
+        };
+        generate(&spec, &store)?;
+        let count = |store: &Etcd, resource| all(store, resource).len();
+        assert_eq!(
+            count(&store, PERSISTENT_VOLUME_CLAIMS),
+            count(&plain, PERSISTENT_VOLUME_CLAIMS) + 9
+        );
+        assert_eq!(
+            count(&store, PERSISTENT_VOLUMES),
+            count(&plain, PERSISTENT_VOLUMES) + 9
+        );
+        let scratch: Vec<Value> = all(&store, PERSISTENT_VOLUME_CLAIMS)
+            .into_iter()
+            .filter(|c| {
+                c["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("scratch-"))
+            })
+            .collect();
+        assert_eq!(scratch.len(), 9);
+        assert!(scratch.iter().all(|c| c["status"]["phase"] == "Bound"));
+        assert_eq!(count(&store, PODS), count(&plain, PODS));
+        Ok(())
     }
 
     #[test]

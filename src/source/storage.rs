@@ -13,7 +13,7 @@ use crate::cluster::{
     Interner, SlimBalancer, SlimClaim, SlimStorageClass, SlimVolume, VolumePhase,
 };
 use crate::model::Quantity;
-use crate::pricing::drivers;
+use crate::pricing::{drivers, is_disk_parameter};
 
 /// Node labels a volume's node affinity pins its zone with.
 const ZONE_KEYS: [&str; 4] = [
@@ -31,7 +31,15 @@ pub fn slim_class(class: &StorageClass, interner: &mut Interner) -> SlimStorageC
     SlimStorageClass {
         name: interner.get(class.metadata.name.as_deref().unwrap_or_default()),
         provisioner: interner.get(&class.provisioner),
-        parameters: Arc::new(class.parameters.clone().unwrap_or_default()),
+        parameters: Arc::new(
+            class
+                .parameters
+                .iter()
+                .flatten()
+                .filter(|(key, _)| is_disk_parameter(key))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
     }
 }
 
@@ -44,7 +52,13 @@ pub fn slim_volume(volume: &PersistentVolume, interner: &mut Interner) -> SlimVo
     let (driver, handle): (&str, Option<&str>) = match spec {
         Some(spec) => {
             if let Some(csi) = &spec.csi {
-                attributes = csi.volume_attributes.clone().unwrap_or_default();
+                attributes = csi
+                    .volume_attributes
+                    .iter()
+                    .flatten()
+                    .filter(|(key, _)| is_disk_parameter(key))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 (csi.driver.as_str(), Some(csi.volume_handle.as_str()))
             } else if let Some(pd) = &spec.gce_persistent_disk {
                 (drivers::GCE_PD_IN_TREE, Some(pd.pd_name.as_str()))
@@ -175,13 +189,14 @@ pub fn slim_balancer(service: &Service, interner: &mut Interner) -> Option<SlimB
         created: meta.creation_timestamp.as_ref().map(timestamp),
         ingress: Arc::from(ingress),
         class: spec.load_balancer_class.as_deref().map(|c| interner.get(c)),
-        annotations: meta
-            .annotations
-            .iter()
-            .flatten()
-            .filter(|(k, _)| BALANCER_ANNOTATIONS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        annotations: Arc::new(
+            meta.annotations
+                .iter()
+                .flatten()
+                .filter(|(k, _)| BALANCER_ANNOTATIONS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
     })
 }
 
