@@ -14,7 +14,8 @@ pub use hour::{
     SampleContext, hour_of, sort_allocation, spans, tenant_of, window_hour,
 };
 pub use resources::{
-    CLUSTER_FEE, ResourceCost, ResourceHour, ResourceVersion, Whereabouts, resource_costs,
+    CLUSTER_FEE, ResourceCost, ResourceHour, ResourceVersion, Whereabouts, hourly_now,
+    resource_costs,
 };
 pub use tenant::{Pattern, SHARED, TenantMapError, TenantRules, parse_tenant_map};
 pub use workloads::{WorkloadRow, sort_workloads, workload_rows};

@@ -174,6 +174,24 @@ pub fn resource_costs(
     rows
 }
 
+/// What each disk and load balancer the inventory holds now, and the
+/// cluster fee, cost an hour (`/metrics`), priced as the hour's rows are;
+/// without time, and every claimed disk `unmounted` (mounts are an hour's).
+pub fn hourly_now(inventory: &Inventory, book: &PriceBook) -> Vec<ResourceCost> {
+    let place = Whereabouts::of(inventory);
+    let rules = TenantRules::new(None);
+    let mounted = HashSet::new();
+    let resources = inventory.storage().resources();
+    resources
+        .iter()
+        .filter_map(|resource| match resource.kind {
+            BilledKind::Disk => disk(resource, &mounted, place.as_ref(), book, &rules, inventory),
+            BilledKind::LoadBalancer => balancer(resource, place.as_ref(), book, &rules, inventory),
+        })
+        .chain(cluster_fee(place.as_ref(), book))
+        .collect()
+}
+
 /// Rows of one resource that came out the same (a version changed what the
 /// bill does not depend on) become one.
 fn merge_spans(rows: &mut Vec<ResourceCost>) {

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use crate::allocate::Sample;
+use crate::allocate::{CLUSTER_FEE, ResourceCost, Sample, hourly_now};
 use crate::cluster::{Collection, SharedInventory, SlimNode, lock};
 use crate::collect::Stats;
 use crate::model::CapacityType;
@@ -83,6 +83,24 @@ pub const NODE_IS_SPOT: FamilySpec = node_gauge(
     "kubecost_node_is_spot",
     "1 if the node is spot or preemptible capacity, else 0.",
 );
+pub const PV_HOURLY_COST: FamilySpec = FamilySpec {
+    name: "pv_hourly_cost",
+    kind: Kind::Gauge,
+    labels: &["volumename", "persistentvolume", "provider_id"],
+    help: "Hourly cost of one GiB of this persistent volume, USD (OpenCost's unit).",
+};
+pub const LOAD_BALANCER_COST: FamilySpec = FamilySpec {
+    name: "kubecost_load_balancer_cost",
+    kind: Kind::Gauge,
+    labels: &["ingress_ip", "namespace", "service_name"],
+    help: "Hourly cost of this Service's load balancer, USD.",
+};
+pub const CLUSTER_MANAGEMENT_COST: FamilySpec = FamilySpec {
+    name: "kubecost_cluster_management_cost",
+    kind: Kind::Gauge,
+    labels: &["provisioner_name"],
+    help: "Hourly cluster management fee, USD; provisioner_name is the provider (gcp, aws, azure).",
+};
 pub const CONTAINER_CPU_ALLOCATION: FamilySpec = container_gauge(
     "container_cpu_allocation",
     "Cores allocated to the container in the newest sample: max(request, usage).",
@@ -191,13 +209,16 @@ pub const CACHE_SYNCED: FamilySpec = FamilySpec {
 };
 
 /// Every family `/metrics` writes, in the order it writes them.
-pub const FAMILIES: [FamilySpec; 27] = [
+pub const FAMILIES: [FamilySpec; 30] = [
     NODE_CPU_HOURLY_COST,
     NODE_RAM_HOURLY_COST,
     NODE_GPU_HOURLY_COST,
     NODE_GPU_COUNT,
     NODE_TOTAL_HOURLY_COST,
     NODE_IS_SPOT,
+    PV_HOURLY_COST,
+    LOAD_BALANCER_COST,
+    CLUSTER_MANAGEMENT_COST,
     CONTAINER_CPU_ALLOCATION,
     CONTAINER_MEMORY_ALLOCATION_BYTES,
     CONTAINER_GPU_ALLOCATION,
@@ -252,9 +273,11 @@ struct CacheView {
     pods: usize,
     node_count: usize,
     synced: Vec<(&'static str, bool)>,
+    /// Disks, load balancers and the fee, priced per hour.
+    resources: Vec<ResourceCost>,
 }
 
-fn cache_view(inventory: &SharedInventory) -> CacheView {
+fn cache_view(inventory: &SharedInventory, prices: &PriceBook) -> CacheView {
     let inventory = lock(inventory);
     // Live nodes only, each once: a retired node has a deletion time, and a
     // node re-created under the same name keeps its live entry (listed first).
@@ -287,6 +310,7 @@ fn cache_view(inventory: &SharedInventory) -> CacheView {
             .iter()
             .map(|c| (c.as_str(), inventory.synced(*c)))
             .collect(),
+        resources: hourly_now(&inventory, prices),
     }
 }
 
@@ -327,7 +351,7 @@ fn node_line(node: &SlimNode, prices: &PriceBook) -> NodeLine {
 
 /// Renders the whole exposition.
 pub fn render(sources: &Sources<'_>) -> String {
-    let cache = cache_view(sources.inventory);
+    let cache = cache_view(sources.inventory, sources.prices);
     let nodes: Vec<NodeLine> = cache
         .nodes
         .iter()
@@ -340,6 +364,7 @@ pub fn render(sources: &Sources<'_>) -> String {
     // About 150 bytes a series; three families per container.
     let mut text = Exposition::with_capacity(4096 + nodes.len() * 6 * 200 + latest.len() * 2 * 160);
     write_nodes(&mut text, &nodes);
+    write_resources(&mut text, &cache.resources);
     write_containers(&mut text, &latest, &cache.gpus);
     drop(latest);
     write_own(&mut text, sources, &cache, &nodes);
@@ -362,6 +387,31 @@ fn write_nodes(text: &mut Exposition, nodes: &[NodeLine]) {
             let labels = node.labels.each_ref().map(String::as_str);
             family.sample(&labels, value(node));
         }
+    }
+}
+
+fn write_resources(text: &mut Exposition, resources: &[ResourceCost]) {
+    let mut volumes = text.family(&PV_HOURLY_COST);
+    for disk in resources.iter().filter(|r| r.kind == "disk") {
+        let Some(gib) = disk.size_gib.filter(|gib| *gib > 0.0) else {
+            continue;
+        };
+        let handle = disk.provider_resource_id.as_deref().unwrap_or_default();
+        let name = &*disk.resource_name;
+        volumes.sample(&[name, name, handle], disk.hourly_usd / gib);
+    }
+    let mut balancers = text.family(&LOAD_BALANCER_COST);
+    for balancer in resources.iter().filter(|r| r.kind == "load_balancer") {
+        let labels = [
+            balancer.provider_resource_id.as_deref().unwrap_or_default(),
+            balancer.namespace.as_deref().unwrap_or_default(),
+            &*balancer.resource_name,
+        ];
+        balancers.sample(&labels, balancer.hourly_usd);
+    }
+    let mut fee = text.family(&CLUSTER_MANAGEMENT_COST);
+    for row in resources.iter().filter(|r| r.kind == CLUSTER_FEE) {
+        fee.sample(&[row.provider.as_str()], row.hourly_usd);
     }
 }
 
@@ -542,6 +592,52 @@ mod tests {
             ],
         ));
         inventory
+    }
+
+    #[test]
+    fn disks_balancers_and_the_fee_carry_opencosts_names_labels_and_units() {
+        use crate::cluster::{SlimBalancer, SlimVolume, VolumePhase};
+        let mut inventory = standard_inventory();
+        inventory.apply_volume(SlimVolume {
+            name: "pv-1".into(),
+            capacity_bytes: 100 << 30,
+            driver: "pd.csi.storage.gke.io".into(),
+            handle: Some("projects/p/zones/us-central1-a/disks/pv-1".into()),
+            phase: VolumePhase::Available,
+            region: Some("us-central1".into()),
+            attributes: [("type".to_owned(), "pd-ssd".to_owned())].into(),
+            ..SlimVolume::default()
+        });
+        inventory.apply_service(
+            "s1",
+            Some(SlimBalancer {
+                uid: "s1".into(),
+                namespace: "shop".into(),
+                name: "web".into(),
+                ingress: "34.1.2.3".into(),
+                ..SlimBalancer::default()
+            }),
+        );
+        let text = rendered(inventory, Vec::new());
+        // The embedded catalog: pd-ssd 0.17 a GiB-month, a forwarding rule
+        // 0.025 an hour, GKE's fee 0.10 an hour.
+        let gib_hour = 0.17 / 730.0;
+        assert!(
+            text.contains(&format!(
+                "pv_hourly_cost{{volumename=\"pv-1\",persistentvolume=\"pv-1\",provider_id=\"projects/p/zones/us-central1-a/disks/pv-1\"}} {gib_hour}\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "kubecost_load_balancer_cost{ingress_ip=\"34.1.2.3\",namespace=\"shop\",service_name=\"web\"} 0.025\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("kubecost_cluster_management_cost{provisioner_name=\"gcp\"} 0.1\n"),
+            "{text}"
+        );
     }
 
     #[test]
