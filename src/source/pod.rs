@@ -248,16 +248,24 @@ pub fn slim_pod(pod: &Pod, interner: &mut Interner) -> SlimPod {
         .flatten()
         .map(|(k, v)| (interner.get(k), interner.get(v)))
         .collect();
+    let claims: Vec<Arc<str>> = spec
+        .and_then(|s| s.volumes.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.persistent_volume_claim.as_ref())
+        .map(|c| interner.get(&c.claim_name))
+        .collect();
+    let claims = interner.names(claims);
     SlimPod {
         uid: Arc::from(meta.uid.as_deref().unwrap_or_default()),
-        node_selector: node_selector.into(),
+        node_selector: interner.pairs(node_selector),
         namespace: interner.get(meta.namespace.as_deref().unwrap_or_default()),
         name: Arc::from(meta.name.as_deref().unwrap_or_default()),
         node: spec
             .and_then(|s| s.node_name.as_deref())
             .filter(|n| !n.is_empty())
             .map(|n| interner.get(n)),
-        labels: labels.into(),
+        labels: interner.pairs(labels),
         owner,
         phase,
         started: status.and_then(|s| s.start_time.as_ref()).map(timestamp),
@@ -270,13 +278,7 @@ pub fn slim_pod(pod: &Pod, interner: &mut Interner) -> SlimPod {
             .and_then(|c| c.last_transition_time.as_ref())
             .map(timestamp),
         containers,
-        claims: spec
-            .and_then(|s| s.volumes.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.persistent_volume_claim.as_ref())
-            .map(|c| interner.get(&c.claim_name))
-            .collect(),
+        claims,
     }
 }
 

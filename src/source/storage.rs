@@ -139,12 +139,15 @@ pub fn slim_claim(claim: &PersistentVolumeClaim, interner: &mut Interner) -> Sli
     SlimClaim {
         namespace: interner.get(meta.namespace.as_deref().unwrap_or_default()),
         name: interner.get(meta.name.as_deref().unwrap_or_default()),
-        labels: meta
-            .labels
-            .iter()
-            .flatten()
-            .map(|(k, v)| (interner.get(k), interner.get(v)))
-            .collect(),
+        labels: {
+            let labels = meta
+                .labels
+                .iter()
+                .flatten()
+                .map(|(k, v)| (interner.get(k), interner.get(v)))
+                .collect();
+            interner.pairs(labels)
+        },
         volume: claim
             .spec
             .as_ref()
