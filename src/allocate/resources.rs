@@ -46,6 +46,11 @@ pub type ResourceHour = BTreeMap<(BilledKind, Arc<str>), Vec<ResourceVersion>>;
 /// `kind` of the cluster fee's row.
 pub const CLUSTER_FEE: &str = "cluster_fee";
 
+/// `state` of a disk a pod that ran in the hour mounts; every other disk
+/// state is a disk nobody used (`unmounted`: its tenant's waste; the rest:
+/// overhead), which the report lists.
+pub const MOUNTED: &str = "mounted";
+
 /// One `resources` row: one resource's cost in one hour.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceCost {
@@ -323,7 +328,7 @@ fn disk(
                 resource.claim.as_deref().unwrap_or_default(),
             );
             if mounted.contains(&key) {
-                "mounted"
+                MOUNTED
             } else {
                 "unmounted"
             }
@@ -353,7 +358,7 @@ fn disk(
         provider: provider.as_str().to_owned(),
         region: region.clone(),
         size_gib: Some(size_gib),
-        ..empty_row("disk", resource)
+        ..empty_row(BilledKind::Disk.as_str(), resource)
     };
     let price = book
         .resources()
@@ -398,7 +403,7 @@ fn balancer(
         provider: provider.as_str().to_owned(),
         region: region.clone(),
         sku: Some(sku.to_owned()),
-        ..empty_row("load_balancer", resource)
+        ..empty_row(BilledKind::LoadBalancer.as_str(), resource)
     };
     let price = book
         .resources()
