@@ -158,9 +158,9 @@ fn the_invoices_add_up_to_the_node_cost_on_every_basis_and_rule() {
                     let value = |i: usize| -> f64 {
                         record[i].parse().unwrap_or_else(|e| panic!("{case}: {e}"))
                     };
-                    let parts = value(5) + value(6) + value(7);
-                    assert!((parts - value(8)).abs() < 1e-9, "{case}: {record:?}");
-                    total += value(8);
+                    let parts: f64 = (5..10).map(value).sum();
+                    assert!((parts - value(10)).abs() < 1e-9, "{case}: {record:?}");
+                    total += value(10);
                     tenants.push(record[0].to_owned());
                 }
                 assert!(
