@@ -11,69 +11,15 @@
 //! (`Session::open`), so its report is what it was.
 
 use chrono::NaiveDate;
-use serde::Serialize;
 
 use super::ReportError;
 use super::frame::run;
 use super::model::UnusedVolume;
 use super::options::By;
 use super::sql::Fragments;
-use crate::allocate::resources::CLUSTER_FEE;
+pub use crate::allocate::resources::{Part, Parts};
 use crate::analyze::Session;
 use crate::cluster::BilledKind;
-
-/// What a `resources` row pays for, as the invoice names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    /// Disks.
-    Storage,
-    /// Load balancers, and any kind a newer collector writes that this
-    /// version does not know (so its money is still counted somewhere).
-    Network,
-    /// The cluster management fee (always shared).
-    Fee,
-}
-
-impl Part {
-    /// The part of `kind` (`resources.kind`).
-    pub fn of(kind: &str) -> Part {
-        if kind == BilledKind::Disk.as_str() {
-            Part::Storage
-        } else if kind == CLUSTER_FEE {
-            Part::Fee
-        } else {
-            Part::Network
-        }
-    }
-}
-
-/// Money by part.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Parts {
-    pub storage_usd: f64,
-    pub network_usd: f64,
-    pub fee_usd: f64,
-}
-
-impl Parts {
-    pub fn add(&mut self, part: Part, usd: f64) {
-        match part {
-            Part::Storage => self.storage_usd += usd,
-            Part::Network => self.network_usd += usd,
-            Part::Fee => self.fee_usd += usd,
-        }
-    }
-
-    pub fn plus(&mut self, more: &Parts) {
-        self.storage_usd += more.storage_usd;
-        self.network_usd += more.network_usd;
-        self.fee_usd += more.fee_usd;
-    }
-
-    pub fn total(&self) -> f64 {
-        self.storage_usd + self.network_usd + self.fee_usd
-    }
-}
 
 /// One resource's (or one tenant's) cost in a bucket.
 #[derive(Debug, Clone)]
@@ -185,14 +131,6 @@ pub(super) fn unused_volumes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_kind_has_its_part_and_an_unknown_one_still_counts() {
-        assert_eq!(Part::of("disk"), Part::Storage);
-        assert_eq!(Part::of("load_balancer"), Part::Network);
-        assert_eq!(Part::of("cluster_fee"), Part::Fee);
-        assert_eq!(Part::of("nat_gateway"), Part::Network);
-    }
 
     #[test]
     fn a_resource_is_named_as_its_line_under_each_grouping() {
