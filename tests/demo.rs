@@ -76,9 +76,15 @@ fn the_summary_prints_the_clusters_cost_by_part_and_where_it_went() {
     let cluster = cost("cost");
     let parts = cost("nodes") + cost("disks") + cost("balancers") + cost("fee");
     // Each figure is rounded to the cent: four of them to within 2 cents.
-    assert!((cluster - parts).abs() <= 0.02, "{cluster} != {parts}:\n{out}");
+    assert!(
+        (cluster - parts).abs() <= 0.02,
+        "{cluster} != {parts}:\n{out}"
+    );
     let charged = bill("tenants") + bill("shared") + bill("idle");
-    assert!((cluster - charged).abs() <= 0.02, "{cluster} != {charged}:\n{out}");
+    assert!(
+        (cluster - charged).abs() <= 0.02,
+        "{cluster} != {charged}:\n{out}"
+    );
     // The parts are the dataset's.
     let sum = |table: &str, column: &str, kind: Option<&str>| -> f64 {
         rows(&read(dir.path(), table))
@@ -90,13 +96,19 @@ fn the_summary_prints_the_clusters_cost_by_part_and_where_it_went() {
     let checks = [
         ("nodes", sum("nodes", "total_cost_usd", None)),
         ("disks", sum("resources", "cost_usd", Some("disk"))),
-        ("balancers", sum("resources", "cost_usd", Some("load_balancer"))),
+        (
+            "balancers",
+            sum("resources", "cost_usd", Some("load_balancer")),
+        ),
         ("fee", sum("resources", "cost_usd", Some("cluster_fee"))),
     ];
     for (label, want) in checks {
         assert!(want > 0.0, "the demo has {label}");
         let shown = cost(label);
-        assert!((shown - want).abs() <= 0.005, "{label}: {shown} != {want}:\n{out}");
+        assert!(
+            (shown - want).abs() <= 0.005,
+            "{label}: {shown} != {want}:\n{out}"
+        );
     }
     let idle = sum("nodes", "idle_cost_usd", None);
     assert!((bill("idle") - idle).abs() <= 0.005, "idle: {idle}:\n{out}");

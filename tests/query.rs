@@ -85,15 +85,62 @@ const TABLES: [&kubetally::store::schema::Table; 5] = [
     &kubetally::store::schema::WORKLOADS,
 ];
 
-/// Disks and a load balancer of the scenario's namespaces, each hour:
-/// (kind, name, namespace, tenant, claim, state, size GiB, USD per hour).
+/// A disk or load balancer added to the scenario's hours.
+struct Billed {
+    kind: &'static str,
+    name: &'static str,
+    namespace: &'static str,
+    tenant: &'static str,
+    claim: &'static str,
+    state: &'static str,
+    size_gib: f64,
+    hourly_usd: f64,
+}
+
+/// Disks and a load balancer of the scenario's namespaces, each hour.
 /// `shop`'s data disk is mounted, its scratch disk not (acme's waste); a
 /// released disk no claim holds is overhead; `web` (globex) has a balancer.
-pub(crate) const DISKS_AND_BALANCERS: [(&str, &str, &str, &str, &str, &str, f64, f64); 4] = [
-    ("disk", "pvc-data", "shop", "acme", "shop/data-api-0", "mounted", 100.0, 0.01),
-    ("disk", "pvc-scratch", "shop", "acme", "shop/scratch", "unmounted", 50.0, 0.005),
-    ("disk", "pvc-old-reports", "", "__shared__", "web/old-reports", "released", 200.0, 0.02),
-    ("load_balancer", "front", "web", "globex", "", "provisioned", 0.0, 0.025),
+const DISKS_AND_BALANCERS: [Billed; 4] = [
+    Billed {
+        kind: "disk",
+        name: "pvc-data",
+        namespace: "shop",
+        tenant: "acme",
+        claim: "shop/data-api-0",
+        state: "mounted",
+        size_gib: 100.0,
+        hourly_usd: 0.01,
+    },
+    Billed {
+        kind: "disk",
+        name: "pvc-scratch",
+        namespace: "shop",
+        tenant: "acme",
+        claim: "shop/scratch",
+        state: "unmounted",
+        size_gib: 50.0,
+        hourly_usd: 0.005,
+    },
+    Billed {
+        kind: "disk",
+        name: "pvc-old-reports",
+        namespace: "",
+        tenant: "__shared__",
+        claim: "web/old-reports",
+        state: "released",
+        size_gib: 200.0,
+        hourly_usd: 0.02,
+    },
+    Billed {
+        kind: "load_balancer",
+        name: "front",
+        namespace: "web",
+        tenant: "globex",
+        claim: "",
+        state: "provisioned",
+        size_gib: 0.0,
+        hourly_usd: 0.025,
+    },
 ];
 
 /// Writes [`DISKS_AND_BALANCERS`] as a `resources` file of each of the
@@ -109,7 +156,17 @@ fn add_disks_and_balancers(root: &Path) {
         let start = epoch + chrono::Duration::hours(hour);
         let rows: Vec<ResourceCost> = DISKS_AND_BALANCERS
             .iter()
-            .map(|&(kind, name, namespace, tenant, claim, state, size, hourly)| {
+            .map(|b| {
+                let Billed {
+                    kind,
+                    name,
+                    namespace,
+                    tenant,
+                    claim,
+                    state,
+                    size_gib: size,
+                    hourly_usd: hourly,
+                } = *b;
                 let text = |t: &str| (!t.is_empty()).then(|| Arc::from(t));
                 ResourceCost {
                     start_time: start,
@@ -125,7 +182,14 @@ fn add_disks_and_balancers(root: &Path) {
                     state,
                     provider: "gcp".to_owned(),
                     region: "us-central1".to_owned(),
-                    sku: Some(if kind == "disk" { "pd-balanced" } else { "forwarding_rule" }.to_owned()),
+                    sku: Some(
+                        if kind == "disk" {
+                            "pd-balanced"
+                        } else {
+                            "forwarding_rule"
+                        }
+                        .to_owned(),
+                    ),
                     size_gib: (kind == "disk").then_some(size),
                     running_seconds: 3600.0,
                     hourly_usd: hourly,
@@ -138,7 +202,11 @@ fn add_disks_and_balancers(root: &Path) {
         let batch = kubetally::store::resources_batch(&rows).unwrap();
         let bytes =
             kubetally::store::parquet_bytes(&kubetally::store::schema::RESOURCES, &batch).unwrap();
-        std::fs::write(dir.join(format!("part-{hour:02}-disks-0000.parquet")), bytes).unwrap();
+        std::fs::write(
+            dir.join(format!("part-{hour:02}-disks-0000.parquet")),
+            bytes,
+        )
+        .unwrap();
     }
 }
 
@@ -495,7 +563,10 @@ fn the_chargeback_adds_up_to_what_the_cluster_cost() {
             .map(|r| float(r, column))
             .sum();
         let want = float(total, column);
-        assert!((lines - want).abs() <= 1e-9 * want.max(1.0), "{column}: {lines} != {want}");
+        assert!(
+            (lines - want).abs() <= 1e-9 * want.max(1.0),
+            "{column}: {lines} != {want}"
+        );
     }
     for row in &rows {
         let parts: f64 = money[..4].iter().map(|c| float(row, c)).sum();
@@ -512,16 +583,35 @@ fn the_chargeback_adds_up_to_what_the_cluster_cost() {
         assert!((a - b).abs() <= 1e-9 * b.max(1.0), "{what}: {a} != {b}");
     };
     close(float(total, "compute_cost_usd"), nodes, "compute = nodes");
-    close(float(total, "storage_cost_usd"), kind("disk"), "storage = disks");
-    close(float(total, "network_cost_usd"), kind("load_balancer"), "network");
+    close(
+        float(total, "storage_cost_usd"),
+        kind("disk"),
+        "storage = disks",
+    );
+    close(
+        float(total, "network_cost_usd"),
+        kind("load_balancer"),
+        "network",
+    );
     close(float(total, "cluster_fee_usd"), kind("cluster_fee"), "fee");
     // The added disks and balancer, hour by hour in three clusters-days of
     // replays: acme's two disks, globex's balancer, the released disk shared.
     let tenant = |name: &str| rows.iter().find(|r| r["tenant"] == name).unwrap();
     let hours = float(tenant("acme"), "storage_cost_usd") / 0.015;
-    assert!(hours > 2.0 && (hours - hours.round()).abs() < 1e-9, "{hours}");
-    close(float(tenant("globex"), "network_cost_usd"), 0.025 * hours, "globex");
-    close(float(tenant("__shared__"), "storage_cost_usd"), 0.02 * hours, "released");
+    assert!(
+        hours > 2.0 && (hours - hours.round()).abs() < 1e-9,
+        "{hours}"
+    );
+    close(
+        float(tenant("globex"), "network_cost_usd"),
+        0.025 * hours,
+        "globex",
+    );
+    close(
+        float(tenant("__shared__"), "storage_cost_usd"),
+        0.02 * hours,
+        "released",
+    );
     assert!(float(tenant("__shared__"), "cluster_fee_usd") > 0.0);
     assert_eq!(float(tenant("research"), "storage_cost_usd"), 0.0);
     assert!((float(total, "share_pct") - 100.0).abs() < 1e-9);
@@ -532,7 +622,13 @@ fn storage_waste_lists_the_disks_no_pod_mounted_with_their_money() {
     let rows = bundled_rows("storage_waste", &[]);
     let volumes: std::collections::BTreeSet<(&str, &str, &str)> = rows
         .iter()
-        .filter_map(|r| Some((r["volume"].as_str()?, r["state"].as_str()?, r["tenant"].as_str()?)))
+        .filter_map(|r| {
+            Some((
+                r["volume"].as_str()?,
+                r["state"].as_str()?,
+                r["tenant"].as_str()?,
+            ))
+        })
         .collect();
     assert_eq!(
         volumes.into_iter().collect::<Vec<_>>(),
@@ -543,13 +639,23 @@ fn storage_waste_lists_the_disks_no_pod_mounted_with_their_money() {
         "{rows:?}"
     );
     for row in &rows {
-        let hourly = if row["state"] == "released" { 0.02 } else { 0.005 };
+        let hourly = if row["state"] == "released" {
+            0.02
+        } else {
+            0.005
+        };
         let cost = float(row, "hours") * hourly;
         assert!((float(row, "cost_usd") - cost).abs() < 1e-9, "{row:?}");
-        assert!((float(row, "monthly_usd") - hourly * 730.0).abs() < 1e-9, "{row:?}");
+        assert!(
+            (float(row, "monthly_usd") - hourly * 730.0).abs() < 1e-9,
+            "{row:?}"
+        );
     }
     let costs: Vec<f64> = rows.iter().map(|r| float(r, "cost_usd")).collect();
-    assert!(costs.windows(2).all(|w| w[0] >= w[1]), "costliest first: {costs:?}");
+    assert!(
+        costs.windows(2).all(|w| w[0] >= w[1]),
+        "costliest first: {costs:?}"
+    );
 }
 
 #[test]

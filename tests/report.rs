@@ -1,5 +1,7 @@
 //! `kubetally report` on two simulated weeks: the bill adds up to the node
-//! cost on every basis and sharing rule, a tenant's report names no other
+//! cost (the cluster's cost: these weeks have no `resources` files, as a
+//! collector older than that table wrote them) on every basis and sharing
+//! rule, a tenant's report names no other
 //! tenant, the Markdown report of a fixed week is a reviewed snapshot, the
 //! HTML is self-contained, and bad input is one error line with exit 2.
 //!

@@ -136,7 +136,10 @@ fn the_invoices_add_up_to_the_nodes_and_resources_duckdb_finds() {
         assert_eq!(kinds, ["cluster_fee", "disk", "load_balancer"], "{case}");
         let kind = |name: &str| by_kind.iter().find(|(k, _)| k == name).map_or(0.0, |k| k.1);
         let resources: f64 = by_kind.iter().map(|(_, usd)| usd).sum();
-        assert!(nodes > 0.0 && resources > 0.0, "{case}: {nodes} {resources}");
+        assert!(
+            nodes > 0.0 && resources > 0.0,
+            "{case}: {nodes} {resources}"
+        );
 
         // The reconciliation's parts are DuckDB's sums.
         let cluster = report.reconciliation.cluster.clone().unwrap();
@@ -145,7 +148,11 @@ fn the_invoices_add_up_to_the_nodes_and_resources_duckdb_finds() {
         };
         cent(cluster.nodes_usd, nodes, "nodes");
         cent(cluster.disks_usd, kind("disk"), "disks");
-        cent(cluster.load_balancers_usd, kind("load_balancer"), "load balancers");
+        cent(
+            cluster.load_balancers_usd,
+            kind("load_balancer"),
+            "load balancers",
+        );
         cent(cluster.cluster_fee_usd, kind("cluster_fee"), "fee");
         cent(cluster.total_usd, nodes + resources, "cluster cost");
         cent(report.total_cost_usd, nodes + resources, "total");
@@ -156,7 +163,12 @@ fn the_invoices_add_up_to_the_nodes_and_resources_duckdb_finds() {
         let mut out = Vec::new();
         report::render(&report, ReportFormat::Csv, &mut out).unwrap();
         let mut reader = csv::Reader::from_reader(out.as_slice());
-        let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
         assert_eq!(header, report::INVOICE_COLUMNS, "{case}");
         let column = |name: &str| header.iter().position(|h| h == name).unwrap();
         let (storage, network, total) = (
@@ -258,7 +270,10 @@ fn the_unused_volumes_are_the_disks_duckdb_finds_unmounted_or_released() {
         let mut out = Vec::new();
         report::render(&report, format, &mut out).unwrap();
         let page = String::from_utf8(out).unwrap();
-        assert!(page.contains("Unmounted and released volumes"), "{format:?}");
+        assert!(
+            page.contains("Unmounted and released volumes"),
+            "{format:?}"
+        );
         for v in &report.unused_volumes {
             assert!(page.contains(&v.volume), "{format:?}: {}", v.volume);
         }
@@ -295,13 +310,25 @@ fn a_tenants_report_names_no_other_tenants_disks_or_load_balancers() {
         for by in ["tenant", "namespace", "workload"] {
             for format in ["md", "html", "csv", "json"] {
                 let args = [
-                    "report", "--data", &data, "--from", "2000-01-01", "--tenant", tenant,
-                    "--by", by, "--format", format,
+                    "report",
+                    "--data",
+                    &data,
+                    "--from",
+                    "2000-01-01",
+                    "--tenant",
+                    tenant,
+                    "--by",
+                    by,
+                    "--format",
+                    format,
                 ];
                 let (code, out, err) = kubetally(&args);
                 assert_eq!(code, Some(0), "{args:?}: {err}");
                 for other in &others {
-                    assert!(!out.contains(other.as_str()), "{args:?} shows {other:?}:\n{out}");
+                    assert!(
+                        !out.contains(other.as_str()),
+                        "{args:?} shows {other:?}:\n{out}"
+                    );
                 }
                 checked += 1;
             }
@@ -331,7 +358,10 @@ fn a_tenants_report_names_no_other_tenants_disks_or_load_balancers() {
         ..everything()
     });
     assert!(
-        initech.unused_volumes.iter().any(|v| v.state == "unmounted"),
+        initech
+            .unused_volumes
+            .iter()
+            .any(|v| v.state == "unmounted"),
         "{:?}",
         initech.unused_volumes
     );

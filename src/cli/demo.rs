@@ -376,7 +376,10 @@ fn print_summary(args: &DemoArgs, summary: &Summary, took: std::time::Duration) 
     };
     println!(
         "The cluster cost {:.2} USD = {compute} + disks {:.2} + load balancers {:.2} + cluster fee {:.2} (list prices)",
-        bill.cluster_usd, bill.resources.storage_usd, bill.resources.network_usd, bill.resources.fee_usd,
+        bill.cluster_usd,
+        bill.resources.storage_usd,
+        bill.resources.network_usd,
+        bill.resources.fee_usd,
     );
     println!(
         "The bill adds up: {:.2} USD = tenants {:.2} + shared {:.2} + idle {:.2} (tenants: containers, own disks and load balancers; shared: shared namespaces, overhead disks and balancers, the fee)",

@@ -14,8 +14,7 @@ use super::ReportError;
 use super::facts::Facts;
 use super::frame::{Frame, run};
 use super::model::{
-    ClusterCost, Day, Group, Pool, Quality, Reconciliation, Report, SharedIdle, UnpricedNode,
-    Waste,
+    ClusterCost, Day, Group, Pool, Quality, Reconciliation, Report, SharedIdle, UnpricedNode, Waste,
 };
 use super::options::{Options, Period};
 use super::resources::{self, Part, Parts};
@@ -67,7 +66,11 @@ struct Sums {
 
 impl Sums {
     fn total(&self) -> f64 {
-        self.compute.cost_usd + self.storage_usd + self.network_usd + self.shared_usd + self.idle_usd
+        self.compute.cost_usd
+            + self.storage_usd
+            + self.network_usd
+            + self.shared_usd
+            + self.idle_usd
     }
 }
 

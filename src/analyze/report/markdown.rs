@@ -144,7 +144,11 @@ fn shared_idle(r: &Report, md: &mut String) -> std::fmt::Result {
         "even" => "in equal parts over the lines present, per cluster and day",
         _ => "not spread",
     };
-    match (s.shared_cost_usd, s.shared_containers_usd, s.shared_resources) {
+    match (
+        s.shared_cost_usd,
+        s.shared_containers_usd,
+        s.shared_resources,
+    ) {
         (Some(all), Some(containers), Some(resources)) => writeln!(
             md,
             "- Shared (tenant `__shared__`): {} — shared namespaces' containers {}, shared disks {}, shared load balancers {}, cluster fee {} — spread {}: {}; left unshared: {}.",

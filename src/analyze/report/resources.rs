@@ -58,7 +58,11 @@ pub(super) fn read(
     fragments: &Fragments,
     by: &By,
 ) -> Result<Vec<ResourceRow>, ReportError> {
-    let rows = run(session, "reading disks, load balancers and fees", &fragments.resources())?;
+    let rows = run(
+        session,
+        "reading disks, load balancers and fees",
+        &fragments.resources(),
+    )?;
     let (cur, cl, d) = (rows.i64s("cur")?, rows.strings("cl")?, rows.dates("d")?);
     let (tenant, kind) = (rows.strings("tenant")?, rows.strings("kind")?);
     let (ns, claim, name) = (
@@ -117,12 +121,8 @@ pub(super) fn unused_volumes(
         .collect();
     volumes.sort_by(|a, b| {
         b.cost_usd.total_cmp(&a.cost_usd).then_with(|| {
-            (&a.cluster, &a.volume, &a.state, &a.claim).cmp(&(
-                &b.cluster,
-                &b.volume,
-                &b.state,
-                &b.claim,
-            ))
+            (&a.cluster, &a.volume, &a.state, &a.claim)
+                .cmp(&(&b.cluster, &b.volume, &b.state, &b.claim))
         })
     });
     Ok(volumes)
