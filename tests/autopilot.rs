@@ -234,10 +234,16 @@ fn autopilot_nodes_cost_nothing_and_the_bill_is_the_pods() {
 fn the_report_reconciles_an_autopilot_cluster_to_its_pod_bills() {
     use kubetally::analyze::report::{self, Options};
     let (root, _) = autopilot();
-    let all: f64 = rows(&read(root, "allocation"))
+    let pods: f64 = rows(&read(root, "allocation"))
         .iter()
         .map(|r| number(r, "total_cost_usd"))
         .sum();
+    // Beside the pods' bills: the Autopilot fee, disks and load balancers.
+    let resources: f64 = rows(&read(root, "resources"))
+        .iter()
+        .map(|r| number(r, "cost_usd"))
+        .sum();
+    let all = pods + resources;
     let mut session = kubetally::analyze::Session::open(root).unwrap();
     let report = report::build(&mut session, &Options::default()).unwrap();
     assert!(

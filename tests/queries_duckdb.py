@@ -21,7 +21,7 @@ import json
 import os
 import sys
 
-TABLES = ("samples", "allocation", "nodes", "workloads", "recommendations")
+TABLES = ("samples", "allocation", "nodes", "resources", "workloads", "recommendations")
 
 
 def normalize(value):

@@ -9,6 +9,9 @@
 //! then replayed on later days and into a second cluster folder (timestamps
 //! shifted, files otherwise as written) so the weekly, daily and
 //! multi-cluster queries have more than one period and cluster to compare.
+//! The scenario has no disks or load balancers (its `resources` rows are the
+//! cluster fee): [`DISKS_AND_BALANCERS`] are added to its first two hours
+//! before the replays, at round prices.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,12 +77,138 @@ const REPLAYS: [(&str, i64, Option<&str>); 4] = [
     ("test-b", 0, Some("00")),
 ];
 
-const TABLES: [&kubetally::store::schema::Table; 4] = [
+const TABLES: [&kubetally::store::schema::Table; 5] = [
     &kubetally::store::schema::SAMPLES,
     &kubetally::store::schema::ALLOCATION,
     &kubetally::store::schema::NODES,
+    &kubetally::store::schema::RESOURCES,
     &kubetally::store::schema::WORKLOADS,
 ];
+
+/// A disk or load balancer added to the scenario's hours.
+struct Billed {
+    kind: &'static str,
+    name: &'static str,
+    namespace: &'static str,
+    tenant: &'static str,
+    claim: &'static str,
+    state: &'static str,
+    size_gib: f64,
+    hourly_usd: f64,
+}
+
+/// Disks and a load balancer of the scenario's namespaces, each hour.
+/// `shop`'s data disk is mounted, its scratch disk not (acme's waste); a
+/// released disk no claim holds is overhead; `web` (globex) has a balancer.
+const DISKS_AND_BALANCERS: [Billed; 4] = [
+    Billed {
+        kind: "disk",
+        name: "pvc-data",
+        namespace: "shop",
+        tenant: "acme",
+        claim: "shop/data-api-0",
+        state: "mounted",
+        size_gib: 100.0,
+        hourly_usd: 0.01,
+    },
+    Billed {
+        kind: "disk",
+        name: "pvc-scratch",
+        namespace: "shop",
+        tenant: "acme",
+        claim: "shop/scratch",
+        state: "unmounted",
+        size_gib: 50.0,
+        hourly_usd: 0.005,
+    },
+    Billed {
+        kind: "disk",
+        name: "pvc-old-reports",
+        namespace: "",
+        tenant: "__shared__",
+        claim: "web/old-reports",
+        state: "released",
+        size_gib: 200.0,
+        hourly_usd: 0.02,
+    },
+    Billed {
+        kind: "load_balancer",
+        name: "front",
+        namespace: "web",
+        tenant: "globex",
+        claim: "",
+        state: "provisioned",
+        size_gib: 0.0,
+        hourly_usd: 0.025,
+    },
+];
+
+/// Writes [`DISKS_AND_BALANCERS`] as a `resources` file of each of the
+/// collected day's first two hours, beside the collector's own.
+fn add_disks_and_balancers(root: &Path) {
+    use kubetally::allocate::resources::ResourceCost;
+    let epoch = kubetally::sim::epoch();
+    let dir = root
+        .join("resources/cluster=test")
+        .join(format!("date={}", epoch.date_naive()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for hour in 0..2 {
+        let start = epoch + chrono::Duration::hours(hour);
+        let rows: Vec<ResourceCost> = DISKS_AND_BALANCERS
+            .iter()
+            .map(|b| {
+                let Billed {
+                    kind,
+                    name,
+                    namespace,
+                    tenant,
+                    claim,
+                    state,
+                    size_gib: size,
+                    hourly_usd: hourly,
+                } = *b;
+                let text = |t: &str| (!t.is_empty()).then(|| Arc::from(t));
+                ResourceCost {
+                    start_time: start,
+                    end_time: start + chrono::Duration::hours(1),
+                    kind,
+                    resource_id: Arc::from(name),
+                    resource_name: Arc::from(name),
+                    provider_resource_id: Some(Arc::from(format!("handle-{name}"))),
+                    namespace: text(namespace),
+                    tenant: Arc::from(tenant),
+                    claim: (!claim.is_empty()).then(|| claim.to_owned()),
+                    storage_class: (kind == "disk").then(|| Arc::from("standard-rwo")),
+                    state,
+                    provider: "gcp".to_owned(),
+                    region: "us-central1".to_owned(),
+                    sku: Some(
+                        if kind == "disk" {
+                            "pd-balanced"
+                        } else {
+                            "forwarding_rule"
+                        }
+                        .to_owned(),
+                    ),
+                    size_gib: (kind == "disk").then_some(size),
+                    running_seconds: 3600.0,
+                    hourly_usd: hourly,
+                    cost_usd: hourly,
+                    price_source: "catalog",
+                    price_note: None,
+                }
+            })
+            .collect();
+        let batch = kubetally::store::resources_batch(&rows).unwrap();
+        let bytes =
+            kubetally::store::parquet_bytes(&kubetally::store::schema::RESOURCES, &batch).unwrap();
+        std::fs::write(
+            dir.join(format!("part-{hour:02}-disks-0000.parquet")),
+            bytes,
+        )
+        .unwrap();
+    }
+}
 
 /// The dataset every test here reads, made once per test run. It lives in
 /// cargo's per-target scratch folder and is left there (tests share it and
@@ -102,6 +231,7 @@ pub(crate) fn dataset() -> &'static Path {
             collect_from(&server, &root, chrono::Duration::minutes(130)).await;
             stop(server).await;
         });
+        add_disks_and_balancers(&root);
         for (cluster, days, hour) in REPLAYS {
             for table in TABLES {
                 replay(&root, table, cluster, days, hour);
@@ -255,6 +385,7 @@ fn cases() -> Vec<Case> {
                 vec![("from", "2026-11-09"), ("to", "2026-11-16")],
             )],
             "top_waste_workloads" => vec![("top_2", vec![("top", "2")])],
+            "storage_waste" => vec![("first_day", vec![("to", "2026-11-03")])],
             _ => Vec::new(),
         };
         cases.push((name.clone(), bundled.query.clone(), Vec::new()));
@@ -389,8 +520,20 @@ fn float(row: &BTreeMap<String, Value>, column: &str) -> f64 {
         .unwrap_or_else(|| panic!("{column} of {row:?}"))
 }
 
+/// `SQL`'s one number, by polars.
+fn one_number(sql: &str) -> f64 {
+    let mut session = Session::open(dataset()).unwrap();
+    let frame = session.query(sql).unwrap();
+    frame
+        .column("usd")
+        .ok()
+        .and_then(|c| c.get(0).ok())
+        .and_then(|v| v.extract::<f64>())
+        .unwrap_or_else(|| panic!("{frame}"))
+}
+
 #[test]
-fn the_chargeback_adds_up_to_what_the_nodes_cost() {
+fn the_chargeback_adds_up_to_what_the_cluster_cost() {
     let rows = bundled_rows("chargeback_by_tenant", &[]);
     let line = |kind: &str| -> Vec<&BTreeMap<String, Value>> {
         rows.iter().filter(|r| r["line"] == kind).collect()
@@ -403,28 +546,116 @@ fn the_chargeback_adds_up_to_what_the_nodes_cost() {
     sorted_tenants.sort_unstable();
     assert_eq!(sorted_tenants, ["acme", "globex", "research"], "{rows:?}");
     assert_eq!(line("shared").len(), 1, "kube-system is shared");
-    let parts: f64 = rows
-        .iter()
-        .filter(|r| r["line"] != "total")
-        .map(|r| float(r, "cost_usd"))
-        .sum();
-    let total = float(line("total")[0], "cost_usd");
-    let mut session = Session::open(dataset()).unwrap();
-    let nodes = session
-        .query("SELECT SUM(total_cost_usd) AS usd FROM nodes")
-        .unwrap();
-    let node_cost = nodes
-        .column("usd")
-        .ok()
-        .and_then(|c| c.get(0).ok())
-        .and_then(|v| v.extract::<f64>())
-        .unwrap_or_else(|| panic!("{nodes}"));
-    assert!((parts - total).abs() <= 1e-9 * total, "{parts} != {total}");
-    assert!(
-        (total - node_cost).abs() <= 1e-9 * total,
-        "{total} != {node_cost}"
+    let total = line("total")[0];
+    // Every money column of the lines adds up to the total line's, and each
+    // line's parts to its cost.
+    let money = [
+        "compute_cost_usd",
+        "storage_cost_usd",
+        "network_cost_usd",
+        "cluster_fee_usd",
+        "cost_usd",
+    ];
+    for column in money {
+        let lines: f64 = rows
+            .iter()
+            .filter(|r| r["line"] != "total")
+            .map(|r| float(r, column))
+            .sum();
+        let want = float(total, column);
+        assert!(
+            (lines - want).abs() <= 1e-9 * want.max(1.0),
+            "{column}: {lines} != {want}"
+        );
+    }
+    for row in &rows {
+        let parts: f64 = money[..4].iter().map(|c| float(row, c)).sum();
+        assert!((parts - float(row, "cost_usd")).abs() < 1e-12, "{row:?}");
+    }
+    // The total is the nodes plus every resource; its parts are the kinds'.
+    let nodes = one_number("SELECT SUM(total_cost_usd) AS usd FROM nodes");
+    let kind = |kind: &str| {
+        one_number(&format!(
+            "SELECT SUM(cost_usd) AS usd FROM resources WHERE kind = '{kind}'"
+        ))
+    };
+    let close = |a: f64, b: f64, what: &str| {
+        assert!((a - b).abs() <= 1e-9 * b.max(1.0), "{what}: {a} != {b}");
+    };
+    close(float(total, "compute_cost_usd"), nodes, "compute = nodes");
+    close(
+        float(total, "storage_cost_usd"),
+        kind("disk"),
+        "storage = disks",
     );
-    assert!((float(line("total")[0], "share_pct") - 100.0).abs() < 1e-9);
+    close(
+        float(total, "network_cost_usd"),
+        kind("load_balancer"),
+        "network",
+    );
+    close(float(total, "cluster_fee_usd"), kind("cluster_fee"), "fee");
+    // The added disks and balancer, hour by hour in three clusters-days of
+    // replays: acme's two disks, globex's balancer, the released disk shared.
+    let tenant = |name: &str| rows.iter().find(|r| r["tenant"] == name).unwrap();
+    let hours = float(tenant("acme"), "storage_cost_usd") / 0.015;
+    assert!(
+        hours > 2.0 && (hours - hours.round()).abs() < 1e-9,
+        "{hours}"
+    );
+    close(
+        float(tenant("globex"), "network_cost_usd"),
+        0.025 * hours,
+        "globex",
+    );
+    close(
+        float(tenant("__shared__"), "storage_cost_usd"),
+        0.02 * hours,
+        "released",
+    );
+    assert!(float(tenant("__shared__"), "cluster_fee_usd") > 0.0);
+    assert_eq!(float(tenant("research"), "storage_cost_usd"), 0.0);
+    assert!((float(total, "share_pct") - 100.0).abs() < 1e-9);
+}
+
+#[test]
+fn storage_waste_lists_the_disks_no_pod_mounted_with_their_money() {
+    let rows = bundled_rows("storage_waste", &[]);
+    let volumes: std::collections::BTreeSet<(&str, &str, &str)> = rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["volume"].as_str()?,
+                r["state"].as_str()?,
+                r["tenant"].as_str()?,
+            ))
+        })
+        .collect();
+    assert_eq!(
+        volumes.into_iter().collect::<Vec<_>>(),
+        [
+            ("pvc-old-reports", "released", "__shared__"),
+            ("pvc-scratch", "unmounted", "acme")
+        ],
+        "{rows:?}"
+    );
+    for row in &rows {
+        let hourly = if row["state"] == "released" {
+            0.02
+        } else {
+            0.005
+        };
+        let cost = float(row, "hours") * hourly;
+        assert!((float(row, "cost_usd") - cost).abs() < 1e-9, "{row:?}");
+        assert!(
+            (float(row, "monthly_usd") - hourly * 730.0).abs() < 1e-9,
+            "{row:?}"
+        );
+    }
+    let costs: Vec<f64> = rows.iter().map(|r| float(r, "cost_usd")).collect();
+    assert!(
+        costs.windows(2).all(|w| w[0] >= w[1]),
+        "costliest first: {costs:?}"
+    );
 }
 
 #[test]
@@ -467,7 +698,7 @@ fn the_library_queries_see_what_the_scenario_holds() {
     let charged: f64 = all
         .iter()
         .filter(|r| r["line"] == "tenant" || r["line"] == "shared")
-        .map(|r| float(r, "cost_usd"))
+        .map(|r| float(r, "compute_cost_usd"))
         .sum();
     assert!(
         (labelled - charged).abs() <= 1e-9 * charged,

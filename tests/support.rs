@@ -77,8 +77,8 @@ where
 }
 
 /// The small fast-clock demo the determinism and KRR tests share: three
-/// simulated hours of a 6-node cluster, seed 5, into `out`.
-pub fn small_demo(out: &std::path::Path) {
+/// simulated hours of a 6-node cluster, seed 5, into `out`; what it printed.
+pub fn small_demo(out: &std::path::Path) -> String {
     let mut args: Vec<std::ffi::OsString> = [
         "demo", "--hours", "3", "--nodes", "6", "--pods", "60", "--seed", "5", "--out",
     ]
@@ -86,5 +86,5 @@ pub fn small_demo(out: &std::path::Path) {
     .map(Into::into)
     .collect();
     args.push(out.into());
-    kubetally(args);
+    String::from_utf8_lossy(&kubetally(args)).into_owned()
 }

@@ -22,6 +22,7 @@ mod rbac;
 mod recommend_cli;
 mod recommend_read;
 mod report;
+mod report_resources;
 mod report_scan;
 mod resources;
 mod schema;

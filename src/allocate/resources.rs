@@ -46,6 +46,65 @@ pub type ResourceHour = BTreeMap<(BilledKind, Arc<str>), Vec<ResourceVersion>>;
 /// `kind` of the cluster fee's row.
 pub const CLUSTER_FEE: &str = "cluster_fee";
 
+/// `state` of a disk a pod that ran in the hour mounts; every other disk
+/// state is a disk nobody used (`unmounted`: its tenant's waste; the rest:
+/// overhead), which the report lists.
+pub const MOUNTED: &str = "mounted";
+
+/// What a `resources` row pays for, as invoices and summaries name it
+/// (the report's `storage` and `network` columns, the demo's summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Disks.
+    Storage,
+    /// Load balancers, and any kind a newer collector writes that this
+    /// version does not know (so its money is still counted somewhere).
+    Network,
+    /// The cluster management fee (always shared).
+    Fee,
+}
+
+impl Part {
+    /// The part of `kind` (`resources.kind`).
+    pub fn of(kind: &str) -> Part {
+        if kind == BilledKind::Disk.as_str() {
+            Part::Storage
+        } else if kind == CLUSTER_FEE {
+            Part::Fee
+        } else {
+            Part::Network
+        }
+    }
+}
+
+/// Money by part.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Parts {
+    pub storage_usd: f64,
+    pub network_usd: f64,
+    pub fee_usd: f64,
+}
+
+impl Parts {
+    pub fn add(&mut self, part: Part, usd: f64) {
+        match part {
+            Part::Storage => self.storage_usd += usd,
+            Part::Network => self.network_usd += usd,
+            Part::Fee => self.fee_usd += usd,
+        }
+    }
+
+    pub fn plus(&mut self, more: &Parts) {
+        self.storage_usd += more.storage_usd;
+        self.network_usd += more.network_usd;
+        self.fee_usd += more.fee_usd;
+    }
+
+    pub fn total(&self) -> f64 {
+        self.storage_usd + self.network_usd + self.fee_usd
+    }
+}
+
 /// One `resources` row: one resource's cost in one hour.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceCost {
@@ -341,7 +400,7 @@ fn disk(
                 resource.claim.as_deref().unwrap_or_default(),
             );
             if mounted.contains(&key) {
-                "mounted"
+                MOUNTED
             } else {
                 "unmounted"
             }
@@ -371,7 +430,7 @@ fn disk(
         provider: provider.as_str().to_owned(),
         region: region.clone(),
         size_gib: Some(size_gib),
-        ..empty_row("disk", resource)
+        ..empty_row(BilledKind::Disk.as_str(), resource)
     };
     let price = book
         .resources()
@@ -416,7 +475,7 @@ fn balancer(
         provider: provider.as_str().to_owned(),
         region: region.clone(),
         sku: Some(sku.to_owned()),
-        ..empty_row("load_balancer", resource)
+        ..empty_row(BilledKind::LoadBalancer.as_str(), resource)
     };
     let price = book
         .resources()
@@ -595,5 +654,13 @@ cluster_fee,gcp,,standard,on_demand,hour,1.0,,test
                 .is_some_and(|note| note.contains("platinum")),
             "{unknown_tier:?}"
         );
+    }
+
+    #[test]
+    fn each_kind_has_its_part_and_an_unknown_one_still_counts() {
+        assert_eq!(Part::of("disk"), Part::Storage);
+        assert_eq!(Part::of("load_balancer"), Part::Network);
+        assert_eq!(Part::of("cluster_fee"), Part::Fee);
+        assert_eq!(Part::of("nat_gateway"), Part::Network);
     }
 }

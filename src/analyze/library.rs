@@ -8,7 +8,7 @@ use super::AnalyzeError;
 use super::query_file::QueryFile;
 
 /// Every file of `queries/`, by file name, with its text.
-pub const FILES: [(&str, &str); 8] = [
+pub const FILES: [(&str, &str); 9] = [
     (
         "chargeback_by_tenant.sql",
         include_str!("../../queries/chargeback_by_tenant.sql"),
@@ -32,6 +32,10 @@ pub const FILES: [(&str, &str); 8] = [
     (
         "cost_by_label.sql",
         include_str!("../../queries/cost_by_label.sql"),
+    ),
+    (
+        "storage_waste.sql",
+        include_str!("../../queries/storage_waste.sql"),
     ),
     (
         "unpriced_nodes.sql",

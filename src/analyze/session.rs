@@ -56,9 +56,12 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// Opens the dataset under `root`, registering every table that has
-    /// files (a missing table is no error: the collector may run with
-    /// `--no-samples`). Nothing is read yet but the first file's footer of
-    /// each table.
+    /// files. A missing table is no error (the collector may run with
+    /// `--no-samples`, and a dataset written before a table existed lacks
+    /// it): it is registered as an empty table of its columns where it can
+    /// be (see [`empty`]), so a query reading it (the report, the bundled
+    /// queries on `resources`) sees no rows rather than fails. Nothing is
+    /// read yet but the first file's footer of each table.
     ///
     /// # Errors
     ///
@@ -98,6 +101,13 @@ impl Session {
         let context = SQLContext::new();
         for table in &tables {
             context.register(table.name, scan(root, table)?);
+        }
+        for table in &crate::store::schema::TABLES {
+            if !tables.iter().any(|t| t.name == table.name)
+                && let Some(empty) = empty(table)
+            {
+                context.register(table.name, empty);
+            }
         }
         Ok(Session {
             context,
@@ -220,6 +230,34 @@ fn scan(root: &Path, table: &TableFiles) -> Result<LazyFrame, AnalyzeError> {
     Ok(plan.build().into())
 }
 
+/// An empty stand-in for `table`, with its columns and the partition
+/// columns, for a dataset that has no files of it. Only a table of flat
+/// columns gets one (`samples`, `nodes`, `resources`, `recommendations`):
+/// the nested types' fields are defined in `store::schema` as Arrow types,
+/// which this module does not import, and the tables that have them
+/// (`allocation`, `workloads`) are written from a collector's first hour on.
+fn empty(table: &crate::store::schema::Table) -> Option<LazyFrame> {
+    use crate::store::schema::Kind;
+    use polars::prelude::{IntoLazy, TimeUnit, TimeZone};
+    let mut fields = Vec::with_capacity(table.columns.len() + 2);
+    for column in table.columns {
+        let dtype = match column.kind {
+            Kind::Timestamp => DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)),
+            Kind::Symbol => DataType::String,
+            Kind::Float64 => DataType::Float64,
+            Kind::Int64 => DataType::Int64,
+            Kind::Int32 => DataType::Int32,
+            Kind::Boolean => DataType::Boolean,
+            Kind::Strings => DataType::List(Box::new(DataType::String)),
+            Kind::KeyValues | Kind::Histogram | Kind::Containers => return None,
+        };
+        fields.push(Field::new(column.name.into(), dtype));
+    }
+    fields.push(Field::new("cluster".into(), DataType::String));
+    fields.push(Field::new("date".into(), DataType::Date));
+    Some(DataFrame::empty_with_schema(&Schema::from_iter(fields)).lazy())
+}
+
 /// A polars error as one line: its first paragraph (polars appends the plan
 /// it failed in), lines joined.
 pub(crate) fn one_line(message: &str) -> String {
@@ -255,6 +293,21 @@ mod tests {
                 .is_err_and(|e| e.ends_with("no such directory")),
             "{missing:?}"
         );
+    }
+
+    #[test]
+    fn a_missing_flat_table_reads_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = dir.path().join("nodes/cluster=c/date=2026-11-02");
+        std::fs::create_dir_all(&partition).unwrap();
+        let file = partition.join("part-00-x.parquet");
+        crate::store::read::testing::write_plain(&file, "node", &[Some("n1")]);
+        let mut session = Session::open(dir.path()).unwrap();
+        assert!(session.tables().iter().all(|t| t.name != "resources"));
+        let frame = session
+            .query("SELECT r.cluster, r.tenant, SUM(r.cost_usd) AS usd FROM resources AS r GROUP BY r.cluster, r.tenant")
+            .unwrap();
+        assert_eq!(frame.height(), 0);
     }
 
     #[test]

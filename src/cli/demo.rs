@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::collect::{init_logs, install_crypto};
+use crate::allocate::resources::{Part, Parts};
 use crate::allocate::{Pattern, SHARED, TenantRules};
 use crate::collect::{CollectConfig, Collector, StopAfter, Summary};
 use crate::pricing::{PriceBook, PricingOptions};
@@ -314,6 +315,42 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
     Ok(summary)
 }
 
+/// The demo's bill: what the cluster cost, and where it went.
+struct Bill {
+    /// Nodes (on Autopilot, the pods' bills) and every resource.
+    cluster_usd: f64,
+    resources: Parts,
+    /// Charged to tenants (containers, own disks and balancers) and to
+    /// `__shared__` (shared namespaces, overhead disks and balancers, the fee).
+    tenants_usd: f64,
+    shared_usd: f64,
+    idle_usd: f64,
+}
+
+impl Bill {
+    fn of(summary: &Summary) -> Bill {
+        let mut resources = Parts::default();
+        for (kind, usd) in &summary.resource_cost_usd {
+            resources.add(Part::of(kind), *usd);
+        }
+        let shared_usd = summary.cost_by_tenant.get(SHARED).copied().unwrap_or(0.0);
+        let charged: f64 = summary.cost_by_tenant.values().sum();
+        Bill {
+            cluster_usd: summary.node_cost_usd + summary.autopilot_cost_usd + resources.total(),
+            resources,
+            tenants_usd: charged - shared_usd,
+            shared_usd,
+            idle_usd: summary.idle_cost_usd,
+        }
+    }
+
+    /// Tenants + shared + idle: equal to `cluster_usd` by the dataset's
+    /// invariant, computed apart so the summary shows it.
+    fn charged_usd(&self) -> f64 {
+        self.tenants_usd + self.shared_usd + self.idle_usd
+    }
+}
+
 fn print_summary(args: &DemoArgs, summary: &Summary, took: std::time::Duration) {
     let out = args.out.display();
     let days = f64::from(args.hours) / 24.0;
@@ -326,26 +363,32 @@ fn print_summary(args: &DemoArgs, summary: &Summary, took: std::time::Duration) 
         took.as_secs_f64()
     );
     println!(
-        "Dataset: {out}/{{allocation,nodes,workloads,samples}}/cluster={CLUSTER}/date=…/*.parquet ({} samples, {} hours)",
+        "Dataset: {out}/{{allocation,nodes,resources,workloads,samples}}/cluster={CLUSTER}/date=…/*.parquet ({} samples, {} hours)",
         summary.samples, summary.hours_published
     );
-    let shared = summary.cost_by_tenant.get(SHARED).copied().unwrap_or(0.0);
-    let allocated: f64 = summary.cost_by_tenant.values().sum();
-    if summary.autopilot_cost_usd > 0.0 {
-        println!(
-            "GKE Autopilot: pods billed {:.2} USD by request at Autopilot rates = tenants {:.2} + shared {shared:.2}; nodes {:.2} USD (Google's), no idle (list prices)",
-            summary.autopilot_cost_usd,
-            allocated - shared,
-            summary.node_cost_usd,
-        );
+    let bill = Bill::of(summary);
+    let compute = if summary.autopilot_cost_usd > 0.0 {
+        format!(
+            "pods billed by GKE Autopilot {:.2} + nodes {:.2}",
+            summary.autopilot_cost_usd, summary.node_cost_usd
+        )
     } else {
-        println!(
-            "The bill adds up: node cost {:.2} USD = tenants {:.2} + shared {shared:.2} + idle {:.2} (list prices)",
-            summary.node_cost_usd,
-            allocated - shared,
-            summary.idle_cost_usd,
-        );
-    }
+        format!("nodes {:.2}", summary.node_cost_usd)
+    };
+    println!(
+        "The cluster cost {:.2} USD = {compute} + disks {:.2} + load balancers {:.2} + cluster fee {:.2} (list prices)",
+        bill.cluster_usd,
+        bill.resources.storage_usd,
+        bill.resources.network_usd,
+        bill.resources.fee_usd,
+    );
+    println!(
+        "The bill adds up: {:.2} USD = tenants {:.2} + shared {:.2} + idle {:.2} (tenants: containers, own disks and load balancers; shared: shared namespaces, overhead disks and balancers, the fee)",
+        bill.charged_usd(),
+        bill.tenants_usd,
+        bill.shared_usd,
+        bill.idle_usd,
+    );
     if !summary.errors.is_empty() {
         println!("API errors survived: {:?}", summary.errors);
     }

@@ -1,6 +1,10 @@
 //! Building a [`Report`] from a dataset: run the queries of `sql`, spread
 //! shared and idle cost per bucket (`spread`), then keep what the scope
 //! allows (a tenant's report keeps only that tenant's lines).
+//!
+//! A bucket's cost is what its nodes cost plus its resources (disks, load
+//! balancers, the fee); a line is charged its compute, its own disks and
+//! balancers, and its share of shared and idle cost.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,9 +14,10 @@ use super::ReportError;
 use super::facts::Facts;
 use super::frame::{Frame, run};
 use super::model::{
-    Day, Group, Pool, Quality, Reconciliation, Report, SharedIdle, UnpricedNode, Waste,
+    ClusterCost, Day, Group, Pool, Quality, Reconciliation, Report, SharedIdle, UnpricedNode, Waste,
 };
 use super::options::{Options, Period};
+use super::resources::{self, Part, Parts};
 use super::scan::Sampling;
 use super::spread::{Bucket, Compute, spread};
 use super::sql::{self, Fragments};
@@ -39,22 +44,33 @@ struct Unit {
 /// A bucket being filled from the query rows.
 #[derive(Debug, Default)]
 struct Filling {
-    units: BTreeMap<Unit, Compute>,
+    /// Each line's compute and own resources (shared and idle still 0).
+    units: BTreeMap<Unit, Sums>,
     shared: Compute,
+    /// Resources of tenant `__shared__`.
+    shared_resources: Parts,
     node_cost_usd: f64,
+    /// Every resource of the bucket, whoever pays.
+    resources: Parts,
 }
 
 /// A line's sums over a period.
 #[derive(Debug, Default, Clone, Copy)]
 struct Sums {
     compute: Compute,
+    storage_usd: f64,
+    network_usd: f64,
     shared_usd: f64,
     idle_usd: f64,
 }
 
 impl Sums {
     fn total(&self) -> f64 {
-        self.compute.cost_usd + self.shared_usd + self.idle_usd
+        self.compute.cost_usd
+            + self.storage_usd
+            + self.network_usd
+            + self.shared_usd
+            + self.idle_usd
     }
 }
 
@@ -86,7 +102,7 @@ pub fn build_reporting(
     check_tenant(session, options)?;
     let fragments = Fragments::new(options, period);
     let facts = Facts::read(session, &fragments, options, on_file)?;
-    let mut buckets = fill_buckets(session, &fragments, &facts)?;
+    let mut buckets = fill_buckets(session, &fragments, &facts, options)?;
     if !buckets.keys().any(|key| key.current) {
         return Err(ReportError::EmptyPeriod {
             start: period.start,
@@ -113,7 +129,7 @@ pub fn build_reporting(
     } else {
         totals
             .previous_has_data
-            .then_some(totals.previous_node_cost_usd)
+            .then_some(totals.previous_cluster_cost_usd)
     };
     Ok(Report {
         period,
@@ -131,6 +147,7 @@ pub fn build_reporting(
         groups: lines.groups,
         reconciliation,
         waste: waste(&facts, tenant, options.top_waste),
+        unused_volumes: resources::unused_volumes(session, &fragments)?,
         pools: pools(session, &fragments, scoped)?,
         quality: quality(session, &fragments, facts.sampling, period)?,
         savings: super::savings::read(
@@ -157,7 +174,7 @@ fn period_of(
 }
 
 /// Refuses a `--tenant` that is the shared tenant or that the dataset does
-/// not know.
+/// not know (no container, disk or load balancer of its own).
 fn check_tenant(session: &mut Session, options: &Options) -> Result<(), ReportError> {
     let Some(tenant) = &options.tenant else {
         return Ok(());
@@ -165,11 +182,20 @@ fn check_tenant(session: &mut Session, options: &Options) -> Result<(), ReportEr
     if tenant == SHARED {
         return Err(ReportError::SharedTenant);
     }
-    let rows = run(session, "looking up the tenant", &sql::tenant_rows(tenant))?.i64s("n")?;
-    if rows.first().copied().unwrap_or(0) == 0 {
-        return Err(ReportError::UnknownTenant(tenant.clone()));
+    // A tenant may have only disks or load balancers (one UNION ALL query
+    // would be one scan less, but polars 0.55 cannot count its rows).
+    for table in ["allocation", "resources"] {
+        let rows = run(
+            session,
+            "looking up the tenant",
+            &sql::tenant_rows(table, tenant),
+        )?
+        .i64s("n")?;
+        if rows.first().copied().unwrap_or(0) > 0 {
+            return Ok(());
+        }
     }
-    Ok(())
+    Err(ReportError::UnknownTenant(tenant.clone()))
 }
 
 /// The clusters with data in the period, each once, sorted.
@@ -217,6 +243,8 @@ impl Lines {
                 cpu_core_hours: sums.compute.cpu_core_hours,
                 memory_gib_hours: sums.compute.memory_gib_hours,
                 compute_cost_usd: sums.compute.cost_usd,
+                storage_cost_usd: sums.storage_usd,
+                network_cost_usd: sums.network_usd,
                 shared_cost_usd: sums.shared_usd,
                 idle_cost_usd: sums.idle_usd,
                 total_cost_usd: sums.total(),
@@ -261,7 +289,7 @@ fn days(shares: &Shares, groups: &[Group], tenant: Option<&str>, period: Period)
     for (key, bucket) in &shares.buckets {
         if let (true, Some(day)) = (key.current, days.get_mut(&key.day)) {
             day.unshared_cost_usd += bucket.unshared_shared_usd + bucket.unshared_idle_usd;
-            day.total_cost_usd += bucket.node_cost_usd;
+            day.total_cost_usd += bucket.cost_usd();
         }
     }
     let last_day = (period.end - chrono::Duration::milliseconds(1)).date_naive();
@@ -287,14 +315,17 @@ fn days(shares: &Shares, groups: &[Group], tenant: Option<&str>, period: Period)
 #[derive(Debug, Default)]
 struct Totals {
     node_cost_usd: f64,
-    shared_usd: f64,
+    resources: Parts,
+    /// The shared containers, and the shared resources.
+    shared_containers_usd: f64,
+    shared_resources: Parts,
     idle_usd: f64,
     shared_cpu_core_hours: f64,
     shared_memory_gib_hours: f64,
     /// Shared and idle cost no line is charged.
     unshared_shared_usd: f64,
     unshared_idle_usd: f64,
-    previous_node_cost_usd: f64,
+    previous_cluster_cost_usd: f64,
     previous_has_data: bool,
 }
 
@@ -306,43 +337,66 @@ impl Totals {
                 continue;
             }
             totals.node_cost_usd += bucket.node_cost_usd;
-            totals.shared_usd += bucket.shared.cost_usd;
+            totals.resources.plus(&bucket.resources);
+            totals.shared_containers_usd += bucket.shared.cost_usd;
+            totals.shared_resources.plus(&bucket.shared_resources);
             totals.idle_usd += bucket.idle_usd;
             totals.shared_cpu_core_hours += bucket.shared.cpu_core_hours;
             totals.shared_memory_gib_hours += bucket.shared.memory_gib_hours;
             totals.unshared_shared_usd += bucket.unshared_shared_usd;
             totals.unshared_idle_usd += bucket.unshared_idle_usd;
         }
-        totals.previous_node_cost_usd = shares
+        totals.previous_cluster_cost_usd = shares
             .buckets
             .iter()
             .filter(|(key, _)| !key.current)
-            .map(|(_, b)| b.node_cost_usd)
+            .map(|(_, b)| b.cost_usd())
             .sum();
         totals.previous_has_data = shares.buckets.keys().any(|key| !key.current);
         totals
     }
 }
 
+impl Totals {
+    /// What the cluster paid for in the period.
+    fn cluster(&self) -> ClusterCost {
+        ClusterCost {
+            nodes_usd: self.node_cost_usd,
+            disks_usd: self.resources.storage_usd,
+            load_balancers_usd: self.resources.network_usd,
+            cluster_fee_usd: self.resources.fee_usd,
+            total_usd: self.node_cost_usd + self.resources.total(),
+        }
+    }
+}
+
 /// The lines and what no line is charged, against what they must add up
-/// to: the node cost, or a tenant's own total.
+/// to: the cluster's cost, or a tenant's own total.
 fn reconciliation(groups: &[Group], totals: &Totals, scoped: bool) -> Reconciliation {
-    let compute: f64 = groups.iter().map(|g| g.compute_cost_usd).sum();
-    let shared_spread: f64 = groups.iter().map(|g| g.shared_cost_usd).sum();
-    let idle_spread: f64 = groups.iter().map(|g| g.idle_cost_usd).sum();
-    let lines_total: f64 = groups.iter().map(|g| g.total_cost_usd).sum();
+    let sum_of = |field: fn(&Group) -> f64| -> f64 { groups.iter().map(field).sum() };
+    let compute = sum_of(|g| g.compute_cost_usd);
+    let storage = sum_of(|g| g.storage_cost_usd);
+    let network = sum_of(|g| g.network_cost_usd);
+    let shared_spread = sum_of(|g| g.shared_cost_usd);
+    let idle_spread = sum_of(|g| g.idle_cost_usd);
+    let lines_total = sum_of(|g| g.total_cost_usd);
     let sum = compute
+        + storage
+        + network
         + shared_spread
         + idle_spread
         + totals.unshared_shared_usd
         + totals.unshared_idle_usd;
-    let (expected, expected_label) = if scoped {
-        (lines_total, "tenant total")
-    } else {
-        (totals.node_cost_usd, "node cost")
+    let cluster = (!scoped).then(|| totals.cluster());
+    let (expected, expected_label) = match &cluster {
+        None => (lines_total, "tenant total"),
+        Some(cluster) => (cluster.total_usd, "cluster cost"),
     };
     Reconciliation {
+        cluster,
         compute_cost_usd: compute,
+        storage_cost_usd: storage,
+        network_cost_usd: network,
         shared_cost_usd: shared_spread + totals.unshared_shared_usd,
         idle_cost_usd: idle_spread + totals.unshared_idle_usd,
         sum_usd: sum,
@@ -355,7 +409,10 @@ fn reconciliation(groups: &[Group], totals: &Totals, scoped: bool) -> Reconcilia
 /// Shared and idle cost: spread over the lines, and (unscoped) in all.
 fn shared_idle(groups: &[Group], totals: &Totals, scoped: bool) -> SharedIdle {
     SharedIdle {
-        shared_cost_usd: (!scoped).then_some(totals.shared_usd),
+        shared_cost_usd: (!scoped)
+            .then(|| totals.shared_containers_usd + totals.shared_resources.total()),
+        shared_containers_usd: (!scoped).then_some(totals.shared_containers_usd),
+        shared_resources: (!scoped).then_some(totals.shared_resources),
         idle_cost_usd: (!scoped).then_some(totals.idle_usd),
         shared_spread_usd: groups.iter().map(|g| g.shared_cost_usd).sum(),
         idle_spread_usd: groups.iter().map(|g| g.idle_cost_usd).sum(),
@@ -393,15 +450,18 @@ fn add(sums: &mut Sums, more: &Sums) {
     sums.compute.cpu_core_hours += more.compute.cpu_core_hours;
     sums.compute.memory_gib_hours += more.compute.memory_gib_hours;
     sums.compute.cost_usd += more.compute.cost_usd;
+    sums.storage_usd += more.storage_usd;
+    sums.network_usd += more.network_usd;
     sums.shared_usd += more.shared_usd;
     sums.idle_usd += more.idle_usd;
 }
 
-/// Reads compute (from the facts) and node cost into buckets.
+/// Reads compute (from the facts), resources and node cost into buckets.
 fn fill_buckets(
     session: &mut Session,
     fragments: &Fragments,
     facts: &Facts,
+    options: &Options,
 ) -> Result<BTreeMap<BucketKey, Filling>, ReportError> {
     let mut buckets: BTreeMap<BucketKey, Filling> = BTreeMap::new();
     for i in 0..facts.len() {
@@ -415,13 +475,14 @@ fn fill_buckets(
         let target = if facts.tenant[i] == SHARED {
             &mut bucket.shared
         } else {
-            bucket
+            let line = bucket
                 .units
                 .entry(Unit {
                     tenant: facts.tenant[i].clone(),
                     group: facts.group[i].clone(),
                 })
-                .or_default()
+                .or_default();
+            &mut line.compute
         };
         let more = facts.compute[i];
         target.cpu_core_hours += more.cpu_core_hours;
@@ -441,6 +502,32 @@ fn fill_buckets(
             .or_default()
             .node_cost_usd += usd[i];
     }
+    for row in resources::read(session, fragments, &options.by)? {
+        let bucket = buckets
+            .entry(BucketKey {
+                current: row.current,
+                cluster: row.cluster,
+                day: row.day,
+            })
+            .or_default();
+        bucket.resources.add(row.part, row.cost_usd);
+        if row.tenant == SHARED {
+            bucket.shared_resources.add(row.part, row.cost_usd);
+            continue;
+        }
+        let line = bucket
+            .units
+            .entry(Unit {
+                tenant: row.tenant,
+                group: row.group,
+            })
+            .or_default();
+        // A tenant has no fee; were a row to say so, it is still its cost.
+        match row.part {
+            Part::Storage => line.storage_usd += row.cost_usd,
+            Part::Network | Part::Fee => line.network_usd += row.cost_usd,
+        }
+    }
     Ok(buckets)
 }
 
@@ -448,10 +535,19 @@ fn fill_buckets(
 #[derive(Debug)]
 struct SpreadBucket {
     node_cost_usd: f64,
+    resources: Parts,
     shared: Compute,
+    shared_resources: Parts,
     idle_usd: f64,
     unshared_shared_usd: f64,
     unshared_idle_usd: f64,
+}
+
+impl SpreadBucket {
+    /// What the cluster paid in the bucket: nodes and resources.
+    fn cost_usd(&self) -> f64 {
+        self.node_cost_usd + self.resources.total()
+    }
 }
 
 /// Every bucket spread: its lines' sums, and its own totals.
@@ -466,23 +562,24 @@ fn share(buckets: &mut BTreeMap<BucketKey, Filling>, options: &Options) -> Share
         buckets: BTreeMap::new(),
     };
     for (key, filling) in std::mem::take(buckets) {
-        let units: Vec<(Unit, Compute)> = filling.units.into_iter().collect();
+        let units: Vec<(Unit, Sums)> = filling.units.into_iter().collect();
         let bucket = Bucket {
-            groups: units.iter().map(|(_, c)| *c).collect(),
+            groups: units.iter().map(|(_, sums)| sums.compute).collect(),
             shared: filling.shared,
+            shared_resources_usd: filling.shared_resources.total(),
             node_cost_usd: filling.node_cost_usd,
         };
         let split = spread(&bucket, options.share_shared, options.share_idle);
         let lines = units
             .into_iter()
             .zip(&split.charges)
-            .map(|((unit, compute), &(shared_usd, idle_usd))| {
+            .map(|((unit, sums), &(shared_usd, idle_usd))| {
                 (
                     unit,
                     Sums {
-                        compute,
                         shared_usd,
                         idle_usd,
+                        ..sums
                     },
                 )
             })
@@ -492,7 +589,9 @@ fn share(buckets: &mut BTreeMap<BucketKey, Filling>, options: &Options) -> Share
             key,
             SpreadBucket {
                 node_cost_usd: bucket.node_cost_usd,
+                resources: filling.resources,
                 shared: bucket.shared,
+                shared_resources: filling.shared_resources,
                 idle_usd: split.idle_usd,
                 unshared_shared_usd: split.unshared_shared_usd,
                 unshared_idle_usd: split.unshared_idle_usd,

@@ -1,7 +1,7 @@
 //! The report's tables as rows of formatted cells, shared by the Markdown
 //! and HTML renderers so both print the same figures the same way.
 
-use super::model::{Group, Pool, Report, Savings, Waste};
+use super::model::{Group, Pool, Report, Savings, UnusedVolume, Waste};
 use super::numbers::{change_pct, hours, pct, usd};
 
 /// A table: header cells, which columns are numbers (right-aligned), rows.
@@ -28,6 +28,8 @@ pub fn groups(r: &Report) -> Table {
             "CPU core-h",
             "memory GiB-h",
             "compute",
+            "storage",
+            "network",
             "shared",
             "idle",
             "total",
@@ -43,6 +45,8 @@ pub fn groups(r: &Report) -> Table {
             hours(g.cpu_core_hours),
             hours(g.memory_gib_hours),
             usd(g.compute_cost_usd),
+            usd(g.storage_cost_usd),
+            usd(g.network_cost_usd),
             usd(g.shared_cost_usd),
             usd(g.idle_cost_usd),
             usd(g.total_cost_usd),
@@ -54,9 +58,9 @@ pub fn groups(r: &Report) -> Table {
     if r.groups.len() > MAX_GROUPS {
         let rest = &r.groups[MAX_GROUPS..];
         let sum: f64 = rest.iter().map(|g| g.total_cost_usd).sum();
-        let mut more = vec![String::new(); 9];
+        let mut more = vec![String::new(); header.len()];
         more[0] = format!("… {} more", rest.len());
-        more[6] = usd(sum);
+        more[8] = usd(sum);
         rows.push(more);
     }
     Table {
@@ -105,6 +109,50 @@ pub fn waste(r: &Report) -> Table {
             ]
         })
         .collect();
+    Table {
+        header,
+        numeric,
+        rows,
+    }
+}
+
+/// The disks no pod mounted, costliest first; the first [`MAX_GROUPS`],
+/// then one line summing the rest.
+pub fn unused_volumes(r: &Report) -> Table {
+    let (header, numeric) = header(
+        &[
+            "volume", "cluster", "state", "tenant", "claim", "class", "GiB", "hours", "cost",
+        ],
+        6,
+    );
+    let row = |v: &UnusedVolume| {
+        let or_dash = |text: &str| {
+            if text.is_empty() {
+                "–".to_owned()
+            } else {
+                text.to_owned()
+            }
+        };
+        vec![
+            v.volume.clone(),
+            v.cluster.clone(),
+            v.state.clone(),
+            v.tenant.clone(),
+            or_dash(&v.claim),
+            or_dash(&v.storage_class),
+            hours(v.size_gib),
+            hours(v.hours),
+            usd(v.cost_usd),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = r.unused_volumes.iter().take(MAX_GROUPS).map(row).collect();
+    if r.unused_volumes.len() > MAX_GROUPS {
+        let rest = &r.unused_volumes[MAX_GROUPS..];
+        let mut more = vec![String::new(); header.len()];
+        more[0] = format!("… {} more", rest.len());
+        more[8] = usd(rest.iter().map(|v| v.cost_usd).sum());
+        rows.push(more);
+    }
     Table {
         header,
         numeric,

@@ -60,19 +60,32 @@ fn write_page(r: &Report, h: &mut String) -> std::fmt::Result {
     total(r, h)?;
     groups(r, h)?;
     shared_idle(r, h)?;
-    let c = &r.reconciliation;
-    writeln!(
-        h,
-        "<h2>Reconciliation</h2><p class=\"recon\">compute {} + shared {} + idle {} = <b>{}</b>; {} <b>{}</b>; difference {}.</p>",
-        usd(c.compute_cost_usd),
-        usd(c.shared_cost_usd),
-        usd(c.idle_cost_usd),
-        usd(c.sum_usd),
-        escape(&c.expected_label),
-        usd(c.expected_usd),
-        usd(c.difference_usd)
-    )?;
+    h.push_str("<h2>Reconciliation</h2><p class=\"recon\">");
+    for line in super::markdown::reconciliation_lines(r) {
+        if line.is_empty() {
+            h.push_str("<br>");
+            continue;
+        }
+        // `**x**` → <b>x</b>: the bold parts are the odd pieces.
+        for (i, piece) in escape(&line).split("**").enumerate() {
+            if i % 2 == 1 {
+                write!(h, "<b>{piece}</b>")?;
+            } else {
+                h.push_str(piece);
+            }
+        }
+    }
+    h.push_str("</p>\n");
     waste(r, h)?;
+    write!(
+        h,
+        "<h2>{}</h2><p>{}</p>",
+        super::markdown::UNUSED_VOLUMES,
+        escape(&super::markdown::unused_volumes_intro(r).replace('`', ""))
+    )?;
+    if !r.unused_volumes.is_empty() {
+        table(h, &cells::unused_volumes(r));
+    }
     pools(r, h)?;
     h.push_str("<h2>Data quality</h2>");
     // The Markdown list items, as HTML: one wording for both.

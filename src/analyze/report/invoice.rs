@@ -1,6 +1,7 @@
 //! The CSV rendering: the invoice table, one row per group (a tenant's
 //! invoice with `--by tenant`), then the unshared remainder rows
-//! (`__shared__`, `__idle__`) so the rows add up to what the nodes cost.
+//! (`__shared__`, `__idle__`) so the rows add up to what the cluster cost
+//! (nodes, disks, load balancers, the fee).
 //! Full precision: this is for machines.
 
 use super::INVOICE_COLUMNS;
@@ -23,20 +24,11 @@ pub fn render(report: &Report) -> String {
         .period
         .end
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let mut rows: Vec<[String; 9]> = Vec::new();
-    let mut row = |name: &str, values: [f64; 6]| {
-        let [a, b, c, d, e, f] = values.map(|v| v.to_string());
-        rows.push([
-            name.to_owned(),
-            start.clone(),
-            end.clone(),
-            a,
-            b,
-            c,
-            d,
-            e,
-            f,
-        ]);
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row = |name: &str, values: [f64; 8]| {
+        let mut cells = vec![name.to_owned(), start.clone(), end.clone()];
+        cells.extend(values.map(|v| v.to_string()));
+        rows.push(cells);
     };
     for g in &report.groups {
         row(
@@ -45,6 +37,8 @@ pub fn render(report: &Report) -> String {
                 g.cpu_core_hours,
                 g.memory_gib_hours,
                 g.compute_cost_usd,
+                g.storage_cost_usd,
+                g.network_cost_usd,
                 g.shared_cost_usd,
                 g.idle_cost_usd,
                 g.total_cost_usd,
@@ -60,11 +54,11 @@ pub fn render(report: &Report) -> String {
                 (0.0, 0.0)
             };
             let usd = si.shared_unshared_usd;
-            row(UNSHARED_SHARED, [cpu, memory, 0.0, usd, 0.0, usd]);
+            row(UNSHARED_SHARED, [cpu, memory, 0.0, 0.0, 0.0, usd, 0.0, usd]);
         }
         if si.idle_unshared_usd != 0.0 {
             let usd = si.idle_unshared_usd;
-            row(UNSHARED_IDLE, [0.0, 0.0, 0.0, 0.0, usd, usd]);
+            row(UNSHARED_IDLE, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, usd, usd]);
         }
     }
     // Writing to a Vec cannot fail.

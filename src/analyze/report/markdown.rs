@@ -59,6 +59,7 @@ fn write_all(r: &Report, md: &mut String) -> std::fmt::Result {
     shared_idle(r, md)?;
     reconciliation(r, md)?;
     waste(r, md)?;
+    unused_volumes(r, md)?;
     pools(r, md)?;
     quality(r, md)?;
     savings(r, md)
@@ -82,7 +83,7 @@ fn total(r: &Report, md: &mut String) -> std::fmt::Result {
     let what = if r.tenant.is_some() {
         "charged to the tenant"
     } else {
-        "what the nodes cost"
+        "what the cluster cost (nodes, disks, load balancers, the cluster fee)"
     };
     write!(md, "**{}** {what}", usd(r.total_cost_usd))?;
     match r.previous_total_cost_usd {
@@ -143,18 +144,26 @@ fn shared_idle(r: &Report, md: &mut String) -> std::fmt::Result {
         "even" => "in equal parts over the lines present, per cluster and day",
         _ => "not spread",
     };
-    match s.shared_cost_usd {
-        Some(all) => writeln!(
+    match (
+        s.shared_cost_usd,
+        s.shared_containers_usd,
+        s.shared_resources,
+    ) {
+        (Some(all), Some(containers), Some(resources)) => writeln!(
             md,
-            "- Shared namespaces (tenant `__shared__`): {} — spread {}: {}; left unshared: {}.",
+            "- Shared (tenant `__shared__`): {} — shared namespaces' containers {}, shared disks {}, shared load balancers {}, cluster fee {} — spread {}: {}; left unshared: {}.",
             usd(all),
+            usd(containers),
+            usd(resources.storage_usd),
+            usd(resources.network_usd),
+            usd(resources.fee_usd),
             rule(r.share_shared.name()),
             usd(s.shared_spread_usd),
             usd(s.shared_unshared_usd)
         )?,
-        None => writeln!(
+        _ => writeln!(
             md,
-            "- Shared namespaces' cost charged to this tenant ({}): {}.",
+            "- Shared cost (shared namespaces, shared disks and load balancers, the cluster fee) charged to this tenant ({}): {}.",
             rule(r.share_shared.name()),
             usd(s.shared_spread_usd)
         )?,
@@ -179,19 +188,52 @@ fn shared_idle(r: &Report, md: &mut String) -> std::fmt::Result {
 }
 
 fn reconciliation(r: &Report, md: &mut String) -> std::fmt::Result {
-    let c = &r.reconciliation;
     writeln!(md, "\n## Reconciliation\n")?;
-    writeln!(
-        md,
-        "compute {} + shared {} + idle {} = **{}**; {} **{}**; difference {}.",
+    for line in reconciliation_lines(r) {
+        writeln!(md, "{line}")?;
+    }
+    Ok(())
+}
+
+/// The reconciliation in words, one paragraph per line (`**` marks bold):
+/// what the cluster paid for (not in a tenant's report), then where it
+/// went. Shared by the HTML rendering.
+pub fn reconciliation_lines(r: &Report) -> Vec<String> {
+    let c = &r.reconciliation;
+    let mut lines = Vec::new();
+    if let Some(cluster) = &c.cluster {
+        lines.push(format!(
+            "nodes {} + disks {} + load balancers {} + cluster fee {} = cluster cost **{}**.",
+            usd(cluster.nodes_usd),
+            usd(cluster.disks_usd),
+            usd(cluster.load_balancers_usd),
+            usd(cluster.cluster_fee_usd),
+            usd(cluster.total_usd)
+        ));
+        lines.push(String::new());
+    }
+    let charged = c.compute_cost_usd + c.storage_cost_usd + c.network_cost_usd;
+    let whom = match (r.tenant.is_some(), r.group_by.as_str()) {
+        (true, _) => "charged to the tenant",
+        (false, "tenant") => "charged to tenants",
+        (false, "namespace") => "charged to namespaces",
+        (false, "workload") => "charged to workloads",
+        (false, _) => "charged to the lines",
+    };
+    lines.push(format!(
+        "{whom} {} (compute {} + storage {} + load balancers {}) + shared {} + idle {} = **{}**; {} **{}**; difference {}.",
+        usd(charged),
         usd(c.compute_cost_usd),
+        usd(c.storage_cost_usd),
+        usd(c.network_cost_usd),
         usd(c.shared_cost_usd),
         usd(c.idle_cost_usd),
         usd(c.sum_usd),
         c.expected_label,
         usd(c.expected_usd),
         usd(c.difference_usd)
-    )
+    ));
+    lines
 }
 
 fn waste(r: &Report, md: &mut String) -> std::fmt::Result {
@@ -204,6 +246,42 @@ fn waste(r: &Report, md: &mut String) -> std::fmt::Result {
         md,
         "\nWaste prices requested-but-unused core-hours and GiB-hours at each hour's node prices."
     )
+}
+
+/// The title of the unused-disks section.
+pub const UNUSED_VOLUMES: &str = "Unmounted and released volumes";
+
+/// What the unused-disks section lists, in words.
+pub fn unused_volumes_intro(r: &Report) -> String {
+    let total: f64 = r.unused_volumes.iter().map(|v| v.cost_usd).sum();
+    if r.unused_volumes.is_empty() {
+        return if r.tenant.is_some() {
+            "Every disk the tenant's claims hold was mounted by a pod.".to_owned()
+        } else {
+            "Every disk was mounted by a pod.".to_owned()
+        };
+    }
+    let who = if r.tenant.is_some() {
+        "Disks of the tenant's claims that no pod mounted"
+    } else {
+        "Disks no pod mounted"
+    };
+    format!(
+        "{who}: {} over the period. `unmounted` disks are charged to their claim's tenant \
+         (waste: delete the claim or mount it); `released`, `available`, `failed` and `pending` \
+         disks no claim holds are cluster overhead, in the shared cost.",
+        usd(total)
+    )
+}
+
+fn unused_volumes(r: &Report, md: &mut String) -> std::fmt::Result {
+    writeln!(md, "\n## {UNUSED_VOLUMES}\n")?;
+    writeln!(md, "{}", unused_volumes_intro(r))?;
+    if !r.unused_volumes.is_empty() {
+        writeln!(md)?;
+        table(md, &cells::unused_volumes(r))?;
+    }
+    Ok(())
 }
 
 fn pools(r: &Report, md: &mut String) -> std::fmt::Result {

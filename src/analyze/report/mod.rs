@@ -18,6 +18,7 @@ mod markdown;
 mod model;
 mod numbers;
 mod options;
+mod resources;
 mod savings;
 mod scan;
 mod spread;
@@ -34,22 +35,27 @@ pub use build::{build, build_reporting};
 /// progress display.
 pub type OnFile<'a> = &'a (dyn Fn(usize, usize) + Sync);
 pub use model::{
-    Day, Group, Pool, Quality, Reconciliation, Report, Savings, SavingsItem, SharedIdle,
-    UnpricedNode, Waste,
+    ClusterCost, Day, Group, Parts, Pool, Quality, Reconciliation, Report, Savings, SavingsItem,
+    SharedIdle, UnpricedNode, UnusedVolume, Waste,
 };
 pub use options::{Basis, By, FactsReader, Options, Period, ShareIdle, ShareShared, Window};
 pub use spread::{Bucket, Compute, Split, spread};
 
 use super::AnalyzeError;
 
-/// The columns of the invoice table (`--by tenant --format csv`).
-pub const INVOICE_COLUMNS: [&str; 9] = [
+/// The columns of the invoice table (`--by tenant --format csv`):
+/// `storage_cost_usd` is the line's own disks, `network_cost_usd` its own
+/// load balancers; shared disks, balancers and the cluster fee are in
+/// `shared_cost_usd`.
+pub const INVOICE_COLUMNS: [&str; 11] = [
     "tenant",
     "period_start",
     "period_end",
     "cpu_core_hours",
     "memory_gib_hours",
     "compute_cost_usd",
+    "storage_cost_usd",
+    "network_cost_usd",
     "shared_cost_usd",
     "idle_cost_usd",
     "total_cost_usd",

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::options::{Basis, Period, ShareIdle, ShareShared};
+pub use super::resources::Parts;
 
 /// The weekly cost report and the chargeback it carries.
 #[derive(Debug, Clone, Serialize)]
@@ -21,8 +22,8 @@ pub struct Report {
     /// The tenant a tenant's report is for.
     pub tenant: Option<String>,
     pub clusters: Vec<String>,
-    /// What the report accounts for: node cost, or in a tenant's report
-    /// the tenant's total.
+    /// What the report accounts for: the cluster's cost (nodes, disks, load
+    /// balancers, the fee), or in a tenant's report the tenant's total.
     pub total_cost_usd: f64,
     pub previous_total_cost_usd: Option<f64>,
     pub days: Vec<Day>,
@@ -31,6 +32,9 @@ pub struct Report {
     pub shared_idle: SharedIdle,
     pub reconciliation: Reconciliation,
     pub waste: Vec<Waste>,
+    /// Disks no pod mounted in the period (a tenant's report: the
+    /// tenant's own), costliest first.
+    pub unused_volumes: Vec<UnusedVolume>,
     pub pools: Vec<Pool>,
     pub quality: Quality,
     /// What the newest recommendations in the dataset save; `None` when
@@ -42,9 +46,10 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 pub struct Day {
     pub date: NaiveDate,
-    /// Node cost (a tenant's report: the tenant's total) of the day.
+    /// The cluster's cost (a tenant's report: the tenant's total) of the day.
     pub total_cost_usd: f64,
-    /// Each group's total (compute + shared + idle), in `Report::groups` order.
+    /// Each group's total (compute + storage + network + shared + idle), in
+    /// `Report::groups` order.
     pub group_cost_usd: Vec<f64>,
     /// Shared and idle cost left unspread.
     pub unshared_cost_usd: f64,
@@ -58,6 +63,10 @@ pub struct Group {
     pub cpu_core_hours: f64,
     pub memory_gib_hours: f64,
     pub compute_cost_usd: f64,
+    /// Its own disks (claimed by its namespaces, mounted or not).
+    pub storage_cost_usd: f64,
+    /// Its own load balancers (its Services').
+    pub network_cost_usd: f64,
     pub shared_cost_usd: f64,
     pub idle_cost_usd: f64,
     pub total_cost_usd: f64,
@@ -68,8 +77,14 @@ pub struct Group {
 /// Shared and idle cost, and where it went.
 #[derive(Debug, Clone, Serialize)]
 pub struct SharedIdle {
-    /// Cost of the shared namespaces' containers; `None` in a tenant's report.
+    /// Everything of tenant `__shared__`: the shared namespaces' containers
+    /// and the overhead resources; `None` in a tenant's report.
     pub shared_cost_usd: Option<f64>,
+    /// Its parts: the containers, and the resources by part (disks no claim
+    /// holds or a shared namespace claims, shared namespaces' load
+    /// balancers, the cluster fee); `None` in a tenant's report.
+    pub shared_containers_usd: Option<f64>,
+    pub shared_resources: Option<Parts>,
     /// Node cost no container was charged under the basis; `None` in a
     /// tenant's report.
     pub idle_cost_usd: Option<f64>,
@@ -84,21 +99,64 @@ pub struct SharedIdle {
     pub shared_memory_gib_hours: f64,
 }
 
-/// The bill adds up: the lines' totals plus what stayed unshared equal
-/// what they are checked against.
+/// The bill adds up: the cluster's cost is its nodes, disks, load
+/// balancers and fee, and the lines' totals plus what stayed unshared equal
+/// it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reconciliation {
+    /// What the cluster paid for; `None` in a tenant's report.
+    pub cluster: Option<ClusterCost>,
+    /// Charged to the lines directly: their containers, disks and
+    /// balancers.
     pub compute_cost_usd: f64,
+    pub storage_cost_usd: f64,
+    pub network_cost_usd: f64,
+    /// Shared cost (containers and overhead resources) and idle, spread
+    /// or not.
     pub shared_cost_usd: f64,
     pub idle_cost_usd: f64,
-    /// compute + shared + idle (spread or not).
+    /// compute + storage + network + shared + idle.
     pub sum_usd: f64,
-    /// Σ nodes.total_cost_usd of the period; in a tenant's report, the
+    /// The cluster's cost of the period; in a tenant's report, the
     /// tenant's total.
     pub expected_usd: f64,
-    /// What `expected_usd` is: `node cost` or `tenant total`.
+    /// What `expected_usd` is: `cluster cost` or `tenant total`.
     pub expected_label: String,
     pub difference_usd: f64,
+}
+
+/// The cluster's cost of the period by what it paid for.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterCost {
+    /// Σ nodes.total_cost_usd, and on GKE Autopilot what Google billed
+    /// for pods.
+    pub nodes_usd: f64,
+    /// Every disk: charged to tenants, shared, or overhead.
+    pub disks_usd: f64,
+    pub load_balancers_usd: f64,
+    pub cluster_fee_usd: f64,
+    pub total_usd: f64,
+}
+
+/// A disk no pod mounted, over the period: `unmounted` (its claim's tenant
+/// pays for it: waste it can delete), or `released`, `available`,
+/// `failed`, `pending` (no claim holds it: cluster overhead).
+#[derive(Debug, Clone, Serialize)]
+pub struct UnusedVolume {
+    pub cluster: String,
+    /// The PersistentVolume's name.
+    pub volume: String,
+    pub state: String,
+    /// Who pays: the claim's tenant, or `__shared__`.
+    pub tenant: String,
+    /// `namespace/name` of the claim; empty when none holds it.
+    pub claim: String,
+    pub storage_class: String,
+    /// Its largest size in the period.
+    pub size_gib: f64,
+    /// Hours it existed in that state in the period.
+    pub hours: f64,
+    pub cost_usd: f64,
 }
 
 /// A workload charged for far more than it used.

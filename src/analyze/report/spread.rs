@@ -4,8 +4,13 @@
 //! Buckets are small on purpose: idle cost of a cluster on a day is spread
 //! over the groups that ran there that day, not over a tenant that only ran
 //! in another cluster or week. Whatever the rules, a bucket's lines add up
-//! to its node cost by construction: what cannot be spread (rule `none`, or
-//! no group to spread over) is returned as the unshared remainder.
+//! to its cost (nodes and the shared resources; a line's own disks and
+//! load balancers are its own) by construction: what cannot be spread (rule
+//! `none`, or no group to spread over) is returned as the unshared remainder.
+//!
+//! Shared cost is one amount spread by one rule: the shared namespaces'
+//! containers and the cluster's overhead resources (disks no claim holds,
+//! shared namespaces' disks and load balancers, the cluster fee) alike.
 
 use super::options::{ShareIdle, ShareShared};
 
@@ -17,13 +22,23 @@ pub struct Compute {
     pub cost_usd: f64,
 }
 
-/// A bucket: its groups' compute, the shared namespaces' compute and what
-/// its nodes cost.
+/// A bucket: its groups' compute, the shared namespaces' compute, the
+/// shared resources' cost and what its nodes cost.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Bucket {
     pub groups: Vec<Compute>,
     pub shared: Compute,
+    /// Resources of tenant `__shared__` (overhead disks and balancers, the
+    /// fee): shared cost beside the shared containers', not node cost.
+    pub shared_resources_usd: f64,
     pub node_cost_usd: f64,
+}
+
+impl Bucket {
+    /// Everything shared: the shared containers and the shared resources.
+    pub fn shared_usd(&self) -> f64 {
+        self.shared.cost_usd + self.shared_resources_usd
+    }
 }
 
 /// What each group of a bucket is charged on top of its compute, and what
@@ -41,8 +56,9 @@ pub struct Split {
 /// Spreads `bucket`'s shared and idle cost by the rules.
 ///
 /// Proportional weights are each group's compute cost over the groups'
-/// total; with no compute cost to weigh by (or no group for `even`), the
-/// amount stays unshared rather than vanish.
+/// total (a line's disks and balancers do not weigh: what is shared is
+/// mostly the cost of running pods); with no compute cost to weigh by (or
+/// no group for `even`), the amount stays unshared rather than vanish.
 pub fn spread(bucket: &Bucket, share_shared: ShareShared, share_idle: ShareIdle) -> Split {
     let compute: f64 = bucket.groups.iter().map(|g| g.cost_usd).sum();
     let idle = bucket.node_cost_usd - compute - bucket.shared.cost_usd;
@@ -67,13 +83,14 @@ pub fn spread(bucket: &Bucket, share_shared: ShareShared, share_idle: ShareIdle)
         idle_usd: idle,
         ..Split::default()
     };
+    let shared = bucket.shared_usd();
     match shared_weights {
         Some(weights) => {
             for (charge, w) in split.charges.iter_mut().zip(weights) {
-                charge.0 = bucket.shared.cost_usd * w;
+                charge.0 = shared * w;
             }
         }
-        None => split.unshared_shared_usd = bucket.shared.cost_usd,
+        None => split.unshared_shared_usd = shared,
     }
     match idle_weights {
         Some(weights) => {
@@ -101,6 +118,7 @@ mod tests {
         Bucket {
             groups: vec![usd(3.0), usd(1.0)],
             shared: usd(2.0),
+            shared_resources_usd: 0.0,
             node_cost_usd: 10.0,
         }
     }
@@ -109,6 +127,25 @@ mod tests {
         let groups: f64 = bucket.groups.iter().map(|g| g.cost_usd).sum();
         let charges: f64 = split.charges.iter().map(|(s, i)| s + i).sum();
         groups + charges + split.unshared_shared_usd + split.unshared_idle_usd
+    }
+
+    #[test]
+    fn shared_resources_are_spread_with_shared_namespaces_and_are_not_idle() {
+        let b = Bucket {
+            shared_resources_usd: 4.0,
+            ..bucket()
+        };
+        for shared in [ShareShared::Proportional, ShareShared::Even] {
+            let split = spread(&b, shared, ShareIdle::Proportional);
+            assert_eq!(split.idle_usd, 4.0, "{shared:?}");
+            let spread: f64 = split.charges.iter().map(|(s, _)| s).sum();
+            assert_eq!(spread, 6.0, "{shared:?}");
+            assert_eq!(total(&b, &split), 14.0, "{shared:?}");
+        }
+        let split = spread(&b, ShareShared::Proportional, ShareIdle::Proportional);
+        assert_eq!(split.charges, vec![(4.5, 3.0), (1.5, 1.0)]);
+        let kept = spread(&b, ShareShared::None, ShareIdle::Proportional);
+        assert_eq!(kept.unshared_shared_usd, 6.0);
     }
 
     #[test]
@@ -134,6 +171,7 @@ mod tests {
         let b = Bucket {
             groups: Vec::new(),
             shared: usd(2.0),
+            shared_resources_usd: 0.0,
             node_cost_usd: 5.0,
         };
         for shared in [

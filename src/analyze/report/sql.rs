@@ -9,6 +9,11 @@
 //! of each node comes from `nodes`, joined after aggregating per node.
 //! Filters on the `date` partition come with every time filter so only the
 //! period's files are read.
+//!
+//! polars' `SQLContext` keeps a subquery's alias as a table name after the
+//! query ran (`… ) AS r` here), and a later `FROM resources AS r` then reads
+//! that instead: each table alias here (`a`, `n`, `rc`) is never a
+//! subquery's.
 
 use chrono::{DateTime, Utc};
 
@@ -34,6 +39,9 @@ pub struct Fragments {
     /// A `WITH` clause and `JOIN` the label grouping needs.
     with: String,
     join: String,
+    /// `resources` columns (SQL) of the detail `--by` needs to name a
+    /// resource's line: (namespace, claim, name), empty when not needed.
+    resource_detail: [&'static str; 3],
     period: Period,
     tenant: Option<String>,
     basis: Basis,
@@ -96,6 +104,11 @@ impl Fragments {
                 "LEFT JOIN lv ON a.pod_uid = lv.uid".to_owned(),
             ),
         };
+        let resource_detail = match &options.by {
+            By::Namespace => ["rc.namespace", "''", "''"],
+            By::Workload => ["rc.namespace", "rc.claim", "rc.resource_name"],
+            By::Tenant | By::Label(_) => ["''", "''", "''"],
+        };
         Fragments {
             cost,
             cpu_hours,
@@ -103,6 +116,7 @@ impl Fragments {
             group,
             with,
             join,
+            resource_detail,
             period,
             tenant: options.tenant.clone(),
             basis: options.basis,
@@ -119,8 +133,12 @@ impl Fragments {
     }
 
     fn tenant_filter(&self) -> String {
+        self.tenant_filter_of("a")
+    }
+
+    fn tenant_filter_of(&self, table: &str) -> String {
         match &self.tenant {
-            Some(tenant) => format!(" AND a.tenant = {}", literal(tenant)),
+            Some(tenant) => format!(" AND {table}.tenant = {}", literal(tenant)),
             None => String::new(),
         }
     }
@@ -178,6 +196,41 @@ impl Fragments {
             window = window("n", self.period.previous_start, self.period.end),
             pods = window("a", self.period.previous_start, self.period.end),
             autopilot = crate::allocate::autopilot::PRICE_SOURCE,
+        )
+    }
+
+    /// What the cluster paid beside its nodes (disks, load balancers, the
+    /// fee) per (period, cluster, day, tenant, kind), with the detail the
+    /// grouping needs (`ns`, `claim`, `name`; empty otherwise). One row per
+    /// resource and day at most.
+    pub fn resources(&self) -> String {
+        let [ns, claim, name] = self.resource_detail;
+        format!(
+            "SELECT cur, cl, d, tenant, kind, ns, claim, name, SUM(usd) AS cost_usd FROM (\
+             SELECT CASE WHEN rc.start_time >= {start} THEN 1 ELSE 0 END AS cur, \
+             rc.cluster AS cl, rc.date AS d, rc.tenant AS tenant, rc.kind AS kind, \
+             {ns} AS ns, {claim} AS claim, {name} AS name, rc.cost_usd AS usd \
+             FROM resources AS rc WHERE {window}) AS x \
+             GROUP BY cur, cl, d, tenant, kind, ns, claim, name",
+            start = stamp(self.period.start),
+            window = window("rc", self.period.previous_start, self.period.end),
+        )
+    }
+
+    /// The period's disks no pod mounted (a tenant's only, in a tenant's
+    /// report), per volume and state: size, hours and cost.
+    pub fn unused_volumes(&self) -> String {
+        format!(
+            "SELECT rc.cluster AS cl, rc.resource_name AS volume, rc.state AS state, \
+             rc.tenant AS tenant, rc.claim AS claim, rc.storage_class AS storage_class, \
+             MAX(rc.size_gib) AS size_gib, SUM(rc.running_seconds) / 3600 AS hours, \
+             SUM(rc.cost_usd) AS cost_usd FROM resources AS rc \
+             WHERE rc.kind = {disk} AND rc.state <> {mounted} AND {window}{tenant} \
+             GROUP BY rc.cluster, rc.resource_name, rc.state, rc.tenant, rc.claim, rc.storage_class",
+            disk = literal(crate::cluster::BilledKind::Disk.as_str()),
+            mounted = literal(crate::allocate::resources::MOUNTED),
+            window = self.current("rc"),
+            tenant = self.tenant_filter_of("rc"),
         )
     }
 
@@ -299,10 +352,10 @@ pub const SPAN: &str = "SELECT MIN(start_time) AS oldest, MAX(end_time) AS newes
 pub const CLUSTER_SPAN: &str = "SELECT n.cluster AS cl, MIN(n.start_time) AS first_hour, MAX(n.start_time) AS newest_hour \
      FROM nodes AS n GROUP BY n.cluster ORDER BY cl";
 
-/// Whether `tenant` has any row in the dataset.
-pub fn tenant_rows(tenant: &str) -> String {
+/// How many rows of `table` (`allocation`, `resources`) are `tenant`'s.
+pub fn tenant_rows(table: &str, tenant: &str) -> String {
     format!(
-        "SELECT COUNT(*) AS n FROM allocation WHERE tenant = {}",
+        "SELECT COUNT(*) AS n FROM {table} WHERE tenant = {}",
         literal(tenant)
     )
 }

@@ -42,3 +42,10 @@ pub(crate) fn coded(name: &str, values: &[&str], batches: &[&[Option<i32>]]) -> 
         })
         .collect()
 }
+
+/// Writes a Parquet file at `path` of one plain string column, for tests
+/// that need a table to have a file and do not read it.
+pub(crate) fn write_plain(path: &std::path::Path, name: &str, rows: &[Option<&str>]) {
+    let bytes = crate::store::parquet_bytes(&TABLE, &plain(name, rows).batch).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
