@@ -502,6 +502,17 @@ fn as_text(array: &ArrayRef) -> Result<StringArray, arrow::error::ArrowError> {
                 .map(|i| (!array.is_null(i)).then(|| json_of(array.as_ref(), i).to_string()))
                 .collect())
         }
+        // Epoch values are UTC whatever the zone says; dropping the zone
+        // (not converting: arrow without chrono-tz knows no named zones)
+        // writes them as UTC wall time.
+        DataType::Timestamp(unit, Some(_)) => {
+            let data = array
+                .to_data()
+                .into_builder()
+                .data_type(DataType::Timestamp(*unit, None))
+                .build()?;
+            as_text(&arrow::array::make_array(data))
+        }
         _ => {
             let text = arrow::compute::cast(array, &DataType::Utf8)?;
             Ok(text.as_string::<i32>().clone())
