@@ -492,9 +492,21 @@ fn cur2_parquet_tags_map_becomes_labels() {
     let text = |values: &[&str]| -> ArrayRef { Arc::new(StringArray::from(values.to_vec())) };
     let columns: Vec<(&str, ArrayRef)> = vec![
         ("line_item_line_item_type", text(&["Usage", "Usage"])),
-        ("line_item_usage_start_date", Arc::new(TimestampMicrosecondArray::from(vec![0, 0]).with_timezone("UTC"))),
-        ("line_item_usage_end_date", Arc::new(TimestampMicrosecondArray::from(vec![3_600_000_000, 3_600_000_000]).with_timezone("UTC"))),
-        ("line_item_unblended_cost", Arc::new(Float64Array::from(vec![0.5, 0.25]))),
+        (
+            "line_item_usage_start_date",
+            Arc::new(TimestampMicrosecondArray::from(vec![0, 0]).with_timezone("UTC")),
+        ),
+        (
+            "line_item_usage_end_date",
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![3_600_000_000, 3_600_000_000])
+                    .with_timezone("UTC"),
+            ),
+        ),
+        (
+            "line_item_unblended_cost",
+            Arc::new(Float64Array::from(vec![0.5, 0.25])),
+        ),
         ("line_item_resource_id", text(&["i-1", "vol-1"])),
         ("resource_tags", Arc::new(tags.finish())),
     ];
@@ -504,15 +516,21 @@ fn cur2_parquet_tags_map_becomes_labels() {
             .map(|(n, c)| Field::new(*n, c.data_type().clone(), true))
             .collect::<Vec<_>>(),
     ));
-    let batch =
-        RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, c)| c).collect()).unwrap();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        columns.into_iter().map(|(_, c)| c).collect(),
+    )
+    .unwrap();
     let mut bytes = Vec::new();
     let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
     writer.write(&batch).unwrap();
     writer.close().unwrap();
 
     let mut bill = Bill::default();
-    let file = bill.read_bytes("cur.parquet", bytes, FormatChoice::Auto).unwrap().clone();
+    let file = bill
+        .read_bytes("cur.parquet", bytes, FormatChoice::Auto)
+        .unwrap()
+        .clone();
     assert_eq!((file.format, file.lines.len()), (Format::AwsCur2, 2));
     assert_eq!(bill.view(0).label("aws:eks:cluster-name"), Some("c1"));
     assert_eq!(bill.view(1).labels().count(), 0);
