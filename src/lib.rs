@@ -15,11 +15,15 @@
 //! - `source` (watchers; k8s-openapi types → slim ones) → `cluster`, `model`.
 //! - `cluster` (slim projections, the inventory) → `model`.
 //! - `pricing` → `model`; `sim` → `model`.
+//! - `bill` (cloud billing exports → normalised lines; reads CSV, JSON and
+//!   Parquet itself, so it imports arrow/parquet like `store`) imports no
+//!   other module.
 //! - `model` imports none.
 
 pub mod allocate;
 #[cfg(feature = "analyze")]
 pub mod analyze;
+pub mod bill;
 pub mod cli;
 pub mod cluster;
 pub mod collect;

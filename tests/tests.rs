@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod autopilot;
+mod bill_exports;
 mod billing;
 mod cli;
 mod collect;
