@@ -14,7 +14,9 @@ use kubetally::collect::Collector;
 use kubetally::pricing::{PriceBook, PricingOptions, RowOrigin, parse_resources};
 use kubetally::sim::{ClusterSpec, SimConfig};
 
-use crate::collect::{Row, SPEED, assert_close, collect_by, collect_config, number, read, rows};
+use crate::collect::{
+    Row, SPEED, assert_bill_adds_up, assert_close, collect_by, collect_config, number, read, rows,
+};
 use crate::support::{start, stop};
 
 const RESOURCE_PRICES: &str = "kind,provider,region,sku,capacity_type,unit,usd,as_of,source
@@ -171,6 +173,21 @@ async fn every_disk_balancer_and_the_fee_is_charged_by_the_hour_to_whoever_holds
     for id in first_ids {
         if let Some(total) = seconds.get(id) {
             assert!(*total <= 3600.0 + 1e-6, "{id}: {total}");
+        }
+    }
+
+    // Every hour: what containers were charged plus idle is each node's
+    // cost, and every resource dollar is charged to a tenant or to shared
+    // overhead: a row without a namespace is __shared__, a row with one is
+    // its tenant's (this cluster's tenants are namespaces).
+    let allocation = rows(&read(dir.path(), "allocation"));
+    let nodes = rows(&read(dir.path(), "nodes"));
+    assert_bill_adds_up(&allocation, &nodes);
+    for row in &resources {
+        if row["namespace"].is_empty() {
+            assert_eq!(row["tenant"], "__shared__", "{row:?}");
+        } else if row["namespace"] != "ingress" && row["namespace"] != "kube-system" {
+            assert_eq!(row["tenant"], row["namespace"], "{row:?}");
         }
     }
 }
