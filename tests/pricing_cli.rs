@@ -412,3 +412,35 @@ fn path(path: &Path) -> &str {
     path.to_str()
         .unwrap_or_else(|| panic!("non-UTF-8 temp path"))
 }
+
+#[test]
+fn an_unknown_cluster_tier_is_one_error_line_and_a_known_one_prices_the_fee() {
+    let output = kubetally(&[
+        "pricing",
+        "show",
+        "--resources",
+        "--kind",
+        "cluster_fee",
+        "--cluster-tier",
+        "standrad",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains("--cluster-tier standrad") && message.contains("extended_support"),
+        "{message}"
+    );
+    for tier in ["extended_support", "none"] {
+        let output = kubetally(&[
+            "pricing",
+            "show",
+            "--resources",
+            "--kind",
+            "cluster_fee",
+            "--cluster-tier",
+            tier,
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
+}

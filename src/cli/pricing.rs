@@ -125,8 +125,32 @@ impl PricingFlags {
                 PricingFile::Resources(rows) => resource_rows.extend(rows),
             }
         }
-        Ok(PriceBook::new(machine_rows, options)?.with_resource_rows(resource_rows))
+        let book = PriceBook::new(machine_rows, options)?.with_resource_rows(resource_rows);
+        check_cluster_tier(&book)?;
+        Ok(book)
     }
+}
+
+/// A `--cluster-tier` no `cluster_fee` row has is a typo, not a free
+/// cluster: said at start-up rather than as unpriced rows every hour.
+fn check_cluster_tier(book: &PriceBook) -> anyhow::Result<()> {
+    let Some(tier) = book.options().cluster_tier.as_deref() else {
+        return Ok(());
+    };
+    let tiers: std::collections::BTreeSet<&str> = book
+        .resources()
+        .rows()
+        .into_iter()
+        .filter(|row| row.kind == pricing::ResourceKind::ClusterFee)
+        .map(|row| row.sku.as_str())
+        .collect();
+    if tier != "none" && !tiers.iter().any(|known| known.eq_ignore_ascii_case(tier)) {
+        bail!(
+            "--cluster-tier {tier}: no cluster_fee row has this tier (known: {}, or none); add one with --pricing",
+            tiers.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn read_pricing_text(path: &Path) -> anyhow::Result<String> {
