@@ -420,7 +420,8 @@ fn build_hour(cluster: &Cluster) -> Hour {
         let usage = cluster
             .runtime
             .block_on(metrics::pod_usage(&cluster.client))
-            .unwrap_or_else(|e| fail(e));
+            .unwrap_or_else(|e| fail(e))
+            .items;
         late_timestamps += usage.iter().filter(|u| u.timestamp != at).count();
         let rows: usize = usage.iter().map(|u| u.containers.len()).sum();
         rows_per_tick = (rows_per_tick.0.min(rows), rows_per_tick.1.max(rows));

@@ -130,7 +130,8 @@ async fn the_fast_clock_moves_only_when_every_pods_usage_is_polled() {
     for minute in 1..=3 {
         let usage = kubetally::source::metrics::pod_usage(&client)
             .await
-            .unwrap();
+            .unwrap()
+            .items;
         assert_eq!(
             server.sim.clock.now(),
             epoch + chrono::Duration::minutes(minute)

@@ -137,10 +137,12 @@ impl Cluster {
         self.runtime.block_on(async {
             let pods = metrics::pod_usage(&self.client)
                 .await
-                .unwrap_or_else(|e| fail(e));
+                .unwrap_or_else(|e| fail(e))
+                .items;
             let nodes = metrics::node_usage(&self.client)
                 .await
-                .unwrap_or_else(|e| fail(e));
+                .unwrap_or_else(|e| fail(e))
+                .items;
             (pods, nodes)
         })
     }

@@ -28,7 +28,7 @@ use crate::cluster::Collection;
 use crate::model::gpu::GpuLabelError;
 use crate::pricing::MissingPrice;
 use crate::source::SourceError;
-use crate::source::metrics::MetricsError;
+use crate::source::metrics::{MetricsError, SkippedItem};
 use crate::source::watch::WatchError;
 use crate::store::wal::WalError;
 
@@ -51,6 +51,10 @@ pub enum Event {
     MetricsFailed { source: MetricsError },
     /// metrics.k8s.io's node list failed: node usage has a gap.
     NodeMetricsFailed { source: MetricsError },
+    /// Items of a metrics list were unusable (malformed, negative, no
+    /// name): skipped, the rest of the tick used. One event a list, counted
+    /// once per item.
+    MetricsItemsSkipped { skipped: Vec<SkippedItem> },
     /// A watch failed; it backs off and re-lists.
     WatchFailed {
         collection: Collection,
@@ -117,6 +121,7 @@ impl Event {
         Cow::Borrowed(match self {
             Event::MetricsFailed { .. } => "metrics",
             Event::NodeMetricsFailed { .. } => "node_metrics",
+            Event::MetricsItemsSkipped { .. } => "metrics_item",
             Event::WatchFailed { collection, .. } => {
                 return Cow::Owned(format!("watch_{}", collection.as_str()));
             }
@@ -140,6 +145,7 @@ impl Event {
             Event::WalAppendFailed { .. } | Event::WalTruncated { .. } => Level::ERROR,
             Event::MetricsFailed { .. }
             | Event::NodeMetricsFailed { .. }
+            | Event::MetricsItemsSkipped { .. }
             | Event::WatchFailed { .. }
             | Event::NodeCapacityUnparsed { .. }
             | Event::NodeGpuLabelUnparsed { .. }
@@ -170,6 +176,13 @@ impl Event {
                 %kind,
                 error = %Causes(source),
                 "Node metrics failed; node usage has a gap."
+            ),
+            Event::MetricsItemsSkipped { skipped } => log!(
+                level,
+                %kind,
+                items = skipped.len(),
+                first = %skipped.first().map(ToString::to_string).unwrap_or_default(),
+                "Unusable metrics items skipped; the rest of the tick is used."
             ),
             Event::WatchFailed { collection, source } => log!(
                 level,
@@ -250,7 +263,11 @@ impl Event {
                 "The leader election task failed."
             ),
         }
-        stats.error(&kind);
+        let count = match &self {
+            Event::MetricsItemsSkipped { skipped } => skipped.len() as u64,
+            _ => 1,
+        };
+        stats.errors_of(&kind, count);
     }
 }
 

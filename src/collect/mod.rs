@@ -382,7 +382,7 @@ impl Collector {
             let wal = &mut *books.wal;
             let started = std::time::Instant::now();
             let pods = match metrics::pod_usage(client).await {
-                Ok(pods) => pods,
+                Ok(listed) => self.usable(listed),
                 Err(source) => {
                     Stats::add(&self.stats.gaps, 1);
                     Event::MetricsFailed { source }.emit(&self.stats);
@@ -390,7 +390,7 @@ impl Collector {
                 }
             };
             let nodes = match metrics::node_usage(client).await {
-                Ok(nodes) => nodes,
+                Ok(listed) => self.usable(listed),
                 Err(source) => {
                     Event::NodeMetricsFailed { source }.emit(&self.stats);
                     Vec::new()
@@ -452,6 +452,17 @@ impl Collector {
                 return Ok(());
             }
         }
+    }
+
+    /// A metrics list's usable items; the skipped ones are counted and logged.
+    fn usable<T>(&self, listed: metrics::Listed<T>) -> Vec<T> {
+        if !listed.skipped.is_empty() {
+            Event::MetricsItemsSkipped {
+                skipped: listed.skipped,
+            }
+            .emit(&self.stats);
+        }
+        listed.items
     }
 
     /// Drops a fully published hour from the write-ahead log.

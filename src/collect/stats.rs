@@ -47,11 +47,16 @@ impl Stats {
 
     /// Counts an error of `kind`; the kinds are [`Event::kind`](super::Event::kind)'s.
     pub fn error(&self, kind: &str) {
+        self.errors_of(kind, 1);
+    }
+
+    /// Counts `n` failures of `kind` at once (one log line for many items).
+    pub fn errors_of(&self, kind: &str, n: u64) {
         let mut errors = match self.errors.lock() {
             Ok(errors) => errors,
             Err(poisoned) => poisoned.into_inner(),
         };
-        *errors.entry(kind.to_owned()).or_default() += 1;
+        *errors.entry(kind.to_owned()).or_default() += n;
     }
 
     pub fn errors(&self) -> BTreeMap<String, u64> {
