@@ -53,3 +53,34 @@ fn a_missing_kubeconfig_is_one_error_line_naming_its_cause_once() {
     );
     assert_eq!(err.matches(&cause).count(), 1, "{cause:?} once: {err}");
 }
+
+#[test]
+fn an_absurd_simulated_cluster_is_refused_in_one_line_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo").display().to_string();
+    for args in [
+        vec!["demo", "--pods", "1000000000", "--out", &out],
+        vec![
+            "sim",
+            "serve",
+            "--nodes",
+            "999999",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        vec![
+            "sim",
+            "serve",
+            "--claims",
+            "50000000",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    ] {
+        let (code, _, err) = kubetally(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("the simulator generates at most"), "{err}");
+    }
+    assert!(!dir.path().join("demo").exists(), "nothing written");
+}

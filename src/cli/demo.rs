@@ -85,6 +85,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.hours == 0 {
         bail!("--hours: must be at least 1");
     }
+    cluster_spec(&args).check()?;
     install_crypto();
     init_logs("error");
     start_clean(&args.out)?;
@@ -242,16 +243,20 @@ fn print_savings(savings: &[RecommendationRow]) {
     }
 }
 
+fn cluster_spec(args: &DemoArgs) -> ClusterSpec {
+    ClusterSpec {
+        nodes: args.nodes,
+        pods: args.pods,
+        seed: args.seed,
+        autopilot: args.autopilot,
+        gpu_nodes: args.gpu_nodes,
+        ..ClusterSpec::default()
+    }
+}
+
 async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
     let sim_config = SimConfig {
-        cluster: ClusterSpec {
-            nodes: args.nodes,
-            pods: args.pods,
-            seed: args.seed,
-            autopilot: args.autopilot,
-            gpu_nodes: args.gpu_nodes,
-            ..ClusterSpec::default()
-        },
+        cluster: cluster_spec(args),
         speed: args.speed.unwrap_or(1.0),
         step: args
             .speed

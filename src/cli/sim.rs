@@ -129,6 +129,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         step: serve.step,
         ..SimConfig::default()
     };
+    config.cluster.check()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let server = SimServer::start(&config, serve.listen).await?;

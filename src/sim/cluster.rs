@@ -55,6 +55,42 @@ impl Default for ClusterSpec {
     }
 }
 
+/// Sizes beyond these are refused, not attempted: generating them would
+/// exhaust memory long before anything useful was served (150,000 pods on
+/// 5,000 nodes is the largest size the benchmarks use).
+pub const MAX_NODES: usize = 50_000;
+pub const MAX_PODS: usize = 1_500_000;
+pub const MAX_CLAIMS: usize = 1_000_000;
+
+/// A cluster size the simulator refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--{what} {value}: the simulator generates at most {max}")]
+pub struct SizeError {
+    pub what: &'static str,
+    pub value: usize,
+    pub max: usize,
+}
+
+impl ClusterSpec {
+    /// Refuses sizes the simulator cannot generate in memory.
+    ///
+    /// # Errors
+    ///
+    /// [`SizeError`] naming the flag and its limit.
+    pub fn check(&self) -> Result<(), SizeError> {
+        for (what, value, max) in [
+            ("nodes", self.nodes, MAX_NODES),
+            ("pods", self.pods, MAX_PODS),
+            ("claims", self.claims, MAX_CLAIMS),
+        ] {
+            if value > max {
+                return Err(SizeError { what, value, max });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How a container uses what it requests.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum UsageProfile {

@@ -31,7 +31,7 @@ mod storage;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-pub use cluster::{ClusterModel, ClusterSpec, epoch};
+pub use cluster::{ClusterModel, ClusterSpec, SizeError, epoch};
 use etcd::{Etcd, EtcdError};
 pub use faults::{
     ErrorFault, FaultCode, FaultCounts, FaultProblem, FaultSpec, FaultSpecError, Faults, Outage,
