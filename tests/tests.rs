@@ -14,6 +14,7 @@ mod collect_leader;
 mod demo;
 mod duckdb;
 mod fuzz;
+mod hostile_files;
 mod krr_fidelity;
 mod object_store;
 mod pricing_cli;

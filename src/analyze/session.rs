@@ -166,6 +166,11 @@ impl Session {
             if message.starts_with("relation '") {
                 message.push_str(&format!(" (tables here: {})", tables.join(", ")));
             }
+            if message.to_ascii_lowercase().contains("parquet")
+                && let Some((file, problem)) = unreadable_file(&self.tables)
+            {
+                message = format!("{file}: {problem}");
+            }
             AnalyzeError::Sql { message }
         };
         let sql = super::dialect::quote_cluster(sql);
@@ -176,6 +181,14 @@ impl Session {
             .map(|result| result.unwrap_single())
             .map_err(sql_error)
     }
+}
+
+/// The first file of `tables` that is not readable Parquet, and why:
+/// polars says that one of a scan's files is bad, not which.
+fn unreadable_file(tables: &[TableFiles]) -> Option<(String, String)> {
+    tables.iter().flat_map(|t| &t.files).find_map(|file| {
+        read::unreadable(&file.path).map(|problem| (file.path.display().to_string(), problem))
+    })
 }
 
 /// A lazy scan of one table: its files, with `cluster` and `date` from the

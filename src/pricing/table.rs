@@ -41,6 +41,12 @@ pub struct CatalogError {
     pub problems: Vec<CatalogProblem>,
 }
 
+/// The longest cell a price file may hold. The longest real values (a
+/// source note citing a page) are a few hundred bytes; a cell of megabytes
+/// is a damaged or hostile file, refused by line and column rather than
+/// carried into every price lookup and message.
+pub const MAX_CELL_BYTES: usize = 4_096;
+
 /// What a price file's rows are, for [`read_table`].
 pub(super) struct TableSpec<'a> {
     /// The file's columns.
@@ -127,6 +133,18 @@ pub(super) fn read_table<R, K: Eq + Hash>(
         };
         let line = record.position().map_or(0, |p| p.line() as usize);
         if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if let Some((at, cell)) = record
+            .iter()
+            .enumerate()
+            .find(|(_, cell)| cell.len() > MAX_CELL_BYTES)
+        {
+            problems.push(CatalogProblem {
+                line,
+                column: Some(headers.get(at).unwrap_or("?").to_owned()),
+                message: format!("a value of {} bytes; at most {MAX_CELL_BYTES}", cell.len()),
+            });
             continue;
         }
         let fields = Fields {

@@ -187,6 +187,19 @@ impl Iterator for Reader {
     }
 }
 
+/// Why `file` cannot be read as Parquet at all (no footer, not Parquet,
+/// unreadable), or none: for naming the culprit when an engine that reads
+/// many files at once reports only that one of them is bad.
+pub fn unreadable(file: &Path) -> Option<String> {
+    let handle = match std::fs::File::open(file) {
+        Ok(handle) => handle,
+        Err(error) => return Some(error.to_string()),
+    };
+    ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new())
+        .err()
+        .map(|error| error.to_string())
+}
+
 /// Opens `file` to read what `select` asks for.
 ///
 /// # Errors
