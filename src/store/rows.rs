@@ -291,6 +291,7 @@ pub fn nodes_batch(rows: &[NodeRow]) -> Result<RecordBatch, ArrowError> {
         .timestamp(col::END_TIME, rows.iter().map(|r| r.end_time))
         .symbol(col::NODE, rows.iter().map(|r| &*r.node))
         .symbol(col::NODE_POOL, rows.iter().map(|r| r.node_pool.as_str()))
+        .symbol(col::PROVIDER_ID, rows.iter().map(|r| r.provider_id.as_str()))
         .f64(col::VCPUS, rows.iter().map(|r| r.vcpus))
         .i64(col::MEMORY_BYTES, rows.iter().map(|r| r.memory_bytes))
         .f64(

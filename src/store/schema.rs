@@ -102,6 +102,7 @@ pub mod col {
     pub const RESOURCE_ID: &str = "resource_id";
     pub const RESOURCE_NAME: &str = "resource_name";
     pub const PROVIDER_RESOURCE_ID: &str = "provider_resource_id";
+    pub const PROVIDER_ID: &str = "provider_id";
     pub const CLAIM: &str = "claim";
     pub const STORAGE_CLASS: &str = "storage_class";
     pub const STATE: &str = "state";
@@ -367,6 +368,7 @@ pub const NODES: Table = Table {
         c(col::MACHINE_TYPE, Kind::Symbol, false, "-", "Machine type; empty when unlabelled."),
         c(col::MACHINE_FAMILY, Kind::Symbol, false, "-", "Machine family; empty when unknown."),
         c(col::CAPACITY_TYPE, Kind::Symbol, false, "-", "on_demand, spot or preemptible."),
+        c(col::PROVIDER_ID, Kind::Symbol, false, "-", "The node's `spec.providerID` (`gce://project/zone/name`, `aws:///zone/i-…`, `azure:///subscriptions/…/virtualMachines/…`): what the cloud's bill names its VM by (`kubetally reconcile`, docs/reconcile.md); empty when the node has none. Absent from files written before it existed."),
         c(col::VCPUS, Kind::Float64, false, "cores", "vCPU capacity."),
         c(col::MEMORY_BYTES, Kind::Int64, false, "bytes", "Memory capacity."),
         c(col::ALLOCATABLE_CPU_CORES, Kind::Float64, false, "cores", "CPU allocatable to pods."),
