@@ -153,8 +153,9 @@ impl fmt::Display for Summary {
             let more = self.not_billed.len().saturating_sub(shown.len());
             writeln!(
                 f,
-                "Metered but absent from the bill: {} resources, list {:.2} USD ({}{})",
+                "Metered but absent from the bill: {} resource{}, list {:.2} USD ({}{})",
                 self.not_billed.len(),
+                if self.not_billed.len() == 1 { "" } else { "s" },
                 self.not_billed_list_usd,
                 shown.join(", "),
                 if more > 0 {

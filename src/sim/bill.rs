@@ -184,7 +184,14 @@ fn charges_of(m: &Metered, spec: &BillSpec) -> Vec<Charge> {
 
 /// A GCE VM's core, RAM and GPU lines, named `projects/P/instances/N`.
 fn gce_instance(m: &Metered, base: Charge) -> Vec<Charge> {
-    let mut parts = m.provider_id.trim_start_matches("gce://").split('/');
+    // A dataset written before `provider_id` existed: GKE names the node
+    // as its instance.
+    let fallback = format!("gce://kubetally-sim/{}/{}", m.zone, m.resource_id);
+    let id = match m.provider_id.as_str() {
+        "" => &fallback,
+        id => id,
+    };
+    let mut parts = id.trim_start_matches("gce://").split('/');
     let project = parts.next().unwrap_or_default().to_owned();
     let zone = parts.next().unwrap_or_default().to_owned();
     let name = parts.next().unwrap_or(&m.resource_id).to_owned();
