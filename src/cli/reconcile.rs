@@ -57,8 +57,8 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         // A bill error names the file, line and column itself.
         bill.read_path(path, args.bill_format)?;
     }
-    let metered = metered::read(&root, &cluster)
-        .with_context(|| format!("--data {}", args.dataset.data))?;
+    let metered =
+        metered::read(&root, &cluster).with_context(|| format!("--data {}", args.dataset.data))?;
     let scope = Scope::new(&cluster, &args.bill_filter);
     let reconciliation = reconcile::reconcile(&bill, &metered, &scope);
     print!("{}", reconciliation.summary);
@@ -66,7 +66,12 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let names: Vec<String> = args.bill.iter().map(|p| p.display().to_string()).collect();
-    let written = publish(&args.dataset.data, &cluster, &names.join(","), &reconciliation)?;
+    let written = publish(
+        &args.dataset.data,
+        &cluster,
+        &names.join(","),
+        &reconciliation,
+    )?;
     println!(
         "Wrote {} rows to {} file{} of the reconciliation table ({})",
         reconciliation.rows.len(),

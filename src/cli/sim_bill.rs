@@ -97,10 +97,13 @@ pub fn run(args: BillArgs) -> anyhow::Result<ExitCode> {
     let root = args.dataset.root()?;
     let cluster = metered::cluster(&root, args.cluster.as_deref())
         .with_context(|| format!("--data {}", args.dataset.data))?;
-    let metered = metered::read(&root, &cluster)
-        .with_context(|| format!("--data {}", args.dataset.data))?;
+    let metered =
+        metered::read(&root, &cluster).with_context(|| format!("--data {}", args.dataset.data))?;
     let pairs = |rates: &[Rate]| -> Vec<(String, f64)> {
-        rates.iter().map(|r| (r.family.clone(), r.fraction)).collect()
+        rates
+            .iter()
+            .map(|r| (r.family.clone(), r.fraction))
+            .collect()
     };
     let spec = BillSpec {
         export: match args.format {

@@ -53,10 +53,8 @@ pub fn metered_keys(metered: &Metered) -> Vec<Key> {
 /// `projects/P/zones/<zone>/disks/D`), else its own `zone`.
 pub fn metered_zone(metered: &Metered) -> &str {
     let id = metered.provider_id.as_str();
-    if let Some(rest) = id.strip_prefix("gce://") {
-        if let Some(zone) = rest.split('/').nth(1) {
-            return zone;
-        }
+    if let Some(zone) = id.strip_prefix("gce://").and_then(|r| r.split('/').nth(1)) {
+        return zone;
     }
     if let Some(at) = id.find("/zones/") {
         let rest = &id[at + "/zones/".len()..];

@@ -97,10 +97,9 @@ pub fn write_bill(
         .flat_map(|m| charges_of(m, spec))
         .filter(|c| c.list > 0.0)
         .collect();
-    if spec.egress_usd > 0.0 {
-        if let Some(first) = metered.iter().map(|m| m.hour_unix_s).min() {
-            charges.push(egress(spec, first));
-        }
+    let first = metered.iter().map(|m| m.hour_unix_s).min();
+    if let Some(first) = first.filter(|_| spec.egress_usd > 0.0) {
+        charges.push(egress(spec, first));
     }
     if spec.export == Export::Azure {
         charges = daily(charges);
