@@ -9,6 +9,8 @@
 //! - `serve` → `collect`, `allocate`, `cluster`, `pricing`, `model`.
 //! - `collect` → `source`, `store`, `allocate`, `cluster`, `pricing`.
 //! - `analyze` → `store`, `allocate`, `model`.
+//! - `reconcile` (cloud bill lines ↔ metered nodes, disks, balancers, fee)
+//!   → `bill`, `store`, `model`.
 //! - `recommend` → `store`, `pricing`, `model`.
 //! - `store` → `allocate`, `cluster`, `pricing`.
 //! - `allocate` → `cluster`, `pricing`, `model`.
@@ -30,6 +32,7 @@ pub mod collect;
 pub mod model;
 pub mod pricing;
 pub mod recommend;
+pub mod reconcile;
 pub mod serve;
 pub mod sim;
 pub mod source;

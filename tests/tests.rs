@@ -24,6 +24,7 @@ mod query_cli;
 mod rbac;
 mod recommend_cli;
 mod recommend_read;
+mod reconcile;
 mod report;
 mod report_resources;
 mod report_scan;

@@ -168,6 +168,9 @@ pub struct NodeRow {
     pub end_time: DateTime<Utc>,
     pub node: Arc<str>,
     pub node_pool: String,
+    /// The node's `spec.providerID`, what its cloud bills the VM by; empty
+    /// when it has none.
+    pub provider_id: String,
     pub class: Arc<NodeClass>,
     pub vcpus: f64,
     pub memory_bytes: i64,
@@ -464,6 +467,7 @@ impl HourBook {
                 end_time: start + Duration::hours(1),
                 node: Arc::from(name),
                 node_pool,
+                provider_id: node.facts.provider_id.clone().unwrap_or_default(),
                 vcpus: node.facts.cpu_capacity.as_cores(),
                 memory_bytes: node.facts.memory_capacity.as_bytes(),
                 allocatable_cpu_cores: node.allocatable_cpu_cores,

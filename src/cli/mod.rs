@@ -13,9 +13,11 @@ mod progress;
 #[cfg(feature = "analyze")]
 mod query;
 mod recommend;
+mod reconcile;
 #[cfg(feature = "analyze")]
 mod report;
 mod sim;
+mod sim_bill;
 
 use std::process::ExitCode;
 
@@ -44,6 +46,9 @@ pub enum Command {
     /// Right-sizing, spot and machine-family recommendations (table, JSON, or
     /// YAML patches); `backtest` scores the strategies on traces or a dataset.
     Recommend(Box<recommend::RecommendArgs>),
+    /// Match a cloud bill (FOCUS, GCP, AWS CUR, Azure) to the nodes, disks,
+    /// balancers and fee the dataset metered; write the reconciliation table.
+    Reconcile(Box<reconcile::ReconcileArgs>),
     /// Run SQL (ad hoc, from a file, or a bundled query) over the dataset.
     #[cfg(feature = "analyze")]
     Query(Box<query::QueryArgs>),
@@ -64,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Recommend(args) => recommend::run(*args),
+        Command::Reconcile(args) => reconcile::run(*args),
         #[cfg(feature = "analyze")]
         Command::Query(args) => query::run(*args),
         #[cfg(feature = "analyze")]

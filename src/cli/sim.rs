@@ -36,6 +36,9 @@ pub struct SimArgs {
 pub enum SimCommand {
     /// Serve a simulated cluster over the Kubernetes HTTP API until stopped.
     Serve(ServeArgs),
+    /// Write the bill a dataset's cluster would get from its cloud, with
+    /// discounts and an unmetered egress line (to test `reconcile`).
+    Bill(super::sim_bill::BillArgs),
 }
 
 #[derive(Debug, Args)]
@@ -91,7 +94,13 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
-    let SimCommand::Serve(serve) = args.command;
+    match args.command {
+        SimCommand::Serve(serve) => run_serve(serve),
+        SimCommand::Bill(bill) => super::sim_bill::run(bill),
+    }
+}
+
+fn run_serve(serve: ServeArgs) -> anyhow::Result<ExitCode> {
     if !(serve.speed.is_finite() && serve.speed > 0.0) {
         anyhow::bail!(
             "--speed {}: expected a positive number of simulated seconds per second",

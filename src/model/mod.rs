@@ -4,6 +4,7 @@
 
 pub mod gpu;
 pub mod histogram;
+pub mod metered;
 mod node;
 mod quantity;
 pub mod reserve;

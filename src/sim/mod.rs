@@ -13,6 +13,7 @@
 
 pub mod audit;
 mod autopilot;
+pub mod bill;
 mod cluster;
 pub mod etcd;
 mod faults;

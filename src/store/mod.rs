@@ -22,7 +22,8 @@ pub use arrow::error::ArrowError;
 pub use dataset::{Dataset, DatasetError, parquet_bytes, reader_schema, write_atomically};
 pub use object::ObjectTarget;
 pub use rows::{
-    RecommendationRow, RecommendationRun, Sizes, allocation_batch, nodes_batch,
-    recommendations_batch, resources_batch, samples_batch, workloads_batch,
+    RecommendationRow, RecommendationRun, ReconciliationRow, ReconciliationRun, Sizes,
+    allocation_batch, nodes_batch, recommendations_batch, reconciliation_batch, resources_batch,
+    samples_batch, workloads_batch,
 };
 pub use target::{Target, TargetError};

@@ -5,7 +5,9 @@ use arrow::error::ArrowError;
 use chrono::{DateTime, Utc};
 
 use super::batch::Batch;
-use super::schema::{ALLOCATION, NODES, RECOMMENDATIONS, RESOURCES, SAMPLES, WORKLOADS, col};
+use super::schema::{
+    ALLOCATION, NODES, RECOMMENDATIONS, RECONCILIATION, RESOURCES, SAMPLES, WORKLOADS, col,
+};
 use std::sync::Arc;
 
 use crate::allocate::{AllocationRow, NodeRow, ResourceCost, Sample, WorkloadRow};
@@ -291,6 +293,10 @@ pub fn nodes_batch(rows: &[NodeRow]) -> Result<RecordBatch, ArrowError> {
         .timestamp(col::END_TIME, rows.iter().map(|r| r.end_time))
         .symbol(col::NODE, rows.iter().map(|r| &*r.node))
         .symbol(col::NODE_POOL, rows.iter().map(|r| r.node_pool.as_str()))
+        .symbol(
+            col::PROVIDER_ID,
+            rows.iter().map(|r| r.provider_id.as_str()),
+        )
         .f64(col::VCPUS, rows.iter().map(|r| r.vcpus))
         .i64(col::MEMORY_BYTES, rows.iter().map(|r| r.memory_bytes))
         .f64(
@@ -437,5 +443,79 @@ pub fn recommendations_batch(
     )
     .symbol(col::CONFIDENCE, rows.iter().map(|r| r.confidence.as_str()))
     .symbol(col::REASON, rows.iter().map(|r| r.reason.as_str()));
+    b.finish()
+}
+
+/// One `reconciliation` row (what `store::schema::RECONCILIATION` documents).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconciliationRow {
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub status: &'static str,
+    pub kind: &'static str,
+    pub part: &'static str,
+    pub resource_id: String,
+    pub provider_resource_id: String,
+    pub provider: String,
+    pub service: String,
+    pub sku: String,
+    pub currency: String,
+    pub list_cost_usd: Option<f64>,
+    pub billed_cost: f64,
+    pub effective_cost: f64,
+    pub bill_list_cost: Option<f64>,
+    pub matched_lines: i64,
+    pub billed_factor: Option<f64>,
+    pub effective_factor: Option<f64>,
+}
+
+/// What every row of one reconciliation shares.
+#[derive(Debug, Clone, Copy)]
+pub struct ReconciliationRun<'a> {
+    pub generated_at: DateTime<Utc>,
+    /// The bill files, comma-separated.
+    pub bill: &'a str,
+}
+
+/// `reconciliation` rows of one run.
+///
+/// # Errors
+///
+/// An [`ArrowError`] if the batch does not match the table (a defect).
+pub fn reconciliation_batch(
+    run: &ReconciliationRun,
+    rows: &[ReconciliationRow],
+) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let mut b = Batch::new(&RECONCILIATION);
+    b.timestamp(col::START_TIME, rows.iter().map(|r| r.start_time))
+        .timestamp(col::END_TIME, rows.iter().map(|r| r.end_time))
+        .timestamp(col::GENERATED_AT, std::iter::repeat_n(run.generated_at, n))
+        .symbol(col::BILL, std::iter::repeat_n(run.bill, n))
+        .symbol(col::STATUS, rows.iter().map(|r| r.status))
+        .symbol(col::KIND, rows.iter().map(|r| r.kind))
+        .symbol(col::PART, rows.iter().map(|r| r.part))
+        .symbol(
+            col::RESOURCE_ID,
+            rows.iter().map(|r| r.resource_id.as_str()),
+        )
+        .symbol(
+            col::PROVIDER_RESOURCE_ID,
+            rows.iter().map(|r| r.provider_resource_id.as_str()),
+        )
+        .symbol(col::PROVIDER, rows.iter().map(|r| r.provider.as_str()))
+        .symbol(col::SERVICE, rows.iter().map(|r| r.service.as_str()))
+        .symbol(col::SKU, rows.iter().map(|r| r.sku.as_str()))
+        .symbol(col::CURRENCY, rows.iter().map(|r| r.currency.as_str()))
+        .opt_f64(col::LIST_COST_USD, rows.iter().map(|r| r.list_cost_usd))
+        .f64(col::BILLED_COST, rows.iter().map(|r| r.billed_cost))
+        .f64(col::EFFECTIVE_COST, rows.iter().map(|r| r.effective_cost))
+        .opt_f64(col::BILL_LIST_COST, rows.iter().map(|r| r.bill_list_cost))
+        .i64(col::MATCHED_LINES, rows.iter().map(|r| r.matched_lines))
+        .opt_f64(col::BILLED_FACTOR, rows.iter().map(|r| r.billed_factor))
+        .opt_f64(
+            col::EFFECTIVE_FACTOR,
+            rows.iter().map(|r| r.effective_factor),
+        );
     b.finish()
 }

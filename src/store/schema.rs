@@ -102,6 +102,7 @@ pub mod col {
     pub const RESOURCE_ID: &str = "resource_id";
     pub const RESOURCE_NAME: &str = "resource_name";
     pub const PROVIDER_RESOURCE_ID: &str = "provider_resource_id";
+    pub const PROVIDER_ID: &str = "provider_id";
     pub const CLAIM: &str = "claim";
     pub const STORAGE_CLASS: &str = "storage_class";
     pub const STATE: &str = "state";
@@ -123,6 +124,18 @@ pub mod col {
     pub const MONTHLY_SAVINGS_USD: &str = "monthly_savings_usd";
     pub const CONFIDENCE: &str = "confidence";
     pub const REASON: &str = "reason";
+    pub const STATUS: &str = "status";
+    pub const PART: &str = "part";
+    pub const SERVICE: &str = "service";
+    pub const CURRENCY: &str = "currency";
+    pub const LIST_COST_USD: &str = "list_cost_usd";
+    pub const BILLED_COST: &str = "billed_cost";
+    pub const EFFECTIVE_COST: &str = "effective_cost";
+    pub const BILL_LIST_COST: &str = "bill_list_cost";
+    pub const MATCHED_LINES: &str = "matched_lines";
+    pub const BILLED_FACTOR: &str = "billed_factor";
+    pub const EFFECTIVE_FACTOR: &str = "effective_factor";
+    pub const BILL: &str = "bill";
     // Fields of the list-of-struct columns' items.
     pub const KEY: &str = "key";
     pub const VALUE: &str = "value";
@@ -367,6 +380,7 @@ pub const NODES: Table = Table {
         c(col::MACHINE_TYPE, Kind::Symbol, false, "-", "Machine type; empty when unlabelled."),
         c(col::MACHINE_FAMILY, Kind::Symbol, false, "-", "Machine family; empty when unknown."),
         c(col::CAPACITY_TYPE, Kind::Symbol, false, "-", "on_demand, spot or preemptible."),
+        c(col::PROVIDER_ID, Kind::Symbol, false, "-", "The node's `spec.providerID` (`gce://project/zone/name`, `aws:///zone/i-…`, `azure:///subscriptions/…/virtualMachines/…`): what the cloud's bill names its VM by (`kubetally reconcile`, docs/reconcile.md); empty when the node has none. Absent from files written before it existed."),
         c(col::VCPUS, Kind::Float64, false, "cores", "vCPU capacity."),
         c(col::MEMORY_BYTES, Kind::Int64, false, "bytes", "Memory capacity."),
         c(col::ALLOCATABLE_CPU_CORES, Kind::Float64, false, "cores", "CPU allocatable to pods."),
@@ -481,14 +495,44 @@ pub const RECOMMENDATIONS: Table = Table {
     ],
 };
 
+/// `reconciliation`: what `kubetally reconcile` matched of a cloud bill.
+#[rustfmt::skip]
+pub const RECONCILIATION: Table = Table {
+    name: "reconciliation",
+    grain: "one row per metered resource (per part, for a GCP node) per period the cluster's bill covers — the clock hour of an hourly bill, the UTC day of a daily one — and one per service and SKU of the cluster's unallocated bill lines per period; reconciling a period again replaces its rows (docs/reconcile.md)",
+    columns: &[
+        c(col::START_TIME, Kind::Timestamp, false, "UTC", "Start of the period (an hour, or a UTC day for a daily bill)."),
+        c(col::END_TIME, Kind::Timestamp, false, "UTC", "End of the period."),
+        c(col::GENERATED_AT, Kind::Timestamp, false, "UTC", "When the reconciliation was made."),
+        c(col::BILL, Kind::Symbol, false, "-", "The bill files read, comma-separated, as given."),
+        c(col::STATUS, Kind::Symbol, false, "-", "matched (bill lines were found for it), not_billed (metered, but no line of the bill names it in the period), or unallocated (lines of the cluster no metered resource claims)."),
+        c(col::KIND, Kind::Symbol, false, "-", "node, disk, load_balancer, cluster_fee; unallocated for unallocated rows."),
+        c(col::PART, Kind::Symbol, false, "-", "Which part of the resource: all; for a node billed by GCP in separate SKU lines, cpu, memory, gpu, or other (lines of the VM that are none of those, list cost 0); empty on unallocated rows."),
+        c(col::RESOURCE_ID, Kind::Symbol, false, "-", "kubetally's id: the node's name, the PersistentVolume's name, the Service's UID, `cluster_fee`; empty on unallocated rows."),
+        c(col::PROVIDER_RESOURCE_ID, Kind::Symbol, false, "-", "What the cloud names it by: the node's providerID, the disk's volume handle, the balancer's ingress; on unallocated rows the resource id of the first line (empty when lines of several resources were summed)."),
+        c(col::PROVIDER, Kind::Symbol, false, "-", "gcp, aws, azure, or another provider."),
+        c(col::SERVICE, Kind::Symbol, false, "-", "The bill's service of the lines (GCP service, AWS product code, Azure meter category, FOCUS ServiceName); empty when the lines name several."),
+        c(col::SKU, Kind::Symbol, false, "-", "The bill's SKU description of the lines (GCP sku.description, AWS line item description, Azure product, FOCUS ChargeDescription); empty when the lines name several."),
+        c(col::CURRENCY, Kind::Symbol, false, "-", "Currency of billed_cost, effective_cost and bill_list_cost; empty when the bill does not say."),
+        c(col::LIST_COST_USD, Kind::Float64, true, "USD", "kubetally's cost at list prices for the period (Σ nodes / resources cost of its hours; the part's cost for a node part); null on unallocated rows."),
+        c(col::BILLED_COST, Kind::Float64, false, "currency", "Σ the bill's billed cost of the lines (what the invoice charges; docs/billing.md has the column per export); 0 when not billed."),
+        c(col::EFFECTIVE_COST, Kind::Float64, false, "currency", "Σ the bill's effective cost of the lines: discounts, credits and amortised commitments applied (FOCUS EffectiveCost, GCP cost + credits, AWS amortised, Azure amortised)."),
+        c(col::BILL_LIST_COST, Kind::Float64, true, "currency", "Σ the bill's own list cost of the lines (FOCUS ListCost, GCP cost_at_list, AWS public on-demand cost, Azure PayG cost); null when the bill gives none."),
+        c(col::MATCHED_LINES, Kind::Int64, false, "lines", "Bill lines summed in this row; 0 on not_billed rows."),
+        c(col::BILLED_FACTOR, Kind::Float64, true, "-", "billed_cost ÷ list_cost_usd: what re-prices the resource's allocation at billed cost; null without a list cost above 0 or when the currency is not USD."),
+        c(col::EFFECTIVE_FACTOR, Kind::Float64, true, "-", "effective_cost ÷ list_cost_usd: what re-prices it at effective cost (0.7 for a 30 % discount); null as billed_factor."),
+    ],
+};
+
 /// Every table of the dataset, in documentation order.
-pub const TABLES: [Table; 6] = [
+pub const TABLES: [Table; 7] = [
     SAMPLES,
     ALLOCATION,
     NODES,
     RESOURCES,
     WORKLOADS,
     RECOMMENDATIONS,
+    RECONCILIATION,
 ];
 
 impl Table {
