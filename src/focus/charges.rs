@@ -22,6 +22,8 @@ use crate::store::focus::FocusRow;
 pub struct Context<'a> {
     pub cluster: &'a str,
     pub billing_account: &'a str,
+    /// Whether the account was given (`--billing-account`), not defaulted.
+    pub billing_account_given: bool,
     pub pricing: &'a Pricing,
 }
 
@@ -66,6 +68,10 @@ impl Origin<'_> {
             invoice_issuer_name: some(issuer),
             billing_account_id: some(ctx.billing_account),
             billing_account_name: some(ctx.billing_account),
+            billing_account_type: some(rules::billing_account_type(
+                self.provider,
+                ctx.billing_account_given,
+            )),
             sub_account_id: self.sub_account.clone(),
             sub_account_type: self
                 .sub_account

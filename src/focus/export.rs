@@ -85,6 +85,7 @@ pub fn export(request: &Request<'_>, writer: &mut FocusWriter) -> Result<Summary
         let ctx = Context {
             cluster,
             billing_account: request.billing_account.unwrap_or(cluster),
+            billing_account_given: request.billing_account.is_some(),
             pricing: request.pricing,
         };
         let mut rows = Vec::new();

@@ -47,6 +47,19 @@ pub fn provider_names(provider: &str) -> (&str, &str, &str) {
     }
 }
 
+/// BillingAccountType: the provider's word for the account given with
+/// `--billing-account`, or `Kubernetes Cluster` when the account defaults
+/// to the cluster's name.
+pub fn billing_account_type(provider: &str, given: bool) -> &str {
+    match (provider, given) {
+        (_, false) => "Kubernetes Cluster",
+        ("gcp", true) => "Billing Account",
+        ("aws", true) => "Payer Account",
+        ("azure", true) => "Billing Account",
+        (other, true) => other,
+    }
+}
+
 /// The provider's name for a sub-account (GCP project, AWS linked account,
 /// Azure subscription).
 pub fn sub_account_type(provider: &str) -> Option<&'static str> {

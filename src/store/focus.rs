@@ -4,7 +4,9 @@
 //! This module knows the file, not what goes in it: [`FocusRow`] is the
 //! record a FOCUS exporter fills ([`crate::focus`] holds every rule of what
 //! each column says), and [`COLUMNS`] lays it out in the specification's
-//! column order, then kubetally's `x_` columns. A column kubetally never
+//! column order, then kubetally's `x_` columns. Prices are in the billing
+//! currency, so the `PricingCurrency*` columns repeat the billing ones. A
+//! column kubetally never
 //! fills (commitment discounts, capacity reservations) is still written, as
 //! nulls of its type, so a reader sees all 65 FOCUS 1.3 columns.
 //!
@@ -239,10 +241,10 @@ pub static COLUMNS: [Column; 72] = [
     column!("PricingCategory", Text, pricing_category),
     column!("PricingQuantity", Decimal, pricing_quantity),
     column!("PricingUnit", Text, pricing_unit),
-    column!("PricingCurrency", Text, null),
-    column!("PricingCurrencyContractedUnitPrice", Decimal, null),
-    column!("PricingCurrencyEffectiveCost", Decimal, null),
-    column!("PricingCurrencyListUnitPrice", Decimal, null),
+    column!("PricingCurrency", Text, billing_currency),
+    column!("PricingCurrencyContractedUnitPrice", Decimal, contracted_unit_price),
+    column!("PricingCurrencyEffectiveCost", Decimal, effective_cost),
+    column!("PricingCurrencyListUnitPrice", Decimal, list_unit_price),
     column!("BillingCurrency", Text, billing_currency),
     column!("ConsumedQuantity", Decimal, consumed_quantity),
     column!("ConsumedUnit", Text, consumed_unit),
