@@ -13,6 +13,7 @@ mod collect_faults;
 mod collect_leader;
 mod demo;
 mod duckdb;
+mod focus_export;
 mod krr_fidelity;
 mod object_store;
 mod pricing_cli;

@@ -440,19 +440,14 @@ impl Destination {
     /// [`FocusFileError::Io`] naming the folder that cannot be created or
     /// written.
     pub fn writer(&self) -> Result<FocusWriter, FocusFileError> {
+        // Beside the output (same file system, so publishing is a rename),
+        // not in it: the output appears only when published.
         let staging = match &self.target {
-            Target::Local(path) => {
-                let parent = if self.single_file {
-                    path.parent()
-                        .filter(|p| !p.as_os_str().is_empty())
-                        .unwrap_or(Path::new("."))
-                        .to_owned()
-                } else {
-                    fs::create_dir_all(path).map_err(io(path))?;
-                    path.clone()
-                };
-                parent.join(format!(".kubetally-export-{}", std::process::id()))
-            }
+            Target::Local(path) => path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .join(format!(".kubetally-export-{}", std::process::id())),
             Target::Object(_) => {
                 std::env::temp_dir().join(format!("kubetally-export-{}", std::process::id()))
             }
