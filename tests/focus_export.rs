@@ -36,8 +36,8 @@ fn units(text: &str) -> i128 {
     };
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     assert!(fraction.len() <= 12, "{text}: more than 12 places");
-    let value: i128 =
-        whole.parse::<i128>().unwrap() * 10_i128.pow(12) + format!("{fraction:0<12}").parse::<i128>().unwrap();
+    let value: i128 = whole.parse::<i128>().unwrap() * 10_i128.pow(12)
+        + format!("{fraction:0<12}").parse::<i128>().unwrap();
     if negative { -value } else { value }
 }
 
@@ -68,7 +68,8 @@ fn every_split_adds_up_to_its_origin_exactly() {
             assert!(row["AllocatedMethodId"].is_empty(), "{row:?}");
             continue;
         }
-        let details: serde_json::Value = serde_json::from_str(&row["AllocatedMethodDetails"]).unwrap();
+        let details: serde_json::Value =
+            serde_json::from_str(&row["AllocatedMethodDetails"]).unwrap();
         let ratio = details["Elements"][0]["AllocatedRatio"].to_string();
         let group = groups.entry(origin).or_default();
         group.0 += units(&row["BilledCost"]);
@@ -85,7 +86,10 @@ fn every_split_adds_up_to_its_origin_exactly() {
     }
     assert!(groups.len() > 40, "{} groups", groups.len());
     for (origin, (billed, origin_cost, ratios, remainders)) in groups {
-        assert_eq!(billed, origin_cost, "{origin}: allocated rows sum to the origin");
+        assert_eq!(
+            billed, origin_cost,
+            "{origin}: allocated rows sum to the origin"
+        );
         assert_eq!(ratios, 10_i128.pow(12), "{origin}: ratios sum to 1");
         assert!(remainders <= 1, "{origin}: one remainder row at most");
     }
@@ -138,7 +142,11 @@ fn a_directory_output_is_partitioned_by_billing_period() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(leftovers, vec![std::ffi::OsString::from("focus")], "no staging left");
+    assert_eq!(
+        leftovers,
+        vec![std::ffi::OsString::from("focus")],
+        "no staging left"
+    );
 }
 
 #[test]
@@ -167,7 +175,10 @@ fn the_focus_toolkit_accepts_the_demo_export() {
         return;
     }
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("focus-data-toolkit: all checks passed"), "{stdout}");
+    assert!(
+        stdout.contains("focus-data-toolkit: all checks passed"),
+        "{stdout}"
+    );
 }
 
 /// Runs an export that must fail: exit 2, one line, nothing at `-o`.
@@ -213,7 +224,11 @@ fn an_empty_window_is_one_line_and_writes_nothing() {
     let out = dir.path().join("out");
     let err = fails(&["--from", "2030-01-01", "--to", "2030-01-02"], &out);
     assert!(err.contains("nothing to export"), "{err}");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no staging left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no staging left"
+    );
     let err = fails(&["--from", "2026-11-03", "--to", "2026-11-02"], &out);
     assert!(err.contains("an empty window"), "{err}");
 }

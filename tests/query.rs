@@ -647,7 +647,12 @@ fn the_chargeback_adds_up_to_what_the_cluster_cost() {
 fn tenant_costs(rows: &[BTreeMap<String, Value>]) -> BTreeMap<String, f64> {
     rows.iter()
         .filter(|row| row["line"] != "total")
-        .map(|row| (row["tenant"].as_str().unwrap().to_owned(), float(row, "cost_usd")))
+        .map(|row| {
+            (
+                row["tenant"].as_str().unwrap().to_owned(),
+                float(row, "cost_usd"),
+            )
+        })
         .collect()
 }
 
@@ -679,8 +684,12 @@ fn the_focus_chargeback_equals_chargeback_by_tenant_in_polars_and_duckdb() {
         let query = analyze::find(name).unwrap().query;
         serde_json::json!({"name": name, "sql": query.render_for("duckdb", &[]).unwrap()})
     };
-    let input = Value::Array(vec![sql("chargeback_by_tenant"), sql("focus_chargeback_by_tenant")]);
-    let duck = match run_duckdb_script(DUCKDB_SCRIPT, &[root.as_os_str()], Some(&input.to_string())) {
+    let input = Value::Array(vec![
+        sql("chargeback_by_tenant"),
+        sql("focus_chargeback_by_tenant"),
+    ]);
+    let duck = match run_duckdb_script(DUCKDB_SCRIPT, &[root.as_os_str()], Some(&input.to_string()))
+    {
         Ok(duck) => duck,
         Err(reason) => {
             eprintln!("SKIP the_focus_chargeback_equals_chargeback_by_tenant (DuckDB): {reason}");

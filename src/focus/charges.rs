@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::cost::{ChargeKey, Costs, Pricing};
 use super::input::{ContainerHour, NodeHour, ResourceHour};
-use super::rules::{self, Basis, Metered, Owner, Resource};
+use super::rules::{self, Basis, Metered, Method, Owner, Resource};
 use super::split::split;
 use crate::model::fixed::Fixed;
 use crate::store::focus::FocusRow;
@@ -182,8 +182,7 @@ fn split_rows(
     quantity: Fixed,
     list_cost: Fixed,
     consumers: Vec<Consumer>,
-    method: &str,
-    method_basis: &str,
+    method: Method,
     out: &mut Vec<FocusRow>,
 ) {
     let origin_costs = origin.costs(ctx, list_cost);
@@ -203,7 +202,7 @@ fn split_rows(
     let parts = split(&whole, shares);
     let origin_id = origin.key();
     let finish = |mut row: FocusRow, details: String| {
-        row.allocated_method_id = Some(method.to_owned());
+        row.allocated_method_id = Some(method.id.to_owned());
         row.allocated_method_details = Some(details);
         row.x_split_origin_id = Some(origin_id.clone());
         row.x_split_origin_cost = Some(origin_costs.billed);
@@ -219,7 +218,7 @@ fn split_rows(
         row.allocated_resource_name = Some(consumer.name.clone());
         row.allocated_tags = Some(consumer.tags.clone());
         row.x_tenant = Some(consumer.tenant.clone());
-        let details = rules::method_details(m[RATIO], origin.unit, &basis, method_basis);
+        let details = rules::method_details(m[RATIO], origin.unit, &basis, method.basis);
         out.push(finish(row, details));
     }
     let rest = &parts.remainder;
@@ -232,7 +231,7 @@ fn split_rows(
         usage: None,
     };
     let row = origin.row(ctx, rest[QUANTITY], costs_of(rest));
-    let details = rules::method_details(rest[RATIO], origin.unit, &basis, method_basis);
+    let details = rules::method_details(rest[RATIO], origin.unit, &basis, method.basis);
     out.push(finish(row, details));
 }
 
@@ -253,7 +252,12 @@ pub fn node_hour(
         0.0
     };
     let resources = [
-        (Resource::Cpu, node.vcpus * hours, node.cpu_core_hour_usd, node.cpu_cost_usd),
+        (
+            Resource::Cpu,
+            node.vcpus * hours,
+            node.cpu_core_hour_usd,
+            node.cpu_cost_usd,
+        ),
         (
             Resource::Memory,
             node.memory_gib * hours,
@@ -295,7 +299,6 @@ pub fn node_hour(
             fixed(cost),
             consumers,
             rules::METHOD_NODE,
-            rules::BASIS_NODE,
             out,
         );
     }
@@ -360,7 +363,11 @@ pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, out: &mut Vec<FocusR
     let autopilot = c.price_source.starts_with("autopilot");
     let resources = [
         (Resource::Cpu, c.cpu_billed_core_hours, c.cpu_cost_usd),
-        (Resource::Memory, c.memory_billed_gib_hours, c.memory_cost_usd),
+        (
+            Resource::Memory,
+            c.memory_billed_gib_hours,
+            c.memory_cost_usd,
+        ),
         (Resource::Gpu, 0.0, c.gpu_cost_usd),
     ];
     for (resource, quantity, cost) in resources {
@@ -489,7 +496,6 @@ pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut Vec<FocusRow
         list,
         vec![consumer],
         rules::METHOD_OWNER,
-        "owner",
         out,
     );
 }

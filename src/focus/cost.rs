@@ -74,7 +74,9 @@ impl Pricing {
         }
         let dir = root.join(RECONCILIATION_TABLE);
         if !dir.is_dir() {
-            return Err(CostError::NoReconciliation { dir: root.to_owned() });
+            return Err(CostError::NoReconciliation {
+                dir: root.to_owned(),
+            });
         }
         // The table's format lands with `kubetally reconcile`; reading it
         // and keeping its factors here is what remains.

@@ -147,7 +147,11 @@ pub fn nodes(file: &Path, window: Window) -> Result<Vec<NodeHour>, ReadError> {
         let start = c.millis(col::START_TIME)?;
         let end = c.millis(col::END_TIME)?;
         let text = |name| c.text(name);
-        let (node, pool, provider) = (text(col::NODE)?, text(col::NODE_POOL)?, text(col::PROVIDER)?);
+        let (node, pool, provider) = (
+            text(col::NODE)?,
+            text(col::NODE_POOL)?,
+            text(col::PROVIDER)?,
+        );
         let provider_id = if c.has(NODE_PROVIDER_ID) {
             Some(text(NODE_PROVIDER_ID)?)
         } else {

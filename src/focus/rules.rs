@@ -13,17 +13,28 @@ use serde_json::{Map, Value};
 
 use crate::model::fixed::Fixed;
 
-/// The method of a node-hour's split: each container is charged
-/// `max(request, usage)` of each resource (after the overcommit rule),
-/// docs/cost-model.md; the remainder is the node's idle capacity.
-pub const METHOD_NODE: &str = "kubetally/max-request-usage-v1";
+/// A split method: its `AllocatedMethodId` and the basis its details name
+/// (`x_Basis`). Each id is documented in docs/focus.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Method {
+    pub id: &'static str,
+    pub basis: &'static str,
+}
 
-/// The method of a disk's or load balancer's split: the whole charge goes
-/// to the claim or Service that owns it.
-pub const METHOD_OWNER: &str = "kubetally/owner-v1";
+/// A node-hour's split: each container is charged `max(request, usage)`
+/// of each resource (after the overcommit rule, docs/cost-model.md); the
+/// remainder is the node's idle capacity.
+pub const METHOD_NODE: Method = Method {
+    id: "kubetally/max-request-usage-v1",
+    basis: "max(request, usage)",
+};
 
-/// What kubetally calls the basis of [`METHOD_NODE`], in the details' `x_Basis`.
-pub const BASIS_NODE: &str = "max(request, usage)";
+/// A disk's or load balancer's split: the whole charge goes to the claim
+/// or Service that owns it.
+pub const METHOD_OWNER: Method = Method {
+    id: "kubetally/owner-v1",
+    basis: "owner",
+};
 
 /// Prefix of the tags kubetally defines in `AllocatedTags` (the data
 /// generator's own tag scheme, FOCUS 1.3 AllocatedTags).
@@ -122,25 +133,78 @@ impl Resource {
 }
 
 /// (ServiceName, ServiceCategory, ServiceSubcategory, ResourceType).
-pub fn service(provider: &str, metered: Metered) -> (&'static str, &'static str, &'static str, &'static str) {
+pub fn service(
+    provider: &str,
+    metered: Metered,
+) -> (&'static str, &'static str, &'static str, &'static str) {
     use Metered::*;
     match (provider, metered) {
-        ("gcp", Node(_)) => ("Compute Engine", "Compute", "Virtual Machines", "Compute Instance"),
+        ("gcp", Node(_)) => (
+            "Compute Engine",
+            "Compute",
+            "Virtual Machines",
+            "Compute Instance",
+        ),
         ("aws", Node(_)) => ("AmazonEC2", "Compute", "Virtual Machines", "EC2 Instance"),
-        ("azure", Node(_)) => ("Virtual Machines", "Compute", "Virtual Machines", "Virtual Machine"),
+        ("azure", Node(_)) => (
+            "Virtual Machines",
+            "Compute",
+            "Virtual Machines",
+            "Virtual Machine",
+        ),
         (_, Node(_)) => ("Compute", "Compute", "Virtual Machines", "Virtual Machine"),
-        (_, AutopilotPod(_)) => ("Google Kubernetes Engine", "Compute", "Containers", "Autopilot Pod"),
-        ("gcp", Disk) => ("Compute Engine", "Storage", "Block Storage", "Persistent Disk"),
+        (_, AutopilotPod(_)) => (
+            "Google Kubernetes Engine",
+            "Compute",
+            "Containers",
+            "Autopilot Pod",
+        ),
+        ("gcp", Disk) => (
+            "Compute Engine",
+            "Storage",
+            "Block Storage",
+            "Persistent Disk",
+        ),
         ("aws", Disk) => ("AmazonEC2", "Storage", "Block Storage", "EBS Volume"),
         ("azure", Disk) => ("Storage", "Storage", "Block Storage", "Managed Disk"),
         (_, Disk) => ("Storage", "Storage", "Block Storage", "Disk"),
-        ("gcp", LoadBalancer) => ("Compute Engine", "Networking", "Application Networking", "Forwarding Rule"),
-        ("aws", LoadBalancer) => ("AWSELB", "Networking", "Application Networking", "Load Balancer"),
-        ("azure", LoadBalancer) => ("Load Balancer", "Networking", "Application Networking", "Load Balancer"),
-        (_, LoadBalancer) => ("Load Balancer", "Networking", "Application Networking", "Load Balancer"),
-        ("gcp", ClusterFee) => ("Google Kubernetes Engine", "Compute", "Containers", "Kubernetes Cluster"),
+        ("gcp", LoadBalancer) => (
+            "Compute Engine",
+            "Networking",
+            "Application Networking",
+            "Forwarding Rule",
+        ),
+        ("aws", LoadBalancer) => (
+            "AWSELB",
+            "Networking",
+            "Application Networking",
+            "Load Balancer",
+        ),
+        ("azure", LoadBalancer) => (
+            "Load Balancer",
+            "Networking",
+            "Application Networking",
+            "Load Balancer",
+        ),
+        (_, LoadBalancer) => (
+            "Load Balancer",
+            "Networking",
+            "Application Networking",
+            "Load Balancer",
+        ),
+        ("gcp", ClusterFee) => (
+            "Google Kubernetes Engine",
+            "Compute",
+            "Containers",
+            "Kubernetes Cluster",
+        ),
         ("aws", ClusterFee) => ("AmazonEKS", "Compute", "Containers", "EKS Cluster"),
-        ("azure", ClusterFee) => ("Azure Kubernetes Service", "Compute", "Containers", "Managed Cluster"),
+        ("azure", ClusterFee) => (
+            "Azure Kubernetes Service",
+            "Compute",
+            "Containers",
+            "Managed Cluster",
+        ),
         (_, ClusterFee) => ("Kubernetes", "Compute", "Containers", "Kubernetes Cluster"),
     }
 }
@@ -156,8 +220,16 @@ pub fn pricing_category(capacity_type: &str) -> &'static str {
 
 /// ChargeDescription of a node resource: `e2-standard-4 vCPU running in us-central1`.
 pub fn node_description(machine_type: &str, resource: Resource, region: &str) -> String {
-    let machine = if machine_type.is_empty() { "Instance" } else { machine_type };
-    let region = if region.is_empty() { "an unknown region" } else { region };
+    let machine = if machine_type.is_empty() {
+        "Instance"
+    } else {
+        machine_type
+    };
+    let region = if region.is_empty() {
+        "an unknown region"
+    } else {
+        region
+    };
     format!("{machine} {} running in {region}", resource.word())
 }
 
@@ -173,7 +245,9 @@ pub fn node_resource_id(provider_id: Option<&str>, node: &str) -> (String, Optio
         let parts: Vec<&str> = rest.split('/').collect();
         if let [project, zone, name] = parts.as_slice() {
             return (
-                format!("//compute.googleapis.com/projects/{project}/zones/{zone}/instances/{name}"),
+                format!(
+                    "//compute.googleapis.com/projects/{project}/zones/{zone}/instances/{name}"
+                ),
                 Some((*project).to_owned()),
             );
         }
@@ -220,7 +294,11 @@ pub fn disk_resource_id(provider: &str, provider_resource_id: &str, volume: &str
 /// The billing period of an hour: its UTC calendar month, [start, end).
 pub fn billing_period(hour: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     let (year, month) = (hour.year(), hour.month());
-    let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let (next_year, next_month) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
     let at = |y, m| {
         Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
             .single()
@@ -299,7 +377,8 @@ mod tests {
 
     #[test]
     fn a_gce_provider_id_becomes_the_instance_full_name_and_its_project() {
-        let (id, project) = node_resource_id(Some("gce://acme-prod/us-central1-a/gke-n-1"), "gke-n-1");
+        let (id, project) =
+            node_resource_id(Some("gce://acme-prod/us-central1-a/gke-n-1"), "gke-n-1");
         assert_eq!(
             id,
             "//compute.googleapis.com/projects/acme-prod/zones/us-central1-a/instances/gke-n-1"
@@ -312,16 +391,24 @@ mod tests {
         let (id, _) = node_resource_id(Some("aws:///us-east-1a/i-0abc"), "ip-10-0-0-1");
         assert_eq!(id, "i-0abc");
         let (id, sub) = node_resource_id(
-            Some("azure:///subscriptions/S1/resourceGroups/RG/providers/Microsoft.Compute/virtualMachineScaleSets/V/virtualMachines/0"),
+            Some(
+                "azure:///subscriptions/S1/resourceGroups/RG/providers/Microsoft.Compute/virtualMachineScaleSets/V/virtualMachines/0",
+            ),
             "aks-0",
         );
-        assert!(id.starts_with("/subscriptions/s1/resourcegroups/rg/"), "{id}");
+        assert!(
+            id.starts_with("/subscriptions/s1/resourcegroups/rg/"),
+            "{id}"
+        );
         assert_eq!(sub.as_deref(), Some("s1"));
     }
 
     #[test]
     fn without_a_provider_id_the_node_name_is_the_resource_id() {
-        assert_eq!(node_resource_id(None, "gke-a-1"), ("gke-a-1".to_owned(), None));
+        assert_eq!(
+            node_resource_id(None, "gke-a-1"),
+            ("gke-a-1".to_owned(), None)
+        );
     }
 
     #[test]
@@ -339,7 +426,12 @@ mod tests {
             request: Fixed::from_f64(0.25),
             usage: Fixed::from_f64(0.5),
         };
-        let details = method_details(Fixed::from_f64(0.125).unwrap(), "Core-Hours", &basis, BASIS_NODE);
+        let details = method_details(
+            Fixed::from_f64(0.125).unwrap(),
+            "Core-Hours",
+            &basis,
+            METHOD_NODE.basis,
+        );
         assert_eq!(
             details,
             r#"{"Elements":[{"AllocatedRatio":0.125,"UsageUnit":"Core-Hours","UsageQuantity":0.5,"x_RequestQuantity":0.25,"x_UsedQuantity":0.5}],"x_Basis":"max(request, usage)"}"#

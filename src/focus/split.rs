@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn the_remainder_is_what_the_consumers_leave() {
-        let s = split(&[f(1.0), f(0.3)], vec![vec![f(0.25), f(0.1)], vec![f(0.5), f(0.1)]]);
+        let s = split(
+            &[f(1.0), f(0.3)],
+            vec![vec![f(0.25), f(0.1)], vec![f(0.5), f(0.1)]],
+        );
         assert_eq!(s.remainder, vec![f(0.25), f(0.1)]);
     }
 

@@ -56,7 +56,9 @@ impl Fixed {
         let units = if shift >= 0 {
             digits.checked_mul(10_i128.checked_pow(shift.unsigned_abs())?)?
         } else {
-            let divisor = 10_i128.checked_pow(shift.unsigned_abs()).unwrap_or(i128::MAX);
+            let divisor = 10_i128
+                .checked_pow(shift.unsigned_abs())
+                .unwrap_or(i128::MAX);
             let (quotient, remainder) = (digits / divisor, digits % divisor);
             quotient + i128::from(remainder * 2 >= divisor)
         };
@@ -180,8 +182,14 @@ mod tests {
 
     #[test]
     fn a_ratio_rounds_and_refuses_a_zero_whole() {
-        assert_eq!(f(1.0).ratio_of(f(3.0)).unwrap().to_string(), "0.333333333333");
-        assert_eq!(f(2.0).ratio_of(f(3.0)).unwrap().to_string(), "0.666666666667");
+        assert_eq!(
+            f(1.0).ratio_of(f(3.0)).unwrap().to_string(),
+            "0.333333333333"
+        );
+        assert_eq!(
+            f(2.0).ratio_of(f(3.0)).unwrap().to_string(),
+            "0.666666666667"
+        );
         assert_eq!(f(1.0).ratio_of(Fixed::ZERO), None);
     }
 }

@@ -242,7 +242,11 @@ pub static COLUMNS: [Column; 72] = [
     column!("PricingQuantity", Decimal, pricing_quantity),
     column!("PricingUnit", Text, pricing_unit),
     column!("PricingCurrency", Text, billing_currency),
-    column!("PricingCurrencyContractedUnitPrice", Decimal, contracted_unit_price),
+    column!(
+        "PricingCurrencyContractedUnitPrice",
+        Decimal,
+        contracted_unit_price
+    ),
     column!("PricingCurrencyEffectiveCost", Decimal, effective_cost),
     column!("PricingCurrencyListUnitPrice", Decimal, list_unit_price),
     column!("BillingCurrency", Text, billing_currency),
@@ -741,12 +745,16 @@ mod tests {
     #[test]
     fn the_file_has_the_65_focus_columns_then_x_columns() {
         assert_eq!(COLUMNS.len(), FOCUS_COLUMNS + 7);
-        assert!(COLUMNS[..FOCUS_COLUMNS]
-            .iter()
-            .all(|c| !c.name.starts_with("x_")));
-        assert!(COLUMNS[FOCUS_COLUMNS..]
-            .iter()
-            .all(|c| c.name.starts_with("x_")));
+        assert!(
+            COLUMNS[..FOCUS_COLUMNS]
+                .iter()
+                .all(|c| !c.name.starts_with("x_"))
+        );
+        assert!(
+            COLUMNS[FOCUS_COLUMNS..]
+                .iter()
+                .all(|c| c.name.starts_with("x_"))
+        );
         let mut names: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
         names.sort_unstable();
         names.dedup();
