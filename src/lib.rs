@@ -29,6 +29,7 @@ pub mod bill;
 pub mod cli;
 pub mod cluster;
 pub mod collect;
+pub mod focus;
 pub mod model;
 pub mod pricing;
 pub mod recommend;

@@ -59,6 +59,24 @@ def table_glob(root, table):
     return os.path.join(root, table, "cluster=*", "date=*", "*.parquet")
 
 
+def focus_glob(root):
+    """The FOCUS export written into the dataset (`kubetally export focus
+    -o <root>/focus`), partitioned by billing period."""
+    return os.path.join(root, "focus", "billing_period=*", "*.parquet")
+
+
+def register_focus(connection, root):
+    """The view `focus` over the export, when the dataset holds one."""
+    pattern = focus_glob(root)
+    if not glob.glob(pattern):
+        return
+    quoted = pattern.replace("'", "''")
+    connection.execute(
+        f"CREATE VIEW focus AS SELECT * FROM read_parquet('{quoted}', "
+        "hive_partitioning = true, hive_types = {'billing_period': VARCHAR})"
+    )
+
+
 def main(root):
     try:
         import duckdb
@@ -79,6 +97,7 @@ def main(root):
             f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{quoted}', "
             "hive_partitioning = true, hive_types = {'cluster': VARCHAR, 'date': DATE})"
         )
+    register_focus(connection, root)
     results = {}
     for case in cases:
         try:

@@ -104,6 +104,14 @@ def register(spark, root):
             .parquet(os.path.join(folder, "cluster=*", "date=*", "*.parquet"))
         )
         frame.createOrReplaceTempView(table)
+    # The FOCUS export written into the dataset (`kubetally export focus -o <root>/focus`).
+    folder = os.path.join(root, "focus")
+    if os.path.isdir(folder):
+        frame = (
+            spark.read.option("basePath", folder)
+            .parquet(os.path.join(folder, "billing_period=*", "*.parquet"))
+        )
+        frame.createOrReplaceTempView("focus")
 
 
 def main(binary, root):

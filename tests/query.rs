@@ -237,8 +237,34 @@ pub(crate) fn dataset() -> &'static Path {
                 replay(&root, table, cluster, days, hour);
             }
         }
+        export_focus(&root);
         root
     })
+}
+
+/// The FOCUS export of the whole dataset in its `focus/` folder, where
+/// `kubetally query` (and the DuckDB and Spark scripts) read it as the
+/// table `focus`: what `kubetally export focus --data DIR -o DIR/focus` writes.
+fn export_focus(root: &Path) {
+    use kubetally::focus::{self, CostBasis, Pricing, Window};
+    use kubetally::store::Target;
+    use kubetally::store::focus::{Destination, Format};
+    let pricing = Pricing::open(root, CostBasis::List).unwrap();
+    let destination = Destination::new(Target::Local(root.join("focus")), Format::Parquet);
+    let mut writer = destination.writer().unwrap();
+    let request = focus::Request {
+        root,
+        window: Window {
+            start: i64::MIN,
+            end: i64::MAX,
+        },
+        days: (None, None),
+        billing_account: None,
+        pricing: &pricing,
+        window_name: "the query dataset".to_owned(),
+    };
+    focus::export(&request, &mut writer).unwrap();
+    writer.publish().unwrap();
 }
 
 /// Removes `<prefix><pid>` folders whose process has ended (where `/proc`
@@ -615,6 +641,73 @@ fn the_chargeback_adds_up_to_what_the_cluster_cost() {
     assert!(float(tenant("__shared__"), "cluster_fee_usd") > 0.0);
     assert_eq!(float(tenant("research"), "storage_cost_usd"), 0.0);
     assert!((float(total, "share_pct") - 100.0).abs() < 1e-9);
+}
+
+/// Tenant → cost_usd of a chargeback's tenant, shared and idle lines.
+fn tenant_costs(rows: &[BTreeMap<String, Value>]) -> BTreeMap<String, f64> {
+    rows.iter()
+        .filter(|row| row["line"] != "total")
+        .map(|row| {
+            (
+                row["tenant"].as_str().unwrap().to_owned(),
+                float(row, "cost_usd"),
+            )
+        })
+        .collect()
+}
+
+fn assert_same_costs(engine: &str, ours: &BTreeMap<String, f64>, focus: &BTreeMap<String, f64>) {
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        focus.keys().collect::<Vec<_>>(),
+        "{engine}: tenants"
+    );
+    for (tenant, cost) in ours {
+        let from_focus = focus[tenant];
+        assert!(
+            (cost - from_focus).abs() <= 1e-9 * cost.abs().max(1.0),
+            "{engine}: {tenant}: chargeback {cost} != FOCUS {from_focus}"
+        );
+    }
+}
+
+#[test]
+fn the_focus_chargeback_equals_chargeback_by_tenant_in_polars_and_duckdb() {
+    for params in [vec![], vec![("from", "2026-11-09"), ("to", "2026-11-16")]] {
+        let ours = tenant_costs(&bundled_rows("chargeback_by_tenant", &params));
+        let focus = tenant_costs(&bundled_rows("focus_chargeback_by_tenant", &params));
+        assert!(ours.len() > 3, "{ours:?}");
+        assert_same_costs("polars", &ours, &focus);
+    }
+    let root = dataset();
+    let sql = |name: &str| {
+        let query = analyze::find(name).unwrap().query;
+        serde_json::json!({"name": name, "sql": query.render_for("duckdb", &[]).unwrap()})
+    };
+    let input = Value::Array(vec![
+        sql("chargeback_by_tenant"),
+        sql("focus_chargeback_by_tenant"),
+    ]);
+    let duck = match run_duckdb_script(DUCKDB_SCRIPT, &[root.as_os_str()], Some(&input.to_string()))
+    {
+        Ok(duck) => duck,
+        Err(reason) => {
+            eprintln!("SKIP the_focus_chargeback_equals_chargeback_by_tenant (DuckDB): {reason}");
+            return;
+        }
+    };
+    let rows = |name: &str| -> Vec<BTreeMap<String, Value>> {
+        let result = &duck[name];
+        let columns: Vec<String> = serde_json::from_value(result["columns"].clone()).unwrap();
+        let rows: Vec<Vec<Value>> = serde_json::from_value(result["rows"].clone())
+            .unwrap_or_else(|e| panic!("{name}: {e}: {result}"));
+        rows.into_iter()
+            .map(|row| columns.iter().cloned().zip(row).collect())
+            .collect()
+    };
+    let ours = tenant_costs(&rows("chargeback_by_tenant"));
+    let focus = tenant_costs(&rows("focus_chargeback_by_tenant"));
+    assert_same_costs("DuckDB", &ours, &focus);
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod collect_faults;
 mod collect_leader;
 mod demo;
 mod duckdb;
+mod focus_export;
 mod fuzz;
 mod hostile_files;
 mod krr_fidelity;

@@ -8,7 +8,7 @@ use super::AnalyzeError;
 use super::query_file::QueryFile;
 
 /// Every file of `queries/`, by file name, with its text.
-pub const FILES: [(&str, &str); 9] = [
+pub const FILES: [(&str, &str); 10] = [
     (
         "chargeback_by_tenant.sql",
         include_str!("../../queries/chargeback_by_tenant.sql"),
@@ -44,6 +44,10 @@ pub const FILES: [(&str, &str); 9] = [
     (
         "gke_usage_metering.sql",
         include_str!("../../queries/gke_usage_metering.sql"),
+    ),
+    (
+        "focus_chargeback_by_tenant.sql",
+        include_str!("../../queries/focus_chargeback_by_tenant.sql"),
     ),
 ];
 

@@ -21,6 +21,7 @@ use polars::prelude::{
 use polars::sql::SQLContext;
 
 use super::AnalyzeError;
+use crate::store::focus;
 use crate::store::read::{self, Filter, TableFile};
 
 /// One table's files.
@@ -101,6 +102,9 @@ impl Session {
         let context = SQLContext::new();
         for table in &tables {
             context.register(table.name, scan(root, table)?);
+        }
+        if let Some(export) = scan_focus(root)? {
+            context.register(focus::TABLE, export);
         }
         for table in &crate::store::schema::TABLES {
             if !tables.iter().any(|t| t.name == table.name)
@@ -194,21 +198,48 @@ fn unreadable_file(tables: &[TableFiles]) -> Option<(String, String)> {
 /// A lazy scan of one table: its files, with `cluster` and `date` from the
 /// folder names below the table's folder.
 fn scan(root: &Path, table: &TableFiles) -> Result<LazyFrame, AnalyzeError> {
-    let scan_error = |cause: polars::error::PolarsError| AnalyzeError::Scan {
-        table: table.name,
-        message: one_line(&cause.to_string()),
-    };
-    let dir = PlRefPath::try_from_path(&root.join(table.name)).map_err(scan_error)?;
-    let paths = table
-        .files
-        .iter()
-        .map(|file| PlRefPath::try_from_path(&file.path))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(scan_error)?;
+    let paths: Vec<&Path> = table.files.iter().map(|f| f.path.as_path()).collect();
     let hive = Schema::from_iter([
         Field::new("cluster".into(), DataType::String),
         Field::new("date".into(), DataType::Date),
     ]);
+    scan_files(table.name, &root.join(table.name), &paths, hive)
+}
+
+/// The `focus` table: `kubetally export focus -o <root>/focus` (docs/focus.md),
+/// partitioned by `billing_period` (a string, `YYYY-MM`); `None` when the
+/// dataset holds no export.
+fn scan_focus(root: &Path) -> Result<Option<LazyFrame>, AnalyzeError> {
+    let dir = root.join(focus::TABLE);
+    let files = focus::files(&dir).map_err(|e| AnalyzeError::Scan {
+        table: focus::TABLE,
+        message: e.to_string(),
+    })?;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    paths.reverse();
+    let hive = Schema::from_iter([Field::new(focus::PARTITION.into(), DataType::String)]);
+    scan_files(focus::TABLE, &dir, &paths, hive).map(Some)
+}
+
+fn scan_files(
+    name: &'static str,
+    dir: &Path,
+    files: &[&Path],
+    hive: Schema,
+) -> Result<LazyFrame, AnalyzeError> {
+    let scan_error = |cause: polars::error::PolarsError| AnalyzeError::Scan {
+        table: name,
+        message: one_line(&cause.to_string()),
+    };
+    let dir = PlRefPath::try_from_path(dir).map_err(scan_error)?;
+    let paths = files
+        .iter()
+        .map(|file| PlRefPath::try_from_path(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(scan_error)?;
     // `ScanArgsParquet` as `LazyFrame::scan_parquet_files` builds it, but
     // for the cast policy, which it fixes at "error on mismatch".
     let args = UnifiedScanArgs {

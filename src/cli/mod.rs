@@ -8,6 +8,7 @@ mod collect;
 mod data;
 mod demo;
 mod duration;
+mod export;
 mod pricing;
 mod progress;
 #[cfg(feature = "analyze")]
@@ -55,6 +56,8 @@ pub enum Command {
     /// The cost report and per-tenant chargeback for a period (Markdown, HTML, CSV, JSON).
     #[cfg(feature = "analyze")]
     Report(Box<report::ReportArgs>),
+    /// Export the dataset in a standard billing format (FOCUS 1.3).
+    Export(Box<export::ExportArgs>),
 }
 
 /// Runs a parsed command line.
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(*args),
         #[cfg(feature = "analyze")]
         Command::Report(args) => report::run(*args),
+        Command::Export(args) => export::run(*args),
     }
 }
 

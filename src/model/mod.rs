@@ -2,6 +2,7 @@
 //! words of the cost model. Nothing here does I/O, so everything above it can
 //! be tested in microseconds.
 
+pub mod fixed;
 pub mod gpu;
 pub mod histogram;
 pub mod metered;

@@ -1,0 +1,501 @@
+//! From the dataset's rows to FOCUS rows: each metered resource-hour is an
+//! origin charge, written as the split FOCUS 1.3 describes — one allocated
+//! row per consumer and the unallocated remainder — or, when nothing in the
+//! cluster owns it (the cluster fee, a disk no claim holds), as one plain
+//! charge.
+//!
+//! A node-hour is three origin charges, its vCPUs, memory and GPUs (as GCP
+//! bills a VM's cores and RAM, and AWS splits an EKS node's cost), so each
+//! split has one unit and its ratios are shares of one quantity.
+
+use chrono::{DateTime, Utc};
+
+use super::cost::{ChargeKey, Costs, Pricing};
+use super::input::{ContainerHour, NodeHour, ResourceHour};
+use super::rules::{self, Basis, Metered, Method, Owner, Resource};
+use super::split::split;
+use crate::model::fixed::Fixed;
+use crate::store::focus::FocusRow;
+
+/// What every row of an export shares.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub cluster: &'a str,
+    pub billing_account: &'a str,
+    /// Whether the account was given (`--billing-account`), not defaulted.
+    pub billing_account_given: bool,
+    pub pricing: &'a Pricing,
+}
+
+/// A value that is not a number (NaN in a corrupt file) is written as 0.
+fn fixed(value: f64) -> Fixed {
+    Fixed::from_f64(value).unwrap_or_default()
+}
+
+/// The dimensions of an origin charge, as the provider's row would carry them.
+struct Origin<'a> {
+    provider: &'a str,
+    metered: Metered,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    resource_id: String,
+    resource_name: &'a str,
+    sub_account: Option<String>,
+    region: &'a str,
+    zone: &'a str,
+    capacity_type: &'a str,
+    description: String,
+    node_pool: Option<&'a str>,
+    price_source: &'a str,
+    unit: &'static str,
+    meter: &'static str,
+    /// Price per unit (ListUnitPrice = ContractedUnitPrice).
+    unit_price: Fixed,
+}
+
+impl Origin<'_> {
+    fn row(&self, ctx: &Context<'_>, quantity: Fixed, costs: Costs) -> FocusRow {
+        let (provider, publisher, issuer) = rules::provider_names(self.provider);
+        let (service, category, subcategory, resource_type) =
+            rules::service(self.provider, self.metered);
+        let (period_start, period_end) = rules::billing_period(self.start);
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        FocusRow {
+            provider_name: some(provider),
+            publisher_name: some(publisher),
+            service_provider_name: some(provider),
+            host_provider_name: some(provider),
+            invoice_issuer_name: some(issuer),
+            billing_account_id: some(ctx.billing_account),
+            billing_account_name: some(ctx.billing_account),
+            billing_account_type: some(rules::billing_account_type(
+                self.provider,
+                ctx.billing_account_given,
+            )),
+            sub_account_id: self.sub_account.clone(),
+            sub_account_type: self
+                .sub_account
+                .as_ref()
+                .and_then(|_| rules::sub_account_type(self.provider))
+                .map(str::to_owned),
+            billing_period_start: Some(period_start),
+            billing_period_end: Some(period_end),
+            charge_period_start: Some(self.start),
+            charge_period_end: Some(self.end),
+            charge_category: some(rules::CHARGE_CATEGORY),
+            charge_description: some(&self.description),
+            charge_frequency: some(rules::CHARGE_FREQUENCY),
+            billed_cost: Some(costs.billed),
+            effective_cost: Some(costs.effective),
+            list_cost: Some(costs.list),
+            contracted_cost: Some(costs.contracted),
+            list_unit_price: Some(self.unit_price),
+            contracted_unit_price: Some(self.unit_price),
+            pricing_category: some(rules::pricing_category(self.capacity_type)),
+            pricing_quantity: Some(quantity),
+            pricing_unit: some(self.unit),
+            billing_currency: some(rules::BILLING_CURRENCY),
+            consumed_quantity: Some(quantity),
+            consumed_unit: some(self.unit),
+            service_name: some(service),
+            service_category: some(category),
+            service_subcategory: some(subcategory),
+            sku_meter: some(self.meter),
+            resource_id: some(&self.resource_id),
+            resource_name: some(self.resource_name),
+            resource_type: some(resource_type),
+            region_id: some(self.region),
+            availability_zone: some(self.zone),
+            x_cluster_name: some(ctx.cluster),
+            x_node_pool: self.node_pool.and_then(some),
+            x_cost_basis: some(ctx.pricing.basis().as_str()),
+            x_price_source: some(self.price_source),
+            ..FocusRow::default()
+        }
+    }
+
+    fn key(&self) -> String {
+        format!(
+            "{}|{}|{}",
+            self.resource_id,
+            self.meter,
+            self.start.format("%Y-%m-%dT%H:%M:%SZ")
+        )
+    }
+
+    fn costs(&self, ctx: &Context<'_>, list: Fixed) -> Costs {
+        let (service, ..) = rules::service(self.provider, self.metered);
+        ctx.pricing.costs(
+            list,
+            &ChargeKey {
+                provider: self.provider,
+                service,
+                resource_id: &self.resource_id,
+            },
+        )
+    }
+}
+
+/// A consumer of an origin charge.
+struct Consumer {
+    id: String,
+    name: String,
+    tags: String,
+    tenant: String,
+    basis: Basis,
+    list_cost: Fixed,
+}
+
+/// The metrics of a split, by index into its vectors.
+const QUANTITY: usize = 0;
+const LIST: usize = 1;
+const CONTRACTED: usize = 2;
+const EFFECTIVE: usize = 3;
+const BILLED: usize = 4;
+const RATIO: usize = 5;
+
+fn metrics(quantity: Fixed, costs: Costs, ratio: Fixed) -> Vec<Fixed> {
+    vec![
+        quantity,
+        costs.list,
+        costs.contracted,
+        costs.effective,
+        costs.billed,
+        ratio,
+    ]
+}
+
+fn costs_of(m: &[Fixed]) -> Costs {
+    Costs {
+        list: m[LIST],
+        contracted: m[CONTRACTED],
+        effective: m[EFFECTIVE],
+        billed: m[BILLED],
+    }
+}
+
+/// Writes `origin` split over `consumers` by `method`: their rows, then the
+/// remainder's (unless nothing remains).
+fn split_rows(
+    ctx: &Context<'_>,
+    origin: &Origin<'_>,
+    quantity: Fixed,
+    list_cost: Fixed,
+    consumers: Vec<Consumer>,
+    method: Method,
+    out: &mut Vec<FocusRow>,
+) {
+    let origin_costs = origin.costs(ctx, list_cost);
+    let whole = metrics(quantity, origin_costs, Fixed::ONE);
+    let shares: Vec<Vec<Fixed>> = consumers
+        .iter()
+        .map(|c| {
+            let ratio = c
+                .basis
+                .billed
+                .ratio_of(quantity)
+                .or_else(|| c.list_cost.ratio_of(list_cost))
+                .unwrap_or_default();
+            metrics(c.basis.billed, origin.costs(ctx, c.list_cost), ratio)
+        })
+        .collect();
+    let parts = split(&whole, shares);
+    let origin_id = origin.key();
+    let finish = |mut row: FocusRow, details: String| {
+        row.allocated_method_id = Some(method.id.to_owned());
+        row.allocated_method_details = Some(details);
+        row.x_split_origin_id = Some(origin_id.clone());
+        row.x_split_origin_cost = Some(origin_costs.billed);
+        row
+    };
+    for (consumer, m) in consumers.iter().zip(&parts.consumers) {
+        let basis = Basis {
+            billed: m[QUANTITY],
+            ..consumer.basis
+        };
+        let mut row = origin.row(ctx, m[QUANTITY], costs_of(m));
+        row.allocated_resource_id = Some(consumer.id.clone());
+        row.allocated_resource_name = Some(consumer.name.clone());
+        row.allocated_tags = Some(consumer.tags.clone());
+        row.x_tenant = Some(consumer.tenant.clone());
+        let details = rules::method_details(m[RATIO], origin.unit, &basis, method.basis);
+        out.push(finish(row, details));
+    }
+    let rest = &parts.remainder;
+    if rest.iter().all(|m| m.is_zero()) {
+        return;
+    }
+    let basis = Basis {
+        billed: rest[QUANTITY],
+        request: None,
+        usage: None,
+    };
+    let row = origin.row(ctx, rest[QUANTITY], costs_of(rest));
+    let details = rules::method_details(rest[RATIO], origin.unit, &basis, method.basis);
+    out.push(finish(row, details));
+}
+
+/// The rows of one node-hour and the containers that ran on it.
+pub fn node_hour(
+    ctx: &Context<'_>,
+    node: &NodeHour,
+    containers: &[&ContainerHour],
+    out: &mut Vec<FocusRow>,
+) {
+    let hours = node.running_seconds / 3600.0;
+    let (resource_id, sub_account) =
+        rules::node_resource_id(node.provider_id.as_deref(), &node.node);
+    let gpu_quantity = f64::from(node.gpus) * hours;
+    let gpu_price = if gpu_quantity > 0.0 {
+        node.gpu_cost_usd / gpu_quantity
+    } else {
+        0.0
+    };
+    let resources = [
+        (
+            Resource::Cpu,
+            node.vcpus * hours,
+            node.cpu_core_hour_usd,
+            node.cpu_cost_usd,
+        ),
+        (
+            Resource::Memory,
+            node.memory_gib * hours,
+            node.memory_gib_hour_usd,
+            node.memory_cost_usd,
+        ),
+        (Resource::Gpu, gpu_quantity, gpu_price, node.gpu_cost_usd),
+    ];
+    for (resource, quantity, price, cost) in resources {
+        if quantity <= 0.0 && cost == 0.0 {
+            continue;
+        }
+        let origin = Origin {
+            provider: &node.provider,
+            metered: Metered::Node(resource),
+            start: node.start,
+            end: node.end,
+            resource_id: resource_id.clone(),
+            resource_name: &node.node,
+            sub_account: sub_account.clone(),
+            region: &node.region,
+            zone: &node.zone,
+            capacity_type: &node.capacity_type,
+            description: rules::node_description(&node.machine_type, resource, &node.region),
+            node_pool: Some(&node.node_pool),
+            price_source: &node.price_source,
+            unit: resource.unit(),
+            meter: resource.meter(),
+            unit_price: fixed(price),
+        };
+        let consumers = containers
+            .iter()
+            .filter_map(|c| container_share(c, resource, gpu_price))
+            .collect();
+        split_rows(
+            ctx,
+            &origin,
+            fixed(quantity),
+            fixed(cost),
+            consumers,
+            rules::METHOD_NODE,
+            out,
+        );
+    }
+}
+
+/// What a container was charged of one resource of its node: `None` when
+/// nothing.
+fn container_share(c: &ContainerHour, resource: Resource, gpu_price: f64) -> Option<Consumer> {
+    let (billed, request, usage, cost) = match resource {
+        Resource::Cpu => (
+            c.cpu_billed_core_hours,
+            Some(c.cpu_request_core_hours),
+            Some(c.cpu_usage_core_hours),
+            c.cpu_cost_usd,
+        ),
+        Resource::Memory => (
+            c.memory_billed_gib_hours,
+            Some(c.memory_request_gib_hours),
+            Some(c.memory_usage_gib_hours),
+            c.memory_cost_usd,
+        ),
+        Resource::Gpu => {
+            let held = if gpu_price > 0.0 {
+                c.gpu_cost_usd / gpu_price
+            } else {
+                0.0
+            };
+            (held, None, None, c.gpu_cost_usd)
+        }
+    };
+    if billed <= 0.0 && cost <= 0.0 {
+        return None;
+    }
+    Some(Consumer {
+        id: format!("{}/{}", c.pod_uid, c.container),
+        name: format!("{}/{}/{}", c.namespace, c.pod, c.container),
+        tags: rules::allocated_tags(&owner(c)),
+        tenant: c.tenant.clone(),
+        basis: Basis {
+            billed: fixed(billed),
+            request: request.map(fixed),
+            usage: usage.map(fixed),
+        },
+        list_cost: fixed(cost),
+    })
+}
+
+fn owner(c: &ContainerHour) -> Owner<'_> {
+    Owner {
+        namespace: &c.namespace,
+        tenant: &c.tenant,
+        workload_kind: &c.workload_kind,
+        workload_name: &c.workload_name,
+        labels: &c.labels,
+    }
+}
+
+/// The rows of a container-hour that no node-hour's split holds: a GKE
+/// Autopilot pod's (Google bills pods there, not nodes), or one whose node
+/// row is missing. Plain charges, one per resource it cost.
+pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, out: &mut Vec<FocusRow>) {
+    let autopilot = c.price_source.starts_with("autopilot");
+    let resources = [
+        (Resource::Cpu, c.cpu_billed_core_hours, c.cpu_cost_usd),
+        (
+            Resource::Memory,
+            c.memory_billed_gib_hours,
+            c.memory_cost_usd,
+        ),
+        (Resource::Gpu, 0.0, c.gpu_cost_usd),
+    ];
+    for (resource, quantity, cost) in resources {
+        if cost == 0.0 {
+            continue;
+        }
+        let price = if quantity > 0.0 { cost / quantity } else { 0.0 };
+        let (metered, resource_id, name) = if autopilot {
+            (
+                Metered::AutopilotPod(resource),
+                format!("{}/{}", c.pod_uid, c.container),
+                format!("{}/{}/{}", c.namespace, c.pod, c.container),
+            )
+        } else {
+            (Metered::Node(resource), c.node.clone(), c.node.clone())
+        };
+        let origin = Origin {
+            provider: &c.provider,
+            metered,
+            start: c.start,
+            end: c.end,
+            resource_id,
+            resource_name: &name,
+            sub_account: None,
+            region: &c.region,
+            zone: &c.zone,
+            capacity_type: &c.capacity_type,
+            description: format!("{} {} of {}", resource.unit(), c.container, c.pod),
+            node_pool: None,
+            price_source: &c.price_source,
+            unit: resource.unit(),
+            meter: resource.meter(),
+            unit_price: fixed(price),
+        };
+        let costs = origin.costs(ctx, fixed(cost));
+        let mut row = origin.row(ctx, fixed(quantity), costs);
+        row.x_tenant = Some(c.tenant.clone());
+        out.push(row);
+    }
+}
+
+/// The rows of a disk, load balancer or the cluster fee for an hour: split
+/// to its owner (the claim or Service's namespace) with method
+/// [`rules::METHOD_OWNER`], or a plain charge of tenant `__shared__` when
+/// nothing owns it.
+pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut Vec<FocusRow>) {
+    let (metered, resource_id, description) = match r.kind.as_str() {
+        "disk" => (
+            Metered::Disk,
+            rules::disk_resource_id(&r.provider, &r.provider_resource_id, &r.resource_id),
+            format!("{} disk {}", r.sku, r.resource_name),
+        ),
+        "load_balancer" => (
+            Metered::LoadBalancer,
+            if r.provider_resource_id.is_empty() {
+                r.resource_id.clone()
+            } else {
+                r.provider_resource_id.clone()
+            },
+            format!("{} load balancer of Service {}", r.sku, r.resource_name),
+        ),
+        _ => (
+            Metered::ClusterFee,
+            ctx.cluster.to_owned(),
+            format!("{} cluster management fee", r.resource_name),
+        ),
+    };
+    let origin = Origin {
+        provider: &r.provider,
+        metered,
+        start: r.start,
+        end: r.end,
+        resource_id,
+        resource_name: &r.resource_name,
+        sub_account: None,
+        region: &r.region,
+        zone: "",
+        capacity_type: "",
+        description,
+        node_pool: None,
+        price_source: &r.price_source,
+        unit: "Hours",
+        meter: match metered {
+            Metered::Disk => "Storage",
+            Metered::LoadBalancer => "Load Balancing",
+            _ => "Cluster Management",
+        },
+        unit_price: fixed(r.hourly_usd),
+    };
+    let quantity = fixed(r.running_seconds / 3600.0);
+    let list = fixed(r.cost_usd);
+    if r.namespace.is_empty() {
+        let costs = origin.costs(ctx, list);
+        let mut row = origin.row(ctx, quantity, costs);
+        row.x_tenant = Some(r.tenant.clone());
+        out.push(row);
+        return;
+    }
+    let (id, name) = match metered {
+        Metered::Disk if !r.claim.is_empty() => (r.claim.clone(), r.claim.clone()),
+        _ => (
+            r.resource_id.clone(),
+            format!("{}/{}", r.namespace, r.resource_name),
+        ),
+    };
+    let consumer = Consumer {
+        id,
+        name,
+        tags: rules::allocated_tags(&Owner {
+            namespace: &r.namespace,
+            tenant: &r.tenant,
+            ..Owner::default()
+        }),
+        tenant: r.tenant.clone(),
+        basis: Basis {
+            billed: quantity,
+            request: None,
+            usage: None,
+        },
+        list_cost: list,
+    };
+    split_rows(
+        ctx,
+        &origin,
+        quantity,
+        list,
+        vec![consumer],
+        rules::METHOD_OWNER,
+        out,
+    );
+}
