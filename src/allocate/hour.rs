@@ -274,14 +274,25 @@ pub fn tenant_of<'a>(
     inventory: &'a Inventory,
     pod: &'a SlimPod,
 ) -> &'a str {
-    let namespace_labels = inventory.namespace_labels(&pod.namespace);
+    tenant_in(rules, inventory, &pod.namespace, &pod.labels)
+}
+
+/// The tenant of an object in `namespace` with `labels` (a pod's, or a
+/// claim's or Service's standing in for one), by `rules`.
+pub fn tenant_in<'a>(
+    rules: &'a TenantRules,
+    inventory: &'a Inventory,
+    namespace: &'a str,
+    labels: &'a [(Arc<str>, Arc<str>)],
+) -> &'a str {
+    let find = |labels: &'a [(Arc<str>, Arc<str>)], key: &str| {
+        labels.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+    };
+    let namespace_labels = inventory.namespace_labels(namespace);
     rules.tenant(
-        &pod.namespace,
-        |key| pod.label(key),
-        |key| {
-            namespace_labels
-                .and_then(|labels| labels.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v))
-        },
+        namespace,
+        |key| find(labels, key),
+        |key| namespace_labels.and_then(|labels| find(labels, key)),
     )
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::hour::PodVersion;
+use super::hour::{PodVersion, tenant_in};
 use super::tenant::{SHARED, TenantRules};
 use crate::cluster::{BilledKind, Inventory, SlimResource, VolumePhase};
 use crate::model::Provider;
@@ -295,21 +295,10 @@ fn mounted_claims<'a>(
 }
 
 fn tenant(resource: &SlimResource, rules: &TenantRules, inventory: &Inventory) -> Arc<str> {
-    let Some(namespace) = &resource.namespace else {
-        return Arc::from(SHARED);
-    };
-    let namespace_labels = inventory.namespace_labels(namespace);
-    let label = |key: &str| {
-        resource
-            .labels
-            .iter()
-            .find(|(k, _)| &**k == key)
-            .map(|(_, v)| &**v)
-    };
-    Arc::from(rules.tenant(namespace, label, |key| {
-        namespace_labels
-            .and_then(|labels| labels.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v))
-    }))
+    match &resource.namespace {
+        Some(namespace) => Arc::from(tenant_in(rules, inventory, namespace, &resource.labels)),
+        None => Arc::from(SHARED),
+    }
 }
 
 /// A row with everything but its time and cost, priced by `price`.
