@@ -9,9 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::model::fixed::Fixed;
-
-/// The folder of the reconciliation table `kubetally reconcile` writes.
-pub const RECONCILIATION_TABLE: &str = "reconciliation";
+use crate::store::read::{self, Filter, ReadError};
+use crate::store::schema::RECONCILIATION;
 
 /// `--cost`: the figure the export's charges follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +39,16 @@ pub enum CostError {
     #[error("no reconciliation in {}: run kubetally reconcile first", dir.display())]
     NoReconciliation { dir: PathBuf },
     #[error(
-        "reconciliation in {} found, but this build cannot read it yet: use --cost list",
+        "reconciliation in {} found, but the export does not apply its factors yet: use --cost list",
         dir.display()
     )]
     UnreadableReconciliation { dir: PathBuf },
+    #[error("listing the reconciliation in {}", dir.display())]
+    Read {
+        dir: PathBuf,
+        #[source]
+        cause: ReadError,
+    },
 }
 
 /// What a charge is, for the factor lookup: the reconciliation matches
@@ -72,15 +77,23 @@ impl Pricing {
         if basis == CostBasis::List {
             return Ok(Pricing { basis });
         }
-        let dir = root.join(RECONCILIATION_TABLE);
-        if !dir.is_dir() {
+        let files =
+            read::files(root, RECONCILIATION.name, &Filter::default()).map_err(|cause| {
+                CostError::Read {
+                    dir: root.to_owned(),
+                    cause,
+                }
+            })?;
+        if files.is_empty() {
             return Err(CostError::NoReconciliation {
                 dir: root.to_owned(),
             });
         }
-        // The table's format lands with `kubetally reconcile`; reading it
-        // and keeping its factors here is what remains.
-        Err(CostError::UnreadableReconciliation { dir })
+        // `kubetally reconcile` writes the table; reading its factors here
+        // (one lookup shared with `report --cost`) is what remains.
+        Err(CostError::UnreadableReconciliation {
+            dir: root.to_owned(),
+        })
     }
 
     pub fn basis(&self) -> CostBasis {

@@ -12,10 +12,6 @@ use chrono::{DateTime, Utc};
 use crate::store::read::{self, Columns, ReadError, Select};
 use crate::store::schema::col;
 
-/// The column of `nodes` that holds the node's `spec.providerID`, when the
-/// collector wrote it.
-pub const NODE_PROVIDER_ID: &str = "provider_id";
-
 /// A half-open window of hours, `[start, end)`, in epoch milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -117,7 +113,7 @@ const NODES: Select<'static> = Select::columns(&[
     col::NODE,
     col::NODE_POOL,
     col::PROVIDER,
-    NODE_PROVIDER_ID,
+    col::PROVIDER_ID,
     col::REGION,
     col::ZONE,
     col::MACHINE_TYPE,
@@ -152,8 +148,8 @@ pub fn nodes(file: &Path, window: Window) -> Result<Vec<NodeHour>, ReadError> {
             text(col::NODE_POOL)?,
             text(col::PROVIDER)?,
         );
-        let provider_id = if c.has(NODE_PROVIDER_ID) {
-            Some(text(NODE_PROVIDER_ID)?)
+        let provider_id = if c.has(col::PROVIDER_ID) {
+            Some(text(col::PROVIDER_ID)?)
         } else {
             None
         };
