@@ -12,6 +12,7 @@ use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use crate::model::fixed::Fixed;
+use crate::model::provider_id::Instance;
 
 /// A split method: its `AllocatedMethodId` and the basis its details name
 /// (`x_Basis`). Each id is documented in docs/focus.md.
@@ -240,34 +241,27 @@ pub fn node_resource_id(provider_id: Option<&str>, node: &str) -> (String, Optio
     let Some(id) = provider_id.filter(|id| !id.is_empty()) else {
         return (node.to_owned(), None);
     };
-    if let Some(rest) = id.strip_prefix("gce://") {
-        // gce://PROJECT/ZONE/NAME
-        let parts: Vec<&str> = rest.split('/').collect();
-        if let [project, zone, name] = parts.as_slice() {
-            return (
-                format!(
-                    "//compute.googleapis.com/projects/{project}/zones/{zone}/instances/{name}"
-                ),
-                Some((*project).to_owned()),
-            );
+    match Instance::parse(id) {
+        Some(Instance::Gce {
+            project,
+            zone,
+            name,
+        }) => (
+            format!("//compute.googleapis.com/projects/{project}/zones/{zone}/instances/{name}"),
+            Some(project.to_owned()),
+        ),
+        // The bill names the instance id.
+        Some(Instance::Aws { id }) => (id.to_owned(), None),
+        // The ARM id, lower-cased as Azure's FOCUS export writes it.
+        Some(Instance::Azure { arm }) => {
+            let subscription = arm
+                .strip_prefix("/subscriptions/")
+                .and_then(|s| s.split('/').next())
+                .map(str::to_owned);
+            (arm, subscription)
         }
+        None => (id.to_owned(), None),
     }
-    if let Some(rest) = id.strip_prefix("aws://") {
-        // aws:///ZONE/i-… : the bill names the instance id.
-        if let Some(instance) = rest.rsplit('/').next().filter(|i| i.starts_with("i-")) {
-            return (instance.to_owned(), None);
-        }
-    }
-    if let Some(rest) = id.strip_prefix("azure://") {
-        // azure:///subscriptions/S/…: the ARM id, lower-cased as Azure's FOCUS export writes it.
-        let arm = rest.to_ascii_lowercase();
-        let subscription = arm
-            .strip_prefix("/subscriptions/")
-            .and_then(|s| s.split('/').next())
-            .map(str::to_owned);
-        return (arm, subscription);
-    }
-    (id.to_owned(), None)
 }
 
 /// A disk's ResourceId: its volume handle as the provider's bill names the

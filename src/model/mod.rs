@@ -7,6 +7,7 @@ pub mod gpu;
 pub mod histogram;
 pub mod metered;
 mod node;
+pub mod provider_id;
 mod quantity;
 pub mod reserve;
 pub mod sketch;

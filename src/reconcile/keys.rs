@@ -9,6 +9,7 @@
 
 use crate::bill::{Cloud, LineView};
 use crate::model::metered::{Metered, MeteredKind};
+use crate::model::provider_id::Instance;
 
 /// One shared identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,26 +65,17 @@ pub fn metered_zone(metered: &Metered) -> &str {
 }
 
 fn node_keys(provider_id: &str, provider: &str, node: &str) -> Vec<Key> {
-    if let Some(rest) = provider_id.strip_prefix("gce://") {
-        return last_segment(rest)
-            .map(|name| vec![Key::GceInstance(name.to_owned())])
-            .unwrap_or_default();
+    match Instance::parse(provider_id) {
+        Some(Instance::Gce { name, .. }) => vec![Key::GceInstance(name.to_owned())],
+        Some(Instance::Aws { id }) => vec![Key::AwsInstance(id.to_owned())],
+        Some(Instance::Azure { arm }) => azure_vm(&arm).into_iter().collect(),
+        // Files written before `provider_id` existed: a GKE node is named as
+        // its instance.
+        None if provider_id.is_empty() && provider == "gcp" && !node.is_empty() => {
+            vec![Key::GceInstance(node.to_owned())]
+        }
+        None => Vec::new(),
     }
-    if provider_id.starts_with("aws://") {
-        return last_segment(provider_id)
-            .filter(|id| id.starts_with("i-"))
-            .map(|id| vec![Key::AwsInstance(id.to_owned())])
-            .unwrap_or_default();
-    }
-    if let Some(path) = provider_id.strip_prefix("azure://") {
-        return azure_vm(path).into_iter().collect();
-    }
-    // Files written before `provider_id` existed: a GKE node is named as
-    // its instance.
-    if provider_id.is_empty() && provider == "gcp" && !node.is_empty() {
-        return vec![Key::GceInstance(node.to_owned())];
-    }
-    Vec::new()
 }
 
 /// `/subscriptions/…/virtualMachineScaleSets/V/virtualMachines/K` →
