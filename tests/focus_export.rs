@@ -201,7 +201,7 @@ fn an_unknown_cost_is_one_line_and_writes_nothing() {
     let err = fails(&["--cost", "amortized"], &dir.path().join("out"));
     assert_eq!(
         err.trim(),
-        "error: --cost amortized: not a cost (expected list, effective or billed)"
+        "error: --cost: unknown cost basis \"amortized\": expected list, effective or billed"
     );
 }
 
@@ -212,7 +212,7 @@ fn effective_cost_without_a_reconciliation_says_what_to_run() {
     assert_eq!(
         err.trim(),
         format!(
-            "error: no reconciliation in {}: run kubetally reconcile first",
+            "error: --cost effective: no reconciliation in {}: run kubetally reconcile first, or use --cost list",
             demo().display()
         )
     );

@@ -249,7 +249,7 @@ fn export_focus(root: &Path) {
     use kubetally::focus::{self, CostBasis, Pricing, Window};
     use kubetally::store::Target;
     use kubetally::store::focus::{Destination, Format};
-    let pricing = Pricing::open(root, CostBasis::List).unwrap();
+    let pricing = Pricing::open(root, Some(CostBasis::List)).unwrap();
     let destination = Destination::new(Target::Local(root.join("focus")), Format::Parquet);
     let mut writer = destination.writer().unwrap();
     let request = focus::Request {

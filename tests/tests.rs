@@ -29,6 +29,7 @@ mod reconcile;
 mod report;
 mod report_resources;
 mod report_scan;
+mod repricing;
 mod resources;
 mod schema;
 mod serve;

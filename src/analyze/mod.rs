@@ -14,6 +14,7 @@ mod library;
 mod output;
 mod query_file;
 pub mod report;
+mod reprice;
 mod session;
 
 pub use library::{Bundled, bundled, find};
@@ -46,6 +47,8 @@ pub enum AnalyzeError {
     },
     #[error("SQL: {message}")]
     Sql { message: String },
+    #[error(transparent)]
+    Cost(#[from] crate::reconcile::FactorsError),
     #[error("no bundled query named {name:?} (`kubetally query --list` shows them: {known})")]
     UnknownQuery { name: String, known: String },
     #[error("bundled query {file}")]

@@ -21,6 +21,7 @@ use polars::prelude::{
 use polars::sql::SQLContext;
 
 use super::AnalyzeError;
+use crate::reconcile::{CostBasis, Factors};
 use crate::store::focus;
 use crate::store::read::{self, Filter, TableFile};
 
@@ -44,6 +45,8 @@ pub struct Session {
     statements: Vec<String>,
     /// How many of them were [`Session::record`]ed, not run.
     recorded: usize,
+    /// The bill's prices the cost tables are re-priced at (none: list).
+    factors: Factors,
 }
 
 impl std::fmt::Debug for Session {
@@ -119,7 +122,53 @@ impl Session {
             tables,
             statements: Vec::new(),
             recorded: 0,
+            factors: Factors::default(),
         })
+    }
+
+    /// Opens the dataset under `root` with its dollars at `cost`: list
+    /// prices, or the bill's (`reconcile::factors`), where `None` is the
+    /// default — effective where the dataset holds a reconciliation, list
+    /// otherwise. [`Session::factors`] says which it is.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::open`]; [`AnalyzeError::Cost`] when the bill's prices
+    /// were asked for and cannot be had.
+    pub fn open_priced(root: &Path, cost: Option<CostBasis>) -> Result<Session, AnalyzeError> {
+        let mut session = Session::open(root)?;
+        let factors = Factors::open(root, cost)?;
+        if factors.repricing() {
+            let hours = super::reprice::frame(&factors)?;
+            for table in ["allocation", "nodes", "resources"] {
+                let Some(frame) = session.frame(table)? else {
+                    continue;
+                };
+                if let Some(repriced) = super::reprice::table(table, frame, hours.clone()) {
+                    session.context.register(table, repriced);
+                }
+            }
+        }
+        session.factors = factors;
+        Ok(session)
+    }
+
+    /// The bill's prices the cost tables read at ([`Factors::basis`] says
+    /// which; list when nothing is re-priced).
+    pub fn factors(&self) -> &Factors {
+        &self.factors
+    }
+
+    /// `table`'s frame as [`Session::open`] registers it: its files, or an
+    /// empty stand-in.
+    fn frame(&self, table: &str) -> Result<Option<LazyFrame>, AnalyzeError> {
+        match self.tables.iter().find(|t| t.name == table) {
+            Some(files) => scan(&self.root, files).map(Some),
+            None => Ok(crate::store::schema::TABLES
+                .iter()
+                .find(|t| t.name == table)
+                .and_then(empty)),
+        }
     }
 
     /// The tables registered, with their files.

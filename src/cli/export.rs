@@ -46,10 +46,8 @@ pub struct FocusArgs {
     /// UTC day the export ends at (exclusive) [default: after the dataset's last].
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub to: Option<String>,
-    /// The dollars written: list (catalog prices), or effective / billed
-    /// (the reconciliation's factors; needs `kubetally reconcile` first).
-    #[arg(long, value_name = "list|effective|billed", default_value = "list")]
-    pub cost: String,
+    #[command(flatten)]
+    pub cost: super::cost::CostFlag,
     /// File format [default: from -o's extension, else parquet].
     #[arg(long, value_name = "parquet|csv")]
     pub format: Option<String>,
@@ -61,17 +59,6 @@ pub struct FocusArgs {
     /// cloud billing account, to sit beside the cloud's own FOCUS rows.
     #[arg(long, value_name = "ID")]
     pub billing_account: Option<String>,
-}
-
-/// Flags are checked here rather than by clap so that a bad value is one
-/// error line (exit 2), as everywhere else in kubetally.
-fn cost_basis(text: &str) -> anyhow::Result<CostBasis> {
-    match text {
-        "list" => Ok(CostBasis::List),
-        "effective" => Ok(CostBasis::Effective),
-        "billed" => Ok(CostBasis::Billed),
-        other => bail!("--cost {other}: not a cost (expected list, effective or billed)"),
-    }
 }
 
 fn file_format(args: &FocusArgs) -> anyhow::Result<Format> {
@@ -103,7 +90,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn focus_export(args: &FocusArgs) -> anyhow::Result<ExitCode> {
-    let basis = cost_basis(&args.cost)?;
+    let wanted = args.cost.basis()?;
     let format = file_format(args)?;
     let from = day("--from", args.from.as_deref())?;
     let to = day("--to", args.to.as_deref())?;
@@ -114,7 +101,8 @@ fn focus_export(args: &FocusArgs) -> anyhow::Result<ExitCode> {
     }
     let target = Target::parse(&args.output).context("-o")?;
     let root = args.dataset.root()?;
-    let pricing = Pricing::open(&root, basis)?;
+    let pricing = Pricing::open(&root, wanted)?;
+    let basis = pricing.basis();
     let destination = Destination::new(target, format);
     let mut writer = destination
         .writer()
@@ -144,11 +132,15 @@ fn focus_export(args: &FocusArgs) -> anyhow::Result<ExitCode> {
     let written = writer
         .publish()
         .with_context(|| format!("-o {}", args.output))?;
+    let (figure, what) = match basis {
+        CostBasis::Effective => (summary.effective, "effective cost, the reconciled bill's"),
+        CostBasis::Billed => (summary.billed, "billed cost, the reconciled bill's"),
+        CostBasis::List => (summary.billed, "at list prices"),
+    };
     eprintln!(
-        "kubetally: {} FOCUS rows, {} USD billed ({} cost), in {}",
+        "kubetally: {} FOCUS rows, {} USD {what}, in {}",
         summary.rows,
-        summary.billed,
-        basis.as_str(),
+        figure,
         written.join(", ")
     );
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 //! first millisecond with one line naming it, and exit code 2.
 
 mod collect;
+mod cost;
 mod data;
 mod demo;
 mod duration;

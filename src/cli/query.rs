@@ -37,6 +37,8 @@ pub struct QueryArgs {
     pub list: bool,
     #[command(flatten)]
     pub dataset: DataFlags,
+    #[command(flatten)]
+    pub cost: super::cost::CostFlag,
     /// A value for a `{{NAME}}` placeholder of the SQL (repeatable).
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
@@ -98,8 +100,15 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     if format == ResultFormat::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
         bail!("--format parquet writes binary: give -o FILE or redirect standard output");
     }
+    let cost = args.cost.basis()?;
     let root = args.dataset.root()?;
-    let mut session = Session::open(&root)?;
+    let mut session = Session::open_priced(&root, cost)?;
+    if session.factors().repricing() {
+        eprintln!(
+            "kubetally: dollars at the reconciled bill's {} cost (--cost list for list prices)",
+            session.factors().basis().as_str()
+        );
+    }
     let mut frame = session.query(&sql)?;
     match &args.output {
         Some(path) => {

@@ -38,6 +38,8 @@ pub struct ReportArgs {
     /// UTC day the period ends at (exclusive: midnight starting it).
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub to: Option<String>,
+    #[command(flatten)]
+    pub cost: super::cost::CostFlag,
     /// Cost lines by tenant, namespace, workload or label:KEY.
     #[arg(
         long,
@@ -189,8 +191,9 @@ fn options(args: &ReportArgs) -> anyhow::Result<Options> {
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let format = format(&args);
     let options = options(&args)?;
+    let cost = args.cost.basis()?;
     let root = args.dataset.root()?;
-    let mut session = Session::open(&root)?;
+    let mut session = Session::open_priced(&root, cost)?;
     let progress = super::progress::Progress::new("kubetally report", 0, "files");
     let report = report::build_reporting(&mut session, &options, &|done, total| {
         progress.set_total(total as u64);

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::cost::{ChargeKey, Costs, Pricing};
+use super::cost::{ChargeKey, Costs, Part, Pricing};
 use super::input::{ContainerHour, NodeHour, ResourceHour};
 use super::rules::{self, Basis, Metered, Method, Owner, Resource};
 use super::split::split;
@@ -40,6 +40,8 @@ struct Origin<'a> {
     end: DateTime<Utc>,
     resource_id: String,
     resource_name: &'a str,
+    /// kubetally's id of the resource, as the reconciliation names it.
+    metered_id: &'a str,
     sub_account: Option<String>,
     region: &'a str,
     zone: &'a str,
@@ -124,13 +126,29 @@ impl Origin<'_> {
     }
 
     fn costs(&self, ctx: &Context<'_>, list: Fixed) -> Costs {
-        let (service, ..) = rules::service(self.provider, self.metered);
+        let (kind, part) = match self.metered {
+            Metered::Node(resource) => (
+                "node",
+                match resource {
+                    Resource::Cpu => Part::Cpu,
+                    Resource::Memory => Part::Memory,
+                    Resource::Gpu => Part::Gpu,
+                },
+            ),
+            // Google bills Autopilot pods, which no reconciliation matches.
+            Metered::AutopilotPod(_) => ("autopilot_pod", Part::Whole),
+            Metered::Disk => ("disk", Part::Whole),
+            Metered::LoadBalancer => ("load_balancer", Part::Whole),
+            Metered::ClusterFee => ("cluster_fee", Part::Whole),
+        };
         ctx.pricing.costs(
             list,
             &ChargeKey {
-                provider: self.provider,
-                service,
-                resource_id: &self.resource_id,
+                cluster: ctx.cluster,
+                kind,
+                resource_id: self.metered_id,
+                part,
+                hour_ms: self.start.timestamp_millis(),
             },
         )
     }
@@ -277,6 +295,7 @@ pub fn node_hour(
             end: node.end,
             resource_id: resource_id.clone(),
             resource_name: &node.node,
+            metered_id: &node.node,
             sub_account: sub_account.clone(),
             region: &node.region,
             zone: &node.zone,
@@ -391,6 +410,7 @@ pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, out: &mut Vec<FocusR
             end: c.end,
             resource_id,
             resource_name: &name,
+            metered_id: &c.node,
             sub_account: None,
             region: &c.region,
             zone: &c.zone,
@@ -442,6 +462,7 @@ pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut Vec<FocusRow
         end: r.end,
         resource_id,
         resource_name: &r.resource_name,
+        metered_id: &r.resource_id,
         sub_account: None,
         region: &r.region,
         zone: "",

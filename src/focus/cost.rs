@@ -1,114 +1,106 @@
-//! Which dollars the export writes: list prices today, the bill's once a
-//! reconciliation table (list → billed / effective factors) is in the
-//! dataset.
+//! Which dollars the export writes: list prices, or the reconciled bill's
+//! (`--cost effective|billed`), by the factors `reconcile::factors` reads —
+//! the same re-pricing the report and the queries apply.
 //!
-//! [`Costs::of`] is the one place a charge's four FOCUS cost columns are
-//! made from its list cost; the reconciliation's factor lookup plugs in
-//! there and nowhere else.
+//! [`Pricing::costs`] is the one place a charge's four FOCUS cost columns
+//! are made from its list cost. Reconciled, BilledCost and EffectiveCost
+//! are both the bill's (list × its billed and its effective factor); where
+//! the bill does not cover a charge's hour, all four stay at list.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::model::fixed::Fixed;
-use crate::store::read::{self, Filter, ReadError};
-use crate::store::schema::RECONCILIATION;
+use crate::reconcile::{CostBasis, Factors, FactorsError};
 
-/// `--cost`: the figure the export's charges follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CostBasis {
-    /// Catalog list prices: all four cost columns carry the list cost.
-    List,
-    /// Amortized cost, from the reconciliation's effective factors.
-    Effective,
-    /// Invoiced cost, from the reconciliation's billed factors.
-    Billed,
-}
-
-impl CostBasis {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CostBasis::List => "list",
-            CostBasis::Effective => "effective",
-            CostBasis::Billed => "billed",
-        }
-    }
-}
-
-/// Why the costs cannot be had.
-#[derive(Debug, thiserror::Error)]
-pub enum CostError {
-    #[error("no reconciliation in {}: run kubetally reconcile first", dir.display())]
-    NoReconciliation { dir: PathBuf },
-    #[error(
-        "reconciliation in {} found, but the export does not apply its factors yet: use --cost list",
-        dir.display()
-    )]
-    UnreadableReconciliation { dir: PathBuf },
-    #[error("listing the reconciliation in {}", dir.display())]
-    Read {
-        dir: PathBuf,
-        #[source]
-        cause: ReadError,
-    },
-}
-
-/// What a charge is, for the factor lookup: the reconciliation matches
-/// the bill's lines by provider, service and resource.
+/// What a charge is, for the factor lookup: kubetally's resource (as the
+/// reconciliation names it), the part of a node, and the hour.
 #[derive(Debug, Clone, Copy)]
 pub struct ChargeKey<'a> {
-    pub provider: &'a str,
-    pub service: &'a str,
+    pub cluster: &'a str,
+    /// `node`, `disk`, `load_balancer`, `cluster_fee`.
+    pub kind: &'a str,
+    /// The node's name, the PersistentVolume's name, the Service's UID,
+    /// `cluster_fee`.
     pub resource_id: &'a str,
+    pub part: Part,
+    /// Start of the charge's hour, unix milliseconds.
+    pub hour_ms: i64,
+}
+
+/// Which factor of a resource applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Cpu,
+    Memory,
+    Gpu,
+    Whole,
 }
 
 /// The costs of a charge as the export writes them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Pricing {
     basis: CostBasis,
+    billed: Factors,
+    effective: Factors,
 }
 
 impl Pricing {
-    /// The pricing of an export of the dataset at `root`.
+    /// The pricing of an export of the dataset at `root` at `wanted`
+    /// (`None`: effective where a reconciliation exists, else list).
     ///
     /// # Errors
     ///
-    /// [`CostError::NoReconciliation`] for `effective` or `billed` when the
-    /// dataset has no reconciliation table.
-    pub fn open(root: &Path, basis: CostBasis) -> Result<Pricing, CostError> {
-        if basis == CostBasis::List {
-            return Ok(Pricing { basis });
-        }
-        let files =
-            read::files(root, RECONCILIATION.name, &Filter::default()).map_err(|cause| {
-                CostError::Read {
-                    dir: root.to_owned(),
-                    cause,
-                }
-            })?;
-        if files.is_empty() {
-            return Err(CostError::NoReconciliation {
-                dir: root.to_owned(),
-            });
-        }
-        // `kubetally reconcile` writes the table; reading its factors here
-        // (one lookup shared with `report --cost`) is what remains.
-        Err(CostError::UnreadableReconciliation {
-            dir: root.to_owned(),
+    /// As [`Factors::open`]: an explicit `effective` or `billed` without a
+    /// reconciliation, a bill in another currency, an unreadable table.
+    pub fn open(root: &Path, wanted: Option<CostBasis>) -> Result<Pricing, FactorsError> {
+        let chosen = Factors::open(root, wanted)?;
+        let basis = chosen.basis();
+        let (billed, effective) = match basis {
+            CostBasis::List => (Factors::default(), Factors::default()),
+            CostBasis::Billed => (chosen, Factors::open(root, Some(CostBasis::Effective))?),
+            CostBasis::Effective => (Factors::open(root, Some(CostBasis::Billed))?, chosen),
+        };
+        Ok(Pricing {
+            basis,
+            billed,
+            effective,
         })
     }
 
+    /// The basis the export follows (its `x_CostBasis` and summary).
     pub fn basis(&self) -> CostBasis {
         self.basis
     }
 
     /// The four cost columns of a charge whose list cost is `list`.
-    pub fn costs(&self, list: Fixed, _key: &ChargeKey<'_>) -> Costs {
-        // Where the reconciliation's factors for `_key` will apply:
-        // billed = list × billed factor, effective = list × effective factor.
+    pub fn costs(&self, list: Fixed, key: &ChargeKey<'_>) -> Costs {
+        let at = |factors: &Factors| {
+            factors
+                .of(key.cluster, key.kind, key.resource_id, key.hour_ms)
+                .map(|f| match key.part {
+                    Part::Cpu => f.cpu,
+                    Part::Memory => f.memory,
+                    Part::Gpu => f.gpu,
+                    Part::Whole => f.whole,
+                })
+                .and_then(Fixed::from_f64)
+                .and_then(|factor| list.mul_div(factor, Fixed::ONE))
+                .unwrap_or(list)
+        };
         Costs {
             list,
             contracted: list,
-            effective: list,
-            billed: list,
+            effective: at(&self.effective),
+            billed: at(&self.billed),
+        }
+    }
+
+    /// The figure of `costs` the export's basis follows.
+    pub fn chosen(&self, costs: &Costs) -> Fixed {
+        match self.basis {
+            CostBasis::List => costs.list,
+            CostBasis::Effective => costs.effective,
+            CostBasis::Billed => costs.billed,
         }
     }
 }
@@ -127,24 +119,36 @@ pub struct Costs {
 mod tests {
     use super::*;
 
+    fn key() -> ChargeKey<'static> {
+        ChargeKey {
+            cluster: "prod",
+            kind: "node",
+            resource_id: "n1",
+            part: Part::Cpu,
+            hour_ms: 0,
+        }
+    }
+
     #[test]
-    fn list_needs_no_reconciliation() {
+    fn list_needs_no_reconciliation_and_writes_list_everywhere() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Pricing::open(dir.path(), CostBasis::List).is_ok());
+        for wanted in [None, Some(CostBasis::List)] {
+            let pricing = Pricing::open(dir.path(), wanted).unwrap();
+            assert_eq!(pricing.basis(), CostBasis::List);
+            let list = Fixed::from_f64(1.25).unwrap();
+            let costs = pricing.costs(list, &key());
+            assert_eq!([costs.contracted, costs.effective, costs.billed], [list; 3]);
+        }
     }
 
     #[test]
     fn effective_and_billed_need_the_reconciliation_table() {
         let dir = tempfile::tempdir().unwrap();
         for basis in [CostBasis::Effective, CostBasis::Billed] {
-            let error = Pricing::open(dir.path(), basis).unwrap_err().to_string();
-            assert_eq!(
-                error,
-                format!(
-                    "no reconciliation in {}: run kubetally reconcile first",
-                    dir.path().display()
-                )
-            );
+            let error = Pricing::open(dir.path(), Some(basis))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("run kubetally reconcile first"), "{error}");
         }
     }
 }

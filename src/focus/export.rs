@@ -44,8 +44,9 @@ pub struct Request<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     pub rows: usize,
-    /// Σ BilledCost over the rows.
+    /// Σ BilledCost and Σ EffectiveCost over the rows.
     pub billed: Fixed,
+    pub effective: Fixed,
 }
 
 /// Exports the window into `writer` (which publishes nothing itself).
@@ -100,6 +101,7 @@ pub fn export(request: &Request<'_>, writer: &mut FocusWriter) -> Result<Summary
         for row in rows {
             summary.rows += 1;
             summary.billed += row.billed_cost.unwrap_or_default();
+            summary.effective += row.effective_cost.unwrap_or_default();
             writer.push(row)?;
         }
     }

@@ -22,6 +22,7 @@ pub mod input;
 pub mod rules;
 pub mod split;
 
-pub use cost::{CostBasis, CostError, Pricing};
+pub use crate::reconcile::CostBasis;
+pub use cost::Pricing;
 pub use export::{ExportError, Request, Summary, export};
 pub use input::Window;

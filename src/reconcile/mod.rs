@@ -11,10 +11,11 @@
 //! unallocated adds up to the cluster's part of the bill to the cent.
 //!
 //! The output is the dataset's `reconciliation` table (written by `store`)
-//! and a [`Summary`]; the factors in the table (effective ÷ list) are what
-//! re-pricing allocations at what was paid will use.
+//! and a [`Summary`]; [`factors`] reads the table's factors (effective ÷
+//! list) back to re-price reports, queries and exports at what was paid.
 
 mod error;
+pub mod factors;
 pub mod keys;
 mod matching;
 pub mod metered;
@@ -25,6 +26,7 @@ mod summary;
 use chrono::NaiveDate;
 
 pub use error::ReconcileError;
+pub use factors::{CostBasis, Factors, FactorsError};
 pub use matching::{Counts, Matched};
 pub use period::Granularity;
 pub use scope::{BillFilter, CLUSTER_LABELS, Scope};

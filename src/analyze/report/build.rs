@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::ReportError;
+use super::cost;
 use super::facts::Facts;
 use super::frame::{Frame, run};
 use super::model::{
@@ -23,6 +24,7 @@ use super::spread::{Bucket, Compute, spread};
 use super::sql::{self, Fragments};
 use crate::allocate::SHARED;
 use crate::analyze::Session;
+use crate::reconcile::Factors;
 
 /// A bucket's key. The field order is the sort order: the previous
 /// period's buckets first, then by cluster and day.
@@ -52,6 +54,8 @@ struct Filling {
     node_cost_usd: f64,
     /// Every resource of the bucket, whoever pays.
     resources: Parts,
+    /// The bill's money no metered resource carries (re-priced reports).
+    unallocated_usd: f64,
 }
 
 /// A line's sums over a period.
@@ -100,9 +104,10 @@ pub fn build_reporting(
 ) -> Result<Report, ReportError> {
     let (period, newest) = period_of(session, options)?;
     check_tenant(session, options)?;
-    let fragments = Fragments::new(options, period);
+    let fragments = Fragments::new(options, period, session.factors().repricing());
     let facts = Facts::read(session, &fragments, options, on_file)?;
     let mut buckets = fill_buckets(session, &fragments, &facts, options)?;
+    add_unallocated(&mut buckets, session.factors(), period);
     if !buckets.keys().any(|key| key.current) {
         return Err(ReportError::EmptyPeriod {
             start: period.start,
@@ -122,7 +127,12 @@ pub fn build_reporting(
         totals.unshared_shared_usd = 0.0;
         totals.unshared_idle_usd = 0.0;
     }
+    if scoped {
+        // The cluster's unallocated bill lines are no tenant's.
+        totals.unallocated_usd = 0.0;
+    }
     let reconciliation = reconciliation(&lines.groups, &totals, scoped);
+    let cost = cost::note(session, &fragments, scoped)?;
     let previous_total = if scoped {
         let sum: f64 = lines.previous.values().sum();
         (!lines.previous.is_empty()).then_some(sum)
@@ -146,6 +156,7 @@ pub fn build_reporting(
         shared_idle: shared_idle(&lines.groups, &totals, scoped),
         groups: lines.groups,
         reconciliation,
+        cost,
         waste: waste(&facts, tenant, options.top_waste),
         unused_volumes: resources::unused_volumes(session, &fragments)?,
         pools: pools(session, &fragments, scoped)?,
@@ -320,6 +331,7 @@ struct Totals {
     shared_containers_usd: f64,
     shared_resources: Parts,
     idle_usd: f64,
+    unallocated_usd: f64,
     shared_cpu_core_hours: f64,
     shared_memory_gib_hours: f64,
     /// Shared and idle cost no line is charged.
@@ -341,6 +353,7 @@ impl Totals {
             totals.shared_containers_usd += bucket.shared.cost_usd;
             totals.shared_resources.plus(&bucket.shared_resources);
             totals.idle_usd += bucket.idle_usd;
+            totals.unallocated_usd += bucket.unallocated_usd;
             totals.shared_cpu_core_hours += bucket.shared.cpu_core_hours;
             totals.shared_memory_gib_hours += bucket.shared.memory_gib_hours;
             totals.unshared_shared_usd += bucket.unshared_shared_usd;
@@ -365,7 +378,8 @@ impl Totals {
             disks_usd: self.resources.storage_usd,
             load_balancers_usd: self.resources.network_usd,
             cluster_fee_usd: self.resources.fee_usd,
-            total_usd: self.node_cost_usd + self.resources.total(),
+            unallocated_usd: self.unallocated_usd,
+            total_usd: self.node_cost_usd + self.resources.total() + self.unallocated_usd,
         }
     }
 }
@@ -386,7 +400,8 @@ fn reconciliation(groups: &[Group], totals: &Totals, scoped: bool) -> Reconcilia
         + shared_spread
         + idle_spread
         + totals.unshared_shared_usd
-        + totals.unshared_idle_usd;
+        + totals.unshared_idle_usd
+        + totals.unallocated_usd;
     let cluster = (!scoped).then(|| totals.cluster());
     let (expected, expected_label) = match &cluster {
         None => (lines_total, "tenant total"),
@@ -399,6 +414,7 @@ fn reconciliation(groups: &[Group], totals: &Totals, scoped: bool) -> Reconcilia
         network_cost_usd: network,
         shared_cost_usd: shared_spread + totals.unshared_shared_usd,
         idle_cost_usd: idle_spread + totals.unshared_idle_usd,
+        unallocated_cost_usd: totals.unallocated_usd,
         sum_usd: sum,
         expected_usd: expected,
         expected_label: expected_label.to_owned(),
@@ -531,6 +547,28 @@ fn fill_buckets(
     Ok(buckets)
 }
 
+/// Adds the bill's unallocated money of the period and the previous one
+/// to the buckets of its day (none at list prices).
+fn add_unallocated(buckets: &mut BTreeMap<BucketKey, Filling>, factors: &Factors, period: Period) {
+    let (from, to) = (
+        period.previous_start.timestamp_millis(),
+        period.end.timestamp_millis(),
+    );
+    for u in factors.unallocated(from, to) {
+        let Some(start) = DateTime::<Utc>::from_timestamp_millis(u.start_ms) else {
+            continue;
+        };
+        buckets
+            .entry(BucketKey {
+                current: start >= period.start,
+                cluster: u.cluster.clone(),
+                day: start.date_naive(),
+            })
+            .or_default()
+            .unallocated_usd += u.cost;
+    }
+}
+
 /// A bucket after spreading.
 #[derive(Debug)]
 struct SpreadBucket {
@@ -541,12 +579,14 @@ struct SpreadBucket {
     idle_usd: f64,
     unshared_shared_usd: f64,
     unshared_idle_usd: f64,
+    unallocated_usd: f64,
 }
 
 impl SpreadBucket {
-    /// What the cluster paid in the bucket: nodes and resources.
+    /// What the cluster paid in the bucket: nodes, resources and (at the
+    /// bill's prices) the bill's unallocated lines.
     fn cost_usd(&self) -> f64 {
-        self.node_cost_usd + self.resources.total()
+        self.node_cost_usd + self.resources.total() + self.unallocated_usd
     }
 }
 
@@ -595,6 +635,7 @@ fn share(buckets: &mut BTreeMap<BucketKey, Filling>, options: &Options) -> Share
                 idle_usd: split.idle_usd,
                 unshared_shared_usd: split.unshared_shared_usd,
                 unshared_idle_usd: split.unshared_idle_usd,
+                unallocated_usd: filling.unallocated_usd,
             },
         );
     }

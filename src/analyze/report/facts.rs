@@ -52,8 +52,11 @@ impl Facts {
             .iter()
             .find(|table| table.name == "allocation")
             .map(|table| table.files.clone());
-        if let (Some(files), FactsReader::Scan, false) =
-            (files, options.facts, matches!(by, By::Label(_)))
+        // The pass reads the files' list dollars: at the bill's prices
+        // (`Session::open_priced`) only the re-priced tables have them.
+        let repriced = session.factors().repricing();
+        if let (Some(files), FactsReader::Scan, false, false) =
+            (files, options.facts, matches!(by, By::Label(_)), repriced)
         {
             let period = fragments.period();
             let tenant = options.tenant.as_deref();

@@ -17,6 +17,14 @@ pub fn basis_words(report: &Report) -> &'static str {
     }
 }
 
+/// Which dollars: `list prices`, `the bill's effective cost`…
+pub fn cost_words(report: &Report) -> String {
+    match report.cost.basis.as_str() {
+        "list" => "list prices".to_owned(),
+        basis => format!("the bill's {basis} cost"),
+    }
+}
+
 /// `2026-11-09 05:00 to 2026-11-16 05:00 UTC`.
 pub fn period_words(report: &Report) -> String {
     format!(
@@ -45,12 +53,13 @@ fn write_all(r: &Report, md: &mut String) -> std::fmt::Result {
     writeln!(md)?;
     writeln!(
         md,
-        "{} ({} hours) · clusters: {} · by {} · basis: {} · shared spread: {} · idle spread: {}",
+        "{} ({} hours) · clusters: {} · by {} · basis: {} · cost: {} · shared spread: {} · idle spread: {}",
         period_words(r),
         r.period.hours(),
         r.clusters.join(", "),
         r.group_by,
         basis_words(r),
+        cost_words(r),
         r.share_shared.name(),
         r.share_idle.name()
     )?;
@@ -201,9 +210,18 @@ fn reconciliation(r: &Report, md: &mut String) -> std::fmt::Result {
 pub fn reconciliation_lines(r: &Report) -> Vec<String> {
     let c = &r.reconciliation;
     let mut lines = Vec::new();
+    let repriced = r.cost.basis != "list";
     if let Some(cluster) = &c.cluster {
+        let unallocated = if repriced {
+            format!(
+                " + the bill's unallocated lines {}",
+                usd(cluster.unallocated_usd)
+            )
+        } else {
+            String::new()
+        };
         lines.push(format!(
-            "nodes {} + disks {} + load balancers {} + cluster fee {} = cluster cost **{}**.",
+            "nodes {} + disks {} + load balancers {} + cluster fee {}{unallocated} = cluster cost **{}**.",
             usd(cluster.nodes_usd),
             usd(cluster.disks_usd),
             usd(cluster.load_balancers_usd),
@@ -220,8 +238,13 @@ pub fn reconciliation_lines(r: &Report) -> Vec<String> {
         (false, "workload") => "charged to workloads",
         (false, _) => "charged to the lines",
     };
+    let unallocated = if repriced && c.cluster.is_some() {
+        format!(" + unallocated {}", usd(c.unallocated_cost_usd))
+    } else {
+        String::new()
+    };
     lines.push(format!(
-        "{whom} {} (compute {} + storage {} + load balancers {}) + shared {} + idle {} = **{}**; {} **{}**; difference {}.",
+        "{whom} {} (compute {} + storage {} + load balancers {}) + shared {} + idle {}{unallocated} = **{}**; {} **{}**; difference {}.",
         usd(charged),
         usd(c.compute_cost_usd),
         usd(c.storage_cost_usd),
@@ -233,6 +256,48 @@ pub fn reconciliation_lines(r: &Report) -> Vec<String> {
         usd(c.expected_usd),
         usd(c.difference_usd)
     ));
+    lines.extend(bill_lines(r));
+    lines
+}
+
+/// What the reconciled bill says of the period (nothing at list prices).
+fn bill_lines(r: &Report) -> Vec<String> {
+    let n = &r.cost;
+    if n.basis == "list" {
+        return Vec::new();
+    }
+    let mut lines = vec![String::new()];
+    lines.push(format!(
+        "At the bill's {} cost: the bill covers {} of the period's {} cluster-hours; the rest stay at list prices.",
+        n.basis, n.hours_billed, n.hours
+    ));
+    if let Some(total) = n.bill_total_usd {
+        let rate = n.match_rate_pct.map_or_else(|| "no".to_owned(), pct);
+        lines.push(String::new());
+        lines.push(format!(
+            "The bill's total for the cluster in those hours: **{}**, {rate} of it matched to metered resources; {} metered resource-periods are not on the bill ({} at list).",
+            usd(total),
+            n.not_billed_resources,
+            usd(n.not_billed_list_usd)
+        ));
+    }
+    for line in n.unallocated.iter().take(5) {
+        lines.push(String::new());
+        lines.push(format!(
+            "Unallocated: {} {} — {}.",
+            if line.service.is_empty() {
+                "(several services)"
+            } else {
+                &line.service
+            },
+            if line.sku.is_empty() {
+                "(several SKUs)".to_owned()
+            } else {
+                format!("· {}", line.sku)
+            },
+            usd(line.cost_usd)
+        ));
+    }
     lines
 }
 

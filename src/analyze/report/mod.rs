@@ -10,6 +10,7 @@
 
 mod build;
 mod cells;
+mod cost;
 mod facts;
 mod frame;
 mod html;
@@ -35,8 +36,8 @@ pub use build::{build, build_reporting};
 /// progress display.
 pub type OnFile<'a> = &'a (dyn Fn(usize, usize) + Sync);
 pub use model::{
-    ClusterCost, Day, Group, Parts, Pool, Quality, Reconciliation, Report, Savings, SavingsItem,
-    SharedIdle, UnpricedNode, UnusedVolume, Waste,
+    ClusterCost, CostNote, Day, Group, Parts, Pool, Quality, Reconciliation, Report, Savings,
+    SavingsItem, SharedIdle, UnallocatedLine, UnpricedNode, UnusedVolume, Waste,
 };
 pub use options::{Basis, By, FactsReader, Options, Period, ShareIdle, ShareShared, Window};
 pub use spread::{Bucket, Compute, Split, spread};

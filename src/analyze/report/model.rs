@@ -31,6 +31,8 @@ pub struct Report {
     pub groups: Vec<Group>,
     pub shared_idle: SharedIdle,
     pub reconciliation: Reconciliation,
+    /// Which dollars the report shows, and what the bill says of them.
+    pub cost: CostNote,
     pub waste: Vec<Waste>,
     /// Disks no pod mounted in the period (a tenant's report: the
     /// tenant's own), costliest first.
@@ -115,7 +117,10 @@ pub struct Reconciliation {
     /// or not.
     pub shared_cost_usd: f64,
     pub idle_cost_usd: f64,
-    /// compute + storage + network + shared + idle.
+    /// The bill's lines of the cluster no metered resource claims (at the
+    /// bill's prices only; 0 at list and in a tenant's report).
+    pub unallocated_cost_usd: f64,
+    /// compute + storage + network + shared + idle + unallocated.
     pub sum_usd: f64,
     /// The cluster's cost of the period; in a tenant's report, the
     /// tenant's total.
@@ -135,7 +140,41 @@ pub struct ClusterCost {
     pub disks_usd: f64,
     pub load_balancers_usd: f64,
     pub cluster_fee_usd: f64,
+    /// The bill's lines of the cluster no metered resource claims
+    /// (egress, NAT, snapshots…): 0 at list prices.
+    pub unallocated_usd: f64,
     pub total_usd: f64,
+}
+
+/// Which dollars a report shows (`--cost`), and, at the bill's prices,
+/// how much of the period the bill covers and how well it matched.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostNote {
+    /// `list`, `effective` or `billed`.
+    pub basis: String,
+    /// Clock hours of the period with node rows, and of them the hours the
+    /// reconciled bill covers (the others stay at list prices).
+    pub hours: u64,
+    pub hours_billed: u64,
+    /// At the bill's prices and not in a tenant's report: the bill's total
+    /// for the cluster over the period's covered hours…
+    pub bill_total_usd: Option<f64>,
+    /// …the share of it on metered resources (percent)…
+    pub match_rate_pct: Option<f64>,
+    /// …the resources metered but not on the bill, and their list cost…
+    pub not_billed_resources: u64,
+    pub not_billed_list_usd: f64,
+    /// …and the bill's unallocated lines by service and SKU, costliest first.
+    pub unallocated: Vec<UnallocatedLine>,
+}
+
+/// Bill lines of the cluster no metered resource claims, of one service
+/// and SKU, over the period.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnallocatedLine {
+    pub service: String,
+    pub sku: String,
+    pub cost_usd: f64,
 }
 
 /// A disk no pod mounted, over the period: `unmounted` (its claim's tenant

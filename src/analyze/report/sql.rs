@@ -45,6 +45,8 @@ pub struct Fragments {
     period: Period,
     tenant: Option<String>,
     basis: Basis,
+    /// Whether the tables read the bill's prices (`Session::open_priced`).
+    repriced: bool,
 }
 
 /// CPU and memory quantities (SQL expressions of core-hours and GiB-hours)
@@ -63,7 +65,7 @@ macro_rules! priced {
 }
 
 impl Fragments {
-    pub fn new(options: &Options, period: Period) -> Fragments {
+    pub fn new(options: &Options, period: Period, repriced: bool) -> Fragments {
         let (cost, cpu_hours, memory_hours) = match options.basis {
             Basis::Max => (
                 "a.total_cost_usd",
@@ -120,6 +122,7 @@ impl Fragments {
             period,
             tenant: options.tenant.clone(),
             basis: options.basis,
+            repriced,
         }
     }
 
@@ -250,9 +253,10 @@ impl Fragments {
     /// tenant's report): summed per node first, then joined to each node's
     /// pool. Under `max` for everyone it is `nodes.allocated_cost_usd`
     /// (Σ allocation.total_cost_usd of the node-hour, by the dataset's
-    /// invariant), which spares a scan of `allocation`.
+    /// invariant), which spares a scan of `allocation` — at list prices:
+    /// re-priced, that column is a blend (`analyze::reprice`).
     pub fn pool_compute(&self) -> String {
-        if self.basis == Basis::Max && self.tenant.is_none() {
+        if self.basis == Basis::Max && self.tenant.is_none() && !self.repriced {
             return format!(
                 "SELECT n.cluster AS cl, n.node_pool AS pool, n.machine_type AS machine_type, \
                  n.capacity_type AS capacity_type, SUM(n.allocated_cost_usd) AS cost_usd \
