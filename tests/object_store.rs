@@ -349,9 +349,15 @@ async fn a_put_the_server_turns_away_is_retried_with_backoff() {
 
 /// `kubetally collect` with `env` set and `args` after `collect`.
 fn kubetally(env: &[(&str, String)], args: &[&str]) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kubetally"));
+    let mut command = with_cloud_env(env);
     command.arg("collect").args(args);
-    // Only the test's settings: none of the machine's cloud credentials.
+    command
+}
+
+/// `kubetally` with only `env` of the cloud settings: none of the
+/// machine's credentials.
+fn with_cloud_env(env: &[(&str, String)]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kubetally"));
     for (key, _) in std::env::vars() {
         if key.starts_with("AWS_") || key.starts_with("GOOGLE_") || key.starts_with("AZURE_") {
             command.env_remove(key);
@@ -454,4 +460,66 @@ async fn the_collector_publishes_a_simulated_cluster_to_s3() {
         let batches = read(&store, &keys[0]).await;
         assert!(row_count(&batches) > 0, "{table} has no rows");
     }
+}
+
+/// `kubetally reconcile --bill s3://…`: the bill is read from the bucket
+/// like a local file; a missing object is one error line naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bill_in_a_bucket_reconciles_like_a_local_file() {
+    let server = S3Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    crate::support::small_demo(&data);
+    let local = dir.path().join("bill.csv");
+    crate::support::kubetally([
+        "sim".as_ref(),
+        "bill".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--format".as_ref(),
+        "gcp".as_ref(),
+        "-o".as_ref(),
+        local.as_os_str(),
+    ]);
+    let folder = server.root().join(BUCKET).join("bills");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(&local, folder.join("2026-11.csv")).unwrap();
+    let env = [
+        ("AWS_ENDPOINT_URL", server.endpoint()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ];
+    let run = |url: String| {
+        let mut command = with_cloud_env(&env);
+        command
+            .arg("reconcile")
+            .arg("--data")
+            .arg(&data)
+            .args(["--bill", &url]);
+        async move {
+            tokio::task::spawn_blocking(move || command.output())
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let url = format!("s3://{BUCKET}/bills/2026-11.csv");
+    let output = run(url.clone()).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(&format!("{url}  gcp")), "{stdout}");
+    assert!(stdout.contains("Wrote"), "{stdout}");
+
+    let missing = format!("s3://{BUCKET}/bills/2026-12.csv");
+    let output = run(missing.clone()).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&format!("--bill {missing}")), "{stderr}");
 }

@@ -1,7 +1,6 @@
 //! `kubetally reconcile`: match a cloud bill's lines to what the dataset
 //! metered, print what was found, and publish the `reconciliation` table.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -10,7 +9,7 @@ use clap::Args;
 use crate::bill::{Bill, FormatChoice};
 use crate::reconcile::{self, BillFilter, Scope, metered};
 use crate::store::schema::RECONCILIATION;
-use crate::store::{Dataset, ReconciliationRun, Target, reconciliation_batch};
+use crate::store::{Dataset, ObjectTarget, ReconciliationRun, Target, reconciliation_batch};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -31,9 +30,11 @@ pub struct ReconcileArgs {
     /// Billing exports: FOCUS 1.0–1.3, GCP detailed usage cost, AWS CUR 2.0
     /// (or legacy), Azure cost details; CSV, CSV.gz, JSON lines or Parquet.
     /// Give every file of a period in one run: a run replaces the
-    /// reconciliation of each UTC day it covers.
-    #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
-    pub bill: Vec<PathBuf>,
+    /// reconciliation of each UTC day it covers. A file, or an object's URL
+    /// (`s3://bucket/key`, `gs://…`, `az://…`; credentials from the
+    /// environment, as for --data).
+    #[arg(long, value_name = "PATH|URL", num_args = 1.., required = true)]
+    pub bill: Vec<String>,
     /// The export, or `auto` to recognise each file by its columns.
     #[arg(long, value_name = "FORMAT", default_value = "auto")]
     pub bill_format: FormatChoice,
@@ -53,9 +54,15 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let cluster = metered::cluster(&root, args.cluster.as_deref())
         .with_context(|| format!("--data {}", args.dataset.data))?;
     let mut bill = Bill::default();
-    for path in &args.bill {
+    for location in &args.bill {
         // A bill error names the file, line and column itself.
-        bill.read_path(path, args.bill_format)?;
+        match Target::parse(location).with_context(|| format!("--bill {location}"))? {
+            Target::Local(path) => bill.read_path(&path, args.bill_format)?,
+            Target::Object(object) => {
+                let bytes = fetch(&object).with_context(|| format!("--bill {location}"))?;
+                bill.read_bytes(location, bytes, args.bill_format)?
+            }
+        };
     }
     let metered =
         metered::read(&root, &cluster).with_context(|| format!("--data {}", args.dataset.data))?;
@@ -65,7 +72,7 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     if reconciliation.summary.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    let names: Vec<String> = args.bill.iter().map(|p| p.display().to_string()).collect();
+    let names = &args.bill;
     let written = publish(
         &args.dataset.data,
         &cluster,
@@ -110,4 +117,14 @@ fn publish(
         written.extend(runtime.block_on(dataset.publish(&RECONCILIATION, day, &batch))?);
     }
     Ok(written)
+}
+
+/// An object's bytes, on a runtime of its own (the command is otherwise
+/// synchronous).
+fn fetch(object: &ObjectTarget) -> anyhow::Result<bytes::Bytes> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    Ok(runtime.block_on(object.fetch())?)
 }

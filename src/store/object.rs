@@ -94,4 +94,14 @@ impl ObjectTarget {
             other => other,
         }
     }
+
+    /// The whole object the URL names (its prefix is the object's key):
+    /// an input that is not the dataset, a bill export in a bucket.
+    ///
+    /// # Errors
+    ///
+    /// The store's error (not found, denied, unreachable), after its retries.
+    pub async fn fetch(&self) -> Result<bytes::Bytes, object_store::Error> {
+        self.store.get(&self.prefix).await?.bytes().await
+    }
 }
