@@ -79,7 +79,11 @@ pub fn export(request: &Request<'_>, writer: &mut FocusWriter) -> Result<Summary
         .chain(allocation.keys())
         .chain(resources.keys())
         .collect();
-    let mut summary = Summary::default();
+    let mut sink = Sink {
+        writer,
+        summary: Summary::default(),
+        rows: Vec::new(),
+    };
     let none = Vec::new();
     for key in keys {
         let cluster = key.0.as_str();
@@ -89,22 +93,16 @@ pub fn export(request: &Request<'_>, writer: &mut FocusWriter) -> Result<Summary
             billing_account_given: request.billing_account.is_some(),
             pricing: request.pricing,
         };
-        let mut rows = Vec::new();
         day(
             &ctx,
             request.window,
             nodes.get(key).unwrap_or(&none),
             allocation.get(key).unwrap_or(&none),
             resources.get(key).unwrap_or(&none),
-            &mut rows,
+            &mut sink,
         )?;
-        for row in rows {
-            summary.rows += 1;
-            summary.billed += row.billed_cost.unwrap_or_default();
-            summary.effective += row.effective_cost.unwrap_or_default();
-            writer.push(row)?;
-        }
     }
+    let summary = sink.summary;
     if summary.rows == 0 {
         return Err(ExportError::Empty {
             window: request.window_name.clone(),
@@ -113,15 +111,36 @@ pub fn export(request: &Request<'_>, writer: &mut FocusWriter) -> Result<Summary
     Ok(summary)
 }
 
-/// The rows of one cluster's day.
+/// Where rows go: made a node-hour (or resource-hour) at a time, then
+/// handed to the writer, so no more than one node-hour's rows wait in
+/// memory (a day of the 150,000-pod cluster is ~10 M rows).
+struct Sink<'w> {
+    writer: &'w mut FocusWriter,
+    summary: Summary,
+    rows: Vec<FocusRow>,
+}
+
+impl Sink<'_> {
+    fn flush(&mut self) -> Result<(), FocusFileError> {
+        for row in self.rows.drain(..) {
+            self.summary.rows += 1;
+            self.summary.billed += row.billed_cost.unwrap_or_default();
+            self.summary.effective += row.effective_cost.unwrap_or_default();
+            self.writer.push(row)?;
+        }
+        Ok(())
+    }
+}
+
+/// The rows of one cluster's day, into `sink`.
 fn day(
     ctx: &Context<'_>,
     window: Window,
     nodes: &[TableFile],
     allocation: &[TableFile],
     resources: &[TableFile],
-    out: &mut Vec<FocusRow>,
-) -> Result<(), ReadError> {
+    sink: &mut Sink<'_>,
+) -> Result<(), ExportError> {
     let mut containers: HashMap<(String, i64), Vec<ContainerHour>> = HashMap::new();
     for file in allocation {
         for row in input::allocation(&file.path, window)? {
@@ -140,21 +159,24 @@ fn day(
         // On GKE Autopilot Google bills pods, not nodes: nothing to split.
         if node.price_source == "autopilot" {
             for c in &ran {
-                charges::lone_container(ctx, c, out);
+                charges::lone_container(ctx, c, &mut sink.rows);
             }
-            continue;
+        } else {
+            let on_node: Vec<&ContainerHour> = ran.iter().collect();
+            charges::node_hour(ctx, node, &on_node, &mut sink.rows);
         }
-        let on_node: Vec<&ContainerHour> = ran.iter().collect();
-        charges::node_hour(ctx, node, &on_node, out);
+        sink.flush()?;
     }
     let mut lone: Vec<ContainerHour> = containers.into_values().flatten().collect();
     lone.sort_by(|a, b| (a.start, &a.node, &a.pod_uid).cmp(&(b.start, &b.node, &b.pod_uid)));
     for c in &lone {
-        charges::lone_container(ctx, c, out);
+        charges::lone_container(ctx, c, &mut sink.rows);
+        sink.flush()?;
     }
     for file in resources {
         for r in input::resources(&file.path, window)? {
-            charges::resource_hour(ctx, &r, out);
+            charges::resource_hour(ctx, &r, &mut sink.rows);
+            sink.flush()?;
         }
     }
     Ok(())
