@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::{
     CastColumnsPolicy, DataFrame, DataType, DslBuilder, Engine, ExtraColumnsPolicy, Field,
-    HiveOptions, LazyFrame, MissingColumnsPolicy, ParallelStrategy, ParquetOptions, PlRefPath,
-    ScanSources, Schema, UnifiedScanArgs,
+    HiveOptions, IdxSize, LazyFrame, MissingColumnsPolicy, ParallelStrategy, ParquetOptions,
+    PlRefPath, ScanSources, Schema, UnifiedScanArgs,
 };
 use polars::sql::SQLContext;
 
@@ -163,6 +163,63 @@ impl Session {
     /// [`AnalyzeError::Sql`] for SQL polars refuses (syntax, an unknown
     /// table, column or function) or a failure while running it, as one line.
     pub fn query(&mut self, sql: &str) -> Result<DataFrame, AnalyzeError> {
+        self.run(sql, None)
+    }
+
+    /// [`Session::query`], keeping the first `limit` rows only: the limit
+    /// is part of the plan, so a large result is never collected whole.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::query`].
+    pub fn query_head(&mut self, sql: &str, limit: usize) -> Result<DataFrame, AnalyzeError> {
+        self.run(sql, Some(limit))
+    }
+
+    /// The names of the tables SQL can read here (registered with files,
+    /// as empty stand-ins, or filtered by [`Session::restrict_to_tenant`]).
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names = self.context.get_tables();
+        names.sort();
+        names
+    }
+
+    /// Restricts the session to `tenant`'s rows: the tables with a `tenant`
+    /// column (`allocation`, `resources`) are registered again filtered to
+    /// it, and every other table is dropped, since its rows are not one
+    /// tenant's (nodes and their cost are everyone's; samples, workloads
+    /// and recommendations name pods and workloads of every tenant). A
+    /// query then cannot see another tenant's rows whatever it says.
+    ///
+    /// # Errors
+    ///
+    /// [`AnalyzeError::Scan`] when a table's files cannot be set up again.
+    pub fn restrict_to_tenant(&mut self, tenant: &str) -> Result<(), AnalyzeError> {
+        use polars::prelude::{col, lit};
+        for name in self.context.get_tables() {
+            self.context.unregister(&name);
+        }
+        let tenant_column = crate::store::schema::col::TENANT;
+        for table in &crate::store::schema::TABLES {
+            if !table.columns.iter().any(|c| c.name == tenant_column) {
+                continue;
+            }
+            let frame = match self.tables.iter().find(|t| t.name == table.name) {
+                Some(files) => scan(&self.root, files)?,
+                None => match empty(table) {
+                    Some(frame) => frame,
+                    None => continue,
+                },
+            };
+            let filtered = frame.filter(col(tenant_column).eq(lit(tenant.to_owned())));
+            self.context.register(table.name, filtered);
+        }
+        let kept = self.context.get_tables();
+        self.tables.retain(|t| kept.iter().any(|k| k == t.name));
+        Ok(())
+    }
+
+    fn run(&mut self, sql: &str, limit: Option<usize>) -> Result<DataFrame, AnalyzeError> {
         self.statements.push(sql.to_owned());
         let tables: Vec<&str> = self.tables.iter().map(|t| t.name).collect();
         let sql_error = |cause: polars::error::PolarsError| {
@@ -178,7 +235,10 @@ impl Session {
             AnalyzeError::Sql { message }
         };
         let sql = super::dialect::quote_cluster(sql);
-        let plan = self.context.execute(&sql).map_err(sql_error)?;
+        let mut plan = self.context.execute(&sql).map_err(sql_error)?;
+        if let Some(limit) = limit {
+            plan = plan.limit(IdxSize::try_from(limit).unwrap_or(IdxSize::MAX));
+        }
         // One lazy frame collects to one frame: `Multiple` only comes from
         // several sinks, which a SELECT never plans.
         plan.collect_with_engine(Engine::Streaming)
