@@ -184,12 +184,17 @@ impl Session {
         names
     }
 
-    /// Restricts the session to `tenant`'s rows: the tables with a `tenant`
-    /// column (`allocation`, `resources`) are registered again filtered to
-    /// it, and every other table is dropped, since its rows are not one
-    /// tenant's (nodes and their cost are everyone's; samples, workloads
-    /// and recommendations name pods and workloads of every tenant). A
-    /// query then cannot see another tenant's rows whatever it says.
+    /// Restricts the session's SQL to `tenant`'s rows: the tables with a
+    /// `tenant` column (`samples`, `allocation`, `resources`, `workloads`)
+    /// are registered again filtered to it, and every other table is
+    /// dropped, since its rows are no one tenant's (nodes and their cost,
+    /// the bill's reconciliation, the FOCUS export) or name every tenant's
+    /// workloads without saying whose (`recommendations`). A query then
+    /// cannot see another tenant's rows whatever it says.
+    ///
+    /// Only SQL is restricted: [`Session::tables`] still lists every file,
+    /// which the report reads itself, so a restricted session is for SQL
+    /// only (the report has its own tenant scope, `Options::tenant`).
     ///
     /// # Errors
     ///

@@ -4,9 +4,9 @@
 //! Every rule of the restriction is here, so a tool cannot forget one:
 //! the report's tools get the report's own tenant scope (`report --tenant`,
 //! which spreads shared and idle cost over every tenant first and then
-//! keeps only this tenant's figures); SQL gets a session whose
-//! `allocation` and `resources` are filtered to the tenant and which has
-//! no other table; recommendations keep the tenant's own workloads; and
+//! keeps only this tenant's figures); SQL gets a session whose tables
+//! with a tenant column (`samples`, `allocation`, `resources`,
+//! `workloads`) are filtered to the tenant and which has no other table; recommendations keep the tenant's own workloads; and
 //! what is everyone's (the cloud bill's reconciliation, machine families
 //! of shared node pools) is refused or left out.
 

@@ -91,8 +91,9 @@ pub fn list(config: &Config) -> Result<TableList, ToolError> {
         tables,
         restriction: config.scope.tenant().map(|tenant| {
             format!(
-                "SQL sees only tenant {tenant:?}'s rows: allocation and resources filtered \
-                 to it; the other tables hold every tenant's rows and are not queryable"
+                "SQL sees only tenant {tenant:?}'s rows: the tables with a tenant column \
+                 (samples, allocation, resources, workloads) filtered to it; the others \
+                 are no one tenant's and are not queryable"
             )
         }),
     })
