@@ -16,6 +16,7 @@ use crate::recommend::strategy::Strategy;
 #[serde(deny_unknown_fields)]
 pub struct AdviceInput {
     /// Days of history, ending at the end of the newest day of data (default 14, at most 366).
+    #[serde(default, deserialize_with = "crate::mcp::tools::lenient::number")]
     pub last_days: Option<u32>,
     /// `kubetally` (default), `vpa` or `krr-simple`.
     pub strategy: Option<String>,
@@ -24,8 +25,10 @@ pub struct AdviceInput {
     /// The cluster, when the dataset holds several.
     pub cluster: Option<String>,
     /// Leave out right-sizing worth less than this per month either way (USD).
+    #[serde(default, deserialize_with = "crate::mcp::tools::lenient::number")]
     pub min_savings_usd: Option<f64>,
     /// Items of each kind to return, most savings first (default 20, at most 200).
+    #[serde(default, deserialize_with = "crate::mcp::tools::lenient::number")]
     pub top: Option<usize>,
 }
 

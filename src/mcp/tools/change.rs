@@ -27,9 +27,13 @@ use crate::mcp::{Config, ToolError};
 #[serde(deny_unknown_fields)]
 pub struct ChangeInput {
     /// The later period (default: the last seven complete UTC days of data).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mcp::tools::lenient::object")]
     pub after: WindowInput,
     /// The earlier period (default: the period of the same length just before `after`).
+    #[serde(
+        default,
+        deserialize_with = "crate::mcp::tools::lenient::optional_object"
+    )]
     pub before: Option<WindowInput>,
     /// Lines by `tenant` (default), `namespace`, `workload` or `label:KEY`
     /// (label lines get totals but no drivers).
@@ -38,6 +42,7 @@ pub struct ChangeInput {
     #[serde(default)]
     pub basis: BasisInput,
     /// Movers to return (default 10, at most 100).
+    #[serde(default, deserialize_with = "crate::mcp::tools::lenient::number")]
     pub top: Option<usize>,
 }
 

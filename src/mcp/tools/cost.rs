@@ -16,7 +16,7 @@ use crate::mcp::{Config, ToolError};
 #[serde(deny_unknown_fields)]
 pub struct BreakdownInput {
     /// The period (default: the last seven complete UTC days of data).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mcp::tools::lenient::object")]
     pub window: WindowInput,
     /// Cost lines by `tenant` (default), `namespace`, `workload` (namespace/Kind/name) or `label:KEY`.
     pub by: Option<String>,
@@ -30,6 +30,7 @@ pub struct BreakdownInput {
     #[serde(default)]
     pub share_shared: ShareSharedInput,
     /// Workloads listed under top waste (default 10, at most 100).
+    #[serde(default, deserialize_with = "crate::mcp::tools::lenient::number")]
     pub top_waste: Option<usize>,
 }
 
@@ -56,7 +57,7 @@ pub struct ExplainInput {
     /// e.g. `shop/Deployment/checkout`.
     pub workload: String,
     /// The period (default: the last seven complete UTC days of data).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::mcp::tools::lenient::object")]
     pub window: WindowInput,
     /// What containers are charged for (default max(request, usage)).
     #[serde(default)]

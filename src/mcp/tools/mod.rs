@@ -8,6 +8,7 @@ pub mod bill;
 pub mod catalog;
 pub mod change;
 pub mod cost;
+mod lenient;
 pub mod sql;
 
 use chrono::NaiveDate;
@@ -29,8 +30,10 @@ pub struct WindowInput {
     /// Default: the end of the newest hour of data.
     pub to: Option<String>,
     /// The period is this many days, ending at `to` or at the newest hour of data.
+    #[serde(default, deserialize_with = "lenient::number")]
     pub last_days: Option<u32>,
     /// The period is this many hours, ending at `to` or at the newest hour of data.
+    #[serde(default, deserialize_with = "lenient::number")]
     pub last_hours: Option<u32>,
 }
 

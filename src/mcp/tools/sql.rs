@@ -25,6 +25,7 @@ pub struct QueryInput {
     #[serde(default)]
     pub params: BTreeMap<String, String>,
     /// Rows to return at most (default 100; capped by the server, 1000 unless configured).
+    #[serde(default, deserialize_with = "crate::mcp::tools::lenient::number")]
     pub max_rows: Option<usize>,
 }
 
