@@ -8,6 +8,9 @@
 //! - `cli`: every module below, and nothing imports it.
 //! - `serve` → `collect`, `allocate`, `cluster`, `pricing`, `model`.
 //! - `collect` → `source`, `store`, `allocate`, `cluster`, `pricing`.
+//! - `mcp` (the Model Context Protocol server) → `analyze`, `recommend`,
+//!   `store`, `pricing`, `allocate`, `collect`'s error line; its HTTP
+//!   transport is rmcp's service mounted on axum, like `serve`.
 //! - `analyze` → `store`, `allocate`, `model`.
 //! - `reconcile` (cloud bill lines ↔ metered nodes, disks, balancers, fee)
 //!   → `bill`, `store`, `model`.
@@ -30,6 +33,8 @@ pub mod cli;
 pub mod cluster;
 pub mod collect;
 pub mod focus;
+#[cfg(feature = "analyze")]
+pub mod mcp;
 pub mod model;
 pub mod pricing;
 pub mod recommend;

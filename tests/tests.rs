@@ -17,6 +17,7 @@ mod focus_export;
 mod fuzz;
 mod hostile_files;
 mod krr_fidelity;
+mod mcp;
 mod object_store;
 mod pricing_cli;
 mod quantity;

@@ -79,6 +79,7 @@ impl Part {
 
 /// Money by part.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "analyze", derive(schemars::JsonSchema))]
 pub struct Parts {
     pub storage_usd: f64,
     pub network_usd: f64,

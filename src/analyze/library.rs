@@ -56,6 +56,8 @@ pub const FILES: [(&str, &str); 10] = [
 pub struct Bundled {
     pub file: &'static str,
     pub query: QueryFile,
+    /// The file as shipped (header comments included).
+    pub text: &'static str,
 }
 
 impl Bundled {
@@ -79,7 +81,7 @@ pub fn bundled() -> Result<Vec<Bundled>, AnalyzeError> {
         .iter()
         .map(|(file, text)| {
             QueryFile::parse(text)
-                .map(|query| Bundled { file, query })
+                .map(|query| Bundled { file, query, text })
                 .map_err(|cause| AnalyzeError::BadBundled { file, cause })
         })
         .collect()

@@ -9,7 +9,7 @@
 //! in object storage is mirrored into a local cache first (see
 //! [`crate::store::mirror`] for why), then read like a local one.
 
-mod dialect;
+pub(crate) mod dialect;
 mod library;
 mod output;
 mod query_file;

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::{
     CastColumnsPolicy, DataFrame, DataType, DslBuilder, Engine, ExtraColumnsPolicy, Field,
-    HiveOptions, LazyFrame, MissingColumnsPolicy, ParallelStrategy, ParquetOptions, PlRefPath,
-    ScanSources, Schema, UnifiedScanArgs,
+    HiveOptions, IdxSize, LazyFrame, MissingColumnsPolicy, ParallelStrategy, ParquetOptions,
+    PlRefPath, ScanSources, Schema, UnifiedScanArgs,
 };
 use polars::sql::SQLContext;
 
@@ -139,17 +139,13 @@ impl Session {
         let mut session = Session::open(root)?;
         let factors = Factors::open(root, cost)?;
         if factors.repricing() {
-            let hours = super::reprice::frame(&factors)?;
+            session.factors = factors;
             for table in ["allocation", "nodes", "resources"] {
-                let Some(frame) = session.frame(table)? else {
-                    continue;
-                };
-                if let Some(repriced) = super::reprice::table(table, frame, hours.clone()) {
-                    session.context.register(table, repriced);
+                if let Some(frame) = session.priced_frame(table)? {
+                    session.context.register(table, frame);
                 }
             }
         }
-        session.factors = factors;
         Ok(session)
     }
 
@@ -159,16 +155,27 @@ impl Session {
         &self.factors
     }
 
-    /// `table`'s frame as [`Session::open`] registers it: its files, or an
-    /// empty stand-in.
-    fn frame(&self, table: &str) -> Result<Option<LazyFrame>, AnalyzeError> {
-        match self.tables.iter().find(|t| t.name == table) {
-            Some(files) => scan(&self.root, files).map(Some),
-            None => Ok(crate::store::schema::TABLES
+    /// `table`'s frame: its files (or an empty stand-in), re-priced at the
+    /// session's [`Factors`] when it has dollars and they re-price.
+    fn priced_frame(&self, table: &str) -> Result<Option<LazyFrame>, AnalyzeError> {
+        let frame = match self.tables.iter().find(|t| t.name == table) {
+            Some(files) => scan(&self.root, files)?,
+            None => match crate::store::schema::TABLES
                 .iter()
                 .find(|t| t.name == table)
-                .and_then(empty)),
+                .and_then(empty)
+            {
+                Some(frame) => frame,
+                None => return Ok(None),
+            },
+        };
+        if !self.factors.repricing() {
+            return Ok(Some(frame));
         }
+        let hours = super::reprice::frame(&self.factors)?;
+        Ok(Some(
+            super::reprice::table(table, frame.clone(), hours).unwrap_or(frame),
+        ))
     }
 
     /// The tables registered, with their files.
@@ -212,6 +219,64 @@ impl Session {
     /// [`AnalyzeError::Sql`] for SQL polars refuses (syntax, an unknown
     /// table, column or function) or a failure while running it, as one line.
     pub fn query(&mut self, sql: &str) -> Result<DataFrame, AnalyzeError> {
+        self.run(sql, None)
+    }
+
+    /// [`Session::query`], keeping the first `limit` rows only: the limit
+    /// is part of the plan, so a large result is never collected whole.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::query`].
+    pub fn query_head(&mut self, sql: &str, limit: usize) -> Result<DataFrame, AnalyzeError> {
+        self.run(sql, Some(limit))
+    }
+
+    /// The names of the tables SQL can read here (registered with files,
+    /// as empty stand-ins, or filtered by [`Session::restrict_to_tenant`]).
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names = self.context.get_tables();
+        names.sort();
+        names
+    }
+
+    /// Restricts the session's SQL to `tenant`'s rows: the tables with a
+    /// `tenant` column (`samples`, `allocation`, `resources`, `workloads`)
+    /// are registered again filtered to it, and every other table is
+    /// dropped, since its rows are no one tenant's (nodes and their cost,
+    /// the bill's reconciliation, the FOCUS export) or name every tenant's
+    /// workloads without saying whose (`recommendations`). A query then
+    /// cannot see another tenant's rows whatever it says.
+    ///
+    /// Only SQL is restricted: [`Session::tables`] still lists every file,
+    /// which the report reads itself, so a restricted session is for SQL
+    /// only (the report has its own tenant scope, `Options::tenant`).
+    ///
+    /// # Errors
+    ///
+    /// [`AnalyzeError::Scan`] when a table's files cannot be set up again.
+    pub fn restrict_to_tenant(&mut self, tenant: &str) -> Result<(), AnalyzeError> {
+        use polars::prelude::{col, lit};
+        for name in self.context.get_tables() {
+            self.context.unregister(&name);
+        }
+        let tenant_column = crate::store::schema::col::TENANT;
+        for table in &crate::store::schema::TABLES {
+            if !table.columns.iter().any(|c| c.name == tenant_column) {
+                continue;
+            }
+            let Some(frame) = self.priced_frame(table.name)? else {
+                continue;
+            };
+            let filtered = frame.filter(col(tenant_column).eq(lit(tenant.to_owned())));
+            self.context.register(table.name, filtered);
+        }
+        let kept = self.context.get_tables();
+        self.tables.retain(|t| kept.iter().any(|k| k == t.name));
+        Ok(())
+    }
+
+    fn run(&mut self, sql: &str, limit: Option<usize>) -> Result<DataFrame, AnalyzeError> {
         self.statements.push(sql.to_owned());
         let tables: Vec<&str> = self.tables.iter().map(|t| t.name).collect();
         let sql_error = |cause: polars::error::PolarsError| {
@@ -227,7 +292,10 @@ impl Session {
             AnalyzeError::Sql { message }
         };
         let sql = super::dialect::quote_cluster(sql);
-        let plan = self.context.execute(&sql).map_err(sql_error)?;
+        let mut plan = self.context.execute(&sql).map_err(sql_error)?;
+        if let Some(limit) = limit {
+            plan = plan.limit(IdxSize::try_from(limit).unwrap_or(IdxSize::MAX));
+        }
         // One lazy frame collects to one frame: `Multiple` only comes from
         // several sinks, which a SELECT never plans.
         plan.collect_with_engine(Engine::Streaming)

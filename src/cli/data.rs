@@ -1,5 +1,5 @@
 //! `--data` and `--cache-dir`, shared by the commands that read a dataset
-//! (`query`, `report`, `recommend`).
+//! (`query`, `report`, `recommend`, `mcp`).
 
 use std::path::{Path, PathBuf};
 

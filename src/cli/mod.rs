@@ -10,6 +10,8 @@ mod data;
 mod demo;
 mod duration;
 mod export;
+#[cfg(feature = "analyze")]
+mod mcp;
 mod pricing;
 mod progress;
 #[cfg(feature = "analyze")]
@@ -59,6 +61,10 @@ pub enum Command {
     Report(Box<report::ReportArgs>),
     /// Export the dataset in a standard billing format (FOCUS 1.3).
     Export(Box<export::ExportArgs>),
+    /// Serve the cost data to an agent: a Model Context Protocol server
+    /// (stdio, or streamable HTTP with --listen), read-only.
+    #[cfg(feature = "analyze")]
+    Mcp(Box<mcp::McpArgs>),
 }
 
 /// Runs a parsed command line.
@@ -79,6 +85,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "analyze")]
         Command::Report(args) => report::run(*args),
         Command::Export(args) => export::run(*args),
+        #[cfg(feature = "analyze")]
+        Command::Mcp(args) => mcp::run(*args),
     }
 }
 

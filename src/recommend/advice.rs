@@ -19,6 +19,7 @@ use crate::store::schema::col;
 
 /// One check as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "analyze", derive(schemars::JsonSchema))]
 pub struct CheckItem {
     pub id: &'static str,
     pub name: &'static str,
@@ -28,6 +29,7 @@ pub struct CheckItem {
 
 /// A workload's spot verdict.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "analyze", derive(schemars::JsonSchema))]
 pub struct SpotItem {
     pub namespace: String,
     pub workload_kind: String,
@@ -162,6 +164,7 @@ pub fn spot_items(
 
 /// A pool's family comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "analyze", derive(schemars::JsonSchema))]
 pub struct FamilyItem {
     pub pool: String,
     pub provider: String,
@@ -174,6 +177,7 @@ pub struct FamilyItem {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "analyze", derive(schemars::JsonSchema))]
 pub struct FamilyOption {
     pub family: String,
     pub effective_monthly_usd: f64,

@@ -33,6 +33,7 @@ pub struct Options {
 
 /// Everything one run recommends.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "analyze", derive(schemars::JsonSchema))]
 pub struct Plan {
     pub cluster: String,
     pub window_start: DateTime<Utc>,

@@ -36,6 +36,7 @@ use crate::pricing::HOURS_PER_MONTH;
 
 /// Requests and limits; `None` is unset.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[cfg_attr(feature = "analyze", derive(schemars::JsonSchema))]
 pub struct RequestsAndLimits {
     pub cpu_request_cores: Option<f64>,
     pub cpu_limit_cores: Option<f64>,
@@ -58,6 +59,7 @@ pub struct Template {
 
 /// What the recommendation rests on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "analyze", derive(schemars::JsonSchema))]
 pub struct Evidence {
     pub window_hours: i64,
     pub samples: u64,
@@ -74,6 +76,7 @@ pub struct Evidence {
 
 /// One workload container's recommendation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "analyze", derive(schemars::JsonSchema))]
 pub struct Recommendation {
     pub namespace: String,
     pub workload_kind: String,

@@ -41,6 +41,9 @@ pub use model::{
 };
 pub use options::{Basis, By, FactsReader, Options, Period, ShareIdle, ShareShared, Window};
 pub use spread::{Bucket, Compute, Split, spread};
+/// SQL pieces other readers of `allocation` filter with, so a window means
+/// the same rows everywhere (`kubetally mcp`'s cost drivers).
+pub(crate) use sql::{literal, window as window_filter};
 
 use super::AnalyzeError;
 

@@ -9,7 +9,7 @@ use super::options::{Basis, Period, ShareIdle, ShareShared};
 pub use super::resources::Parts;
 
 /// The weekly cost report and the chargeback it carries.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub period: Period,
     /// Whether the previous period holds any data (else changes are unknown).
@@ -45,7 +45,7 @@ pub struct Report {
 }
 
 /// One UTC day of the period.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Day {
     pub date: NaiveDate,
     /// The cluster's cost (a tenant's report: the tenant's total) of the day.
@@ -58,7 +58,7 @@ pub struct Day {
 }
 
 /// One cost line: a tenant's invoice when grouped by tenant.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Group {
     pub name: String,
     /// Core-hours and GiB-hours under the basis.
@@ -77,7 +77,7 @@ pub struct Group {
 }
 
 /// Shared and idle cost, and where it went.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SharedIdle {
     /// Everything of tenant `__shared__`: the shared namespaces' containers
     /// and the overhead resources; `None` in a tenant's report.
@@ -104,7 +104,7 @@ pub struct SharedIdle {
 /// The bill adds up: the cluster's cost is its nodes, disks, load
 /// balancers and fee, and the lines' totals plus what stayed unshared equal
 /// it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Reconciliation {
     /// What the cluster paid for; `None` in a tenant's report.
     pub cluster: Option<ClusterCost>,
@@ -131,7 +131,7 @@ pub struct Reconciliation {
 }
 
 /// The cluster's cost of the period by what it paid for.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ClusterCost {
     /// Σ nodes.total_cost_usd, and on GKE Autopilot what Google billed
     /// for pods.
@@ -148,7 +148,7 @@ pub struct ClusterCost {
 
 /// Which dollars a report shows (`--cost`), and, at the bill's prices,
 /// how much of the period the bill covers and how well it matched.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CostNote {
     /// `list`, `effective` or `billed`.
     pub basis: String,
@@ -170,7 +170,7 @@ pub struct CostNote {
 
 /// Bill lines of the cluster no metered resource claims, of one service
 /// and SKU, over the period.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct UnallocatedLine {
     pub service: String,
     pub sku: String,
@@ -180,7 +180,7 @@ pub struct UnallocatedLine {
 /// A disk no pod mounted, over the period: `unmounted` (its claim's tenant
 /// pays for it: waste it can delete), or `released`, `available`,
 /// `failed`, `pending` (no claim holds it: cluster overhead).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct UnusedVolume {
     pub cluster: String,
     /// The PersistentVolume's name.
@@ -199,7 +199,7 @@ pub struct UnusedVolume {
 }
 
 /// A workload charged for far more than it used.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Waste {
     pub cluster: String,
     pub namespace: String,
@@ -216,7 +216,7 @@ pub struct Waste {
 }
 
 /// A node pool.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Pool {
     pub cluster: String,
     /// `(none)` for nodes outside any pool.
@@ -232,7 +232,7 @@ pub struct Pool {
 }
 
 /// How far to trust the figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Quality {
     /// Container-hours in the period.
     pub container_hours: u64,
@@ -255,7 +255,7 @@ pub struct Quality {
 }
 
 /// A node priced at the default rate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct UnpricedNode {
     pub cluster: String,
     pub node: String,
@@ -269,7 +269,7 @@ pub struct UnpricedNode {
 /// What the newest `kubetally recommend --write` run in the dataset found
 /// (per cluster; the `kubetally` strategy's run when there is one). The
 /// three kinds overlap, so they are shown side by side, never added.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Savings {
     /// When the newest run read was made.
     pub generated_at: DateTime<Utc>,
@@ -290,7 +290,7 @@ pub struct Savings {
 }
 
 /// One recommendation worth money.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SavingsItem {
     pub cluster: String,
     /// `rightsizing`, `spot` or `machine_family`.

@@ -56,7 +56,7 @@ impl By {
 }
 
 /// What a container is charged for, per resource and hour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
     /// max(request, usage): the allocation table's billed cost (OpenCost).
@@ -78,7 +78,7 @@ impl Basis {
 }
 
 /// How idle cost (node cost no container was charged under the basis) is spread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ShareIdle {
     /// In proportion to each group's compute cost.
@@ -88,7 +88,7 @@ pub enum ShareIdle {
 }
 
 /// How the cost of shared namespaces (tenant `__shared__`) is spread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ShareShared {
     /// In proportion to each group's compute cost.
@@ -193,7 +193,7 @@ impl Default for Options {
 }
 
 /// The period a report covers, resolved against the dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Period {
     /// Inclusive.
     pub start: DateTime<Utc>,

@@ -336,7 +336,7 @@ impl Fragments {
 
 /// Rows of `table` whose hour starts in [from, to), with the matching
 /// `date` partitions so other days' files are skipped.
-fn window(table: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+pub(crate) fn window(table: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
     let last = to - chrono::Duration::milliseconds(1);
     format!(
         "{table}.start_time >= {} AND {table}.start_time < {} \
