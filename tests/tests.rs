@@ -14,6 +14,7 @@ mod collect_leader;
 mod demo;
 mod duckdb;
 mod focus_export;
+mod full_disk;
 mod fuzz;
 mod hostile_files;
 mod krr_fidelity;

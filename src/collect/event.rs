@@ -30,6 +30,7 @@ use crate::pricing::MissingPrice;
 use crate::source::SourceError;
 use crate::source::metrics::{MetricsError, SkippedItem};
 use crate::source::watch::WatchError;
+use crate::store::DatasetError;
 use crate::store::wal::WalError;
 
 /// `tracing`'s macros need their level at compile time; this picks the
@@ -70,9 +71,17 @@ pub enum Event {
     },
     /// A node's GPU label does not parse; its GPUs are read around it.
     NodeGpuLabelUnparsed { node: String, source: GpuLabelError },
-    /// A tick could not be written ahead: a crash before its hour is
-    /// published loses it.
+    /// The write-ahead log refused a tick (a full disk): sampling goes on
+    /// in memory and the unlogged ticks are retried every tick. Emitted once
+    /// an episode ([`super::health::WriteHealth`]), not once a tick.
     WalAppendFailed { source: WalError },
+    /// The dataset refused an hour (a full disk, an object store down): it
+    /// stays in memory and in the write-ahead log and is retried every
+    /// tick. Emitted once an episode.
+    PublishFailed {
+        hour: DateTime<Utc>,
+        source: DatasetError,
+    },
     /// The write-ahead log ended in a batch cut by a crash; that batch is lost.
     WalTruncated { path: PathBuf },
     /// A published hour's log could not be deleted; a restart republishes
@@ -132,6 +141,7 @@ impl Event {
             | Event::WalDiscardFailed { .. }
             | Event::HandedOverWalDiscardFailed { .. } => "wal",
             Event::WalTruncated { .. } => "wal_truncated",
+            Event::PublishFailed { .. } => "publish",
             Event::LeaseFailed { .. } => "lease",
             Event::LeaseLost { .. } => "lease_lost",
             Event::LeaseReleaseFailed { .. } => "lease_release",
@@ -142,7 +152,9 @@ impl Event {
     /// ERROR when samples are lost, WARN when the collector recovers.
     pub fn level(&self) -> Level {
         match self {
-            Event::WalAppendFailed { .. } | Event::WalTruncated { .. } => Level::ERROR,
+            Event::WalAppendFailed { .. }
+            | Event::WalTruncated { .. }
+            | Event::PublishFailed { .. } => Level::ERROR,
             Event::MetricsFailed { .. }
             | Event::NodeMetricsFailed { .. }
             | Event::MetricsItemsSkipped { .. }
@@ -215,8 +227,17 @@ impl Event {
             Event::WalAppendFailed { source } => log!(
                 level,
                 %kind,
+                path = %source.path().display(),
                 error = %Causes(source),
-                "Could not log this tick; a crash before its hour is published loses it."
+                "Could not write the write-ahead log; sampling goes on in memory and the log is retried every tick (a crash before it succeeds loses the unlogged ticks). Not logged again until it recovers."
+            ),
+            Event::PublishFailed { hour, source } => log!(
+                level,
+                %kind,
+                %hour,
+                path = %source.location(),
+                error = %Causes(source),
+                "Could not publish an hour; it is kept in memory and in the write-ahead log and retried every tick. Not logged again until a publish succeeds."
             ),
             Event::WalTruncated { path } => log!(
                 level,
@@ -400,6 +421,17 @@ mod tests {
                 Level::ERROR,
             ),
             (
+                Event::PublishFailed {
+                    hour: DateTime::<Utc>::UNIX_EPOCH,
+                    source: DatasetError::Io {
+                        path: PathBuf::from("/data/allocation/part-00-0-0000.parquet"),
+                        cause: std::io::Error::from_raw_os_error(28),
+                    },
+                },
+                "publish",
+                Level::ERROR,
+            ),
+            (
                 Event::WalDiscardFailed {
                     hour: DateTime::<Utc>::UNIX_EPOCH,
                     source: wal_error(),
@@ -461,7 +493,7 @@ mod tests {
             .filter(|(event, _, _)| event.level() == Level::ERROR)
             .map(|(event, _, _)| event.kind())
             .collect();
-        assert_eq!(errors, ["wal", "wal_truncated"]);
+        assert_eq!(errors, ["wal", "wal_truncated", "publish"]);
     }
 
     #[test]
@@ -474,7 +506,8 @@ mod tests {
         assert_eq!(counted.get("wal"), Some(&3), "{counted:?}");
         assert_eq!(counted.get("watch_pods"), Some(&1), "{counted:?}");
         assert_eq!(counted.get("node_capacity"), Some(&1), "{counted:?}");
-        assert_eq!(counted.values().sum::<u64>(), 12, "{counted:?}");
+        assert_eq!(counted.get("publish"), Some(&1), "{counted:?}");
+        assert_eq!(counted.values().sum::<u64>(), 13, "{counted:?}");
     }
 
     #[test]
