@@ -16,6 +16,7 @@ mod duckdb;
 mod focus_export;
 mod full_disk;
 mod fuzz;
+mod hostile_api;
 mod hostile_files;
 mod krr_fidelity;
 mod object_store;

@@ -61,6 +61,13 @@ pub enum Event {
         collection: Collection,
         source: watcher::Error,
     },
+    /// A pod or node without a uid, namespace or name, or with a request
+    /// beyond any machine: skipped, never billed.
+    ObjectSkipped {
+        collection: Collection,
+        object: String,
+        reason: String,
+    },
     /// A node's capacity does not parse; it is priced from its machine type.
     NodeCapacityUnparsed { node: String, source: SourceError },
     /// An Autopilot rate the catalog lacks: the hour's pods of that class
@@ -118,6 +125,15 @@ impl From<WatchError> for Event {
                 node,
                 source: cause,
             },
+            WatchError::Unusable {
+                collection,
+                object,
+                reason,
+            } => Event::ObjectSkipped {
+                collection,
+                object,
+                reason,
+            },
         }
     }
 }
@@ -134,6 +150,7 @@ impl Event {
             Event::WatchFailed { collection, .. } => {
                 return Cow::Owned(format!("watch_{}", collection.as_str()));
             }
+            Event::ObjectSkipped { .. } => "object",
             Event::NodeCapacityUnparsed { .. } => "node_capacity",
             Event::NodeGpuLabelUnparsed { .. } => "node_gpu_label",
             Event::AutopilotRateMissing { .. } => "autopilot_rate",
@@ -159,6 +176,7 @@ impl Event {
             | Event::NodeMetricsFailed { .. }
             | Event::MetricsItemsSkipped { .. }
             | Event::WatchFailed { .. }
+            | Event::ObjectSkipped { .. }
             | Event::NodeCapacityUnparsed { .. }
             | Event::NodeGpuLabelUnparsed { .. }
             | Event::AutopilotRateMissing { .. }
@@ -202,6 +220,18 @@ impl Event {
                 collection = collection.as_str(),
                 error = %Causes(source),
                 "Watch failed; backing off and re-listing."
+            ),
+            Event::ObjectSkipped {
+                collection,
+                object,
+                reason,
+            } => log!(
+                level,
+                %kind,
+                collection = collection.as_str(),
+                %object,
+                %reason,
+                "An object the collector cannot use was skipped; it is not billed."
             ),
             Event::NodeCapacityUnparsed { node, source } => log!(
                 level,
@@ -407,6 +437,15 @@ mod tests {
                 Level::WARN,
             ),
             (
+                Event::ObjectSkipped {
+                    collection: Collection::Pods,
+                    object: "shop/api-1".into(),
+                    reason: "no uid".into(),
+                },
+                "object",
+                Level::WARN,
+            ),
+            (
                 Event::WalAppendFailed {
                     source: wal_error(),
                 },
@@ -507,7 +546,7 @@ mod tests {
         assert_eq!(counted.get("watch_pods"), Some(&1), "{counted:?}");
         assert_eq!(counted.get("node_capacity"), Some(&1), "{counted:?}");
         assert_eq!(counted.get("publish"), Some(&1), "{counted:?}");
-        assert_eq!(counted.values().sum::<u64>(), 13, "{counted:?}");
+        assert_eq!(counted.values().sum::<u64>(), 14, "{counted:?}");
     }
 
     #[test]

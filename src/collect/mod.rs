@@ -69,6 +69,9 @@ pub struct CollectConfig {
     /// Compete for a Lease and sample and write only while holding it
     /// (`--leader-elect`); none: always lead.
     pub leader: Option<LeaderConfig>,
+    /// Bounds on each metrics.k8s.io response (size, time); a response
+    /// beyond them is a gap, not an out-of-memory or a stuck loop.
+    pub metrics_limits: metrics::Limits,
 }
 
 /// Why the collector stopped with an error.
@@ -498,7 +501,7 @@ impl Collector {
             }
             let ledger = &mut *books.ledger;
             let started = std::time::Instant::now();
-            let pods = match metrics::pod_usage(client).await {
+            let pods = match metrics::pod_usage_within(client, &config.metrics_limits).await {
                 Ok(listed) => self.usable(listed),
                 Err(source) => {
                     Stats::add(&self.stats.gaps, 1);
@@ -506,7 +509,7 @@ impl Collector {
                     continue;
                 }
             };
-            let nodes = match metrics::node_usage(client).await {
+            let nodes = match metrics::node_usage_within(client, &config.metrics_limits).await {
                 Ok(listed) => self.usable(listed),
                 Err(source) => {
                     Event::NodeMetricsFailed { source }.emit(&self.stats);
