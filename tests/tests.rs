@@ -37,4 +37,5 @@ mod serve;
 mod sim;
 mod sim_faults;
 mod sim_storage;
+mod soak;
 mod support;
