@@ -284,8 +284,11 @@ async fn a_full_disk_costs_no_sample_and_no_hour_and_says_so_once() {
         })
         .filter(|m| (25..75).contains(m))
         .collect();
+    // A tick a simulated minute, on a quiet machine all 50; the bound
+    // leaves room for a loaded one (as tests/collect_faults.rs does), and a
+    // collector that dropped what it could not write would have none.
     assert!(
-        full_minutes.len() >= 40,
+        full_minutes.len() >= 17,
         "samples taken while the disk was full are published: {} of 50 minutes ({full_minutes:?})",
         full_minutes.len()
     );

@@ -79,7 +79,7 @@ async fn a_slow_drip_metrics_response_is_abandoned_at_the_timeout() {
     let took = started.elapsed();
     assert!(matches!(error, MetricsError::TimedOut { .. }), "{error:?}");
     assert!(
-        took >= SMALL.timeout && took < SMALL.timeout + Duration::from_secs(2),
+        took >= SMALL.timeout && took < SMALL.timeout + Duration::from_secs(5),
         "abandoned at the timeout: {took:?}"
     );
 }

@@ -283,9 +283,16 @@ impl Collector {
         }
         ledger.join_waiting(&lock(&self.inventory), &config.tenants, &self.stats, true);
         let tick = ledger.take_tick();
-        if !tick.samples.is_empty() {
-            self.write_ahead(books, tick);
-        }
+        // Without samples, an empty tick: it logs nothing itself but gives
+        // the ticks the log refused earlier a last try, so a restart does
+        // not republish the partial hour with fewer samples than this
+        // process publishes.
+        let tick = if tick.samples.is_empty() {
+            TickLog::default()
+        } else {
+            tick
+        };
+        self.write_ahead(books, tick);
     }
 
     /// Logs the waiting ticks, oldest first, then `tick`; what the log
