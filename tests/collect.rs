@@ -130,6 +130,7 @@ pub(crate) fn collect_config(
         prices: Arc::new(prices),
         wal_dir: Some(out.join("_wal")),
         leader: None,
+        metrics_limits: Default::default(),
     }
 }
 

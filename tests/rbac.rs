@@ -115,6 +115,7 @@ async fn the_collectors_rbac_allows_every_call_it_makes_and_nothing_it_does_not(
         prices: Arc::new(price_book()),
         wal_dir: Some(out.join("_wal")),
         leader: Some(leader),
+        metrics_limits: Default::default(),
     };
     let summary = Collector::default()
         .run(client, &config, std::future::pending())

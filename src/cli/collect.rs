@@ -299,6 +299,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
         prices,
         wal_dir: Some(args.wal_dir()?),
         leader: args.election.config()?,
+        metrics_limits: Default::default(),
     };
     install_crypto();
     init_logs("info,kube_client=warn,kube_runtime=warn");

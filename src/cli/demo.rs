@@ -303,6 +303,7 @@ async fn collect(args: &DemoArgs) -> anyhow::Result<Summary> {
         )?),
         wal_dir: Some(args.out.join(crate::store::wal::DEFAULT_DIR)),
         leader: None,
+        metrics_limits: Default::default(),
     };
     let collector = Collector::default();
     let progress = tokio::spawn(show_progress(collector.stats.clone(), args.hours));

@@ -30,6 +30,7 @@ use crate::pricing::MissingPrice;
 use crate::source::SourceError;
 use crate::source::metrics::{MetricsError, SkippedItem};
 use crate::source::watch::WatchError;
+use crate::store::DatasetError;
 use crate::store::wal::WalError;
 
 /// `tracing`'s macros need their level at compile time; this picks the
@@ -60,6 +61,13 @@ pub enum Event {
         collection: Collection,
         source: watcher::Error,
     },
+    /// A pod or node without a uid, namespace or name, or with a request
+    /// beyond any machine: skipped, never billed.
+    ObjectSkipped {
+        collection: Collection,
+        object: String,
+        reason: String,
+    },
     /// A node's capacity does not parse; it is priced from its machine type.
     NodeCapacityUnparsed { node: String, source: SourceError },
     /// An Autopilot rate the catalog lacks: the hour's pods of that class
@@ -70,9 +78,17 @@ pub enum Event {
     },
     /// A node's GPU label does not parse; its GPUs are read around it.
     NodeGpuLabelUnparsed { node: String, source: GpuLabelError },
-    /// A tick could not be written ahead: a crash before its hour is
-    /// published loses it.
+    /// The write-ahead log refused a tick (a full disk): sampling goes on
+    /// in memory and the unlogged ticks are retried every tick. Emitted once
+    /// an episode ([`super::health::WriteHealth`]), not once a tick.
     WalAppendFailed { source: WalError },
+    /// The dataset refused an hour (a full disk, an object store down): it
+    /// stays in memory and in the write-ahead log and is retried every
+    /// tick. Emitted once an episode.
+    PublishFailed {
+        hour: DateTime<Utc>,
+        source: DatasetError,
+    },
     /// The write-ahead log ended in a batch cut by a crash; that batch is lost.
     WalTruncated { path: PathBuf },
     /// A published hour's log could not be deleted; a restart republishes
@@ -109,6 +125,15 @@ impl From<WatchError> for Event {
                 node,
                 source: cause,
             },
+            WatchError::Unusable {
+                collection,
+                object,
+                reason,
+            } => Event::ObjectSkipped {
+                collection,
+                object,
+                reason,
+            },
         }
     }
 }
@@ -125,6 +150,7 @@ impl Event {
             Event::WatchFailed { collection, .. } => {
                 return Cow::Owned(format!("watch_{}", collection.as_str()));
             }
+            Event::ObjectSkipped { .. } => "object",
             Event::NodeCapacityUnparsed { .. } => "node_capacity",
             Event::NodeGpuLabelUnparsed { .. } => "node_gpu_label",
             Event::AutopilotRateMissing { .. } => "autopilot_rate",
@@ -132,6 +158,7 @@ impl Event {
             | Event::WalDiscardFailed { .. }
             | Event::HandedOverWalDiscardFailed { .. } => "wal",
             Event::WalTruncated { .. } => "wal_truncated",
+            Event::PublishFailed { .. } => "publish",
             Event::LeaseFailed { .. } => "lease",
             Event::LeaseLost { .. } => "lease_lost",
             Event::LeaseReleaseFailed { .. } => "lease_release",
@@ -142,11 +169,14 @@ impl Event {
     /// ERROR when samples are lost, WARN when the collector recovers.
     pub fn level(&self) -> Level {
         match self {
-            Event::WalAppendFailed { .. } | Event::WalTruncated { .. } => Level::ERROR,
+            Event::WalAppendFailed { .. }
+            | Event::WalTruncated { .. }
+            | Event::PublishFailed { .. } => Level::ERROR,
             Event::MetricsFailed { .. }
             | Event::NodeMetricsFailed { .. }
             | Event::MetricsItemsSkipped { .. }
             | Event::WatchFailed { .. }
+            | Event::ObjectSkipped { .. }
             | Event::NodeCapacityUnparsed { .. }
             | Event::NodeGpuLabelUnparsed { .. }
             | Event::AutopilotRateMissing { .. }
@@ -191,6 +221,18 @@ impl Event {
                 error = %Causes(source),
                 "Watch failed; backing off and re-listing."
             ),
+            Event::ObjectSkipped {
+                collection,
+                object,
+                reason,
+            } => log!(
+                level,
+                %kind,
+                collection = collection.as_str(),
+                %object,
+                %reason,
+                "An object the collector cannot use was skipped; it is not billed."
+            ),
             Event::NodeCapacityUnparsed { node, source } => log!(
                 level,
                 %kind,
@@ -215,8 +257,17 @@ impl Event {
             Event::WalAppendFailed { source } => log!(
                 level,
                 %kind,
+                path = %source.path().display(),
                 error = %Causes(source),
-                "Could not log this tick; a crash before its hour is published loses it."
+                "Could not write the write-ahead log; sampling goes on in memory and the log is retried every tick (a crash before it succeeds loses the unlogged ticks). Not logged again until it recovers."
+            ),
+            Event::PublishFailed { hour, source } => log!(
+                level,
+                %kind,
+                %hour,
+                path = %source.location(),
+                error = %Causes(source),
+                "Could not publish an hour; it is kept in memory and in the write-ahead log and retried every tick. Not logged again until a publish succeeds."
             ),
             Event::WalTruncated { path } => log!(
                 level,
@@ -386,6 +437,15 @@ mod tests {
                 Level::WARN,
             ),
             (
+                Event::ObjectSkipped {
+                    collection: Collection::Pods,
+                    object: "shop/api-1".into(),
+                    reason: "no uid".into(),
+                },
+                "object",
+                Level::WARN,
+            ),
+            (
                 Event::WalAppendFailed {
                     source: wal_error(),
                 },
@@ -397,6 +457,17 @@ mod tests {
                     path: PathBuf::from("/wal/2026-11-02T00.arrow"),
                 },
                 "wal_truncated",
+                Level::ERROR,
+            ),
+            (
+                Event::PublishFailed {
+                    hour: DateTime::<Utc>::UNIX_EPOCH,
+                    source: DatasetError::Io {
+                        path: PathBuf::from("/data/allocation/part-00-0-0000.parquet"),
+                        cause: std::io::Error::from_raw_os_error(28),
+                    },
+                },
+                "publish",
                 Level::ERROR,
             ),
             (
@@ -461,7 +532,7 @@ mod tests {
             .filter(|(event, _, _)| event.level() == Level::ERROR)
             .map(|(event, _, _)| event.kind())
             .collect();
-        assert_eq!(errors, ["wal", "wal_truncated"]);
+        assert_eq!(errors, ["wal", "wal_truncated", "publish"]);
     }
 
     #[test]
@@ -474,7 +545,8 @@ mod tests {
         assert_eq!(counted.get("wal"), Some(&3), "{counted:?}");
         assert_eq!(counted.get("watch_pods"), Some(&1), "{counted:?}");
         assert_eq!(counted.get("node_capacity"), Some(&1), "{counted:?}");
-        assert_eq!(counted.values().sum::<u64>(), 12, "{counted:?}");
+        assert_eq!(counted.get("publish"), Some(&1), "{counted:?}");
+        assert_eq!(counted.values().sum::<u64>(), 14, "{counted:?}");
     }
 
     #[test]

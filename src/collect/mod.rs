@@ -3,9 +3,14 @@
 //!
 //! The API server failing (errors, cut watches, 410 Gone, metrics.k8s.io
 //! down) never ends the loop: watches back off and re-list, a failed metrics
-//! list is a counted gap, and the next tick goes on.
+//! list is a counted gap, and the next tick goes on. Neither does the disk
+//! failing (full, read-only): a tick the write-ahead log refuses and an hour
+//! the dataset refuses wait in a [`backlog::Backlog`] and are retried every
+//! tick, one ERROR an episode ([`health`]), `/readyz` not ready meanwhile.
 
+pub mod backlog;
 pub mod event;
+pub mod health;
 pub mod leader;
 pub mod ledger;
 pub mod resources;
@@ -20,6 +25,9 @@ use kube::Client;
 use tokio::sync::watch as signal;
 use tracing::info;
 
+use backlog::Backlog;
+use health::{Episode, WriteTarget};
+
 pub use event::Event;
 pub use leader::{LeaderConfig, Leadership};
 pub use ledger::Ledger;
@@ -31,7 +39,7 @@ use crate::pricing::PriceBook;
 use crate::source::metrics;
 use crate::source::watch::{self, OnError};
 use crate::store::schema::{ALLOCATION, NODES, RESOURCES, SAMPLES, WORKLOADS};
-use crate::store::wal::{Wal, WalError};
+use crate::store::wal::{TickLog, Wal, WalError};
 use crate::store::{
     ArrowError, Dataset, DatasetError, allocation_batch, nodes_batch, resources_batch,
     samples_batch, workloads_batch,
@@ -61,12 +69,16 @@ pub struct CollectConfig {
     /// Compete for a Lease and sample and write only while holding it
     /// (`--leader-elect`); none: always lead.
     pub leader: Option<LeaderConfig>,
+    /// Bounds on each metrics.k8s.io response (size, time); a response
+    /// beyond them is a gap, not an out-of-memory or a stuck loop.
+    pub metrics_limits: metrics::Limits,
 }
 
 /// Why the collector stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
-    #[error("publishing the hour starting {hour}")]
+    /// At shutdown only: while running, a refused hour is retried.
+    #[error("publishing the hour starting {hour} (its samples stay in the write-ahead log)")]
     Publish {
         hour: DateTime<Utc>,
         #[source]
@@ -102,17 +114,20 @@ pub struct Summary {
     pub errors: BTreeMap<String, u64>,
 }
 
-/// The open hours and their write-ahead log.
+/// The open hours, their write-ahead log and what waits to be written.
 struct Books<'a> {
     ledger: &'a mut Ledger,
     wal: &'a mut Option<Wal>,
+    backlog: &'a mut Backlog,
 }
 
 impl Books<'_> {
     /// Forgets the open hours and their log: another replica publishes them.
     fn drop_open_hours(&mut self, collector: &Collector, why: &str) {
-        let hours: std::collections::BTreeSet<DateTime<Utc>> =
+        let mut hours: std::collections::BTreeSet<DateTime<Utc>> =
             self.ledger.open_hours().into_iter().collect();
+        hours.extend(self.backlog.hours());
+        *self.backlog = Backlog::default();
         if !hours.is_empty() {
             info!(
                 hours = hours.len(),
@@ -208,15 +223,18 @@ impl Collector {
             Stats::set(&self.stats.leader, 1);
         }
         let mut summary = Summary::default();
+        let mut backlog = Backlog::default();
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut books = Books {
+            ledger: &mut ledger,
+            wal: &mut wal,
+            backlog: &mut backlog,
+        };
         let result = self
             .sample_until_stopped(
                 &client,
                 config,
-                &mut Books {
-                    ledger: &mut ledger,
-                    wal: &mut wal,
-                },
+                &mut books,
                 &mut leadership,
                 &mut summary,
                 &mut shutdown,
@@ -224,16 +242,13 @@ impl Collector {
             .await;
         let leading = leadership.borrow().leading;
         if result.is_ok() && leading {
-            self.last_joins(config, &mut ledger, &mut wal).await;
+            self.last_joins(config, &mut books).await;
         }
         for watcher in watchers {
             watcher.abort();
         }
         let flushed = match (result, leading) {
-            (Ok(()), true) => {
-                self.flush(config, &mut ledger, &mut wal, &mut summary)
-                    .await
-            }
+            (Ok(()), true) => self.flush(config, &mut books, &mut summary).await,
             (result, _) => result,
         };
         // Release the lease only after the open hour is published, so the
@@ -255,7 +270,8 @@ impl Collector {
     /// Before the last publish: usage of the last ticks that waits for its
     /// pod gets the watches' last events (as long as [`ledger::Patience::wall`]),
     /// then joins what it can; its samples are logged like a tick's.
-    async fn last_joins(&self, config: &CollectConfig, ledger: &mut Ledger, wal: &mut Option<Wal>) {
+    async fn last_joins(&self, config: &CollectConfig, books: &mut Books<'_>) {
+        let ledger = &mut *books.ledger;
         let give_up = std::time::Instant::now() + ledger.patience.wall;
         let waits = |ledger: &Ledger| {
             ledger.waits_for_pods(DateTime::<Utc>::MAX_UTC, &lock(&self.inventory))
@@ -267,32 +283,144 @@ impl Collector {
         }
         ledger.join_waiting(&lock(&self.inventory), &config.tenants, &self.stats, true);
         let tick = ledger.take_tick();
-        if let Some(wal) = wal.as_mut()
-            && !tick.samples.is_empty()
-            && let Err(source) = wal.append(&tick)
-        {
-            Event::WalAppendFailed { source }.emit(&self.stats);
+        // Without samples, an empty tick: it logs nothing itself but gives
+        // the ticks the log refused earlier a last try, so a restart does
+        // not republish the partial hour with fewer samples than this
+        // process publishes.
+        let tick = if tick.samples.is_empty() {
+            TickLog::default()
+        } else {
+            tick
+        };
+        self.write_ahead(books, tick);
+    }
+
+    /// Logs the waiting ticks, oldest first, then `tick`; what the log
+    /// refuses waits in the backlog. Returns `tick`'s samples.
+    fn write_ahead(&self, books: &mut Books<'_>, tick: TickLog) -> Vec<crate::allocate::Sample> {
+        let Some(wal) = books.wal.as_mut() else {
+            return tick.samples;
+        };
+        let backlog = &mut *books.backlog;
+        let mut failure = None;
+        while let Some(waiting) = backlog.unlogged.front() {
+            match wal.append(waiting) {
+                Ok(()) => {
+                    backlog.unlogged.pop_front();
+                }
+                Err(source) => {
+                    failure = Some(source);
+                    break;
+                }
+            }
+        }
+        let appended = match failure {
+            Some(source) => Err(source),
+            None => wal.append(&tick),
+        };
+        let samples = match appended {
+            Ok(()) => {
+                self.write_succeeded(WriteTarget::Wal);
+                tick.samples
+            }
+            Err(source) => {
+                self.write_failed(WriteTarget::Wal, || Event::WalAppendFailed { source });
+                let samples = tick.samples.clone();
+                backlog.unlogged.push_back(tick);
+                samples
+            }
+        };
+        Stats::set(&self.stats.wal_bytes, wal.bytes());
+        samples
+    }
+
+    /// Records a failed write; the event is emitted when it starts an episode.
+    fn write_failed(&self, target: WriteTarget, event: impl FnOnce() -> Event) {
+        let event = event();
+        let reason = match &event {
+            Event::WalAppendFailed { source } => event::Causes(source).to_string(),
+            Event::PublishFailed { source, .. } => event::Causes(source).to_string(),
+            other => other.kind().into_owned(),
+        };
+        if self.stats.writes.failed(target, reason) == Episode::Started {
+            event.emit(&self.stats);
         }
     }
 
-    /// Publishes every open hour, the last one as a partial hour.
+    fn write_succeeded(&self, target: WriteTarget) {
+        if self.stats.writes.succeeded(target) == Episode::Ended {
+            info!(
+                target = target.as_str(),
+                "Writes succeed again; what waited is written."
+            );
+        }
+    }
+
+    /// Publishes the closed hours waiting, oldest first, until one is
+    /// refused: that one and the rest wait for the next tick.
+    ///
+    /// # Errors
+    ///
+    /// [`CollectError::Rows`] when an hour's record batch cannot be built
+    /// (a bug, not the disk: retrying would not help).
+    async fn publish_waiting(
+        &self,
+        config: &CollectConfig,
+        books: &mut Books<'_>,
+        summary: &mut Summary,
+    ) -> Result<(), CollectError> {
+        while let Some(hour) = books.backlog.unpublished.front() {
+            match self.publish(config, hour, summary).await {
+                Ok(()) => {
+                    self.write_succeeded(WriteTarget::Dataset);
+                    let start = hour.start;
+                    let full = hour.partial_until.is_none();
+                    books.backlog.unpublished.pop_front();
+                    if full {
+                        books.backlog.published(start);
+                        self.forget_logged(books.wal, start);
+                    }
+                }
+                Err(CollectError::Publish { hour, cause }) => {
+                    self.write_failed(WriteTarget::Dataset, || Event::PublishFailed {
+                        hour,
+                        source: cause,
+                    });
+                    return Ok(());
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes every open hour, the last one as a partial hour, after the
+    /// hours waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`CollectError::Publish`] when the dataset still refuses an hour at
+    /// shutdown: it stays in the write-ahead log for the next start.
     async fn flush(
         &self,
         config: &CollectConfig,
-        ledger: &mut Ledger,
-        wal: &mut Option<Wal>,
+        books: &mut Books<'_>,
         summary: &mut Summary,
     ) -> Result<(), CollectError> {
-        if let Some(until) = ledger.last_sample {
+        if let Some(until) = books.ledger.last_sample {
             let rows = {
                 let inventory = lock(&self.inventory);
-                ledger.flush(until, &inventory, &config.prices, &config.tenants)
+                books
+                    .ledger
+                    .flush(until, &inventory, &config.prices, &config.tenants)
             };
-            for hour in rows {
-                self.publish(config, &hour, summary).await?;
-                if hour.partial_until.is_none() {
-                    self.forget_logged(wal, hour.start);
-                }
+            books.backlog.unpublished.extend(rows);
+        }
+        while let Some(hour) = books.backlog.unpublished.pop_front() {
+            self.publish(config, &hour, summary).await?;
+            if hour.partial_until.is_none() {
+                books.backlog.published(hour.start);
+                self.forget_logged(books.wal, hour.start);
             }
         }
         Ok(())
@@ -379,9 +507,8 @@ impl Collector {
                 continue;
             }
             let ledger = &mut *books.ledger;
-            let wal = &mut *books.wal;
             let started = std::time::Instant::now();
-            let pods = match metrics::pod_usage(client).await {
+            let pods = match metrics::pod_usage_within(client, &config.metrics_limits).await {
                 Ok(listed) => self.usable(listed),
                 Err(source) => {
                     Stats::add(&self.stats.gaps, 1);
@@ -389,7 +516,7 @@ impl Collector {
                     continue;
                 }
             };
-            let nodes = match metrics::node_usage(client).await {
+            let nodes = match metrics::node_usage_within(client, &config.metrics_limits).await {
                 Ok(listed) => self.usable(listed),
                 Err(source) => {
                     Event::NodeMetricsFailed { source }.emit(&self.stats);
@@ -416,35 +543,26 @@ impl Collector {
                 )
             };
             let tick = ledger.take_tick();
-            if let Some(wal) = wal.as_mut() {
-                match wal.append(&tick) {
-                    Ok(()) => Stats::set(&self.stats.wal_bytes, wal.bytes()),
-                    Err(source) => Event::WalAppendFailed { source }.emit(&self.stats),
-                }
-            }
+            let samples = self.write_ahead(books, tick);
             if let Ok(mut latest) = self.latest.lock() {
-                *latest = tick.samples;
+                *latest = samples;
             }
+            let ledger = &*books.ledger;
             if let Some(last) = ledger.last_sample {
                 Stats::set(
                     &self.stats.last_sample_seconds,
                     last.timestamp().max(0) as u64,
                 );
             }
-            for hour in closed {
-                self.publish(config, &hour, summary).await?;
-                self.forget_logged(wal, hour.start);
-            }
+            let span = (ledger.first_sample, ledger.last_sample);
+            books.backlog.unpublished.extend(closed);
+            self.publish_waiting(config, books, summary).await?;
             Stats::set(
                 &self.stats.sample_duration_micros,
                 u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             );
             let enough_samples = config.stop.samples.is_some_and(|n| ticks_with_data >= n);
-            let enough_time = match (
-                config.stop.duration,
-                ledger.first_sample,
-                ledger.last_sample,
-            ) {
+            let enough_time = match (config.stop.duration, span.0, span.1) {
                 (Some(duration), Some(first), Some(last)) => last - first >= duration,
                 _ => false,
             };

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::health::WriteHealth;
+
 /// Counters shared by the collector's tasks.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -29,6 +31,8 @@ pub struct Stats {
     pub leader_election: AtomicU64,
     /// 1 while this replica holds the lease (or runs without election).
     pub leader: AtomicU64,
+    /// Which writes are failing now, for `/readyz` ([`WriteHealth`]).
+    pub writes: WriteHealth,
     errors: Mutex<BTreeMap<String, u64>>,
 }
 

@@ -99,8 +99,9 @@ impl ServeState {
     ///
     /// # Errors
     ///
-    /// [`NotReady`] when a watch cache has not synced or no new sample
-    /// arrived within [`ServeState::sample_silence_limit`].
+    /// [`NotReady`] when a watch cache has not synced, a write (the
+    /// write-ahead log, the dataset) is failing, or no new sample arrived
+    /// within [`ServeState::sample_silence_limit`].
     pub fn readiness(&self) -> Result<(), NotReady> {
         let unsynced: Vec<&'static str> = {
             let inventory = lock(&self.inventory);
@@ -110,14 +111,27 @@ impl ServeState {
                 .map(|c| c.as_str())
                 .collect()
         };
+        let write_failing = self.stats.writes.failing();
         // A follower keeps its caches warm and takes no samples: synced is ready.
         if Stats::get(&self.stats.leader_election) == 1 && Stats::get(&self.stats.leader) == 0 {
             let newest = Stats::get(&self.stats.last_sample_seconds);
             self.progress.restart(newest, Instant::now());
-            return ready::check(unsynced, false, Duration::ZERO, self.sample_silence_limit);
+            let observed = ready::Observed {
+                unsynced,
+                have_sample: false,
+                silent: Duration::ZERO,
+                write_failing,
+            };
+            return ready::check(observed, self.sample_silence_limit);
         }
         let (have_sample, silent) = self.observe_progress();
-        ready::check(unsynced, have_sample, silent, self.sample_silence_limit)
+        let observed = ready::Observed {
+            unsynced,
+            have_sample,
+            silent,
+            write_failing,
+        };
+        ready::check(observed, self.sample_silence_limit)
     }
 
     fn observe_progress(&self) -> (bool, Duration) {

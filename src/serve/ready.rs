@@ -1,4 +1,5 @@
-//! Readiness: the caches are synced and samples keep coming.
+//! Readiness: the caches are synced, samples keep coming and the writes
+//! (write-ahead log, dataset) succeed.
 //!
 //! Sample time comes from the metrics API, whose clock may be simulated and
 //! run faster than real time, so "recent" cannot compare a sample's time
@@ -77,6 +78,9 @@ pub enum NotReady {
     NoRecentSample { silent: Duration, limit: Duration },
     /// No sample since start, `silent` ago.
     NoSampleYet { silent: Duration, limit: Duration },
+    /// The write-ahead log or the dataset refuses writes (a full disk): the
+    /// collector samples into memory and retries; the reason names the path.
+    WriteFailing(String),
 }
 
 impl fmt::Display for NotReady {
@@ -97,25 +101,42 @@ impl fmt::Display for NotReady {
                 silent.as_secs(),
                 limit.as_secs()
             ),
+            NotReady::WriteFailing(reason) => f.write_str(reason),
         }
     }
 }
 
-/// Decides readiness from what is unsynced and how long samples have been
-/// silent. Before the first sample the collector is given `limit` from
-/// start, as it samples right after its caches sync.
+/// What readiness is decided from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    /// The watched collections that have not completed their first list.
+    pub unsynced: Vec<&'static str>,
+    pub have_sample: bool,
+    /// How long the newest sample time has not changed, in real time.
+    pub silent: Duration,
+    /// Why a write fails now, if one does ([`crate::collect::health`]).
+    pub write_failing: Option<String>,
+}
+
+/// Decides readiness. Before the first sample the collector is given
+/// `limit` from start, as it samples right after its caches sync. A failing
+/// write comes before silence: it is what an operator must fix.
 ///
 /// # Errors
 ///
 /// [`NotReady`] with the first reason that applies.
-pub fn check(
-    unsynced: Vec<&'static str>,
-    have_sample: bool,
-    silent: Duration,
-    limit: Duration,
-) -> Result<(), NotReady> {
+pub fn check(observed: Observed, limit: Duration) -> Result<(), NotReady> {
+    let Observed {
+        unsynced,
+        have_sample,
+        silent,
+        write_failing,
+    } = observed;
     if !unsynced.is_empty() {
         return Err(NotReady::NotSynced(unsynced));
+    }
+    if let Some(reason) = write_failing {
+        return Err(NotReady::WriteFailing(reason));
     }
     if silent > limit {
         return Err(if have_sample {
@@ -161,9 +182,18 @@ mod tests {
         );
     }
 
+    fn observed(unsynced: Vec<&'static str>, have_sample: bool, silent: Duration) -> Observed {
+        Observed {
+            unsynced,
+            have_sample,
+            silent,
+            write_failing: None,
+        }
+    }
+
     #[test]
     fn unsynced_caches_come_first_and_are_named() {
-        let reason = check(vec!["pods", "nodes"], false, 999 * SECOND, SECOND);
+        let reason = check(observed(vec!["pods", "nodes"], false, 999 * SECOND), SECOND);
         assert_eq!(
             reason.map_err(|r| r.to_string()),
             Err("caches not synced: pods, nodes".to_owned())
@@ -174,19 +204,34 @@ mod tests {
     fn a_silent_sampler_is_not_ready_past_the_limit() {
         let limit = silence_limit(60 * SECOND);
         assert_eq!(limit, 210 * SECOND);
-        assert_eq!(check(vec![], true, 210 * SECOND, limit), Ok(()));
+        assert_eq!(check(observed(vec![], true, 210 * SECOND), limit), Ok(()));
         assert_eq!(
-            check(vec![], true, 215 * SECOND, limit).map_err(|r| r.to_string()),
+            check(observed(vec![], true, 215 * SECOND), limit).map_err(|r| r.to_string()),
             Err("no sample for 215 s (limit 210 s)".to_owned())
         );
         assert_eq!(
-            check(vec![], false, 215 * SECOND, limit).map_err(|r| r.to_string()),
+            check(observed(vec![], false, 215 * SECOND), limit).map_err(|r| r.to_string()),
             Err("no sample in the 215 s since start (limit 210 s)".to_owned())
         );
     }
 
     #[test]
     fn synced_is_ready_before_the_first_sample_within_the_limit() {
-        assert_eq!(check(vec![], false, 3 * SECOND, 40 * SECOND), Ok(()));
+        assert_eq!(
+            check(observed(vec![], false, 3 * SECOND), 40 * SECOND),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_failing_write_is_not_ready_and_says_why() {
+        let failing = Observed {
+            write_failing: Some("dataset failing: writing /data/x: No space left".into()),
+            ..observed(vec![], true, SECOND)
+        };
+        assert_eq!(
+            check(failing, 40 * SECOND).map_err(|r| r.to_string()),
+            Err("dataset failing: writing /data/x: No space left".to_owned())
+        );
     }
 }

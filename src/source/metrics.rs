@@ -3,6 +3,12 @@
 //!
 //! Sample time is the item's `timestamp` (the end of its `window`), never the
 //! collector's clock.
+//!
+//! These are raw requests (metrics.k8s.io has no k8s-openapi types), so the
+//! bounds a typed client would not need are ours: a response is read up to
+//! [`Limits::max_body_bytes`] and for at most [`Limits::timeout`], a list of
+//! the wrong kind is refused, and an item whose usage is outside
+//! [`super::bounds`] is skipped, never billed.
 
 use chrono::{DateTime, Utc};
 use kube::Client;
@@ -50,7 +56,32 @@ struct RawNodeMetrics {
 
 #[derive(Debug, Clone, Deserialize)]
 struct List<T> {
+    /// Absent in some hand-written bodies; when present it must match.
+    #[serde(default)]
+    kind: Option<String>,
     items: Vec<T>,
+}
+
+/// Bounds on one raw metrics request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A body longer than this is refused (the tick is a gap). The default,
+    /// 256 MiB, is about three times a PodMetrics list of 150,000 pods
+    /// (~600 bytes an item): a proxy streaming garbage cannot exhaust memory.
+    pub max_body_bytes: u64,
+    /// A response not complete within this is abandoned (the tick is a
+    /// gap). The default, 45 s, stays under the default 60 s interval, so a
+    /// slow-drip server costs one tick, not all the next ones.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_body_bytes: 256 << 20,
+            timeout: std::time::Duration::from_secs(45),
+        }
+    }
 }
 
 /// One container's usage in one metrics window.
@@ -97,6 +128,27 @@ pub enum MetricsError {
         #[source]
         cause: serde_json::Error,
     },
+    #[error("{path}: reading the response")]
+    Read {
+        path: &'static str,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error("{path}: the response is longer than {limit} bytes")]
+    TooLarge { path: &'static str, limit: u64 },
+    #[error("{path}: no complete response within {} s", after.as_secs_f64())]
+    TimedOut {
+        path: &'static str,
+        after: std::time::Duration,
+    },
+    #[error("{path}: the response is not UTF-8")]
+    NotUtf8 { path: &'static str },
+    #[error("{path}: the response is a {kind}, not a {expected}")]
+    WrongKind {
+        path: &'static str,
+        kind: String,
+        expected: &'static str,
+    },
 }
 
 /// An item of a metrics list that could not be used: the rest of the list
@@ -125,7 +177,13 @@ pub struct Listed<T> {
 pub const POD_METRICS_PATH: &str = "/apis/metrics.k8s.io/v1beta1/pods";
 pub const NODE_METRICS_PATH: &str = "/apis/metrics.k8s.io/v1beta1/nodes";
 
-async fn fetch(client: &Client, path: &'static str) -> Result<String, MetricsError> {
+/// The body of `path`, read within `limits`.
+async fn fetch(
+    client: &Client,
+    path: &'static str,
+    limits: &Limits,
+) -> Result<String, MetricsError> {
+    use futures_util::io::AsyncReadExt;
     let request =
         http::Request::get(path)
             .body(Vec::new())
@@ -133,10 +191,31 @@ async fn fetch(client: &Client, path: &'static str) -> Result<String, MetricsErr
                 path,
                 cause: kube::Error::HttpError(error),
             })?;
-    client
-        .request_text(request)
+    let read = async {
+        let body = client
+            .request_stream(request)
+            .await
+            .map_err(|cause| MetricsError::Request { path, cause })?;
+        let mut bytes = Vec::new();
+        // One byte past the limit tells a body at the limit from a longer one.
+        body.take(limits.max_body_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|cause| MetricsError::Read { path, cause })?;
+        if bytes.len() as u64 > limits.max_body_bytes {
+            return Err(MetricsError::TooLarge {
+                path,
+                limit: limits.max_body_bytes,
+            });
+        }
+        String::from_utf8(bytes).map_err(|_| MetricsError::NotUtf8 { path })
+    };
+    tokio::time::timeout(limits.timeout, read)
         .await
-        .map_err(|cause| MetricsError::Request { path, cause })
+        .unwrap_or(Err(MetricsError::TimedOut {
+            path,
+            after: limits.timeout,
+        }))
 }
 
 /// The items of a list body. The whole list decodes in one pass when every
@@ -145,13 +224,24 @@ async fn fetch(client: &Client, path: &'static str) -> Result<String, MetricsErr
 /// of making the whole tick a gap.
 fn decode<T: DeserializeOwned>(
     path: &'static str,
+    expected: &'static str,
     body: &str,
 ) -> Result<(Vec<T>, Vec<SkippedItem>), MetricsError> {
+    let kind_of = |kind: Option<String>| match kind {
+        Some(kind) if kind != expected => Err(MetricsError::WrongKind {
+            path,
+            kind,
+            expected,
+        }),
+        _ => Ok(()),
+    };
     if let Ok(list) = serde_json::from_str::<List<T>>(body) {
+        kind_of(list.kind)?;
         return Ok((list.items, Vec::new()));
     }
     let raw: List<Box<RawValue>> =
         serde_json::from_str(body).map_err(|cause| MetricsError::Body { path, cause })?;
+    kind_of(raw.kind.clone())?;
     let (mut items, mut skipped) = (Vec::with_capacity(raw.items.len()), Vec::new());
     for (index, item) in raw.items.iter().enumerate() {
         match serde_json::from_str::<T>(item.get()) {
@@ -190,15 +280,11 @@ fn window_seconds(window: &str) -> Result<f64, String> {
     }
 }
 
-/// Usage the API should never report: negative.
-fn negative(cpu: &Quantity, memory: &Quantity) -> Option<String> {
-    (cpu.as_cores() < 0.0 || memory.as_bytes() < 0).then(|| {
-        format!(
-            "negative usage (cpu {} cores, memory {} bytes)",
-            cpu.as_cores(),
-            memory.as_bytes()
-        )
-    })
+/// Usage the API should never report: negative, or beyond any machine
+/// ([`super::bounds`]).
+fn implausible(cpu: &Quantity, memory: &Quantity) -> Option<String> {
+    super::bounds::cpu_problem("usage", cpu.as_cores())
+        .or_else(|| super::bounds::memory_problem("usage", memory.as_bytes()))
 }
 
 /// Every pod's latest usage sample.
@@ -208,7 +294,20 @@ fn negative(cpu: &Quantity, memory: &Quantity) -> Option<String> {
 /// [`MetricsError`] when the API answers with an error or a body that is
 /// not a list; unusable items are skipped ([`Listed::skipped`]).
 pub async fn pod_usage(client: &Client) -> Result<Listed<PodUsage>, MetricsError> {
-    pod_usage_from(&fetch(client, POD_METRICS_PATH).await?)
+    pod_usage_within(client, &Limits::default()).await
+}
+
+/// [`pod_usage`] read within `limits`.
+///
+/// # Errors
+///
+/// As [`pod_usage`], and [`MetricsError::TooLarge`] or
+/// [`MetricsError::TimedOut`] past the limits.
+pub async fn pod_usage_within(
+    client: &Client,
+    limits: &Limits,
+) -> Result<Listed<PodUsage>, MetricsError> {
+    pod_usage_from(&fetch(client, POD_METRICS_PATH, limits).await?)
 }
 
 /// [`pod_usage`] from a response body.
@@ -218,14 +317,14 @@ pub async fn pod_usage(client: &Client) -> Result<Listed<PodUsage>, MetricsError
 /// [`MetricsError::Body`] when the body is not a list.
 pub fn pod_usage_from(body: &str) -> Result<Listed<PodUsage>, MetricsError> {
     let path = POD_METRICS_PATH;
-    let (raw, mut skipped) = decode::<RawPodMetrics>(path, body)?;
+    let (raw, mut skipped) = decode::<RawPodMetrics>(path, "PodMetricsList", body)?;
     let mut items = Vec::with_capacity(raw.len());
     for item in raw {
         let checked = window_seconds(&item.window).and_then(|seconds| {
             match item
                 .containers
                 .iter()
-                .find_map(|c| negative(&c.usage.cpu, &c.usage.memory))
+                .find_map(|c| implausible(&c.usage.cpu, &c.usage.memory))
             {
                 Some(problem) => Err(problem),
                 None => Ok(seconds),
@@ -267,7 +366,19 @@ pub fn pod_usage_from(body: &str) -> Result<Listed<PodUsage>, MetricsError> {
 ///
 /// [`MetricsError`] as for [`pod_usage`].
 pub async fn node_usage(client: &Client) -> Result<Listed<NodeUsage>, MetricsError> {
-    node_usage_from(&fetch(client, NODE_METRICS_PATH).await?)
+    node_usage_within(client, &Limits::default()).await
+}
+
+/// [`node_usage`] read within `limits`.
+///
+/// # Errors
+///
+/// As [`pod_usage_within`].
+pub async fn node_usage_within(
+    client: &Client,
+    limits: &Limits,
+) -> Result<Listed<NodeUsage>, MetricsError> {
+    node_usage_from(&fetch(client, NODE_METRICS_PATH, limits).await?)
 }
 
 /// [`node_usage`] from a response body.
@@ -277,11 +388,11 @@ pub async fn node_usage(client: &Client) -> Result<Listed<NodeUsage>, MetricsErr
 /// [`MetricsError::Body`] when the body is not a list.
 pub fn node_usage_from(body: &str) -> Result<Listed<NodeUsage>, MetricsError> {
     let path = NODE_METRICS_PATH;
-    let (raw, mut skipped) = decode::<RawNodeMetrics>(path, body)?;
+    let (raw, mut skipped) = decode::<RawNodeMetrics>(path, "NodeMetricsList", body)?;
     let mut items = Vec::with_capacity(raw.len());
     for item in raw {
         let checked = window_seconds(&item.window).and_then(|seconds| {
-            match negative(&item.usage.cpu, &item.usage.memory) {
+            match implausible(&item.usage.cpu, &item.usage.memory) {
                 Some(problem) => Err(problem),
                 None => Ok(seconds),
             }
@@ -400,6 +511,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!((nodes.items.len(), nodes.skipped.len()), (0, 1));
+    }
+
+    #[test]
+    fn usage_beyond_any_machine_is_skipped_per_item() {
+        let body = format!(
+            r#"{{"kind": "PodMetricsList", "items": [{}, {}, {}]}}"#,
+            pod("ok", "2", "30s"),
+            pod("absurd", "1e12", "30s"),
+            pod("huge", "99999999999999999999999Ei", "30s"),
+        );
+        let listed = pod_usage_from(&body).unwrap();
+        let names: Vec<&str> = listed.items.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["ok"]);
+        let skipped: Vec<&str> = listed.skipped.iter().map(|s| s.item.as_str()).collect();
+        assert_eq!(skipped, ["shop/absurd", "shop/huge"], "{listed:?}");
+    }
+
+    #[test]
+    fn a_list_of_the_wrong_kind_is_refused() {
+        let body = format!(
+            r#"{{"kind": "NodeMetricsList", "items": [{}]}}"#,
+            pod("ok", "1", "30s")
+        );
+        let error = pod_usage_from(&body).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "/apis/metrics.k8s.io/v1beta1/pods: the response is a NodeMetricsList, not a PodMetricsList"
+        );
     }
 
     #[test]

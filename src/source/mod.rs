@@ -3,6 +3,7 @@
 //! types into the [`crate::cluster`] slim types (so the rest of the crate
 //! never holds a full API object), and the metrics.k8s.io client.
 
+pub mod bounds;
 pub mod metrics;
 mod node;
 pub mod pod;

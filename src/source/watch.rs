@@ -50,6 +50,15 @@ pub enum WatchError {
         #[source]
         cause: SourceError,
     },
+    /// A pod or node the collector cannot use (no uid, no namespace, a
+    /// request beyond any machine): skipped, never billed.
+    #[error("{} {object}: {reason}", collection.as_str())]
+    Unusable {
+        collection: Collection,
+        /// `namespace/name`, or what of it there is.
+        object: String,
+        reason: String,
+    },
     /// A GPU label of a node does not parse: its GPUs are read from the
     /// other labels and its capacity.
     #[error("node {node}'s GPU labels")]
@@ -87,6 +96,61 @@ async fn run<K>(
             Ok(Event::Delete(object)) => delete(&mut lock(&inventory), &object),
             Err(cause) => on_error(WatchError::Failed { collection, cause }),
         }
+    }
+}
+
+/// Why a pod cannot be billed, if it cannot: every pod needs a uid (what
+/// its rows and samples are keyed by), a namespace and a name, and
+/// requests a machine could grant.
+pub fn pod_problem(pod: &Pod) -> Option<String> {
+    let meta = &pod.metadata;
+    let missing = [
+        ("uid", &meta.uid),
+        ("namespace", &meta.namespace),
+        ("name", &meta.name),
+    ]
+    .into_iter()
+    .find(|(_, value)| value.as_deref().is_none_or(str::is_empty));
+    if let Some((field, _)) = missing {
+        return Some(format!("no {field}"));
+    }
+    let spec = pod.spec.as_ref()?;
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find_map(|container| {
+            let r = super::pod::resources_of(container);
+            let what = format!("container {}'s", container.name);
+            [r.cpu_request_cores, r.cpu_limit_cores]
+                .into_iter()
+                .flatten()
+                .find_map(|cores| super::bounds::cpu_problem(&what, cores))
+                .or_else(|| {
+                    [r.memory_request_bytes, r.memory_limit_bytes]
+                        .into_iter()
+                        .flatten()
+                        .find_map(|bytes| super::bounds::memory_problem(&what, bytes))
+                })
+        })
+}
+
+/// Why a node cannot be priced, if it cannot: it needs a name (what pods
+/// and usage point at) and a uid.
+pub fn node_problem(node: &Node) -> Option<String> {
+    let meta = &node.metadata;
+    [("uid", &meta.uid), ("name", &meta.name)]
+        .into_iter()
+        .find(|(_, value)| value.as_deref().is_none_or(str::is_empty))
+        .map(|(field, _)| format!("no {field}"))
+}
+
+/// `namespace/name` of an object, with what is missing left empty.
+fn object_name<K: Resource>(object: &K) -> String {
+    let (namespace, name) = name_of(object);
+    if namespace.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{namespace}/{name}")
     }
 }
 
@@ -156,11 +220,26 @@ pub fn spawn_all(
             Collection::Pods,
             i.clone(),
             e.clone(),
-            |inv, pod| {
-                let slim = slim_pod(pod, &mut inv.interner);
-                inv.apply_pod(slim);
+            {
+                let e = e.clone();
+                move |inv: &mut Inventory, pod: &Pod| {
+                    if let Some(reason) = pod_problem(pod) {
+                        e(WatchError::Unusable {
+                            collection: Collection::Pods,
+                            object: object_name(pod),
+                            reason,
+                        });
+                        return;
+                    }
+                    let slim = slim_pod(pod, &mut inv.interner);
+                    inv.apply_pod(slim);
+                }
             },
             |inv, pod| {
+                // Never applied, so nothing to delete (and counted once).
+                if pod_problem(pod).is_some() {
+                    return;
+                }
                 let slim = slim_pod(pod, &mut inv.interner);
                 inv.delete_pod(slim);
             },
@@ -172,7 +251,14 @@ pub fn spawn_all(
             e.clone(),
             {
                 let e = e.clone();
-                move |inv: &mut Inventory, node: &Node| inv.apply_node(slim_node(node, &e))
+                move |inv: &mut Inventory, node: &Node| match node_problem(node) {
+                    Some(reason) => e(WatchError::Unusable {
+                        collection: Collection::Nodes,
+                        object: object_name(node),
+                        reason,
+                    }),
+                    None => inv.apply_node(slim_node(node, &e)),
+                }
             },
             |inv, node| inv.delete_node(name_of(node).1),
         )),

@@ -65,6 +65,20 @@ pub enum DatasetError {
     Cancelled { location: String },
 }
 
+impl DatasetError {
+    /// The file, folder or object the error is about, for a log line.
+    pub fn location(&self) -> String {
+        match self {
+            DatasetError::Io { path, .. } => path.display().to_string(),
+            DatasetError::Parquet { table, .. } => format!("the {table} table"),
+            DatasetError::Put { location, .. }
+            | DatasetError::List { location, .. }
+            | DatasetError::Delete { location, .. }
+            | DatasetError::Cancelled { location } => location.clone(),
+        }
+    }
+}
+
 /// Columns that change on every row of a table: a dictionary only costs
 /// bytes there. Integers sorted by container and time differ little from one
 /// row to the next, which `DELTA_BINARY_PACKED` stores in a few bits (it is
@@ -338,10 +352,18 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temporary = path.with_file_name(format!(".{file_name}.tmp"));
-    let mut file = fs::File::create(&temporary).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    fs::rename(&temporary, path).map_err(io)
+    let written = fs::File::create(&temporary)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| fs::rename(&temporary, path));
+    if written.is_err() {
+        // A full disk leaves part of the file: remove it, which also gives
+        // the space back (readers skip dot-names, so it was never visible).
+        let _ = fs::remove_file(&temporary);
+    }
+    written.map_err(io)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), DatasetError> {

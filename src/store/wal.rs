@@ -63,6 +63,18 @@ pub enum WalError {
     },
 }
 
+impl WalError {
+    /// The file or folder the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            WalError::Io { path, .. }
+            | WalError::Arrow { path, .. }
+            | WalError::Resource { path, .. }
+            | WalError::Pod { path, .. } => path,
+        }
+    }
+}
+
 /// What one tick adds to the log.
 #[derive(Debug, Default)]
 pub struct TickLog {
@@ -76,6 +88,29 @@ pub struct TickLog {
     /// New versions of disks and load balancers, and each hour's first
     /// sight of every live one.
     pub resources: Vec<ResourceEntry>,
+}
+
+impl TickLog {
+    /// Whether it holds nothing to log.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+            && self.nodes.is_empty()
+            && self.events.is_empty()
+            && self.pods.is_empty()
+            && self.resources.is_empty()
+    }
+
+    /// Drops what belongs to `hours`. A tick the log refused and that waits
+    /// to be logged must lose its part of an hour published meanwhile:
+    /// logged after the publish, it would make a restart republish that
+    /// part of the hour over the whole.
+    pub fn forget(&mut self, hours: &BTreeSet<DateTime<Utc>>) {
+        self.samples.retain(|s| !hours.contains(&s.hour()));
+        self.nodes.retain(|(hour, ..)| !hours.contains(hour));
+        self.events.retain(|(hour, ..)| !hours.contains(hour));
+        self.pods.retain(|(hour, _)| !hours.contains(hour));
+        self.resources.retain(|(hour, ..)| !hours.contains(hour));
+    }
 }
 
 /// (the hour whose file holds it, kind, id, version)
@@ -198,6 +233,9 @@ fn resource_schema() -> SchemaRef {
 struct Segment {
     path: PathBuf,
     writer: StreamWriter<BufWriter<File>>,
+    /// Bytes synced to disk after the last complete tick: where a failed
+    /// append cuts the file back to.
+    durable: u64,
 }
 
 /// The log of one collector (cluster and writer).
@@ -206,6 +244,9 @@ pub struct Wal {
     writer: String,
     segment: u32,
     open: BTreeMap<(DateTime<Utc>, Part), Segment>,
+    /// The segments the append in progress wrote to, and their durable
+    /// length before it (0: created by it).
+    touched: Vec<((DateTime<Utc>, Part), u64)>,
 }
 
 /// Everything a replay found.
@@ -237,6 +278,7 @@ impl Wal {
             writer: writer.to_owned(),
             segment: 0,
             open: BTreeMap::new(),
+            touched: Vec::new(),
         };
         wal.segment = wal
             .files()?
@@ -376,7 +418,14 @@ impl Wal {
                     cause,
                 }
             })?;
-            self.open.insert((hour, part), Segment { path, writer });
+            self.open.insert(
+                (hour, part),
+                Segment {
+                    path,
+                    writer,
+                    durable: 0,
+                },
+            );
         }
         self.open
             .get_mut(&(hour, part))
@@ -392,6 +441,10 @@ impl Wal {
         part: Part,
         batch: &RecordBatch,
     ) -> Result<(), WalError> {
+        let before = self.open.get(&(hour, part)).map_or(0, |s| s.durable);
+        if !self.touched.iter().any(|(key, _)| *key == (hour, part)) {
+            self.touched.push(((hour, part), before));
+        }
         let segment = self.segment(hour, part)?;
         let path = segment.path.clone();
         segment
@@ -402,20 +455,61 @@ impl Wal {
                 path: path.clone(),
                 cause,
             })?;
-        segment
-            .writer
-            .get_ref()
-            .get_ref()
-            .sync_data()
+        let file = segment.writer.get_ref().get_ref();
+        file.sync_data()
+            .and_then(|()| file.metadata())
+            .map(|metadata| segment.durable = metadata.len())
             .map_err(|cause| WalError::Io { path, cause })
     }
 
-    /// Appends one tick and syncs it to disk before returning.
+    /// Appends one tick and syncs it to disk before returning. A tick is
+    /// logged whole or not at all: when a write fails (a full disk), every
+    /// file this append wrote to is cut back to its last complete tick, so
+    /// the caller can append the same tick again later without logging any
+    /// of it twice, and a replay never meets a torn record.
     ///
     /// # Errors
     ///
     /// [`WalError`] naming the file that could not be written.
     pub fn append(&mut self, tick: &TickLog) -> Result<(), WalError> {
+        self.touched.clear();
+        let appended = self.append_parts(tick);
+        if appended.is_err() {
+            self.roll_back();
+        }
+        self.touched.clear();
+        appended
+    }
+
+    /// Cuts the files of a failed append back to where they were before it
+    /// and closes them; the next append opens new segments. Truncating needs
+    /// no free space. If even that fails, replay reads the file to its last
+    /// complete record and reports it.
+    fn roll_back(&mut self) {
+        for (key, durable) in std::mem::take(&mut self.touched) {
+            let Some(segment) = self.open.remove(&key) else {
+                continue;
+            };
+            let Segment { path, writer, .. } = segment;
+            // Dropping may flush buffered bytes; they are cut below.
+            drop(writer);
+            let _ = if durable == 0 {
+                fs::remove_file(&path)
+            } else {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|file| {
+                        file.set_len(durable)?;
+                        file.sync_data()
+                    })
+            };
+        }
+        // A segment's name cannot be reused: the cut file keeps it.
+        self.segment = self.segment.saturating_add(1);
+    }
+
+    fn append_parts(&mut self, tick: &TickLog) -> Result<(), WalError> {
         let mut samples: BTreeMap<DateTime<Utc>, Vec<Sample>> = BTreeMap::new();
         for sample in &tick.samples {
             samples
