@@ -1,33 +1,29 @@
-//! What the collector could not write yet: ticks the write-ahead log
-//! refused and closed hours the dataset refused.
+//! What the collector could not log yet: ticks the write-ahead log refused.
 //!
-//! Both are retried every tick, oldest first, so a full disk costs neither
-//! samples nor hours once space returns: the ledger has already counted an
-//! unlogged tick, and an unpublished hour's log is only deleted after its
-//! publish. What a crash would lose meanwhile is the unlogged ticks (the
-//! ERROR that started the episode says so).
+//! They are retried every tick, oldest first, so a full disk costs no
+//! samples once space returns: the ledger has already counted an unlogged
+//! tick. (Closed hours the dataset refuses wait in the publisher, and an
+//! hour's log is only deleted after its publish.) What a crash would lose
+//! meanwhile is the unlogged ticks (the ERROR that started the episode says
+//! so).
 
 use std::collections::{BTreeSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 
-use crate::allocate::HourRows;
 use crate::store::wal::TickLog;
 
-/// The writes waiting for the disk or the object store.
+/// The ticks waiting for the write-ahead log's disk.
 #[derive(Default)]
 pub struct Backlog {
     /// Ticks in the order they were sampled.
     pub unlogged: VecDeque<TickLog>,
-    /// Closed hours in the order they closed.
-    pub unpublished: VecDeque<HourRows>,
 }
 
 impl Backlog {
-    /// The hours it holds rows or log entries of.
+    /// The hours it holds log entries of.
     pub fn hours(&self) -> BTreeSet<DateTime<Utc>> {
-        let mut hours: BTreeSet<DateTime<Utc>> =
-            self.unpublished.iter().map(|hour| hour.start).collect();
+        let mut hours = BTreeSet::new();
         for tick in &self.unlogged {
             hours.extend(tick.samples.iter().map(|s| s.hour()));
             hours.extend(tick.nodes.iter().map(|(hour, ..)| *hour));

@@ -267,7 +267,7 @@ impl Event {
                 %hour,
                 path = %source.location(),
                 error = %Causes(source),
-                "Could not publish an hour; it is kept in memory and in the write-ahead log and retried every tick. Not logged again until a publish succeeds."
+                "Could not publish an hour; it is kept in memory and in the write-ahead log and retried every interval, sampling goes on. Not logged again until a publish succeeds."
             ),
             Event::WalTruncated { path } => log!(
                 level,

@@ -4,15 +4,18 @@
 //! The API server failing (errors, cut watches, 410 Gone, metrics.k8s.io
 //! down) never ends the loop: watches back off and re-list, a failed metrics
 //! list is a counted gap, and the next tick goes on. Neither does the disk
-//! failing (full, read-only): a tick the write-ahead log refuses and an hour
-//! the dataset refuses wait in a [`backlog::Backlog`] and are retried every
-//! tick, one ERROR an episode ([`health`]), `/readyz` not ready meanwhile.
+//! failing (full, read-only): a tick the write-ahead log refuses waits in a
+//! [`backlog::Backlog`] and an hour the dataset refuses waits in the
+//! [`publisher`]; both are retried, one ERROR an episode ([`health`]),
+//! `/readyz` not ready meanwhile. Closed hours are published on a task of
+//! their own, so a slow or refused publish never delays a sample.
 
 pub mod backlog;
 pub mod event;
 pub mod health;
 pub mod leader;
 pub mod ledger;
+mod publisher;
 pub mod resources;
 pub mod stats;
 
@@ -27,6 +30,7 @@ use tracing::info;
 
 use backlog::Backlog;
 use health::{Episode, WriteTarget};
+use publisher::Publisher;
 
 pub use event::Event;
 pub use leader::{LeaderConfig, Leadership};
@@ -38,12 +42,8 @@ use crate::cluster::{Inventory, SharedInventory, lock};
 use crate::pricing::PriceBook;
 use crate::source::metrics;
 use crate::source::watch::{self, OnError};
-use crate::store::schema::{ALLOCATION, NODES, RESOURCES, SAMPLES, WORKLOADS};
 use crate::store::wal::{TickLog, Wal, WalError};
-use crate::store::{
-    ArrowError, Dataset, DatasetError, allocation_batch, nodes_batch, resources_batch,
-    samples_batch, workloads_batch,
-};
+use crate::store::{ArrowError, Dataset, DatasetError};
 
 /// When to stop on its own.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -93,6 +93,8 @@ pub enum CollectError {
         #[source]
         cause: ArrowError,
     },
+    #[error("the publishing task failed")]
+    PublisherFailed(#[source] tokio::task::JoinError),
 }
 
 /// What a run produced, for the demo and the logs.
@@ -114,19 +116,59 @@ pub struct Summary {
     pub errors: BTreeMap<String, u64>,
 }
 
-/// The open hours, their write-ahead log and what waits to be written.
+impl Summary {
+    /// Adds a published hour's costs.
+    fn add(&mut self, hour: &HourRows) {
+        // A partial hour published earlier is replaced, so count it once.
+        if hour.partial_until.is_none() {
+            self.hours_published += 1;
+        }
+        for row in &hour.allocation {
+            *self
+                .cost_by_tenant
+                .entry(row.tenant.to_string())
+                .or_default() += row.total_cost_usd();
+            if row
+                .price_source
+                .starts_with(crate::allocate::autopilot::PRICE_SOURCE)
+            {
+                self.autopilot_cost_usd += row.total_cost_usd();
+            }
+        }
+        for node in &hour.nodes {
+            self.node_cost_usd += node.total_cost_usd();
+            self.idle_cost_usd += node.idle_cost_usd();
+        }
+        for row in &hour.resources {
+            *self
+                .cost_by_tenant
+                .entry(row.tenant.to_string())
+                .or_default() += row.cost_usd;
+            *self
+                .resource_cost_usd
+                .entry(row.kind.to_owned())
+                .or_default() += row.cost_usd;
+        }
+    }
+}
+
+/// The open hours, their write-ahead log, the ticks it refused and the
+/// closed hours being published.
 struct Books<'a> {
     ledger: &'a mut Ledger,
     wal: &'a mut Option<Wal>,
     backlog: &'a mut Backlog,
+    publisher: &'a mut Publisher,
 }
 
 impl Books<'_> {
-    /// Forgets the open hours and their log: another replica publishes them.
-    fn drop_open_hours(&mut self, collector: &Collector, why: &str) {
+    /// Forgets the open hours, the closed hours not yet published and their
+    /// log: another replica publishes them.
+    async fn drop_open_hours(&mut self, collector: &Collector, why: &str) {
         let mut hours: std::collections::BTreeSet<DateTime<Utc>> =
             self.ledger.open_hours().into_iter().collect();
         hours.extend(self.backlog.hours());
+        hours.extend(self.publisher.drop_waiting().await);
         *self.backlog = Backlog::default();
         if !hours.is_empty() {
             info!(
@@ -222,35 +264,41 @@ impl Collector {
         if elector.is_none() {
             Stats::set(&self.stats.leader, 1);
         }
-        let mut summary = Summary::default();
         let mut backlog = Backlog::default();
+        let mut publisher = Publisher::spawn(
+            publisher::Target {
+                dataset: config.dataset.clone(),
+                write_samples: config.write_samples,
+                retry: config.interval,
+            },
+            self.stats.clone(),
+        );
         let mut shutdown = std::pin::pin!(shutdown);
         let mut books = Books {
             ledger: &mut ledger,
             wal: &mut wal,
             backlog: &mut backlog,
+            publisher: &mut publisher,
         };
-        let result = self
-            .sample_until_stopped(
-                &client,
-                config,
-                &mut books,
-                &mut leadership,
-                &mut summary,
-                &mut shutdown,
-            )
+        self.sample_until_stopped(&client, config, &mut books, &mut leadership, &mut shutdown)
             .await;
         let leading = leadership.borrow().leading;
-        if result.is_ok() && leading {
+        if leading {
             self.last_joins(config, &mut books).await;
         }
         for watcher in watchers {
             watcher.abort();
         }
-        let flushed = match (result, leading) {
-            (Ok(()), true) => self.flush(config, &mut books, &mut summary).await,
-            (result, _) => result,
-        };
+        if leading {
+            self.close_open_hours(config, &mut books);
+        } else {
+            books.publisher.drop_waiting().await;
+        }
+        // Every open hour, the last one partial, after the hours waiting.
+        let (published, hours) = publisher.finish().await;
+        for hour in hours {
+            self.forget_published(&mut backlog, &mut wal, hour);
+        }
         // Release the lease only after the open hour is published, so the
         // next leader's publish of that hour comes after (and replaces) ours.
         let _ = stop_electing.send(true);
@@ -259,7 +307,7 @@ impl Collector {
         {
             Event::ElectionTaskFailed { source }.emit(&self.stats);
         }
-        flushed?;
+        let mut summary = published?;
         summary.samples = Stats::get(&self.stats.samples);
         summary.first_sample = ledger.first_sample;
         summary.last_sample = ledger.last_sample;
@@ -320,11 +368,13 @@ impl Collector {
         };
         let samples = match appended {
             Ok(()) => {
-                self.write_succeeded(WriteTarget::Wal);
+                write_succeeded(&self.stats, WriteTarget::Wal);
                 tick.samples
             }
             Err(source) => {
-                self.write_failed(WriteTarget::Wal, || Event::WalAppendFailed { source });
+                write_failed(&self.stats, WriteTarget::Wal, || Event::WalAppendFailed {
+                    source,
+                });
                 let samples = tick.samples.clone();
                 backlog.unlogged.push_back(tick);
                 samples
@@ -334,79 +384,9 @@ impl Collector {
         samples
     }
 
-    /// Records a failed write; the event is emitted when it starts an episode.
-    fn write_failed(&self, target: WriteTarget, event: impl FnOnce() -> Event) {
-        let event = event();
-        let reason = match &event {
-            Event::WalAppendFailed { source } => event::Causes(source).to_string(),
-            Event::PublishFailed { source, .. } => event::Causes(source).to_string(),
-            other => other.kind().into_owned(),
-        };
-        if self.stats.writes.failed(target, reason) == Episode::Started {
-            event.emit(&self.stats);
-        }
-    }
-
-    fn write_succeeded(&self, target: WriteTarget) {
-        if self.stats.writes.succeeded(target) == Episode::Ended {
-            info!(
-                target = target.as_str(),
-                "Writes succeed again; what waited is written."
-            );
-        }
-    }
-
-    /// Publishes the closed hours waiting, oldest first, until one is
-    /// refused: that one and the rest wait for the next tick.
-    ///
-    /// # Errors
-    ///
-    /// [`CollectError::Rows`] when an hour's record batch cannot be built
-    /// (a bug, not the disk: retrying would not help).
-    async fn publish_waiting(
-        &self,
-        config: &CollectConfig,
-        books: &mut Books<'_>,
-        summary: &mut Summary,
-    ) -> Result<(), CollectError> {
-        while let Some(hour) = books.backlog.unpublished.front() {
-            match self.publish(config, hour, summary).await {
-                Ok(()) => {
-                    self.write_succeeded(WriteTarget::Dataset);
-                    let start = hour.start;
-                    let full = hour.partial_until.is_none();
-                    books.backlog.unpublished.pop_front();
-                    if full {
-                        books.backlog.published(start);
-                        self.forget_logged(books.wal, start);
-                    }
-                }
-                Err(CollectError::Publish { hour, cause }) => {
-                    self.write_failed(WriteTarget::Dataset, || Event::PublishFailed {
-                        hour,
-                        source: cause,
-                    });
-                    return Ok(());
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        Ok(())
-    }
-
-    /// Publishes every open hour, the last one as a partial hour, after the
-    /// hours waiting.
-    ///
-    /// # Errors
-    ///
-    /// [`CollectError::Publish`] when the dataset still refuses an hour at
-    /// shutdown: it stays in the write-ahead log for the next start.
-    async fn flush(
-        &self,
-        config: &CollectConfig,
-        books: &mut Books<'_>,
-        summary: &mut Summary,
-    ) -> Result<(), CollectError> {
+    /// Hands the open hours to the publisher, the last one as a partial
+    /// hour (its log stays: a restart republishes it whole).
+    fn close_open_hours(&self, config: &CollectConfig, books: &mut Books<'_>) {
         if let Some(until) = books.ledger.last_sample {
             let rows = {
                 let inventory = lock(&self.inventory);
@@ -414,16 +394,27 @@ impl Collector {
                     .ledger
                     .flush(until, &inventory, &config.prices, &config.tenants)
             };
-            books.backlog.unpublished.extend(rows);
+            books.publisher.send(rows);
         }
-        while let Some(hour) = books.backlog.unpublished.pop_front() {
-            self.publish(config, &hour, summary).await?;
-            if hour.partial_until.is_none() {
-                books.backlog.published(hour.start);
-                self.forget_logged(books.wal, hour.start);
-            }
+    }
+
+    /// Forgets the log of the hours the publisher has published since the
+    /// last tick.
+    fn forget_published_hours(&self, books: &mut Books<'_>) {
+        for hour in books.publisher.published() {
+            self.forget_published(books.backlog, books.wal, hour);
         }
-        Ok(())
+    }
+
+    /// Drops a fully published hour from the write-ahead log and from the
+    /// ticks it refused.
+    fn forget_published(&self, backlog: &mut Backlog, wal: &mut Option<Wal>, hour: DateTime<Utc>) {
+        backlog.published(hour);
+        if let Some(wal) = wal.as_mut()
+            && let Err(source) = wal.discard(&std::collections::BTreeSet::from([hour]))
+        {
+            Event::WalDiscardFailed { hour, source }.emit(&self.stats);
+        }
     }
 
     /// Waits until this replica leads (or shutdown). A replica that stops
@@ -441,13 +432,13 @@ impl Collector {
             let now = *leadership.borrow_and_update();
             if now.leading {
                 if !*led && now.took_over {
-                    books.drop_open_hours(self, "took the lease over");
+                    books.drop_open_hours(self, "took the lease over").await;
                 }
                 *led = true;
                 return true;
             }
             if *led {
-                books.drop_open_hours(self, "lost the lease");
+                books.drop_open_hours(self, "lost the lease").await;
                 if let Ok(mut latest) = self.latest.lock() {
                     latest.clear();
                 }
@@ -470,9 +461,8 @@ impl Collector {
         config: &CollectConfig,
         books: &mut Books<'_>,
         leadership: &mut signal::Receiver<Leadership>,
-        summary: &mut Summary,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
-    ) -> Result<(), CollectError> {
+    ) {
         // Wait for the caches to fill before the first sample.
         loop {
             if lock(&self.inventory).is_synced() {
@@ -480,7 +470,7 @@ impl Collector {
             }
             tokio::select! {
                 () = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
-                () = shutdown.as_mut() => return Ok(()),
+                () = shutdown.as_mut() => return,
             }
         }
         info!(
@@ -494,14 +484,14 @@ impl Collector {
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
-                () = shutdown.as_mut() => return Ok(()),
+                () = shutdown.as_mut() => return,
             }
             if !leadership.borrow().leading || !led {
                 if !self
                     .wait_to_lead(books, leadership, &mut led, shutdown)
                     .await
                 {
-                    return Ok(());
+                    return;
                 }
                 ticker.reset_immediately();
                 continue;
@@ -543,6 +533,9 @@ impl Collector {
                 )
             };
             let tick = ledger.take_tick();
+            // Hours published since the last tick: their unlogged ticks are
+            // not appended now, and their log goes.
+            self.forget_published_hours(books);
             let samples = self.write_ahead(books, tick);
             if let Ok(mut latest) = self.latest.lock() {
                 *latest = samples;
@@ -555,8 +548,7 @@ impl Collector {
                 );
             }
             let span = (ledger.first_sample, ledger.last_sample);
-            books.backlog.unpublished.extend(closed);
-            self.publish_waiting(config, books, summary).await?;
+            books.publisher.send(closed);
             Stats::set(
                 &self.stats.sample_duration_micros,
                 u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -566,8 +558,10 @@ impl Collector {
                 (Some(duration), Some(first), Some(last)) => last - first >= duration,
                 _ => false,
             };
-            if enough_samples || enough_time {
-                return Ok(());
+            // A publisher that failed for good (rows it cannot build: a
+            // bug) ends the run; `run` reports why.
+            if enough_samples || enough_time || books.publisher.stopped() {
+                return;
             }
         }
     }
@@ -582,118 +576,28 @@ impl Collector {
         }
         listed.items
     }
+}
 
-    /// Drops a fully published hour from the write-ahead log.
-    fn forget_logged(&self, wal: &mut Option<Wal>, hour: DateTime<Utc>) {
-        if let Some(wal) = wal.as_mut()
-            && let Err(source) = wal.discard(&std::collections::BTreeSet::from([hour]))
-        {
-            Event::WalDiscardFailed { hour, source }.emit(&self.stats);
-        }
+/// Records a failed write; the event is emitted when it starts an episode.
+fn write_failed(stats: &Stats, target: WriteTarget, event: impl FnOnce() -> Event) {
+    let event = event();
+    let reason = match &event {
+        Event::WalAppendFailed { source } => event::Causes(source).to_string(),
+        Event::PublishFailed { source, .. } => event::Causes(source).to_string(),
+        other => other.kind().into_owned(),
+    };
+    if stats.writes.failed(target, reason) == Episode::Started {
+        event.emit(stats);
     }
+}
 
-    async fn publish(
-        &self,
-        config: &CollectConfig,
-        hour: &HourRows,
-        summary: &mut Summary,
-    ) -> Result<(), CollectError> {
-        let rows_error = |table| rows_error(table, hour.start);
-        let publish_error = |cause| CollectError::Publish {
-            hour: hour.start,
-            cause,
-        };
-        let allocation = allocation_batch(&hour.allocation).map_err(rows_error("allocation"))?;
-        let nodes = nodes_batch(&hour.nodes).map_err(rows_error("nodes"))?;
-        let workloads = workloads_batch(&hour.workloads).map_err(rows_error("workloads"))?;
-        let resources = resources_batch(&hour.resources).map_err(rows_error("resources"))?;
-        if config.write_samples {
-            let samples = samples_batch(&hour.samples).map_err(rows_error("samples"))?;
-            config
-                .dataset
-                .publish(&SAMPLES, hour.start, &samples)
-                .await
-                .map_err(publish_error)?;
-        }
-        config
-            .dataset
-            .publish(&NODES, hour.start, &nodes)
-            .await
-            .map_err(publish_error)?;
-        config
-            .dataset
-            .publish(&WORKLOADS, hour.start, &workloads)
-            .await
-            .map_err(publish_error)?;
-        config
-            .dataset
-            .publish(&RESOURCES, hour.start, &resources)
-            .await
-            .map_err(publish_error)?;
-        // allocation last: a reader that sees an hour's allocation sees its nodes.
-        config
-            .dataset
-            .publish(&ALLOCATION, hour.start, &allocation)
-            .await
-            .map_err(publish_error)?;
-        Stats::add(&self.stats.hours_published, 1);
-        Stats::set(
-            &self.stats.last_publish_seconds,
-            Utc::now().timestamp().max(0) as u64,
-        );
-        let unpriced = hour
-            .nodes
-            .iter()
-            .filter(|n| n.price_source == "default")
-            .count();
-        Stats::set(&self.stats.unpriced_nodes, unpriced as u64);
-        for missing in &hour.missing_prices {
-            Event::AutopilotRateMissing {
-                hour: hour.start,
-                source: missing.clone(),
-            }
-            .emit(&self.stats);
-        }
-        // A partial hour published earlier is replaced, so count it once.
-        if hour.partial_until.is_none() {
-            summary.hours_published += 1;
-        }
-        for row in &hour.allocation {
-            *summary
-                .cost_by_tenant
-                .entry(row.tenant.to_string())
-                .or_default() += row.total_cost_usd();
-            if row
-                .price_source
-                .starts_with(crate::allocate::autopilot::PRICE_SOURCE)
-            {
-                summary.autopilot_cost_usd += row.total_cost_usd();
-            }
-        }
-        for node in &hour.nodes {
-            summary.node_cost_usd += node.total_cost_usd();
-            summary.idle_cost_usd += node.idle_cost_usd();
-        }
-        for row in &hour.resources {
-            *summary
-                .cost_by_tenant
-                .entry(row.tenant.to_string())
-                .or_default() += row.cost_usd;
-            *summary
-                .resource_cost_usd
-                .entry(row.kind.to_owned())
-                .or_default() += row.cost_usd;
-        }
+/// Records a successful write; the end of an episode is logged.
+fn write_succeeded(stats: &Stats, target: WriteTarget) {
+    if stats.writes.succeeded(target) == Episode::Ended {
         info!(
-            hour = %hour.start,
-            partial = hour.partial_until.is_some(),
-            allocation_rows = hour.allocation.len(),
-            node_rows = hour.nodes.len(),
-            resource_rows = hour.resources.len(),
-            samples = hour.samples.len(),
-            "published"
+            target = target.as_str(),
+            "Writes succeed again; what waited is written."
         );
-        Ok(())
     }
 }
 
