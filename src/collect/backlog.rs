@@ -8,10 +8,55 @@
 //! so).
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
-use crate::store::wal::TickLog;
+use crate::store::wal::{TickLog, Wal, WalError};
+
+/// The write-ahead log and the ticks it refused, shared by the sampler,
+/// which appends, and the publisher, which drops an hour's entries the
+/// moment the hour is published: with nothing in between, a restart never
+/// replays a published hour from a log that lacks some of its ticks and
+/// republishes it with fewer samples.
+#[derive(Default)]
+pub struct Log {
+    /// None: collecting without a log.
+    pub wal: Option<Wal>,
+    pub backlog: Backlog,
+}
+
+/// [`Log`] behind its lock.
+pub type SharedLog = Arc<Mutex<Log>>;
+
+/// The log, whoever held it last having panicked or not (its state is
+/// whole between calls).
+pub fn lock(log: &SharedLog) -> MutexGuard<'_, Log> {
+    match log.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Log {
+    /// Forgets the entries of `hours`, which are published (or another
+    /// replica publishes them).
+    ///
+    /// # Errors
+    ///
+    /// [`WalError`] when a log file cannot be removed; the backlog has
+    /// forgotten them anyway.
+    pub fn forget(&mut self, hours: &BTreeSet<DateTime<Utc>>) -> Result<(), WalError> {
+        for tick in &mut self.backlog.unlogged {
+            tick.forget(hours);
+        }
+        self.backlog.unlogged.retain(|tick| !tick.is_empty());
+        match self.wal.as_mut() {
+            Some(wal) => wal.discard(hours),
+            None => Ok(()),
+        }
+    }
+}
 
 /// The ticks waiting for the write-ahead log's disk.
 #[derive(Default)]
@@ -29,14 +74,5 @@ impl Backlog {
             hours.extend(tick.nodes.iter().map(|(hour, ..)| *hour));
         }
         hours
-    }
-
-    /// Drops the unlogged part of an hour now published.
-    pub fn published(&mut self, hour: DateTime<Utc>) {
-        let hours = BTreeSet::from([hour]);
-        for tick in &mut self.unlogged {
-            tick.forget(&hours);
-        }
-        self.unlogged.retain(|tick| !tick.is_empty());
     }
 }

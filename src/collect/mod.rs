@@ -28,7 +28,7 @@ use kube::Client;
 use tokio::sync::watch as signal;
 use tracing::info;
 
-use backlog::Backlog;
+use backlog::{Log, SharedLog};
 use health::{Episode, WriteTarget};
 use publisher::Publisher;
 
@@ -156,8 +156,8 @@ impl Summary {
 /// closed hours being published.
 struct Books<'a> {
     ledger: &'a mut Ledger,
-    wal: &'a mut Option<Wal>,
-    backlog: &'a mut Backlog,
+    /// Shared with the publisher, which drops a published hour's entries.
+    log: &'a SharedLog,
     publisher: &'a mut Publisher,
 }
 
@@ -167,9 +167,10 @@ impl Books<'_> {
     async fn drop_open_hours(&mut self, collector: &Collector, why: &str) {
         let mut hours: std::collections::BTreeSet<DateTime<Utc>> =
             self.ledger.open_hours().into_iter().collect();
-        hours.extend(self.backlog.hours());
         hours.extend(self.publisher.drop_waiting().await);
-        *self.backlog = Backlog::default();
+        let mut log = backlog::lock(self.log);
+        hours.extend(log.backlog.hours());
+        log.backlog = backlog::Backlog::default();
         if !hours.is_empty() {
             info!(
                 hours = hours.len(),
@@ -177,9 +178,7 @@ impl Books<'_> {
             );
         }
         *self.ledger = Ledger::default();
-        if let Some(wal) = self.wal.as_mut()
-            && let Err(source) = wal.discard(&hours)
-        {
+        if let Err(source) = log.forget(&hours) {
             Event::HandedOverWalDiscardFailed {
                 hours: hours.len(),
                 source,
@@ -224,7 +223,7 @@ impl Collector {
         let stats = self.stats.clone();
         let on_error: OnError = Arc::new(move |error| Event::from(error).emit(&stats));
         let mut ledger = Ledger::default();
-        let mut wal = match &config.wal_dir {
+        let wal = match &config.wal_dir {
             Some(dir) => Some(Wal::open(
                 dir,
                 &config.dataset.cluster,
@@ -264,7 +263,10 @@ impl Collector {
         if elector.is_none() {
             Stats::set(&self.stats.leader, 1);
         }
-        let mut backlog = Backlog::default();
+        let log: SharedLog = Arc::new(Mutex::new(Log {
+            wal,
+            backlog: backlog::Backlog::default(),
+        }));
         let mut publisher = Publisher::spawn(
             publisher::Target {
                 dataset: config.dataset.clone(),
@@ -272,33 +274,34 @@ impl Collector {
                 retry: config.interval,
             },
             self.stats.clone(),
+            log.clone(),
+            leadership.clone(),
         );
         let mut shutdown = std::pin::pin!(shutdown);
         let mut books = Books {
             ledger: &mut ledger,
-            wal: &mut wal,
-            backlog: &mut backlog,
+            log: &log,
             publisher: &mut publisher,
         };
         self.sample_until_stopped(&client, config, &mut books, &mut leadership, &mut shutdown)
             .await;
         let leading = leadership.borrow().leading;
-        if leading {
+        // A publisher that failed for good ended the run: nothing more to
+        // join or publish, `finish` says why.
+        let publishing = !books.publisher.stopped();
+        if leading && publishing {
             self.last_joins(config, &mut books).await;
         }
         for watcher in watchers {
             watcher.abort();
         }
-        if leading {
+        if leading && publishing {
             self.close_open_hours(config, &mut books);
         } else {
             books.publisher.drop_waiting().await;
         }
         // Every open hour, the last one partial, after the hours waiting.
-        let (published, hours) = publisher.finish().await;
-        for hour in hours {
-            self.forget_published(&mut backlog, &mut wal, hour);
-        }
+        let published = publisher.finish().await;
         // Release the lease only after the open hour is published, so the
         // next leader's publish of that hour comes after (and replaces) ours.
         let _ = stop_electing.send(true);
@@ -346,10 +349,11 @@ impl Collector {
     /// Logs the waiting ticks, oldest first, then `tick`; what the log
     /// refuses waits in the backlog. Returns `tick`'s samples.
     fn write_ahead(&self, books: &mut Books<'_>, tick: TickLog) -> Vec<crate::allocate::Sample> {
-        let Some(wal) = books.wal.as_mut() else {
+        let mut log = backlog::lock(books.log);
+        let Log { wal, backlog } = &mut *log;
+        let Some(wal) = wal.as_mut() else {
             return tick.samples;
         };
-        let backlog = &mut *books.backlog;
         let mut failure = None;
         while let Some(waiting) = backlog.unlogged.front() {
             match wal.append(waiting) {
@@ -395,25 +399,6 @@ impl Collector {
                     .flush(until, &inventory, &config.prices, &config.tenants)
             };
             books.publisher.send(rows);
-        }
-    }
-
-    /// Forgets the log of the hours the publisher has published since the
-    /// last tick.
-    fn forget_published_hours(&self, books: &mut Books<'_>) {
-        for hour in books.publisher.published() {
-            self.forget_published(books.backlog, books.wal, hour);
-        }
-    }
-
-    /// Drops a fully published hour from the write-ahead log and from the
-    /// ticks it refused.
-    fn forget_published(&self, backlog: &mut Backlog, wal: &mut Option<Wal>, hour: DateTime<Utc>) {
-        backlog.published(hour);
-        if let Some(wal) = wal.as_mut()
-            && let Err(source) = wal.discard(&std::collections::BTreeSet::from([hour]))
-        {
-            Event::WalDiscardFailed { hour, source }.emit(&self.stats);
         }
     }
 
@@ -486,6 +471,11 @@ impl Collector {
                 _ = ticker.tick() => {}
                 () = shutdown.as_mut() => return,
             }
+            // A publisher that failed for good (rows it cannot build: a
+            // bug) ends the run; `run` reports why.
+            if books.publisher.stopped() {
+                return;
+            }
             if !leadership.borrow().leading || !led {
                 if !self
                     .wait_to_lead(books, leadership, &mut led, shutdown)
@@ -533,9 +523,6 @@ impl Collector {
                 )
             };
             let tick = ledger.take_tick();
-            // Hours published since the last tick: their unlogged ticks are
-            // not appended now, and their log goes.
-            self.forget_published_hours(books);
             let samples = self.write_ahead(books, tick);
             if let Ok(mut latest) = self.latest.lock() {
                 *latest = samples;
@@ -558,9 +545,7 @@ impl Collector {
                 (Some(duration), Some(first), Some(last)) => last - first >= duration,
                 _ => false,
             };
-            // A publisher that failed for good (rows it cannot build: a
-            // bug) ends the run; `run` reports why.
-            if enough_samples || enough_time || books.publisher.stopped() {
+            if enough_samples || enough_time {
                 return;
             }
         }

@@ -8,19 +8,23 @@
 //! a week at 2,400x). Here the sampler hands a closed hour over and goes on;
 //! the publisher publishes the hours in the order they closed, retries a
 //! refused one every interval (the older hours first, so a reader never
-//! sees a later hour without an earlier one) and tells the sampler which
-//! hours are out, so their write-ahead log can go.
+//! sees a later hour without an earlier one) and drops a published hour's
+//! write-ahead log at once. It publishes only while this replica leads: a
+//! replica that has lost the lease holds its hours until the sampler drops
+//! them (the new leader publishes them).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::watch as signal;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::info;
 
+use super::backlog::{self, SharedLog};
 use super::health::WriteTarget;
-use super::{CollectError, Event, Stats, Summary, write_failed, write_succeeded};
+use super::{CollectError, Event, Leadership, Stats, Summary, write_failed, write_succeeded};
 use crate::allocate::HourRows;
 use crate::store::Dataset;
 
@@ -36,7 +40,6 @@ enum Command {
 /// The sampler's end of the publisher task.
 pub(super) struct Publisher {
     commands: mpsc::UnboundedSender<Command>,
-    published: mpsc::UnboundedReceiver<DateTime<Utc>>,
     task: JoinHandle<Result<Summary, CollectError>>,
 }
 
@@ -49,15 +52,18 @@ pub(super) struct Target {
 }
 
 impl Publisher {
-    pub(super) fn spawn(target: Target, stats: Arc<Stats>) -> Publisher {
+    /// Starts the task. `log` is the collector's write-ahead log, whose
+    /// entries of an hour go once it is published; `leadership` says
+    /// whether this replica may publish.
+    pub(super) fn spawn(
+        target: Target,
+        stats: Arc<Stats>,
+        log: SharedLog,
+        leadership: signal::Receiver<Leadership>,
+    ) -> Publisher {
         let (commands, inbox) = mpsc::unbounded_channel();
-        let (outbox, published) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(target, stats, inbox, outbox));
-        Publisher {
-            commands,
-            published,
-            task,
-        }
+        let task = tokio::spawn(run(target, stats, log, leadership, inbox));
+        Publisher { commands, task }
     }
 
     /// Queues closed hours, in the order they closed.
@@ -67,15 +73,6 @@ impl Publisher {
             // for good; `finish` reports that failure.
             let _ = self.commands.send(Command::Publish(hour));
         }
-    }
-
-    /// The full hours published since the last call: their log can go.
-    pub(super) fn published(&mut self) -> Vec<DateTime<Utc>> {
-        let mut hours = Vec::new();
-        while let Ok(hour) = self.published.try_recv() {
-            hours.push(hour);
-        }
-        hours
     }
 
     /// Whether the task has ended before [`Publisher::finish`]: it failed
@@ -95,29 +92,20 @@ impl Publisher {
     }
 
     /// Publishes what waits, one last try each, and ends the task: the
-    /// run's summary of what it published and the full hours published
-    /// since the last [`Publisher::published`].
+    /// run's summary of what it published.
     ///
     /// # Errors
     ///
     /// [`CollectError::Publish`] when the dataset still refuses an hour: it
     /// and the later ones stay in the write-ahead log for the next start.
-    pub(super) async fn finish(self) -> (Result<Summary, CollectError>, Vec<DateTime<Utc>>) {
-        let Publisher {
-            commands,
-            mut published,
-            task,
-        } = self;
+    /// [`CollectError::Rows`] when the task had already failed for good.
+    pub(super) async fn finish(self) -> Result<Summary, CollectError> {
+        let Publisher { commands, task } = self;
         drop(commands);
-        let result = match task.await {
+        match task.await {
             Ok(result) => result,
             Err(join) => Err(CollectError::PublisherFailed(join)),
-        };
-        let mut hours = Vec::new();
-        while let Ok(hour) = published.try_recv() {
-            hours.push(hour);
         }
-        (result, hours)
     }
 }
 
@@ -126,17 +114,21 @@ impl Publisher {
 async fn run(
     target: Target,
     stats: Arc<Stats>,
+    log: SharedLog,
+    mut leadership: signal::Receiver<Leadership>,
     mut inbox: mpsc::UnboundedReceiver<Command>,
-    outbox: mpsc::UnboundedSender<DateTime<Utc>>,
 ) -> Result<Summary, CollectError> {
     let mut summary = Summary::default();
     let mut waiting: VecDeque<Arc<HourRows>> = VecDeque::new();
     // Set while the front hour waits for its next try.
     let mut retry_at: Option<tokio::time::Instant> = None;
+    // Without an elector the sender is gone and the replica always leads.
+    let mut leadership_open = true;
     loop {
-        let command = if waiting.is_empty() || retry_at.is_some() {
-            // Nothing to publish, or the front hour was refused: wait for
-            // the sampler, or for the retry.
+        let leading = leadership.borrow_and_update().leading;
+        let command = if waiting.is_empty() || retry_at.is_some() || !leading {
+            // Nothing to publish, the front hour was refused, or another
+            // replica leads: wait for the sampler, the retry or the lease.
             let retry = async {
                 match retry_at {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -151,6 +143,10 @@ async fn run(
                 () = retry => {
                     retry_at = None;
                     None
+                }
+                changed = leadership.changed(), if leadership_open && !leading => {
+                    leadership_open = changed.is_ok();
+                    continue;
                 }
             }
         } else {
@@ -175,6 +171,9 @@ async fn run(
             }
             None => {}
         }
+        if !leadership.borrow().leading {
+            continue;
+        }
         let Some(hour) = waiting.front().cloned() else {
             continue;
         };
@@ -182,9 +181,7 @@ async fn run(
             Ok(()) => {
                 write_succeeded(&stats, WriteTarget::Dataset);
                 waiting.pop_front();
-                if hour.partial_until.is_none() {
-                    let _ = outbox.send(hour.start);
-                }
+                forget_logged(&log, &stats, &hour);
             }
             Err(CollectError::Publish { hour, cause }) => {
                 retry_at = Some(tokio::time::Instant::now() + target.retry);
@@ -196,14 +193,29 @@ async fn run(
             Err(other) => return Err(other),
         }
     }
-    // The sampler has hung up (shutdown): one last try each, oldest first.
+    // The sampler has hung up (shutdown; it dropped what this replica may
+    // not publish): one last try each, oldest first.
     while let Some(hour) = waiting.pop_front() {
         publish(&target, &stats, hour.clone(), &mut summary).await?;
-        if hour.partial_until.is_none() {
-            let _ = outbox.send(hour.start);
-        }
+        forget_logged(&log, &stats, &hour);
     }
     Ok(summary)
+}
+
+/// Drops a published full hour from the write-ahead log (a partial hour's
+/// log stays: the next start completes the hour).
+fn forget_logged(log: &SharedLog, stats: &Stats, hour: &HourRows) {
+    if hour.partial_until.is_some() {
+        return;
+    }
+    let hours = BTreeSet::from([hour.start]);
+    if let Err(source) = backlog::lock(log).forget(&hours) {
+        Event::WalDiscardFailed {
+            hour: hour.start,
+            source,
+        }
+        .emit(stats);
+    }
 }
 
 /// The batches of one hour, built off the async threads.
@@ -303,8 +315,10 @@ async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::backlog::Log;
     use crate::store::Target as Place;
     use chrono::TimeZone;
+    use std::time::Duration;
 
     fn hour(h: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 1, h, 0, 0)
@@ -320,8 +334,16 @@ mod tests {
         }
     }
 
-    fn publisher(root: std::path::PathBuf, stats: &Arc<Stats>) -> Publisher {
-        Publisher::spawn(
+    fn publisher(
+        root: std::path::PathBuf,
+        stats: &Arc<Stats>,
+        leading: bool,
+    ) -> (Publisher, signal::Sender<Leadership>) {
+        let (lease, leadership) = signal::channel(Leadership {
+            leading,
+            took_over: false,
+        });
+        let publisher = Publisher::spawn(
             Target {
                 dataset: Dataset {
                     target: Place::Local(root),
@@ -329,58 +351,112 @@ mod tests {
                     writer: "w".into(),
                 },
                 write_samples: true,
-                retry: std::time::Duration::from_millis(10),
+                retry: Duration::from_millis(10),
             },
             stats.clone(),
-        )
+            Arc::new(std::sync::Mutex::new(Log::default())),
+            leadership,
+        );
+        (publisher, lease)
+    }
+
+    /// Waits (at most 20 s) until `done`.
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let waited = tokio::time::timeout(Duration::from_secs(20), async {
+            while !done() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "waited 20 s for {what}");
+    }
+
+    fn files(root: &std::path::Path) -> usize {
+        std::fs::read_dir(root.join("allocation/cluster=c/date=2026-03-01"))
+            .map_or(0, Iterator::count)
     }
 
     #[tokio::test]
-    async fn hours_go_out_in_order_and_only_full_ones_release_their_log() {
+    async fn hours_go_out_in_order_and_a_partial_hour_is_not_counted() {
         let dir = tempfile::tempdir().expect("temp dir");
         let stats = Arc::new(Stats::default());
-        let publisher = publisher(dir.path().to_owned(), &stats);
+        let (publisher, _lease) = publisher(dir.path().to_owned(), &stats, true);
         publisher.send([
             rows(hour(1), false),
             rows(hour(2), false),
             rows(hour(3), true),
         ]);
-        let (summary, released) = publisher.finish().await;
-        let summary = summary.expect("published");
+        let summary = publisher.finish().await.expect("published");
         assert_eq!(
             summary.hours_published, 2,
             "the partial hour is not counted"
         );
-        assert_eq!(released, vec![hour(1), hour(2)]);
         assert_eq!(Stats::get(&stats.hours_published), 3);
-        let written = dir.path().join("allocation/cluster=c/date=2026-03-01");
-        assert_eq!(std::fs::read_dir(written).expect("partition").count(), 3);
+        assert_eq!(files(dir.path()), 3);
     }
 
     #[tokio::test]
-    async fn a_refused_hour_is_retried_and_a_drop_hands_back_what_waits() {
+    async fn a_refused_hour_is_retried_until_it_goes_out() {
         let dir = tempfile::tempdir().expect("temp dir");
         // A file where the dataset's folder should be: every publish fails.
         let root = dir.path().join("dataset");
         std::fs::write(&root, b"not a folder").expect("file");
         let stats = Arc::new(Stats::default());
-        let mut publisher = publisher(root.clone(), &stats);
+        let (publisher, _lease) = publisher(root.clone(), &stats, true);
         publisher.send([rows(hour(1), false), rows(hour(2), false)]);
-        // Refused, retried every 10 ms, one episode.
-        while stats.writes.failing().is_none() {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert!(publisher.published().is_empty());
+        until("the refusal", || stats.writes.failing().is_some()).await;
         assert!(
             !publisher.stopped(),
             "a refused publish does not end the task"
         );
+        assert_eq!(Stats::get(&stats.hours_published), 0);
+        // Space returns: the retries alone publish both, oldest first.
+        std::fs::remove_file(&root).expect("remove");
+        std::fs::create_dir(&root).expect("folder");
+        until("both hours", || Stats::get(&stats.hours_published) == 2).await;
+        assert!(stats.writes.failing().is_none(), "the episode ended");
+        let summary = publisher.finish().await.expect("published");
+        assert_eq!(summary.hours_published, 2);
+        assert_eq!(files(&root), 2);
+    }
+
+    #[tokio::test]
+    async fn a_drop_hands_back_what_waits_and_nothing_is_published() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("dataset");
+        std::fs::write(&root, b"not a folder").expect("file");
+        let stats = Arc::new(Stats::default());
+        let (publisher, _lease) = publisher(root.clone(), &stats, true);
+        publisher.send([rows(hour(1), false), rows(hour(2), false)]);
+        until("the refusal", || stats.writes.failing().is_some()).await;
         let dropped = publisher.drop_waiting().await;
         assert_eq!(dropped, BTreeSet::from([hour(1), hour(2)]));
-        let (summary, released) = publisher.finish().await;
-        assert_eq!(summary.expect("nothing left to fail").hours_published, 0);
-        assert!(released.is_empty());
+        std::fs::remove_file(&root).expect("remove");
+        std::fs::create_dir(&root).expect("folder");
+        let summary = publisher.finish().await.expect("nothing left to fail");
+        assert_eq!(summary.hours_published, 0);
+        assert_eq!(files(&root), 0);
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_does_not_lead_holds_its_hours() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stats = Arc::new(Stats::default());
+        let (publisher, lease) = publisher(dir.path().to_owned(), &stats, false);
+        publisher.send([rows(hour(1), false)]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(files(dir.path()), 0, "published without the lease");
+        lease
+            .send(Leadership {
+                leading: true,
+                took_over: false,
+            })
+            .expect("the publisher listens");
+        until("the hour", || Stats::get(&stats.hours_published) == 1).await;
+        assert_eq!(
+            publisher.finish().await.expect("published").hours_published,
+            1
+        );
     }
 
     #[tokio::test]
@@ -389,13 +465,12 @@ mod tests {
         let root = dir.path().join("dataset");
         std::fs::write(&root, b"not a folder").expect("file");
         let stats = Arc::new(Stats::default());
-        let publisher = publisher(root, &stats);
+        let (publisher, _lease) = publisher(root, &stats, true);
         publisher.send([rows(hour(4), false)]);
-        let (summary, released) = publisher.finish().await;
+        let summary = publisher.finish().await;
         assert!(
             matches!(summary, Err(CollectError::Publish { hour: h, .. }) if h == hour(4)),
             "{summary:?}"
         );
-        assert!(released.is_empty());
     }
 }
