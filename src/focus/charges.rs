@@ -288,6 +288,7 @@ pub fn node_hour(
     ctx: &Context<'_>,
     node: &NodeHour,
     containers: &[&ContainerHour],
+    identities: &mut Identities,
     out: &mut Vec<FocusRow>,
 ) {
     let hours = node.running_seconds / 3600.0;
@@ -299,7 +300,7 @@ pub fn node_hour(
     } else {
         0.0
     };
-    let identities: Vec<Identity> = containers.iter().map(|c| identity(c)).collect();
+    let identities: Vec<Identity> = containers.iter().map(|c| identities.get(c)).collect();
     let resources = [
         (
             Resource::Cpu,
@@ -362,6 +363,43 @@ fn identity(c: &ContainerHour) -> Identity {
         name: Arc::from(format!("{}/{}/{}", c.namespace, c.pod, c.container)),
         tags: Arc::from(rules::allocated_tags(&owner(c))),
         tenant: Arc::from(c.tenant.as_str()),
+    }
+}
+
+/// Containers' identities, made once and reused for every hour they ran:
+/// a container runs ~24 hours a day, and its AllocatedTags (a JSON object
+/// of every pod label) is the costliest text of its rows. An entry is reused
+/// only while everything its identity is made of is unchanged (a label
+/// edited mid-day makes a new one).
+#[derive(Default)]
+pub struct Identities {
+    /// By pod UID: the pod's containers seen so far.
+    by_pod: std::collections::HashMap<String, Vec<(ContainerHour, Identity)>>,
+}
+
+impl Identities {
+    fn get(&mut self, c: &ContainerHour) -> Identity {
+        let same = |seen: &ContainerHour| {
+            seen.container == c.container
+                && seen.namespace == c.namespace
+                && seen.pod == c.pod
+                && seen.tenant == c.tenant
+                && seen.workload_kind == c.workload_kind
+                && seen.workload_name == c.workload_name
+                && seen.labels == c.labels
+        };
+        if let Some(seen) = self.by_pod.get_mut(c.pod_uid.as_str()) {
+            if let Some((_, identity)) = seen.iter().find(|(seen, _)| same(seen)) {
+                return identity.clone();
+            }
+            let made = identity(c);
+            seen.push((c.clone(), made.clone()));
+            return made;
+        }
+        let made = identity(c);
+        self.by_pod
+            .insert(c.pod_uid.clone(), vec![(c.clone(), made.clone())]);
+        made
     }
 }
 
