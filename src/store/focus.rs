@@ -27,7 +27,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::object::ObjectTarget;
@@ -43,6 +43,16 @@ pub const PARTITION: &str = "billing_period";
 
 /// Rows encoded per Parquet row group (and per flush of a CSV buffer).
 const ROWS_PER_GROUP: usize = 64 * 1024;
+
+/// Long text nobody filters a range of: written without statistics, as
+/// are [`UNIQUE_COLUMNS`].
+const UNSORTED_TEXT_COLUMNS: [&str; 5] = [
+    "ChargeDescription",
+    "AllocatedTags",
+    "ResourceId",
+    "ResourceName",
+    "x_SplitOriginId",
+];
 
 /// Columns whose values rarely repeat within a row group (each allocated
 /// row's costs, quantities, ratio and consumer), written without a
@@ -632,10 +642,19 @@ impl FocusWriter {
                     .set_dictionary_enabled(true);
                 // Near-unique per row: a dictionary would only be tried and
                 // abandoned, in every row group.
+                let properties = UNIQUE_COLUMNS.iter().fold(properties, |properties, name| {
+                    properties.set_column_dictionary_enabled(ColumnPath::from(*name), false)
+                });
+                // Min/max of free text or per-row amounts prune no query,
+                // and cost a comparison per value.
                 let properties = UNIQUE_COLUMNS
                     .iter()
+                    .chain(&UNSORTED_TEXT_COLUMNS)
                     .fold(properties, |properties, name| {
-                        properties.set_column_dictionary_enabled(ColumnPath::from(*name), false)
+                        properties.set_column_statistics_enabled(
+                            ColumnPath::from(*name),
+                            EnabledStatistics::None,
+                        )
                     })
                     .build();
                 let writer = ArrowWriter::try_new(file, schema(), Some(properties))
@@ -870,8 +889,8 @@ mod tests {
 
     #[test]
     fn the_columns_written_without_a_dictionary_are_columns_of_the_file() {
-        for name in UNIQUE_COLUMNS {
-            assert!(COLUMNS.iter().any(|c| c.name == name), "{name}");
+        for name in UNIQUE_COLUMNS.iter().chain(&UNSORTED_TEXT_COLUMNS) {
+            assert!(COLUMNS.iter().any(|c| c.name == *name), "{name}");
         }
     }
 
