@@ -8,6 +8,8 @@
 //! bills a VM's cores and RAM, and AWS splits an EKS node's cost), so each
 //! split has one unit and its ratios are shares of one quantity.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::cost::{ChargeKey, Costs, Part, Pricing};
@@ -15,7 +17,7 @@ use super::input::{ContainerHour, NodeHour, ResourceHour};
 use super::rules::{self, Basis, Metered, Method, Owner, Resource};
 use super::split::split;
 use crate::model::fixed::Fixed;
-use crate::store::focus::FocusRow;
+use crate::store::focus::{FocusRow, Text};
 
 /// What every row of an export shares.
 #[derive(Debug, Clone, Copy)]
@@ -55,31 +57,57 @@ struct Origin<'a> {
     unit_price: Fixed,
 }
 
+/// An empty string is a null cell.
+fn some(s: &str) -> Text {
+    (!s.is_empty()).then(|| Arc::from(s))
+}
+
+/// `template`'s row with its quantity and costs.
+fn priced(template: &FocusRow, quantity: Fixed, costs: Costs) -> FocusRow {
+    FocusRow {
+        billed_cost: Some(costs.billed),
+        effective_cost: Some(costs.effective),
+        list_cost: Some(costs.list),
+        contracted_cost: Some(costs.contracted),
+        pricing_quantity: Some(quantity),
+        consumed_quantity: Some(quantity),
+        ..template.clone()
+    }
+}
+
 impl Origin<'_> {
     fn row(&self, ctx: &Context<'_>, quantity: Fixed, costs: Costs) -> FocusRow {
+        priced(&self.template(ctx), quantity, costs)
+    }
+
+    /// The columns every row of this charge shares: all but the quantity,
+    /// the costs and the allocation's.
+    fn template(&self, ctx: &Context<'_>) -> FocusRow {
         let (provider, publisher, issuer) = rules::provider_names(self.provider);
         let (service, category, subcategory, resource_type) =
             rules::service(self.provider, self.metered);
         let (period_start, period_end) = rules::billing_period(self.start);
-        let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let provider = some(provider);
+        let billing_account = some(ctx.billing_account);
+        let unit = some(self.unit);
         FocusRow {
-            provider_name: some(provider),
+            provider_name: provider.clone(),
             publisher_name: some(publisher),
-            service_provider_name: some(provider),
-            host_provider_name: some(provider),
+            service_provider_name: provider.clone(),
+            host_provider_name: provider,
             invoice_issuer_name: some(issuer),
-            billing_account_id: some(ctx.billing_account),
-            billing_account_name: some(ctx.billing_account),
+            billing_account_id: billing_account.clone(),
+            billing_account_name: billing_account,
             billing_account_type: some(rules::billing_account_type(
                 self.provider,
                 ctx.billing_account_given,
             )),
-            sub_account_id: self.sub_account.clone(),
+            sub_account_id: self.sub_account.as_deref().map(Arc::from),
             sub_account_type: self
                 .sub_account
                 .as_ref()
                 .and_then(|_| rules::sub_account_type(self.provider))
-                .map(str::to_owned),
+                .map(Arc::from),
             billing_period_start: Some(period_start),
             billing_period_end: Some(period_end),
             charge_period_start: Some(self.start),
@@ -87,18 +115,12 @@ impl Origin<'_> {
             charge_category: some(rules::CHARGE_CATEGORY),
             charge_description: some(&self.description),
             charge_frequency: some(rules::CHARGE_FREQUENCY),
-            billed_cost: Some(costs.billed),
-            effective_cost: Some(costs.effective),
-            list_cost: Some(costs.list),
-            contracted_cost: Some(costs.contracted),
             list_unit_price: Some(self.unit_price),
             contracted_unit_price: Some(self.unit_price),
             pricing_category: some(rules::pricing_category(self.capacity_type)),
-            pricing_quantity: Some(quantity),
-            pricing_unit: some(self.unit),
+            pricing_unit: unit.clone(),
             billing_currency: some(rules::BILLING_CURRENCY),
-            consumed_quantity: Some(quantity),
-            consumed_unit: some(self.unit),
+            consumed_unit: unit,
             service_name: some(service),
             service_category: some(category),
             service_subcategory: some(subcategory),
@@ -154,12 +176,19 @@ impl Origin<'_> {
     }
 }
 
+/// Who consumes a charge, as its rows name it: made once per container-hour
+/// (or owner) and shared by the rows of its vCPU, memory and GPU.
+#[derive(Clone)]
+struct Identity {
+    id: Arc<str>,
+    name: Arc<str>,
+    tags: Arc<str>,
+    tenant: Arc<str>,
+}
+
 /// A consumer of an origin charge.
 struct Consumer {
-    id: String,
-    name: String,
-    tags: String,
-    tenant: String,
+    identity: Identity,
     basis: Basis,
     list_cost: Fixed,
 }
@@ -218,12 +247,12 @@ fn split_rows(
         })
         .collect();
     let parts = split(&whole, shares);
-    let origin_id = origin.key();
+    let mut template = origin.template(ctx);
+    template.allocated_method_id = some(method.id);
+    template.x_split_origin_id = Some(Arc::from(origin.key()));
+    template.x_split_origin_cost = Some(origin_costs.billed);
     let finish = |mut row: FocusRow, details: String| {
-        row.allocated_method_id = Some(method.id.to_owned());
-        row.allocated_method_details = Some(details);
-        row.x_split_origin_id = Some(origin_id.clone());
-        row.x_split_origin_cost = Some(origin_costs.billed);
+        row.allocated_method_details = Some(Arc::from(details));
         row
     };
     for (consumer, m) in consumers.iter().zip(&parts.consumers) {
@@ -231,11 +260,12 @@ fn split_rows(
             billed: m[QUANTITY],
             ..consumer.basis
         };
-        let mut row = origin.row(ctx, m[QUANTITY], costs_of(m));
-        row.allocated_resource_id = Some(consumer.id.clone());
-        row.allocated_resource_name = Some(consumer.name.clone());
-        row.allocated_tags = Some(consumer.tags.clone());
-        row.x_tenant = Some(consumer.tenant.clone());
+        let identity = &consumer.identity;
+        let mut row = priced(&template, m[QUANTITY], costs_of(m));
+        row.allocated_resource_id = Some(identity.id.clone());
+        row.allocated_resource_name = Some(identity.name.clone());
+        row.allocated_tags = Some(identity.tags.clone());
+        row.x_tenant = Some(identity.tenant.clone());
         let details = rules::method_details(m[RATIO], origin.unit, &basis, method.basis);
         out.push(finish(row, details));
     }
@@ -248,7 +278,7 @@ fn split_rows(
         request: None,
         usage: None,
     };
-    let row = origin.row(ctx, rest[QUANTITY], costs_of(rest));
+    let row = priced(&template, rest[QUANTITY], costs_of(rest));
     let details = rules::method_details(rest[RATIO], origin.unit, &basis, method.basis);
     out.push(finish(row, details));
 }
@@ -258,6 +288,7 @@ pub fn node_hour(
     ctx: &Context<'_>,
     node: &NodeHour,
     containers: &[&ContainerHour],
+    identities: &mut Identities,
     out: &mut Vec<FocusRow>,
 ) {
     let hours = node.running_seconds / 3600.0;
@@ -269,6 +300,7 @@ pub fn node_hour(
     } else {
         0.0
     };
+    let identities: Vec<Identity> = containers.iter().map(|c| identities.get(c)).collect();
     let resources = [
         (
             Resource::Cpu,
@@ -309,7 +341,8 @@ pub fn node_hour(
         };
         let consumers = containers
             .iter()
-            .filter_map(|c| container_share(c, resource, gpu_price))
+            .zip(&identities)
+            .filter_map(|(c, identity)| container_share(c, identity, resource, gpu_price))
             .collect();
         split_rows(
             ctx,
@@ -323,9 +356,61 @@ pub fn node_hour(
     }
 }
 
+/// How a container-hour's rows name it.
+fn identity(c: &ContainerHour) -> Identity {
+    Identity {
+        id: Arc::from(format!("{}/{}", c.pod_uid, c.container)),
+        name: Arc::from(format!("{}/{}/{}", c.namespace, c.pod, c.container)),
+        tags: Arc::from(rules::allocated_tags(&owner(c))),
+        tenant: Arc::from(c.tenant.as_str()),
+    }
+}
+
+/// Containers' identities, made once and reused for every hour they ran:
+/// a container runs ~24 hours a day, and its AllocatedTags (a JSON object
+/// of every pod label) is the costliest text of its rows. An entry is reused
+/// only while everything its identity is made of is unchanged (a label
+/// edited mid-day makes a new one).
+#[derive(Default)]
+pub struct Identities {
+    /// By pod UID: the pod's containers seen so far.
+    by_pod: std::collections::HashMap<String, Vec<(ContainerHour, Identity)>>,
+}
+
+impl Identities {
+    fn get(&mut self, c: &ContainerHour) -> Identity {
+        let same = |seen: &ContainerHour| {
+            seen.container == c.container
+                && seen.namespace == c.namespace
+                && seen.pod == c.pod
+                && seen.tenant == c.tenant
+                && seen.workload_kind == c.workload_kind
+                && seen.workload_name == c.workload_name
+                && seen.labels == c.labels
+        };
+        if let Some(seen) = self.by_pod.get_mut(c.pod_uid.as_str()) {
+            if let Some((_, identity)) = seen.iter().find(|(seen, _)| same(seen)) {
+                return identity.clone();
+            }
+            let made = identity(c);
+            seen.push((c.clone(), made.clone()));
+            return made;
+        }
+        let made = identity(c);
+        self.by_pod
+            .insert(c.pod_uid.clone(), vec![(c.clone(), made.clone())]);
+        made
+    }
+}
+
 /// What a container was charged of one resource of its node: `None` when
 /// nothing.
-fn container_share(c: &ContainerHour, resource: Resource, gpu_price: f64) -> Option<Consumer> {
+fn container_share(
+    c: &ContainerHour,
+    identity: &Identity,
+    resource: Resource,
+    gpu_price: f64,
+) -> Option<Consumer> {
     let (billed, request, usage, cost) = match resource {
         Resource::Cpu => (
             c.cpu_billed_core_hours,
@@ -352,10 +437,7 @@ fn container_share(c: &ContainerHour, resource: Resource, gpu_price: f64) -> Opt
         return None;
     }
     Some(Consumer {
-        id: format!("{}/{}", c.pod_uid, c.container),
-        name: format!("{}/{}/{}", c.namespace, c.pod, c.container),
-        tags: rules::allocated_tags(&owner(c)),
-        tenant: c.tenant.clone(),
+        identity: identity.clone(),
         basis: Basis {
             billed: fixed(billed),
             request: request.map(fixed),
@@ -424,7 +506,7 @@ pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, out: &mut Vec<FocusR
         };
         let costs = origin.costs(ctx, fixed(cost));
         let mut row = origin.row(ctx, fixed(quantity), costs);
-        row.x_tenant = Some(c.tenant.clone());
+        row.x_tenant = Some(Arc::from(c.tenant.as_str()));
         out.push(row);
     }
 }
@@ -483,7 +565,7 @@ pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut Vec<FocusRow
     if r.namespace.is_empty() {
         let costs = origin.costs(ctx, list);
         let mut row = origin.row(ctx, quantity, costs);
-        row.x_tenant = Some(r.tenant.clone());
+        row.x_tenant = Some(Arc::from(r.tenant.as_str()));
         out.push(row);
         return;
     }
@@ -495,14 +577,16 @@ pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut Vec<FocusRow
         ),
     };
     let consumer = Consumer {
-        id,
-        name,
-        tags: rules::allocated_tags(&Owner {
-            namespace: &r.namespace,
-            tenant: &r.tenant,
-            ..Owner::default()
-        }),
-        tenant: r.tenant.clone(),
+        identity: Identity {
+            id: Arc::from(id),
+            name: Arc::from(name),
+            tags: Arc::from(rules::allocated_tags(&Owner {
+                namespace: &r.namespace,
+                tenant: &r.tenant,
+                ..Owner::default()
+            })),
+            tenant: Arc::from(r.tenant.as_str()),
+        },
         basis: Basis {
             billed: quantity,
             request: None,

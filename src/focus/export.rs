@@ -153,6 +153,7 @@ fn day(
         node_hours.extend(input::nodes(&file.path, window)?);
     }
     node_hours.sort_by(|a, b| (a.start, &a.node).cmp(&(b.start, &b.node)));
+    let mut identities = charges::Identities::default();
     for node in &node_hours {
         let key = (node.node.clone(), node.start.timestamp_millis());
         let ran = containers.remove(&key).unwrap_or_default();
@@ -163,7 +164,7 @@ fn day(
             }
         } else {
             let on_node: Vec<&ContainerHour> = ran.iter().collect();
-            charges::node_hour(ctx, node, &on_node, &mut sink.rows);
+            charges::node_hour(ctx, node, &on_node, &mut identities, &mut sink.rows);
         }
         sink.flush()?;
     }

@@ -345,24 +345,26 @@ pub struct Basis {
 /// quantity it was charged, per the FOCUS AllocatedMethodDetailsObject
 /// schema; request and usage as `x_` keys.
 pub fn method_details(ratio: Fixed, unit: &str, basis: &Basis, method_basis: &str) -> String {
+    use std::fmt::Write as _;
     // Written by hand, not through serde_json's f64 numbers, so every
-    // decimal appears exactly as it sums.
+    // decimal appears exactly as it sums; into one buffer, as it is made
+    // for every allocated row.
     let text = |s: &str| Value::from(s).to_string();
-    let mut element = format!(
-        "{{\"AllocatedRatio\":{ratio},\"UsageUnit\":{},\"UsageQuantity\":{}",
+    let mut details = String::with_capacity(192);
+    let _ = write!(
+        details,
+        "{{\"Elements\":[{{\"AllocatedRatio\":{ratio},\"UsageUnit\":{},\"UsageQuantity\":{}",
         text(unit),
         basis.billed
     );
     if let Some(request) = basis.request {
-        element.push_str(&format!(",\"x_RequestQuantity\":{request}"));
+        let _ = write!(details, ",\"x_RequestQuantity\":{request}");
     }
     if let Some(usage) = basis.usage {
-        element.push_str(&format!(",\"x_UsedQuantity\":{usage}"));
+        let _ = write!(details, ",\"x_UsedQuantity\":{usage}");
     }
-    format!(
-        "{{\"Elements\":[{element}}}],\"x_Basis\":{}}}",
-        text(method_basis)
-    )
+    let _ = write!(details, "}}],\"x_Basis\":{}}}", text(method_basis));
+    details
 }
 
 #[cfg(test)]

@@ -41,16 +41,30 @@ impl Fixed {
             return None;
         }
         // Through the shortest decimal that round-trips the float, so 0.1
-        // becomes 0.1 and not 0.1000000000000000055….
-        let text = format!("{value:e}");
+        // becomes 0.1 and not 0.1000000000000000055…; written into a stack
+        // buffer, as an export converts hundreds of millions of values.
+        use std::io::Write as _;
+        let mut buffer = [0_u8; 64];
+        let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+        write!(cursor, "{value:e}").ok()?;
+        let written = usize::try_from(cursor.position()).ok()?;
+        let text = std::str::from_utf8(buffer.get(..written)?).ok()?;
         let (mantissa, exponent) = text.split_once('e')?;
         let exponent: i32 = exponent.parse().ok()?;
         let negative = mantissa.starts_with('-');
-        let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-        let fraction_digits = mantissa
-            .split_once('.')
-            .map_or(0, |(_, fraction)| fraction.len());
-        let digits: i128 = digits.parse().ok()?;
+        let (mut digits, mut fraction_digits, mut in_fraction) = (0_i128, 0_usize, false);
+        for byte in mantissa.bytes() {
+            match byte {
+                b'0'..=b'9' => {
+                    digits = digits
+                        .checked_mul(10)?
+                        .checked_add(i128::from(byte - b'0'))?;
+                    fraction_digits += usize::from(in_fraction);
+                }
+                b'.' => in_fraction = true,
+                _ => {}
+            }
+        }
         // value = digits × 10^(exponent − fraction_digits); in units, × 10^SCALE.
         let shift = exponent - i32::try_from(fraction_digits).ok()? + SCALE as i32;
         let units = if shift >= 0 {
@@ -171,6 +185,8 @@ mod tests {
         assert_eq!(f(1.5e-12).units(), 2);
         assert_eq!(f(-1.5e-12).units(), -2);
         assert_eq!(f(4e-13).units(), 0);
+        assert_eq!(f(f64::MIN_POSITIVE).units(), 0);
+        assert_eq!(f(-9.5e23).to_string(), "-950000000000000000000000");
     }
 
     #[test]

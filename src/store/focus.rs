@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 
 use arrow::array::{
     ArrayRef, Decimal128Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
@@ -27,7 +27,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::object::ObjectTarget;
 use super::target::Target;
@@ -42,6 +43,32 @@ pub const PARTITION: &str = "billing_period";
 
 /// Rows encoded per Parquet row group (and per flush of a CSV buffer).
 const ROWS_PER_GROUP: usize = 64 * 1024;
+
+/// Long text nobody filters a range of: written without statistics, as
+/// are [`UNIQUE_COLUMNS`].
+const UNSORTED_TEXT_COLUMNS: [&str; 5] = [
+    "ChargeDescription",
+    "AllocatedTags",
+    "ResourceId",
+    "ResourceName",
+    "x_SplitOriginId",
+];
+
+/// Columns whose values rarely repeat within a row group (each allocated
+/// row's costs, quantities, ratio and consumer), written without a
+/// dictionary.
+const UNIQUE_COLUMNS: [&str; 10] = [
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "PricingQuantity",
+    "ConsumedQuantity",
+    "PricingCurrencyEffectiveCost",
+    "AllocatedMethodDetails",
+    "AllocatedResourceId",
+    "AllocatedResourceName",
+];
 
 /// Column names that writers, queries and tests name.
 pub mod col {
@@ -84,8 +111,8 @@ pub enum Cell<'a> {
     DateTime(DateTime<Utc>),
 }
 
-impl<'a> From<&'a Option<String>> for Cell<'a> {
-    fn from(value: &'a Option<String>) -> Cell<'a> {
+impl<'a> From<&'a Text> for Cell<'a> {
+    fn from(value: &'a Text) -> Cell<'a> {
         value.as_deref().map_or(Cell::Null, Cell::Text)
     }
 }
@@ -96,63 +123,68 @@ impl From<Option<Fixed>> for Cell<'_> {
     }
 }
 
+/// A text cell: shared, because the rows split from one charge repeat most
+/// of its columns, and a clone of an `Arc<str>` is a counter, not a copy
+/// (an export of a 150,000-pod week is ~80 M rows of 50 text columns).
+pub type Text = Option<Arc<str>>;
+
 /// One FOCUS cost-and-usage row: every column kubetally can fill. A field
 /// left `None` is written as null.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FocusRow {
-    pub provider_name: Option<String>,
-    pub publisher_name: Option<String>,
-    pub service_provider_name: Option<String>,
-    pub host_provider_name: Option<String>,
-    pub invoice_issuer_name: Option<String>,
-    pub billing_account_id: Option<String>,
-    pub billing_account_name: Option<String>,
-    pub billing_account_type: Option<String>,
-    pub sub_account_id: Option<String>,
-    pub sub_account_name: Option<String>,
-    pub sub_account_type: Option<String>,
+    pub provider_name: Text,
+    pub publisher_name: Text,
+    pub service_provider_name: Text,
+    pub host_provider_name: Text,
+    pub invoice_issuer_name: Text,
+    pub billing_account_id: Text,
+    pub billing_account_name: Text,
+    pub billing_account_type: Text,
+    pub sub_account_id: Text,
+    pub sub_account_name: Text,
+    pub sub_account_type: Text,
     pub billing_period_start: Option<DateTime<Utc>>,
     pub billing_period_end: Option<DateTime<Utc>>,
     pub charge_period_start: Option<DateTime<Utc>>,
     pub charge_period_end: Option<DateTime<Utc>>,
-    pub charge_category: Option<String>,
-    pub charge_description: Option<String>,
-    pub charge_frequency: Option<String>,
+    pub charge_category: Text,
+    pub charge_description: Text,
+    pub charge_frequency: Text,
     pub billed_cost: Option<Fixed>,
     pub effective_cost: Option<Fixed>,
     pub list_cost: Option<Fixed>,
     pub contracted_cost: Option<Fixed>,
     pub list_unit_price: Option<Fixed>,
     pub contracted_unit_price: Option<Fixed>,
-    pub pricing_category: Option<String>,
+    pub pricing_category: Text,
     pub pricing_quantity: Option<Fixed>,
-    pub pricing_unit: Option<String>,
-    pub billing_currency: Option<String>,
+    pub pricing_unit: Text,
+    pub billing_currency: Text,
     pub consumed_quantity: Option<Fixed>,
-    pub consumed_unit: Option<String>,
-    pub service_name: Option<String>,
-    pub service_category: Option<String>,
-    pub service_subcategory: Option<String>,
-    pub sku_id: Option<String>,
-    pub sku_meter: Option<String>,
-    pub resource_id: Option<String>,
-    pub resource_name: Option<String>,
-    pub resource_type: Option<String>,
-    pub region_id: Option<String>,
-    pub availability_zone: Option<String>,
-    pub allocated_method_id: Option<String>,
-    pub allocated_method_details: Option<String>,
-    pub allocated_resource_id: Option<String>,
-    pub allocated_resource_name: Option<String>,
-    pub allocated_tags: Option<String>,
-    pub tags: Option<String>,
-    pub x_split_origin_id: Option<String>,
+    pub consumed_unit: Text,
+    pub service_name: Text,
+    pub service_category: Text,
+    pub service_subcategory: Text,
+    pub sku_id: Text,
+    pub sku_meter: Text,
+    pub resource_id: Text,
+    pub resource_name: Text,
+    pub resource_type: Text,
+    pub region_id: Text,
+    pub availability_zone: Text,
+    pub allocated_method_id: Text,
+    pub allocated_method_details: Text,
+    pub allocated_resource_id: Text,
+    pub allocated_resource_name: Text,
+    pub allocated_tags: Text,
+    pub tags: Text,
+    pub x_split_origin_id: Text,
     pub x_split_origin_cost: Option<Fixed>,
-    pub x_tenant: Option<String>,
-    pub x_cluster_name: Option<String>,
-    pub x_node_pool: Option<String>,
-    pub x_cost_basis: Option<String>,
-    pub x_price_source: Option<String>,
+    pub x_tenant: Text,
+    pub x_cluster_name: Text,
+    pub x_node_pool: Text,
+    pub x_cost_basis: Text,
+    pub x_price_source: Text,
 }
 
 /// One column of the file: its name, type, and where a row keeps it.
@@ -461,6 +493,7 @@ impl Destination {
             destination: self.clone(),
             staging,
             files: BTreeMap::new(),
+            period: None,
             published: false,
         })
     }
@@ -469,9 +502,65 @@ impl Destination {
 /// One file being written under the staging folder.
 struct Staged {
     path: PathBuf,
-    encoder: Encoder,
+    encoder: Worker,
     pending: Vec<FocusRow>,
     rows: usize,
+}
+
+/// A staged file's encoder, on a thread of its own: the export makes rows
+/// on one core while this one turns the previous row group into Parquet
+/// (or CSV), the two halves of an export's time.
+struct Worker {
+    /// Row groups to encode; at most one waits, so memory stays at three
+    /// row groups (one being made, one waiting, one being encoded).
+    rows: Option<mpsc::SyncSender<Vec<FocusRow>>>,
+    thread: Option<std::thread::JoinHandle<Result<(), FocusFileError>>>,
+}
+
+impl Worker {
+    fn spawn(mut encoder: Encoder, path: PathBuf) -> Worker {
+        let (sender, receiver) = mpsc::sync_channel::<Vec<FocusRow>>(1);
+        let thread = std::thread::spawn(move || {
+            for rows in receiver {
+                encode(&mut encoder, &path, &rows)?;
+            }
+            finish(encoder, &path)
+        });
+        Worker {
+            rows: Some(sender),
+            thread: Some(thread),
+        }
+    }
+
+    /// Hands a row group over; when the thread has stopped, its error.
+    fn send(&mut self, rows: Vec<FocusRow>) -> Result<(), FocusFileError> {
+        let sent = self.rows.as_ref().map(|sender| sender.send(rows));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            _ => match self.join() {
+                Ok(()) => Err(FocusFileError::Encode("the encoder stopped early".into())),
+                Err(error) => Err(error),
+            },
+        }
+    }
+
+    /// Encodes what was sent, closes the file and returns how it went.
+    fn join(&mut self) -> Result<(), FocusFileError> {
+        self.rows = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(FocusFileError::Encode("the encoder thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Worker {
+    /// Waits for the thread, so nothing writes to a staged file after the
+    /// writer has removed it.
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
 }
 
 enum Encoder {
@@ -486,6 +575,8 @@ pub struct FocusWriter {
     staging: PathBuf,
     /// By billing period (`YYYY-MM`; `""` for a single file).
     files: BTreeMap<String, Staged>,
+    /// The last row's BillingPeriodStart and its `YYYY-MM`.
+    period: Option<(Option<DateTime<Utc>>, String)>,
     published: bool,
 }
 
@@ -496,18 +587,27 @@ impl FocusWriter {
     ///
     /// [`FocusFileError`] when the staged file cannot be created or written.
     pub fn push(&mut self, row: FocusRow) -> Result<(), FocusFileError> {
-        let period = if self.destination.single_file {
-            String::new()
+        let start = if self.destination.single_file {
+            None
         } else {
             row.billing_period_start
-                .map(|start| start.format("%Y-%m").to_string())
-                .unwrap_or_default()
         };
-        if !self.files.contains_key(&period) {
-            let staged = self.open(&period)?;
-            self.files.insert(period.clone(), staged);
+        // The period's name is formatted when it changes, not per row.
+        if self.period.as_ref().is_none_or(|(last, _)| *last != start) {
+            let period = start
+                .map(|start| start.format("%Y-%m").to_string())
+                .unwrap_or_default();
+            if !self.files.contains_key(&period) {
+                let staged = self.open(&period)?;
+                self.files.insert(period.clone(), staged);
+            }
+            self.period = Some((start, period));
         }
-        let Some(staged) = self.files.get_mut(&period) else {
+        let Some(staged) = self
+            .period
+            .as_ref()
+            .and_then(|(_, period)| self.files.get_mut(period))
+        else {
             return Ok(());
         };
         staged.pending.push(row);
@@ -539,7 +639,23 @@ impl FocusWriter {
                     .set_compression(Compression::ZSTD(
                         ZstdLevel::try_new(3).map_err(|e| FocusFileError::Encode(e.to_string()))?,
                     ))
-                    .set_dictionary_enabled(true)
+                    .set_dictionary_enabled(true);
+                // Near-unique per row: a dictionary would only be tried and
+                // abandoned, in every row group.
+                let properties = UNIQUE_COLUMNS.iter().fold(properties, |properties, name| {
+                    properties.set_column_dictionary_enabled(ColumnPath::from(*name), false)
+                });
+                // Min/max of free text or per-row amounts prune no query,
+                // and cost a comparison per value.
+                let properties = UNIQUE_COLUMNS
+                    .iter()
+                    .chain(&UNSORTED_TEXT_COLUMNS)
+                    .fold(properties, |properties, name| {
+                        properties.set_column_statistics_enabled(
+                            ColumnPath::from(*name),
+                            EnabledStatistics::None,
+                        )
+                    })
                     .build();
                 let writer = ArrowWriter::try_new(file, schema(), Some(properties))
                     .map_err(|e| FocusFileError::Encode(e.to_string()))?;
@@ -553,8 +669,8 @@ impl FocusWriter {
             }
         };
         Ok(Staged {
+            encoder: Worker::spawn(encoder, path.clone()),
             path,
-            encoder,
             pending: Vec::new(),
             rows: 0,
         })
@@ -572,19 +688,8 @@ impl FocusWriter {
         let mut finished = Vec::with_capacity(files.len());
         for (period, mut staged) in files {
             flush(&mut staged)?;
-            let path = staged.path.clone();
-            match staged.encoder {
-                Encoder::Parquet(writer) => {
-                    writer
-                        .close()
-                        .map_err(|e| FocusFileError::Encode(e.to_string()))?;
-                }
-                Encoder::Csv(mut out) => {
-                    out.flush().map_err(io(&path))?;
-                    out.get_ref().sync_all().map_err(io(&path))?;
-                }
-            }
-            finished.push((period, path));
+            staged.encoder.join()?;
+            finished.push((period, staged.path.clone()));
         }
         let extension = self.destination.format.extension();
         let relative = |period: &str| format!("{PARTITION}={period}/part-0000.{extension}");
@@ -653,29 +758,50 @@ impl Drop for FocusWriter {
     }
 }
 
+/// Hands the rows waiting to the file's encoder.
 fn flush(staged: &mut Staged) -> Result<(), FocusFileError> {
     if staged.pending.is_empty() {
         return Ok(());
     }
-    let rows = std::mem::take(&mut staged.pending);
-    match &mut staged.encoder {
+    let rows = std::mem::replace(&mut staged.pending, Vec::with_capacity(ROWS_PER_GROUP));
+    staged.encoder.send(rows)
+}
+
+/// Encodes one row group into the file (on the encoder's thread).
+fn encode(encoder: &mut Encoder, path: &Path, rows: &[FocusRow]) -> Result<(), FocusFileError> {
+    match encoder {
         Encoder::Parquet(writer) => {
-            let batch = batch(&rows)?;
+            let batch = batch(rows)?;
             writer
                 .write(&batch)
                 .map_err(|e| FocusFileError::Encode(e.to_string()))?;
         }
         Encoder::Csv(out) => {
-            let path = staged.path.clone();
             let mut line = String::new();
-            for row in &rows {
+            for row in rows {
                 line.clear();
                 csv_line(row, &mut line);
-                out.write_all(line.as_bytes()).map_err(io(&path))?;
+                out.write_all(line.as_bytes()).map_err(io(path))?;
             }
         }
     }
     Ok(())
+}
+
+/// Closes the file: the Parquet footer, or the CSV flushed; synced.
+fn finish(encoder: Encoder, path: &Path) -> Result<(), FocusFileError> {
+    match encoder {
+        Encoder::Parquet(writer) => {
+            let file = writer
+                .into_inner()
+                .map_err(|e| FocusFileError::Encode(e.to_string()))?;
+            file.sync_all().map_err(io(path))
+        }
+        Encoder::Csv(mut out) => {
+            out.flush().map_err(io(path))?;
+            out.get_ref().sync_all().map_err(io(path))
+        }
+    }
 }
 
 /// One row as a CSV line (RFC 4180 quoting; null is an empty field).
@@ -759,6 +885,13 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), COLUMNS.len(), "no column twice");
+    }
+
+    #[test]
+    fn the_columns_written_without_a_dictionary_are_columns_of_the_file() {
+        for name in UNIQUE_COLUMNS.iter().chain(&UNSORTED_TEXT_COLUMNS) {
+            assert!(COLUMNS.iter().any(|c| c.name == *name), "{name}");
+        }
     }
 
     #[test]
