@@ -371,6 +371,42 @@ mod tests {
         assert!(waited.is_ok(), "waited 20 s for {what}");
     }
 
+    /// A dataset root every publish fails at: a file where its folder
+    /// should be.
+    fn blocked(dir: &tempfile::TempDir) -> std::path::PathBuf {
+        let root = dir.path().join("dataset");
+        std::fs::write(&root, b"not a folder").expect("file");
+        root
+    }
+
+    /// Space returns: the root can be a folder.
+    fn unblock(root: &std::path::Path) {
+        std::fs::remove_file(root).expect("remove");
+        std::fs::create_dir(root).expect("folder");
+    }
+
+    /// A publisher whose dataset has refused hours 1 and 2.
+    struct Refused {
+        root: std::path::PathBuf,
+        stats: Arc<Stats>,
+        publisher: Publisher,
+        _lease: signal::Sender<Leadership>,
+    }
+
+    async fn two_hours_refused(dir: &tempfile::TempDir) -> Refused {
+        let root = blocked(dir);
+        let stats = Arc::new(Stats::default());
+        let (publisher, _lease) = publisher(root.clone(), &stats, true);
+        publisher.send([rows(hour(1), false), rows(hour(2), false)]);
+        until("the refusal", || stats.writes.failing().is_some()).await;
+        Refused {
+            root,
+            stats,
+            publisher,
+            _lease,
+        }
+    }
+
     fn files(root: &std::path::Path) -> usize {
         std::fs::read_dir(root.join("allocation/cluster=c/date=2026-03-01"))
             .map_or(0, Iterator::count)
@@ -398,44 +434,33 @@ mod tests {
     #[tokio::test]
     async fn a_refused_hour_is_retried_until_it_goes_out() {
         let dir = tempfile::tempdir().expect("temp dir");
-        // A file where the dataset's folder should be: every publish fails.
-        let root = dir.path().join("dataset");
-        std::fs::write(&root, b"not a folder").expect("file");
-        let stats = Arc::new(Stats::default());
-        let (publisher, _lease) = publisher(root.clone(), &stats, true);
-        publisher.send([rows(hour(1), false), rows(hour(2), false)]);
-        until("the refusal", || stats.writes.failing().is_some()).await;
+        let refused = two_hours_refused(&dir).await;
+        let (root, stats, publisher) = (&refused.root, &refused.stats, refused.publisher);
         assert!(
             !publisher.stopped(),
             "a refused publish does not end the task"
         );
         assert_eq!(Stats::get(&stats.hours_published), 0);
-        // Space returns: the retries alone publish both, oldest first.
-        std::fs::remove_file(&root).expect("remove");
-        std::fs::create_dir(&root).expect("folder");
+        // The retries alone publish both, oldest first.
+        unblock(root);
         until("both hours", || Stats::get(&stats.hours_published) == 2).await;
         assert!(stats.writes.failing().is_none(), "the episode ended");
         let summary = publisher.finish().await.expect("published");
         assert_eq!(summary.hours_published, 2);
-        assert_eq!(files(&root), 2);
+        assert_eq!(files(root), 2);
     }
 
     #[tokio::test]
     async fn a_drop_hands_back_what_waits_and_nothing_is_published() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().join("dataset");
-        std::fs::write(&root, b"not a folder").expect("file");
-        let stats = Arc::new(Stats::default());
-        let (publisher, _lease) = publisher(root.clone(), &stats, true);
-        publisher.send([rows(hour(1), false), rows(hour(2), false)]);
-        until("the refusal", || stats.writes.failing().is_some()).await;
+        let refused = two_hours_refused(&dir).await;
+        let (root, publisher) = (&refused.root, refused.publisher);
         let dropped = publisher.drop_waiting().await;
         assert_eq!(dropped, BTreeSet::from([hour(1), hour(2)]));
-        std::fs::remove_file(&root).expect("remove");
-        std::fs::create_dir(&root).expect("folder");
+        unblock(root);
         let summary = publisher.finish().await.expect("nothing left to fail");
         assert_eq!(summary.hours_published, 0);
-        assert_eq!(files(&root), 0);
+        assert_eq!(files(root), 0);
     }
 
     #[tokio::test]
@@ -462,10 +487,8 @@ mod tests {
     #[tokio::test]
     async fn an_hour_still_refused_at_the_end_is_the_error() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().join("dataset");
-        std::fs::write(&root, b"not a folder").expect("file");
         let stats = Arc::new(Stats::default());
-        let (publisher, _lease) = publisher(root, &stats, true);
+        let (publisher, _lease) = publisher(blocked(&dir), &stats, true);
         publisher.send([rows(hour(4), false)]);
         let summary = publisher.finish().await;
         assert!(
