@@ -604,3 +604,38 @@ pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut Vec<FocusRow
         out,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(labels: &[(&str, &str)]) -> ContainerHour {
+        ContainerHour {
+            namespace: "shop".into(),
+            tenant: "acme".into(),
+            pod: "web-1".into(),
+            pod_uid: "uid-1".into(),
+            container: "app".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..ContainerHour::default()
+        }
+    }
+
+    #[test]
+    fn a_containers_identity_is_reused_until_what_it_is_made_of_changes() {
+        let mut identities = Identities::default();
+        let first = identities.get(&container(&[("app", "web")]));
+        let again = identities.get(&container(&[("app", "web")]));
+        assert!(Arc::ptr_eq(&first.tags, &again.tags), "made once");
+        assert_eq!(&*first.id, "uid-1/app");
+        assert_eq!(&*first.name, "shop/web-1/app");
+        let relabelled = identities.get(&container(&[("app", "web"), ("tier", "gold")]));
+        assert_ne!(first.tags, relabelled.tags, "a new label is a new identity");
+        assert!(relabelled.tags.contains("gold"), "{}", relabelled.tags);
+        let back = identities.get(&container(&[("app", "web")]));
+        assert!(Arc::ptr_eq(&first.tags, &back.tags));
+    }
+}

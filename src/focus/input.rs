@@ -55,7 +55,7 @@ pub struct NodeHour {
 }
 
 /// One `allocation` row.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerHour {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
