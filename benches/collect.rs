@@ -394,6 +394,8 @@ fn bench_ticks(c: &mut Criterion, cluster: &Cluster, pods: usize) -> TickFigures
 /// An hour of samples as the collector closes it, and what it cost.
 struct Hour {
     samples: Vec<Sample>,
+    /// Heap bytes of the ledger's compact runs of those samples.
+    runs_bytes: usize,
     ticks: Duration,
     close: Duration,
     /// Fewest and most samples a tick added.
@@ -437,7 +439,8 @@ fn build_hour(cluster: &Cluster) -> Hour {
         .map(|h| h.samples)
         .unwrap_or_default();
     Hour {
-        samples,
+        samples: samples.to_vec(),
+        runs_bytes: samples.heap_bytes(),
         ticks,
         close,
         rows_per_tick,
@@ -629,24 +632,25 @@ fn report_hour(pods: usize, hour: &Hour, files: &[Vec<u8>], batch: &RecordBatch)
     for (layout, bytes) in what_if(batch) {
         println!("collect/{pods}:   what if: {layout}: {bytes:.2} bytes/row");
     }
-    // The open hour's samples share one context per container, whose
-    // strings are the inventory's: the Vec and the contexts are what they cost.
+    // The open hour keeps one compact run per context (`allocate::runs`),
+    // whose strings are the inventory's: the runs and the contexts are what
+    // it costs.
     let contexts: std::collections::HashSet<*const SampleContext> = hour
         .samples
         .iter()
         .map(|s| Arc::as_ptr(&s.context))
         .collect();
-    let open_hour = (hour.samples.len() * std::mem::size_of::<Sample>()
-        + contexts.len() * std::mem::size_of::<SampleContext>()) as u64;
+    let open_hour =
+        (hour.runs_bytes + contexts.len() * std::mem::size_of::<SampleContext>()) as u64;
     println!(
-        "collect/{pods}: the hour: 60 ticks of {}..{} samples in {:.2} s (pod metrics + ingest), closing it (sort + allocation) {:.2} s; before closing, the ledger holds {:.1} MiB of samples ({:.0} bytes/pod, {} bytes a Sample); {} stale sample times, {} metrics without a pod",
+        "collect/{pods}: the hour: 60 ticks of {}..{} samples in {:.2} s (pod metrics + ingest), closing it (sort + allocation) {:.2} s; before closing, the ledger holds {:.1} MiB of samples ({:.0} bytes/pod, {:.1} bytes a sample); {} stale sample times, {} metrics without a pod",
         hour.rows_per_tick.0,
         hour.rows_per_tick.1,
         hour.ticks.as_secs_f64(),
         hour.close.as_secs_f64(),
         mib(open_hour),
         open_hour as f64 / pods as f64,
-        std::mem::size_of::<Sample>(),
+        open_hour as f64 / hour.samples.len().max(1) as f64,
         hour.late_timestamps,
         hour.metrics_without_pod,
     );

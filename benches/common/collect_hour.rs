@@ -54,7 +54,7 @@ pub fn collect_hour(pods: usize) -> (HourRows, Duration) {
         .into_iter()
         .find(|h| h.start == epoch())
         .unwrap_or_else(|| fail("the collected hour did not close"));
-    hour.samples = Vec::new();
+    hour.samples = Default::default();
     (hour, started.elapsed())
 }
 

@@ -19,6 +19,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::autopilot::{RateCache, bill_pod, free_nodes};
 use super::fit::{Charge, fit};
+use super::runs::{SampleRuns, SortedSamples};
 use super::tenant::TenantRules;
 use crate::cluster::{Inventory, SlimContainer, SlimNode, SlimPod};
 use crate::model::gpu::GpuSharing;
@@ -110,7 +111,7 @@ pub struct Events {
 /// What is known of one open hour.
 #[derive(Debug, Default)]
 pub struct HourBook {
-    pub samples: Vec<Sample>,
+    pub samples: SampleRuns,
     pub node_points: HashMap<Arc<str>, Vec<NodePoint>>,
     pub events: HashMap<(Arc<str>, Arc<str>), Events>,
 }
@@ -208,7 +209,7 @@ pub struct HourRows {
     pub nodes: Vec<NodeRow>,
     pub workloads: Vec<super::workloads::WorkloadRow>,
     /// Sorted by (namespace, pod, container, ts).
-    pub samples: Vec<Sample>,
+    pub samples: SortedSamples,
     /// Disks, load balancers and the cluster fee.
     pub resources: Vec<super::resources::ResourceCost>,
     /// Set when the hour was cut short (shutdown, `--duration`).
@@ -296,55 +297,6 @@ pub fn tenant_in<'a>(
     )
 }
 
-/// Sorts an hour's samples by (namespace, pod, pod UID, container, time).
-///
-/// An hour holds ~60 samples per container behind one shared context each,
-/// so the contexts are ranked once with string comparisons and the samples
-/// sorted by (rank, time): at 150,000 pods, comparing strings for every pair
-/// of 11 M samples took most of the ten seconds an hour took to close.
-fn sort_samples(samples: &mut [Sample]) {
-    let mut first_seen: FxHashMap<*const SampleContext, usize> = FxHashMap::default();
-    let mut contexts: Vec<&Arc<SampleContext>> = Vec::new();
-    for sample in samples.iter() {
-        first_seen
-            .entry(Arc::as_ptr(&sample.context))
-            .or_insert_with(|| {
-                contexts.push(&sample.context);
-                contexts.len() - 1
-            });
-    }
-    // Two contexts of one container (its pod was resized) keep the order
-    // they appeared in, which is time order.
-    let mut order: Vec<usize> = (0..contexts.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (x, y) = (&contexts[a], &contexts[b]);
-        (&x.namespace, &x.pod, &x.pod_uid, &x.container, a).cmp(&(
-            &y.namespace,
-            &y.pod,
-            &y.pod_uid,
-            &y.container,
-            b,
-        ))
-    });
-    let mut rank = vec![0_u32; contexts.len()];
-    for (position, &index) in order.iter().enumerate() {
-        rank[index] = u32::try_from(position).unwrap_or(u32::MAX);
-    }
-    let ranks: FxHashMap<*const SampleContext, u32> = first_seen
-        .into_iter()
-        .map(|(pointer, index)| (pointer, rank[index]))
-        .collect();
-    samples.sort_by_cached_key(|s| {
-        (
-            ranks
-                .get(&Arc::as_ptr(&s.context))
-                .copied()
-                .unwrap_or(u32::MAX),
-            s.ts,
-        )
-    });
-}
-
 /// Puts `allocation` rows in the order the files keep them: by namespace,
 /// workload, container and pod. Hour after hour the same workloads come in
 /// the same order, so a reader folding per workload container (`kubetally
@@ -379,7 +331,7 @@ impl HourBook {
     ) -> HourRows {
         let end = start + Duration::hours(1);
         let until = until.clamp(start, end);
-        sort_samples(&mut self.samples);
+        let samples = std::mem::take(&mut self.samples).sorted();
         let autopilot = book
             .options()
             .billing
@@ -394,7 +346,8 @@ impl HourBook {
             until,
             inventory,
             rules,
-            samples: samples_by_container(&self.samples),
+            samples: &samples,
+            runs: samples.by_container(),
             events: &self.events,
         };
         let mut allocation = closing.allocation(pods, &mut prices);
@@ -416,7 +369,7 @@ impl HourBook {
             allocation,
             nodes,
             workloads,
-            samples: self.samples,
+            samples,
             resources: Vec::new(),
             partial_until: (until < end).then_some(until),
             missing_prices,
@@ -503,26 +456,6 @@ impl HourBook {
     }
 }
 
-/// Each container's run of `samples` (sorted by [`sort_samples`]), by
-/// (pod uid, container).
-fn samples_by_container(samples: &[Sample]) -> HashMap<(&str, &str), &[Sample]> {
-    let mut by_container: HashMap<(&str, &str), &[Sample]> = HashMap::new();
-    let mut from = 0;
-    for index in 1..=samples.len() {
-        let boundary = index == samples.len() || {
-            let (next, first) = (&samples[index].context, &samples[from].context);
-            !Arc::ptr_eq(next, first)
-                && (next.pod_uid != first.pod_uid || next.container != first.container)
-        };
-        if boundary {
-            let first = &samples[from].context;
-            by_container.insert((&first.pod_uid, &first.container), &samples[from..index]);
-            from = index;
-        }
-    }
-    by_container
-}
-
 /// The `workloads` rows of the hour, sorted, from each pod's newest version.
 fn workload_rows(
     start: DateTime<Utc>,
@@ -547,8 +480,9 @@ struct Closing<'a> {
     until: DateTime<Utc>,
     inventory: &'a Inventory,
     rules: &'a TenantRules,
-    /// By (pod uid, container): [`samples_by_container`].
-    samples: HashMap<(&'a str, &'a str), &'a [Sample]>,
+    samples: &'a SortedSamples,
+    /// Each container's runs in `samples`, by (pod uid, container).
+    runs: FxHashMap<(&'a str, &'a str), std::ops::Range<usize>>,
     events: &'a HashMap<(Arc<str>, Arc<str>), Events>,
 }
 
@@ -615,7 +549,7 @@ impl Closing<'_> {
                 self.samples_of(latest, container),
                 self.events_of(latest, container),
             );
-            allocation.push(pod.container(versions, &seconds, container, samples, events));
+            allocation.push(pod.container(versions, &seconds, container, &samples, events));
         }
         allocation.extend(
             HELD.iter()
@@ -651,11 +585,11 @@ impl Closing<'_> {
         }
     }
 
-    /// The hour's samples of `container` of `pod`.
-    fn samples_of(&self, pod: &SlimPod, container: &SlimContainer) -> &[Sample] {
-        self.samples
+    /// The hour's samples of `container` of `pod`, in time order.
+    fn samples_of(&self, pod: &SlimPod, container: &SlimContainer) -> Vec<Sample> {
+        self.runs
             .get(&(&*pod.uid, &*container.name))
-            .copied()
+            .map(|runs| self.samples.of_runs(runs.clone()))
             .unwrap_or_default()
     }
 
@@ -979,15 +913,18 @@ mod tests {
             cpu_usage_millicores: minute,
             memory_usage_bytes: 1,
         };
-        let mut samples = vec![
+        let runs: SampleRuns = [
             at(2, &q),
             at(2, &p_small),
             at(1, &q),
             at(1, &p_small),
             at(4, &p_resized),
             at(3, &p_resized),
-        ];
-        sort_samples(&mut samples);
+        ]
+        .into_iter()
+        .collect();
+        let sorted = runs.sorted();
+        let samples = sorted.to_vec();
         let order: Vec<(&str, i64)> = samples
             .iter()
             .map(|s| (&*s.context.pod, s.cpu_usage_millicores))
@@ -997,8 +934,11 @@ mod tests {
             [("p", 1), ("p", 2), ("p", 3), ("p", 4), ("q", 1), ("q", 2)]
         );
         // Sorted, each container's samples are one run, across a resize.
-        let runs = samples_by_container(&samples);
-        let run = |pod: &str| runs.get(&(pod, "c")).map_or(0, |run| run.len());
+        let runs = sorted.by_container();
+        let run = |pod: &str| {
+            runs.get(&(pod, "c"))
+                .map_or(0, |runs| sorted.of_runs(runs.clone()).len())
+        };
         assert_eq!((runs.len(), run("uid-p"), run("uid-q")), (2, 4, 2));
     }
 
@@ -1117,7 +1057,7 @@ mod tests {
             memory_usage_bytes: 0,
         };
         let book = HourBook {
-            samples: vec![sample(10), sample(40)],
+            samples: [sample(10), sample(40)].into_iter().collect(),
             ..HourBook::default()
         };
         let rows = close(book, &[vec![version(-30, before), version(30, after)]]);
@@ -1180,6 +1120,7 @@ mod tests {
                 }
                 versions.push(vec![version(-30, pod)]);
             }
+            let samples = samples.into_iter().collect();
             let rows = close(HourBook { samples, ..HourBook::default() }, &versions);
             for node in &rows.nodes {
                 let on_node = rows.allocation.iter().filter(|r| r.node == node.node);

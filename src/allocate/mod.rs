@@ -6,6 +6,7 @@ pub mod autopilot;
 pub mod fit;
 pub mod hour;
 pub mod resources;
+pub mod runs;
 pub mod tenant;
 pub mod workloads;
 
@@ -17,5 +18,6 @@ pub use resources::{
     CLUSTER_FEE, ResourceCost, ResourceHour, ResourceVersion, Whereabouts, hourly_now,
     resource_costs,
 };
+pub use runs::{SampleRuns, SortedSamples};
 pub use tenant::{Pattern, SHARED, TenantMapError, TenantRules, parse_tenant_map};
 pub use workloads::{WorkloadRow, sort_workloads, workload_rows};

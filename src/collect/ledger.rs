@@ -12,7 +12,7 @@ use super::resources::ResourceTrack;
 use super::stats::Stats;
 use crate::allocate::{
     Events, HourBook, HourRows, NodePoint, PodVersion, ResourceHour, Sample, SampleContext,
-    TenantRules, hour_of, resource_costs, tenant_of, window_hour,
+    SampleRuns, TenantRules, hour_of, resource_costs, tenant_of, window_hour,
 };
 use crate::cluster::{Inventory, SlimPod};
 use crate::model::units::millicores;
@@ -93,8 +93,9 @@ pub struct Ledger {
     /// keys come from the API server, not from an attacker.
     pods: FxHashMap<Arc<str>, KnownPod>,
     ticks: u64,
-    /// Samples in the last hour closed: the next hour's book starts that big.
-    last_hour_samples: usize,
+    /// Sample contexts in the last hour closed: the next hour's book starts
+    /// with room for that many.
+    last_hour_contexts: usize,
     /// Hours already published: samples for them are late.
     closed_before: Option<DateTime<Utc>>,
     pub first_sample: Option<DateTime<Utc>>,
@@ -165,9 +166,9 @@ impl Waiting {
 
 impl Ledger {
     fn book(&mut self, hour: DateTime<Utc>) -> &mut HourBook {
-        let expected = self.last_hour_samples;
+        let expected = self.last_hour_contexts;
         self.open.entry(hour).or_insert_with(|| HourBook {
-            samples: Vec::with_capacity(expected),
+            samples: SampleRuns::with_contexts(expected),
             ..HourBook::default()
         })
     }
@@ -236,7 +237,7 @@ impl Ledger {
                 break;
             }
             if let Some(book_of_hour) = self.open.remove(&hour) {
-                self.last_hour_samples = book_of_hour.samples.len();
+                self.last_hour_contexts = book_of_hour.samples.contexts();
                 let resources = self.resources.take(hour);
                 closed.push(close_hour(
                     (hour, hour + Duration::hours(1)),
@@ -484,7 +485,7 @@ impl Ledger {
         container.newest = Some(sample.ts);
         self.first_sample = Some(self.first_sample.map_or(sample.ts, |f| f.min(sample.ts)));
         self.last_sample = Some(self.last_sample.map_or(sample.ts, |l| l.max(sample.ts)));
-        self.book(hour).samples.push(sample);
+        self.book(hour).samples.push(&sample);
         true
     }
 

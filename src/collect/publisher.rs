@@ -224,25 +224,17 @@ struct Batches {
     nodes: arrow::record_batch::RecordBatch,
     workloads: arrow::record_batch::RecordBatch,
     resources: arrow::record_batch::RecordBatch,
-    samples: Option<arrow::record_batch::RecordBatch>,
 }
 
 impl Batches {
-    fn build(hour: &HourRows, write_samples: bool) -> Result<Batches, CollectError> {
-        use crate::store::{
-            allocation_batch, nodes_batch, resources_batch, samples_batch, workloads_batch,
-        };
+    fn build(hour: &HourRows) -> Result<Batches, CollectError> {
+        use crate::store::{allocation_batch, nodes_batch, resources_batch, workloads_batch};
         let rows_error = |table| super::rows_error(table, hour.start);
         Ok(Batches {
             allocation: allocation_batch(&hour.allocation).map_err(rows_error("allocation"))?,
             nodes: nodes_batch(&hour.nodes).map_err(rows_error("nodes"))?,
             workloads: workloads_batch(&hour.workloads).map_err(rows_error("workloads"))?,
             resources: resources_batch(&hour.resources).map_err(rows_error("resources"))?,
-            samples: if write_samples {
-                Some(samples_batch(&hour.samples).map_err(rows_error("samples"))?)
-            } else {
-                None
-            },
         })
     }
 }
@@ -257,16 +249,17 @@ async fn publish(
 ) -> Result<(), CollectError> {
     use crate::store::schema::{ALLOCATION, NODES, RESOURCES, SAMPLES, WORKLOADS};
     let start = hour.start;
-    let write_samples = target.write_samples;
     let rows = hour.clone();
-    let batches = tokio::task::spawn_blocking(move || Batches::build(&rows, write_samples))
+    let batches = tokio::task::spawn_blocking(move || Batches::build(&rows))
         .await
         .map_err(CollectError::PublisherFailed)??;
     let publish_error = |cause| CollectError::Publish { hour: start, cause };
     let dataset = &target.dataset;
-    if let Some(samples) = &batches.samples {
+    if target.write_samples {
+        // A file's rows at a time: the hour's samples are never whole as rows.
+        let samples = Arc::new(crate::store::HourSamples(hour.clone()));
         dataset
-            .publish(&SAMPLES, start, samples)
+            .publish_rows(&SAMPLES, start, samples)
             .await
             .map_err(publish_error)?;
     }

@@ -20,10 +20,10 @@ pub mod wal;
 /// What building a table's rows fails with (a defect), for callers that
 /// report it without importing arrow.
 pub use arrow::error::ArrowError;
-pub use dataset::{Dataset, DatasetError, parquet_bytes, reader_schema, write_atomically};
+pub use dataset::{Dataset, DatasetError, Rows, parquet_bytes, reader_schema, write_atomically};
 pub use object::ObjectTarget;
 pub use rows::{
-    RecommendationRow, RecommendationRun, ReconciliationRow, ReconciliationRun, Sizes,
+    HourSamples, RecommendationRow, RecommendationRun, ReconciliationRow, ReconciliationRun, Sizes,
     allocation_batch, nodes_batch, recommendations_batch, reconciliation_batch, resources_batch,
     samples_batch, workloads_batch,
 };

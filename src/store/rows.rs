@@ -10,7 +10,7 @@ use super::schema::{
 };
 use std::sync::Arc;
 
-use crate::allocate::{AllocationRow, NodeRow, ResourceCost, Sample, WorkloadRow};
+use crate::allocate::{AllocationRow, HourRows, NodeRow, ResourceCost, Sample, WorkloadRow};
 use crate::pricing::NodeClass;
 
 /// The columns that describe the node a row is about.
@@ -30,6 +30,22 @@ fn node_class_columns(b: &mut Batch, classes: &[&NodeClass]) {
             col::CAPACITY_TYPE,
             classes.iter().map(|c| c.capacity_type.as_str()),
         );
+}
+
+/// A closed hour's `samples` rows for [`Dataset::publish_rows`]: decoded
+/// from its compact runs a file at a time.
+///
+/// [`Dataset::publish_rows`]: super::Dataset::publish_rows
+pub struct HourSamples(pub Arc<HourRows>);
+
+impl super::Rows for HourSamples {
+    fn num_rows(&self) -> usize {
+        self.0.samples.len()
+    }
+
+    fn batch(&self, range: std::ops::Range<usize>) -> Result<RecordBatch, ArrowError> {
+        samples_batch(&self.0.samples.slice(range))
+    }
 }
 
 /// `samples` rows.
