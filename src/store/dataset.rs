@@ -222,7 +222,8 @@ impl Dataset {
         hour: DateTime<Utc>,
         batch: &RecordBatch,
     ) -> Result<Vec<String>, DatasetError> {
-        self.publish_rows(table, hour, Arc::new(batch.clone())).await
+        self.publish_rows(table, hour, Arc::new(batch.clone()))
+            .await
     }
 
     /// [`Dataset::publish`] of rows made a file at a time by `rows`: an hour
