@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use chrono::{DateTime, Timelike, Utc};
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
@@ -118,27 +118,80 @@ pub fn parquet_bytes(table: &Table, batch: &RecordBatch) -> Result<Vec<u8>, Data
         table: table.name,
         cause,
     };
-    let mut properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(wrap)?))
-        .set_dictionary_enabled(true)
-        .set_max_row_group_row_count(Some(256 * 1024));
-    for column in delta_columns(table) {
-        let path = ColumnPath::from(*column);
-        properties = properties
-            .set_column_dictionary_enabled(path.clone(), false)
-            .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+    let mut writer = FileWriter::new(table, &batch.schema())?;
+    writer.0.write(batch).map_err(wrap)?;
+    writer.finish(table)
+}
+
+/// Rows per row group of every file.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// [`parquet_bytes`] of `rows` at `range`, made a row group at a time: the
+/// same file, without the whole range as one batch.
+fn rows_bytes(
+    table: &Table,
+    rows: &dyn Rows,
+    range: Range<usize>,
+) -> Result<Vec<u8>, DatasetError> {
+    let wrap = |cause| DatasetError::Parquet {
+        table: table.name,
+        cause,
+    };
+    let made = |range: Range<usize>| {
+        rows.batch(range).map_err(|cause| DatasetError::Rows {
+            table: table.name,
+            cause,
+        })
+    };
+    let first = made(range.start..range.end.min(range.start + ROW_GROUP_ROWS))?;
+    let mut writer = FileWriter::new(table, &first.schema())?;
+    writer.0.write(&first).map_err(wrap)?;
+    drop(first);
+    let mut at = range.start + ROW_GROUP_ROWS;
+    while at < range.end {
+        let batch = made(at..range.end.min(at + ROW_GROUP_ROWS))?;
+        writer.0.write(&batch).map_err(wrap)?;
+        at += ROW_GROUP_ROWS;
     }
-    let mut properties = properties.build();
-    add_encoded_arrow_schema_to_metadata(&reader_schema(&batch.schema()), &mut properties);
-    let options = ArrowWriterOptions::new()
-        .with_properties(properties)
-        .with_skip_arrow_metadata(true);
-    let mut bytes = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new_with_options(&mut bytes, batch.schema(), options).map_err(wrap)?;
-    writer.write(batch).map_err(wrap)?;
-    writer.close().map_err(wrap)?;
-    Ok(bytes)
+    writer.finish(table)
+}
+
+/// A Parquet file being written in memory with the dataset's settings: zstd,
+/// dictionaries (but on the columns [`delta_columns`] names), statistics.
+struct FileWriter(ArrowWriter<Vec<u8>>);
+
+impl FileWriter {
+    fn new(table: &Table, schema: &SchemaRef) -> Result<FileWriter, DatasetError> {
+        let wrap = |cause| DatasetError::Parquet {
+            table: table.name,
+            cause,
+        };
+        let mut properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(wrap)?))
+            .set_dictionary_enabled(true)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        for column in delta_columns(table) {
+            let path = ColumnPath::from(*column);
+            properties = properties
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+        }
+        let mut properties = properties.build();
+        add_encoded_arrow_schema_to_metadata(&reader_schema(schema), &mut properties);
+        let options = ArrowWriterOptions::new()
+            .with_properties(properties)
+            .with_skip_arrow_metadata(true);
+        ArrowWriter::try_new_with_options(Vec::new(), schema.clone(), options)
+            .map(FileWriter)
+            .map_err(wrap)
+    }
+
+    fn finish(self, table: &Table) -> Result<Vec<u8>, DatasetError> {
+        self.0.into_inner().map_err(|cause| DatasetError::Parquet {
+            table: table.name,
+            cause,
+        })
+    }
 }
 
 /// The schema readers are told to use: the batch's, units and time zones
@@ -271,7 +324,7 @@ impl Dataset {
         let files = file_count(rows);
         let mut written = Vec::with_capacity(files);
         for seq in 0..files {
-            let bytes = parquet_bytes(table, &file_rows(table, rows, seq)?)?;
+            let bytes = rows_bytes(table, rows, file_range(rows, seq))?;
             let path = dir.join(self.file_name(hour, seq));
             write_atomically(&path, &bytes)?;
             written.push(path.display().to_string());
@@ -310,7 +363,7 @@ impl Dataset {
             let rows = rows.clone();
             // Making and encoding rows is CPU work: keep it off the async workers.
             let bytes = blocking(location.clone(), move || {
-                parquet_bytes(table, &file_rows(table, &*rows, seq)?)
+                rows_bytes(table, &*rows, file_range(&*rows, seq))
             })
             .await?;
             object
@@ -371,13 +424,9 @@ fn file_count(rows: &dyn Rows) -> usize {
 }
 
 /// The rows of file `seq` of `rows`.
-fn file_rows(table: &Table, rows: &dyn Rows, seq: usize) -> Result<RecordBatch, DatasetError> {
+fn file_range(rows: &dyn Rows, seq: usize) -> Range<usize> {
     let offset = seq * ROWS_PER_FILE;
-    let end = rows.num_rows().min(offset + ROWS_PER_FILE);
-    rows.batch(offset..end).map_err(|cause| DatasetError::Rows {
-        table: table.name,
-        cause,
-    })
+    offset..rows.num_rows().min(offset + ROWS_PER_FILE)
 }
 
 /// Runs `work` on tokio's blocking pool; a panic there resumes here.
@@ -435,7 +484,7 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{Int64Array, RecordBatch};
-    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
     use chrono::TimeZone;
     use object_store::memory::InMemory;
     use object_store::{ObjectStore, ObjectStoreExt};
@@ -464,6 +513,34 @@ mod tests {
             cluster: "c1".into(),
             writer: "w".into(),
         }
+    }
+
+    #[test]
+    fn a_file_made_a_row_group_at_a_time_is_the_file_made_from_one_batch() {
+        let rows = i64::try_from(ROW_GROUP_ROWS * 2 + 17).unwrap();
+        let whole = batch(rows);
+        let at_once = parquet_bytes(&TABLE, &whole).unwrap();
+        let in_groups = rows_bytes(&TABLE, &whole, 0..whole.num_rows()).unwrap();
+        assert!(at_once == in_groups, "the same bytes");
+        // A file that starts part-way: its rows and nothing else.
+        let tail = rows_bytes(&TABLE, &whole, 5..whole.num_rows()).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
+            bytes::Bytes::from(tail),
+            1 << 20,
+        )
+        .unwrap();
+        let read: Vec<i64> = reader
+            .flat_map(|b| {
+                let b = b.unwrap();
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(read, (5..rows).collect::<Vec<_>>());
     }
 
     #[test]
