@@ -484,7 +484,7 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{Int64Array, RecordBatch};
-    use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+    use arrow::datatypes::{DataType, Field, Schema};
     use chrono::TimeZone;
     use object_store::memory::InMemory;
     use object_store::{ObjectStore, ObjectStoreExt};
