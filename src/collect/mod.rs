@@ -588,8 +588,3 @@ fn write_succeeded(stats: &Stats, target: WriteTarget) {
 
 /// `SHARED`, re-exported for summaries.
 pub const SHARED_TENANT: &str = SHARED;
-
-/// A record batch `store` could not build for `table`'s `hour`.
-fn rows_error(table: &'static str, hour: DateTime<Utc>) -> impl Fn(ArrowError) -> CollectError {
-    move |cause| CollectError::Rows { table, hour, cause }
-}

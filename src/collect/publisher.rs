@@ -218,27 +218,6 @@ fn forget_logged(log: &SharedLog, stats: &Stats, hour: &HourRows) {
     }
 }
 
-/// The batches of one hour, built off the async threads.
-struct Batches {
-    allocation: arrow::record_batch::RecordBatch,
-    nodes: arrow::record_batch::RecordBatch,
-    workloads: arrow::record_batch::RecordBatch,
-    resources: arrow::record_batch::RecordBatch,
-}
-
-impl Batches {
-    fn build(hour: &HourRows) -> Result<Batches, CollectError> {
-        use crate::store::{allocation_batch, nodes_batch, resources_batch, workloads_batch};
-        let rows_error = |table| super::rows_error(table, hour.start);
-        Ok(Batches {
-            allocation: allocation_batch(&hour.allocation).map_err(rows_error("allocation"))?,
-            nodes: nodes_batch(&hour.nodes).map_err(rows_error("nodes"))?,
-            workloads: workloads_batch(&hour.workloads).map_err(rows_error("workloads"))?,
-            resources: resources_batch(&hour.resources).map_err(rows_error("resources"))?,
-        })
-    }
-}
-
 /// Publishes one hour's tables, `allocation` last (a reader that sees an
 /// hour's allocation sees its nodes), and adds it to the summary.
 async fn publish(
@@ -249,28 +228,34 @@ async fn publish(
 ) -> Result<(), CollectError> {
     use crate::store::schema::{ALLOCATION, NODES, RESOURCES, SAMPLES, WORKLOADS};
     let start = hour.start;
-    let rows = hour.clone();
-    let batches = tokio::task::spawn_blocking(move || Batches::build(&rows))
-        .await
-        .map_err(CollectError::PublisherFailed)??;
-    let publish_error = |cause| CollectError::Publish { hour: start, cause };
-    let dataset = &target.dataset;
-    if target.write_samples {
-        // A file's rows at a time: the hour's samples are never whole as rows.
-        let samples = Arc::new(crate::store::HourSamples(hour.clone()));
-        dataset
-            .publish_rows(&SAMPLES, start, samples)
-            .await
-            .map_err(publish_error)?;
-    }
-    for (table, batch) in [
-        (&NODES, &batches.nodes),
-        (&WORKLOADS, &batches.workloads),
-        (&RESOURCES, &batches.resources),
-        (&ALLOCATION, &batches.allocation),
-    ] {
-        dataset
-            .publish(table, start, batch)
+    use crate::store::{HourPart, HourTable};
+    // Rows that do not fit their table are a defect, not worth a retry.
+    let publish_error = |cause| match cause {
+        crate::store::DatasetError::Rows { table, cause } => CollectError::Rows {
+            table,
+            hour: start,
+            cause,
+        },
+        cause => CollectError::Publish { hour: start, cause },
+    };
+    let samples = target
+        .write_samples
+        .then_some((&SAMPLES, HourPart::Samples));
+    // Each table is made and encoded a row group at a time (off the async
+    // threads): the hour is never whole as Arrow rows.
+    for (table, part) in samples.into_iter().chain([
+        (&NODES, HourPart::Nodes),
+        (&WORKLOADS, HourPart::Workloads),
+        (&RESOURCES, HourPart::Resources),
+        (&ALLOCATION, HourPart::Allocation),
+    ]) {
+        let rows = Arc::new(HourTable {
+            hour: hour.clone(),
+            table: part,
+        });
+        target
+            .dataset
+            .publish_rows(table, start, rows)
             .await
             .map_err(publish_error)?;
     }

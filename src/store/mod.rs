@@ -23,8 +23,8 @@ pub use arrow::error::ArrowError;
 pub use dataset::{Dataset, DatasetError, Rows, parquet_bytes, reader_schema, write_atomically};
 pub use object::ObjectTarget;
 pub use rows::{
-    HourSamples, RecommendationRow, RecommendationRun, ReconciliationRow, ReconciliationRun, Sizes,
-    allocation_batch, nodes_batch, recommendations_batch, reconciliation_batch, resources_batch,
-    samples_batch, workloads_batch,
+    HourPart, HourTable, RecommendationRow, RecommendationRun, ReconciliationRow,
+    ReconciliationRun, Sizes, allocation_batch, nodes_batch, recommendations_batch,
+    reconciliation_batch, resources_batch, samples_batch, workloads_batch,
 };
 pub use target::{Target, TargetError};
