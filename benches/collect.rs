@@ -9,6 +9,11 @@
 //!   the watchers started, per pod: the slim cache, the interner, the
 //!   watchers' state and whatever the allocator kept of the decoded pages.
 //!   The simulator lives in another process, so none of its memory counts.
+//! - **The whole process over an hour** (printed, issue 21's target: peak
+//!   RSS ≤ 2 KB per pod): `kubetally collect` as a child process against
+//!   `kubetally sim serve --step 60s`, 62 samples (an hour, its close and
+//!   publish, and the partial hour after it), its `VmHWM` read every 50 ms,
+//!   its RSS when synced, the median RSS, and its CPU time.
 //! - `tick/<pods>` (criterion, target ≤ 1 s at 150,000 pods on one core):
 //!   one sample tick as the collector runs it, `metrics::pod_usage` and
 //!   `metrics::node_usage` over HTTP plus `Ledger::ingest` and `take_tick`,
@@ -212,6 +217,127 @@ fn sim_process(pods: usize, dir: &Path) -> (ChildGuard, String) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The whole collector process over a full hour (issue 21): `kubetally
+/// collect` against `kubetally sim serve --step 60s` (a simulated minute per
+/// usage poll), 62 samples: the first hour's 60 ticks, its close and publish,
+/// and the partial second hour published at exit.
+struct ProcessFigure {
+    /// `VmHWM` of the collector, last read before it exited (every 50 ms).
+    peak: u64,
+    /// RSS when the caches had synced, before the first tick (first read
+    /// after the collector's log says so).
+    synced: u64,
+    /// Median of the RSS readings: the open hour's steady state.
+    median: u64,
+    /// User + system CPU of the collector process.
+    cpu: Duration,
+    wall: Duration,
+}
+
+fn measure_process_hour(pods: usize) -> ProcessFigure {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| fail(e));
+    let kubeconfig = dir.path().join("kubeconfig");
+    let spec = spec(pods);
+    let exe = env!("CARGO_BIN_EXE_kubetally");
+    let _sim = ChildGuard(
+        Command::new(exe)
+            .args(["sim", "serve", "--listen", "127.0.0.1:0", "--step", "60s"])
+            .args(["--nodes", &spec.nodes.to_string()])
+            .args(["--pods", &spec.pods.to_string()])
+            .args(["--claims", &spec.claims.to_string()])
+            .arg("--kubeconfig-out")
+            .arg(&kubeconfig)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| fail(format!("starting kubetally sim serve: {e}"))),
+    );
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !std::fs::read_to_string(&kubeconfig).is_ok_and(|t| t.contains("server: http")) {
+        if Instant::now() > deadline {
+            fail("kubetally sim serve did not start within 5 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = dir.path().join("collect.log");
+    let started = Instant::now();
+    let mut collector = ChildGuard(
+        Command::new(exe)
+            .arg("collect")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--out")
+            .arg(dir.path().join("data"))
+            .args(["--interval", "10ms", "--samples", "62", "--listen", "none"])
+            .stdout(std::fs::File::create(&log).unwrap_or_else(|e| fail(e)))
+            .spawn()
+            .unwrap_or_else(|e| fail(format!("starting kubetally collect: {e}"))),
+    );
+    let status = format!("/proc/{}/status", collector.0.id());
+    let stat = format!("/proc/{}/stat", collector.0.id());
+    let field = |text: &str, name: &str| -> Option<u64> {
+        let kib = text.lines().find_map(|l| l.strip_prefix(name))?;
+        kib.trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(|k| k * 1024)
+    };
+    let (mut peak, mut synced, mut readings, mut cpu_ticks) = (0, None, Vec::new(), 0);
+    loop {
+        if let Ok(Some(exit)) = collector.0.try_wait() {
+            if !exit.success() {
+                fail(format!("kubetally collect exited: {exit}"));
+            }
+            break;
+        }
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            peak = field(&text, "VmHWM:").unwrap_or(peak);
+            if let Some(rss) = field(&text, "VmRSS:") {
+                readings.push(rss);
+                if synced.is_none()
+                    && std::fs::read_to_string(&log).is_ok_and(|l| l.contains("caches synced"))
+                {
+                    synced = Some(rss);
+                }
+            }
+        }
+        // utime and stime, in clock ticks (fields 14 and 15).
+        if let Ok(text) = std::fs::read_to_string(&stat)
+            && let Some(rest) = text.rsplit_once(") ").map(|(_, rest)| rest)
+        {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let parse = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+            if let (Some(user), Some(system)) = (parse(11), parse(12)) {
+                cpu_ticks = user + system;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let wall = started.elapsed();
+    readings.sort_unstable();
+    ProcessFigure {
+        peak,
+        synced: synced.unwrap_or(0),
+        median: readings.get(readings.len() / 2).copied().unwrap_or(0),
+        // Linux's USER_HZ is 100 on every architecture we run.
+        cpu: Duration::from_millis(cpu_ticks * 10),
+        wall,
+    }
+}
+
+fn report_process_hour(pods: usize, figure: &ProcessFigure) {
+    println!(
+        "collect/{pods}: the collector process over a full hour (62 samples, close and publish): peak RSS {:.1} MiB = {:.0} bytes/pod (target <= 2048); {:.1} MiB when synced, median {:.1} MiB; CPU {:.1} s in {:.1} s",
+        mib(figure.peak),
+        figure.peak as f64 / pods as f64,
+        mib(figure.synced),
+        mib(figure.median),
+        figure.cpu.as_secs_f64(),
+        figure.wall.as_secs_f64(),
+    );
 }
 
 fn measure_memory(pods: usize) -> MemoryFigure {
@@ -716,6 +842,7 @@ fn collect(c: &mut Criterion) {
             );
         }
         smaller = Some(memory);
+        report_process_hour(pods, &measure_process_hour(pods));
 
         let cluster = Cluster::start(pods);
         let ticks = bench_ticks(c, &cluster, pods);
