@@ -270,7 +270,9 @@ fn measure_process_hour(pods: usize) -> ProcessFigure {
             .arg("--out")
             .arg(dir.path().join("data"))
             .args(["--interval", "10ms", "--samples", "62", "--listen", "none"])
-            .stdout(std::fs::File::create(&log).unwrap_or_else(|e| fail(e)))
+            .stdout(Stdio::null())
+            // The collector logs to stderr.
+            .stderr(std::fs::File::create(&log).unwrap_or_else(|e| fail(e)))
             .spawn()
             .unwrap_or_else(|e| fail(format!("starting kubetally collect: {e}"))),
     );
