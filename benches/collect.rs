@@ -183,13 +183,15 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Starts `kubetally sim serve` (clock all but stopped: `--speed` must be
-/// positive) and returns it with its URL.
-fn sim_process(pods: usize, dir: &Path) -> (ChildGuard, String) {
+/// Starts `kubetally sim serve` with `clock` (`["--speed", "1e-9"]`: all
+/// but stopped, as `--speed` must be positive) and a kubeconfig in `dir`,
+/// and returns it with its URL.
+fn sim_process(pods: usize, dir: &Path, clock: [&str; 2]) -> (ChildGuard, String) {
     let kubeconfig = dir.join("kubeconfig");
     let spec = spec(pods);
     let child = Command::new(env!("CARGO_BIN_EXE_kubetally"))
-        .args(["sim", "serve", "--listen", "127.0.0.1:0", "--speed", "1e-9"])
+        .args(["sim", "serve", "--listen", "127.0.0.1:0"])
+        .args(clock)
         .args(["--nodes", &spec.nodes.to_string()])
         .args(["--pods", &spec.pods.to_string()])
         .args(["--claims", &spec.claims.to_string()])
@@ -238,28 +240,9 @@ struct ProcessFigure {
 
 fn measure_process_hour(pods: usize) -> ProcessFigure {
     let dir = tempfile::tempdir().unwrap_or_else(|e| fail(e));
+    let (_sim, _) = sim_process(pods, dir.path(), ["--step", "60s"]);
     let kubeconfig = dir.path().join("kubeconfig");
-    let spec = spec(pods);
     let exe = env!("CARGO_BIN_EXE_kubetally");
-    let _sim = ChildGuard(
-        Command::new(exe)
-            .args(["sim", "serve", "--listen", "127.0.0.1:0", "--step", "60s"])
-            .args(["--nodes", &spec.nodes.to_string()])
-            .args(["--pods", &spec.pods.to_string()])
-            .args(["--claims", &spec.claims.to_string()])
-            .arg("--kubeconfig-out")
-            .arg(&kubeconfig)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| fail(format!("starting kubetally sim serve: {e}"))),
-    );
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !std::fs::read_to_string(&kubeconfig).is_ok_and(|t| t.contains("server: http")) {
-        if Instant::now() > deadline {
-            fail("kubetally sim serve did not start within 5 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let log = dir.path().join("collect.log");
     let started = Instant::now();
     let mut collector = ChildGuard(
@@ -344,7 +327,7 @@ fn report_process_hour(pods: usize, figure: &ProcessFigure) {
 
 fn measure_memory(pods: usize) -> MemoryFigure {
     let dir = tempfile::tempdir().unwrap_or_else(|e| fail(e));
-    let (_sim, url) = sim_process(pods, dir.path());
+    let (_sim, url) = sim_process(pods, dir.path(), ["--speed", "1e-9"]);
     let exe = std::env::current_exe().unwrap_or_else(|e| fail(e));
     let output = Command::new(exe)
         .env(MEMORY_CHILD_URL, &url)
