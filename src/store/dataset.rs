@@ -114,13 +114,9 @@ fn delta_columns(table: &Table) -> &'static [&'static str] {
 ///
 /// [`DatasetError::Parquet`] if the writer refuses the batch.
 pub fn parquet_bytes(table: &Table, batch: &RecordBatch) -> Result<Vec<u8>, DatasetError> {
-    let wrap = |cause| DatasetError::Parquet {
-        table: table.name,
-        cause,
-    };
     let mut writer = FileWriter::new(table, &batch.schema())?;
-    writer.0.write(batch).map_err(wrap)?;
-    writer.finish(table)
+    writer.write(batch)?;
+    writer.finish()
 }
 
 /// Rows per row group of every file.
@@ -133,32 +129,31 @@ pub(crate) fn rows_bytes(
     rows: &dyn Rows,
     range: Range<usize>,
 ) -> Result<Vec<u8>, DatasetError> {
-    let wrap = |cause| DatasetError::Parquet {
-        table: table.name,
-        cause,
+    let made = |at: usize| {
+        rows.batch(at..range.end.min(at + ROW_GROUP_ROWS))
+            .map_err(|cause| DatasetError::Rows {
+                table: table.name,
+                cause,
+            })
     };
-    let made = |range: Range<usize>| {
-        rows.batch(range).map_err(|cause| DatasetError::Rows {
-            table: table.name,
-            cause,
-        })
-    };
-    let first = made(range.start..range.end.min(range.start + ROW_GROUP_ROWS))?;
-    let mut writer = FileWriter::new(table, &first.schema())?;
-    writer.0.write(&first).map_err(wrap)?;
+    // The writer takes its schema from the first batch (an empty range is
+    // one empty batch: still a file).
+    let first = made(range.start)?;
+    let mut file = FileWriter::new(table, &first.schema())?;
+    file.write(&first)?;
     drop(first);
-    let mut at = range.start + ROW_GROUP_ROWS;
-    while at < range.end {
-        let batch = made(at..range.end.min(at + ROW_GROUP_ROWS))?;
-        writer.0.write(&batch).map_err(wrap)?;
-        at += ROW_GROUP_ROWS;
+    for at in (range.start + ROW_GROUP_ROWS..range.end).step_by(ROW_GROUP_ROWS) {
+        file.write(&made(at)?)?;
     }
-    writer.finish(table)
+    file.finish()
 }
 
 /// A Parquet file being written in memory with the dataset's settings: zstd,
 /// dictionaries (but on the columns [`delta_columns`] names), statistics.
-struct FileWriter(ArrowWriter<Vec<u8>>);
+struct FileWriter {
+    writer: ArrowWriter<Vec<u8>>,
+    table: &'static str,
+}
 
 impl FileWriter {
     fn new(table: &Table, schema: &SchemaRef) -> Result<FileWriter, DatasetError> {
@@ -181,16 +176,27 @@ impl FileWriter {
         let options = ArrowWriterOptions::new()
             .with_properties(properties)
             .with_skip_arrow_metadata(true);
-        ArrowWriter::try_new_with_options(Vec::new(), schema.clone(), options)
-            .map(FileWriter)
-            .map_err(wrap)
+        let writer =
+            ArrowWriter::try_new_with_options(Vec::new(), schema.clone(), options).map_err(wrap)?;
+        Ok(FileWriter {
+            writer,
+            table: table.name,
+        })
     }
 
-    fn finish(self, table: &Table) -> Result<Vec<u8>, DatasetError> {
-        self.0.into_inner().map_err(|cause| DatasetError::Parquet {
-            table: table.name,
-            cause,
-        })
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), DatasetError> {
+        let table = self.table;
+        self.writer
+            .write(batch)
+            .map_err(|cause| DatasetError::Parquet { table, cause })
+    }
+
+    /// The file's bytes, footer included.
+    fn finish(self) -> Result<Vec<u8>, DatasetError> {
+        let table = self.table;
+        self.writer
+            .into_inner()
+            .map_err(|cause| DatasetError::Parquet { table, cause })
     }
 }
 
