@@ -12,12 +12,18 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::cost::{ChargeKey, Costs, Part, Pricing};
+use super::cost::{ChargeKey, Costs, Part, Pricing, Rates};
 use super::input::{ContainerHour, NodeHour, ResourceHour};
 use super::rules::{self, Basis, Metered, Method, Owner, Resource};
 use super::split::split;
 use crate::model::fixed::Fixed;
-use crate::store::focus::{FocusRow, Text};
+use crate::store::focus::{ChargeCells, LineCells, Text};
+
+/// Where a charge's rows go: the charge, then each of its rows.
+pub trait Rows {
+    fn charge(&mut self, charge: &ChargeCells);
+    fn line(&mut self, line: &LineCells<'_>);
+}
 
 /// What every row of an export shares.
 #[derive(Debug, Clone, Copy)]
@@ -62,27 +68,39 @@ fn some(s: &str) -> Text {
     (!s.is_empty()).then(|| Arc::from(s))
 }
 
-/// `template`'s row with its quantity and costs.
-fn priced(template: &FocusRow, quantity: Fixed, costs: Costs) -> FocusRow {
-    FocusRow {
-        billed_cost: Some(costs.billed),
-        effective_cost: Some(costs.effective),
-        list_cost: Some(costs.list),
-        contracted_cost: Some(costs.contracted),
-        pricing_quantity: Some(quantity),
-        consumed_quantity: Some(quantity),
-        ..template.clone()
+/// A row's quantity and costs.
+fn line(quantity: Fixed, costs: Costs) -> LineCells<'static> {
+    LineCells {
+        billed_cost: costs.billed,
+        effective_cost: costs.effective,
+        list_cost: costs.list,
+        contracted_cost: costs.contracted,
+        quantity,
+        ..LineCells::default()
     }
 }
 
 impl Origin<'_> {
-    fn row(&self, ctx: &Context<'_>, quantity: Fixed, costs: Costs) -> FocusRow {
-        priced(&self.template(ctx), quantity, costs)
+    /// The charge unsplit: one row of `tenant`'s.
+    fn plain(
+        &self,
+        ctx: &Context<'_>,
+        quantity: Fixed,
+        costs: Costs,
+        tenant: &str,
+        out: &mut impl Rows,
+    ) {
+        out.charge(&self.template(ctx));
+        let tenant: Arc<str> = Arc::from(tenant);
+        out.line(&LineCells {
+            x_tenant: Some(&tenant),
+            ..line(quantity, costs)
+        });
     }
 
     /// The columns every row of this charge shares: all but the quantity,
     /// the costs and the allocation's.
-    fn template(&self, ctx: &Context<'_>) -> FocusRow {
+    fn template(&self, ctx: &Context<'_>) -> ChargeCells {
         let (provider, publisher, issuer) = rules::provider_names(self.provider);
         let (service, category, subcategory, resource_type) =
             rules::service(self.provider, self.metered);
@@ -90,7 +108,7 @@ impl Origin<'_> {
         let provider = some(provider);
         let billing_account = some(ctx.billing_account);
         let unit = some(self.unit);
-        FocusRow {
+        ChargeCells {
             provider_name: provider.clone(),
             publisher_name: some(publisher),
             service_provider_name: provider.clone(),
@@ -134,7 +152,7 @@ impl Origin<'_> {
             x_node_pool: self.node_pool.and_then(some),
             x_cost_basis: some(ctx.pricing.basis().as_str()),
             x_price_source: some(self.price_source),
-            ..FocusRow::default()
+            ..ChargeCells::default()
         }
     }
 
@@ -148,6 +166,10 @@ impl Origin<'_> {
     }
 
     fn costs(&self, ctx: &Context<'_>, list: Fixed) -> Costs {
+        self.rates(ctx).costs(list)
+    }
+
+    fn rates(&self, ctx: &Context<'_>) -> Rates {
         let (kind, part) = match self.metered {
             Metered::Node(resource) => (
                 "node",
@@ -163,16 +185,13 @@ impl Origin<'_> {
             Metered::LoadBalancer => ("load_balancer", Part::Whole),
             Metered::ClusterFee => ("cluster_fee", Part::Whole),
         };
-        ctx.pricing.costs(
-            list,
-            &ChargeKey {
-                cluster: ctx.cluster,
-                kind,
-                resource_id: self.metered_id,
-                part,
-                hour_ms: self.start.timestamp_millis(),
-            },
-        )
+        ctx.pricing.rates(&ChargeKey {
+            cluster: ctx.cluster,
+            kind,
+            resource_id: self.metered_id,
+            part,
+            hour_ms: self.start.timestamp_millis(),
+        })
     }
 }
 
@@ -201,8 +220,8 @@ const EFFECTIVE: usize = 3;
 const BILLED: usize = 4;
 const RATIO: usize = 5;
 
-fn metrics(quantity: Fixed, costs: Costs, ratio: Fixed) -> Vec<Fixed> {
-    vec![
+fn metrics(quantity: Fixed, costs: Costs, ratio: Fixed) -> [Fixed; 6] {
+    [
         quantity,
         costs.list,
         costs.contracted,
@@ -212,7 +231,7 @@ fn metrics(quantity: Fixed, costs: Costs, ratio: Fixed) -> Vec<Fixed> {
     ]
 }
 
-fn costs_of(m: &[Fixed]) -> Costs {
+fn costs_of(m: &[Fixed; 6]) -> Costs {
     Costs {
         list: m[LIST],
         contracted: m[CONTRACTED],
@@ -230,11 +249,12 @@ fn split_rows(
     list_cost: Fixed,
     consumers: Vec<Consumer>,
     method: Method,
-    out: &mut Vec<FocusRow>,
+    out: &mut impl Rows,
 ) {
-    let origin_costs = origin.costs(ctx, list_cost);
+    let rates = origin.rates(ctx);
+    let origin_costs = rates.costs(list_cost);
     let whole = metrics(quantity, origin_costs, Fixed::ONE);
-    let shares: Vec<Vec<Fixed>> = consumers
+    let shares: Vec<[Fixed; 6]> = consumers
         .iter()
         .map(|c| {
             let ratio = c
@@ -243,31 +263,31 @@ fn split_rows(
                 .ratio_of(quantity)
                 .or_else(|| c.list_cost.ratio_of(list_cost))
                 .unwrap_or_default();
-            metrics(c.basis.billed, origin.costs(ctx, c.list_cost), ratio)
+            metrics(c.basis.billed, rates.costs(c.list_cost), ratio)
         })
         .collect();
     let parts = split(&whole, shares);
-    let mut template = origin.template(ctx);
-    template.allocated_method_id = some(method.id);
-    template.x_split_origin_id = Some(Arc::from(origin.key()));
-    template.x_split_origin_cost = Some(origin_costs.billed);
-    let finish = |mut row: FocusRow, details: String| {
-        row.allocated_method_details = Some(Arc::from(details));
-        row
-    };
+    let mut charge = origin.template(ctx);
+    charge.allocated_method_id = some(method.id);
+    charge.x_split_origin_id = Some(Arc::from(origin.key()));
+    charge.x_split_origin_cost = Some(origin_costs.billed);
+    out.charge(&charge);
+    let mut details = String::with_capacity(192);
     for (consumer, m) in consumers.iter().zip(&parts.consumers) {
         let basis = Basis {
             billed: m[QUANTITY],
             ..consumer.basis
         };
         let identity = &consumer.identity;
-        let mut row = priced(&template, m[QUANTITY], costs_of(m));
-        row.allocated_resource_id = Some(identity.id.clone());
-        row.allocated_resource_name = Some(identity.name.clone());
-        row.allocated_tags = Some(identity.tags.clone());
-        row.x_tenant = Some(identity.tenant.clone());
-        let details = rules::method_details(m[RATIO], origin.unit, &basis, method.basis);
-        out.push(finish(row, details));
+        rules::method_details(&mut details, m[RATIO], origin.unit, &basis, method.basis);
+        out.line(&LineCells {
+            allocated_method_details: Some(&details),
+            allocated_resource_id: Some(&identity.id),
+            allocated_resource_name: Some(&identity.name),
+            allocated_tags: Some(&identity.tags),
+            x_tenant: Some(&identity.tenant),
+            ..line(m[QUANTITY], costs_of(m))
+        });
     }
     let rest = &parts.remainder;
     if rest.iter().all(|m| m.is_zero()) {
@@ -278,9 +298,11 @@ fn split_rows(
         request: None,
         usage: None,
     };
-    let row = priced(&template, rest[QUANTITY], costs_of(rest));
-    let details = rules::method_details(rest[RATIO], origin.unit, &basis, method.basis);
-    out.push(finish(row, details));
+    rules::method_details(&mut details, rest[RATIO], origin.unit, &basis, method.basis);
+    out.line(&LineCells {
+        allocated_method_details: Some(&details),
+        ..line(rest[QUANTITY], costs_of(rest))
+    });
 }
 
 /// The rows of one node-hour and the containers that ran on it.
@@ -289,7 +311,7 @@ pub fn node_hour(
     node: &NodeHour,
     containers: &[&ContainerHour],
     identities: &mut Identities,
-    out: &mut Vec<FocusRow>,
+    out: &mut impl Rows,
 ) {
     let hours = node.running_seconds / 3600.0;
     let (resource_id, sub_account) =
@@ -460,7 +482,7 @@ fn owner(c: &ContainerHour) -> Owner<'_> {
 /// The rows of a container-hour that no node-hour's split holds: a GKE
 /// Autopilot pod's (Google bills pods there, not nodes), or one whose node
 /// row is missing. Plain charges, one per resource it cost.
-pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, out: &mut Vec<FocusRow>) {
+pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, out: &mut impl Rows) {
     let autopilot = c.price_source.starts_with("autopilot");
     let resources = [
         (Resource::Cpu, c.cpu_billed_core_hours, c.cpu_cost_usd),
@@ -505,9 +527,7 @@ pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, out: &mut Vec<FocusR
             unit_price: fixed(price),
         };
         let costs = origin.costs(ctx, fixed(cost));
-        let mut row = origin.row(ctx, fixed(quantity), costs);
-        row.x_tenant = Some(Arc::from(c.tenant.as_str()));
-        out.push(row);
+        origin.plain(ctx, fixed(quantity), costs, &c.tenant, out);
     }
 }
 
@@ -515,7 +535,7 @@ pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, out: &mut Vec<FocusR
 /// to its owner (the claim or Service's namespace) with method
 /// [`rules::METHOD_OWNER`], or a plain charge of tenant `__shared__` when
 /// nothing owns it.
-pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut Vec<FocusRow>) {
+pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut impl Rows) {
     let (metered, resource_id, description) = match r.kind.as_str() {
         "disk" => (
             Metered::Disk,
@@ -564,9 +584,7 @@ pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut Vec<FocusRow
     let list = fixed(r.cost_usd);
     if r.namespace.is_empty() {
         let costs = origin.costs(ctx, list);
-        let mut row = origin.row(ctx, quantity, costs);
-        row.x_tenant = Some(Arc::from(r.tenant.as_str()));
-        out.push(row);
+        origin.plain(ctx, quantity, costs, &r.tenant, out);
         return;
     }
     let (id, name) = match metered {

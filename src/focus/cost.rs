@@ -74,6 +74,12 @@ impl Pricing {
 
     /// The four cost columns of a charge whose list cost is `list`.
     pub fn costs(&self, list: Fixed, key: &ChargeKey<'_>) -> Costs {
+        self.rates(key).costs(list)
+    }
+
+    /// What turns a charge's list cost, or a share of it, into its costs:
+    /// looked up once per charge, applied to each of its rows.
+    pub fn rates(&self, key: &ChargeKey<'_>) -> Rates {
         let at = |factors: &Factors| {
             factors
                 .of(key.cluster, key.kind, key.resource_id, key.hour_ms)
@@ -84,12 +90,8 @@ impl Pricing {
                     Part::Whole => f.whole,
                 })
                 .and_then(Fixed::from_f64)
-                .and_then(|factor| list.mul_div(factor, Fixed::ONE))
-                .unwrap_or(list)
         };
-        Costs {
-            list,
-            contracted: list,
+        Rates {
             effective: at(&self.effective),
             billed: at(&self.billed),
         }
@@ -101,6 +103,31 @@ impl Pricing {
             CostBasis::List => costs.list,
             CostBasis::Effective => costs.effective,
             CostBasis::Billed => costs.billed,
+        }
+    }
+}
+
+/// A charge's bill factors: `None` where the bill does not cover it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rates {
+    effective: Option<Fixed>,
+    billed: Option<Fixed>,
+}
+
+impl Rates {
+    /// The costs of a list cost at these rates: list where there is no
+    /// factor.
+    pub fn costs(&self, list: Fixed) -> Costs {
+        let at = |factor: Option<Fixed>| {
+            factor
+                .and_then(|factor| list.mul_div(factor, Fixed::ONE))
+                .unwrap_or(list)
+        };
+        Costs {
+            list,
+            contracted: list,
+            effective: at(self.effective),
+            billed: at(self.billed),
         }
     }
 }

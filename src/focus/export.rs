@@ -1,17 +1,28 @@
 //! One export: the dataset's node-hours, container-hours and
-//! resource-hours in a window, a day of one cluster at a time, to FOCUS
-//! rows handed to a [`FocusWriter`].
+//! resource-hours in a window to FOCUS rows, made and encoded on every
+//! core and written in the dataset's order.
+//!
+//! The window is cut into units of whole hours of one cluster's day (an
+//! hour's files, or several small hours together; a whole day when its
+//! files do not name their hours). Each thread takes the next unit, reads
+//! it, splits its charges into row groups and encodes them; this thread
+//! only appends the encoded groups to the file, unit after unit, so the
+//! file is the same whatever the number of threads.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use chrono::NaiveDate;
 
-use super::charges::{self, Context};
+use super::charges::{self, Context, Rows};
 use super::cost::Pricing;
 use super::input::{self, ContainerHour, Window};
 use crate::model::fixed::Fixed;
-use crate::store::focus::{FocusFileError, FocusRow, FocusWriter};
+use crate::store::focus::{
+    ChargeCells, EncodedGroup, FocusBatch, FocusFileError, FocusWriter, GroupEncoder, LineCells,
+};
 use crate::store::read::{self, Filter, ReadError, TableFile};
 
 /// Why an export failed.
@@ -49,60 +60,155 @@ pub struct Summary {
     pub effective: Fixed,
 }
 
-/// Exports the window into `writer` (which publishes nothing itself).
-///
-/// # Errors
-///
-/// [`ExportError::Read`] naming a file that cannot be read,
-/// [`ExportError::Write`] when a row cannot be staged, and
-/// [`ExportError::Empty`] when the window holds no hours at all.
-pub fn export(request: &Request<'_>, writer: &mut FocusWriter) -> Result<Summary, ExportError> {
+impl Summary {
+    fn add(&mut self, other: &Summary) {
+        self.rows += other.rows;
+        self.billed += other.billed;
+        self.effective += other.effective;
+    }
+}
+
+/// Allocation bytes a unit gathers before it stands alone: an hour of a
+/// large cluster is a unit of its own, a small cluster's day one unit (and
+/// so one row group, not 24 small ones). ~48 bytes per allocation row and
+/// ~2.4 FOCUS rows per allocation row: ~2 row groups.
+const UNIT_BYTES: u64 = 4 << 20;
+
+/// The files of some whole hours of one cluster's day.
+#[derive(Debug, Default)]
+struct Unit {
+    cluster: String,
+    date: NaiveDate,
+    nodes: Vec<TableFile>,
+    allocation: Vec<TableFile>,
+    resources: Vec<TableFile>,
+}
+
+impl Unit {
+    fn bytes(&self) -> u64 {
+        self.allocation.iter().map(TableFile::bytes).sum()
+    }
+
+    fn absorb(&mut self, other: Unit) {
+        self.nodes.extend(other.nodes);
+        self.allocation.extend(other.allocation);
+        self.resources.extend(other.resources);
+    }
+}
+
+/// The window's units, in the order their rows are written: by cluster,
+/// day and hour.
+fn units(request: &Request<'_>) -> Result<Vec<Unit>, ReadError> {
     let filter = Filter {
         cluster: None,
         from: request.days.0,
         to: request.days.1,
     };
-    let by_day = |table: &str| -> Result<BTreeMap<(String, NaiveDate), Vec<TableFile>>, ReadError> {
-        let mut days: BTreeMap<(String, NaiveDate), Vec<TableFile>> = BTreeMap::new();
+    // (cluster, day) → hour (None: the file does not say) → the unit.
+    let mut days: BTreeMap<(String, NaiveDate), BTreeMap<Option<u32>, Unit>> = BTreeMap::new();
+    for (table, pick) in [
+        (
+            "nodes",
+            (|u: &mut Unit| &mut u.nodes) as fn(&mut Unit) -> &mut Vec<TableFile>,
+        ),
+        ("allocation", |u: &mut Unit| &mut u.allocation),
+        ("resources", |u: &mut Unit| &mut u.resources),
+    ] {
         for file in read::files(request.root, table, &filter)? {
-            days.entry((file.cluster.clone(), file.date))
+            let unit = days
+                .entry((file.cluster.clone(), file.date))
                 .or_default()
-                .push(file);
+                .entry(file.hour())
+                .or_insert_with(|| Unit {
+                    cluster: file.cluster.clone(),
+                    date: file.date,
+                    ..Unit::default()
+                });
+            pick(unit).push(file);
         }
-        Ok(days)
-    };
-    let nodes = by_day("nodes")?;
-    let allocation = by_day("allocation")?;
-    let resources = by_day("resources")?;
-    let keys: BTreeSet<&(String, NaiveDate)> = nodes
-        .keys()
-        .chain(allocation.keys())
-        .chain(resources.keys())
-        .collect();
-    let mut sink = Sink {
-        writer,
-        summary: Summary::default(),
-        rows: Vec::new(),
-    };
-    let none = Vec::new();
-    for key in keys {
-        let cluster = key.0.as_str();
-        let ctx = Context {
-            cluster,
-            billing_account: request.billing_account.unwrap_or(cluster),
-            billing_account_given: request.billing_account.is_some(),
-            pricing: request.pricing,
-        };
-        day(
-            &ctx,
-            request.window,
-            nodes.get(key).unwrap_or(&none),
-            allocation.get(key).unwrap_or(&none),
-            resources.get(key).unwrap_or(&none),
-            &mut sink,
-        )?;
     }
-    let summary = sink.summary;
+    let mut units = Vec::new();
+    for (_, hours) in days {
+        // A file that does not name its hour may hold any: the day is one unit.
+        if hours.contains_key(&None) {
+            let mut whole: Option<Unit> = None;
+            for (_, unit) in hours {
+                match &mut whole {
+                    Some(whole) => whole.absorb(unit),
+                    None => whole = Some(unit),
+                }
+            }
+            units.extend(whole);
+            continue;
+        }
+        let mut open: Option<(Unit, u64)> = None;
+        for (_, unit) in hours {
+            let bytes = unit.bytes();
+            open = match open {
+                Some((mut gathering, so_far)) if so_far < UNIT_BYTES => {
+                    gathering.absorb(unit);
+                    Some((gathering, so_far + bytes))
+                }
+                Some((done, _)) => {
+                    units.push(done);
+                    Some((unit, bytes))
+                }
+                None => Some((unit, bytes)),
+            };
+        }
+        units.extend(open.map(|(unit, _)| unit));
+    }
+    Ok(units)
+}
+
+/// Exports the window into `writer` (which publishes nothing itself).
+///
+/// # Errors
+///
+/// [`ExportError::Read`] naming a file that cannot be read,
+/// [`ExportError::Write`] when a row group cannot be encoded or staged,
+/// and [`ExportError::Empty`] when the window holds no hours at all.
+pub fn export(request: &Request<'_>, writer: &mut FocusWriter) -> Result<Summary, ExportError> {
+    let units = units(request)?;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(units.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let summary = std::thread::scope(|scope| {
+        // A few encoded groups may wait for their turn; a thread that runs
+        // ahead blocks here.
+        let (sender, receiver) = mpsc::sync_channel::<Message>(threads * 4);
+        for _ in 0..threads {
+            let mut worker = Worker {
+                request,
+                encoder: writer.encoder(),
+                sender: sender.clone(),
+                stop: &stop,
+                identities: charges::Identities::default(),
+                day: None,
+            };
+            let (units, next) = (&units, &next);
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(unit) = units.get(index) else {
+                        break;
+                    };
+                    if let Err(error) = worker.unit(index, unit) {
+                        let _ = worker.sender.send(Message::Failed(error));
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        let written = write_in_order(receiver, writer);
+        // On an error the threads stop at their next node-hour.
+        stop.store(true, Ordering::Relaxed);
+        written
+    })?;
     if summary.rows == 0 {
         return Err(ExportError::Empty {
             window: request.window_name.clone(),
@@ -111,73 +217,231 @@ pub fn export(request: &Request<'_>, writer: &mut FocusWriter) -> Result<Summary
     Ok(summary)
 }
 
-/// Where rows go: made a node-hour (or resource-hour) at a time, then
-/// handed to the writer, so no more than one node-hour's rows wait in
-/// memory (a day of the 150,000-pod cluster is ~10 M rows).
-struct Sink<'w> {
-    writer: &'w mut FocusWriter,
-    summary: Summary,
-    rows: Vec<FocusRow>,
+/// What an exporting thread reports.
+enum Message {
+    /// The `seq`th row group of unit `unit`.
+    Group {
+        unit: usize,
+        seq: usize,
+        group: EncodedGroup,
+    },
+    /// Unit `unit` is done: `groups` row groups, and what they hold.
+    Done {
+        unit: usize,
+        groups: usize,
+        summary: Summary,
+    },
+    Failed(ExportError),
 }
 
-impl Sink<'_> {
-    fn flush(&mut self) -> Result<(), FocusFileError> {
-        for row in self.rows.drain(..) {
-            self.summary.rows += 1;
-            self.summary.billed += row.billed_cost.unwrap_or_default();
-            self.summary.effective += row.effective_cost.unwrap_or_default();
-            self.writer.push(row)?;
+/// Appends the threads' row groups to the file, unit after unit and each
+/// unit's in order, whatever order they arrive in.
+fn write_in_order(
+    receiver: mpsc::Receiver<Message>,
+    writer: &mut FocusWriter,
+) -> Result<Summary, ExportError> {
+    let mut summary = Summary::default();
+    let (mut unit, mut seq) = (0, 0);
+    let mut waiting: BTreeMap<(usize, usize), EncodedGroup> = BTreeMap::new();
+    let mut done: HashMap<usize, (usize, Summary)> = HashMap::new();
+    for message in receiver {
+        match message {
+            Message::Group {
+                unit: of,
+                seq: at,
+                group,
+            } => {
+                waiting.insert((of, at), group);
+            }
+            Message::Done {
+                unit: of,
+                groups,
+                summary,
+            } => {
+                done.insert(of, (groups, summary));
+            }
+            Message::Failed(error) => return Err(error),
         }
+        loop {
+            if let Some(group) = waiting.remove(&(unit, seq)) {
+                writer.append(group)?;
+                seq += 1;
+                continue;
+            }
+            match done.remove(&unit) {
+                Some((groups, of_unit)) if groups == seq => {
+                    summary.add(&of_unit);
+                    unit += 1;
+                    seq = 0;
+                }
+                Some(not_yet) => {
+                    done.insert(unit, not_yet);
+                    break;
+                }
+                None => break,
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// One exporting thread.
+struct Worker<'a> {
+    request: &'a Request<'a>,
+    encoder: GroupEncoder,
+    sender: mpsc::SyncSender<Message>,
+    stop: &'a AtomicBool,
+    /// Kept from unit to unit of a day: most of a container's hours are
+    /// in the units one thread takes one after another.
+    identities: charges::Identities,
+    /// The cluster and day `identities` are of.
+    day: Option<(String, NaiveDate)>,
+}
+
+/// A unit's rows, in batches of a row group.
+#[derive(Default)]
+struct Out {
+    batch: FocusBatch,
+    full: Vec<FocusBatch>,
+    summary: Summary,
+}
+
+impl Rows for Out {
+    fn charge(&mut self, charge: &ChargeCells) {
+        if !self.batch.takes(charge) {
+            self.full.push(std::mem::take(&mut self.batch));
+        }
+        self.batch.charge(charge);
+    }
+
+    fn line(&mut self, line: &LineCells<'_>) {
+        self.summary.rows += 1;
+        self.summary.billed += line.billed_cost;
+        self.summary.effective += line.effective_cost;
+        self.batch.line(line);
+    }
+}
+
+/// The export stopped elsewhere: this thread has nothing more to do.
+struct Stopped;
+
+impl Worker<'_> {
+    /// Reads, splits and encodes unit `index`, sending its row groups.
+    fn unit(&mut self, index: usize, unit: &Unit) -> Result<(), ExportError> {
+        let Worker {
+            request,
+            encoder,
+            sender,
+            stop,
+            identities,
+            day,
+        } = self;
+        let this_day = (unit.cluster.clone(), unit.date);
+        if day.as_ref() != Some(&this_day) {
+            // A container's identity is reused within a day: the cache
+            // stays a day's size.
+            *identities = charges::Identities::default();
+            *day = Some(this_day);
+        }
+        let ctx = Context {
+            cluster: &unit.cluster,
+            billing_account: request.billing_account.unwrap_or(&unit.cluster),
+            billing_account_given: request.billing_account.is_some(),
+            pricing: request.pricing,
+        };
+        let mut out = Out::default();
+        let mut seq = 0;
+        let mut send = |out: &mut Out, last: bool| -> Result<(), ExportError> {
+            if last && !out.batch.is_empty() {
+                out.full.push(std::mem::take(&mut out.batch));
+            }
+            for batch in out.full.drain(..) {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(Stopped.into());
+                }
+                let group = encoder.encode(batch)?;
+                let message = Message::Group {
+                    unit: index,
+                    seq,
+                    group,
+                };
+                sender.send(message).map_err(|_| Stopped)?;
+                seq += 1;
+            }
+            Ok(())
+        };
+        rows(
+            &ctx,
+            request.window,
+            unit,
+            identities,
+            &mut out,
+            &mut |out| send(out, false),
+        )?;
+        send(&mut out, true)?;
+        let done = Message::Done {
+            unit: index,
+            groups: seq,
+            summary: out.summary,
+        };
+        sender.send(done).map_err(|_| Stopped)?;
         Ok(())
     }
 }
 
-/// The rows of one cluster's day, into `sink`.
-fn day(
+impl From<Stopped> for ExportError {
+    /// Only ever reported to a receiver that is gone: never seen.
+    fn from(_: Stopped) -> ExportError {
+        ExportError::Write(FocusFileError::Encode("the export stopped".into()))
+    }
+}
+
+/// The rows of one unit into `out`, handing full batches to `flush` after
+/// each node-hour (or resource-hour).
+fn rows(
     ctx: &Context<'_>,
     window: Window,
-    nodes: &[TableFile],
-    allocation: &[TableFile],
-    resources: &[TableFile],
-    sink: &mut Sink<'_>,
+    unit: &Unit,
+    identities: &mut charges::Identities,
+    out: &mut Out,
+    flush: &mut dyn FnMut(&mut Out) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
     let mut containers: HashMap<(String, i64), Vec<ContainerHour>> = HashMap::new();
-    for file in allocation {
+    for file in &unit.allocation {
         for row in input::allocation(&file.path, window)? {
             let key = (row.node.clone(), row.start.timestamp_millis());
             containers.entry(key).or_default().push(row);
         }
     }
     let mut node_hours = Vec::new();
-    for file in nodes {
+    for file in &unit.nodes {
         node_hours.extend(input::nodes(&file.path, window)?);
     }
     node_hours.sort_by(|a, b| (a.start, &a.node).cmp(&(b.start, &b.node)));
-    let mut identities = charges::Identities::default();
     for node in &node_hours {
         let key = (node.node.clone(), node.start.timestamp_millis());
         let ran = containers.remove(&key).unwrap_or_default();
         // On GKE Autopilot Google bills pods, not nodes: nothing to split.
         if node.price_source == "autopilot" {
             for c in &ran {
-                charges::lone_container(ctx, c, &mut sink.rows);
+                charges::lone_container(ctx, c, out);
             }
         } else {
             let on_node: Vec<&ContainerHour> = ran.iter().collect();
-            charges::node_hour(ctx, node, &on_node, &mut identities, &mut sink.rows);
+            charges::node_hour(ctx, node, &on_node, identities, out);
         }
-        sink.flush()?;
+        flush(out)?;
     }
     let mut lone: Vec<ContainerHour> = containers.into_values().flatten().collect();
     lone.sort_by(|a, b| (a.start, &a.node, &a.pod_uid).cmp(&(b.start, &b.node, &b.pod_uid)));
     for c in &lone {
-        charges::lone_container(ctx, c, &mut sink.rows);
-        sink.flush()?;
+        charges::lone_container(ctx, c, out);
+        flush(out)?;
     }
-    for file in resources {
+    for file in &unit.resources {
         for r in input::resources(&file.path, window)? {
-            charges::resource_hour(ctx, &r, &mut sink.rows);
-            sink.flush()?;
+            charges::resource_hour(ctx, &r, out);
+            flush(out)?;
         }
     }
     Ok(())

@@ -343,28 +343,56 @@ pub struct Basis {
 
 /// AllocatedMethodDetails: one element, its ratio of the origin and the
 /// quantity it was charged, per the FOCUS AllocatedMethodDetailsObject
-/// schema; request and usage as `x_` keys.
-pub fn method_details(ratio: Fixed, unit: &str, basis: &Basis, method_basis: &str) -> String {
+/// schema; request and usage as `x_` keys. Written into `details` (cleared
+/// first), as it is made for every allocated row.
+pub fn method_details(
+    details: &mut String,
+    ratio: Fixed,
+    unit: &str,
+    basis: &Basis,
+    method_basis: &str,
+) {
     use std::fmt::Write as _;
     // Written by hand, not through serde_json's f64 numbers, so every
-    // decimal appears exactly as it sums; into one buffer, as it is made
-    // for every allocated row.
-    let text = |s: &str| Value::from(s).to_string();
-    let mut details = String::with_capacity(192);
+    // decimal appears exactly as it sums.
+    details.clear();
     let _ = write!(
         details,
-        "{{\"Elements\":[{{\"AllocatedRatio\":{ratio},\"UsageUnit\":{},\"UsageQuantity\":{}",
-        text(unit),
-        basis.billed
+        "{{\"Elements\":[{{\"AllocatedRatio\":{ratio},\"UsageUnit\":"
     );
+    json_string(details, unit);
+    let _ = write!(details, ",\"UsageQuantity\":{}", basis.billed);
     if let Some(request) = basis.request {
         let _ = write!(details, ",\"x_RequestQuantity\":{request}");
     }
     if let Some(usage) = basis.usage {
         let _ = write!(details, ",\"x_UsedQuantity\":{usage}");
     }
-    let _ = write!(details, "}}],\"x_Basis\":{}}}", text(method_basis));
-    details
+    details.push_str("}],\"x_Basis\":");
+    json_string(details, method_basis);
+    details.push('}');
+}
+
+/// `text` as a JSON string, escaped as RFC 8259 requires.
+fn json_string(out: &mut String, text: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -422,7 +450,9 @@ mod tests {
             request: Fixed::from_f64(0.25),
             usage: Fixed::from_f64(0.5),
         };
-        let details = method_details(
+        let mut details = String::from("left over");
+        method_details(
+            &mut details,
             Fixed::from_f64(0.125).unwrap(),
             "Core-Hours",
             &basis,
@@ -432,6 +462,22 @@ mod tests {
             details,
             r#"{"Elements":[{"AllocatedRatio":0.125,"UsageUnit":"Core-Hours","UsageQuantity":0.5,"x_RequestQuantity":0.25,"x_UsedQuantity":0.5}],"x_Basis":"max(request, usage)"}"#
         );
+    }
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_escapes_them() {
+        for text in [
+            "Core-Hours",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "\u{1}",
+            "é",
+        ] {
+            let mut out = String::new();
+            json_string(&mut out, text);
+            assert_eq!(out, Value::from(text).to_string(), "{text:?}");
+        }
     }
 
     #[test]

@@ -15,16 +15,16 @@ use crate::model::fixed::Fixed;
 /// remainder's, with `Σ consumers[i][m] + remainder[m] = origin[m]` for
 /// every metric `m`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Split {
-    pub consumers: Vec<Vec<Fixed>>,
-    pub remainder: Vec<Fixed>,
+pub struct Split<const N: usize> {
+    pub consumers: Vec<[Fixed; N]>,
+    pub remainder: [Fixed; N],
 }
 
-/// Splits `origin`'s metrics over `consumers`' (each as long as `origin`).
-pub fn split(origin: &[Fixed], mut consumers: Vec<Vec<Fixed>>) -> Split {
-    let mut remainder = origin.to_vec();
+/// Splits `origin`'s metrics over `consumers`'.
+pub fn split<const N: usize>(origin: &[Fixed; N], mut consumers: Vec<[Fixed; N]>) -> Split<N> {
+    let mut remainder = *origin;
     for (m, left) in remainder.iter_mut().enumerate() {
-        let taken: Fixed = consumers.iter().filter_map(|c| c.get(m).copied()).sum();
+        let taken: Fixed = consumers.iter().map(|c| c[m]).sum();
         *left -= taken;
         if left.is_negative() {
             take_back(&mut consumers, m, Fixed::ZERO - *left);
@@ -38,9 +38,9 @@ pub fn split(origin: &[Fixed], mut consumers: Vec<Vec<Fixed>>) -> Split {
 }
 
 /// Removes `excess` of metric `m` from the largest consumers first.
-fn take_back(consumers: &mut [Vec<Fixed>], m: usize, mut excess: Fixed) {
+fn take_back<const N: usize>(consumers: &mut [[Fixed; N]], m: usize, mut excess: Fixed) {
     let mut order: Vec<usize> = (0..consumers.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(consumers[i].get(m).copied().unwrap_or_default()));
+    order.sort_by_key(|&i| std::cmp::Reverse(consumers[i][m]));
     for i in order {
         if excess.is_zero() {
             break;
@@ -69,18 +69,15 @@ mod tests {
 
     #[test]
     fn the_remainder_is_what_the_consumers_leave() {
-        let s = split(
-            &[f(1.0), f(0.3)],
-            vec![vec![f(0.25), f(0.1)], vec![f(0.5), f(0.1)]],
-        );
-        assert_eq!(s.remainder, vec![f(0.25), f(0.1)]);
+        let s = split(&[f(1.0), f(0.3)], vec![[f(0.25), f(0.1)], [f(0.5), f(0.1)]]);
+        assert_eq!(s.remainder, [f(0.25), f(0.1)]);
     }
 
     #[test]
     fn consumers_over_the_origin_give_back_the_excess_from_the_largest() {
-        let s = split(&[f(1.0)], vec![vec![f(0.4)], vec![f(0.600000000002)]]);
-        assert_eq!(s.remainder, vec![Fixed::ZERO]);
-        assert_eq!(s.consumers, vec![vec![f(0.4)], vec![f(0.6)]]);
+        let s = split(&[f(1.0)], vec![[f(0.4)], [f(0.600000000002)]]);
+        assert_eq!(s.remainder, [Fixed::ZERO]);
+        assert_eq!(s.consumers, vec![[f(0.4)], [f(0.6)]]);
     }
 
     proptest! {
@@ -90,9 +87,9 @@ mod tests {
             shares in proptest::collection::vec(0.0f64..1.0, 0..40),
         ) {
             let total: f64 = shares.iter().sum::<f64>().max(1.0);
-            let consumers: Vec<Vec<Fixed>> = shares
+            let consumers: Vec<[Fixed; 1]> = shares
                 .iter()
-                .map(|s| vec![f(origin * s / total)])
+                .map(|s| [f(origin * s / total)])
                 .collect();
             let s = split(&[f(origin)], consumers);
             let sum: Fixed = s.consumers.iter().map(|c| c[0]).sum::<Fixed>() + s.remainder[0];

@@ -157,8 +157,20 @@ impl fmt::Display for Fixed {
         if fraction == 0 {
             return write!(f, "{sign}{whole}");
         }
-        let digits = format!("{fraction:0width$}", width = SCALE as usize);
-        write!(f, "{sign}{whole}.{}", digits.trim_end_matches('0'))
+        // On the stack and in u64 (a fraction is below 10^12): an export
+        // writes several of these for each of ~80 M rows.
+        let mut digits = [b'0'; SCALE as usize];
+        let mut rest = u64::try_from(fraction).unwrap_or_default();
+        for digit in digits.iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        let end = digits.iter().rposition(|d| *d != b'0').map_or(0, |i| i + 1);
+        let digits = std::str::from_utf8(&digits[..end]).unwrap_or_default();
+        match u64::try_from(whole) {
+            Ok(whole) => write!(f, "{sign}{whole}.{digits}"),
+            Err(_) => write!(f, "{sign}{whole}.{digits}"),
+        }
     }
 }
 

@@ -265,6 +265,10 @@ impl Factors {
     /// starting at `hour_ms`; `None` where the bill does not cover it
     /// (the list cost stands).
     pub fn of(&self, cluster: &str, kind: &str, id: &str, hour_ms: i64) -> Option<PartFactors> {
+        if self.spans.is_empty() {
+            // List prices: no key to build.
+            return None;
+        }
         let spans = self
             .spans
             .get(&(cluster.to_owned(), kind.to_owned(), id.to_owned()))?;

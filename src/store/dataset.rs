@@ -249,7 +249,7 @@ impl Dataset {
     }
 
     fn file_stem(&self, hour: DateTime<Utc>) -> String {
-        format!("part-{:02}-{}-", hour.hour(), self.writer)
+        super::partition::file_stem(hour.hour(), &self.writer)
     }
 
     /// Whether `name` is this writer's file of `hour` with a sequence number

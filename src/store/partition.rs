@@ -34,6 +34,23 @@ pub fn date(folder: &str) -> Option<Result<NaiveDate, &str>> {
     Some(NaiveDate::parse_from_str(value, DATE_FORMAT).map_err(|_| value))
 }
 
+/// The start of the name of `writer`'s files of the hour `hour` (0–23)
+/// of a day: `part-HH-<writer>-`, then a sequence number.
+pub fn file_stem(hour: u32, writer: &str) -> String {
+    format!("part-{hour:02}-{writer}-")
+}
+
+/// The hour of the day a file named by [`file_stem`] holds; `None` for a
+/// name of another form (a file another tool put there).
+pub fn file_hour(name: &str) -> Option<u32> {
+    let hour = name.strip_prefix("part-")?.get(..3)?.strip_suffix('-')?;
+    hour.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| hour.parse().ok())
+        .flatten()
+        .filter(|h| *h < 24)
+}
+
 /// Whether `name` is a published table file: `.parquet`, and not hidden
 /// or `_`-prefixed (a file being written is `.part-….parquet.tmp`; engines
 /// such as Spark leave `_SUCCESS` markers).
@@ -44,6 +61,22 @@ pub fn is_published(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_files_hour_reads_back_from_its_name() {
+        let name = format!("{}0003.parquet", file_stem(7, "w"));
+        assert_eq!(name, "part-07-w-0003.parquet");
+        assert_eq!(file_hour(&name), Some(7));
+        assert_eq!(file_hour("part-23-x-0000.parquet"), Some(23));
+        for other in [
+            "part-24-w-0000.parquet",
+            "part-7-w.parquet",
+            "data.parquet",
+            "part-+1-w-0.parquet",
+        ] {
+            assert_eq!(file_hour(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn folders_read_back_as_what_was_written() {

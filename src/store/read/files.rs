@@ -25,6 +25,24 @@ pub struct TableFile {
     pub date: NaiveDate,
 }
 
+impl TableFile {
+    /// The hour of its day the file holds, by its name; `None` when the
+    /// name does not say (a file the collector did not write).
+    pub fn hour(&self) -> Option<u32> {
+        self.path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(partition::file_hour)
+    }
+
+    /// Its size in bytes (0 when it cannot be read: the read says why).
+    pub fn bytes(&self) -> u64 {
+        fs::metadata(&self.path)
+            .map(|m| m.len())
+            .unwrap_or_default()
+    }
+}
+
 /// Which partitions a listing keeps: one cluster or all, and the days from
 /// `from` to `to`, both included (open ends when `None`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
