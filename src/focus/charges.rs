@@ -396,7 +396,7 @@ fn identity(c: &ContainerHour) -> Identity {
 #[derive(Default)]
 pub struct Identities {
     /// By pod UID: the pod's containers seen so far.
-    by_pod: std::collections::HashMap<String, Vec<(ContainerHour, Identity)>>,
+    by_pod: rustc_hash::FxHashMap<String, Vec<(ContainerHour, Identity)>>,
 }
 
 impl Identities {

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use chrono::NaiveDate;
+use rustc_hash::FxHashMap;
 
 use super::charges::{self, Context, Rows};
 use super::cost::Pricing;
@@ -406,7 +407,7 @@ fn rows(
     out: &mut Out,
     flush: &mut dyn FnMut(&mut Out) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
-    let mut containers: HashMap<(String, i64), Vec<ContainerHour>> = HashMap::new();
+    let mut containers: FxHashMap<(String, i64), Vec<ContainerHour>> = FxHashMap::default();
     for file in &unit.allocation {
         for row in input::allocation(&file.path, window)? {
             let key = (row.node.clone(), row.start.timestamp_millis());

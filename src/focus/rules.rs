@@ -352,21 +352,22 @@ pub fn method_details(
     basis: &Basis,
     method_basis: &str,
 ) {
-    use std::fmt::Write as _;
     // Written by hand, not through serde_json's f64 numbers, so every
     // decimal appears exactly as it sums.
     details.clear();
-    let _ = write!(
-        details,
-        "{{\"Elements\":[{{\"AllocatedRatio\":{ratio},\"UsageUnit\":"
-    );
+    details.push_str("{\"Elements\":[{\"AllocatedRatio\":");
+    ratio.push_to(details);
+    details.push_str(",\"UsageUnit\":");
     json_string(details, unit);
-    let _ = write!(details, ",\"UsageQuantity\":{}", basis.billed);
+    details.push_str(",\"UsageQuantity\":");
+    basis.billed.push_to(details);
     if let Some(request) = basis.request {
-        let _ = write!(details, ",\"x_RequestQuantity\":{request}");
+        details.push_str(",\"x_RequestQuantity\":");
+        request.push_to(details);
     }
     if let Some(usage) = basis.usage {
-        let _ = write!(details, ",\"x_UsedQuantity\":{usage}");
+        details.push_str(",\"x_UsedQuantity\":");
+        usage.push_to(details);
     }
     details.push_str("}],\"x_Basis\":");
     json_string(details, method_basis);

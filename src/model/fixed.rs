@@ -41,40 +41,41 @@ impl Fixed {
             return None;
         }
         // Through the shortest decimal that round-trips the float, so 0.1
-        // becomes 0.1 and not 0.1000000000000000055…; written into a stack
-        // buffer, as an export converts hundreds of millions of values.
-        use std::io::Write as _;
-        let mut buffer = [0_u8; 64];
-        let mut cursor = std::io::Cursor::new(&mut buffer[..]);
-        write!(cursor, "{value:e}").ok()?;
-        let written = usize::try_from(cursor.position()).ok()?;
-        let text = std::str::from_utf8(buffer.get(..written)?).ok()?;
-        let (mantissa, exponent) = text.split_once('e')?;
-        let exponent: i32 = exponent.parse().ok()?;
+        // becomes 0.1 and not 0.1000000000000000055…; ryu writes it into a
+        // stack buffer (`1.5`, `1e-7`, `1.2345e20`), and its ≤ 17 digits
+        // fit a u64, as an export converts hundreds of millions of values.
+        let mut buffer = ryu::Buffer::new();
+        let text = buffer.format_finite(value);
+        let (mantissa, exponent) = match text.split_once('e') {
+            Some((mantissa, exponent)) => (mantissa, exponent.parse::<i32>().ok()?),
+            None => (text, 0),
+        };
         let negative = mantissa.starts_with('-');
-        let (mut digits, mut fraction_digits, mut in_fraction) = (0_i128, 0_usize, false);
+        let (mut digits, mut fraction_digits, mut in_fraction) = (0_u64, 0_i32, false);
         for byte in mantissa.bytes() {
             match byte {
                 b'0'..=b'9' => {
                     digits = digits
                         .checked_mul(10)?
-                        .checked_add(i128::from(byte - b'0'))?;
-                    fraction_digits += usize::from(in_fraction);
+                        .checked_add(u64::from(byte - b'0'))?;
+                    fraction_digits += i32::from(in_fraction);
                 }
                 b'.' => in_fraction = true,
                 _ => {}
             }
         }
         // value = digits × 10^(exponent − fraction_digits); in units, × 10^SCALE.
-        let shift = exponent - i32::try_from(fraction_digits).ok()? + SCALE as i32;
+        let shift = exponent - fraction_digits + SCALE as i32;
         let units = if shift >= 0 {
-            digits.checked_mul(10_i128.checked_pow(shift.unsigned_abs())?)?
-        } else {
-            let divisor = 10_i128
-                .checked_pow(shift.unsigned_abs())
-                .unwrap_or(i128::MAX);
+            i128::from(digits).checked_mul(10_i128.checked_pow(shift.unsigned_abs())?)?
+        } else if shift > -20 {
+            let divisor = 10_u64.pow(shift.unsigned_abs());
             let (quotient, remainder) = (digits / divisor, digits % divisor);
-            quotient + i128::from(remainder * 2 >= divisor)
+            i128::from(quotient) + i128::from(remainder >= divisor - remainder)
+        } else {
+            // Below 10^-19 units: 0, or 1 where it rounds up (never, as
+            // digits < 10^17 < half of 10^20).
+            0
         };
         Some(Fixed(if negative { -units } else { units }))
     }
@@ -147,30 +148,57 @@ impl std::iter::Sum for Fixed {
     }
 }
 
-/// Plain decimal notation without trailing zeros: `0.125`, `-3`, `0`.
-impl fmt::Display for Fixed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
+impl Fixed {
+    /// Appends plain decimal notation without trailing zeros (`0.125`,
+    /// `-3`, `0`) to `out`, without the formatting machinery: an export
+    /// writes four of these into each row's AllocatedMethodDetails.
+    pub fn push_to(self, out: &mut String) {
+        if self.0 < 0 {
+            out.push('-');
+        }
         let magnitude = self.0.unsigned_abs();
         let whole = magnitude / ONE as u128;
-        let fraction = magnitude % ONE as u128;
-        if fraction == 0 {
-            return write!(f, "{sign}{whole}");
+        let fraction = u64::try_from(magnitude % ONE as u128).unwrap_or_default();
+        match u64::try_from(whole) {
+            Ok(whole) => push_digits(out, whole),
+            Err(_) => out.push_str(&whole.to_string()),
         }
-        // On the stack and in u64 (a fraction is below 10^12): an export
-        // writes several of these for each of ~80 M rows.
+        if fraction == 0 {
+            return;
+        }
         let mut digits = [b'0'; SCALE as usize];
-        let mut rest = u64::try_from(fraction).unwrap_or_default();
+        let mut rest = fraction;
         for digit in digits.iter_mut().rev() {
             *digit = b'0' + (rest % 10) as u8;
             rest /= 10;
         }
         let end = digits.iter().rposition(|d| *d != b'0').map_or(0, |i| i + 1);
-        let digits = std::str::from_utf8(&digits[..end]).unwrap_or_default();
-        match u64::try_from(whole) {
-            Ok(whole) => write!(f, "{sign}{whole}.{digits}"),
-            Err(_) => write!(f, "{sign}{whole}.{digits}"),
+        out.push('.');
+        out.push_str(std::str::from_utf8(&digits[..end]).unwrap_or_default());
+    }
+}
+
+/// `value`'s decimal digits.
+fn push_digits(out: &mut String, mut value: u64) {
+    let mut digits = [0_u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
         }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
+/// Plain decimal notation without trailing zeros: `0.125`, `-3`, `0`.
+impl fmt::Display for Fixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::with_capacity(48);
+        self.push_to(&mut text);
+        f.write_str(&text)
     }
 }
 
@@ -199,6 +227,52 @@ mod tests {
         assert_eq!(f(4e-13).units(), 0);
         assert_eq!(f(f64::MIN_POSITIVE).units(), 0);
         assert_eq!(f(-9.5e23).to_string(), "-950000000000000000000000");
+    }
+
+    /// The conversion as it was first written, through std's `{:e}` and
+    /// i128 arithmetic: the oracle the fast path must agree with.
+    fn through_std(value: f64) -> Option<i128> {
+        let text = format!("{value:e}");
+        let (mantissa, exponent) = text.split_once('e')?;
+        let exponent: i32 = exponent.parse().ok()?;
+        let negative = mantissa.starts_with('-');
+        let fraction = mantissa.split_once('.').map_or(0, |(_, f)| f.len());
+        let digits: i128 = mantissa.replace(['-', '.'], "").parse().ok()?;
+        let shift = exponent - i32::try_from(fraction).ok()? + SCALE as i32;
+        let units = if shift >= 0 {
+            digits * 10_i128.pow(shift.unsigned_abs())
+        } else {
+            let divisor = 10_i128
+                .checked_pow(shift.unsigned_abs())
+                .unwrap_or(i128::MAX);
+            digits / divisor + i128::from((digits % divisor) * 2 >= divisor)
+        };
+        Some(if negative { -units } else { units })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_conversion_agrees_with_std_formatting(
+            mantissa in -1.0e6f64..1.0e6,
+            exponent in -20i32..18,
+        ) {
+            let value = mantissa * 10f64.powi(exponent);
+            if value.abs() < 1e24 {
+                proptest::prop_assert_eq!(Fixed::from_f64(value).map(Fixed::units), through_std(value));
+            }
+        }
+
+        #[test]
+        fn plain_notation_reads_back_as_the_same_units(units in proptest::num::i128::ANY) {
+            let value = Fixed(units / 1_000_000);
+            let text = value.to_string();
+            let mut pushed = String::from("x");
+            value.push_to(&mut pushed);
+            proptest::prop_assert_eq!(&pushed[1..], text.as_str());
+            let (whole, fraction) = text.trim_start_matches('-').split_once('.').unwrap_or((text.trim_start_matches('-'), ""));
+            let back = whole.parse::<i128>().unwrap_or(-1) * ONE + format!("{fraction:0<12}").parse::<i128>().unwrap_or(-1);
+            proptest::prop_assert_eq!(if units < 0 && value.0 != 0 { -back } else { back }, value.0);
+        }
     }
 
     #[test]

@@ -106,13 +106,21 @@ enum Builder {
 }
 
 impl Builder {
+    /// Sized for a full row group, so no column grows (and copies
+    /// itself) while the batch fills.
     fn new(column: &Column) -> Builder {
+        let rows = ROWS_PER_GROUP + ROWS_PER_GROUP / 16;
         match column.kind {
             _ if matches!(column.source, Source::Null) => Builder::Null,
-            Kind::Decimal => Builder::Decimal(Vec::new(), Vec::new()),
-            Kind::DateTime => Builder::Time(Vec::new(), Vec::new()),
-            Kind::Text | Kind::Json if is_keyed(column) => Builder::Keyed(Keyed::default()),
-            Kind::Text | Kind::Json => Builder::Plain(StringBuilder::new()),
+            Kind::Decimal => Builder::Decimal(Vec::with_capacity(rows), Vec::with_capacity(rows)),
+            Kind::DateTime => Builder::Time(Vec::with_capacity(rows), Vec::with_capacity(rows)),
+            Kind::Text | Kind::Json if is_keyed(column) => Builder::Keyed(Keyed {
+                keys: Vec::with_capacity(rows),
+                ..Keyed::default()
+            }),
+            Kind::Text | Kind::Json => {
+                Builder::Plain(StringBuilder::with_capacity(rows, rows * 160))
+            }
         }
     }
 
@@ -126,28 +134,32 @@ impl Builder {
         }
     }
 
-    fn push_slot(&mut self, slot: Slot) {
+    /// `rows` more rows of a charge's `slot`.
+    fn fill(&mut self, slot: Slot, rows: usize) {
+        fn repeat<T: Copy>(values: &mut Vec<T>, value: T, rows: usize) {
+            values.resize(values.len() + rows, value);
+        }
         match (self, slot) {
             (Builder::Null, _) => {}
-            (Builder::Keyed(keyed), Slot::Key(key)) => keyed.keys.push(key),
-            (Builder::Keyed(keyed), _) => keyed.keys.push(-1),
-            (Builder::Decimal(values, valid), Slot::Decimal(value)) => {
-                values.push(value);
-                valid.push(true);
+            (Builder::Keyed(keyed), Slot::Key(key)) => repeat(&mut keyed.keys, key, rows),
+            (Builder::Keyed(keyed), _) => repeat(&mut keyed.keys, -1, rows),
+            (Builder::Decimal(values, valid), slot) => {
+                let value = match slot {
+                    Slot::Decimal(value) => Some(value),
+                    _ => None,
+                };
+                repeat(values, value.unwrap_or_default(), rows);
+                repeat(valid, value.is_some(), rows);
             }
-            (Builder::Time(values, valid), Slot::Time(value)) => {
-                values.push(value);
-                valid.push(true);
+            (Builder::Time(values, valid), slot) => {
+                let value = match slot {
+                    Slot::Time(value) => Some(value),
+                    _ => None,
+                };
+                repeat(values, value.unwrap_or_default(), rows);
+                repeat(valid, value.is_some(), rows);
             }
-            (Builder::Decimal(values, valid), _) => {
-                values.push(0);
-                valid.push(false);
-            }
-            (Builder::Time(values, valid), _) => {
-                values.push(0);
-                valid.push(false);
-            }
-            (Builder::Plain(builder), _) => builder.append_null(),
+            (Builder::Plain(builder), _) => builder.append_nulls(rows),
         }
     }
 
@@ -162,7 +174,7 @@ impl Builder {
             }
             (builder, cell) => {
                 let slot = builder.slot(cell);
-                builder.push_slot(slot);
+                builder.fill(slot, 1);
             }
         }
     }
@@ -194,6 +206,9 @@ pub struct FocusBatch {
     builders: Vec<Builder>,
     /// The last charge's slots, by column (null for a row's own columns).
     charge: Vec<Slot>,
+    /// Rows of the last charge whose charge columns are not filled yet:
+    /// they are filled a charge at a time, not a cell at a time.
+    unfilled: usize,
 }
 
 impl Default for FocusBatch {
@@ -203,6 +218,7 @@ impl Default for FocusBatch {
             rows: 0,
             builders: COLUMNS.iter().map(Builder::new).collect(),
             charge: vec![Slot::Null; COLUMNS.len()],
+            unfilled: 0,
         }
     }
 }
@@ -233,6 +249,7 @@ impl FocusBatch {
 
     /// Starts a charge: the rows that follow repeat its columns.
     pub fn charge(&mut self, charge: &ChargeCells) {
+        self.fill();
         self.period.get_or_insert(charge.billing_period_start);
         for ((column, builder), slot) in
             COLUMNS.iter().zip(&mut self.builders).zip(&mut self.charge)
@@ -246,11 +263,23 @@ impl FocusBatch {
     /// A row of the last charge.
     pub fn line(&mut self, line: &LineCells<'_>) {
         self.rows += 1;
+        self.unfilled += 1;
+        for (column, builder) in COLUMNS.iter().zip(&mut self.builders) {
+            if let Source::Line(value) = column.source {
+                builder.push(value(line));
+            }
+        }
+    }
+
+    /// The last charge's columns for its rows so far.
+    fn fill(&mut self) {
+        let rows = std::mem::take(&mut self.unfilled);
+        if rows == 0 {
+            return;
+        }
         for ((column, builder), slot) in COLUMNS.iter().zip(&mut self.builders).zip(&self.charge) {
-            match column.source {
-                Source::Null => {}
-                Source::Charge(_) => builder.push_slot(*slot),
-                Source::Line(value) => builder.push(value(line)),
+            if let Source::Charge(_) = column.source {
+                builder.fill(*slot, rows);
             }
         }
     }
@@ -260,7 +289,8 @@ impl FocusBatch {
     /// # Errors
     ///
     /// [`FocusFileError::Encode`] if arrow refuses a column (a defect).
-    pub fn finish(self) -> Result<RecordBatch, FocusFileError> {
+    pub fn finish(mut self) -> Result<RecordBatch, FocusFileError> {
+        self.fill();
         let rows = self.rows;
         let arrays: Vec<ArrayRef> = COLUMNS
             .iter()
