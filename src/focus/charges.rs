@@ -384,7 +384,7 @@ fn identity(c: &ContainerHour) -> Identity {
         id: Arc::from(format!("{}/{}", c.pod_uid, c.container)),
         name: Arc::from(format!("{}/{}/{}", c.namespace, c.pod, c.container)),
         tags: Arc::from(rules::allocated_tags(&owner(c))),
-        tenant: Arc::from(c.tenant.as_str()),
+        tenant: Arc::clone(&c.tenant),
     }
 }
 
@@ -396,7 +396,7 @@ fn identity(c: &ContainerHour) -> Identity {
 #[derive(Default)]
 pub struct Identities {
     /// By pod UID: the pod's containers seen so far.
-    by_pod: rustc_hash::FxHashMap<String, Vec<(ContainerHour, Identity)>>,
+    by_pod: rustc_hash::FxHashMap<Arc<str>, Vec<(ContainerHour, Identity)>>,
 }
 
 impl Identities {
@@ -410,7 +410,7 @@ impl Identities {
                 && seen.workload_name == c.workload_name
                 && seen.labels == c.labels
         };
-        if let Some(seen) = self.by_pod.get_mut(c.pod_uid.as_str()) {
+        if let Some(seen) = self.by_pod.get_mut(&*c.pod_uid) {
             if let Some((_, identity)) = seen.iter().find(|(seen, _)| same(seen)) {
                 return identity.clone();
             }
@@ -420,7 +420,7 @@ impl Identities {
         }
         let made = identity(c);
         self.by_pod
-            .insert(c.pod_uid.clone(), vec![(c.clone(), made.clone())]);
+            .insert(Arc::clone(&c.pod_uid), vec![(c.clone(), made.clone())]);
         made
     }
 }
@@ -505,7 +505,11 @@ pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, out: &mut impl Rows)
                 format!("{}/{}/{}", c.namespace, c.pod, c.container),
             )
         } else {
-            (Metered::Node(resource), c.node.clone(), c.node.clone())
+            (
+                Metered::Node(resource),
+                c.node.to_string(),
+                c.node.to_string(),
+            )
         };
         let origin = Origin {
             provider: &c.provider,
@@ -636,7 +640,7 @@ mod tests {
             container: "app".into(),
             labels: labels
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
                 .collect(),
             ..ContainerHour::default()
         }

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use chrono::NaiveDate;
 use rustc_hash::FxHashMap;
@@ -407,7 +407,7 @@ fn rows(
     out: &mut Out,
     flush: &mut dyn FnMut(&mut Out) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
-    let mut containers: FxHashMap<(String, i64), Vec<ContainerHour>> = FxHashMap::default();
+    let mut containers: FxHashMap<(Arc<str>, i64), Vec<ContainerHour>> = FxHashMap::default();
     for file in &unit.allocation {
         for row in input::allocation(&file.path, window)? {
             let key = (row.node.clone(), row.start.timestamp_millis());
@@ -420,7 +420,7 @@ fn rows(
     }
     node_hours.sort_by(|a, b| (a.start, &a.node).cmp(&(b.start, &b.node)));
     for node in &node_hours {
-        let key = (node.node.clone(), node.start.timestamp_millis());
+        let key = (Arc::from(node.node.as_str()), node.start.timestamp_millis());
         let ran = containers.remove(&key).unwrap_or_default();
         // On GKE Autopilot Google bills pods, not nodes: nothing to split.
         if node.price_source == "autopilot" {

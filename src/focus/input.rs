@@ -6,10 +6,11 @@
 //! the rules then fall back to the node's name (rules::node_resource_id).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::read::{self, Columns, ReadError, Select};
+use crate::store::read::{self, Columns, ReadError, Select, Text};
 use crate::store::schema::col;
 
 /// A half-open window of hours, `[start, end)`, in epoch milliseconds.
@@ -54,24 +55,25 @@ pub struct NodeHour {
     pub price_source: String,
 }
 
-/// One `allocation` row.
+/// One `allocation` row. Its text is shared: a day of a large cluster is
+/// millions of rows whose node, namespace, workload and labels repeat.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerHour {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
-    pub node: String,
-    pub provider: String,
-    pub region: String,
-    pub zone: String,
-    pub capacity_type: String,
-    pub namespace: String,
-    pub tenant: String,
-    pub workload_kind: String,
-    pub workload_name: String,
-    pub pod: String,
-    pub pod_uid: String,
-    pub container: String,
-    pub labels: Vec<(String, String)>,
+    pub node: Arc<str>,
+    pub provider: Arc<str>,
+    pub region: Arc<str>,
+    pub zone: Arc<str>,
+    pub capacity_type: Arc<str>,
+    pub namespace: Arc<str>,
+    pub tenant: Arc<str>,
+    pub workload_kind: Arc<str>,
+    pub workload_name: Arc<str>,
+    pub pod: Arc<str>,
+    pub pod_uid: Arc<str>,
+    pub container: Arc<str>,
+    pub labels: Labels,
     pub running_seconds: f64,
     pub cpu_request_core_hours: f64,
     pub cpu_usage_core_hours: f64,
@@ -82,8 +84,12 @@ pub struct ContainerHour {
     pub cpu_cost_usd: f64,
     pub memory_cost_usd: f64,
     pub gpu_cost_usd: f64,
-    pub price_source: String,
+    pub price_source: Arc<str>,
 }
+
+/// A pod's labels, (key, value) in the file's order; shared by the rows
+/// of its containers.
+pub type Labels = Arc<[(Arc<str>, Arc<str>)]>;
 
 /// One `resources` row.
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +205,22 @@ pub fn nodes(file: &Path, window: Window) -> Result<Vec<NodeHour>, ReadError> {
     Ok(rows)
 }
 
+/// `allocation`'s columns with few distinct values per file: read as
+/// dictionary codes, each value made once.
+const ALLOCATION_CODED: [&str; 11] = [
+    col::NODE,
+    col::PROVIDER,
+    col::REGION,
+    col::ZONE,
+    col::CAPACITY_TYPE,
+    col::NAMESPACE,
+    col::TENANT,
+    col::WORKLOAD_KIND,
+    col::WORKLOAD_NAME,
+    col::CONTAINER,
+    col::PRICE_SOURCE,
+];
+
 const ALLOCATION: Select<'static> = Select::columns(&[
     col::START_TIME,
     col::END_TIME,
@@ -226,7 +248,43 @@ const ALLOCATION: Select<'static> = Select::columns(&[
     col::MEMORY_COST_USD,
     col::GPU_COST_USD,
     col::PRICE_SOURCE,
-]);
+])
+.coded(&ALLOCATION_CODED);
+
+/// A text column as shared strings: a coded column's made once per value.
+struct Shared<'a> {
+    text: Text<'a>,
+    made: Vec<Option<Arc<str>>>,
+    empty: Arc<str>,
+}
+
+impl<'a> Shared<'a> {
+    fn new(text: Text<'a>, empty: &Arc<str>) -> Shared<'a> {
+        Shared {
+            text,
+            made: Vec::new(),
+            empty: Arc::clone(empty),
+        }
+    }
+
+    fn get(&mut self, row: usize) -> Arc<str> {
+        let Text::Coded(codes) = self.text else {
+            let text = self.text.get(row);
+            return if text.is_empty() {
+                Arc::clone(&self.empty)
+            } else {
+                Arc::from(text)
+            };
+        };
+        let Some(code) = codes.code(row) else {
+            return Arc::clone(&self.empty);
+        };
+        if code >= self.made.len() {
+            self.made.resize(code + 1, None);
+        }
+        Arc::clone(self.made[code].get_or_insert_with(|| Arc::from(codes.values().get(code))))
+    }
+}
 
 /// The rows of an `allocation` file whose hour is in `window`.
 ///
@@ -256,10 +314,10 @@ pub fn allocation(file: &Path, window: Window) -> Result<Vec<ContainerHour>, Rea
             col::CONTAINER,
             col::PRICE_SOURCE,
         ];
-        let texts = names.map(text);
-        let mut t = Vec::with_capacity(texts.len());
-        for column in texts {
-            t.push(column?);
+        let empty: Arc<str> = Arc::from("");
+        let mut t = Vec::with_capacity(names.len());
+        for name in names {
+            t.push(Shared::new(text(name)?, &empty));
         }
         let floats = [
             col::RUNNING_SECONDS,
@@ -282,33 +340,52 @@ pub fn allocation(file: &Path, window: Window) -> Result<Vec<ContainerHour>, Rea
         let pairs: Columns<'_> = labels.fields()?;
         let keys = pairs.text("key")?;
         let values = pairs.text("value")?;
+        // A pod's containers are rows of their own with the same labels:
+        // the last pod's are reused while they are equal.
+        let mut last: Option<(Arc<str>, Labels)> = None;
         for row in 0..c.rows() {
             let at = start.get(row).unwrap_or_default();
             if !window.holds(at) {
                 continue;
             }
-            let s = |i: usize| t[i].get(row).to_owned();
             let f = |i: usize| n[i].get(row).unwrap_or_default();
+            let pod_uid = t[10].get(row);
+            let range = labels.range(row);
+            let same = last.as_ref().is_some_and(|(uid, seen)| {
+                *uid == pod_uid
+                    && seen.len() == range.len()
+                    && seen
+                        .iter()
+                        .zip(range.clone())
+                        .all(|((k, v), i)| **k == *keys.get(i) && **v == *values.get(i))
+            });
+            let row_labels = match (&last, same) {
+                (Some((_, seen)), true) => Arc::clone(seen),
+                _ => {
+                    let made: Labels = range
+                        .map(|i| (Arc::from(keys.get(i)), Arc::from(values.get(i))))
+                        .collect();
+                    last = Some((Arc::clone(&pod_uid), Arc::clone(&made)));
+                    made
+                }
+            };
             rows.push(ContainerHour {
                 start: time(at),
                 end: time(end.get(row).unwrap_or_default()),
-                node: s(0),
-                provider: s(1),
-                region: s(2),
-                zone: s(3),
-                capacity_type: s(4),
-                namespace: s(5),
-                tenant: s(6),
-                workload_kind: s(7),
-                workload_name: s(8),
-                pod: s(9),
-                pod_uid: s(10),
-                container: s(11),
-                price_source: s(12),
-                labels: labels
-                    .range(row)
-                    .map(|i| (keys.get(i).to_owned(), values.get(i).to_owned()))
-                    .collect(),
+                node: t[0].get(row),
+                provider: t[1].get(row),
+                region: t[2].get(row),
+                zone: t[3].get(row),
+                capacity_type: t[4].get(row),
+                namespace: t[5].get(row),
+                tenant: t[6].get(row),
+                workload_kind: t[7].get(row),
+                workload_name: t[8].get(row),
+                pod: t[9].get(row),
+                pod_uid,
+                container: t[11].get(row),
+                price_source: t[12].get(row),
+                labels: row_labels,
                 running_seconds: f(0),
                 cpu_request_core_hours: f(1),
                 cpu_usage_core_hours: f(2),

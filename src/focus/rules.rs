@@ -309,7 +309,7 @@ pub struct Owner<'a> {
     pub tenant: &'a str,
     pub workload_kind: &'a str,
     pub workload_name: &'a str,
-    pub labels: &'a [(String, String)],
+    pub labels: &'a [(std::sync::Arc<str>, std::sync::Arc<str>)],
 }
 
 /// AllocatedTags as a JSON object string.
@@ -325,7 +325,7 @@ pub fn allocated_tags(owner: &Owner<'_>) -> String {
     put("workload-kind", owner.workload_kind);
     put("workload-name", owner.workload_name);
     for (key, value) in owner.labels {
-        tags.insert(format!("{LABEL_PREFIX}{key}"), Value::from(value.as_str()));
+        tags.insert(format!("{LABEL_PREFIX}{key}"), Value::from(&**value));
     }
     Value::Object(tags).to_string()
 }
@@ -483,7 +483,7 @@ mod tests {
 
     #[test]
     fn tags_carry_kubetally_facts_and_prefixed_labels() {
-        let labels = vec![("app".to_owned(), "web".to_owned())];
+        let labels = vec![(std::sync::Arc::from("app"), std::sync::Arc::from("web"))];
         let tags = allocated_tags(&Owner {
             namespace: "shop",
             tenant: "acme",
