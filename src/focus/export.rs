@@ -97,13 +97,18 @@ impl Unit {
     }
 }
 
-/// The window's units, in the order their rows are written: by cluster,
-/// day and hour.
-fn units(request: &Request<'_>) -> Result<Vec<Unit>, ReadError> {
+/// The units of the days `days` of the dataset at `root`, in the order
+/// their rows are written: by cluster, day and hour; consecutive hours
+/// gathered until they hold `unit_bytes` of `allocation`.
+fn units(
+    root: &Path,
+    days: (Option<NaiveDate>, Option<NaiveDate>),
+    unit_bytes: u64,
+) -> Result<Vec<Unit>, ReadError> {
     let filter = Filter {
         cluster: None,
-        from: request.days.0,
-        to: request.days.1,
+        from: days.0,
+        to: days.1,
     };
     // (cluster, day) → hour (None: the file does not say) → the unit.
     let mut days: BTreeMap<(String, NaiveDate), BTreeMap<Option<u32>, Unit>> = BTreeMap::new();
@@ -115,7 +120,7 @@ fn units(request: &Request<'_>) -> Result<Vec<Unit>, ReadError> {
         ("allocation", |u: &mut Unit| &mut u.allocation),
         ("resources", |u: &mut Unit| &mut u.resources),
     ] {
-        for file in read::files(request.root, table, &filter)? {
+        for file in read::files(root, table, &filter)? {
             let unit = days
                 .entry((file.cluster.clone(), file.date))
                 .or_default()
@@ -146,7 +151,7 @@ fn units(request: &Request<'_>) -> Result<Vec<Unit>, ReadError> {
         for (_, unit) in hours {
             let bytes = unit.bytes();
             open = match open {
-                Some((mut gathering, so_far)) if so_far < UNIT_BYTES => {
+                Some((mut gathering, so_far)) if so_far < unit_bytes => {
                     gathering.absorb(unit);
                     Some((gathering, so_far + bytes))
                 }
@@ -170,7 +175,7 @@ fn units(request: &Request<'_>) -> Result<Vec<Unit>, ReadError> {
 /// [`ExportError::Write`] when a row group cannot be encoded or staged,
 /// and [`ExportError::Empty`] when the window holds no hours at all.
 pub fn export(request: &Request<'_>, writer: &mut FocusWriter) -> Result<Summary, ExportError> {
-    let units = units(request)?;
+    let units = units(request.root, request.days, UNIT_BYTES)?;
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(units.len())
@@ -446,4 +451,165 @@ fn rows(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::store::Target;
+    use crate::store::focus::{Destination, Format};
+
+    /// A dataset of empty-content files of `bytes` bytes each, named as
+    /// the collector names them: (table, day, file name).
+    fn files(root: &Path, files: &[(&str, &str, &str)], bytes: usize) {
+        for (table, day, name) in files {
+            let dir = root
+                .join(table)
+                .join("cluster=c")
+                .join(format!("date={day}"));
+            fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+            fs::write(dir.join(name), vec![0_u8; bytes]).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    fn hours(unit: &Unit) -> Vec<Option<u32>> {
+        let mut hours: Vec<Option<u32>> = unit.allocation.iter().map(TableFile::hour).collect();
+        hours.dedup();
+        hours
+    }
+
+    #[test]
+    fn units_are_whole_hours_gathered_until_they_hold_enough() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut listed = Vec::new();
+        for hour in ["00", "01", "02", "03", "04"] {
+            listed.push((
+                "allocation",
+                "2026-11-02",
+                format!("part-{hour}-w-0000.parquet"),
+            ));
+            listed.push(("nodes", "2026-11-02", format!("part-{hour}-w-0000.parquet")));
+        }
+        // Hour 02 in two files (two writers): they are one hour's.
+        listed.push((
+            "allocation",
+            "2026-11-02",
+            "part-02-x-0000.parquet".to_owned(),
+        ));
+        listed.push((
+            "allocation",
+            "2026-11-03",
+            "part-00-w-0000.parquet".to_owned(),
+        ));
+        let listed: Vec<(&str, &str, &str)> = listed
+            .iter()
+            .map(|(t, d, n)| (*t, *d, n.as_str()))
+            .collect();
+        files(dir.path(), &listed, 6);
+        let units = units(dir.path(), (None, None), 10).unwrap_or_else(|e| panic!("{e}"));
+        let found: Vec<(NaiveDate, Vec<Option<u32>>)> =
+            units.iter().map(|u| (u.date, hours(u))).collect();
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or_default();
+        assert_eq!(
+            found,
+            vec![
+                (day(2), vec![Some(0), Some(1)]),
+                (day(2), vec![Some(2)]),
+                (day(2), vec![Some(3), Some(4)]),
+                (day(3), vec![Some(0)]),
+            ],
+            "6 + 6 bytes reach 10; hour 02's two files (12 bytes) stand alone"
+        );
+        assert_eq!(units[0].nodes.len(), 2, "a unit's nodes are its hours'");
+        assert_eq!(units[1].allocation.len(), 2);
+    }
+
+    #[test]
+    fn a_day_with_a_file_that_names_no_hour_is_one_unit() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        files(
+            dir.path(),
+            &[
+                ("allocation", "2026-11-02", "part-00-w-0000.parquet"),
+                ("allocation", "2026-11-02", "part-05-w-0000.parquet"),
+                ("allocation", "2026-11-02", "spark-output.parquet"),
+            ],
+            100,
+        );
+        let units = units(dir.path(), (None, None), 10).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(units.len(), 1);
+        assert_eq!(units[0].allocation.len(), 3);
+    }
+
+    /// A row group of one row whose ResourceId is `id`.
+    fn group(encoder: &GroupEncoder, id: &str) -> EncodedGroup {
+        let mut batch = FocusBatch::default();
+        batch.charge(&ChargeCells {
+            resource_id: Some(std::sync::Arc::from(id)),
+            ..ChargeCells::default()
+        });
+        batch.line(&LineCells::default());
+        encoder.encode(batch).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn row_groups_are_written_in_unit_order_whatever_order_they_arrive_in() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("out.csv");
+        let destination = Destination::new(Target::Local(path.clone()), Format::Csv);
+        let mut writer = destination.writer().unwrap_or_else(|e| panic!("{e}"));
+        let encoder = writer.encoder();
+        let (sender, receiver) = mpsc::sync_channel(16);
+        let counted = |rows| Summary {
+            rows,
+            ..Summary::default()
+        };
+        let messages = [
+            Message::Group {
+                unit: 1,
+                seq: 0,
+                group: group(&encoder, "c"),
+            },
+            Message::Done {
+                unit: 1,
+                groups: 1,
+                summary: counted(1),
+            },
+            Message::Group {
+                unit: 0,
+                seq: 1,
+                group: group(&encoder, "b"),
+            },
+            Message::Done {
+                unit: 0,
+                groups: 2,
+                summary: counted(2),
+            },
+            Message::Group {
+                unit: 0,
+                seq: 0,
+                group: group(&encoder, "a"),
+            },
+        ];
+        for message in messages {
+            sender.send(message).unwrap_or_else(|e| panic!("{e}"));
+        }
+        drop(sender);
+        let summary = write_in_order(receiver, &mut writer).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(summary.rows, 3);
+        writer.publish().unwrap_or_else(|e| panic!("{e}"));
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        let column = crate::store::focus::COLUMNS
+            .iter()
+            .position(|c| c.name == "ResourceId")
+            .unwrap_or_default();
+        let ids: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .map(|line| line.split(',').nth(column).unwrap_or("?"))
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+    }
 }
