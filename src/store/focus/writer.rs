@@ -221,12 +221,6 @@ pub struct EncodedGroup {
     body: Body,
 }
 
-impl EncodedGroup {
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-}
-
 enum Body {
     Parquet(Vec<ArrowColumnChunk>),
     Csv(Vec<u8>),
@@ -236,7 +230,6 @@ enum Body {
 struct Staged {
     path: PathBuf,
     file: File,
-    rows: usize,
 }
 
 enum File {
@@ -262,20 +255,6 @@ impl FocusWriter {
         self.encoder.clone()
     }
 
-    /// Encodes `batch` here and appends it: for an exporter that makes and
-    /// writes on one thread.
-    ///
-    /// # Errors
-    ///
-    /// As [`GroupEncoder::encode`] and [`FocusWriter::append`].
-    pub fn write(&mut self, batch: FocusBatch) -> Result<(), FocusFileError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let group = self.encoder.encode(batch)?;
-        self.append(group)
-    }
-
     /// Appends an encoded row group to its billing period's file.
     ///
     /// # Errors
@@ -296,7 +275,6 @@ impl FocusWriter {
         let Some(staged) = self.files.get_mut(&period) else {
             return Ok(());
         };
-        staged.rows += group.rows;
         match (&mut staged.file, group.body) {
             (File::Parquet(file), Body::Parquet(chunks)) => {
                 let mut row_group = file.next_row_group().map_err(encode_error)?;
@@ -313,11 +291,6 @@ impl FocusWriter {
             _ => return Err(encode_error("a row group of another format")),
         }
         Ok(())
-    }
-
-    /// Rows written so far.
-    pub fn rows(&self) -> usize {
-        self.files.values().map(|f| f.rows).sum()
     }
 
     fn open(&self, period: &str) -> Result<Staged, FocusFileError> {
@@ -346,11 +319,7 @@ impl FocusWriter {
                 File::Csv(out)
             }
         };
-        Ok(Staged {
-            path,
-            file,
-            rows: 0,
-        })
+        Ok(Staged { path, file })
     }
 
     /// Finishes every file and publishes them: renamed into place, or each
