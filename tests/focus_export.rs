@@ -149,6 +149,45 @@ fn a_directory_output_is_partitioned_by_billing_period() {
     );
 }
 
+/// Statistics are kept where a query prunes on them (the charge period)
+/// and on no decimal: arrow-rs's decimal min/max are slices of the whole
+/// encoded chunk, so each one kept held a row group's amounts in memory
+/// until the footer (gigabytes over a large export).
+#[test]
+fn parquet_statistics_are_kept_for_periods_and_never_for_decimals() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("demo.parquet");
+    let (code, _, err) = kubetally(&[
+        "export",
+        "focus",
+        "--data",
+        &demo().display().to_string(),
+        "-o",
+        &file.display().to_string(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+    let metadata = reader.metadata();
+    assert!(metadata.num_row_groups() > 0);
+    for group in metadata.row_groups() {
+        for column in group.columns() {
+            let name = column.column_path().string();
+            let is_decimal = column
+                .column_descr()
+                .logical_type_ref()
+                .is_some_and(|t| matches!(t, parquet::basic::LogicalType::Decimal { .. }));
+            if is_decimal {
+                assert!(column.statistics().is_none(), "{name} has statistics");
+            }
+            if name == "ChargePeriodStart" {
+                let stats = column.statistics().expect("ChargePeriodStart's statistics");
+                assert!(stats.min_bytes_opt().is_some(), "{name}: no min");
+            }
+        }
+    }
+}
+
 #[test]
 fn the_focus_toolkit_accepts_the_demo_export() {
     let dir = tempfile::tempdir().unwrap();
