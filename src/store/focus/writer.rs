@@ -25,8 +25,8 @@ use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 
 use super::batch::{self, FocusBatch};
 use super::{
-    COLUMNS, FocusFileError, Format, Kind, PARTITION, UNIQUE_COLUMNS, UNSORTED_TEXT_COLUMNS, io,
-    memory_schema, schema,
+    FocusFileError, Format, PARTITION, STATISTICS_COLUMNS, UNIQUE_COLUMNS, io, memory_schema,
+    schema,
 };
 use crate::store::object::ObjectTarget;
 use crate::store::target::Target;
@@ -112,24 +112,17 @@ fn properties() -> Result<WriterProperties, FocusFileError> {
     let properties = UNIQUE_COLUMNS.iter().fold(properties, |properties, name| {
         properties.set_column_dictionary_enabled(ColumnPath::from(*name), false)
     });
-    // Min/max of free text or amounts prune no query, and cost a
-    // comparison per value. Decimals above all: arrow-rs (60) encodes a
-    // decimal column chunk into one buffer and its min/max are slices of
-    // it, so statistics kept in the file's metadata until the footer held
-    // every decimal chunk of the export in memory (4 GB of a 150,000-pod
-    // week, found with heaptrack).
-    let decimals = COLUMNS
+    // Statistics only where a query prunes (`STATISTICS_COLUMNS`). Never on
+    // decimals: arrow-rs (60) encodes a decimal column chunk into one
+    // buffer and its min/max are slices of it, so statistics kept in the
+    // file's metadata until the footer held every decimal chunk of the
+    // export in memory (4 GB of a 150,000-pod week, found with heaptrack).
+    let properties = properties.set_statistics_enabled(EnabledStatistics::None);
+    let mut properties = STATISTICS_COLUMNS
         .iter()
-        .filter(|c| matches!(c.kind, Kind::Decimal))
-        .map(|c| c.name);
-    let mut properties = UNIQUE_COLUMNS
-        .iter()
-        .chain(&UNSORTED_TEXT_COLUMNS)
-        .copied()
-        .chain(decimals)
         .fold(properties, |properties, name| {
             properties
-                .set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::None)
+                .set_column_statistics_enabled(ColumnPath::from(*name), EnabledStatistics::Page)
         })
         .build();
     add_encoded_arrow_schema_to_metadata(&schema(), &mut properties);
