@@ -169,17 +169,21 @@ impl SampleRuns {
     }
 
     pub fn push(&mut self, sample: &Sample) {
-        let key = Arc::as_ptr(&sample.context) as usize;
-        let index = *self.index.entry(key).or_insert_with(|| {
-            self.runs.push(Run {
-                context: sample.context.clone(),
-                bytes: Vec::new(),
-                count: 0,
-                last: Point::default(),
-                ordered: true,
-            });
-            self.runs.len() - 1
-        });
+        let mut hint = usize::MAX;
+        self.push_hinted(sample, &mut hint);
+    }
+
+    /// [`SampleRuns::push`] where `hint` is where the caller last saw this
+    /// context's run: the ledger keeps it beside the container, which each
+    /// sample already looks up, so a tick's samples skip the hash lookup.
+    /// A wrong or stale hint (another hour's runs) is only slower: it is
+    /// checked against the run's own context, and set right.
+    pub fn push_hinted(&mut self, sample: &Sample, hint: &mut usize) {
+        let index = match self.runs.get(*hint) {
+            Some(run) if Arc::ptr_eq(&run.context, &sample.context) => *hint,
+            _ => self.run_of(sample),
+        };
+        *hint = index;
         let run = &mut self.runs[index];
         let point = Point::of(sample);
         if run.count > 0 && (point.secs, point.nanos) < (run.last.secs, run.last.nanos) {
@@ -189,6 +193,21 @@ impl SampleRuns {
         run.last = point;
         run.count += 1;
         self.len += 1;
+    }
+
+    /// The index of `sample`'s context's run, made if new.
+    fn run_of(&mut self, sample: &Sample) -> usize {
+        let key = Arc::as_ptr(&sample.context) as usize;
+        *self.index.entry(key).or_insert_with(|| {
+            self.runs.push(Run {
+                context: sample.context.clone(),
+                bytes: Vec::new(),
+                count: 0,
+                last: Point::default(),
+                ordered: true,
+            });
+            self.runs.len() - 1
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -415,6 +434,35 @@ mod tests {
             "the two contexts of bank/api-1 are one container"
         );
         assert_eq!(sorted.of_runs(by[&("uid-api-1", "app")].clone()).len(), 2);
+    }
+
+    #[test]
+    fn a_wrong_or_stale_hint_still_finds_the_contexts_own_run() {
+        let (a, b) = (context("ns", "a", "c"), context("ns", "b", "c"));
+        let (mut this_hour, mut next_hour) = (SampleRuns::default(), SampleRuns::default());
+        let (mut hint_a, mut hint_b) = (usize::MAX, usize::MAX);
+        this_hour.push_hinted(&sample(&a, 0, 1, 1), &mut hint_a);
+        this_hour.push_hinted(&sample(&b, 0, 2, 2), &mut hint_b);
+        assert_eq!((hint_a, hint_b), (0, 1));
+        // The next hour sees b first: a's hint (0) now points at b's run.
+        next_hour.push_hinted(&sample(&b, 3600, 3, 3), &mut hint_b);
+        next_hour.push_hinted(&sample(&a, 3600, 4, 4), &mut hint_a);
+        assert_eq!((hint_a, hint_b), (1, 0));
+        // Swapped hints are checked against the run's context, not trusted.
+        let (mut swapped_a, mut swapped_b) = (hint_b, hint_a);
+        next_hour.push_hinted(&sample(&a, 3660, 5, 5), &mut swapped_a);
+        next_hour.push_hinted(&sample(&b, 3660, 6, 6), &mut swapped_b);
+        assert_eq!(next_hour.contexts(), 2, "no run made twice");
+        let cpu_of = |rows: &[Sample], pod: &str| -> Vec<i64> {
+            rows.iter()
+                .filter(|s| &*s.context.pod == pod)
+                .map(|s| s.cpu_usage_millicores)
+                .collect()
+        };
+        let rows = next_hour.sorted().to_vec();
+        assert_eq!(cpu_of(&rows, "a"), vec![4, 5]);
+        assert_eq!(cpu_of(&rows, "b"), vec![3, 6]);
+        assert_eq!(cpu_of(&this_hour.sorted().to_vec(), "a"), vec![1]);
     }
 
     #[test]

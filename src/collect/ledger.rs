@@ -33,6 +33,9 @@ struct KnownContainer {
     newest: Option<DateTime<Utc>>,
     /// Restart count and last OOM kill when the pod was last seen.
     status: Option<(u32, Option<DateTime<Utc>>)>,
+    /// Where its context's run last was in an open hour's samples
+    /// ([`SampleRuns::push_hinted`]).
+    run: usize,
 }
 
 /// What the ledger remembers of one pod, keyed by UID.
@@ -76,6 +79,7 @@ impl KnownPod {
                     context: None,
                     newest: None,
                     status: None,
+                    run: usize::MAX,
                 });
                 self.containers.len() - 1
             }
@@ -113,6 +117,20 @@ pub struct Ledger {
     held: Option<(DateTime<Utc>, std::time::Instant)>,
     /// Disks and load balancers over the open hours.
     resources: ResourceTrack,
+}
+
+/// The open hour `hour`'s book, begun with room for `expected` sample
+/// contexts (the hour before's count, so its table is not rebuilt as the
+/// hour fills).
+fn open_book(
+    open: &mut BTreeMap<DateTime<Utc>, HourBook>,
+    hour: DateTime<Utc>,
+    expected: usize,
+) -> &mut HourBook {
+    open.entry(hour).or_insert_with(|| HourBook {
+        samples: SampleRuns::with_contexts(expected),
+        ..HourBook::default()
+    })
 }
 
 /// Usage waiting for its pod.
@@ -166,11 +184,7 @@ impl Waiting {
 
 impl Ledger {
     fn book(&mut self, hour: DateTime<Utc>) -> &mut HourBook {
-        let expected = self.last_hour_contexts;
-        self.open.entry(hour).or_insert_with(|| HourBook {
-            samples: SampleRuns::with_contexts(expected),
-            ..HourBook::default()
-        })
+        open_book(&mut self.open, hour, self.last_hour_contexts)
     }
 
     /// Takes one tick's metrics: joins them with the inventory into samples,
@@ -483,9 +497,11 @@ impl Ledger {
             return false;
         }
         container.newest = Some(sample.ts);
+        open_book(&mut self.open, hour, self.last_hour_contexts)
+            .samples
+            .push_hinted(&sample, &mut container.run);
         self.first_sample = Some(self.first_sample.map_or(sample.ts, |f| f.min(sample.ts)));
         self.last_sample = Some(self.last_sample.map_or(sample.ts, |l| l.max(sample.ts)));
-        self.book(hour).samples.push(&sample);
         true
     }
 

@@ -329,8 +329,19 @@ impl serde::Serialize for Quantity {
 
 impl<'de> serde::Deserialize<'de> for Quantity {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Quantity, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Quantity::parse(&text).map_err(serde::de::Error::custom)
+        // Parsed from the text as the deserializer lends it: no String per
+        // value (two per container of every metrics tick).
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Quantity;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Kubernetes quantity string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Quantity, E> {
+                Quantity::parse(text).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 
@@ -723,6 +734,17 @@ mod tests {
         assert_eq!(serde_json::to_string(&quantity)?, "\"1536Mi\"");
         let error = serde_json::from_str::<Quantity>("\"1.5.5\"").expect_err("bad input");
         assert!(error.to_string().contains("1.5.5"));
+        Ok(())
+    }
+
+    #[test]
+    fn serde_reads_escaped_text_and_refuses_what_is_not_text() -> Result<(), serde_json::Error> {
+        // An escape makes serde_json unescape into its scratch buffer: the
+        // borrowed and the unescaped paths must read alike.
+        let escaped: Quantity = serde_json::from_str(r#""\u00312Gi""#)?;
+        assert_eq!(escaped, q("12Gi"));
+        let error = serde_json::from_str::<Quantity>("12").expect_err("a number");
+        assert!(error.to_string().contains("quantity string"), "{error}");
         Ok(())
     }
 }

@@ -41,7 +41,7 @@ struct RawContainer {
 struct RawPodMetrics {
     metadata: ItemMeta,
     timestamp: DateTime<Utc>,
-    window: String,
+    window: WindowText,
     #[serde(default)]
     containers: Vec<RawContainer>,
 }
@@ -50,8 +50,29 @@ struct RawPodMetrics {
 struct RawNodeMetrics {
     metadata: ItemMeta,
     timestamp: DateTime<Utc>,
-    window: String,
+    window: WindowText,
     usage: Usage,
+}
+
+/// A `window` read as its seconds, or why it is unusable: parsed from the
+/// text as the deserializer lends it, so no String per item and tick.
+#[derive(Debug, Clone)]
+struct WindowText(Result<f64, String>);
+
+impl<'de> Deserialize<'de> for WindowText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<WindowText, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = WindowText;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<WindowText, E> {
+                Ok(WindowText(window_seconds(text)))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -320,7 +341,7 @@ pub fn pod_usage_from(body: &str) -> Result<Listed<PodUsage>, MetricsError> {
     let (raw, mut skipped) = decode::<RawPodMetrics>(path, "PodMetricsList", body)?;
     let mut items = Vec::with_capacity(raw.len());
     for item in raw {
-        let checked = window_seconds(&item.window).and_then(|seconds| {
+        let checked = item.window.0.clone().and_then(|seconds| {
             match item
                 .containers
                 .iter()
@@ -391,7 +412,7 @@ pub fn node_usage_from(body: &str) -> Result<Listed<NodeUsage>, MetricsError> {
     let (raw, mut skipped) = decode::<RawNodeMetrics>(path, "NodeMetricsList", body)?;
     let mut items = Vec::with_capacity(raw.len());
     for item in raw {
-        let checked = window_seconds(&item.window).and_then(|seconds| {
+        let checked = item.window.0.clone().and_then(|seconds| {
             match implausible(&item.usage.cpu, &item.usage.memory) {
                 Some(problem) => Err(problem),
                 None => Ok(seconds),
