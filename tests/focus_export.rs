@@ -41,17 +41,22 @@ fn units(text: &str) -> i128 {
     if negative { -value } else { value }
 }
 
-fn export_csv(dir: &Path) -> Vec<BTreeMap<String, String>> {
-    let file = dir.join("demo.csv");
+/// `kubetally export focus` of the demo to `output`, which must succeed.
+fn export_demo(output: &Path) {
     let (code, _, err) = kubetally(&[
         "export",
         "focus",
         "--data",
         &demo().display().to_string(),
         "-o",
-        &file.display().to_string(),
+        &output.display().to_string(),
     ]);
     assert_eq!(code, Some(0), "{err}");
+}
+
+fn export_csv(dir: &Path) -> Vec<BTreeMap<String, String>> {
+    let file = dir.join("demo.csv");
+    export_demo(&file);
     let mut reader = csv::Reader::from_path(&file).unwrap();
     reader.deserialize().map(Result::unwrap).collect()
 }
@@ -124,15 +129,7 @@ fn the_export_costs_what_the_cluster_cost() {
 fn a_directory_output_is_partitioned_by_billing_period() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("focus");
-    let (code, _, err) = kubetally(&[
-        "export",
-        "focus",
-        "--data",
-        &demo().display().to_string(),
-        "-o",
-        &out.display().to_string(),
-    ]);
-    assert_eq!(code, Some(0), "{err}");
+    export_demo(&out);
     let files = kubetally::store::focus::files(&out).unwrap();
     assert_eq!(
         files,
@@ -158,15 +155,7 @@ fn parquet_statistics_are_kept_where_queries_prune_and_never_for_decimals() {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("demo.parquet");
-    let (code, _, err) = kubetally(&[
-        "export",
-        "focus",
-        "--data",
-        &demo().display().to_string(),
-        "-o",
-        &file.display().to_string(),
-    ]);
-    assert_eq!(code, Some(0), "{err}");
+    export_demo(&file);
     let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
     let metadata = reader.metadata();
     assert!(metadata.num_row_groups() > 0);
