@@ -543,7 +543,7 @@ mod tests {
     }
 
     #[test]
-    fn the_columns_written_without_a_dictionary_are_columns_of_the_file() {
+    fn the_columns_named_in_the_writers_settings_are_columns_of_the_file() {
         for name in UNIQUE_COLUMNS.iter().chain(&STATISTICS_COLUMNS) {
             assert!(COLUMNS.iter().any(|c| c.name == *name), "{name}");
         }

@@ -116,7 +116,7 @@ fn properties() -> Result<WriterProperties, FocusFileError> {
     // decimals: arrow-rs (60) encodes a decimal column chunk into one
     // buffer and its min/max are slices of it, so statistics kept in the
     // file's metadata until the footer held every decimal chunk of the
-    // export in memory (4 GB of a 150,000-pod week, found with heaptrack).
+    // export in memory (~6.5 GB of a 150,000-pod week; found with heaptrack).
     let properties = properties.set_statistics_enabled(EnabledStatistics::None);
     let mut properties = STATISTICS_COLUMNS
         .iter()
