@@ -22,6 +22,7 @@ mod krr_fidelity;
 mod mcp;
 mod object_store;
 mod pricing_cli;
+mod pushdown;
 mod quantity;
 mod query;
 mod query_cli;

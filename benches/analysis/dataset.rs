@@ -1,5 +1,6 @@
 //! The benchmark dataset: a week of a simulated cluster's `allocation`,
-//! `nodes` and `workloads` tables, made once and kept in a cache folder.
+//! `nodes`, `resources` and `workloads` tables, made once and kept in a
+//! cache folder.
 //!
 //! One hour is collected for real (`benches/common/collect_hour.rs`: the
 //! simulator over HTTP, the real watchers, 60 ticks through the real
@@ -13,7 +14,8 @@
 //! have is churn: the same pods run all week.
 //!
 //! The files are written by the collector's writer (`allocation_batch`,
-//! `nodes_batch`, `workloads_batch` and `Dataset::publish`), in the layout
+//! `nodes_batch`, `resources_batch`, `workloads_batch` and
+//! `Dataset::publish`), in the layout
 //! the collector publishes, and kept with a `VERSION` marker
 //! (`collect_hour::cached`).
 
@@ -26,8 +28,10 @@ use arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMillisecondType
 use chrono::TimeDelta;
 use kubetally::allocate::HourRows;
 use kubetally::sim::epoch;
-use kubetally::store::schema::{ALLOCATION, NODES, Table, WORKLOADS};
-use kubetally::store::{Dataset, Target, allocation_batch, nodes_batch, workloads_batch};
+use kubetally::store::schema::{ALLOCATION, NODES, RESOURCES, Table, WORKLOADS};
+use kubetally::store::{
+    Dataset, Target, allocation_batch, nodes_batch, resources_batch, workloads_batch,
+};
 
 use super::collect_hour::{
     TICKS, cached, collect_hour, current_thread_runtime, folder_bytes, mark_complete, price_factor,
@@ -36,8 +40,10 @@ use super::collect_hour::{
 use super::fail;
 
 /// Bump when what is generated changes: a cached dataset of another version
-/// is made again.
-const VERSION: &str = "analysis-dataset v3";
+/// is made again. v4: with `resources` (the disks of the cluster's
+/// claims, its load balancers and the fee), which `chargeback_by_tenant`
+/// reads since issue 18.
+const VERSION: &str = "analysis-dataset v4";
 /// The week: 2026-11-02 (a Monday, the simulator's epoch) to 2026-11-09.
 pub const DAYS: i64 = 7;
 /// The `cluster=` partition.
@@ -85,12 +91,16 @@ fn replay_week(root: &Path, hour: &HourRows) -> String {
         cluster: CLUSTER.to_owned(),
         writer: "bench".to_owned(),
     };
-    let tables: [(&'static Table, RecordBatch); 3] = [
+    let tables: [(&'static Table, RecordBatch); 4] = [
         (
             &ALLOCATION,
             allocation_batch(&hour.allocation).unwrap_or_else(|e| fail(e)),
         ),
         (&NODES, nodes_batch(&hour.nodes).unwrap_or_else(|e| fail(e))),
+        (
+            &RESOURCES,
+            resources_batch(&hour.resources).unwrap_or_else(|e| fail(e)),
+        ),
         (
             &WORKLOADS,
             workloads_batch(&hour.workloads).unwrap_or_else(|e| fail(e)),

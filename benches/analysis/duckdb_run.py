@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 
-TABLES = ("samples", "allocation", "nodes", "workloads", "recommendations")
+TABLES = ("samples", "allocation", "nodes", "resources", "workloads", "recommendations")
 PACKAGES = ("duckdb", "pyarrow")
 PIP = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
 

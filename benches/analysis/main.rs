@@ -386,17 +386,26 @@ fn bench_polars(c: &mut Criterion, case: &Case, root: &Path, rows: u64) -> Durat
 }
 
 /// Each statement's time in polars, in one session (after the criterion
-/// runs, so the files are in the page cache as they were there).
-fn polars_statement_times(root: &Path, statements: &[String]) -> Vec<Duration> {
+/// runs, so the files are in the page cache as they were there), with the
+/// grouped sums folded beside polars (`analyze::pushdown`, as the command
+/// runs it) or with polars running the whole statement; and how many
+/// `SELECT`s were folded.
+fn polars_statement_times(
+    root: &Path,
+    statements: &[String],
+    pushdown: bool,
+) -> (Vec<Duration>, usize) {
     let mut session = Session::open(root).unwrap_or_else(|e| fail(e));
-    statements
+    session.set_pushdown(pushdown);
+    let times = statements
         .iter()
         .map(|sql| {
             let started = Instant::now();
             black_box(session.query(sql).unwrap_or_else(|e| fail(e)));
             started.elapsed()
         })
-        .collect()
+        .collect();
+    (times, session.pushed())
 }
 
 /// Where the time goes: each statement in both engines.
@@ -523,12 +532,15 @@ fn analysis(c: &mut Criterion) {
         let duck = ready.is_ok().then(|| duckdb(case, root, repeats));
         report(case, polars, &peak, duck.as_ref());
         let statements = statements(case, None, root);
-        report_statements(
-            case,
-            &statements,
-            &polars_statement_times(root, &statements),
-            duck.as_ref(),
+        let (folded, pushed) = polars_statement_times(root, &statements, true);
+        let (whole, _) = polars_statement_times(root, &statements, false);
+        println!(
+            "analysis/{}:   {pushed} SELECT(s) folded beside polars (analyze::pushdown); \
+             polars running every statement whole: {:.3} s",
+            case.name,
+            whole.iter().sum::<Duration>().as_secs_f64()
         );
+        report_statements(case, &statements, &folded, duck.as_ref());
     }
 }
 

@@ -12,6 +12,7 @@
 pub(crate) mod dialect;
 mod library;
 mod output;
+mod pushdown;
 mod query_file;
 pub mod report;
 mod reprice;

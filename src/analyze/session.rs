@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::{
     CastColumnsPolicy, DataFrame, DataType, DslBuilder, Engine, ExtraColumnsPolicy, Field,
-    HiveOptions, IdxSize, LazyFrame, MissingColumnsPolicy, ParallelStrategy, ParquetOptions,
-    PlRefPath, ScanSources, Schema, UnifiedScanArgs,
+    HiveOptions, IdxSize, IntoLazy, LazyFrame, MissingColumnsPolicy, ParallelStrategy,
+    ParquetOptions, PlRefPath, ScanSources, Schema, UnifiedScanArgs,
 };
 use polars::sql::SQLContext;
 
@@ -47,6 +47,13 @@ pub struct Session {
     recorded: usize,
     /// The bill's prices the cost tables are re-priced at (none: list).
     factors: Factors,
+    /// The tables SQL reads as their files are, whose grouped sums
+    /// [`super::pushdown`] may compute: not those re-priced or filtered to
+    /// a tenant.
+    pushdown: Vec<&'static str>,
+    pushdown_on: bool,
+    /// How many `SELECT`s [`super::pushdown`] computed so far.
+    pushed: usize,
 }
 
 impl std::fmt::Debug for Session {
@@ -116,6 +123,7 @@ impl Session {
                 context.register(table.name, empty);
             }
         }
+        let pushdown = tables.iter().map(|t| t.name).collect();
         Ok(Session {
             context,
             root: root.to_owned(),
@@ -123,6 +131,9 @@ impl Session {
             statements: Vec::new(),
             recorded: 0,
             factors: Factors::default(),
+            pushdown,
+            pushdown_on: true,
+            pushed: 0,
         })
     }
 
@@ -144,6 +155,7 @@ impl Session {
                 if let Some(frame) = session.priced_frame(table)? {
                     session.context.register(table, frame);
                 }
+                session.pushdown.retain(|name| *name != table);
             }
         }
         Ok(session)
@@ -273,7 +285,22 @@ impl Session {
         }
         let kept = self.context.get_tables();
         self.tables.retain(|t| kept.iter().any(|k| k == t.name));
+        self.pushdown.clear();
         Ok(())
+    }
+
+    /// Whether grouped sums over a table's files may be computed beside
+    /// polars ([`super::pushdown`]; on by default, for the tables that
+    /// read as their files are). Off, polars runs every statement whole:
+    /// for comparing the two, in tests and `benches/analysis`.
+    pub fn set_pushdown(&mut self, on: bool) {
+        self.pushdown_on = on;
+    }
+
+    /// How many `SELECT`s of the statements run so far had their rows
+    /// computed beside polars ([`Session::set_pushdown`]).
+    pub fn pushed(&self) -> usize {
+        self.pushed
     }
 
     fn run(&mut self, sql: &str, limit: Option<usize>) -> Result<DataFrame, AnalyzeError> {
@@ -291,16 +318,35 @@ impl Session {
             }
             AnalyzeError::Sql { message }
         };
-        let sql = super::dialect::quote_cluster(sql);
-        let mut plan = self.context.execute(&sql).map_err(sql_error)?;
-        if let Some(limit) = limit {
-            plan = plan.limit(IdxSize::try_from(limit).unwrap_or(IdxSize::MAX));
+        let folded: Vec<TableFiles> = self
+            .tables
+            .iter()
+            .filter(|t| self.pushdown_on && self.pushdown.contains(&t.name))
+            .cloned()
+            .collect();
+        let prepared = super::pushdown::prepare(sql, &folded, super::threads());
+        let (sql, frames) = match prepared {
+            Some(prepared) => (prepared.sql, prepared.frames),
+            None => (sql.to_owned(), Vec::new()),
+        };
+        self.pushed += frames.len();
+        for (name, frame) in &frames {
+            self.context.register(name, frame.clone().lazy());
         }
-        // One lazy frame collects to one frame: `Multiple` only comes from
-        // several sinks, which a SELECT never plans.
-        plan.collect_with_engine(Engine::Streaming)
-            .map(|result| result.unwrap_single())
-            .map_err(sql_error)
+        let sql = super::dialect::quote_cluster(&sql);
+        let rows = self.context.execute(&sql).and_then(|mut plan| {
+            if let Some(limit) = limit {
+                plan = plan.limit(IdxSize::try_from(limit).unwrap_or(IdxSize::MAX));
+            }
+            // One lazy frame collects to one frame: `Multiple` only comes
+            // from several sinks, which a SELECT never plans.
+            plan.collect_with_engine(Engine::Streaming)
+                .map(|result| result.unwrap_single())
+        });
+        for (name, _) in &frames {
+            self.context.unregister(name);
+        }
+        rows.map_err(sql_error)
     }
 }
 

@@ -259,6 +259,10 @@ impl<'a> Strings<'a> {
         self.0.is_empty()
     }
 
+    pub fn null_count(&self) -> usize {
+        self.0.null_count()
+    }
+
     /// String `i`; empty when null or past the end.
     pub fn get(&self, i: usize) -> &'a str {
         if i < self.0.len() && self.0.is_valid(i) {
