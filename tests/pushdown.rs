@@ -100,6 +100,10 @@ fn conditions_aliases_and_partitions_fold_as_polars_reads_them() {
         "SELECT tenant, SUM(CASE WHEN tenant <> '__shared__' AND (container = 'app' OR container LIKE 'w%') THEN total_cost_usd ELSE 0.0 END) AS usd \
          FROM allocation GROUP BY tenant",
         "SELECT namespace, SUM(total_cost_usd) AS usd FROM allocation WHERE date = '1999-01-01' GROUP BY namespace",
+        // No GROUP BY: one row, of nulls over no rows; literals typed by polars.
+        "SELECT SUM(idle_cost_usd) AS idle, 0 AS disk, CAST(NULL AS DOUBLE) AS none, 'x' AS tag FROM nodes",
+        "SELECT SUM(idle_cost_usd) AS idle, 0 AS disk FROM nodes WHERE date = '1999-01-01' \
+         UNION ALL SELECT 1.5 AS idle, 2 AS disk",
     ] {
         let (with, without, pushed) = both_ways(sql);
         assert_same(&with, &without, sql);

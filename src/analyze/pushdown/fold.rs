@@ -31,6 +31,9 @@ const BATCH_ROWS: usize = 16_384;
 /// A group's key while reading: one id per [`Plan::keys`] entry.
 type GroupKey = [u32; MAX_KEYS];
 
+/// Past the last group number.
+const NO_GROUP: u32 = u32::MAX;
+
 /// The plan's rows as a frame, or `None` when the files are not what the
 /// fold reads (see the module doc).
 pub(super) fn fold(plan: &Plan, files: &[TableFile], threads: usize) -> Option<DataFrame> {
@@ -141,6 +144,25 @@ impl Check {
         }
     }
 
+    /// Whether each of the batch's `rows` meets it.
+    fn mask(&mut self, ids: &[Vec<u32>], rows: usize, strings: &[StringIds]) -> Vec<bool> {
+        let Some(column) = self.column else {
+            return (0..rows).map(|row| self.holds(ids, row, strings)).collect();
+        };
+        ids[column]
+            .iter()
+            .enumerate()
+            .map(|(row, id)| {
+                let known = self.known.get(*id as usize).copied().unwrap_or(0);
+                if known == 0 {
+                    self.holds(ids, row, strings)
+                } else {
+                    known == 2
+                }
+            })
+            .collect()
+    }
+
     fn holds(&mut self, ids: &[Vec<u32>], row: usize, strings: &[StringIds]) -> bool {
         let text = |column: usize| strings[column].name(ids[column][row] as usize);
         let Some(column) = self.column else {
@@ -168,9 +190,12 @@ struct Worker<'a> {
     /// Per string column: the last dictionary seen and its codes' ids.
     dictionaries: Vec<Option<(Dictionary, Vec<u32>)>>,
     ids: Vec<Vec<u32>>,
-    groups: FxHashMap<GroupKey, usize>,
+    groups: FxHashMap<GroupKey, u32>,
     keys: Vec<GroupKey>,
     totals: Vec<f64>,
+    /// The batch's runs of one group: rows `start..end`, group (a buffer
+    /// kept between batches).
+    runs: Vec<(usize, usize, u32)>,
 }
 
 impl<'a> Worker<'a> {
@@ -182,7 +207,7 @@ impl<'a> Worker<'a> {
                 Output::Sum { column, when, .. } => {
                     Some((column.as_str(), when.as_ref().map(Check::new)))
                 }
-                Output::Key { .. } => None,
+                Output::Key { .. } | Output::Literal(_) => None,
             })
             .collect();
         let columns = plan.strings.len();
@@ -197,6 +222,7 @@ impl<'a> Worker<'a> {
             groups: FxHashMap::default(),
             keys: Vec::new(),
             totals: Vec::new(),
+            runs: Vec::new(),
         }
     }
 
@@ -230,49 +256,83 @@ impl<'a> Worker<'a> {
             values.push(floats.values());
         }
         let width = self.sums.len();
-        let mut last: Option<(GroupKey, usize)> = None;
-        for row in 0..rows {
-            if let Some(filter) = &mut self.filter
-                && !filter.holds(&self.ids, row, &self.strings)
-            {
-                continue;
+        let kept = match &mut self.filter {
+            Some(filter) => filter.mask(&self.ids, rows, &self.strings),
+            None => Vec::new(),
+        };
+        // Runs of rows of one group (the filter's rows left out), found by
+        // comparing a row's key codes with the last kept row's and hashing
+        // only where they change; then each sum a run at a time.
+        let mut runs = std::mem::take(&mut self.runs);
+        runs.clear();
+        // Where a run starts: the first row, a row whose key codes differ
+        // from the row before, and the filter's edges; a column at a time.
+        let mut starts = vec![true; rows.min(1)];
+        starts.resize(rows, false);
+        for key in &self.plan.keys {
+            if let Key::Text(column) = key {
+                let ids = &self.ids[*column];
+                for ((start, id), before) in starts.iter_mut().skip(1).zip(&ids[1..]).zip(ids) {
+                    *start |= id != before;
+                }
             }
+        }
+        if !kept.is_empty() {
+            for ((start, now), before) in starts.iter_mut().skip(1).zip(&kept[1..]).zip(&kept) {
+                *start |= now != before;
+            }
+        }
+        let changed: Vec<usize> = (0..rows)
+            .filter(|row| starts[*row] && kept.get(*row) != Some(&false))
+            .collect();
+        for (at, row) in changed.iter().enumerate() {
             let mut key: GroupKey = [0; MAX_KEYS];
             for (slot, part) in key.iter_mut().zip(&self.plan.keys) {
                 *slot = match part {
-                    Key::Text(column) => self.ids[*column][row],
+                    Key::Text(column) => self.ids[*column][*row],
                     Key::Cluster => cluster,
                     Key::Date => day.cast_unsigned(),
                 };
             }
-            let group = match last {
-                Some((previous, group)) if previous == key => group,
-                _ => {
-                    let group = match self.groups.get(&key) {
-                        Some(group) => *group,
-                        None => {
-                            let group = self.keys.len();
-                            self.groups.insert(key, group);
-                            self.keys.push(key);
-                            self.totals.resize(self.totals.len() + width, 0.0);
-                            group
-                        }
-                    };
-                    last = Some((key, group));
-                    group
-                }
+            let group = self.group(key, width)?;
+            // The run ends where the next one starts or at the first
+            // dropped row after it.
+            let next = changed.get(at + 1).copied().unwrap_or(rows);
+            let end = (*row..next)
+                .find(|r| kept.get(*r) == Some(&false))
+                .unwrap_or(next);
+            runs.push((*row, end, group));
+        }
+        for (at, ((_, when), column)) in self.sums.iter_mut().zip(&values).enumerate() {
+            let counted = match when {
+                Some(when) => when.mask(&self.ids, rows, &self.strings),
+                None => Vec::new(),
             };
-            let totals = &mut self.totals[group * width..(group + 1) * width];
-            for ((total, (_, when)), column) in totals.iter_mut().zip(&mut self.sums).zip(&values) {
-                if when
-                    .as_mut()
-                    .is_none_or(|when| when.holds(&self.ids, row, &self.strings))
-                {
-                    *total += column[row];
-                }
+            for (start, end, group) in &runs {
+                let total = if counted.is_empty() {
+                    sum(&column[*start..*end])
+                } else {
+                    sum_where(&column[*start..*end], &counted[*start..*end])
+                };
+                self.totals[*group as usize * width + at] += total;
             }
         }
+        self.runs = runs;
         Some(())
+    }
+
+    /// The group of `key`, numbering it if it is new.
+    fn group(&mut self, key: GroupKey, width: usize) -> Option<u32> {
+        if let Some(group) = self.groups.get(&key) {
+            return Some(*group);
+        }
+        let group = u32::try_from(self.keys.len())
+            .ok()
+            .filter(|g| *g != NO_GROUP)?;
+        self.groups.insert(key, group);
+        self.keys.push(key);
+        self.totals.resize(self.totals.len() + width, 0.0);
+        Some(group)
     }
 
     /// Fills `ids[column]` with each row's string id; `None` on a null or
@@ -350,13 +410,61 @@ impl<'a> Worker<'a> {
     }
 }
 
-/// The frame of the plan's outputs.
+/// The sum of `values`, in four lanes: a run's additions do not wait on
+/// each other (a single running total is one float addition's latency per
+/// row).
+fn sum(values: &[f64]) -> f64 {
+    let mut lanes = [0.0; 4];
+    let chunks = values.chunks_exact(4);
+    let rest: f64 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for (lane, value) in lanes.iter_mut().zip(chunk) {
+            *lane += value;
+        }
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
+}
+
+/// [`sum`] of the `values` whose `counted` is true.
+fn sum_where(values: &[f64], counted: &[bool]) -> f64 {
+    let mut lanes = [0.0; 4];
+    let chunks = values.chunks_exact(4).zip(counted.chunks_exact(4));
+    let rest: f64 = values[values.len() / 4 * 4..]
+        .iter()
+        .zip(&counted[counted.len() / 4 * 4..])
+        .map(|(value, counted)| if *counted { *value } else { 0.0 })
+        .sum();
+    for (chunk, counted) in chunks {
+        for ((lane, value), counted) in lanes.iter_mut().zip(chunk).zip(counted) {
+            *lane += if *counted { *value } else { 0.0 };
+        }
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
+}
+
+/// The frame of the plan's outputs (its literals are polars' to add).
+/// A `SELECT` without `GROUP BY` has one row even over no rows, its sums
+/// null, as SQL's (and polars') `SUM` of nothing.
 fn frame(plan: &Plan, part: &Part) -> Option<DataFrame> {
     let width = sums_of(plan);
+    if plan.keys.is_empty() && part.keys.is_empty() {
+        let columns = plan
+            .outputs
+            .iter()
+            .filter_map(|output| match output {
+                Output::Sum { name, .. } => {
+                    Some(Series::new(name.as_str().into(), [None::<f64>]).into_column())
+                }
+                Output::Key { .. } | Output::Literal(_) => None,
+            })
+            .collect();
+        return DataFrame::new(1, columns).ok();
+    }
     let mut columns: Vec<Column> = Vec::with_capacity(plan.outputs.len());
     let mut sum = 0;
     for output in &plan.outputs {
         let series = match output {
+            Output::Literal(_) => continue,
             Output::Key { name, key } => match plan.keys.get(*key)? {
                 Key::Date => {
                     let days: Vec<i32> = part
@@ -395,4 +503,26 @@ fn frame(plan: &Plan, part: &Part) -> Option<DataFrame> {
         columns.push(series.into_column());
     }
     DataFrame::new(part.keys.len(), columns).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lane_sums_add_every_value_once_and_only_the_counted_ones() {
+        for n in [0, 1, 3, 4, 5, 8, 11] {
+            let values: Vec<f64> = (0..n).map(|i| f64::from(i) + 0.5).collect();
+            let counted: Vec<bool> = (0..n).map(|i| i % 3 != 1).collect();
+            let expected: f64 = values.iter().sum();
+            let expected_where: f64 = values
+                .iter()
+                .zip(&counted)
+                .filter(|(_, c)| **c)
+                .map(|(v, _)| v)
+                .sum();
+            assert_eq!(sum(&values), expected, "{n} values");
+            assert_eq!(sum_where(&values, &counted), expected_where, "{n} values");
+        }
+    }
 }

@@ -58,6 +58,9 @@ pub(super) enum Output {
         column: String,
         when: Option<Cond>,
     },
+    /// A named literal (`0 AS storage_usd`): kept in the rewritten
+    /// `SELECT` for polars to type as it always has, not in the frame.
+    Literal(Box<SelectItem>),
 }
 
 /// One `SELECT` the fold computes.
@@ -166,7 +169,7 @@ impl Found<'_> {
             SetExpr::Select(select) => {
                 if alone && let Some(plan) = plan(select, self.tables) {
                     let name = format!("{}{}", self.prefix, self.plans.len());
-                    if let Some(replacement) = select_all(&name) {
+                    if let Some(replacement) = replacement(&name, &plan) {
                         *body = replacement;
                         self.plans.push((name, plan));
                         return;
@@ -204,14 +207,31 @@ impl Found<'_> {
     }
 }
 
-/// `SELECT * FROM name` as a query body.
-fn select_all(name: &str) -> Option<SetExpr> {
+/// The body that reads `plan`'s rows from frame `name`: `SELECT * FROM
+/// name`, or, where the plan keeps literals, its outputs by name with the
+/// literals between them.
+fn replacement(name: &str, plan: &Plan) -> Option<SetExpr> {
     let sql = format!("SELECT * FROM {name}");
     let mut statements = Parser::parse_sql(&GenericDialect, &sql).ok()?;
-    match statements.pop()? {
-        Statement::Query(query) => Some(*query.body),
-        _ => None,
+    let Statement::Query(query) = statements.pop()? else {
+        return None;
+    };
+    let mut body = *query.body;
+    if let SetExpr::Select(select) = &mut body
+        && plan.outputs.iter().any(|o| matches!(o, Output::Literal(_)))
+    {
+        select.projection = plan
+            .outputs
+            .iter()
+            .map(|output| match output {
+                Output::Key { name, .. } | Output::Sum { name, .. } => {
+                    SelectItem::UnnamedExpr(Expr::Identifier(Ident::with_quote('"', name)))
+                }
+                Output::Literal(item) => (**item).clone(),
+            })
+            .collect();
     }
+    Some(body)
 }
 
 /// The plan of `select` when it has the module's shape.
@@ -275,7 +295,7 @@ fn plan(select: &Select, tables: &[&str]) -> Option<Plan> {
     let GroupByExpr::Expressions(group_by, modifiers) = &select.group_by else {
         return None;
     };
-    if group_by.is_empty() || group_by.len() > MAX_KEYS || !modifiers.is_empty() {
+    if group_by.len() > MAX_KEYS || !modifiers.is_empty() {
         return None;
     }
     let mut key_columns = Vec::new();
@@ -299,6 +319,11 @@ fn plan(select: &Select, tables: &[&str]) -> Option<Plan> {
             SelectItem::ExprWithAlias { expr, alias } => (expr, Some(name_of(alias)?)),
             _ => return None,
         };
+        if literal(expr) {
+            alias?;
+            outputs.push(Output::Literal(Box::new(item.clone())));
+            continue;
+        }
         let output = match names.column(expr) {
             Some(column) => {
                 let key = key_columns.iter().position(|k| *k == column)?;
@@ -324,6 +349,10 @@ fn plan(select: &Select, tables: &[&str]) -> Option<Plan> {
             }
         };
         outputs.push(output);
+    }
+    // A grouped SELECT of keys and literals alone is no sum to fold.
+    if !outputs.iter().any(|o| matches!(o, Output::Sum { .. })) {
+        return None;
     }
     let mut plan = Plan {
         table,
@@ -456,6 +485,19 @@ fn string_literal(expr: &Expr) -> Option<String> {
         },
         Expr::Nested(inner) => string_literal(inner),
         _ => None,
+    }
+}
+
+/// Whether `expr` is a literal number, string or NULL, or a cast of one
+/// (`CAST(NULL AS DOUBLE)`).
+fn literal(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(value) => matches!(
+            value.value,
+            Value::Number(..) | Value::SingleQuotedString(_) | Value::Null
+        ),
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => literal(expr),
+        _ => false,
     }
 }
 
@@ -697,6 +739,20 @@ mod tests {
     }
 
     #[test]
+    fn a_global_sum_keeps_its_literals_for_polars() {
+        let done = rewritten(
+            "SELECT SUM(idle_cost_usd) AS idle, 0 AS disk, CAST(NULL AS DOUBLE) AS none \
+             FROM nodes WHERE date >= '2026-11-02'",
+        )
+        .unwrap();
+        assert_eq!(
+            done.sql,
+            "SELECT \"idle\", 0 AS disk, CAST(NULL AS DOUBLE) AS none FROM __p0"
+        );
+        assert!(done.plans[0].1.keys.is_empty());
+    }
+
+    #[test]
     fn other_shapes_are_left_to_polars() {
         for sql in [
             "SELECT tenant, SUM(total_cost_usd) AS usd FROM allocation GROUP BY tenant ORDER BY usd",
@@ -704,7 +760,8 @@ mod tests {
             "SELECT tenant, SUM(total_cost_usd) FROM allocation GROUP BY tenant",
             "SELECT tenant, AVG(total_cost_usd) AS usd FROM allocation GROUP BY tenant",
             "SELECT tenant, SUM(DISTINCT total_cost_usd) AS usd FROM allocation GROUP BY tenant",
-            "SELECT SUM(total_cost_usd) AS usd FROM allocation",
+            "SELECT tenant, 0 AS zero FROM allocation GROUP BY tenant",
+            "SELECT SUM(total_cost_usd) AS usd, 1 FROM allocation",
             "SELECT tenant, SUM(total_cost_usd) AS usd FROM samples GROUP BY tenant",
             "SELECT tenant, SUM(total_cost_usd) AS usd FROM allocation WHERE date >= '2026-13-01' GROUP BY tenant",
             "SELECT tenant, SUM(total_cost_usd) AS usd FROM allocation WHERE date <> '2026-11-01' GROUP BY tenant",
