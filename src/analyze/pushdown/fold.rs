@@ -22,7 +22,8 @@ use polars::prelude::{Column, DataFrame, DataType, IntoColumn, NamedFrom, Series
 use rustc_hash::FxHashMap;
 
 use super::cond::Cond;
-use super::shape::{Key, MAX_KEYS, Output, Plan};
+use super::shape::{Aggregate, Key, MAX_KEYS, Plan, aggregate_column, key_column};
+use super::totals::{Numbers, Totals};
 use crate::store::read::{self, Codes, Columns, Dictionary, Select, StringIds, TableFile, Text};
 
 /// Rows per decoded batch.
@@ -71,18 +72,15 @@ pub(super) fn fold(plan: &Plan, files: &[TableFile], threads: usize) -> Option<D
             .map(|worker| worker.join().ok().flatten())
             .collect()
     });
-    let mut merged = Part::default();
+    let mut merged = Part::new(plan);
     for part in parts {
-        merged.add(part?, sums_of(plan));
+        merged.add(part?)?;
     }
     frame(plan, &merged)
 }
 
-fn sums_of(plan: &Plan) -> usize {
-    plan.outputs
-        .iter()
-        .filter(|o| matches!(o, Output::Sum { .. }))
-        .count()
+fn folds(plan: &Plan) -> Vec<super::shape::Fold> {
+    plan.aggregates.iter().map(|a| a.fold).collect()
 }
 
 /// A group key's value.
@@ -92,31 +90,41 @@ enum KeyValue {
     Day(i32),
 }
 
-/// Groups by their key values, in order of first appearance, and their sums.
-#[derive(Debug, Default)]
+/// Groups by their key values, in order of first appearance, and their
+/// aggregates.
+#[derive(Debug)]
 struct Part {
     index: FxHashMap<Vec<KeyValue>, usize>,
     keys: Vec<Vec<KeyValue>>,
-    sums: Vec<f64>,
+    totals: Totals,
 }
 
 impl Part {
-    fn add(&mut self, other: Part, width: usize) {
-        for (key, sums) in other.keys.into_iter().zip(other.sums.chunks(width.max(1))) {
-            let slot = match self.index.get(&key) {
+    fn new(plan: &Plan) -> Part {
+        Part {
+            index: FxHashMap::default(),
+            keys: Vec::new(),
+            totals: Totals::new(folds(plan)),
+        }
+    }
+
+    /// Adds `other`'s groups; `None` when it read a column as another type.
+    fn add(&mut self, other: Part) -> Option<()> {
+        self.totals.merge_numbers(&other.totals)?;
+        for (from, key) in other.keys.into_iter().enumerate() {
+            let into = match self.index.get(&key) {
                 Some(slot) => *slot,
                 None => {
                     let slot = self.keys.len();
                     self.index.insert(key.clone(), slot);
                     self.keys.push(key);
-                    self.sums.resize(self.sums.len() + width, 0.0);
+                    self.totals.push_group();
                     slot
                 }
             };
-            for (into, more) in self.sums[slot * width..].iter_mut().zip(sums) {
-                *into += more;
-            }
+            self.totals.merge(into, &other.totals, from);
         }
+        Some(())
     }
 }
 
@@ -182,8 +190,8 @@ impl Check {
 /// One thread's groups, keyed by ids of the strings it has seen.
 struct Worker<'a> {
     plan: &'a Plan,
-    /// The float columns summed, in output order, and each one's condition.
-    sums: Vec<(&'a str, Option<Check>)>,
+    /// The aggregates, each with its condition.
+    aggregates: Vec<(&'a Aggregate, Option<Check>)>,
     filter: Option<Check>,
     strings: Vec<StringIds>,
     clusters: StringIds,
@@ -192,7 +200,7 @@ struct Worker<'a> {
     ids: Vec<Vec<u32>>,
     groups: FxHashMap<GroupKey, u32>,
     keys: Vec<GroupKey>,
-    totals: Vec<f64>,
+    totals: Totals,
     /// The batch's runs of one group: rows `start..end`, group (a buffer
     /// kept between batches).
     runs: Vec<(usize, usize, u32)>,
@@ -200,20 +208,15 @@ struct Worker<'a> {
 
 impl<'a> Worker<'a> {
     fn new(plan: &'a Plan) -> Worker<'a> {
-        let sums = plan
-            .outputs
+        let aggregates = plan
+            .aggregates
             .iter()
-            .filter_map(|output| match output {
-                Output::Sum { column, when, .. } => {
-                    Some((column.as_str(), when.as_ref().map(Check::new)))
-                }
-                Output::Key { .. } | Output::Literal(_) => None,
-            })
+            .map(|aggregate| (aggregate, aggregate.when.as_ref().map(Check::new)))
             .collect();
         let columns = plan.strings.len();
         Worker {
             plan,
-            sums,
+            aggregates,
             filter: plan.filter.as_ref().map(Check::new),
             strings: (0..columns).map(|_| StringIds::default()).collect(),
             clusters: StringIds::default(),
@@ -221,7 +224,7 @@ impl<'a> Worker<'a> {
             ids: vec![Vec::new(); columns],
             groups: FxHashMap::default(),
             keys: Vec::new(),
-            totals: Vec::new(),
+            totals: Totals::new(folds(plan)),
             runs: Vec::new(),
         }
     }
@@ -231,7 +234,7 @@ impl<'a> Worker<'a> {
         let plan = self.plan;
         let mut names: Vec<&str> = plan.strings.iter().map(String::as_str).collect();
         let coded = names.clone();
-        names.extend(self.sums.iter().map(|(column, _)| *column));
+        names.extend(self.aggregates.iter().map(|(a, _)| a.column.as_str()));
         let select = Select::columns(&names).coded(&coded).batch_rows(BATCH_ROWS);
         let cluster = u32::try_from(self.clusters.id(cluster)).ok()?;
         let day = i32::try_from(day.signed_duration_since(NaiveDate::default()).num_days()).ok()?;
@@ -247,19 +250,16 @@ impl<'a> Worker<'a> {
         for column in 0..self.plan.strings.len() {
             self.string_ids(columns, column)?;
         }
-        let mut values = Vec::with_capacity(self.sums.len());
-        for (column, _) in &self.sums {
-            let floats = columns.floats(column).ok()?;
-            if floats.null_count() > 0 {
-                return None;
-            }
-            values.push(floats.values());
-        }
-        let width = self.sums.len();
         let kept = match &mut self.filter {
             Some(filter) => filter.mask(&self.ids, rows, &self.strings),
             None => Vec::new(),
         };
+        let mut values = Vec::with_capacity(self.aggregates.len());
+        for (at, (aggregate, _)) in self.aggregates.iter().enumerate() {
+            let numbers = numbers(columns, &aggregate.column, &kept)?;
+            self.totals.expect(at, numbers.number())?;
+            values.push(numbers);
+        }
         // Runs of rows of one group (the filter's rows left out), found by
         // comparing a row's key codes with the last kept row's and hashing
         // only where they change; then each sum a run at a time.
@@ -294,7 +294,7 @@ impl<'a> Worker<'a> {
                     Key::Date => day.cast_unsigned(),
                 };
             }
-            let group = self.group(key, width)?;
+            let group = self.group(key)?;
             // The run ends where the next one starts or at the first
             // dropped row after it.
             let next = changed.get(at + 1).copied().unwrap_or(rows);
@@ -303,18 +303,18 @@ impl<'a> Worker<'a> {
                 .unwrap_or(next);
             runs.push((*row, end, group));
         }
-        for (at, ((_, when), column)) in self.sums.iter_mut().zip(&values).enumerate() {
+        for (at, ((_, when), column)) in self.aggregates.iter_mut().zip(&values).enumerate() {
             let counted = match when {
                 Some(when) => when.mask(&self.ids, rows, &self.strings),
                 None => Vec::new(),
             };
             for (start, end, group) in &runs {
-                let total = if counted.is_empty() {
-                    sum(&column[*start..*end])
-                } else {
-                    sum_where(&column[*start..*end], &counted[*start..*end])
+                let run = match column {
+                    Numbers::Float(values) => Numbers::Float(&values[*start..*end]),
+                    Numbers::Int(values) => Numbers::Int(&values[*start..*end]),
                 };
-                self.totals[*group as usize * width + at] += total;
+                let counted = counted.get(*start..*end).unwrap_or_default();
+                self.totals.add(*group as usize, at, run, counted);
             }
         }
         self.runs = runs;
@@ -322,7 +322,7 @@ impl<'a> Worker<'a> {
     }
 
     /// The group of `key`, numbering it if it is new.
-    fn group(&mut self, key: GroupKey, width: usize) -> Option<u32> {
+    fn group(&mut self, key: GroupKey) -> Option<u32> {
         if let Some(group) = self.groups.get(&key) {
             return Some(*group);
         }
@@ -331,7 +331,7 @@ impl<'a> Worker<'a> {
             .filter(|g| *g != NO_GROUP)?;
         self.groups.insert(key, group);
         self.keys.push(key);
-        self.totals.resize(self.totals.len() + width, 0.0);
+        self.totals.push_group();
         Some(group)
     }
 
@@ -385,8 +385,8 @@ impl<'a> Worker<'a> {
 
     /// The groups with their key values.
     fn finish(self) -> Part {
-        let mut part = Part::default();
-        let width = self.sums.len();
+        let mut index = FxHashMap::default();
+        let mut keys = Vec::with_capacity(self.keys.len());
         for (at, key) in self.keys.iter().enumerate() {
             let values: Vec<KeyValue> = self
                 .plan
@@ -401,128 +401,80 @@ impl<'a> Worker<'a> {
                     Key::Date => KeyValue::Day(id.cast_signed()),
                 })
                 .collect();
-            part.index.insert(values.clone(), at);
-            part.keys.push(values);
-            part.sums
-                .extend_from_slice(&self.totals[at * width..(at + 1) * width]);
+            index.insert(values.clone(), at);
+            keys.push(values);
         }
-        part
+        Part {
+            index,
+            keys,
+            totals: self.totals,
+        }
     }
 }
 
-/// The sum of `values`, in four lanes: a run's additions do not wait on
-/// each other (a single running total is one float addition's latency per
-/// row).
-fn sum(values: &[f64]) -> f64 {
-    let mut lanes = [0.0; 4];
-    let chunks = values.chunks_exact(4);
-    let rest: f64 = chunks.remainder().iter().sum();
-    for chunk in chunks {
-        for (lane, value) in lanes.iter_mut().zip(chunk) {
-            *lane += value;
-        }
+/// A batch's column of numbers (floats or 64-bit integers); `None` when
+/// it is neither, or a row `kept` (all, when empty) holds a null: SQL's
+/// aggregates skip nulls, which the fold does not track.
+fn numbers<'a>(columns: &Columns<'a>, name: &str, kept: &[bool]) -> Option<Numbers<'a>> {
+    let no_kept_null = |null_count: usize, is_null: &dyn Fn(usize) -> bool| {
+        null_count == 0
+            || (0..columns.rows()).all(|row| kept.get(row) == Some(&false) || !is_null(row))
+    };
+    if let Ok(floats) = columns.floats(name) {
+        return no_kept_null(floats.null_count(), &|row| floats.is_null(row))
+            .then(|| Numbers::Float(floats.values()));
     }
-    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
+    let ints = columns.int64s(name).ok()?;
+    no_kept_null(ints.null_count(), &|row| ints.is_null(row)).then(|| Numbers::Int(ints.values()))
 }
 
-/// [`sum`] of the `values` whose `counted` is true.
-fn sum_where(values: &[f64], counted: &[bool]) -> f64 {
-    let mut lanes = [0.0; 4];
-    let chunks = values.chunks_exact(4).zip(counted.chunks_exact(4));
-    let rest: f64 = values[values.len() / 4 * 4..]
-        .iter()
-        .zip(&counted[counted.len() / 4 * 4..])
-        .map(|(value, counted)| if *counted { *value } else { 0.0 })
-        .sum();
-    for (chunk, counted) in chunks {
-        for ((lane, value), counted) in lanes.iter_mut().zip(chunk).zip(counted) {
-            *lane += if *counted { *value } else { 0.0 };
-        }
-    }
-    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
-}
-
-/// The frame of the plan's outputs (its literals are polars' to add).
-/// A `SELECT` without `GROUP BY` has one row even over no rows, its sums
-/// null, as SQL's (and polars') `SUM` of nothing.
+/// The frame: the keys' columns, then the aggregates', named as the
+/// rewritten `SELECT` reads them. A `SELECT` without `GROUP BY` has one
+/// row even over no rows, its aggregates null, as SQL's (and polars').
+/// `None` when no file showed an aggregate's column type.
 fn frame(plan: &Plan, part: &Part) -> Option<DataFrame> {
-    let width = sums_of(plan);
-    if plan.keys.is_empty() && part.keys.is_empty() {
-        let columns = plan
-            .outputs
-            .iter()
-            .filter_map(|output| match output {
-                Output::Sum { name, .. } => {
-                    Some(Series::new(name.as_str().into(), [None::<f64>]).into_column())
-                }
-                Output::Key { .. } | Output::Literal(_) => None,
-            })
-            .collect();
-        return DataFrame::new(1, columns).ok();
-    }
-    let mut columns: Vec<Column> = Vec::with_capacity(plan.outputs.len());
-    let mut sum = 0;
-    for output in &plan.outputs {
-        let series = match output {
-            Output::Literal(_) => continue,
-            Output::Key { name, key } => match plan.keys.get(*key)? {
-                Key::Date => {
-                    let days: Vec<i32> = part
-                        .keys
-                        .iter()
-                        .map(|k| match k.get(*key) {
-                            Some(KeyValue::Day(day)) => Some(*day),
-                            _ => None,
-                        })
-                        .collect::<Option<_>>()?;
-                    Series::new(name.as_str().into(), days)
-                        .cast(&DataType::Date)
-                        .ok()?
-                }
-                Key::Text(_) | Key::Cluster => {
-                    let texts: Vec<&str> = part
-                        .keys
-                        .iter()
-                        .map(|k| match k.get(*key) {
-                            Some(KeyValue::Text(text)) => Some(&**text),
-                            _ => None,
-                        })
-                        .collect::<Option<_>>()?;
-                    Series::new(name.as_str().into(), texts)
-                }
-            },
-            Output::Sum { name, .. } => {
-                let at = sum;
-                sum += 1;
-                let totals: Vec<f64> = (0..part.keys.len())
-                    .map(|group| part.sums[group * width + at])
-                    .collect();
-                Series::new(name.as_str().into(), totals)
+    let global_of_nothing = plan.keys.is_empty() && part.keys.is_empty();
+    let groups = if global_of_nothing {
+        1
+    } else {
+        part.keys.len()
+    };
+    let mut columns: Vec<Column> = Vec::with_capacity(plan.keys.len() + plan.aggregates.len());
+    for (at, key) in plan.keys.iter().enumerate() {
+        let name = key_column(at);
+        let series = match key {
+            Key::Date => {
+                let days: Vec<i32> = part
+                    .keys
+                    .iter()
+                    .map(|k| match k.get(at) {
+                        Some(KeyValue::Day(day)) => Some(*day),
+                        _ => None,
+                    })
+                    .collect::<Option<_>>()?;
+                Series::new(name.as_str().into(), days)
+                    .cast(&DataType::Date)
+                    .ok()?
+            }
+            Key::Text(_) | Key::Cluster => {
+                let texts: Vec<&str> = part
+                    .keys
+                    .iter()
+                    .map(|k| match k.get(at) {
+                        Some(KeyValue::Text(text)) => Some(&**text),
+                        _ => None,
+                    })
+                    .collect::<Option<_>>()?;
+                Series::new(name.as_str().into(), texts)
             }
         };
         columns.push(series.into_column());
     }
-    DataFrame::new(part.keys.len(), columns).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lane_sums_add_every_value_once_and_only_the_counted_ones() {
-        for n in [0, 1, 3, 4, 5, 8, 11] {
-            let values: Vec<f64> = (0..n).map(|i| f64::from(i) + 0.5).collect();
-            let counted: Vec<bool> = (0..n).map(|i| i % 3 != 1).collect();
-            let expected: f64 = values.iter().sum();
-            let expected_where: f64 = values
-                .iter()
-                .zip(&counted)
-                .filter(|(_, c)| **c)
-                .map(|(v, _)| v)
-                .sum();
-            assert_eq!(sum(&values), expected, "{n} values");
-            assert_eq!(sum_where(&values, &counted), expected_where, "{n} values");
-        }
+    for at in 0..plan.aggregates.len() {
+        let series = part
+            .totals
+            .column(at, &aggregate_column(at), groups, global_of_nothing)?;
+        columns.push(series.into_column());
     }
+    DataFrame::new(groups, columns).ok()
 }

@@ -23,6 +23,7 @@
 mod cond;
 mod fold;
 mod shape;
+mod totals;
 
 use polars::prelude::DataFrame;
 

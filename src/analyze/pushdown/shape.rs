@@ -26,7 +26,7 @@ use chrono::NaiveDate;
 use sqlparser::ast::{
     BinaryOperator, CaseWhen, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
     Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
-    UnaryOperator, Value, Visit, Visitor,
+    UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserOptions};
@@ -47,20 +47,31 @@ pub(super) enum Key {
     Date,
 }
 
-/// One output column, in the `SELECT`'s order.
+/// What an aggregate computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fold {
+    Sum,
+    Min,
+    Max,
+}
+
+/// One aggregate: `SUM(column)` (or of `CASE WHEN when THEN column ELSE 0
+/// END`), `MIN(column)`, `MAX(column)`; a float or integer column.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Output {
-    /// The value of group key `key` (an index into [`Plan::keys`]).
-    Key { name: String, key: usize },
-    /// `SUM(column)`, or of `CASE WHEN when THEN column ELSE 0 END`.
-    Sum {
-        name: String,
-        column: String,
-        when: Option<Cond>,
-    },
-    /// A named literal (`0 AS storage_usd`): kept in the rewritten
-    /// `SELECT` for polars to type as it always has, not in the frame.
-    Literal(Box<SelectItem>),
+pub(super) struct Aggregate {
+    pub fold: Fold,
+    pub column: String,
+    pub when: Option<Cond>,
+}
+
+/// The frame column of group key `i`.
+pub(super) fn key_column(i: usize) -> String {
+    format!("__k{i}")
+}
+
+/// The frame column of aggregate `i`.
+pub(super) fn aggregate_column(i: usize) -> String {
+    format!("__a{i}")
 }
 
 /// One `SELECT` the fold computes.
@@ -69,8 +80,14 @@ pub(super) struct Plan {
     pub table: String,
     /// The string columns read (keys and conditions), in first use order.
     pub strings: Vec<String>,
+    /// The group keys: frame columns [`key_column`]`(i)`.
     pub keys: Vec<Key>,
-    pub outputs: Vec<Output>,
+    /// The aggregates: frame columns [`aggregate_column`]`(i)`.
+    pub aggregates: Vec<Aggregate>,
+    /// The `SELECT`'s items over the frame: each as written, its keys and
+    /// aggregates read from the frame's columns (so polars still types and
+    /// names every output, and computes what is around the aggregates).
+    pub projection: Vec<SelectItem>,
     /// The days read, both included (open when `None`).
     pub first_day: Option<NaiveDate>,
     pub last_day: Option<NaiveDate>,
@@ -104,7 +121,7 @@ pub(super) fn rewrite(sql: &str, tables: &[&str], prefix: &str) -> Option<Rewrit
         return None;
     };
     let mut ctes = CteNames::default();
-    let _ = query.visit(&mut ctes);
+    let _ = Visit::visit(&**query, &mut ctes);
     let tables: Vec<&str> = tables
         .iter()
         .copied()
@@ -207,9 +224,8 @@ impl Found<'_> {
     }
 }
 
-/// The body that reads `plan`'s rows from frame `name`: `SELECT * FROM
-/// name`, or, where the plan keeps literals, its outputs by name with the
-/// literals between them.
+/// The body that reads `plan`'s rows from frame `name`: its projection
+/// over `FROM name`.
 fn replacement(name: &str, plan: &Plan) -> Option<SetExpr> {
     let sql = format!("SELECT * FROM {name}");
     let mut statements = Parser::parse_sql(&GenericDialect, &sql).ok()?;
@@ -217,20 +233,10 @@ fn replacement(name: &str, plan: &Plan) -> Option<SetExpr> {
         return None;
     };
     let mut body = *query.body;
-    if let SetExpr::Select(select) = &mut body
-        && plan.outputs.iter().any(|o| matches!(o, Output::Literal(_)))
-    {
-        select.projection = plan
-            .outputs
-            .iter()
-            .map(|output| match output {
-                Output::Key { name, .. } | Output::Sum { name, .. } => {
-                    SelectItem::UnnamedExpr(Expr::Identifier(Ident::with_quote('"', name)))
-                }
-                Output::Literal(item) => (**item).clone(),
-            })
-            .collect();
-    }
+    let SetExpr::Select(select) = &mut body else {
+        return None;
+    };
+    select.projection.clone_from(&plan.projection);
     Some(body)
 }
 
@@ -312,53 +318,58 @@ fn plan(select: &Select, tables: &[&str]) -> Option<Plan> {
         });
         key_columns.push(column);
     }
-    let mut outputs = Vec::new();
+    let mut aggregates = Vec::new();
+    let mut projection = Vec::new();
     for item in &select.projection {
         let (expr, alias) = match item {
             SelectItem::UnnamedExpr(expr) => (expr, None),
-            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(name_of(alias)?)),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.clone())),
             _ => return None,
         };
-        if literal(expr) {
-            alias?;
-            outputs.push(Output::Literal(Box::new(item.clone())));
+        if let Some(column) = names.column(expr) {
+            let key = key_columns.iter().position(|k| *k == column)?;
+            let name = alias.unwrap_or_else(|| Ident::with_quote('"', column));
+            // `SELECT namespace AS tenant … GROUP BY tenant` would make the
+            // output name another group column's.
+            let clash = key_columns
+                .iter()
+                .enumerate()
+                .any(|(i, k)| i != key && *k == name.value);
+            if clash || name.value.starts_with("__") {
+                return None;
+            }
+            projection.push(SelectItem::ExprWithAlias {
+                expr: frame_column(&key_column(key)),
+                alias: name,
+            });
             continue;
         }
-        let output = match names.column(expr) {
-            Some(column) => {
-                let key = key_columns.iter().position(|k| *k == column)?;
-                let name = alias.unwrap_or(column);
-                // `SELECT namespace AS tenant … GROUP BY tenant` would
-                // make the output name another group column's.
-                if key_columns
-                    .iter()
-                    .enumerate()
-                    .any(|(i, k)| i != key && *k == name)
-                {
-                    return None;
-                }
-                Output::Key { name, key }
-            }
-            None => {
-                let (column, when) = names.sum(expr)?;
-                Output::Sum {
-                    name: alias?,
-                    column,
-                    when,
-                }
-            }
+        // Anything else is named, and read over the frame: its aggregates
+        // and group columns become the frame's columns.
+        let alias = alias?;
+        let mut over = expr.clone();
+        let mut swap = Swap {
+            names: &mut names,
+            keys: &key_columns,
+            aggregates: &mut aggregates,
+            refused: false,
         };
-        outputs.push(output);
+        let _ = VisitMut::visit(&mut over, &mut swap);
+        if swap.refused || alias.value.starts_with("__") {
+            return None;
+        }
+        projection.push(SelectItem::ExprWithAlias { expr: over, alias });
     }
-    // A grouped SELECT of keys and literals alone is no sum to fold.
-    if !outputs.iter().any(|o| matches!(o, Output::Sum { .. })) {
+    // A SELECT of keys and literals alone has nothing to fold.
+    if aggregates.is_empty() {
         return None;
     }
     let mut plan = Plan {
         table,
         strings: Vec::new(),
         keys,
-        outputs,
+        aggregates,
+        projection,
         first_day: None,
         last_day: None,
         cluster: None,
@@ -380,6 +391,65 @@ fn plan(select: &Select, tables: &[&str]) -> Option<Plan> {
     let names_seen = std::mem::take(&mut names.strings);
     plan.strings = names_seen;
     Some(plan)
+}
+
+/// A frame column, quoted (`"__a0"`).
+fn frame_column(name: &str) -> Expr {
+    Expr::Identifier(Ident::with_quote('"', name))
+}
+
+/// Scalar functions polars may apply to a group's aggregates over the
+/// frame: they read one row of it, as they read one group's values.
+const SCALAR_FUNCTIONS: [&str; 6] = ["nullif", "coalesce", "round", "abs", "greatest", "least"];
+
+/// Swaps an output expression's aggregates and group columns for frame
+/// columns; `refused` when it reads anything else (another column, an
+/// aggregate of another shape, a subquery, a function not known to be
+/// scalar).
+struct Swap<'a> {
+    names: &'a mut Names,
+    keys: &'a [String],
+    aggregates: &'a mut Vec<Aggregate>,
+    refused: bool,
+}
+
+impl VisitorMut for Swap<'_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Some(column) = self.names.column(expr) {
+            match self.keys.iter().position(|k| *k == column) {
+                Some(key) => *expr = frame_column(&key_column(key)),
+                None => self.refused = true,
+            }
+            return ControlFlow::Continue(());
+        }
+        if let Some(aggregate) = self.names.aggregate(expr) {
+            *expr = frame_column(&aggregate_column(self.aggregates.len()));
+            self.aggregates.push(aggregate);
+            return ControlFlow::Continue(());
+        }
+        match expr {
+            Expr::Function(function) => {
+                let scalar = single(&function.name).is_some_and(|name| {
+                    SCALAR_FUNCTIONS.contains(&name.to_ascii_lowercase().as_str())
+                });
+                if !scalar || function.over.is_some() || function.filter.is_some() {
+                    self.refused = true;
+                }
+            }
+            Expr::Identifier(_)
+            | Expr::CompoundIdentifier(_)
+            | Expr::Subquery(_)
+            | Expr::Exists { .. }
+            | Expr::InSubquery { .. } => self.refused = true,
+            _ => {}
+        }
+        if self.refused {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// The one part of a table name (`allocation`, not `db.allocation`).
@@ -473,7 +543,7 @@ fn mentions_partition(expr: &Expr, names: &Names) -> bool {
         }
     }
     let mut mentions = Mentions(names, false);
-    let _ = expr.visit(&mut mentions);
+    let _ = Visit::visit(expr, &mut mentions);
     mentions.1
 }
 
@@ -485,19 +555,6 @@ fn string_literal(expr: &Expr) -> Option<String> {
         },
         Expr::Nested(inner) => string_literal(inner),
         _ => None,
-    }
-}
-
-/// Whether `expr` is a literal number, string or NULL, or a cast of one
-/// (`CAST(NULL AS DOUBLE)`).
-fn literal(expr: &Expr) -> bool {
-    match expr {
-        Expr::Value(value) => matches!(
-            value.value,
-            Value::Number(..) | Value::SingleQuotedString(_) | Value::Null
-        ),
-        Expr::Cast { expr, .. } | Expr::Nested(expr) => literal(expr),
-        _ => false,
     }
 }
 
@@ -561,13 +618,18 @@ impl Names {
         Some(self.string(&column))
     }
 
-    /// `SUM(x)` or `SUM(CASE WHEN c THEN x ELSE 0 END)`: x, c.
-    fn sum(&mut self, expr: &Expr) -> Option<(String, Option<Cond>)> {
+    /// `SUM(x)`, `SUM(CASE WHEN c THEN x ELSE 0 END)`, `MIN(x)`, `MAX(x)`.
+    fn aggregate(&mut self, expr: &Expr) -> Option<Aggregate> {
         let Expr::Function(function) = expr else {
             return None;
         };
-        if !single(&function.name)?.eq_ignore_ascii_case("sum")
-            || function.uses_odbc_syntax
+        let fold = match single(&function.name)?.to_ascii_lowercase().as_str() {
+            "sum" => Fold::Sum,
+            "min" => Fold::Min,
+            "max" => Fold::Max,
+            _ => return None,
+        };
+        if function.uses_odbc_syntax
             || !matches!(function.parameters, FunctionArguments::None)
             || function.filter.is_some()
             || function.null_treatment.is_some()
@@ -586,7 +648,11 @@ impl Names {
         ) else {
             return None;
         };
-        self.summed(argument)
+        let (column, when) = self.summed(argument)?;
+        if fold != Fold::Sum && when.is_some() {
+            return None;
+        }
+        Some(Aggregate { fold, column, when })
     }
 
     fn summed(&mut self, argument: &Expr) -> Option<(String, Option<Cond>)> {
@@ -697,7 +763,8 @@ mod tests {
         .unwrap();
         assert_eq!(
             done.sql,
-            "WITH c AS (SELECT * FROM __p0) SELECT tenant, usd FROM c ORDER BY usd DESC"
+            "WITH c AS (SELECT \"__k0\" AS \"tenant\", \"__a0\" AS usd, \"__a1\" AS pods FROM __p0) \
+             SELECT tenant, usd FROM c ORDER BY usd DESC"
         );
         let [(name, plan)] = done.plans.as_slice() else {
             panic!("{:?}", done.plans);
@@ -709,9 +776,9 @@ mod tests {
         assert_eq!(plan.first_day, NaiveDate::from_ymd_opt(2026, 11, 2));
         assert_eq!(plan.last_day, NaiveDate::from_ymd_opt(2026, 11, 8));
         assert_eq!(
-            plan.outputs[2],
-            Output::Sum {
-                name: "pods".into(),
+            plan.aggregates[1],
+            Aggregate {
+                fold: Fold::Sum,
                 column: "total_cost_usd".into(),
                 when: Some(Cond::Like {
                     column: 1,
@@ -732,7 +799,8 @@ mod tests {
         .unwrap();
         assert_eq!(
             done.sql,
-            "SELECT * FROM (SELECT * FROM __p0) AS n UNION ALL SELECT * FROM __p1 ORDER BY x"
+            "SELECT * FROM (SELECT \"__k0\" AS \"node\", \"__a0\" AS x FROM __p0) AS n \
+             UNION ALL SELECT \"__k0\" AS \"tenant\", \"__a0\" AS x FROM __p1 ORDER BY x"
         );
         assert_eq!(done.plans[1].1.cluster.as_deref(), Some("c"));
         assert!(done.plans[1].1.filter.is_some());
@@ -747,9 +815,26 @@ mod tests {
         .unwrap();
         assert_eq!(
             done.sql,
-            "SELECT \"idle\", 0 AS disk, CAST(NULL AS DOUBLE) AS none FROM __p0"
+            "SELECT \"__a0\" AS idle, 0 AS disk, CAST(NULL AS DOUBLE) AS none FROM __p0"
         );
         assert!(done.plans[0].1.keys.is_empty());
+    }
+
+    #[test]
+    fn what_surrounds_aggregates_stays_for_polars_over_the_frame() {
+        let done = rewritten(
+            "SELECT rc.volume, MAX(rc.size_gib) AS size, SUM(rc.running_seconds) / 3600 AS hours, \
+             100 * SUM(a) / NULLIF(SUM(b), 0) AS pct, rc.volume || '!' AS loud \
+             FROM nodes AS rc GROUP BY rc.volume",
+        )
+        .unwrap();
+        assert_eq!(
+            done.sql,
+            "SELECT \"__k0\" AS \"volume\", \"__a0\" AS size, \"__a1\" / 3600 AS hours, \
+             100 * \"__a2\" / NULLIF(\"__a3\", 0) AS pct, \"__k0\" || '!' AS loud FROM __p0"
+        );
+        let folds: Vec<Fold> = done.plans[0].1.aggregates.iter().map(|a| a.fold).collect();
+        assert_eq!(folds, [Fold::Max, Fold::Sum, Fold::Sum, Fold::Sum]);
     }
 
     #[test]
@@ -759,6 +844,12 @@ mod tests {
             "SELECT tenant, SUM(total_cost_usd) AS usd FROM allocation GROUP BY tenant LIMIT 3",
             "SELECT tenant, SUM(total_cost_usd) FROM allocation GROUP BY tenant",
             "SELECT tenant, AVG(total_cost_usd) AS usd FROM allocation GROUP BY tenant",
+            "SELECT tenant, COUNT(*) AS n FROM allocation GROUP BY tenant",
+            "SELECT tenant, SUM(total_cost_usd) + cpu_cost_usd AS usd FROM allocation GROUP BY tenant",
+            "SELECT tenant, MAX(CASE WHEN tenant = 'a' THEN total_cost_usd ELSE 0 END) AS usd FROM allocation GROUP BY tenant",
+            "SELECT tenant, SUM(total_cost_usd) OVER () AS usd FROM allocation GROUP BY tenant",
+            "SELECT tenant, SUM(total_cost_usd) / (SELECT 2) AS usd FROM allocation GROUP BY tenant",
+            "SELECT tenant, upper(tenant) AS t, SUM(total_cost_usd) AS usd FROM allocation GROUP BY tenant",
             "SELECT tenant, SUM(DISTINCT total_cost_usd) AS usd FROM allocation GROUP BY tenant",
             "SELECT tenant, 0 AS zero FROM allocation GROUP BY tenant",
             "SELECT SUM(total_cost_usd) AS usd, 1 FROM allocation",
