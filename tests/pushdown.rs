@@ -108,6 +108,10 @@ fn conditions_aliases_and_partitions_fold_as_polars_reads_them() {
          GROUP BY rc.cluster, rc.resource_name, rc.state",
         "SELECT node, MIN(running_seconds) AS least, MAX(total_cost_usd) AS most, SUM(running_seconds) AS seconds, \
          100 * SUM(idle_cost_usd) / NULLIF(SUM(total_cost_usd), 0) AS idle_pct, node || '/' AS tag FROM nodes GROUP BY node",
+        // Rows kept by their hour (the report's window), the literal read as UTC.
+        "SELECT tenant, SUM(total_cost_usd) AS usd FROM allocation \
+         WHERE start_time >= '2026-11-02 01:00:00' AND start_time < '2026-11-03' AND tenant <> '__shared__' \
+         GROUP BY tenant",
         // No GROUP BY: one row, of nulls over no rows; literals typed by polars.
         "SELECT SUM(idle_cost_usd) AS idle, 0 AS disk, CAST(NULL AS DOUBLE) AS none, 'x' AS tag FROM nodes",
         "SELECT SUM(idle_cost_usd) AS idle, 0 AS disk FROM nodes WHERE node = 'none' \

@@ -235,6 +235,7 @@ impl<'a> Worker<'a> {
         let mut names: Vec<&str> = plan.strings.iter().map(String::as_str).collect();
         let coded = names.clone();
         names.extend(self.aggregates.iter().map(|(a, _)| a.column.as_str()));
+        names.extend(plan.times.iter().map(|t| t.column.as_str()));
         let select = Select::columns(&names).coded(&coded).batch_rows(BATCH_ROWS);
         let cluster = u32::try_from(self.clusters.id(cluster)).ok()?;
         let day = i32::try_from(day.signed_duration_since(NaiveDate::default()).num_days()).ok()?;
@@ -250,10 +251,22 @@ impl<'a> Worker<'a> {
         for column in 0..self.plan.strings.len() {
             self.string_ids(columns, column)?;
         }
-        let kept = match &mut self.filter {
+        let mut kept = match &mut self.filter {
             Some(filter) => filter.mask(&self.ids, rows, &self.strings),
             None => Vec::new(),
         };
+        for bound in &self.plan.times {
+            let times = columns.millis(&bound.column).ok()?;
+            if times.null_count() > 0 {
+                return None;
+            }
+            if kept.is_empty() {
+                kept = vec![true; rows];
+            }
+            for (keep, millis) in kept.iter_mut().zip(times.values()) {
+                *keep &= bound.holds(*millis);
+            }
+        }
         let mut values = Vec::with_capacity(self.aggregates.len());
         for (at, (aggregate, _)) in self.aggregates.iter().enumerate() {
             let numbers = numbers(columns, &aggregate.column, &kept)?;

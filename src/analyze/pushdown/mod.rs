@@ -1,24 +1,29 @@
-//! Grouped sums computed beside polars: the `SELECT`s of a statement that
-//! only group one dataset table by string columns (and `cluster`, `date`)
-//! and add up float columns are folded here from the files' dictionary
-//! codes, and polars runs the rest of the statement on their rows.
+//! Grouped aggregates computed beside polars: the `SELECT`s of a statement
+//! that only group one dataset table by string columns (and `cluster`,
+//! `date`) and aggregate its number columns (`SUM`, `MIN`, `MAX`) are
+//! folded here from the files' dictionary codes, and polars runs the rest
+//! of the statement on their groups.
 //!
 //! Why: polars 0.55 groups by decoding every key string of every row into a
-//! view and hashing it, and turns each SQL `SUM` into three reductions
-//! (sum, null count, length). At 150,000 pods the bundled
+//! view and hashing it, turns each SQL `SUM` into three reductions (sum,
+//! null count, length), and leaves its streaming engine for a `MAX` or for
+//! arithmetic on aggregates. At 150,000 pods the bundled
 //! `chargeback_by_tenant` spent 1.4 s of its 2 s in one such `SELECT`
 //! (`allocation` by tenant, 40 M rows), where DuckDB, grouping on the
-//! dictionary codes, needs 0.4 s (docs/performance.md, Analysis). The
-//! report has done the same for its facts since issue 6 (`report::scan`).
+//! dictionary codes, needs 0.4 s, and the report's unused-volumes statement
+//! peaked at 946 MiB (docs/performance.md, Analysis). The report has done
+//! the same for its facts since issue 6 (`report::scan`).
 //!
 //! What a statement returns does not change: the SQL stays the definition
 //! (`Session::statements` records it as given, and the other engines run
-//! it), only the `SELECT`s of [`shape`]'s shape are replaced, each by
-//! `SELECT * FROM <frame>` of the same columns and types, and anything the
-//! fold does not read exactly as polars would makes the whole statement run
-//! unchanged ([`fold`]). Sums may differ from polars' in the last bits
-//! (the same additions in another order). Tests: `tests/pushdown.rs` runs
-//! every bundled query both ways.
+//! it). Only the `SELECT`s of [`shape`]'s shape are replaced, each by the
+//! same outputs over a frame of its groups (keys and aggregates under
+//! hidden names), so polars still names and types every output and
+//! computes what surrounds the aggregates; anything the fold does not read
+//! exactly as polars would makes the whole statement run unchanged
+//! ([`fold`]). Sums may differ from polars' in the last bits (the same
+//! additions in another order). Tests: `tests/pushdown.rs` runs every
+//! bundled query both ways.
 
 mod cond;
 mod fold;

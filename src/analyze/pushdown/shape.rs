@@ -1,6 +1,6 @@
 //! Which parts of a statement the fold can compute: a `SELECT` of group
-//! keys and `SUM`s straight from one dataset table, and the statement
-//! rewritten to read those rows from a registered frame instead.
+//! keys and aggregates straight from one dataset table, and the statement
+//! rewritten to read those from a registered frame instead.
 //!
 //! The shape is checked on sqlparser's tree of the statement (the parser
 //! and options polars-sql itself uses, so both read the same statement),
@@ -10,9 +10,12 @@
 //!   statement named like it;
 //! - `WHERE` (optional): `AND`ed comparisons of `date` with a `'YYYY-MM-DD'`
 //!   literal, `cluster = '…'`, and conditions on string columns ([`Cond`]);
-//! - `GROUP BY` one to eight columns: string columns, `cluster`, `date`;
-//! - each output: a group column (aliased or not) or `SUM(x) AS name`
-//!   where `x` is a float column or `CASE WHEN <cond> THEN x ELSE 0 END`;
+//! - `GROUP BY` up to eight columns: string columns, `cluster`, `date`;
+//! - each output: a group column (aliased or not), or a named expression
+//!   reading columns only through `SUM(x)`, `MIN(x)`, `MAX(x)` or
+//!   `SUM(CASE WHEN <cond> THEN x ELSE 0 END)`, with literals, operators
+//!   and [`SCALAR_FUNCTIONS`] around them ([`Swap`]), at least one
+//!   aggregate in all;
 //! - nothing else: no `HAVING`, `DISTINCT`, window, and, where the
 //!   `SELECT` is a query's whole body, no `ORDER BY`, `LIMIT` or `OFFSET`.
 //!
@@ -94,6 +97,29 @@ pub(super) struct Plan {
     pub cluster: Option<String>,
     /// Rows kept (all when `None`).
     pub filter: Option<Cond>,
+    /// Rows kept by time: each a timestamp column against an instant.
+    pub times: Vec<TimeBound>,
+}
+
+/// `column <op> 'YYYY-MM-DD[ HH:MM:SS]'` on a millisecond timestamp
+/// column, the literal read as UTC (the dataset's zone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct TimeBound {
+    pub column: String,
+    pub op: BinaryOperator,
+    pub millis: i64,
+}
+
+impl TimeBound {
+    pub(super) fn holds(&self, millis: i64) -> bool {
+        match self.op {
+            BinaryOperator::Gt => millis > self.millis,
+            BinaryOperator::GtEq => millis >= self.millis,
+            BinaryOperator::Lt => millis < self.millis,
+            BinaryOperator::LtEq => millis <= self.millis,
+            _ => false,
+        }
+    }
 }
 
 /// A statement with the `SELECT`s the fold computes replaced by
@@ -374,12 +400,17 @@ fn plan(select: &Select, tables: &[&str]) -> Option<Plan> {
         last_day: None,
         cluster: None,
         filter: None,
+        times: Vec::new(),
     };
     if let Some(selection) = &select.selection {
         let mut conjuncts = Vec::new();
         split_and(selection, &mut conjuncts);
         for conjunct in conjuncts {
             if !partition_filter(conjunct, &names, &mut plan)? {
+                if let Some(bound) = names.time_bound(conjunct) {
+                    plan.times.push(bound);
+                    continue;
+                }
                 let cond = names.cond(conjunct)?;
                 plan.filter = Some(match plan.filter.take() {
                     None => cond,
@@ -678,6 +709,36 @@ impl Names {
             Expr::Nested(inner) => self.summed(inner),
             _ => None,
         }
+    }
+
+    /// `column > | >= | < | <= 'instant'` on a column that is not a
+    /// partition column (the fold finds out whether it is a timestamp).
+    fn time_bound(&self, expr: &Expr) -> Option<TimeBound> {
+        let Expr::BinaryOp { left, op, right } = expr else {
+            return None;
+        };
+        if !matches!(
+            op,
+            BinaryOperator::Gt | BinaryOperator::GtEq | BinaryOperator::Lt | BinaryOperator::LtEq
+        ) {
+            return None;
+        }
+        let column = self
+            .column(left)
+            .filter(|c| c != "cluster" && c != "date")?;
+        let text = string_literal(right)?;
+        let instant = chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S")
+            .ok()
+            .or_else(|| {
+                NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|day| day.and_hms_opt(0, 0, 0))
+            })?;
+        Some(TimeBound {
+            column,
+            op: op.clone(),
+            millis: instant.and_utc().timestamp_millis(),
+        })
     }
 
     /// A condition on string columns.
