@@ -318,36 +318,49 @@ impl Session {
             }
             AnalyzeError::Sql { message }
         };
+        let sql = super::dialect::quote_cluster(sql);
         let folded: Vec<TableFiles> = self
             .tables
             .iter()
             .filter(|t| self.pushdown_on && self.pushdown.contains(&t.name))
             .cloned()
             .collect();
-        let prepared = super::pushdown::prepare(sql, &folded, super::threads());
-        let (sql, frames) = match prepared {
-            Some(prepared) => (prepared.sql, prepared.frames),
-            None => (sql.to_owned(), Vec::new()),
-        };
-        self.pushed += frames.len();
-        for (name, frame) in &frames {
-            self.context.register(name, frame.clone().lazy());
-        }
-        let sql = super::dialect::quote_cluster(&sql);
-        let rows = self.context.execute(&sql).and_then(|mut plan| {
-            if let Some(limit) = limit {
-                plan = plan.limit(IdxSize::try_from(limit).unwrap_or(IdxSize::MAX));
+        let rows = match super::pushdown::prepare(&sql, &folded, super::threads()) {
+            Some(prepared) => {
+                self.pushed += prepared.frames.len();
+                let mut names = Vec::with_capacity(prepared.frames.len());
+                for (name, frame) in prepared.frames {
+                    self.context.register(&name, frame.lazy());
+                    names.push(name);
+                }
+                let rows = collect(&mut self.context, &prepared.sql, limit);
+                for name in &names {
+                    self.context.unregister(name);
+                }
+                // The fold is a speed path: should polars refuse what it
+                // made of the statement, the statement as given decides.
+                rows.or_else(|_| collect(&mut self.context, &sql, limit))
             }
-            // One lazy frame collects to one frame: `Multiple` only comes
-            // from several sinks, which a SELECT never plans.
-            plan.collect_with_engine(Engine::Streaming)
-                .map(|result| result.unwrap_single())
-        });
-        for (name, _) in &frames {
-            self.context.unregister(name);
-        }
+            None => collect(&mut self.context, &sql, limit),
+        };
         rows.map_err(sql_error)
     }
+}
+
+/// Runs `sql` on polars' streaming engine, keeping `limit` rows.
+fn collect(
+    context: &mut SQLContext,
+    sql: &str,
+    limit: Option<usize>,
+) -> polars::error::PolarsResult<DataFrame> {
+    let mut plan = context.execute(sql)?;
+    if let Some(limit) = limit {
+        plan = plan.limit(IdxSize::try_from(limit).unwrap_or(IdxSize::MAX));
+    }
+    // One lazy frame collects to one frame: `Multiple` only comes from
+    // several sinks, which a SELECT never plans.
+    plan.collect_with_engine(Engine::Streaming)
+        .map(|result| result.unwrap_single())
 }
 
 /// The first file of `tables` that is not readable Parquet, and why:
