@@ -1,5 +1,7 @@
-//! One fix-up of SQL text before polars parses it: the partition column
-//! `cluster` after a comma.
+//! SQL as polars reads it: one fix-up of the text before polars parses it
+//! (the partition column `cluster` after a comma), and [`parse`], the
+//! parser and options polars-sql uses, for the code that reads a statement
+//! before polars does (the MCP guard, `analyze::pushdown`).
 //!
 //! polars' SQL parser accepts trailing commas, so in `SELECT node, cluster`
 //! it reads `CLUSTER` (a keyword of Hive's `CLUSTER BY`) as the end of the
@@ -11,6 +13,26 @@
 //! alone; the bundled queries use them, so they run unchanged everywhere.
 
 use std::borrow::Cow;
+
+use sqlparser::ast::Statement;
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::{Parser, ParserError, ParserOptions};
+
+/// `sql`'s statements as polars-sql parses them: sqlparser's generic
+/// dialect, trailing commas allowed.
+///
+/// # Errors
+///
+/// sqlparser's, for text that does not parse.
+pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, ParserError> {
+    Parser::new(&GenericDialect)
+        .with_options(ParserOptions {
+            trailing_commas: true,
+            ..Default::default()
+        })
+        .try_with_sql(sql)
+        .and_then(|mut parser| parser.parse_statements())
+}
 
 /// `sql` with every bare `cluster` that follows a comma double-quoted.
 /// Strings, quoted identifiers and comments are not touched.

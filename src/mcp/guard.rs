@@ -17,8 +17,6 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{
     ObjectName, ObjectNamePart, Query, Select, SetExpr, Statement, TableFactor, Visit, Visitor,
 };
-use sqlparser::dialect::GenericDialect;
-use sqlparser::parser::{Parser, ParserOptions};
 
 /// Why a statement was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,14 +51,8 @@ pub enum Refused {
 ///
 /// [`Refused`], saying what to change.
 pub fn check(sql: &str, tables: &[&str]) -> Result<(), Refused> {
-    let statements = Parser::new(&GenericDialect)
-        .with_options(ParserOptions {
-            trailing_commas: true,
-            ..Default::default()
-        })
-        .try_with_sql(sql)
-        .and_then(|mut parser| parser.parse_statements())
-        .map_err(|e| Refused::Syntax(e.to_string()))?;
+    let statements =
+        crate::analyze::dialect::parse(sql).map_err(|e| Refused::Syntax(e.to_string()))?;
     let statement = match statements.as_slice() {
         [] => return Err(Refused::Empty),
         [one] => one,

@@ -31,8 +31,6 @@ use sqlparser::ast::{
     Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor,
     UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
-use sqlparser::dialect::GenericDialect;
-use sqlparser::parser::{Parser, ParserOptions};
 
 use super::cond::Cond;
 
@@ -135,14 +133,7 @@ pub(super) struct Rewritten {
 /// replaced; `None` when there is none (or the SQL does not parse here:
 /// polars then says why).
 pub(super) fn rewrite(sql: &str, tables: &[&str], prefix: &str) -> Option<Rewritten> {
-    let mut statements = Parser::new(&GenericDialect)
-        .with_options(ParserOptions {
-            trailing_commas: true,
-            ..Default::default()
-        })
-        .try_with_sql(sql)
-        .and_then(|mut parser| parser.parse_statements())
-        .ok()?;
+    let mut statements = crate::analyze::dialect::parse(sql).ok()?;
     let [Statement::Query(query)] = statements.as_mut_slice() else {
         return None;
     };
@@ -254,7 +245,7 @@ impl Found<'_> {
 /// over `FROM name`.
 fn replacement(name: &str, plan: &Plan) -> Option<SetExpr> {
     let sql = format!("SELECT * FROM {name}");
-    let mut statements = Parser::parse_sql(&GenericDialect, &sql).ok()?;
+    let mut statements = crate::analyze::dialect::parse(&sql).ok()?;
     let Statement::Query(query) = statements.pop()? else {
         return None;
     };
