@@ -19,11 +19,13 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use chrono::{DateTime, Timelike, Utc};
-use parquet::arrow::arrow_writer::ArrowWriterOptions;
-use parquet::arrow::{ArrowWriter, add_encoded_arrow_schema_to_metadata};
+use parquet::arrow::add_encoded_arrow_schema_to_metadata;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
+
+use super::encode::RowGroupEncoder;
 
 use super::object::ObjectTarget;
 use super::schema::Table;
@@ -149,9 +151,11 @@ pub(crate) fn rows_bytes(
 }
 
 /// A Parquet file being written in memory with the dataset's settings: zstd,
-/// dictionaries (but on the columns [`delta_columns`] names), statistics.
+/// dictionaries (but on the columns [`delta_columns`] names), statistics,
+/// row groups of [`ROW_GROUP_ROWS`].
 struct FileWriter {
-    writer: ArrowWriter<Vec<u8>>,
+    encoder: RowGroupEncoder,
+    file: SerializedFileWriter<Vec<u8>>,
     table: &'static str,
 }
 
@@ -173,28 +177,34 @@ impl FileWriter {
         }
         let mut properties = properties.build();
         add_encoded_arrow_schema_to_metadata(&reader_schema(schema), &mut properties);
-        let options = ArrowWriterOptions::new()
-            .with_properties(properties)
-            .with_skip_arrow_metadata(true);
-        let writer =
-            ArrowWriter::try_new_with_options(Vec::new(), schema.clone(), options).map_err(wrap)?;
+        let encoder = RowGroupEncoder::new(schema.clone(), properties).map_err(wrap)?;
+        let file = encoder.file(Vec::new()).map_err(wrap)?;
         Ok(FileWriter {
-            writer,
+            encoder,
+            file,
             table: table.name,
         })
     }
 
+    /// Appends `batch`'s rows, [`ROW_GROUP_ROWS`] to a row group (an empty
+    /// batch adds none).
     fn write(&mut self, batch: &RecordBatch) -> Result<(), DatasetError> {
         let table = self.table;
-        self.writer
-            .write(batch)
-            .map_err(|cause| DatasetError::Parquet { table, cause })
+        let wrap = |cause| DatasetError::Parquet { table, cause };
+        for at in (0..batch.num_rows()).step_by(ROW_GROUP_ROWS) {
+            let rows = batch.slice(at, ROW_GROUP_ROWS.min(batch.num_rows() - at));
+            self.encoder
+                .encode(&rows)
+                .and_then(|group| group.append_to(&mut self.file))
+                .map_err(wrap)?;
+        }
+        Ok(())
     }
 
     /// The file's bytes, footer included.
     fn finish(self) -> Result<Vec<u8>, DatasetError> {
         let table = self.table;
-        self.writer
+        self.file
             .into_inner()
             .map_err(|cause| DatasetError::Parquet { table, cause })
     }

@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod clear;
 pub mod dataset;
+mod encode;
 pub mod focus;
 pub mod mirror;
 pub mod object;

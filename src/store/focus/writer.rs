@@ -2,32 +2,31 @@
 //! thread that made them, appended by the one [`FocusWriter`] to their
 //! billing period's staged file, and published whole.
 //!
-//! Encoding is most of an export's time (a Parquet dictionary lookup per
-//! cell of ~80 M rows × 72 columns), so it is not done where the files
-//! are written: each exporting thread encodes its own batches into column
-//! chunks (arrow-rs's `ArrowColumnWriter`, the same encoder `ArrowWriter`
-//! uses), and the writer only splices finished chunks into the file, in the
-//! order it is handed them.
+//! Encoding is a large part of an export's time (~80 M rows × 72 columns),
+//! so it is not done where the files are written: each exporting thread
+//! encodes its own batches into column chunks (`store::encode`: the shared
+//! text from its dictionary keys, the rest with arrow-rs's column writer),
+//! and the writer only splices finished chunks into the file, in the order
+//! it is handed them.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
-use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
+use parquet::arrow::add_encoded_arrow_schema_to_metadata;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesPtr};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::{ColumnPath, SchemaDescriptor};
+use parquet::schema::types::ColumnPath;
 
 use super::batch::{self, FocusBatch};
 use super::{
     FocusFileError, Format, PARTITION, STATISTICS_COLUMNS, UNIQUE_COLUMNS, io, memory_schema,
     schema,
 };
+use crate::store::encode::{EncodedRowGroup, RowGroupEncoder};
 use crate::store::object::ObjectTarget;
 use crate::store::target::Target;
 
@@ -134,15 +133,7 @@ fn properties() -> Result<WriterProperties, FocusFileError> {
 #[derive(Clone)]
 pub struct GroupEncoder {
     format: Format,
-    parquet: Option<Parquet>,
-}
-
-/// What every Parquet file of an export and each of its row groups share.
-#[derive(Clone)]
-struct Parquet {
-    properties: WriterPropertiesPtr,
-    schema: Arc<SchemaDescriptor>,
-    columns: Arc<ArrowRowGroupWriterFactory>,
+    parquet: Option<RowGroupEncoder>,
 }
 
 impl GroupEncoder {
@@ -150,26 +141,7 @@ impl GroupEncoder {
         let parquet = match format {
             Format::Csv => None,
             Format::Parquet => {
-                let properties = Arc::new(properties()?);
-                let schema = ArrowSchemaConverter::new()
-                    .with_coerce_types(properties.coerce_types())
-                    .convert(&schema())
-                    .map_err(encode_error)?;
-                let schema = Arc::new(schema);
-                // The factory takes the file's schema and settings from a
-                // file writer; one that writes nowhere lends them.
-                let template = SerializedFileWriter::new(
-                    std::io::sink(),
-                    schema.root_schema_ptr(),
-                    Arc::clone(&properties),
-                )
-                .map_err(encode_error)?;
-                let columns = ArrowRowGroupWriterFactory::new(&template, memory_schema());
-                Some(Parquet {
-                    properties,
-                    schema,
-                    columns: Arc::new(columns),
-                })
+                Some(RowGroupEncoder::new(memory_schema(), properties()?).map_err(encode_error)?)
             }
         };
         Ok(GroupEncoder { format, parquet })
@@ -185,28 +157,7 @@ impl GroupEncoder {
         let rows = batch.len();
         let record = batch.finish()?;
         let body = match (&self.parquet, self.format) {
-            (Some(parquet), _) => {
-                let mut writers = parquet
-                    .columns
-                    .create_column_writers(0)
-                    .map_err(encode_error)?;
-                let schema = memory_schema();
-                let mut next = writers.iter_mut();
-                for (field, array) in schema.fields().iter().zip(record.columns()) {
-                    for leaf in compute_leaves(field, array).map_err(encode_error)? {
-                        let writer = next
-                            .next()
-                            .ok_or_else(|| encode_error("more leaves than columns"))?;
-                        writer.write(&leaf).map_err(encode_error)?;
-                    }
-                }
-                let chunks = writers
-                    .into_iter()
-                    .map(|writer| writer.close())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(encode_error)?;
-                Body::Parquet(chunks)
-            }
+            (Some(parquet), _) => Body::Parquet(parquet.encode(&record).map_err(encode_error)?),
             (None, _) => {
                 let mut out = Vec::new();
                 batch::csv(&record, &mut out);
@@ -225,7 +176,7 @@ pub struct EncodedGroup {
 }
 
 enum Body {
-    Parquet(Vec<ArrowColumnChunk>),
+    Parquet(EncodedRowGroup),
     Csv(Vec<u8>),
 }
 
@@ -279,14 +230,8 @@ impl FocusWriter {
             return Ok(());
         };
         match (&mut staged.file, group.body) {
-            (File::Parquet(file), Body::Parquet(chunks)) => {
-                let mut row_group = file.next_row_group().map_err(encode_error)?;
-                for chunk in chunks {
-                    chunk
-                        .append_to_row_group(&mut row_group)
-                        .map_err(encode_error)?;
-                }
-                row_group.close().map_err(encode_error)?;
+            (File::Parquet(file), Body::Parquet(group)) => {
+                group.append_to(file).map_err(encode_error)?;
             }
             (File::Csv(out), Body::Csv(lines)) => {
                 out.write_all(&lines).map_err(io(&staged.path))?;
@@ -307,14 +252,7 @@ impl FocusWriter {
             .join(format!("{name}.{}", self.destination.format.extension()));
         let out = BufWriter::new(fs::File::create(&path).map_err(io(&path))?);
         let file = match &self.encoder.parquet {
-            Some(parquet) => File::Parquet(Box::new(
-                SerializedFileWriter::new(
-                    out,
-                    parquet.schema.root_schema_ptr(),
-                    Arc::clone(&parquet.properties),
-                )
-                .map_err(encode_error)?,
-            )),
+            Some(parquet) => File::Parquet(Box::new(parquet.file(out).map_err(encode_error)?)),
             None => {
                 let mut out = out;
                 out.write_all(batch::csv_header().as_bytes())

@@ -1,0 +1,455 @@
+//! A string column chunk written from its Arrow dictionary's own keys.
+//!
+//! arrow-rs (60) writes a `Dictionary(Int32, Utf8)` column by looking every
+//! row's string up again in a hash table of its own (a hash and a `memcmp`
+//! per cell) and comparing it with the page's minimum and maximum: three
+//! quarters of the collector's Parquet time, and the largest part of a FOCUS
+//! export's (perf; docs/performance.md). The keys already say which rows
+//! share a string, so here each distinct key is looked up once and a row
+//! costs an array index.
+//!
+//! What is written is what arrow-rs writes for the same column with the same
+//! settings: a `PLAIN` dictionary page of the strings in order of first
+//! appearance, `RLE_DICTIONARY` data pages (format v1) of at most the
+//! configured rows and bytes, the levels `RLE`, chunk statistics truncated
+//! the same way, the offset index and, with page statistics, the column
+//! index. Not written: the level histograms and unencoded-size statistics
+//! (optional in the format; no engine we test reads them). Anything this
+//! does not cover is left to arrow-rs ([`encode`] returns `None`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, DictionaryArray};
+use arrow::datatypes::{DataType, Int32Type};
+use bytes::Bytes;
+use parquet::basic::{
+    BoundaryOrder, ConvertedType, Encoding, EncodingMask, LogicalType, PageType, Type,
+};
+use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::compression::{Codec, CodecOptionsBuilder, create_codec};
+use parquet::data_type::ByteArray;
+use parquet::encodings::rle::RleEncoder;
+use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::{
+    ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder, PageEncodingStats,
+};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
+
+/// An encoded column chunk: its bytes (dictionary page first, offsets
+/// relative to their start) and what the row group records about it.
+pub(super) struct DictionaryChunk {
+    pub bytes: Bytes,
+    pub close: ColumnCloseResult,
+}
+
+/// The column as a dictionary this module writes, or `None` when the column
+/// or the settings ask for something only arrow-rs does (nesting, format v2
+/// pages, bloom filters, page header statistics, content-defined chunking,
+/// nulls in a required column).
+pub(super) fn writable<'a>(
+    array: &'a dyn Array,
+    descr: &ColumnDescPtr,
+    properties: &WriterProperties,
+) -> Option<&'a DictionaryArray<Int32Type>> {
+    let path = descr.path();
+    let utf8 = descr.logical_type_ref() == Some(&LogicalType::String)
+        || descr.converted_type() == ConvertedType::UTF8;
+    let dictionary = array.as_dictionary_opt::<Int32Type>()?;
+    let fits = utf8
+        && descr.physical_type() == Type::BYTE_ARRAY
+        && descr.max_rep_level() == 0
+        && descr.max_def_level() <= 1
+        && (descr.max_def_level() == 1 || dictionary.null_count() == 0)
+        && *dictionary.values().data_type() == DataType::Utf8
+        && dictionary.values().null_count() == 0
+        && properties.writer_version() == WriterVersion::PARQUET_1_0
+        && properties.dictionary_enabled(path)
+        && properties.bloom_filter_properties(path).is_none()
+        && !properties.write_page_header_statistics(path)
+        && properties.content_defined_chunking().is_none();
+    fits.then_some(dictionary)
+}
+
+/// The distinct strings of a column chunk in order of first appearance, and
+/// each non-null row's index into them.
+struct Interned<'a> {
+    strings: Vec<&'a str>,
+    ids: Vec<u32>,
+}
+
+fn intern<'a>(array: &'a DictionaryArray<Int32Type>) -> Result<Interned<'a>> {
+    let values = array.values().as_string::<i32>();
+    let keys = array.keys().values();
+    // Per key of the Arrow dictionary, its id here (`u32::MAX`: not seen).
+    // Two keys may hold the same string; the file's dictionary has it once.
+    let mut slot = vec![u32::MAX; values.len()];
+    let mut by_text: HashMap<&str, u32> = HashMap::new();
+    let mut strings = Vec::new();
+    let mut ids = Vec::with_capacity(array.len() - array.null_count());
+    let mut last: Option<(i32, u32)> = None;
+    let mut push = |key: i32| -> Result<()> {
+        let id = match last {
+            Some((k, id)) if k == key => id,
+            _ => {
+                let index = usize::try_from(key)
+                    .ok()
+                    .filter(|&i| i < slot.len())
+                    .ok_or_else(|| {
+                        ParquetError::General(format!("dictionary key {key} out of range"))
+                    })?;
+                if slot[index] == u32::MAX {
+                    let text = values.value(index);
+                    let next = u32::try_from(strings.len()).map_err(|_| {
+                        ParquetError::General("more than 2^32 distinct strings".into())
+                    })?;
+                    slot[index] = *by_text.entry(text).or_insert_with(|| {
+                        strings.push(text);
+                        next
+                    });
+                }
+                slot[index]
+            }
+        };
+        last = Some((key, id));
+        ids.push(id);
+        Ok(())
+    };
+    match array.nulls() {
+        Some(nulls) => {
+            for row in nulls.valid_indices() {
+                push(keys[row])?;
+            }
+        }
+        None => {
+            for &key in keys {
+                push(key)?;
+            }
+        }
+    }
+    Ok(Interned { strings, ids })
+}
+
+/// Bits an `RLE_DICTIONARY` index takes for `entries` strings (arrow-rs's
+/// rule: 0 bits for a single string).
+fn bit_width(entries: usize) -> u8 {
+    let largest = entries.saturating_sub(1) as u64;
+    (u64::BITS - largest.leading_zeros()) as u8
+}
+
+/// Puts `count` copies of `value`, without a call per copy once the encoder
+/// is in a run.
+fn put_run(encoder: &mut RleEncoder, value: u64, count: usize) {
+    let mut left = count;
+    while left > 0 {
+        if encoder.is_accumulating_rle(value) {
+            encoder.extend_run(left);
+            return;
+        }
+        encoder.put(value);
+        left -= 1;
+    }
+}
+
+/// A page's definition levels as format v1 stores them: a little-endian
+/// length, then the RLE/bit-packed levels (1 for a value, 0 for a null).
+fn definition_levels(array: &DictionaryArray<Int32Type>, rows: std::ops::Range<usize>) -> Vec<u8> {
+    let mut encoder = RleEncoder::new_from_buf(1, vec![0; 4]);
+    match array.nulls() {
+        Some(nulls) => {
+            let page = nulls.inner().slice(rows.start, rows.len());
+            let mut row = 0;
+            for (start, end) in page.set_slices() {
+                put_run(&mut encoder, 0, start - row);
+                put_run(&mut encoder, 1, end - start);
+                row = end;
+            }
+            put_run(&mut encoder, 0, rows.len() - row);
+        }
+        None => put_run(&mut encoder, 1, rows.len()),
+    }
+    let mut levels = encoder.consume();
+    let length = (levels.len() - 4) as u32;
+    levels[..4].copy_from_slice(&length.to_le_bytes());
+    levels
+}
+
+/// Truncation as arrow-rs does it for UTF-8 statistics: `(bytes, exact)`.
+fn truncated_min(text: &str, length: Option<usize>) -> (Vec<u8>, bool) {
+    length
+        .filter(|&l| text.len() > l)
+        .and_then(|l| (1..=l).rfind(|&at| text.is_char_boundary(at)))
+        .map(|at| (text.as_bytes()[..at].to_vec(), false))
+        .unwrap_or_else(|| (text.as_bytes().to_vec(), true))
+}
+
+/// The shortest string above every string starting with `text`'s first
+/// `length` bytes (its last character incremented), or `text` itself.
+fn truncated_max(text: &str, length: Option<usize>) -> (Vec<u8>, bool) {
+    let incremented = |l: usize| {
+        let at = (l.saturating_sub(3)..=l).rfind(|&at| text.is_char_boundary(at))?;
+        let prefix = text.get(..at)?;
+        prefix.char_indices().rev().find_map(|(i, c)| {
+            let next = char::from_u32(c as u32 + 1).filter(|n| n.len_utf8() == c.len_utf8())?;
+            let mut bytes = prefix.as_bytes()[..i].to_vec();
+            let mut buffer = [0; 4];
+            bytes.extend_from_slice(next.encode_utf8(&mut buffer).as_bytes());
+            Some(bytes)
+        })
+    };
+    length
+        .filter(|&l| text.len() > l)
+        .and_then(incremented)
+        .map(|bytes| (bytes, false))
+        .unwrap_or_else(|| (text.as_bytes().to_vec(), true))
+}
+
+/// Where a chunk's pages go and what their specs add up to.
+struct Pages<'a> {
+    writer: SerializedPageWriter<'a, Vec<u8>>,
+    codec: Option<Box<dyn Codec>>,
+    compressed: i64,
+    uncompressed: i64,
+    first_data_page: Option<u64>,
+    data_pages: usize,
+}
+
+impl Pages<'_> {
+    fn write(&mut self, page: impl FnOnce(Bytes) -> Page, body: &[u8]) -> Result<PageWriteSpec> {
+        let buf = match &mut self.codec {
+            Some(codec) => {
+                let mut out = Vec::with_capacity(body.len() / 2 + 64);
+                codec.compress(body, &mut out)?;
+                Bytes::from(out)
+            }
+            None => Bytes::copy_from_slice(body),
+        };
+        let page = page(buf);
+        let is_data = page.page_type() == PageType::DATA_PAGE;
+        let spec = self
+            .writer
+            .write_page(CompressedPage::new(page, body.len()))?;
+        self.compressed += spec.compressed_size as i64;
+        self.uncompressed += spec.uncompressed_size as i64;
+        if is_data {
+            self.first_data_page.get_or_insert(spec.offset);
+            self.data_pages += 1;
+        }
+        Ok(spec)
+    }
+}
+
+/// Encodes `array` as one column chunk, or `None` when its dictionary would
+/// pass the dictionary page limit or it has no value (arrow-rs then falls
+/// back to plain pages, or writes the empty dictionary its own way).
+pub(super) fn encode(
+    array: &DictionaryArray<Int32Type>,
+    descr: &ColumnDescPtr,
+    properties: &WriterProperties,
+) -> Result<Option<DictionaryChunk>> {
+    let path = descr.path();
+    let Interned { strings, ids } = intern(array)?;
+    let dictionary_bytes: usize = strings.iter().map(|s| 4 + s.len()).sum();
+    if ids.is_empty() || dictionary_bytes > properties.column_dictionary_page_size_limit(path) {
+        return Ok(None);
+    }
+    let statistics = properties.statistics_enabled(path);
+    // Each string's place in byte order: page minimums and maximums are
+    // then integer comparisons.
+    let mut sorted: Vec<u32> = (0..strings.len() as u32).collect();
+    sorted.sort_unstable_by(|&a, &b| {
+        strings[a as usize]
+            .as_bytes()
+            .cmp(strings[b as usize].as_bytes())
+    });
+    let mut rank = vec![0u32; strings.len()];
+    for (place, &id) in sorted.iter().enumerate() {
+        rank[id as usize] = place as u32;
+    }
+
+    let compression = properties.compression(path);
+    let codec = create_codec(compression, &CodecOptionsBuilder::default().build())?;
+    let mut sink = TrackedWrite::new(Vec::new());
+    let mut pages = Pages {
+        writer: SerializedPageWriter::new(&mut sink),
+        codec,
+        compressed: 0,
+        uncompressed: 0,
+        first_data_page: None,
+        data_pages: 0,
+    };
+
+    let mut plain = Vec::with_capacity(dictionary_bytes);
+    for text in &strings {
+        plain.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        plain.extend_from_slice(text.as_bytes());
+    }
+    let entries = strings.len() as u32;
+    pages.write(
+        |buf| Page::DictionaryPage {
+            buf,
+            num_values: entries,
+            encoding: Encoding::PLAIN,
+            is_sorted: false,
+        },
+        &plain,
+    )?;
+    drop(plain);
+
+    let width = bit_width(strings.len());
+    let nullable = descr.max_def_level() == 1;
+    // A page holds at most the row limit, and no more rows than fit the
+    // byte limit at the worst case of this width (levels included).
+    let bits_per_row = usize::from(width) + usize::from(nullable);
+    let by_size = (properties.column_data_page_size_limit(path) * 8 / bits_per_row.max(1)).max(1);
+    let page_rows = properties
+        .column_data_page_row_count_limit(path)
+        .min(by_size)
+        .max(1);
+
+    let mut offsets = (!properties.offset_index_disabled()).then(OffsetIndexBuilder::new);
+    let mut column_index =
+        (statistics == EnabledStatistics::Page).then(|| ColumnIndexBuilder::new(Type::BYTE_ARRAY));
+    let (mut ascending, mut descending) = (true, true);
+    let mut last_page: Option<(u32, u32)> = None;
+    let mut value = 0;
+    let mut body = Vec::new();
+    for start in (0..array.len()).step_by(page_rows) {
+        let rows = start..array.len().min(start + page_rows);
+        body.clear();
+        let values = match array.nulls() {
+            Some(nulls) => rows.len() - nulls.slice(rows.start, rows.len()).null_count(),
+            None => rows.len(),
+        };
+        if nullable {
+            body.extend_from_slice(&definition_levels(array, rows.clone()));
+        }
+        body.push(width);
+        let page_ids = &ids[value..value + values];
+        value += values;
+        let mut encoder = RleEncoder::new_from_buf(width, std::mem::take(&mut body));
+        let mut lowest = u32::MAX;
+        let mut highest = 0;
+        let mut at = 0;
+        while at < page_ids.len() {
+            let id = page_ids[at];
+            let mut end = at + 1;
+            while end < page_ids.len() && page_ids[end] == id {
+                end += 1;
+            }
+            put_run(&mut encoder, u64::from(id), end - at);
+            lowest = lowest.min(rank[id as usize]);
+            highest = highest.max(rank[id as usize]);
+            at = end;
+        }
+        body = encoder.consume();
+        let nulls = (rows.len() - values) as i64;
+        let spec = pages.write(
+            |buf| Page::DataPage {
+                buf,
+                num_values: rows.len() as u32,
+                encoding: properties.dictionary_data_page_encoding(),
+                def_level_encoding: Encoding::RLE,
+                rep_level_encoding: Encoding::RLE,
+                statistics: None,
+            },
+            &body,
+        )?;
+        if let Some(offsets) = offsets.as_mut() {
+            offsets.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
+            offsets.append_row_count(rows.len() as i64);
+        }
+        if let Some(index) = column_index.as_mut() {
+            if values == 0 {
+                index.append(true, Vec::new(), Vec::new(), nulls, None);
+            } else {
+                if let Some((low, high)) = last_page {
+                    ascending &= low <= lowest && high <= highest;
+                    descending &= low >= lowest && high >= highest;
+                }
+                last_page = Some((lowest, highest));
+                let truncate = properties.column_index_truncate_length();
+                let (min, _) = truncated_min(strings[sorted[lowest as usize] as usize], truncate);
+                let (max, _) = truncated_max(strings[sorted[highest as usize] as usize], truncate);
+                index.append(false, min, max, nulls, None);
+            }
+        }
+    }
+    let (compressed, uncompressed, data_pages) =
+        (pages.compressed, pages.uncompressed, pages.data_pages);
+    let first_data_page = pages.first_data_page.unwrap_or(0) as i64;
+    pages.writer.close()?;
+    drop(pages);
+
+    let mut metadata = ColumnChunkMetaData::builder(Arc::clone(descr))
+        .set_compression(compression)
+        .set_encodings_mask(EncodingMask::new_from_encodings(
+            [
+                Encoding::PLAIN,
+                Encoding::RLE,
+                properties.dictionary_data_page_encoding(),
+            ]
+            .iter(),
+        ))
+        .set_page_encoding_stats(vec![
+            PageEncodingStats {
+                page_type: PageType::DICTIONARY_PAGE,
+                encoding: Encoding::PLAIN,
+                count: 1,
+            },
+            PageEncodingStats {
+                page_type: PageType::DATA_PAGE,
+                encoding: properties.dictionary_data_page_encoding(),
+                count: data_pages as i32,
+            },
+        ])
+        .set_total_compressed_size(compressed)
+        .set_total_uncompressed_size(uncompressed)
+        .set_num_values(array.len() as i64)
+        .set_data_page_offset(first_data_page)
+        .set_dictionary_page_offset(Some(0));
+    if statistics != EnabledStatistics::None {
+        let truncate = properties.statistics_truncate_length();
+        let (min, min_exact) = truncated_min(strings[sorted[0] as usize], truncate);
+        let (max, max_exact) = truncated_max(strings[sorted[sorted.len() - 1] as usize], truncate);
+        let chunk = ValueStatistics::<ByteArray>::new(
+            Some(ByteArray::from(min)),
+            Some(ByteArray::from(max)),
+            None,
+            Some(array.null_count() as u64),
+            false,
+        )
+        .with_min_is_exact(min_exact)
+        .with_max_is_exact(max_exact);
+        metadata = metadata.set_statistics(Statistics::ByteArray(chunk));
+    }
+    let metadata = metadata.build()?;
+    let column_index = match column_index {
+        Some(mut index) => {
+            index.set_boundary_order(match (ascending, descending) {
+                (true, _) => BoundaryOrder::ASCENDING,
+                (false, true) => BoundaryOrder::DESCENDING,
+                (false, false) => BoundaryOrder::UNORDERED,
+            });
+            Some(index.build()?)
+        }
+        None => None,
+    };
+    let bytes_written = sink.bytes_written() as u64;
+    let bytes = Bytes::from(sink.into_inner()?);
+    Ok(Some(DictionaryChunk {
+        bytes,
+        close: ColumnCloseResult {
+            bytes_written,
+            rows_written: array.len() as u64,
+            metadata,
+            bloom_filter: None,
+            column_index,
+            offset_index: offsets.map(OffsetIndexBuilder::build),
+        },
+    }))
+}
