@@ -42,8 +42,10 @@ use super::fail;
 /// Bump when what is generated changes: a cached dataset of another version
 /// is made again. v4: with `resources` (the disks of the cluster's
 /// claims, its load balancers and the fee), which `chargeback_by_tenant`
-/// reads since issue 18.
-const VERSION: &str = "analysis-dataset v4";
+/// reads since issue 18. v5: string columns written from their dictionary
+/// keys (`store::encode`), and the week's FOCUS export in `focus/`, which
+/// `focus_chargeback_by_tenant` reads.
+const VERSION: &str = "analysis-dataset v5";
 /// The week: 2026-11-02 (a Monday, the simulator's epoch) to 2026-11-09.
 pub const DAYS: i64 = 7;
 /// The `cluster=` partition.
@@ -67,10 +69,11 @@ pub fn ensure(pods: usize, cache: &Path) -> Generated {
     let (hour, collect) = collect_hour(pods);
     let replay_started = Instant::now();
     let written = replay_week(&root, &hour);
+    let exported = export_focus(&root);
     let summary = format!(
         "{VERSION}\npods {pods}, nodes {}, {DAYS} days of hourly rows, cluster={CLUSTER}\n\
          collected hour: {} allocation, {} nodes, {} workloads rows in {:.1} s (simulator start, sync, {TICKS} ticks, close)\n\
-         {written}\nreplayed and written in {:.1} s; {:.1} s in all\n",
+         {written}\n{exported}\nreplayed, written and exported in {:.1} s; {:.1} s in all\n",
         spec(pods).nodes,
         hour.allocation.len(),
         hour.nodes.len(),
@@ -127,6 +130,39 @@ fn replay_week(root: &Path, hour: &HourRows) -> String {
         ));
     }
     lines.join("\n")
+}
+
+/// The week's FOCUS export at list prices into `<root>/focus`, as
+/// `kubetally export focus --data ROOT -o ROOT/focus` writes it; a line
+/// with its rows and bytes.
+fn export_focus(root: &Path) -> String {
+    use kubetally::focus::{self, CostBasis, Pricing, Window};
+    use kubetally::store::focus::{Destination, Format};
+
+    let started = Instant::now();
+    let pricing = Pricing::open(root, Some(CostBasis::List)).unwrap_or_else(|e| fail(e));
+    let out = root.join("focus");
+    let destination = Destination::new(Target::Local(out.clone()), Format::Parquet);
+    let mut writer = destination.writer().unwrap_or_else(|e| fail(e));
+    let request = focus::Request {
+        root,
+        window: Window {
+            start: i64::MIN,
+            end: i64::MAX,
+        },
+        days: (None, None),
+        billing_account: None,
+        pricing: &pricing,
+        window_name: root.display().to_string(),
+    };
+    let summary = focus::export(&request, &mut writer).unwrap_or_else(|e| fail(e));
+    writer.publish().unwrap_or_else(|e| fail(e));
+    format!(
+        "focus: {} rows, {} bytes, exported in {:.1} s",
+        summary.rows,
+        folder_bytes(&out),
+        started.elapsed().as_secs_f64()
+    )
 }
 
 /// `batch` with every millisecond timestamp moved by `millis` and every

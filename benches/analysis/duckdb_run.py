@@ -143,6 +143,14 @@ def open_dataset(duckdb, root, threads):
             f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{quoted}', "
             "hive_partitioning = true, hive_types = {'cluster': VARCHAR, 'date': DATE})"
         )
+    # The FOCUS export written into the dataset, by billing period.
+    pattern = os.path.join(root, "focus", "billing_period=*", "*.parquet")
+    if glob.glob(pattern):
+        quoted = pattern.replace("'", "''")
+        connection.execute(
+            f"CREATE VIEW focus AS SELECT * FROM read_parquet('{quoted}', "
+            "hive_partitioning = true, hive_types = {'billing_period': VARCHAR})"
+        )
     return connection
 
 

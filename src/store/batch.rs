@@ -12,13 +12,32 @@ use arrow::array::{
     Int32Array, Int32Builder, Int64Array, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
     StructBuilder, TimestampMillisecondArray,
 };
-use arrow::datatypes::{DataType, Field, Fields, Int32Type};
+use arrow::array::{ArrowPrimitiveType, BooleanBufferBuilder, PrimitiveArray};
+use arrow::buffer::{NullBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int32Type, Int64Type};
 use arrow::error::ArrowError;
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
 use super::schema::{Kind, Table};
 use crate::cluster::TemplateContainer;
+
+/// A primitive column from runs of one value (or null): a fill per run,
+/// not a push per row.
+fn primitive_runs<T: ArrowPrimitiveType>(
+    runs: impl Iterator<Item = (Option<T::Native>, usize)>,
+) -> PrimitiveArray<T> {
+    let mut values: Vec<T::Native> = Vec::with_capacity(runs.size_hint().0);
+    let mut valid = BooleanBufferBuilder::new(runs.size_hint().0);
+    let mut nulls = 0;
+    for (value, count) in runs {
+        values.extend(std::iter::repeat_n(value.unwrap_or_default(), count));
+        valid.append_n(count, value.is_some());
+        nulls += if value.is_some() { 0 } else { count };
+    }
+    let nulls = (nulls > 0).then(|| NullBuffer::new(valid.finish()));
+    PrimitiveArray::new(ScalarBuffer::from(values), nulls)
+}
 
 /// Columns of one table under construction.
 pub struct Batch {
@@ -67,11 +86,20 @@ impl Batch {
         name: &'static str,
         values: impl Iterator<Item = &'a str>,
     ) -> &mut Batch {
-        let mut keys: Vec<i32> = Vec::with_capacity(values.size_hint().0);
+        self.symbol_runs(name, values.map(|value| (value, 1)))
+    }
+
+    /// [`Batch::symbol`] of runs: each value repeated over its count of rows.
+    pub fn symbol_runs<'a>(
+        &mut self,
+        name: &'static str,
+        runs: impl Iterator<Item = (&'a str, usize)>,
+    ) -> &mut Batch {
+        let mut keys: Vec<i32> = Vec::with_capacity(runs.size_hint().0);
         let mut dictionary = StringBuilder::new();
         let mut index: FxHashMap<&'a str, i32> = FxHashMap::default();
         let mut previous: Option<(&'a str, i32)> = None;
-        for value in values {
+        for (value, count) in runs {
             let key = match previous {
                 Some((last, key)) if std::ptr::eq(last, value) => key,
                 _ => {
@@ -83,7 +111,7 @@ impl Batch {
                 }
             };
             previous = Some((value, key));
-            keys.push(key);
+            keys.extend(std::iter::repeat_n(key, count));
         }
         // Every key indexes the dictionary by construction.
         let array = DictionaryArray::<Int32Type>::new(
@@ -91,6 +119,24 @@ impl Batch {
             Arc::new(dictionary.finish()),
         );
         self.put(name, Arc::new(array))
+    }
+
+    /// A nullable float column of runs: each value over its count of rows.
+    pub fn opt_f64_runs(
+        &mut self,
+        name: &'static str,
+        runs: impl Iterator<Item = (Option<f64>, usize)>,
+    ) -> &mut Batch {
+        self.put(name, Arc::new(primitive_runs::<Float64Type>(runs)))
+    }
+
+    /// A nullable integer column of runs: each value over its count of rows.
+    pub fn opt_i64_runs(
+        &mut self,
+        name: &'static str,
+        runs: impl Iterator<Item = (Option<i64>, usize)>,
+    ) -> &mut Batch {
+        self.put(name, Arc::new(primitive_runs::<Int64Type>(runs)))
     }
 
     pub fn f64(&mut self, name: &'static str, values: impl Iterator<Item = f64>) -> &mut Batch {
@@ -319,5 +365,43 @@ mod tests {
             .map(|k| strings.value(k.unwrap_or_default() as usize))
             .collect();
         assert_eq!(decoded, values);
+    }
+
+    #[test]
+    fn columns_made_a_run_at_a_time_are_the_columns_made_a_row_at_a_time() {
+        let runs = [(Some(0.5), 3), (None, 2), (Some(2.0), 0), (Some(1.5), 1)];
+        let rows: Vec<Option<f64>> = runs
+            .iter()
+            .flat_map(|&(v, n)| std::iter::repeat_n(v, n))
+            .collect();
+        let mut batch = Batch::new(&SAMPLES);
+        batch.opt_f64_runs(col::CPU_REQUEST_CORES, runs.iter().copied());
+        batch.opt_f64(col::CPU_LIMIT_CORES, rows.iter().copied());
+        let integers = runs.map(|(v, n)| (v.map(|v| (v * 2.0) as i64), n));
+        batch.opt_i64_runs(col::MEMORY_REQUEST_BYTES, integers.iter().copied());
+        let expanded = integers
+            .iter()
+            .flat_map(|&(v, n)| std::iter::repeat_n(v, n));
+        batch.opt_i64(col::MEMORY_LIMIT_BYTES, expanded);
+        let texts = [("a", 2), ("b", 0), ("a", 1), ("c", 3)];
+        batch.symbol_runs(col::POD, texts.iter().copied());
+        batch.symbol(
+            col::NODE,
+            texts.iter().flat_map(|&(v, n)| std::iter::repeat_n(v, n)),
+        );
+        let column = |name| {
+            batch
+                .columns
+                .get(name)
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        assert_eq!(column(col::CPU_REQUEST_CORES), column(col::CPU_LIMIT_CORES));
+        assert_eq!(column(col::CPU_REQUEST_CORES).null_count(), 2);
+        assert_eq!(
+            column(col::MEMORY_REQUEST_BYTES),
+            column(col::MEMORY_LIMIT_BYTES)
+        );
+        assert_eq!(column(col::POD), column(col::NODE));
+        assert_eq!(column(col::POD).len(), 6);
     }
 }

@@ -10,7 +10,9 @@ use super::schema::{
 };
 use std::sync::Arc;
 
-use crate::allocate::{AllocationRow, HourRows, NodeRow, ResourceCost, Sample, WorkloadRow};
+use crate::allocate::{
+    AllocationRow, HourRows, NodeRow, ResourceCost, Sample, SampleContext, WorkloadRow,
+};
 use crate::pricing::NodeClass;
 
 /// The columns that describe the node a row is about.
@@ -84,34 +86,46 @@ impl super::Rows for HourTable {
 ///
 /// An [`ArrowError`] if the batch does not match the table (a defect).
 pub fn samples_batch(rows: &[Sample]) -> Result<RecordBatch, ArrowError> {
+    // Rows come sorted by container: a container's columns are filled a
+    // run of rows at a time, without going to its context for every row.
+    let mut runs: Vec<(&SampleContext, usize)> = Vec::new();
+    for row in rows {
+        match runs.last_mut() {
+            Some((context, count)) if std::ptr::eq(*context, &*row.context) => *count += 1,
+            _ => runs.push((&*row.context, 1)),
+        }
+    }
+    let text = |field: fn(&SampleContext) -> &str| runs.iter().map(move |(c, n)| (field(c), *n));
     let mut b = Batch::new(&SAMPLES);
-    let contexts = || rows.iter().map(|r| &*r.context);
     b.timestamp(col::TS, rows.iter().map(|r| r.ts))
         .f64(col::WINDOW_SECONDS, rows.iter().map(|r| r.window_seconds))
-        .symbol(col::NAMESPACE, contexts().map(|c| &*c.namespace))
-        .symbol(col::POD, contexts().map(|c| &*c.pod))
-        .symbol(col::POD_UID, contexts().map(|c| &*c.pod_uid))
-        .symbol(col::CONTAINER, contexts().map(|c| &*c.container))
-        .symbol(col::NODE, contexts().map(|c| &*c.node))
-        .symbol(col::WORKLOAD_KIND, contexts().map(|c| &*c.workload_kind))
-        .symbol(col::WORKLOAD_NAME, contexts().map(|c| &*c.workload_name))
-        .symbol(col::TENANT, contexts().map(|c| &*c.tenant))
-        .opt_f64(
+        .symbol_runs(col::NAMESPACE, text(|c| &c.namespace))
+        .symbol_runs(col::POD, text(|c| &c.pod))
+        .symbol_runs(col::POD_UID, text(|c| &c.pod_uid))
+        .symbol_runs(col::CONTAINER, text(|c| &c.container))
+        .symbol_runs(col::NODE, text(|c| &c.node))
+        .symbol_runs(col::WORKLOAD_KIND, text(|c| &c.workload_kind))
+        .symbol_runs(col::WORKLOAD_NAME, text(|c| &c.workload_name))
+        .symbol_runs(col::TENANT, text(|c| &c.tenant))
+        .opt_f64_runs(
             col::CPU_REQUEST_CORES,
-            contexts().map(|c| c.cpu_request_cores),
+            runs.iter().map(|(c, n)| (c.cpu_request_cores, *n)),
         )
-        .opt_f64(col::CPU_LIMIT_CORES, contexts().map(|c| c.cpu_limit_cores))
+        .opt_f64_runs(
+            col::CPU_LIMIT_CORES,
+            runs.iter().map(|(c, n)| (c.cpu_limit_cores, *n)),
+        )
         .i64(
             col::CPU_USAGE_MILLICORES,
             rows.iter().map(|r| r.cpu_usage_millicores),
         )
-        .opt_i64(
+        .opt_i64_runs(
             col::MEMORY_REQUEST_BYTES,
-            contexts().map(|c| c.memory_request_bytes),
+            runs.iter().map(|(c, n)| (c.memory_request_bytes, *n)),
         )
-        .opt_i64(
+        .opt_i64_runs(
             col::MEMORY_LIMIT_BYTES,
-            contexts().map(|c| c.memory_limit_bytes),
+            runs.iter().map(|(c, n)| (c.memory_limit_bytes, *n)),
         )
         .i64(
             col::MEMORY_USAGE_BYTES,
