@@ -126,7 +126,7 @@ const ROW_GROUP_ROWS: usize = 256 * 1024;
 
 /// [`parquet_bytes`] of `rows` at `range`, made a row group at a time: the
 /// same file, without the whole range as one batch.
-pub(crate) fn rows_bytes(
+pub fn rows_bytes(
     table: &Table,
     rows: &dyn Rows,
     range: Range<usize>,

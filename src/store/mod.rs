@@ -21,7 +21,9 @@ pub mod wal;
 /// What building a table's rows fails with (a defect), for callers that
 /// report it without importing arrow.
 pub use arrow::error::ArrowError;
-pub use dataset::{Dataset, DatasetError, Rows, parquet_bytes, reader_schema, write_atomically};
+pub use dataset::{
+    Dataset, DatasetError, Rows, parquet_bytes, reader_schema, rows_bytes, write_atomically,
+};
 pub use object::ObjectTarget;
 pub use rows::{
     HourPart, HourTable, RecommendationRow, RecommendationRun, ReconciliationRow,
