@@ -136,13 +136,24 @@ fn replay_week(root: &Path, hour: &HourRows) -> String {
 /// `kubetally export focus --data ROOT -o ROOT/focus` writes it; a line
 /// with its rows and bytes.
 fn export_focus(root: &Path) -> String {
+    let started = Instant::now();
+    let out = root.join("focus");
+    let rows = export_week(root, &out);
+    format!(
+        "focus: {rows} rows, {} bytes, exported in {:.1} s",
+        folder_bytes(&out),
+        started.elapsed().as_secs_f64()
+    )
+}
+
+/// `kubetally export focus --data ROOT -o OUT` over the whole dataset at
+/// list prices, as Parquet, published: the FOCUS rows written.
+pub fn export_week(root: &Path, out: &Path) -> usize {
     use kubetally::focus::{self, CostBasis, Pricing, Window};
     use kubetally::store::focus::{Destination, Format};
 
-    let started = Instant::now();
     let pricing = Pricing::open(root, Some(CostBasis::List)).unwrap_or_else(|e| fail(e));
-    let out = root.join("focus");
-    let destination = Destination::new(Target::Local(out.clone()), Format::Parquet);
+    let destination = Destination::new(Target::Local(out.to_owned()), Format::Parquet);
     let mut writer = destination.writer().unwrap_or_else(|e| fail(e));
     let request = focus::Request {
         root,
@@ -157,12 +168,7 @@ fn export_focus(root: &Path) -> String {
     };
     let summary = focus::export(&request, &mut writer).unwrap_or_else(|e| fail(e));
     writer.publish().unwrap_or_else(|e| fail(e));
-    format!(
-        "focus: {} rows, {} bytes, exported in {:.1} s",
-        summary.rows,
-        folder_bytes(&out),
-        started.elapsed().as_secs_f64()
-    )
+    summary.rows
 }
 
 /// `batch` with every millisecond timestamp moved by `millis` and every

@@ -83,7 +83,10 @@ struct Interned<'a> {
 }
 
 fn intern<'a>(array: &'a DictionaryArray<Int32Type>) -> Result<Interned<'a>> {
-    let values = array.values().as_string::<i32>();
+    let values = array
+        .values()
+        .as_string_opt::<i32>()
+        .ok_or_else(|| ParquetError::General("a dictionary of other values than strings".into()))?;
     let keys = array.keys().values();
     // Per key of the Arrow dictionary, its id here (`u32::MAX`: not seen).
     // Two keys may hold the same string; the file's dictionary has it once.
