@@ -103,6 +103,7 @@ pub struct Ledger {
     /// Hours already published: samples for them are late.
     closed_before: Option<DateTime<Utc>>,
     pub first_sample: Option<DateTime<Utc>>,
+    /// The newest sample's time: where an open hour's bill ends.
     pub last_sample: Option<DateTime<Utc>>,
     /// What the current tick added, for the write-ahead log and `/metrics`.
     tick: TickLog,
@@ -213,6 +214,7 @@ impl Ledger {
         self.resources
             .observe(inventory, now, log_hour, &mut self.tick.resources);
         let (arrived, patience) = (std::time::Instant::now(), self.patience);
+        let had_pods = !pods.is_empty();
         let fresh = pods.into_iter().map(|usage| Waiting {
             usage,
             chances: patience.ticks,
@@ -241,7 +243,14 @@ impl Ledger {
             self.add_node_point(hour, name.clone(), point);
             self.tick.nodes.push((hour, name, point));
         }
-        self.last_sample = Some(self.last_sample.map_or(now, |l| l.max(now)));
+        // The bill runs until the newest recorded sample (`record` moves
+        // it), as a replay of the log does: a node's metrics window may end
+        // one scrape after the pods' when the two lists straddle it, and
+        // counting it would bill time no sample covers. Only a tick with
+        // no pod at all moves it, so a cluster of idle nodes still closes.
+        if !had_pods {
+            self.last_sample = Some(self.last_sample.map_or(now, |l| l.max(now)));
+        }
         // An hour is over once a sample of a later hour arrived.
         let current = hour_of(now - Duration::seconds(1));
         let due: Vec<DateTime<Utc>> = self.open.range(..current).map(|(h, _)| *h).collect();
@@ -806,6 +815,44 @@ mod tests {
             cpu_cores: 1.0,
             memory_bytes: 1 << 30,
         }
+    }
+
+    #[test]
+    fn the_bill_ends_at_the_newest_sample_live_and_replayed_alike() {
+        let prices = PriceBook::new(Vec::new(), PricingOptions::default()).unwrap();
+        let rules = TenantRules::new(None);
+        let stats = Stats::default();
+        let mut inventory = Inventory::default();
+        inventory.apply_pod(pod(0.5, 0));
+        let mut live = Ledger::default();
+        // The nodes were listed a scrape after the pods: their window ends
+        // 15 s later than any sample's.
+        let mut nodes = node_usage(10);
+        nodes.timestamp += Duration::seconds(15);
+        live.ingest(
+            vec![usage(10, 0.2)],
+            vec![nodes],
+            &mut inventory,
+            &rules,
+            &prices,
+            &stats,
+        );
+        let end = crate::sim::epoch() + Duration::minutes(10);
+        assert_eq!(live.last_sample, Some(end));
+        let mut replayed = Ledger::default();
+        replayed.replay(live.take_tick(), &stats);
+        assert_eq!(replayed.last_sample, live.last_sample);
+        // A tick of nodes alone (no pod runs) still moves the end.
+        let mut idle = Ledger::default();
+        idle.ingest(
+            Vec::new(),
+            vec![node_usage(10)],
+            &mut Inventory::default(),
+            &rules,
+            &prices,
+            &stats,
+        );
+        assert_eq!(idle.last_sample, Some(end));
     }
 
     #[test]
