@@ -108,6 +108,14 @@ fn conditions_aliases_and_partitions_fold_as_polars_reads_them() {
          GROUP BY rc.cluster, rc.resource_name, rc.state",
         "SELECT node, MIN(running_seconds) AS least, MAX(total_cost_usd) AS most, SUM(running_seconds) AS seconds, \
          100 * SUM(idle_cost_usd) / NULLIF(SUM(total_cost_usd), 0) AS idle_pct, node || '/' AS tag FROM nodes GROUP BY node",
+        // One string key whose values come back again and again in a file
+        // (as the chargeback's `owned` tenants do at scale), with a filter
+        // and conditions.
+        "SELECT node, SUM(total_cost_usd) AS usd, \
+         SUM(CASE WHEN price_source LIKE '%spot%' THEN cpu_cost_usd ELSE 0 END) AS spot \
+         FROM allocation WHERE namespace <> 'kube-system' GROUP BY node",
+        "SELECT tenant, SUM(CASE WHEN kind = 'disk' THEN cost_usd ELSE 0 END) AS disk, \
+         SUM(running_seconds) AS seconds FROM resources WHERE kind <> 'cluster_fee' AND state <> 'mounted' GROUP BY tenant",
         // A bare `, cluster` (quoted before polars, and before the fold, parse it).
         "SELECT * FROM (SELECT node, cluster, SUM(idle_cost_usd) AS idle FROM nodes GROUP BY node, cluster) AS n",
         // Rows kept by their hour (the report's window), the literal read as UTC.

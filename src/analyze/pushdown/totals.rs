@@ -80,6 +80,43 @@ impl Totals {
         }
     }
 
+    /// Adds each run `(start, end, group)` of a batch's `values` (those
+    /// whose `counted` is true, when it is not empty) to aggregate `at` of
+    /// its group, a run at a time: the same additions in the same order as
+    /// [`Totals::add`] of each run, chosen once for the batch.
+    pub(super) fn add_runs(
+        &mut self,
+        at: usize,
+        values: Numbers<'_>,
+        counted: &[bool],
+        runs: &[(usize, usize, u32)],
+    ) {
+        let width = self.width();
+        match (self.folds[at], values) {
+            (Fold::Sum, Numbers::Float(values)) if counted.is_empty() => {
+                for (start, end, group) in runs {
+                    self.floats[*group as usize * width + at] += sum(&values[*start..*end]);
+                }
+            }
+            (Fold::Sum, Numbers::Float(values)) => {
+                for (start, end, group) in runs {
+                    self.floats[*group as usize * width + at] +=
+                        sum_where(&values[*start..*end], &counted[*start..*end]);
+                }
+            }
+            _ => {
+                for (start, end, group) in runs {
+                    let run = match values {
+                        Numbers::Float(values) => Numbers::Float(&values[*start..*end]),
+                        Numbers::Int(values) => Numbers::Int(&values[*start..*end]),
+                    };
+                    let counted = counted.get(*start..*end).unwrap_or_default();
+                    self.add(*group as usize, at, run, counted);
+                }
+            }
+        }
+    }
+
     /// Adds `values` (those whose `counted` is true, when it is not empty)
     /// to aggregate `at` of `group`.
     pub(super) fn add(&mut self, group: usize, at: usize, values: Numbers<'_>, counted: &[bool]) {
@@ -226,6 +263,45 @@ mod tests {
             assert_eq!(sum(&values), expected, "{n} values");
             assert_eq!(sum_where(&values, &counted), expected_where, "{n} values");
         }
+    }
+
+    #[test]
+    fn a_batchs_runs_add_up_as_each_run_added_alone() {
+        let floats = [1.5, 2.25, -3.0, 4.0, 0.125, 8.0, 1e-3];
+        let ints = [3, -1, 4, 1, -5, 9, 2];
+        let counted = [true, false, true, true, false, true, true];
+        let runs = [(0, 1, 1), (1, 4, 0), (4, 5, 1), (5, 7, 0)];
+        let folds = vec![Fold::Sum, Fold::Sum, Fold::Sum, Fold::Min, Fold::Max];
+        let mut batched = Totals::new(folds.clone());
+        let mut alone = Totals::new(folds);
+        for totals in [&mut batched, &mut alone] {
+            totals.push_group();
+            totals.push_group();
+        }
+        let columns = [
+            (Numbers::Float(&floats), &[][..]),
+            (Numbers::Float(&floats), &counted[..]),
+            (Numbers::Int(&ints), &counted[..]),
+            (Numbers::Float(&floats), &[][..]),
+            (Numbers::Int(&ints), &[][..]),
+        ];
+        for (at, (values, counted)) in columns.into_iter().enumerate() {
+            batched.add_runs(at, values, counted, &runs);
+            for (start, end, group) in runs {
+                let run = match values {
+                    Numbers::Float(v) => Numbers::Float(&v[start..end]),
+                    Numbers::Int(v) => Numbers::Int(&v[start..end]),
+                };
+                let counted = counted.get(start..end).unwrap_or_default();
+                alone.add(group as usize, at, run, counted);
+            }
+        }
+        assert_eq!(batched.floats, alone.floats);
+        assert_eq!(batched.ints, alone.ints);
+        // Group 1 holds rows 0 and 4: the plain sum has both, the counted
+        // one only row 0.
+        assert_eq!(batched.floats[5], 1.625);
+        assert_eq!(batched.floats[6], 1.5);
     }
 
     #[test]
