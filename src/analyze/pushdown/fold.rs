@@ -395,9 +395,15 @@ impl<'a> Worker<'a> {
                     return None;
                 }
                 let map = self.dictionary(column, &codes)?;
-                for code in codes.codes() {
-                    ids.push(*map.get(usize::try_from(*code).ok()?)?);
+                let codes = codes.codes();
+                // Every code checked once, then each row is an index.
+                let (least, most) = codes
+                    .iter()
+                    .fold((0, 0), |(l, m), c| (l.min(*c), m.max(*c)));
+                if !codes.is_empty() && (least < 0 || map.len() <= usize::try_from(most).ok()?) {
+                    return None;
                 }
+                ids.extend(codes.iter().map(|code| map[*code as usize]));
             }
             Text::Plain(strings) => {
                 if strings.null_count() > 0 {
