@@ -296,6 +296,9 @@ impl Collector {
             watcher.abort();
         }
         if leading && publishing {
+            // The hours closed before first, then the open one: not both
+            // hours' rows at once.
+            books.publisher.settle().await;
             self.close_open_hours(config, &mut books);
         } else {
             books.publisher.drop_waiting().await;

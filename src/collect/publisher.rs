@@ -35,6 +35,9 @@ enum Command {
     /// Forget the hours waiting (another replica leads now and publishes
     /// them); answers with their starts, whose log is to be dropped.
     Drop(oneshot::Sender<BTreeSet<DateTime<Utc>>>),
+    /// Answer once no hour waits, or the front one was refused or may not
+    /// be published now (it is retried later).
+    Settle(oneshot::Sender<()>),
 }
 
 /// The sampler's end of the publisher task.
@@ -91,6 +94,21 @@ impl Publisher {
         answer.await.unwrap_or_default()
     }
 
+    /// Returns once every hour queued before has had its try: published,
+    /// or refused and waiting for its retry (or for the lease).
+    ///
+    /// At shutdown the open hour is closed only after this: its rows, built
+    /// beside an hour still being published, were the collector's peak
+    /// memory (docs/performance.md, issue 21). The publisher takes the
+    /// hours one at a time anyway, so the exit is no later.
+    pub(super) async fn settle(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::Settle(reply)).is_ok() {
+            // An error is the task's end, which `finish` reports.
+            let _ = answer.await;
+        }
+    }
+
     /// Publishes what waits, one last try each, and ends the task: the
     /// run's summary of what it published.
     ///
@@ -124,8 +142,14 @@ async fn run(
     let mut retry_at: Option<tokio::time::Instant> = None;
     // Without an elector the sender is gone and the replica always leads.
     let mut leadership_open = true;
+    let mut settling: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
         let leading = leadership.borrow_and_update().leading;
+        if waiting.is_empty() || retry_at.is_some() || !leading {
+            for reply in settling.drain(..) {
+                let _ = reply.send(());
+            }
+        }
         let command = if waiting.is_empty() || retry_at.is_some() || !leading {
             // Nothing to publish, the front hour was refused, or another
             // replica leads: wait for the sampler, the retry or the lease.
@@ -167,6 +191,10 @@ async fn run(
                 let hours = waiting.drain(..).map(|hour| hour.start).collect();
                 retry_at = None;
                 let _ = reply.send(hours);
+                continue;
+            }
+            Some(Command::Settle(reply)) => {
+                settling.push(reply);
                 continue;
             }
             None => {}
@@ -426,6 +454,29 @@ mod tests {
         let summary = publisher.finish().await.expect("published");
         assert_eq!(summary.hours_published, 2);
         assert_eq!(files(root), 2);
+    }
+
+    #[tokio::test]
+    async fn settling_waits_for_the_hours_queued_before_but_not_for_a_refused_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stats = Arc::new(Stats::default());
+        let (publisher, _lease) = publisher(dir.path().to_owned(), &stats, true);
+        publisher.send([rows(hour(1), false), rows(hour(2), false)]);
+        publisher.settle().await;
+        assert_eq!(
+            Stats::get(&stats.hours_published),
+            2,
+            "settled before both hours were published"
+        );
+        publisher.finish().await.expect("published");
+
+        // A refused hour waits for its retry; settling does not wait with it.
+        let blocked_dir = tempfile::tempdir().expect("temp dir");
+        let refused = two_hours_refused(&blocked_dir).await;
+        let settled =
+            tokio::time::timeout(Duration::from_secs(20), refused.publisher.settle()).await;
+        assert!(settled.is_ok(), "settling waited for a refused hour");
+        assert_eq!(Stats::get(&refused.stats.hours_published), 0);
     }
 
     #[tokio::test]

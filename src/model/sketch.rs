@@ -87,6 +87,12 @@ impl Sketch {
         self.counts[index] = self.counts[index].saturating_add(count);
     }
 
+    /// Frees the room the counts grew beyond their span: for a sketch that
+    /// is kept (an hour's row) rather than added to.
+    pub fn fit(&mut self) {
+        self.counts.shrink_to_fit();
+    }
+
     /// Adds `other`'s counts.
     pub fn merge(&mut self, other: &Sketch) {
         for (k, count) in other.entries() {

@@ -42,6 +42,10 @@ impl HourUsage {
                 .memory_histogram
                 .add(&MEMORY_BUCKETS, *bytes as f64, 1.0);
         }
+        // Kept in the hour's row until it is published: no spare room.
+        usage.cpu_histogram.fit();
+        usage.memory_histogram.fit();
+        usage.cpu_sketch.fit();
         let mut sorted = cpu_cores.to_vec();
         sorted.sort_by(f64::total_cmp);
         usage.cpu_p50_cores = percentile(&sorted, 0.50);
