@@ -25,7 +25,7 @@ use tracing::info;
 use super::backlog::{self, SharedLog};
 use super::health::WriteTarget;
 use super::{CollectError, Event, Leadership, Stats, Summary, write_failed, write_succeeded};
-use crate::allocate::HourRows;
+use crate::allocate::{HourRows, SortedSamples};
 use crate::store::Dataset;
 
 /// What the sampler asks of the publisher.
@@ -137,7 +137,7 @@ async fn run(
     mut inbox: mpsc::UnboundedReceiver<Command>,
 ) -> Result<Summary, CollectError> {
     let mut summary = Summary::default();
-    let mut waiting: VecDeque<Arc<HourRows>> = VecDeque::new();
+    let mut waiting: VecDeque<Waiting> = VecDeque::new();
     // Set while the front hour waits for its next try.
     let mut retry_at: Option<tokio::time::Instant> = None;
     // Without an elector the sender is gone and the replica always leads.
@@ -184,11 +184,11 @@ async fn run(
         };
         match command {
             Some(Command::Publish(hour)) => {
-                waiting.push_back(Arc::new(hour));
+                waiting.push_back(Waiting::new(hour, target.write_samples));
                 continue;
             }
             Some(Command::Drop(reply)) => {
-                let hours = waiting.drain(..).map(|hour| hour.start).collect();
+                let hours = waiting.drain(..).map(|w| w.hour.start).collect();
                 retry_at = None;
                 let _ = reply.send(hours);
                 continue;
@@ -202,14 +202,15 @@ async fn run(
         if !leadership.borrow().leading {
             continue;
         }
-        let Some(hour) = waiting.front().cloned() else {
+        let Some(front) = waiting.front_mut() else {
             continue;
         };
-        match publish(&target, &stats, hour.clone(), &mut summary).await {
+        match publish(&target, &stats, front, &mut summary).await {
             Ok(()) => {
                 write_succeeded(&stats, WriteTarget::Dataset);
-                waiting.pop_front();
-                forget_logged(&log, &stats, &hour);
+                if let Some(done) = waiting.pop_front() {
+                    forget_logged(&log, &stats, &done.hour);
+                }
             }
             Err(CollectError::Publish { hour, cause }) => {
                 retry_at = Some(tokio::time::Instant::now() + target.retry);
@@ -223,11 +224,44 @@ async fn run(
     }
     // The sampler has hung up (shutdown; it dropped what this replica may
     // not publish): one last try each, oldest first.
-    while let Some(hour) = waiting.pop_front() {
-        publish(&target, &stats, hour.clone(), &mut summary).await?;
-        forget_logged(&log, &stats, &hour);
+    while let Some(mut hour) = waiting.pop_front() {
+        publish(&target, &stats, &mut hour, &mut summary).await?;
+        forget_logged(&log, &stats, &hour.hour);
     }
     Ok(summary)
+}
+
+/// A closed hour waiting for its publish.
+struct Waiting {
+    hour: Arc<HourRows>,
+    /// How many `samples` rows are published (or none are to be): its
+    /// samples are freed then, before the other tables are made, and a
+    /// retry of a later table does not write them again. At 150,000 pods
+    /// they are ~160 MB, held beside the `allocation` table's batch at the
+    /// collector's peak (docs/performance.md, issue 21).
+    samples_out: Option<usize>,
+}
+
+impl Waiting {
+    fn new(hour: HourRows, write_samples: bool) -> Waiting {
+        let mut waiting = Waiting {
+            hour: Arc::new(hour),
+            samples_out: None,
+        };
+        if !write_samples {
+            waiting.free_samples();
+        }
+        waiting
+    }
+
+    /// Records the hour's samples as out and frees them.
+    fn free_samples(&mut self) {
+        self.samples_out = Some(self.hour.samples.len());
+        // The tables' rows hold the hour only while they are published.
+        if let Some(hour) = Arc::get_mut(&mut self.hour) {
+            hour.samples = SortedSamples::default();
+        }
+    }
 }
 
 /// Drops a published full hour from the write-ahead log (a partial hour's
@@ -251,11 +285,11 @@ fn forget_logged(log: &SharedLog, stats: &Stats, hour: &HourRows) {
 async fn publish(
     target: &Target,
     stats: &Stats,
-    hour: Arc<HourRows>,
+    waiting: &mut Waiting,
     summary: &mut Summary,
 ) -> Result<(), CollectError> {
     use crate::store::schema::{ALLOCATION, NODES, RESOURCES, SAMPLES, WORKLOADS};
-    let start = hour.start;
+    let start = waiting.hour.start;
     use crate::store::{HourPart, HourTable};
     // Rows that do not fit their table are a defect, not worth a retry.
     let publish_error = |cause| match cause {
@@ -266,19 +300,28 @@ async fn publish(
         },
         cause => CollectError::Publish { hour: start, cause },
     };
-    let samples = target
-        .write_samples
-        .then_some((&SAMPLES, HourPart::Samples));
     // Each table is made and encoded a row group at a time (off the async
     // threads): the hour is never whole as Arrow rows.
-    for (table, part) in samples.into_iter().chain([
+    if waiting.samples_out.is_none() {
+        let rows = Arc::new(HourTable {
+            hour: waiting.hour.clone(),
+            table: HourPart::Samples,
+        });
+        target
+            .dataset
+            .publish_rows(&SAMPLES, start, rows)
+            .await
+            .map_err(publish_error)?;
+        waiting.free_samples();
+    }
+    for (table, part) in [
         (&NODES, HourPart::Nodes),
         (&WORKLOADS, HourPart::Workloads),
         (&RESOURCES, HourPart::Resources),
         (&ALLOCATION, HourPart::Allocation),
-    ]) {
+    ] {
         let rows = Arc::new(HourTable {
-            hour: hour.clone(),
+            hour: waiting.hour.clone(),
             table: part,
         });
         target
@@ -287,6 +330,7 @@ async fn publish(
             .await
             .map_err(publish_error)?;
     }
+    let hour = &waiting.hour;
     Stats::add(&stats.hours_published, 1);
     Stats::set(
         &stats.last_publish_seconds,
@@ -305,14 +349,14 @@ async fn publish(
         }
         .emit(stats);
     }
-    summary.add(&hour);
+    summary.add(hour);
     info!(
         hour = %start,
         partial = hour.partial_until.is_some(),
         allocation_rows = hour.allocation.len(),
         node_rows = hour.nodes.len(),
         resource_rows = hour.resources.len(),
-        samples = hour.samples.len(),
+        samples = waiting.samples_out.unwrap_or_default(),
         "published"
     );
     Ok(())
@@ -477,6 +521,88 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(20), refused.publisher.settle()).await;
         assert!(settled.is_ok(), "settling waited for a refused hour");
         assert_eq!(Stats::get(&refused.stats.hours_published), 0);
+    }
+
+    /// Three samples of one container in the hour starting `start`.
+    fn three_samples(start: DateTime<Utc>) -> SortedSamples {
+        use crate::allocate::{Sample, SampleContext, SampleRuns};
+        let context = Arc::new(SampleContext {
+            namespace: "ns".into(),
+            pod: "p".into(),
+            pod_uid: "uid-p".into(),
+            container: "c".into(),
+            node: "n1".into(),
+            workload_kind: "Deployment".into(),
+            workload_name: "w".into(),
+            tenant: "t".into(),
+            cpu_request_cores: Some(0.5),
+            cpu_limit_cores: None,
+            memory_request_bytes: Some(1 << 30),
+            memory_limit_bytes: None,
+        });
+        (1..=3)
+            .map(|minute| Sample {
+                ts: start + chrono::Duration::minutes(minute),
+                window_seconds: 30.0,
+                context: context.clone(),
+                cpu_usage_millicores: 100 * minute,
+                memory_usage_bytes: 1 << 20,
+            })
+            .collect::<SampleRuns>()
+            .sorted()
+    }
+
+    /// Rows in the `samples` files of 2026-03-01.
+    fn samples_rows(root: &std::path::Path) -> i64 {
+        let dir = root.join("samples/cluster=c/date=2026-03-01");
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|entry| {
+                        let file = std::fs::File::open(entry.path()).expect("open");
+                        parquet::file::reader::SerializedFileReader::new(file)
+                            .map(|reader| {
+                                use parquet::file::reader::FileReader;
+                                reader.metadata().file_metadata().num_rows()
+                            })
+                            .expect("a Parquet file")
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn samples_out_are_freed_and_a_retry_of_a_later_table_keeps_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("dataset");
+        std::fs::create_dir(&root).expect("folder");
+        // The `nodes` table is refused: a file where its folder goes.
+        std::fs::write(root.join("nodes"), b"not a folder").expect("file");
+        let stats = Arc::new(Stats::default());
+        let (publisher, _lease) = publisher(root.clone(), &stats, true);
+        let mut closed = rows(hour(1), false);
+        closed.samples = three_samples(hour(1));
+        publisher.send([closed]);
+        until("the refusal", || stats.writes.failing().is_some()).await;
+        assert_eq!(samples_rows(&root), 3, "the samples went out first");
+        std::fs::remove_file(root.join("nodes")).expect("remove");
+        until("the hour", || Stats::get(&stats.hours_published) == 1).await;
+        publisher.finish().await.expect("published");
+        assert_eq!(
+            samples_rows(&root),
+            3,
+            "the retry wrote the freed samples again, empty"
+        );
+
+        let mut waiting = Waiting::new(rows(hour(2), false), true);
+        Arc::get_mut(&mut waiting.hour).expect("one owner").samples = three_samples(hour(2));
+        waiting.free_samples();
+        assert_eq!(waiting.samples_out, Some(3));
+        assert!(waiting.hour.samples.is_empty(), "the samples were kept");
+        let unwritten = Waiting::new(rows(hour(3), false), false);
+        assert_eq!(unwritten.samples_out, Some(0), "not to be written");
     }
 
     #[tokio::test]
