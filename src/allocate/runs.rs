@@ -344,28 +344,32 @@ impl SortedSamples {
     }
 }
 
+/// A sample context of one container on node `n1`, for tests.
+#[cfg(test)]
+pub(crate) fn test_context(namespace: &str, pod: &str, container: &str) -> Arc<SampleContext> {
+    Arc::new(SampleContext {
+        namespace: namespace.into(),
+        pod: pod.into(),
+        pod_uid: format!("uid-{pod}").into(),
+        container: container.into(),
+        node: "n1".into(),
+        workload_kind: "Deployment".into(),
+        workload_name: "w".into(),
+        tenant: "t".into(),
+        cpu_request_cores: Some(0.5),
+        cpu_limit_cores: None,
+        memory_request_bytes: Some(1 << 30),
+        memory_limit_bytes: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
     use proptest::prelude::*;
 
-    fn context(namespace: &str, pod: &str, container: &str) -> Arc<SampleContext> {
-        Arc::new(SampleContext {
-            namespace: namespace.into(),
-            pod: pod.into(),
-            pod_uid: format!("uid-{pod}").into(),
-            container: container.into(),
-            node: "n1".into(),
-            workload_kind: "Deployment".into(),
-            workload_name: "w".into(),
-            tenant: "t".into(),
-            cpu_request_cores: Some(0.5),
-            cpu_limit_cores: None,
-            memory_request_bytes: Some(1 << 30),
-            memory_limit_bytes: None,
-        })
-    }
+    use super::test_context as context;
 
     fn sample(context: &Arc<SampleContext>, second: i64, cpu: i64, memory: i64) -> Sample {
         Sample {

@@ -525,21 +525,9 @@ mod tests {
 
     /// Three samples of one container in the hour starting `start`.
     fn three_samples(start: DateTime<Utc>) -> SortedSamples {
-        use crate::allocate::{Sample, SampleContext, SampleRuns};
-        let context = Arc::new(SampleContext {
-            namespace: "ns".into(),
-            pod: "p".into(),
-            pod_uid: "uid-p".into(),
-            container: "c".into(),
-            node: "n1".into(),
-            workload_kind: "Deployment".into(),
-            workload_name: "w".into(),
-            tenant: "t".into(),
-            cpu_request_cores: Some(0.5),
-            cpu_limit_cores: None,
-            memory_request_bytes: Some(1 << 30),
-            memory_limit_bytes: None,
-        });
+        use crate::allocate::runs::test_context;
+        use crate::allocate::{Sample, SampleRuns};
+        let context = test_context("ns", "p", "c");
         (1..=3)
             .map(|minute| Sample {
                 ts: start + chrono::Duration::minutes(minute),
