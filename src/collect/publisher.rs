@@ -145,12 +145,13 @@ async fn run(
     let mut settling: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
         let leading = leadership.borrow_and_update().leading;
-        if waiting.is_empty() || retry_at.is_some() || !leading {
+        let idle = waiting.is_empty() || retry_at.is_some() || !leading;
+        if idle {
             for reply in settling.drain(..) {
                 let _ = reply.send(());
             }
         }
-        let command = if waiting.is_empty() || retry_at.is_some() || !leading {
+        let command = if idle {
             // Nothing to publish, the front hour was refused, or another
             // replica leads: wait for the sampler, the retry or the lease.
             let retry = async {

@@ -233,17 +233,15 @@ impl<'a> Worker<'a> {
             keys: Vec::new(),
             totals: Totals::new(folds(plan)),
             runs: Vec::new(),
-            single: match plan
-                .keys
-                .iter()
-                .filter(|k| matches!(k, Key::Text(_)))
-                .count()
-            {
-                1 => plan.keys.iter().find_map(|k| match k {
+            single: {
+                let mut texts = plan.keys.iter().filter_map(|k| match k {
                     Key::Text(column) => Some(*column),
                     _ => None,
-                }),
-                _ => None,
+                });
+                match (texts.next(), texts.next()) {
+                    (Some(column), None) => Some(column),
+                    _ => None,
+                }
             },
             by_id: Vec::new(),
         }
