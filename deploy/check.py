@@ -696,6 +696,14 @@ def first_difference(a, b, path: str = "") -> str:
     return f"{path or '.'}: Helm {json.dumps(a)[:200]} vs kustomize {json.dumps(b)[:200]}"
 
 
+def collector_env(objects: list[dict]) -> list[str] | None:
+    """The names of the collector container's environment variables."""
+    for o in objects:
+        if o.get("kind") in ("Deployment", "StatefulSet"):
+            return [e.get("name") for e in o["spec"]["template"]["spec"]["containers"][0].get("env", [])]
+    return None
+
+
 def check_helm(report: Report, kustomized: dict[str, list[dict]], cargo_version: str) -> None:
     try:
         import helm_python as helm
@@ -743,6 +751,13 @@ def check_helm(report: Report, kustomized: dict[str, list[dict]], cargo_version:
         except Exception:  # noqa: BLE001 - any render error is the expected refusal
             pass
     report.check("helm refuses image.tag=latest and an unknown mode", problems)
+    extra = {"extraEnv": [{"name": "MIMALLOC_PURGE_DELAY", "value": "0"}]}
+    got = (collector_env(helm_render(extra)), collector_env(helm_render({**extra, "mode": "pvc"})))
+    report.check(
+        "helm: extraEnv is added to the collector's environment in both modes",
+        [] if got == (["POD_NAME", "POD_NAMESPACE", "MIMALLOC_PURGE_DELAY"], ["MIMALLOC_PURGE_DELAY"])
+        else [f"environment variable names (object storage, pvc): {got}"],
+    )
     custom = helm_render({"tenantMap": "team-a-* = alpha\n", "pricingOverrides": "gcp,us-central1,e2,,on_demand,0.02,0.003,,,2025-01-01,contract"})
     report.check(
         "helm: custom tenant map and pricing rows pass the policy (hashed ConfigMap name follows the content)",
