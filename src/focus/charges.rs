@@ -63,9 +63,40 @@ struct Origin<'a> {
     unit_price: Fixed,
 }
 
-/// An empty string is a null cell.
-fn some(s: &str) -> Text {
-    (!s.is_empty()).then(|| Arc::from(s))
+/// Text that a thread's charges repeat, each value made once.
+///
+/// Charge after charge, ~40 text columns take the same few values (the
+/// provider, the account, the service, a node's region and id). Made
+/// anew per charge they were ~40 allocations a charge, and a row group
+/// kept a copy of each, because it keys text by the `Arc`'s address
+/// (`store::focus::batch`); the same `Arc` is found there at once.
+#[derive(Default)]
+struct Texts(rustc_hash::FxHashSet<Arc<str>>);
+
+impl Texts {
+    /// `s` as shared text; an empty string is a null cell.
+    fn get(&mut self, s: &str) -> Text {
+        if s.is_empty() {
+            return None;
+        }
+        if let Some(text) = self.0.get(s) {
+            return Some(Arc::clone(text));
+        }
+        let text: Arc<str> = Arc::from(s);
+        self.0.insert(Arc::clone(&text));
+        Some(text)
+    }
+}
+
+/// What a thread keeps from charge to charge of a day: the text its
+/// charges repeat and its consumers' identities. Dropped at the end of a
+/// cluster's day, so it stays a day's size.
+#[derive(Default)]
+pub struct Memo {
+    texts: Texts,
+    identities: Identities,
+    /// The pods' text as the input makes it.
+    pub pods: super::input::Pods,
 }
 
 /// A row's quantity and costs.
@@ -88,23 +119,25 @@ impl Origin<'_> {
         quantity: Fixed,
         costs: Costs,
         tenant: &str,
+        memo: &mut Memo,
         out: &mut impl Rows,
     ) {
-        out.charge(&self.template(ctx));
-        let tenant: Arc<str> = Arc::from(tenant);
+        out.charge(&self.template(ctx, &mut memo.texts));
+        let tenant = memo.texts.get(tenant);
         out.line(&LineCells {
-            x_tenant: Some(&tenant),
+            x_tenant: tenant.as_ref(),
             ..line(quantity, costs)
         });
     }
 
     /// The columns every row of this charge shares: all but the quantity,
     /// the costs and the allocation's.
-    fn template(&self, ctx: &Context<'_>) -> ChargeCells {
+    fn template(&self, ctx: &Context<'_>, texts: &mut Texts) -> ChargeCells {
         let (provider, publisher, issuer) = rules::provider_names(self.provider);
         let (service, category, subcategory, resource_type) =
             rules::service(self.provider, self.metered);
         let (period_start, period_end) = rules::billing_period(self.start);
+        let mut some = |s: &str| texts.get(s);
         let provider = some(provider);
         let billing_account = some(ctx.billing_account);
         let unit = some(self.unit);
@@ -120,12 +153,12 @@ impl Origin<'_> {
                 self.provider,
                 ctx.billing_account_given,
             )),
-            sub_account_id: self.sub_account.as_deref().map(Arc::from),
+            sub_account_id: self.sub_account.as_deref().and_then(&mut some),
             sub_account_type: self
                 .sub_account
                 .as_ref()
                 .and_then(|_| rules::sub_account_type(self.provider))
-                .map(Arc::from),
+                .and_then(&mut some),
             billing_period_start: Some(period_start),
             billing_period_end: Some(period_end),
             charge_period_start: Some(self.start),
@@ -149,7 +182,7 @@ impl Origin<'_> {
             region_id: some(self.region),
             availability_zone: some(self.zone),
             x_cluster_name: some(ctx.cluster),
-            x_node_pool: self.node_pool.and_then(some),
+            x_node_pool: self.node_pool.and_then(&mut some),
             x_cost_basis: some(ctx.pricing.basis().as_str()),
             x_price_source: some(self.price_source),
             ..ChargeCells::default()
@@ -240,15 +273,25 @@ fn costs_of(m: &[Fixed; 6]) -> Costs {
     }
 }
 
+/// An origin charge's quantity and list cost: what its rows split.
+#[derive(Debug, Clone, Copy)]
+struct Whole {
+    quantity: Fixed,
+    list_cost: Fixed,
+}
+
 /// Writes `origin` split over `consumers` by `method`: their rows, then the
 /// remainder's (unless nothing remains).
 fn split_rows(
     ctx: &Context<'_>,
     origin: &Origin<'_>,
-    quantity: Fixed,
-    list_cost: Fixed,
+    Whole {
+        quantity,
+        list_cost,
+    }: Whole,
     consumers: Vec<Consumer>,
     method: Method,
+    texts: &mut Texts,
     out: &mut impl Rows,
 ) {
     let rates = origin.rates(ctx);
@@ -267,8 +310,8 @@ fn split_rows(
         })
         .collect();
     let parts = split(&whole, shares);
-    let mut charge = origin.template(ctx);
-    charge.allocated_method_id = some(method.id);
+    let mut charge = origin.template(ctx, texts);
+    charge.allocated_method_id = texts.get(method.id);
     charge.x_split_origin_id = Some(Arc::from(origin.key()));
     charge.x_split_origin_cost = Some(origin_costs.billed);
     out.charge(&charge);
@@ -310,7 +353,7 @@ pub fn node_hour(
     ctx: &Context<'_>,
     node: &NodeHour,
     containers: &[&ContainerHour],
-    identities: &mut Identities,
+    memo: &mut Memo,
     out: &mut impl Rows,
 ) {
     let hours = node.running_seconds / 3600.0;
@@ -322,7 +365,7 @@ pub fn node_hour(
     } else {
         0.0
     };
-    let identities: Vec<Identity> = containers.iter().map(|c| identities.get(c)).collect();
+    let identities: Vec<Identity> = containers.iter().map(|c| memo.identities.get(c)).collect();
     let resources = [
         (
             Resource::Cpu,
@@ -369,10 +412,13 @@ pub fn node_hour(
         split_rows(
             ctx,
             &origin,
-            fixed(quantity),
-            fixed(cost),
+            Whole {
+                quantity: fixed(quantity),
+                list_cost: fixed(cost),
+            },
             consumers,
             rules::METHOD_NODE,
+            &mut memo.texts,
             out,
         );
     }
@@ -391,36 +437,31 @@ fn identity(c: &ContainerHour) -> Identity {
 /// Containers' identities, made once and reused for every hour they ran:
 /// a container runs ~24 hours a day, and its AllocatedTags (a JSON object
 /// of every pod label) is the costliest text of its rows. An entry is reused
-/// only while everything its identity is made of is unchanged (a label
-/// edited mid-day makes a new one).
+/// only while everything its identity is made of is unchanged: the pod's
+/// text, which the input numbers by version (`input::Pods`; a label edited
+/// mid-day is a new version), and the container's name.
 #[derive(Default)]
-pub struct Identities {
-    /// By pod UID: the pod's containers seen so far.
-    by_pod: rustc_hash::FxHashMap<Arc<str>, Vec<(ContainerHour, Identity)>>,
+struct Identities {
+    /// By pod version: the pod's containers seen so far.
+    by_pod: Vec<Vec<(Arc<str>, Identity)>>,
 }
 
 impl Identities {
     fn get(&mut self, c: &ContainerHour) -> Identity {
-        let same = |seen: &ContainerHour| {
-            seen.container == c.container
-                && seen.namespace == c.namespace
-                && seen.pod == c.pod
-                && seen.tenant == c.tenant
-                && seen.workload_kind == c.workload_kind
-                && seen.workload_name == c.workload_name
-                && seen.labels == c.labels
-        };
-        if let Some(seen) = self.by_pod.get_mut(&*c.pod_uid) {
-            if let Some((_, identity)) = seen.iter().find(|(seen, _)| same(seen)) {
-                return identity.clone();
-            }
-            let made = identity(c);
-            seen.push((c.clone(), made.clone()));
-            return made;
+        if c.pod_version == 0 {
+            // Not read through `input::Pods`: nothing says it is the same.
+            return identity(c);
+        }
+        let at = c.pod_version as usize;
+        if at >= self.by_pod.len() {
+            self.by_pod.resize_with(at + 1, Vec::new);
+        }
+        let seen = &mut self.by_pod[at];
+        if let Some((_, identity)) = seen.iter().find(|(name, _)| *name == c.container) {
+            return identity.clone();
         }
         let made = identity(c);
-        self.by_pod
-            .insert(Arc::clone(&c.pod_uid), vec![(c.clone(), made.clone())]);
+        seen.push((Arc::clone(&c.container), made.clone()));
         made
     }
 }
@@ -482,7 +523,7 @@ fn owner(c: &ContainerHour) -> Owner<'_> {
 /// The rows of a container-hour that no node-hour's split holds: a GKE
 /// Autopilot pod's (Google bills pods there, not nodes), or one whose node
 /// row is missing. Plain charges, one per resource it cost.
-pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, out: &mut impl Rows) {
+pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, memo: &mut Memo, out: &mut impl Rows) {
     let autopilot = c.price_source.starts_with("autopilot");
     let resources = [
         (Resource::Cpu, c.cpu_billed_core_hours, c.cpu_cost_usd),
@@ -531,7 +572,7 @@ pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, out: &mut impl Rows)
             unit_price: fixed(price),
         };
         let costs = origin.costs(ctx, fixed(cost));
-        origin.plain(ctx, fixed(quantity), costs, &c.tenant, out);
+        origin.plain(ctx, fixed(quantity), costs, &c.tenant, memo, out);
     }
 }
 
@@ -539,7 +580,7 @@ pub fn lone_container(ctx: &Context<'_>, c: &ContainerHour, out: &mut impl Rows)
 /// to its owner (the claim or Service's namespace) with method
 /// [`rules::METHOD_OWNER`], or a plain charge of tenant `__shared__` when
 /// nothing owns it.
-pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut impl Rows) {
+pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, memo: &mut Memo, out: &mut impl Rows) {
     let (metered, resource_id, description) = match r.kind.as_str() {
         "disk" => (
             Metered::Disk,
@@ -588,7 +629,7 @@ pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut impl Rows) {
     let list = fixed(r.cost_usd);
     if r.namespace.is_empty() {
         let costs = origin.costs(ctx, list);
-        origin.plain(ctx, quantity, costs, &r.tenant, out);
+        origin.plain(ctx, quantity, costs, &r.tenant, memo, out);
         return;
     }
     let (id, name) = match metered {
@@ -619,10 +660,13 @@ pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut impl Rows) {
     split_rows(
         ctx,
         &origin,
-        quantity,
-        list,
+        Whole {
+            quantity,
+            list_cost: list,
+        },
         vec![consumer],
         rules::METHOD_OWNER,
+        &mut memo.texts,
         out,
     );
 }
@@ -631,13 +675,14 @@ pub fn resource_hour(ctx: &Context<'_>, r: &ResourceHour, out: &mut impl Rows) {
 mod tests {
     use super::*;
 
-    fn container(labels: &[(&str, &str)]) -> ContainerHour {
+    fn container(pod_version: u32, name: &str, labels: &[(&str, &str)]) -> ContainerHour {
         ContainerHour {
             namespace: "shop".into(),
             tenant: "acme".into(),
             pod: "web-1".into(),
             pod_uid: "uid-1".into(),
-            container: "app".into(),
+            pod_version,
+            container: name.into(),
             labels: labels
                 .iter()
                 .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
@@ -647,17 +692,24 @@ mod tests {
     }
 
     #[test]
-    fn a_containers_identity_is_reused_until_what_it_is_made_of_changes() {
+    fn a_containers_identity_is_reused_while_its_pod_version_and_name_are() {
         let mut identities = Identities::default();
-        let first = identities.get(&container(&[("app", "web")]));
-        let again = identities.get(&container(&[("app", "web")]));
+        let first = identities.get(&container(1, "app", &[("app", "web")]));
+        let again = identities.get(&container(1, "app", &[("app", "web")]));
         assert!(Arc::ptr_eq(&first.tags, &again.tags), "made once");
         assert_eq!(&*first.id, "uid-1/app");
         assert_eq!(&*first.name, "shop/web-1/app");
-        let relabelled = identities.get(&container(&[("app", "web"), ("tier", "gold")]));
-        assert_ne!(first.tags, relabelled.tags, "a new label is a new identity");
+        let sidecar = identities.get(&container(1, "proxy", &[("app", "web")]));
+        assert_eq!(&*sidecar.id, "uid-1/proxy", "another container of the pod");
+        let relabelled = identities.get(&container(2, "app", &[("app", "web"), ("tier", "gold")]));
+        assert_ne!(
+            first.tags, relabelled.tags,
+            "a new pod version is a new identity"
+        );
         assert!(relabelled.tags.contains("gold"), "{}", relabelled.tags);
-        let back = identities.get(&container(&[("app", "web")]));
+        let back = identities.get(&container(1, "app", &[("app", "web")]));
         assert!(Arc::ptr_eq(&first.tags, &back.tags));
+        let unnumbered = identities.get(&container(0, "app", &[("app", "api")]));
+        assert!(unnumbered.tags.contains("api"), "version 0 is never reused");
     }
 }

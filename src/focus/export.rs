@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 
 use chrono::NaiveDate;
 use rustc_hash::FxHashMap;
@@ -192,8 +192,9 @@ pub fn export(request: &Request<'_>, writer: &mut FocusWriter) -> Result<Summary
                 encoder: writer.encoder(),
                 sender: sender.clone(),
                 stop: &stop,
-                identities: charges::Identities::default(),
+                memo: charges::Memo::default(),
                 day: None,
+                containers: Vec::new(),
             };
             let (units, next) = (&units, &next);
             scope.spawn(move || {
@@ -299,9 +300,11 @@ struct Worker<'a> {
     stop: &'a AtomicBool,
     /// Kept from unit to unit of a day: most of a container's hours are
     /// in the units one thread takes one after another.
-    identities: charges::Identities,
-    /// The cluster and day `identities` are of.
+    memo: charges::Memo,
+    /// The cluster and day `memo` is of.
     day: Option<(String, NaiveDate)>,
+    /// The unit's container-hours, in a vector kept from unit to unit.
+    containers: Vec<ContainerHour>,
 }
 
 /// A unit's rows, in batches of a row group.
@@ -339,14 +342,15 @@ impl Worker<'_> {
             encoder,
             sender,
             stop,
-            identities,
+            memo,
             day,
+            containers,
         } = self;
         let this_day = (unit.cluster.clone(), unit.date);
         if day.as_ref() != Some(&this_day) {
-            // A container's identity is reused within a day: the cache
+            // A container's identity is reused within a day: the memo
             // stays a day's size.
-            *identities = charges::Identities::default();
+            *memo = charges::Memo::default();
             *day = Some(this_day);
         }
         let ctx = Context {
@@ -380,7 +384,8 @@ impl Worker<'_> {
             &ctx,
             request.window,
             unit,
-            identities,
+            memo,
+            containers,
             &mut out,
             &mut |out| send(out, false),
         )?;
@@ -408,45 +413,61 @@ fn rows(
     ctx: &Context<'_>,
     window: Window,
     unit: &Unit,
-    identities: &mut charges::Identities,
+    memo: &mut charges::Memo,
+    containers: &mut Vec<ContainerHour>,
     out: &mut Out,
     flush: &mut dyn FnMut(&mut Out) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
-    let mut containers: FxHashMap<(Arc<str>, i64), Vec<ContainerHour>> = FxHashMap::default();
+    containers.clear();
     for file in &unit.allocation {
-        for row in input::allocation(&file.path, window)? {
-            let key = (row.node.clone(), row.start.timestamp_millis());
-            containers.entry(key).or_default().push(row);
-        }
+        input::allocation(&file.path, window, &mut memo.pods, containers)?;
+    }
+    let containers = &*containers;
+    // Each (node, hour)'s container-hours, by index, in the files' order.
+    let mut by_node: FxHashMap<(&str, i64), Vec<usize>> = FxHashMap::default();
+    for (at, c) in containers.iter().enumerate() {
+        let key = (&*c.node, c.start.timestamp_millis());
+        by_node.entry(key).or_default().push(at);
     }
     let mut node_hours = Vec::new();
     for file in &unit.nodes {
         node_hours.extend(input::nodes(&file.path, window)?);
     }
     node_hours.sort_by(|a, b| (a.start, &a.node).cmp(&(b.start, &b.node)));
+    let mut on_node: Vec<&ContainerHour> = Vec::new();
     for node in &node_hours {
-        let key = (Arc::from(node.node.as_str()), node.start.timestamp_millis());
-        let ran = containers.remove(&key).unwrap_or_default();
+        let key = (node.node.as_str(), node.start.timestamp_millis());
+        on_node.clear();
+        on_node.extend(
+            by_node
+                .remove(&key)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|at| &containers[at]),
+        );
         // On GKE Autopilot Google bills pods, not nodes: nothing to split.
         if node.price_source == "autopilot" {
-            for c in &ran {
-                charges::lone_container(ctx, c, out);
+            for c in &on_node {
+                charges::lone_container(ctx, c, memo, out);
             }
         } else {
-            let on_node: Vec<&ContainerHour> = ran.iter().collect();
-            charges::node_hour(ctx, node, &on_node, identities, out);
+            charges::node_hour(ctx, node, &on_node, memo, out);
         }
         flush(out)?;
     }
-    let mut lone: Vec<ContainerHour> = containers.into_values().flatten().collect();
+    let mut lone: Vec<&ContainerHour> = by_node
+        .into_values()
+        .flatten()
+        .map(|at| &containers[at])
+        .collect();
     lone.sort_by(|a, b| (a.start, &a.node, &a.pod_uid).cmp(&(b.start, &b.node, &b.pod_uid)));
-    for c in &lone {
-        charges::lone_container(ctx, c, out);
+    for c in lone {
+        charges::lone_container(ctx, c, memo, out);
         flush(out)?;
     }
     for file in &unit.resources {
         for r in input::resources(&file.path, window)? {
-            charges::resource_hour(ctx, &r, out);
+            charges::resource_hour(ctx, &r, memo, out);
             flush(out)?;
         }
     }

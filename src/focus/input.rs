@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use rustc_hash::FxHashMap;
+
 use crate::store::read::{self, Columns, ReadError, Select, Text};
 use crate::store::schema::col;
 
@@ -74,6 +76,11 @@ pub struct ContainerHour {
     pub pod_uid: Arc<str>,
     pub container: Arc<str>,
     pub labels: Labels,
+    /// Which version of its pod's text (UID, name, namespace, tenant,
+    /// workload, labels) the row has: rows read by one exporting thread in
+    /// one day have the same number exactly when that text is the same
+    /// ([`Pods`]). 0 when not read through [`Pods`].
+    pub pod_version: u32,
     pub running_seconds: f64,
     pub cpu_request_core_hours: f64,
     pub cpu_usage_core_hours: f64,
@@ -286,16 +293,104 @@ impl<'a> Shared<'a> {
     }
 }
 
-/// The rows of an `allocation` file whose hour is in `window`.
+/// A pod's text as one row of `allocation` has it.
+#[derive(Debug, Clone, Copy)]
+struct PodText<'a, L> {
+    uid: &'a str,
+    name: &'a str,
+    namespace: &'a str,
+    tenant: &'a str,
+    workload_kind: &'a str,
+    workload_name: &'a str,
+    labels: L,
+}
+
+/// A pod's text, shared by its rows.
+#[derive(Debug, Clone)]
+struct Pod {
+    uid: Arc<str>,
+    name: Arc<str>,
+    namespace: Arc<str>,
+    tenant: Arc<str>,
+    workload_kind: Arc<str>,
+    workload_name: Arc<str>,
+    labels: Labels,
+    /// [`ContainerHour::pod_version`].
+    version: u32,
+}
+
+/// A pod's text as rows of the same day share it: made once, not once a
+/// row. Kept by an exporting thread for a day, so a pod's text is the same
+/// `Arc`s in every hour and each version of it has a number
+/// ([`ContainerHour::pod_version`]) by which its containers' identities
+/// (`charges::Identities`) are found without comparing every label.
+#[derive(Default)]
+pub struct Pods {
+    /// By pod UID: the pod as last seen.
+    by_uid: FxHashMap<Arc<str>, Pod>,
+    versions: u32,
+}
+
+impl Pods {
+    /// A row's pod, reusing what was made for it before while the file
+    /// says the same.
+    fn get<'a, L>(&mut self, row: PodText<'a, L>) -> Pod
+    where
+        L: ExactSizeIterator<Item = (&'a str, &'a str)> + Clone,
+    {
+        if let Some(seen) = self.by_uid.get(row.uid) {
+            let same = *seen.name == *row.name
+                && *seen.namespace == *row.namespace
+                && *seen.tenant == *row.tenant
+                && *seen.workload_kind == *row.workload_kind
+                && *seen.workload_name == *row.workload_name
+                && seen.labels.len() == row.labels.len()
+                && seen
+                    .labels
+                    .iter()
+                    .zip(row.labels.clone())
+                    .all(|((k, v), (key, value))| **k == *key && **v == *value);
+            if same {
+                return seen.clone();
+            }
+        }
+        self.versions += 1;
+        let made = Pod {
+            uid: Arc::from(row.uid),
+            name: Arc::from(row.name),
+            namespace: Arc::from(row.namespace),
+            tenant: Arc::from(row.tenant),
+            workload_kind: Arc::from(row.workload_kind),
+            workload_name: Arc::from(row.workload_name),
+            labels: row
+                .labels
+                .map(|(k, v)| (Arc::from(k), Arc::from(v)))
+                .collect(),
+            version: self.versions,
+        };
+        self.by_uid.insert(Arc::clone(&made.uid), made.clone());
+        made
+    }
+}
+
+/// Appends the rows of an `allocation` file whose hour is in `window` to
+/// `rows`: an exporting thread reuses one vector for every hour it reads
+/// (an hour of a large cluster is ~80 MB of rows, and memory touched for
+/// the first time is zeroed by the kernel page by page).
 ///
 /// # Errors
 ///
 /// [`ReadError`] naming the file or a column it lacks.
-pub fn allocation(file: &Path, window: Window) -> Result<Vec<ContainerHour>, ReadError> {
-    let mut rows = Vec::new();
+pub fn allocation(
+    file: &Path,
+    window: Window,
+    pods: &mut Pods,
+    rows: &mut Vec<ContainerHour>,
+) -> Result<(), ReadError> {
     for batch in read::open(file, &ALLOCATION)? {
         let batch = batch?;
         let c = batch.columns();
+        rows.reserve(c.rows());
         let start = c.millis(col::START_TIME)?;
         let end = c.millis(col::END_TIME)?;
         let text = |name| c.text(name);
@@ -305,15 +400,12 @@ pub fn allocation(file: &Path, window: Window) -> Result<Vec<ContainerHour>, Rea
             col::REGION,
             col::ZONE,
             col::CAPACITY_TYPE,
-            col::NAMESPACE,
-            col::TENANT,
-            col::WORKLOAD_KIND,
-            col::WORKLOAD_NAME,
-            col::POD,
-            col::POD_UID,
             col::CONTAINER,
             col::PRICE_SOURCE,
         ];
+        let (pod, pod_uid) = (text(col::POD)?, text(col::POD_UID)?);
+        let (namespace, tenant) = (text(col::NAMESPACE)?, text(col::TENANT)?);
+        let (kind, workload) = (text(col::WORKLOAD_KIND)?, text(col::WORKLOAD_NAME)?);
         let empty: Arc<str> = Arc::from("");
         let mut t = Vec::with_capacity(names.len());
         for name in names {
@@ -340,35 +432,21 @@ pub fn allocation(file: &Path, window: Window) -> Result<Vec<ContainerHour>, Rea
         let pairs: Columns<'_> = labels.fields()?;
         let keys = pairs.text("key")?;
         let values = pairs.text("value")?;
-        // A pod's containers are rows of their own with the same labels:
-        // the last pod's are reused while they are equal.
-        let mut last: Option<(Arc<str>, Labels)> = None;
         for row in 0..c.rows() {
             let at = start.get(row).unwrap_or_default();
             if !window.holds(at) {
                 continue;
             }
             let f = |i: usize| n[i].get(row).unwrap_or_default();
-            let pod_uid = t[10].get(row);
-            let range = labels.range(row);
-            let same = last.as_ref().is_some_and(|(uid, seen)| {
-                *uid == pod_uid
-                    && seen.len() == range.len()
-                    && seen
-                        .iter()
-                        .zip(range.clone())
-                        .all(|((k, v), i)| **k == *keys.get(i) && **v == *values.get(i))
+            let pod = pods.get(PodText {
+                uid: pod_uid.get(row),
+                name: pod.get(row),
+                namespace: namespace.get(row),
+                tenant: tenant.get(row),
+                workload_kind: kind.get(row),
+                workload_name: workload.get(row),
+                labels: labels.range(row).map(|i| (keys.get(i), values.get(i))),
             });
-            let row_labels = match (&last, same) {
-                (Some((_, seen)), true) => Arc::clone(seen),
-                _ => {
-                    let made: Labels = range
-                        .map(|i| (Arc::from(keys.get(i)), Arc::from(values.get(i))))
-                        .collect();
-                    last = Some((Arc::clone(&pod_uid), Arc::clone(&made)));
-                    made
-                }
-            };
             rows.push(ContainerHour {
                 start: time(at),
                 end: time(end.get(row).unwrap_or_default()),
@@ -377,15 +455,16 @@ pub fn allocation(file: &Path, window: Window) -> Result<Vec<ContainerHour>, Rea
                 region: t[2].get(row),
                 zone: t[3].get(row),
                 capacity_type: t[4].get(row),
-                namespace: t[5].get(row),
-                tenant: t[6].get(row),
-                workload_kind: t[7].get(row),
-                workload_name: t[8].get(row),
-                pod: t[9].get(row),
-                pod_uid,
-                container: t[11].get(row),
-                price_source: t[12].get(row),
-                labels: row_labels,
+                namespace: pod.namespace,
+                tenant: pod.tenant,
+                workload_kind: pod.workload_kind,
+                workload_name: pod.workload_name,
+                pod: pod.name,
+                pod_uid: pod.uid,
+                pod_version: pod.version,
+                container: t[5].get(row),
+                price_source: t[6].get(row),
+                labels: pod.labels,
                 running_seconds: f(0),
                 cpu_request_core_hours: f(1),
                 cpu_usage_core_hours: f(2),
@@ -399,7 +478,7 @@ pub fn allocation(file: &Path, window: Window) -> Result<Vec<ContainerHour>, Rea
             });
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
 const RESOURCES: Select<'static> = Select::columns(&[
@@ -483,4 +562,49 @@ pub fn resources(file: &Path, window: Window) -> Result<Vec<ResourceHour>, ReadE
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row<'a>(
+        name: &'a str,
+        labels: &'a [(&'a str, &'a str)],
+    ) -> PodText<'a, impl ExactSizeIterator<Item = (&'a str, &'a str)> + Clone> {
+        PodText {
+            uid: "uid-1",
+            name,
+            namespace: "shop",
+            tenant: "acme",
+            workload_kind: "Deployment",
+            workload_name: "web",
+            labels: labels.iter().copied(),
+        }
+    }
+
+    #[test]
+    fn a_pods_text_is_made_once_while_the_files_say_the_same() {
+        let mut pods = Pods::default();
+        let labels = [("app", "web"), ("tier", "gold")];
+        let first = pods.get(row("web-1", &labels));
+        assert_eq!((&*first.uid, &*first.name), ("uid-1", "web-1"));
+        assert_eq!(first.labels.len(), 2);
+        let again = pods.get(row("web-1", &labels));
+        assert!(Arc::ptr_eq(&first.labels, &again.labels), "shared");
+        assert!(Arc::ptr_eq(&first.namespace, &again.namespace));
+        assert_eq!(first.version, again.version, "the same version");
+        let relabelled = pods.get(row("web-1", &labels[..1]));
+        assert_ne!(relabelled.version, first.version, "a removed label");
+        assert_eq!(&*relabelled.labels[0].1, "web");
+        let renamed = pods.get(row("web-2", &labels[..1]));
+        assert_eq!(&*renamed.name, "web-2");
+        assert_ne!(renamed.version, relabelled.version, "a new name");
+        let moved = pods.get(PodText {
+            tenant: "globex",
+            ..row("web-2", &labels[..1])
+        });
+        assert_eq!(&*moved.tenant, "globex");
+        assert_ne!(moved.version, renamed.version, "another tenant");
+    }
 }

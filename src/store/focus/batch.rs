@@ -43,16 +43,29 @@ struct Keyed {
     values: Vec<Arc<str>>,
     /// Key by the address of the value's text.
     seen: FxHashMap<usize, i32>,
+    /// The last address keyed and its key: consecutive charges mostly
+    /// repeat a column's value (the same provider, account, region), so
+    /// most lookups end here.
+    last: Option<(usize, i32)>,
 }
 
 impl Keyed {
     fn key(&mut self, text: &Arc<str>) -> i32 {
         let address = Arc::as_ptr(text).cast::<u8>() as usize;
-        if let Some(&key) = self.seen.get(&address) {
+        if let Some((last, key)) = self.last
+            && last == address
+        {
             return key;
         }
-        let key = self.add(Arc::clone(text));
-        self.seen.insert(address, key);
+        let key = match self.seen.get(&address) {
+            Some(&key) => key,
+            None => {
+                let key = self.add(Arc::clone(text));
+                self.seen.insert(address, key);
+                key
+            }
+        };
+        self.last = Some((address, key));
         key
     }
 

@@ -23,8 +23,8 @@ use parquet::schema::types::ColumnPath;
 
 use super::batch::{self, FocusBatch};
 use super::{
-    FocusFileError, Format, PARTITION, STATISTICS_COLUMNS, UNIQUE_COLUMNS, io, memory_schema,
-    schema,
+    COLUMNS, FocusFileError, Format, PARTITION, STATISTICS_COLUMNS, Source, UNIQUE_COLUMNS, io,
+    memory_schema, schema,
 };
 use crate::store::encode::{EncodedRowGroup, RowGroupEncoder};
 use crate::store::object::ObjectTarget;
@@ -111,6 +111,17 @@ fn properties() -> Result<WriterProperties, FocusFileError> {
     let properties = UNIQUE_COLUMNS.iter().fold(properties, |properties, name| {
         properties.set_column_dictionary_enabled(ColumnPath::from(*name), false)
     });
+    // A column kubetally never fills is a few bytes of levels a row group,
+    // and arrow-rs makes a zstd compressor and decompressor for each column
+    // chunk it compresses (~1 MB each, allocated and freed per row group:
+    // most of an export's page faults). Such columns are left uncompressed.
+    let properties = COLUMNS
+        .iter()
+        .filter(|column| matches!(column.source, Source::Null))
+        .fold(properties, |properties, column| {
+            properties
+                .set_column_compression(ColumnPath::from(column.name), Compression::UNCOMPRESSED)
+        });
     // Statistics only where a query prunes (`STATISTICS_COLUMNS`). Never on
     // decimals: arrow-rs (60) encodes a decimal column chunk into one
     // buffer and its min/max are slices of it, so statistics kept in the
