@@ -59,7 +59,7 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use chrono::TimeDelta;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use kubetally::allocate::{Sample, SampleContext};
+use kubetally::allocate::{HourSamples, Sample, SampleContext};
 use kubetally::cluster::{Inventory, SharedInventory, lock};
 use kubetally::collect::{Ledger, Stats};
 use kubetally::sim::epoch;
@@ -552,6 +552,10 @@ fn build_hour(cluster: &Cluster) -> Hour {
         .find(|h| h.start == epoch())
         .map(|h| h.samples)
         .unwrap_or_default();
+    // The ledger alone (no write-ahead log): the hour's samples are kept.
+    let HourSamples::Kept(samples) = samples else {
+        fail("the ledger closed an hour with its samples in a log")
+    };
     Hour {
         samples: samples.to_vec(),
         runs_bytes: samples.heap_bytes(),

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use arrow::error::ArrowError;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::autopilot::{RateCache, bill_pod, free_nodes};
@@ -208,8 +209,8 @@ pub struct HourRows {
     pub allocation: Vec<AllocationRow>,
     pub nodes: Vec<NodeRow>,
     pub workloads: Vec<super::workloads::WorkloadRow>,
-    /// Sorted by (namespace, pod, container, ts).
-    pub samples: SortedSamples,
+    /// For the `samples` table, in its order ([`super::sample_key`]).
+    pub samples: HourSamples,
     /// Disks, load balancers and the cluster fee.
     pub resources: Vec<super::resources::ResourceCost>,
     /// Set when the hour was cut short (shutdown, `--duration`).
@@ -218,6 +219,48 @@ pub struct HourRows {
     /// were billed at a stand-in (`price_source` says which) and the
     /// collector counts each.
     pub missing_prices: Vec<crate::pricing::MissingPrice>,
+}
+
+/// Where a closed hour's `samples` rows come from when it is published.
+#[derive(Debug)]
+pub enum HourSamples {
+    /// Kept in memory since the hour was open.
+    Kept(SortedSamples),
+    /// Merged from the write-ahead log, which holds every one: the
+    /// collector drops the hour's samples from memory once its bill is
+    /// made, not after the table is written (docs/performance.md, issue 21).
+    Logged(crate::store::wal::merge::LoggedSamples),
+}
+
+impl Default for HourSamples {
+    fn default() -> HourSamples {
+        HourSamples::Kept(SortedSamples::default())
+    }
+}
+
+impl HourSamples {
+    pub fn len(&self) -> usize {
+        match self {
+            HourSamples::Kept(samples) => samples.len(),
+            HourSamples::Logged(samples) => samples.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The samples at `rows`, in table order.
+    ///
+    /// # Errors
+    ///
+    /// When the log cannot be read ([`crate::store::wal::merge::LoggedSamples::samples`]).
+    pub fn slice(&self, rows: std::ops::Range<usize>) -> Result<Vec<Sample>, ArrowError> {
+        match self {
+            HourSamples::Kept(samples) => Ok(samples.slice(rows)),
+            HourSamples::Logged(samples) => samples.samples(rows),
+        }
+    }
 }
 
 /// Node pool label keys, most specific first.
@@ -369,7 +412,7 @@ impl HourBook {
             allocation,
             nodes,
             workloads,
-            samples,
+            samples: HourSamples::Kept(samples),
             resources: Vec::new(),
             partial_until: (until < end).then_some(until),
             missing_prices,

@@ -11,13 +11,13 @@ pub mod tenant;
 pub mod workloads;
 
 pub use hour::{
-    AllocationRow, Events, HourBook, HourRows, NodePoint, NodeRow, PodVersion, Sample,
+    AllocationRow, Events, HourBook, HourRows, HourSamples, NodePoint, NodeRow, PodVersion, Sample,
     SampleContext, hour_of, sort_allocation, spans, tenant_of, window_hour,
 };
 pub use resources::{
     CLUSTER_FEE, ResourceCost, ResourceHour, ResourceVersion, Whereabouts, hourly_now,
     resource_costs,
 };
-pub use runs::{SampleRuns, SortedSamples};
+pub use runs::{SampleKey, SampleRuns, SortedSamples, sample_key};
 pub use tenant::{Pattern, SHARED, TenantMapError, TenantRules, parse_tenant_map};
 pub use workloads::{WorkloadRow, sort_workloads, workload_rows};

@@ -117,6 +117,22 @@ impl Point {
     }
 }
 
+/// Where a sample goes in the `samples` table: by namespace, pod, pod UID
+/// and container, then time (at the table's milliseconds). A container's
+/// samples come in time order across the contexts it had (the ledger takes
+/// none older than the newest), so [`SampleRuns::sorted`]'s order by
+/// context and first appearance is this one; the write-ahead log sorts and
+/// merges its tick files by it.
+pub type SampleKey<'a> = ([&'a str; 4], i64);
+
+pub fn sample_key(sample: &Sample) -> SampleKey<'_> {
+    let c = &sample.context;
+    (
+        [&c.namespace, &c.pod, &c.pod_uid, &c.container],
+        sample.ts.timestamp_millis(),
+    )
+}
+
 /// One context's samples.
 #[derive(Debug, Clone)]
 struct Run {

@@ -37,7 +37,7 @@ pub use leader::{LeaderConfig, Leadership};
 pub use ledger::Ledger;
 pub use stats::Stats;
 
-use crate::allocate::{HourRows, SHARED, Sample, TenantRules};
+use crate::allocate::{HourRows, HourSamples, SHARED, Sample, TenantRules};
 use crate::cluster::{Inventory, SharedInventory, lock};
 use crate::pricing::PriceBook;
 use crate::source::metrics;
@@ -162,6 +162,23 @@ struct Books<'a> {
 }
 
 impl Books<'_> {
+    /// Hands closed hours to the publisher. An hour whose samples the
+    /// write-ahead log holds, every one, drops them here: its `samples`
+    /// table is merged from the log, and the ~160 MB an hour of 150,000 pods
+    /// keeps are not held while the hour is published.
+    fn publish(&mut self, mut hours: Vec<HourRows>) {
+        if let Some(wal) = &backlog::lock(self.log).wal {
+            for hour in &mut hours {
+                if let HourSamples::Kept(samples) = &hour.samples
+                    && let Some(logged) = wal.sorted_samples(hour.start, samples.len())
+                {
+                    hour.samples = HourSamples::Logged(logged);
+                }
+            }
+        }
+        self.publisher.send(hours);
+    }
+
     /// Forgets the open hours, the closed hours not yet published and their
     /// log: another replica publishes them.
     async fn drop_open_hours(&mut self, collector: &Collector, why: &str) {
@@ -401,7 +418,7 @@ impl Collector {
                     .ledger
                     .flush(until, &inventory, &config.prices, &config.tenants)
             };
-            books.publisher.send(rows);
+            books.publish(rows);
         }
     }
 
@@ -538,7 +555,7 @@ impl Collector {
                 );
             }
             let span = (ledger.first_sample, ledger.last_sample);
-            books.publisher.send(closed);
+            books.publish(closed);
             Stats::set(
                 &self.stats.sample_duration_micros,
                 u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),

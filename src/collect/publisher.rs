@@ -25,7 +25,7 @@ use tracing::info;
 use super::backlog::{self, SharedLog};
 use super::health::WriteTarget;
 use super::{CollectError, Event, Leadership, Stats, Summary, write_failed, write_succeeded};
-use crate::allocate::{HourRows, SortedSamples};
+use crate::allocate::{HourRows, HourSamples};
 use crate::store::Dataset;
 
 /// What the sampler asks of the publisher.
@@ -241,13 +241,20 @@ struct Waiting {
     /// they are ~160 MB, held beside the `allocation` table's batch at the
     /// collector's peak (docs/performance.md, issue 21).
     samples_out: Option<usize>,
+    /// Where the `samples` rows are read from, for the log.
+    samples_from: &'static str,
 }
 
 impl Waiting {
     fn new(hour: HourRows, write_samples: bool) -> Waiting {
+        let samples_from = match hour.samples {
+            HourSamples::Kept(_) => "memory",
+            HourSamples::Logged(_) => "write-ahead log",
+        };
         let mut waiting = Waiting {
             hour: Arc::new(hour),
             samples_out: None,
+            samples_from,
         };
         if !write_samples {
             waiting.free_samples();
@@ -260,7 +267,7 @@ impl Waiting {
         self.samples_out = Some(self.hour.samples.len());
         // The tables' rows hold the hour only while they are published.
         if let Some(hour) = Arc::get_mut(&mut self.hour) {
-            hour.samples = SortedSamples::default();
+            hour.samples = HourSamples::default();
         }
     }
 }
@@ -358,6 +365,7 @@ async fn publish(
         node_rows = hour.nodes.len(),
         resource_rows = hour.resources.len(),
         samples = waiting.samples_out.unwrap_or_default(),
+        samples_from = waiting.samples_from,
         "published"
     );
     Ok(())
@@ -525,7 +533,7 @@ mod tests {
     }
 
     /// Three samples of one container in the hour starting `start`.
-    fn three_samples(start: DateTime<Utc>) -> SortedSamples {
+    fn three_samples(start: DateTime<Utc>) -> crate::allocate::SortedSamples {
         use crate::allocate::runs::test_context;
         use crate::allocate::{Sample, SampleRuns};
         let context = test_context("ns", "p", "c");
@@ -572,7 +580,7 @@ mod tests {
         let stats = Arc::new(Stats::default());
         let (publisher, _lease) = publisher(root.clone(), &stats, true);
         let mut closed = rows(hour(1), false);
-        closed.samples = three_samples(hour(1));
+        closed.samples = HourSamples::Kept(three_samples(hour(1)));
         publisher.send([closed]);
         until("the refusal", || stats.writes.failing().is_some()).await;
         assert_eq!(samples_rows(&root), 3, "the samples went out first");
@@ -586,7 +594,8 @@ mod tests {
         );
 
         let mut waiting = Waiting::new(rows(hour(2), false), true);
-        Arc::get_mut(&mut waiting.hour).expect("one owner").samples = three_samples(hour(2));
+        Arc::get_mut(&mut waiting.hour).expect("one owner").samples =
+            HourSamples::Kept(three_samples(hour(2)));
         waiting.free_samples();
         assert_eq!(waiting.samples_out, Some(3));
         assert!(waiting.hour.samples.is_empty(), "the samples were kept");

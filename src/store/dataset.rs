@@ -133,9 +133,16 @@ pub fn rows_bytes(
 ) -> Result<Vec<u8>, DatasetError> {
     let made = |at: usize| {
         rows.batch(at..range.end.min(at + ROW_GROUP_ROWS))
-            .map_err(|cause| DatasetError::Rows {
-                table: table.name,
-                cause,
+            .map_err(|cause| match cause {
+                // Rows read from a file (the write-ahead log): worth a retry.
+                ArrowError::IoError(path, cause) => DatasetError::Io {
+                    path: path.into(),
+                    cause,
+                },
+                cause => DatasetError::Rows {
+                    table: table.name,
+                    cause,
+                },
             })
     };
     // The writer takes its schema from the first batch (an empty range is

@@ -51,7 +51,8 @@ pub enum HourPart {
     Nodes,
     Workloads,
     Resources,
-    /// Decoded from the hour's compact runs as they are written.
+    /// Decoded from the hour's compact runs, or merged from the
+    /// write-ahead log, as they are written.
     Samples,
 }
 
@@ -75,7 +76,7 @@ impl super::Rows for HourTable {
             HourPart::Nodes => nodes_batch(&hour.nodes[rows(hour.nodes.len())]),
             HourPart::Workloads => workloads_batch(&hour.workloads[rows(hour.workloads.len())]),
             HourPart::Resources => resources_batch(&hour.resources[rows(hour.resources.len())]),
-            HourPart::Samples => samples_batch(&hour.samples.slice(range)),
+            HourPart::Samples => samples_batch(&hour.samples.slice(range)?),
         }
     }
 }
@@ -627,7 +628,7 @@ mod tests {
         }
         let hour = HourRows {
             start: crate::sim::epoch(),
-            samples: runs.sorted(),
+            samples: crate::allocate::HourSamples::Kept(runs.sorted()),
             ..HourRows::default()
         };
         (pushed, hour)

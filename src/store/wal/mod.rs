@@ -8,7 +8,15 @@
 //! Layout: `<dir>/<cluster>/<YYYY-MM-DDTHH>.<writer>.<kind>.<segment>.arrow`.
 //! An IPC stream cannot be reopened for appending, so each process start
 //! writes new segments beside the ones it replayed.
+//!
+//! Each tick's samples go to a file of their own (`ticksamples`), sorted as
+//! the `samples` table is and in small batches: a closed hour's table is
+//! then merged from those sorted runs ([`merge`]) a row group at a time,
+//! so the collector need not keep the hour's samples until it is published.
+//! (Logs written before kept an hour's samples in one unsorted `samples`
+//! stream; they still replay, and such an hour is published from memory.)
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::BufWriter;
@@ -26,7 +34,9 @@ use arrow::ipc::writer::StreamWriter;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::rows::samples_batch;
-use crate::allocate::{Events, NodePoint, PodVersion, ResourceVersion, Sample, SampleContext};
+use crate::allocate::{
+    Events, NodePoint, PodVersion, ResourceVersion, Sample, SampleContext, sample_key,
+};
 use crate::cluster::{BilledKind, Interner, SlimPod};
 use crate::model::units::millicores;
 
@@ -34,8 +44,14 @@ use crate::model::units::millicores;
 /// `_` keeps it out of every table's files (readers skip `_`-names).
 pub const DEFAULT_DIR: &str = "_wal";
 
+pub mod merge;
+
 /// Pod versions per batch of the log's pod part.
 const POD_BATCH_ROWS: usize = 4096;
+
+/// Samples per batch of a tick's sorted file: what a merge of an hour's
+/// ~60 tick files holds of each at a time (~300 KB decoded).
+const SAMPLE_BATCH_ROWS: usize = 2048;
 
 /// Why the log could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -145,11 +161,14 @@ struct LogFile {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Part {
+    /// An hour's samples in the order they came (logs of earlier versions).
     Samples,
     Nodes,
     Events,
     Pods,
     Resources,
+    /// One tick's samples of an hour, sorted as the `samples` table.
+    TickSamples,
 }
 
 impl Part {
@@ -160,6 +179,7 @@ impl Part {
             Part::Events => "events",
             Part::Pods => "pods",
             Part::Resources => "resources",
+            Part::TickSamples => "ticksamples",
         }
     }
 
@@ -170,6 +190,7 @@ impl Part {
             "events" => Some(Part::Events),
             "pods" => Some(Part::Pods),
             "resources" => Some(Part::Resources),
+            "ticksamples" => Some(Part::TickSamples),
             _ => None,
         }
     }
@@ -250,6 +271,17 @@ pub struct Wal {
     /// The segments the append in progress wrote to, and their durable
     /// length before it (0: created by it).
     touched: Vec<((DateTime<Utc>, Part), u64)>,
+    /// Samples the log holds of each hour: counted as ticks are appended
+    /// and as a replay reads the files (so a cell: replaying only reads).
+    logged: RefCell<BTreeMap<DateTime<Utc>, Logged>>,
+}
+
+/// What the log holds of one hour's samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Logged {
+    rows: usize,
+    /// Some are in a log of an earlier version, unsorted.
+    unsorted: bool,
 }
 
 /// Everything a replay found.
@@ -282,6 +314,7 @@ impl Wal {
             segment: 0,
             open: BTreeMap::new(),
             touched: Vec::new(),
+            logged: RefCell::default(),
         };
         wal.segment = wal
             .files()?
@@ -352,7 +385,11 @@ impl Wal {
     pub fn replay(&self) -> Result<Replay, WalError> {
         let mut replay = Replay::default();
         let mut interner = Interner::default();
-        for LogFile { part, path, .. } in self.files()? {
+        let mut logged: BTreeMap<DateTime<Utc>, Logged> = BTreeMap::new();
+        for LogFile {
+            hour, part, path, ..
+        } in self.files()?
+        {
             let file = File::open(&path).map_err(|cause| WalError::Io {
                 path: path.clone(),
                 cause,
@@ -375,10 +412,15 @@ impl Wal {
                     cause,
                 };
                 match part {
-                    Part::Samples => replay
-                        .log
-                        .samples
-                        .extend(samples_from(&batch, &mut interner).map_err(arrow)?),
+                    Part::Samples | Part::TickSamples => {
+                        let entry = logged.entry(hour).or_default();
+                        entry.rows += batch.num_rows();
+                        entry.unsorted |= part == Part::Samples;
+                        replay
+                            .log
+                            .samples
+                            .extend(samples_from(&batch, &mut interner).map_err(arrow)?);
+                    }
                     Part::Nodes => replay
                         .log
                         .nodes
@@ -392,7 +434,31 @@ impl Wal {
                 }
             }
         }
+        self.logged.replace(logged);
         Ok(replay)
+    }
+
+    /// The `samples` rows of `hour` merged from its tick files, when the log
+    /// holds exactly `count` of them, all sorted: the ledger's count of the
+    /// hour, so none waits in memory for the log (a tick the log refused)
+    /// and the hour can be published from the log alone.
+    pub fn sorted_samples(
+        &self,
+        hour: DateTime<Utc>,
+        count: usize,
+    ) -> Option<merge::LoggedSamples> {
+        let logged = self.logged.borrow().get(&hour).copied().unwrap_or_default();
+        if logged.unsorted || logged.rows != count {
+            return None;
+        }
+        let files = self
+            .files()
+            .ok()?
+            .into_iter()
+            .filter(|f| f.hour == hour && f.part == Part::TickSamples)
+            .map(|f| f.path)
+            .collect();
+        Some(merge::LoggedSamples::new(files, count))
     }
 
     fn segment(&mut self, hour: DateTime<Utc>, part: Part) -> Result<&mut Segment, WalError> {
@@ -405,7 +471,7 @@ impl Wal {
                 self.segment
             ));
             let schema = match part {
-                Part::Samples => crate::store::schema::SAMPLES.schema(),
+                Part::Samples | Part::TickSamples => crate::store::schema::SAMPLES.schema(),
                 Part::Nodes => node_schema(),
                 Part::Events => event_schema(),
                 Part::Pods => pod_schema(),
@@ -479,9 +545,25 @@ impl Wal {
         let appended = self.append_parts(tick);
         if appended.is_err() {
             self.roll_back();
+        } else {
+            self.close_tick_samples(tick);
         }
         self.touched.clear();
         appended
+    }
+
+    /// After a tick is logged: its samples' files are complete (the next
+    /// tick's go to new ones) and count for their hours.
+    fn close_tick_samples(&mut self, tick: &TickLog) {
+        if tick.samples.is_empty() {
+            return;
+        }
+        self.open.retain(|(_, part), _| *part != Part::TickSamples);
+        self.segment = self.segment.saturating_add(1);
+        let mut logged = self.logged.borrow_mut();
+        for sample in &tick.samples {
+            logged.entry(sample.hour()).or_default().rows += 1;
+        }
     }
 
     /// Cuts the files of a failed append back to where they were before it
@@ -513,19 +595,20 @@ impl Wal {
     }
 
     fn append_parts(&mut self, tick: &TickLog) -> Result<(), WalError> {
-        let mut samples: BTreeMap<DateTime<Utc>, Vec<Sample>> = BTreeMap::new();
+        let mut samples: BTreeMap<DateTime<Utc>, Vec<&Sample>> = BTreeMap::new();
         for sample in &tick.samples {
-            samples
-                .entry(sample.hour())
-                .or_default()
-                .push(sample.clone());
+            samples.entry(sample.hour()).or_default().push(sample);
         }
-        for (hour, rows) in samples {
-            let batch = samples_batch(&rows).map_err(|cause| WalError::Arrow {
-                path: self.dir.clone(),
-                cause,
-            })?;
-            self.write(hour, Part::Samples, &batch)?;
+        for (hour, mut rows) in samples {
+            rows.sort_by(|a, b| sample_key(a).cmp(&sample_key(b)));
+            for chunk in rows.chunks(SAMPLE_BATCH_ROWS) {
+                let chunk: Vec<Sample> = chunk.iter().map(|&s| s.clone()).collect();
+                let batch = samples_batch(&chunk).map_err(|cause| WalError::Arrow {
+                    path: self.dir.clone(),
+                    cause,
+                })?;
+                self.write(hour, Part::TickSamples, &batch)?;
+            }
         }
         let mut nodes: BTreeMap<DateTime<Utc>, Vec<&NodeEntry>> = BTreeMap::new();
         for node in &tick.nodes {
@@ -655,6 +738,9 @@ impl Wal {
     /// [`WalError::Io`] when a file cannot be deleted.
     pub fn discard(&mut self, hours: &BTreeSet<DateTime<Utc>>) -> Result<(), WalError> {
         self.open.retain(|(hour, _), _| !hours.contains(hour));
+        self.logged
+            .borrow_mut()
+            .retain(|hour, _| !hours.contains(hour));
         for LogFile { hour, path, .. } in self.files()? {
             if hours.contains(&hour) {
                 fs::remove_file(&path).map_err(|cause| WalError::Io { path, cause })?;
@@ -695,6 +781,14 @@ fn ints(batch: &RecordBatch, name: &str) -> Result<Int64Array, ArrowError> {
     Ok(plain.as_primitive::<Int64Type>().clone())
 }
 
+fn optional_f(array: &Float64Array, row: usize) -> Option<f64> {
+    (!array.is_null(row)).then(|| array.value(row))
+}
+
+fn optional_i(array: &Int64Array, row: usize) -> Option<i64> {
+    (!array.is_null(row)).then(|| array.value(row))
+}
+
 fn time(ms: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
 }
@@ -722,8 +816,6 @@ fn samples_from(batch: &RecordBatch, interner: &mut Interner) -> Result<Vec<Samp
     let memory_request = ints(batch, col::MEMORY_REQUEST_BYTES)?;
     let memory_limit = ints(batch, col::MEMORY_LIMIT_BYTES)?;
     let memory_usage = ints(batch, col::MEMORY_USAGE_BYTES)?;
-    let optional_f = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
-    let optional_i = |a: &Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
     // Samples of one container share one context, as the ledger's do.
     let mut contexts: HashMap<(Arc<str>, Arc<str>), Arc<SampleContext>> = HashMap::new();
     let mut rows = Vec::with_capacity(batch.num_rows());
@@ -893,17 +985,35 @@ mod tests {
         }
     }
 
+    /// A tick's node usage, `minute` as its CPU: each tick's samples have a
+    /// file of their own, but an hour's node usage is one segment.
+    fn node_tick(minute: i64) -> TickLog {
+        let point = NodePoint {
+            cpu_cores: minute as f64,
+            memory_bytes: 1 << 30,
+        };
+        TickLog {
+            nodes: vec![(crate::sim::epoch(), Arc::from("n1"), point)],
+            ..TickLog::default()
+        }
+    }
+
+    fn node_minutes(replay: &Replay) -> Vec<i64> {
+        replay
+            .log
+            .nodes
+            .iter()
+            .map(|(_, _, point)| point.cpu_cores as i64)
+            .collect()
+    }
+
     #[test]
     fn a_record_torn_in_the_middle_keeps_what_came_before_and_reports_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let mut wal = Wal::open(dir.path(), "c", "w").unwrap();
         let mut ends = Vec::new();
         for minute in 1..=3 {
-            let tick = TickLog {
-                samples: vec![sample(minute)],
-                ..TickLog::default()
-            };
-            wal.append(&tick).unwrap();
+            wal.append(&node_tick(minute)).unwrap();
             let file = wal.files().unwrap().remove(0).path;
             ends.push(std::fs::metadata(&file).unwrap().len() as usize);
         }
@@ -911,42 +1021,30 @@ mod tests {
         let wal = Wal::open(dir.path(), "c", "w").unwrap();
         let file = wal.files().unwrap().remove(0).path;
         let mut bytes = std::fs::read(&file).unwrap();
-        // Garble the middle of the second tick's batch, as a disk that
-        // lost a sector would; the third is intact after it.
-        let middle = (ends[0] + ends[1]) / 2;
-        for byte in &mut bytes[middle - 8..middle + 8] {
+        // Garble the second tick's record past its first bytes, as a disk
+        // that lost a sector would; the third is intact after it.
+        for byte in &mut bytes[ends[0] + 8..ends[1] - 8] {
             *byte = 0xff;
         }
         std::fs::write(&file, &bytes).unwrap();
 
         let replay = wal.replay().unwrap();
-        let minutes: Vec<i64> = replay
-            .log
-            .samples
-            .iter()
-            .map(|s| (s.ts - crate::sim::epoch()).num_minutes())
-            .collect();
+        let minutes = node_minutes(&replay);
         assert!(
             minutes.first() == Some(&1) && minutes.len() < 3,
             "what came before the torn record, and nothing after it: {minutes:?}"
         );
         assert_eq!(replay.truncated, vec![file]);
 
-        // A new segment written after the torn one is read in full.
+        // A new segment written after the torn one is read in full, and so
+        // is a tick's samples file.
         let mut wal = Wal::open(dir.path(), "c", "w").unwrap();
-        let tick = TickLog {
-            samples: vec![sample(4)],
-            ..TickLog::default()
-        };
+        let mut tick = node_tick(4);
+        tick.samples = vec![sample(4)];
         wal.append(&tick).unwrap();
         let replay = wal.replay().unwrap();
-        assert!(
-            replay
-                .log
-                .samples
-                .iter()
-                .any(|s| (s.ts - crate::sim::epoch()).num_minutes() == 4)
-        );
+        assert!(node_minutes(&replay).contains(&4));
+        assert_eq!(replay.log.samples, vec![sample(4)]);
     }
 
     #[test]
