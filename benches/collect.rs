@@ -67,6 +67,7 @@ use kubetally::source::metrics::{self, NodeUsage, PodUsage};
 use kubetally::source::watch;
 use kubetally::store::dataset::ROWS_PER_FILE;
 use kubetally::store::schema::SAMPLES;
+use kubetally::store::wal::{TickLog, Wal};
 use kubetally::store::{Rows, parquet_bytes, rows_bytes, samples_batch};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
@@ -873,7 +874,74 @@ fn collect(c: &mut Criterion) {
         let rust = bench_write(c, pods, &hour.samples);
         let python = pyarrow_write(&batch);
         report_write(pods, hour.samples.len(), &rust, &python);
+        report_log(pods, &measure_log(&hour.samples), rust.write);
     }
+}
+
+/// What the write-ahead log costs the collector (issue 21): each tick's
+/// samples appended (sorted, encoded, synced), and the hour's `samples`
+/// files merged from those tick files instead of made from memory.
+struct LogFigures {
+    ticks: usize,
+    append: Duration,
+    bytes_per_tick: f64,
+    merged_write: Duration,
+}
+
+/// The hour's ticks, each in an order of its own as metrics-server lists
+/// them (its store is a map), logged one append each; then the hour's
+/// files as `Dataset::publish` makes them, from the log.
+fn measure_log(samples: &[Sample]) -> LogFigures {
+    let mut ticks: BTreeMap<_, Vec<Sample>> = BTreeMap::new();
+    for sample in samples {
+        ticks.entry(sample.ts).or_default().push(sample.clone());
+    }
+    let mut seed = 1_u64;
+    for tick in ticks.values_mut() {
+        for i in (1..tick.len()).rev() {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            tick.swap(i, (seed >> 33) as usize % (i + 1));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| fail(e));
+    let mut wal = Wal::open(dir.path(), "bench", "0").unwrap_or_else(|e| fail(e));
+    let mut appends = Vec::new();
+    for tick in ticks.values() {
+        let log = TickLog {
+            samples: tick.clone(),
+            ..TickLog::default()
+        };
+        let started = Instant::now();
+        wal.append(&log).unwrap_or_else(|e| fail(e));
+        appends.push(started.elapsed());
+    }
+    let count = ticks.len();
+    drop(ticks);
+    let logged = wal
+        .sorted_samples(epoch(), samples.len())
+        .unwrap_or_else(|| fail("the log lacks some of the hour's samples"));
+    let started = Instant::now();
+    for seq in 0..samples.len().div_ceil(ROWS_PER_FILE).max(1) {
+        let range = seq * ROWS_PER_FILE..samples.len().min((seq + 1) * ROWS_PER_FILE);
+        black_box(rows_bytes(&SAMPLES, &logged, range).unwrap_or_else(|e| fail(e)));
+    }
+    LogFigures {
+        ticks: count,
+        append: median(&mut appends),
+        bytes_per_tick: wal.bytes() as f64 / count.max(1) as f64,
+        merged_write: started.elapsed(),
+    }
+}
+
+fn report_log(pods: usize, log: &LogFigures, from_memory: Duration) {
+    println!(
+        "collect/{pods}: write-ahead log: a tick's samples appended (sorted, encoded, synced) {:.1} ms median of {} ticks, {:.1} MB a tick; the hour's samples files merged from the log {:.2} s, made from memory {:.2} s",
+        log.append.as_secs_f64() * 1e3,
+        log.ticks,
+        log.bytes_per_tick / 1e6,
+        log.merged_write.as_secs_f64(),
+        from_memory.as_secs_f64(),
+    );
 }
 
 fn main() {

@@ -12,6 +12,7 @@
 //! [`super::Wal::sorted_samples`]), and a container's samples are in time
 //! order in both.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::BufReader;
 use std::ops::Range;
@@ -177,6 +178,26 @@ impl Chunk {
         )
     }
 
+    /// Row `row` as a sample, sharing `last`'s context when it was joined
+    /// to the same (then `last` is its context).
+    fn sample(&self, row: usize, last: &mut Option<Arc<SampleContext>>) -> Sample {
+        let context = match last {
+            Some(context) if self.joined_to(row, context) => context.clone(),
+            _ => {
+                let context = Arc::new(self.context(row, last.as_deref()));
+                *last = Some(context.clone());
+                context
+            }
+        };
+        Sample {
+            ts: time(self.ts[row]),
+            window_seconds: self.window.value(row),
+            context,
+            cpu_usage_millicores: self.cpu_usage[row],
+            memory_usage_bytes: self.memory_usage.value(row),
+        }
+    }
+
     /// Whether row `row` was joined to `context`.
     fn joined_to(&self, row: usize, context: &SampleContext) -> bool {
         let c = context;
@@ -291,11 +312,20 @@ impl Cursor {
 }
 
 /// The merge of an hour's tick files.
+///
+/// A container has at most a sample or two in each tick file, and the same
+/// containers come in every file, so the merge goes a container at a time:
+/// the least container among the files' current rows, then that
+/// container's rows from every file, put in time order. That is ~60
+/// comparisons of a container's name per container, where a heap of the
+/// files compared ~12 per sample, and most of the merge's time.
 struct Merge {
+    /// The files with rows left, in the order they were written.
     cursors: Vec<Cursor>,
-    /// Cursors with rows left, as a binary min-heap by (key, file order):
-    /// equal keys, which the ledger never logs, would keep the log's order.
-    heap: Vec<usize>,
+    /// Samples gathered and not yet taken, in table order.
+    pending: VecDeque<Sample>,
+    /// The container being gathered: namespace, pod, pod UID, container.
+    container: [String; 4],
     /// The context of the last sample made: a container's rows come
     /// together and share it, as the ledger's do.
     last: Option<Arc<SampleContext>>,
@@ -311,67 +341,69 @@ impl Merge {
                 cursors.push(cursor);
             }
         }
-        let mut merge = Merge {
-            heap: (0..cursors.len()).collect(),
+        Ok(Merge {
             cursors,
+            pending: VecDeque::new(),
+            container: Default::default(),
             last: None,
             error: None,
+        })
+    }
+
+    /// Moves the next container's samples from every file to `pending`;
+    /// false when no file has rows left.
+    fn gather(&mut self) -> bool {
+        let Merge {
+            cursors,
+            pending,
+            container,
+            last,
+            error,
+        } = self;
+        let Some(least) = cursors.iter().map(|c| c.key().0).min() else {
+            return false;
         };
-        // A sorted array is a heap.
-        let cursors = &merge.cursors;
-        merge
-            .heap
-            .sort_by(|&a, &b| (cursors[a].key(), a).cmp(&(cursors[b].key(), b)));
-        Ok(merge)
-    }
-
-    fn less(&self, a: usize, b: usize) -> bool {
-        (self.cursors[a].key(), a) < (self.cursors[b].key(), b)
-    }
-
-    fn sift_down(&mut self, mut at: usize) {
-        loop {
-            let (left, right) = (2 * at + 1, 2 * at + 2);
-            let mut least = at;
-            if left < self.heap.len() && self.less(self.heap[left], self.heap[least]) {
-                least = left;
-            }
-            if right < self.heap.len() && self.less(self.heap[right], self.heap[least]) {
-                least = right;
-            }
-            if least == at {
-                return;
-            }
-            self.heap.swap(at, least);
-            at = least;
+        for (slot, text) in container.iter_mut().zip(least) {
+            slot.clear();
+            slot.push_str(text);
         }
-    }
-
-    /// Moves the front cursor past its row.
-    fn pop(&mut self) {
-        let Some(&front) = self.heap.first() else {
-            return;
-        };
-        match self.cursors[front].advance() {
-            Ok(true) => {}
-            Ok(false) => {
-                self.heap.swap_remove(0);
+        let start = pending.len();
+        let mut at = 0;
+        while at < cursors.len() {
+            let cursor = &mut cursors[at];
+            let mut live = true;
+            while live && cursor.key().0 == container.each_ref().map(String::as_str) {
+                pending.push_back(cursor.chunk.sample(cursor.row, last));
+                match cursor.advance() {
+                    Ok(more) => live = more,
+                    Err(cause) => {
+                        *error = Some(cause);
+                        cursors.clear();
+                        return false;
+                    }
+                }
             }
-            Err(error) => {
-                self.error = Some(error);
-                self.heap.clear();
-                return;
+            if live {
+                at += 1;
+            } else {
+                cursors.remove(at);
             }
         }
-        self.sift_down(0);
+        // Each file's rows are in time order and the files in the order
+        // they were logged; a stable sort keeps that order for equal times.
+        pending.make_contiguous()[start..].sort_by_key(|sample| sample.ts);
+        true
     }
 
     fn skip(&mut self, rows: usize) {
-        for _ in 0..rows {
-            if self.heap.is_empty() {
+        let mut skipped = 0;
+        while skipped < rows {
+            if self.pending.is_empty() && !self.gather() {
                 return;
             }
-            self.pop();
+            let n = self.pending.len().min(rows - skipped);
+            self.pending.drain(..n);
+            skipped += n;
         }
     }
 
@@ -379,27 +411,11 @@ impl Merge {
     fn take(&mut self, rows: usize) -> Vec<Sample> {
         let mut samples = Vec::with_capacity(rows);
         while samples.len() < rows {
-            let Some(&front) = self.heap.first() else {
+            if self.pending.is_empty() && !self.gather() {
                 break;
-            };
-            let cursor = &self.cursors[front];
-            let (chunk, row) = (&cursor.chunk, cursor.row);
-            let context = match &self.last {
-                Some(last) if chunk.joined_to(row, last) => last.clone(),
-                last => {
-                    let context = Arc::new(chunk.context(row, last.as_deref()));
-                    self.last = Some(context.clone());
-                    context
-                }
-            };
-            samples.push(Sample {
-                ts: time(chunk.ts[row]),
-                window_seconds: chunk.window.value(row),
-                context,
-                cpu_usage_millicores: chunk.cpu_usage[row],
-                memory_usage_bytes: chunk.memory_usage.value(row),
-            });
-            self.pop();
+            }
+            let n = self.pending.len().min(rows - samples.len());
+            samples.extend(self.pending.drain(..n));
         }
         samples
     }

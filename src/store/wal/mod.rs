@@ -35,7 +35,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::rows::samples_batch;
 use crate::allocate::{
-    Events, NodePoint, PodVersion, ResourceVersion, Sample, SampleContext, sample_key,
+    Events, NodePoint, PodVersion, ResourceVersion, Sample, SampleContext, SampleKey, sample_key,
 };
 use crate::cluster::{BilledKind, Interner, SlimPod};
 use crate::model::units::millicores;
@@ -599,10 +599,15 @@ impl Wal {
         for sample in &tick.samples {
             samples.entry(sample.hour()).or_default().push(sample);
         }
-        for (hour, mut rows) in samples {
-            rows.sort_by(|a, b| sample_key(a).cmp(&sample_key(b)));
-            for chunk in rows.chunks(SAMPLE_BATCH_ROWS) {
-                let chunk: Vec<Sample> = chunk.iter().map(|&s| s.clone()).collect();
+        for (hour, rows) in samples {
+            // Keys made once, not at every comparison. (Key, time) is unique
+            // in a tick: the ledger takes no sample of a container at a time
+            // it has, so an unstable sort is the same as a stable one.
+            let mut keyed: Vec<(SampleKey, &Sample)> =
+                rows.into_iter().map(|s| (sample_key(s), s)).collect();
+            keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for chunk in keyed.chunks(SAMPLE_BATCH_ROWS) {
+                let chunk: Vec<Sample> = chunk.iter().map(|(_, s)| Sample::clone(s)).collect();
                 let batch = samples_batch(&chunk).map_err(|cause| WalError::Arrow {
                     path: self.dir.clone(),
                     cause,
