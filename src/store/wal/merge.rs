@@ -179,10 +179,12 @@ impl Chunk {
     }
 
     /// Row `row` as a sample, sharing `last`'s context when it was joined
-    /// to the same (then `last` is its context).
-    fn sample(&self, row: usize, last: &mut Option<Arc<SampleContext>>) -> Sample {
+    /// to the same (then `last` is its context). Unless `another` says the
+    /// row is of another container than `last`, only the rest of the join
+    /// is compared.
+    fn sample(&self, row: usize, last: &mut Option<Arc<SampleContext>>, another: bool) -> Sample {
         let context = match last {
-            Some(context) if self.joined_to(row, context) => context.clone(),
+            Some(context) if !another && self.joined_as(row, context) => context.clone(),
             _ => {
                 let context = Arc::new(self.context(row, last.as_deref()));
                 *last = Some(context.clone());
@@ -198,20 +200,12 @@ impl Chunk {
         }
     }
 
-    /// Whether row `row` was joined to `context`.
-    fn joined_to(&self, row: usize, context: &SampleContext) -> bool {
+    /// Whether row `row` of `context`'s container was joined as `context`:
+    /// the same node, workload, tenant, requests and limits.
+    fn joined_as(&self, row: usize, context: &SampleContext) -> bool {
         let c = context;
-        let text = [
-            &c.namespace,
-            &c.pod,
-            &c.pod_uid,
-            &c.container,
-            &c.node,
-            &c.workload_kind,
-            &c.workload_name,
-            &c.tenant,
-        ];
-        self.text
+        let text = [&c.node, &c.workload_kind, &c.workload_name, &c.tenant];
+        self.text[4..]
             .iter()
             .zip(text)
             .all(|(column, value)| column.value(row) == &**value)
@@ -367,13 +361,20 @@ impl Merge {
             slot.clear();
             slot.push_str(text);
         }
+        // The first row of another container makes a context of its own
+        // (sharing the text it has in common with the last one).
+        let mut another = last.as_ref().is_none_or(|c| {
+            [&*c.namespace, &*c.pod, &*c.pod_uid, &*c.container]
+                != container.each_ref().map(String::as_str)
+        });
         let start = pending.len();
         let mut at = 0;
         while at < cursors.len() {
             let cursor = &mut cursors[at];
             let mut live = true;
             while live && cursor.key().0 == container.each_ref().map(String::as_str) {
-                pending.push_back(cursor.chunk.sample(cursor.row, last));
+                pending.push_back(cursor.chunk.sample(cursor.row, last, another));
+                another = false;
                 match cursor.advance() {
                     Ok(more) => live = more,
                     Err(cause) => {
