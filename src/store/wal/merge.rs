@@ -72,7 +72,9 @@ impl LoggedSamples {
     /// # Errors
     ///
     /// [`ArrowError::IoError`] naming the file that could not be read, or
-    /// the log's folder when it holds fewer samples than it did.
+    /// the log's folder when it holds fewer samples than the hour's count
+    /// (a file removed or cut since). Either is worth a retry, which starts
+    /// the merge over.
     pub fn samples(&self, range: Range<usize>) -> Result<Vec<Sample>, ArrowError> {
         let mut state = match self.state.lock() {
             Ok(guard) => guard,
@@ -98,7 +100,7 @@ impl LoggedSamples {
                 .map(|d| d.display().to_string())
                 .unwrap_or_default();
             let cause = std::io::Error::other(format!(
-                "{} of the hour's {} samples left",
+                "the log ran out at row {} of the hour's {} samples",
                 at + rows.len(),
                 self.count
             ));
