@@ -19,11 +19,11 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::error::ArrowError;
 use arrow::ipc::reader::StreamReader;
 
-use super::{cpu_millicores, floats, ints, millis, optional_f, optional_i, strings, time};
+use super::{cpu_millicores, floats, ints, millis, strings, time};
 use crate::allocate::{Sample, SampleContext, SampleKey};
 use crate::store::rows::samples_batch;
 use crate::store::schema::col;
@@ -121,8 +121,9 @@ impl crate::store::Rows for LoggedSamples {
     }
 }
 
-/// One decoded batch of a tick file.
-struct Chunk {
+/// One decoded batch of logged samples: what the merge reads a row at a
+/// time, and what a replay makes samples of.
+pub(super) struct Chunk {
     ts: Vec<i64>,
     window: Float64Array,
     /// namespace, pod, pod UID, container, node, workload kind, workload
@@ -137,7 +138,7 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn of(batch: &RecordBatch) -> Result<Chunk, ArrowError> {
+    pub(super) fn of(batch: &RecordBatch) -> Result<Chunk, ArrowError> {
         let text = [
             col::NAMESPACE,
             col::POD,
@@ -163,7 +164,7 @@ impl Chunk {
         })
     }
 
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.ts.len()
     }
 
@@ -188,11 +189,33 @@ impl Chunk {
         let context = match last {
             Some(context) if !another && self.joined_as(row, context) => context.clone(),
             _ => {
-                let context = Arc::new(self.context(row, last.as_deref()));
+                // Text shared with the last context where it is the same.
+                let like = last.as_deref().map(|c| {
+                    [
+                        &c.namespace,
+                        &c.pod,
+                        &c.pod_uid,
+                        &c.container,
+                        &c.node,
+                        &c.workload_kind,
+                        &c.workload_name,
+                        &c.tenant,
+                    ]
+                    .map(Arc::clone)
+                });
+                let context = Arc::new(self.context(row, |k, value| match &like {
+                    Some(like) if *like[k] == *value => like[k].clone(),
+                    _ => Arc::from(value),
+                }));
                 *last = Some(context.clone());
                 context
             }
         };
+        self.sample_of(row, context)
+    }
+
+    /// Row `row` as a sample of `context`.
+    pub(super) fn sample_of(&self, row: usize, context: Arc<SampleContext>) -> Sample {
         Sample {
             ts: time(self.ts[row]),
             window_seconds: self.window.value(row),
@@ -217,30 +240,37 @@ impl Chunk {
             && optional_i(&self.memory_limit, row) == c.memory_limit_bytes
     }
 
-    /// The context of row `row`, sharing the text of `like` where it is the same.
-    fn context(&self, row: usize, like: Option<&SampleContext>) -> SampleContext {
-        let text = |k: usize, old: Option<&Arc<str>>| -> Arc<str> {
-            let value = self.text[k].value(row);
-            match old {
-                Some(old) if **old == *value => old.clone(),
-                _ => Arc::from(value),
-            }
-        };
+    /// The context of row `row`, its text made by `text` from each column's
+    /// index (in [`Chunk::text`]'s order) and value.
+    pub(super) fn context(
+        &self,
+        row: usize,
+        mut text: impl FnMut(usize, &str) -> Arc<str>,
+    ) -> SampleContext {
+        let mut column = |k: usize| text(k, self.text[k].value(row));
         SampleContext {
-            namespace: text(0, like.map(|c| &c.namespace)),
-            pod: text(1, like.map(|c| &c.pod)),
-            pod_uid: text(2, like.map(|c| &c.pod_uid)),
-            container: text(3, like.map(|c| &c.container)),
-            node: text(4, like.map(|c| &c.node)),
-            workload_kind: text(5, like.map(|c| &c.workload_kind)),
-            workload_name: text(6, like.map(|c| &c.workload_name)),
-            tenant: text(7, like.map(|c| &c.tenant)),
+            namespace: column(0),
+            pod: column(1),
+            pod_uid: column(2),
+            container: column(3),
+            node: column(4),
+            workload_kind: column(5),
+            workload_name: column(6),
+            tenant: column(7),
             cpu_request_cores: optional_f(&self.cpu_request, row),
             cpu_limit_cores: optional_f(&self.cpu_limit, row),
             memory_request_bytes: optional_i(&self.memory_request, row),
             memory_limit_bytes: optional_i(&self.memory_limit, row),
         }
     }
+}
+
+fn optional_f(array: &Float64Array, row: usize) -> Option<f64> {
+    (!array.is_null(row)).then(|| array.value(row))
+}
+
+fn optional_i(array: &Int64Array, row: usize) -> Option<i64> {
+    (!array.is_null(row)).then(|| array.value(row))
 }
 
 /// A tick file read a batch at a time.

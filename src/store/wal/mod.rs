@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     StringBuilder, TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit};
@@ -786,78 +786,29 @@ fn ints(batch: &RecordBatch, name: &str) -> Result<Int64Array, ArrowError> {
     Ok(plain.as_primitive::<Int64Type>().clone())
 }
 
-fn optional_f(array: &Float64Array, row: usize) -> Option<f64> {
-    (!array.is_null(row)).then(|| array.value(row))
-}
-
-fn optional_i(array: &Int64Array, row: usize) -> Option<i64> {
-    (!array.is_null(row)).then(|| array.value(row))
-}
-
 fn time(ms: i64) -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 fn samples_from(batch: &RecordBatch, interner: &mut Interner) -> Result<Vec<Sample>, ArrowError> {
-    use crate::store::schema::col;
-    let ts = millis(batch, col::TS)?;
-    let window = floats(batch, col::WINDOW_SECONDS)?;
-    let text: Vec<StringArray> = [
-        col::NAMESPACE,
-        col::POD,
-        col::POD_UID,
-        col::CONTAINER,
-        col::NODE,
-        col::WORKLOAD_KIND,
-        col::WORKLOAD_NAME,
-        col::TENANT,
-    ]
-    .iter()
-    .map(|name| strings(batch, name))
-    .collect::<Result<_, _>>()?;
-    let cpu_request = floats(batch, col::CPU_REQUEST_CORES)?;
-    let cpu_limit = floats(batch, col::CPU_LIMIT_CORES)?;
-    let cpu_usage = cpu_millicores(batch)?;
-    let memory_request = ints(batch, col::MEMORY_REQUEST_BYTES)?;
-    let memory_limit = ints(batch, col::MEMORY_LIMIT_BYTES)?;
-    let memory_usage = ints(batch, col::MEMORY_USAGE_BYTES)?;
+    let chunk = merge::Chunk::of(batch)?;
     // Samples of one container share one context, as the ledger's do.
     let mut contexts: HashMap<(Arc<str>, Arc<str>), Arc<SampleContext>> = HashMap::new();
-    let mut rows = Vec::with_capacity(batch.num_rows());
-    for (i, ts) in ts.iter().enumerate() {
-        let mut s = |k: usize| interner.get(text[k].value(i));
-        let context = SampleContext {
-            namespace: s(0),
-            pod: s(1),
-            pod_uid: s(2),
-            container: s(3),
-            node: s(4),
-            workload_kind: s(5),
-            workload_name: s(6),
-            tenant: s(7),
-            cpu_request_cores: optional_f(&cpu_request, i),
-            cpu_limit_cores: optional_f(&cpu_limit, i),
-            memory_request_bytes: optional_i(&memory_request, i),
-            memory_limit_bytes: optional_i(&memory_limit, i),
-        };
-        let key = (context.pod_uid.clone(), context.container.clone());
-        let shared = match contexts.get(&key) {
-            Some(known) if **known == context => known.clone(),
-            _ => {
-                let new = Arc::new(context);
-                contexts.insert(key, new.clone());
-                new
-            }
-        };
-        rows.push(Sample {
-            ts: time(*ts),
-            window_seconds: window.value(i),
-            context: shared,
-            cpu_usage_millicores: cpu_usage[i],
-            memory_usage_bytes: memory_usage.value(i),
-        });
-    }
-    Ok(rows)
+    Ok((0..chunk.len())
+        .map(|row| {
+            let context = chunk.context(row, |_, value| interner.get(value));
+            let key = (context.pod_uid.clone(), context.container.clone());
+            let shared = match contexts.get(&key) {
+                Some(known) if **known == context => known.clone(),
+                _ => {
+                    let new = Arc::new(context);
+                    contexts.insert(key, new.clone());
+                    new
+                }
+            };
+            chunk.sample_of(row, shared)
+        })
+        .collect())
 }
 
 /// CPU usage in millicores; logs written before the column was an integer
