@@ -378,6 +378,12 @@ pub fn method_details(
 fn json_string(out: &mut String, text: &str) {
     use std::fmt::Write as _;
     out.push('"');
+    // Units and bases never need escaping: one scan, one copy.
+    if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),

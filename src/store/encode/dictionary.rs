@@ -22,30 +22,19 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, DictionaryArray};
 use arrow::datatypes::{DataType, Int32Type};
-use bytes::Bytes;
 use parquet::basic::{
     BoundaryOrder, ConvertedType, Encoding, EncodingMask, LogicalType, PageType, Type,
 };
-use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
-use parquet::column::writer::ColumnCloseResult;
-use parquet::compression::{Codec, CodecOptionsBuilder, create_codec};
 use parquet::data_type::ByteArray;
 use parquet::encodings::rle::RleEncoder;
 use parquet::errors::{ParquetError, Result};
-use parquet::file::metadata::{
-    ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder, PageEncodingStats,
-};
+use parquet::file::metadata::{ColumnChunkMetaData, ColumnIndexBuilder, PageEncodingStats};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::statistics::{Statistics, ValueStatistics};
-use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::file::writer::TrackedWrite;
 use parquet::schema::types::ColumnDescPtr;
 
-/// An encoded column chunk: its bytes (dictionary page first, offsets
-/// relative to their start) and what the row group records about it.
-pub(super) struct DictionaryChunk {
-    pub bytes: Bytes,
-    pub close: ColumnCloseResult,
-}
+use super::pages::{ColumnChunk, Pages, definition_levels, put_run};
 
 /// The column as a dictionary this module writes, or `None` when the column
 /// or the settings ask for something only arrow-rs does (nesting, format v2
@@ -144,43 +133,6 @@ fn bit_width(entries: usize) -> u8 {
     (u64::BITS - largest.leading_zeros()) as u8
 }
 
-/// Puts `count` copies of `value`, without a call per copy once the encoder
-/// is in a run.
-fn put_run(encoder: &mut RleEncoder, value: u64, count: usize) {
-    let mut left = count;
-    while left > 0 {
-        if encoder.is_accumulating_rle(value) {
-            encoder.extend_run(left);
-            return;
-        }
-        encoder.put(value);
-        left -= 1;
-    }
-}
-
-/// A page's definition levels as format v1 stores them: a little-endian
-/// length, then the RLE/bit-packed levels (1 for a value, 0 for a null).
-fn definition_levels(array: &DictionaryArray<Int32Type>, rows: std::ops::Range<usize>) -> Vec<u8> {
-    let mut encoder = RleEncoder::new_from_buf(1, vec![0; 4]);
-    match array.nulls() {
-        Some(nulls) => {
-            let page = nulls.inner().slice(rows.start, rows.len());
-            let mut row = 0;
-            for (start, end) in page.set_slices() {
-                put_run(&mut encoder, 0, start - row);
-                put_run(&mut encoder, 1, end - start);
-                row = end;
-            }
-            put_run(&mut encoder, 0, rows.len() - row);
-        }
-        None => put_run(&mut encoder, 1, rows.len()),
-    }
-    let mut levels = encoder.consume();
-    let length = (levels.len() - 4) as u32;
-    levels[..4].copy_from_slice(&length.to_le_bytes());
-    levels
-}
-
 /// Truncation as arrow-rs does it for UTF-8 statistics: `(bytes, exact)`.
 fn truncated_min(text: &str, length: Option<usize>) -> (Vec<u8>, bool) {
     length
@@ -211,41 +163,6 @@ fn truncated_max(text: &str, length: Option<usize>) -> (Vec<u8>, bool) {
         .unwrap_or_else(|| (text.as_bytes().to_vec(), true))
 }
 
-/// Where a chunk's pages go and what their specs add up to.
-struct Pages<'a> {
-    writer: SerializedPageWriter<'a, Vec<u8>>,
-    codec: Option<Box<dyn Codec>>,
-    compressed: i64,
-    uncompressed: i64,
-    first_data_page: Option<u64>,
-    data_pages: usize,
-}
-
-impl Pages<'_> {
-    fn write(&mut self, page: impl FnOnce(Bytes) -> Page, body: &[u8]) -> Result<PageWriteSpec> {
-        let buf = match &mut self.codec {
-            Some(codec) => {
-                let mut out = Vec::with_capacity(body.len() / 2 + 64);
-                codec.compress(body, &mut out)?;
-                Bytes::from(out)
-            }
-            None => Bytes::copy_from_slice(body),
-        };
-        let page = page(buf);
-        let is_data = page.page_type() == PageType::DATA_PAGE;
-        let spec = self
-            .writer
-            .write_page(CompressedPage::new(page, body.len()))?;
-        self.compressed += spec.compressed_size as i64;
-        self.uncompressed += spec.uncompressed_size as i64;
-        if is_data {
-            self.first_data_page.get_or_insert(spec.offset);
-            self.data_pages += 1;
-        }
-        Ok(spec)
-    }
-}
-
 /// Encodes `array` as one column chunk, or `None` when its dictionary would
 /// pass the dictionary page limit or it has no value (arrow-rs then falls
 /// back to plain pages, or writes the empty dictionary its own way).
@@ -253,7 +170,7 @@ pub(super) fn encode(
     array: &DictionaryArray<Int32Type>,
     descr: &ColumnDescPtr,
     properties: &WriterProperties,
-) -> Result<Option<DictionaryChunk>> {
+) -> Result<Option<ColumnChunk>> {
     let path = descr.path();
     let Interned { strings, ids } = intern(array)?;
     let dictionary_bytes: usize = strings.iter().map(|s| 4 + s.len()).sum();
@@ -275,32 +192,15 @@ pub(super) fn encode(
     }
 
     let compression = properties.compression(path);
-    let codec = create_codec(compression, &CodecOptionsBuilder::default().build())?;
     let mut sink = TrackedWrite::new(Vec::new());
-    let mut pages = Pages {
-        writer: SerializedPageWriter::new(&mut sink),
-        codec,
-        compressed: 0,
-        uncompressed: 0,
-        first_data_page: None,
-        data_pages: 0,
-    };
+    let mut pages = Pages::new(&mut sink, compression, !properties.offset_index_disabled())?;
 
     let mut plain = Vec::with_capacity(dictionary_bytes);
     for text in &strings {
         plain.extend_from_slice(&(text.len() as u32).to_le_bytes());
         plain.extend_from_slice(text.as_bytes());
     }
-    let entries = strings.len() as u32;
-    pages.write(
-        |buf| Page::DictionaryPage {
-            buf,
-            num_values: entries,
-            encoding: Encoding::PLAIN,
-            is_sorted: false,
-        },
-        &plain,
-    )?;
+    pages.dictionary(strings.len() as u32, &plain)?;
     drop(plain);
 
     let width = bit_width(strings.len());
@@ -314,7 +214,6 @@ pub(super) fn encode(
         .min(by_size)
         .max(1);
 
-    let mut offsets = (!properties.offset_index_disabled()).then(OffsetIndexBuilder::new);
     let mut column_index =
         (statistics == EnabledStatistics::Page).then(|| ColumnIndexBuilder::new(Type::BYTE_ARRAY));
     let (mut ascending, mut descending) = (true, true);
@@ -329,7 +228,7 @@ pub(super) fn encode(
             None => rows.len(),
         };
         if nullable {
-            body.extend_from_slice(&definition_levels(array, rows.clone()));
+            body.extend_from_slice(&definition_levels(array.nulls(), rows.clone()));
         }
         body.push(width);
         let page_ids = &ids[value..value + values];
@@ -351,21 +250,11 @@ pub(super) fn encode(
         }
         body = encoder.consume();
         let nulls = (rows.len() - values) as i64;
-        let spec = pages.write(
-            |buf| Page::DataPage {
-                buf,
-                num_values: rows.len() as u32,
-                encoding: properties.dictionary_data_page_encoding(),
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
-            },
+        pages.data(
+            properties.dictionary_data_page_encoding(),
+            rows.len(),
             &body,
         )?;
-        if let Some(offsets) = offsets.as_mut() {
-            offsets.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
-            offsets.append_row_count(rows.len() as i64);
-        }
         if let Some(index) = column_index.as_mut() {
             if values == 0 {
                 index.append(true, Vec::new(), Vec::new(), nulls, None);
@@ -382,11 +271,7 @@ pub(super) fn encode(
             }
         }
     }
-    let (compressed, uncompressed, data_pages) =
-        (pages.compressed, pages.uncompressed, pages.data_pages);
-    let first_data_page = pages.first_data_page.unwrap_or(0) as i64;
-    pages.writer.close()?;
-    drop(pages);
+    let written = pages.close()?;
 
     let mut metadata = ColumnChunkMetaData::builder(Arc::clone(descr))
         .set_compression(compression)
@@ -407,13 +292,13 @@ pub(super) fn encode(
             PageEncodingStats {
                 page_type: PageType::DATA_PAGE,
                 encoding: properties.dictionary_data_page_encoding(),
-                count: data_pages as i32,
+                count: written.data_pages as i32,
             },
         ])
-        .set_total_compressed_size(compressed)
-        .set_total_uncompressed_size(uncompressed)
+        .set_total_compressed_size(written.compressed)
+        .set_total_uncompressed_size(written.uncompressed)
         .set_num_values(array.len() as i64)
-        .set_data_page_offset(first_data_page)
+        .set_data_page_offset(written.first_data_page)
         .set_dictionary_page_offset(Some(0));
     if statistics != EnabledStatistics::None {
         let truncate = properties.statistics_truncate_length();
@@ -442,17 +327,12 @@ pub(super) fn encode(
         }
         None => None,
     };
-    let bytes_written = sink.bytes_written() as u64;
-    let bytes = Bytes::from(sink.into_inner()?);
-    Ok(Some(DictionaryChunk {
-        bytes,
-        close: ColumnCloseResult {
-            bytes_written,
-            rows_written: array.len() as u64,
-            metadata,
-            bloom_filter: None,
-            column_index,
-            offset_index: offsets.map(OffsetIndexBuilder::build),
-        },
-    }))
+    ColumnChunk::new(
+        sink,
+        array.len(),
+        metadata,
+        column_index,
+        written.offset_index,
+    )
+    .map(Some)
 }

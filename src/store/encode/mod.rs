@@ -3,12 +3,16 @@
 //! FOCUS export).
 //!
 //! A string column held as an Arrow dictionary is written from its keys
-//! ([`dictionary`]); every other column, and any case that module leaves
-//! out, by arrow-rs's `ArrowColumnWriter`, the encoder `ArrowWriter` uses.
+//! ([`dictionary`]), a decimal column without a dictionary or statistics
+//! from its `i128`s ([`decimal`]); every other column, and any case those
+//! modules leave out, by arrow-rs's `ArrowColumnWriter`, the encoder
+//! `ArrowWriter` uses.
 //! Encoding is separate from writing the file so that a thread can encode
 //! a row group while another appends the previous one.
 
+mod decimal;
 mod dictionary;
+mod pages;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -92,14 +96,21 @@ impl RowGroupEncoder {
         let mut chunks = Vec::with_capacity(self.schema.num_columns());
         for (field, array) in self.arrow.fields().iter().zip(batch.columns()) {
             let descr = self.schema.column(leaf);
-            let own = match dictionary::writable(array.as_ref(), &descr, &self.properties) {
-                Some(keys) => dictionary::encode(keys, &descr, &self.properties)?,
-                None => None,
+            let own = if let Some(keys) =
+                dictionary::writable(array.as_ref(), &descr, &self.properties)
+            {
+                dictionary::encode(keys, &descr, &self.properties)?
+            } else if let Some(decimals) =
+                decimal::writable(array.as_ref(), &descr, &self.properties)
+            {
+                Some(decimal::encode(decimals, &descr, &self.properties)?)
+            } else {
+                None
             };
             if let Some(chunk) = own {
                 writers.next();
                 leaf += 1;
-                chunks.push(Chunk::Dictionary(chunk));
+                chunks.push(Chunk::Own(chunk));
                 continue;
             }
             for column in compute_leaves(field, array)? {
@@ -122,7 +133,7 @@ pub(crate) struct EncodedRowGroup {
 
 enum Chunk {
     Arrow(ArrowColumnChunk),
-    Dictionary(dictionary::DictionaryChunk),
+    Own(pages::ColumnChunk),
 }
 
 impl EncodedRowGroup {
@@ -136,7 +147,7 @@ impl EncodedRowGroup {
         for chunk in self.chunks {
             match chunk {
                 Chunk::Arrow(chunk) => chunk.append_to_row_group(&mut row_group)?,
-                Chunk::Dictionary(chunk) => row_group.append_column(&chunk.bytes, chunk.close)?,
+                Chunk::Own(chunk) => row_group.append_column(&chunk.bytes, chunk.close)?,
             }
         }
         row_group.close()?;

@@ -211,3 +211,125 @@ proptest! {
         check(&required, false, statistics, page_rows);
     }
 }
+
+/// A decimal column as the FOCUS export writes its costs: no dictionary,
+/// no statistics.
+fn decimal_properties(page_rows: usize) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_data_page_row_count_limit(page_rows)
+        .build()
+}
+
+fn decimal_batch(values: &[Option<i128>], precision: u8, nullable: bool) -> RecordBatch {
+    let decimals = arrow::array::Decimal128Array::from(values.to_vec())
+        .with_precision_and_scale(precision, 12)
+        .unwrap();
+    let schema = Schema::new(vec![
+        Field::new("cost", DataType::Decimal128(precision, 12), nullable),
+        Field::new("n", DataType::Int64, false),
+    ]);
+    let n = Int64Array::from_iter_values(0..values.len() as i64);
+    RecordBatch::try_new(Arc::new(schema), vec![Arc::new(decimals), Arc::new(n)]).unwrap()
+}
+
+/// The file's columns read back.
+fn read_back(file: &Bytes) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(file.clone())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn check_decimals(values: &[Option<i128>], precision: u8, nullable: bool, page_rows: usize) {
+    let batch = decimal_batch(values, precision, nullable);
+    let encoder = RowGroupEncoder::new(batch.schema(), decimal_properties(page_rows)).unwrap();
+    let descr = encoder.schema.column(0);
+    // The chunk is ours, not arrow-rs's.
+    assert!(decimal::writable(batch.column(0).as_ref(), &descr, &encoder.properties).is_some());
+    let ours = ours(&batch, decimal_properties(page_rows));
+    let theirs = arrow_rs(&batch, decimal_properties(page_rows));
+    let ours_read = arrow::compute::concat_batches(&batch.schema(), &read_back(&ours)).unwrap();
+    let theirs_read = arrow::compute::concat_batches(&batch.schema(), &read_back(&theirs)).unwrap();
+    assert_eq!(ours_read, batch);
+    assert_eq!(ours_read, theirs_read);
+    let metadata = ParquetRecordBatchReaderBuilder::try_new(ours.clone())
+        .unwrap()
+        .metadata()
+        .clone();
+    let chunk = metadata.row_group(0).column(0);
+    assert_eq!(chunk.num_values(), values.len() as i64);
+    assert!(chunk.statistics().is_none());
+    // Pages of at most `page_rows` rows, found by the offset index.
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+    let indexed = ParquetRecordBatchReaderBuilder::try_new_with_options(ours, options).unwrap();
+    let page_index = indexed.metadata().page_index().unwrap();
+    let pages = &page_index.offset_index(0, 0).unwrap().page_locations;
+    let firsts: Vec<i64> = pages.iter().map(|p| p.first_row_index).collect();
+    assert_eq!(
+        firsts,
+        (0..values.len() as i64)
+            .step_by(page_rows)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_decimal_column_reads_back_as_arrow_rs_writes_it() {
+    let values: Vec<Option<i128>> = (0..1000_i128)
+        .map(|i| Some((i - 500) * 1_000_000_007 + i128::from(i % 3 == 0) * 10_i128.pow(30)))
+        .collect();
+    check_decimals(&values, 38, false, 20_000);
+    check_decimals(&values, 38, false, 64);
+    let nullable: Vec<Option<i128>> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (!(100..180).contains(&i) && i % 7 != 3).then_some(v.unwrap_or(0)))
+        .collect();
+    check_decimals(&nullable, 38, true, 40);
+    // Precision 20 is 9 bytes a value.
+    let small: Vec<Option<i128>> = values
+        .iter()
+        .map(|v| v.map(|v| v % 10_i128.pow(19)))
+        .collect();
+    check_decimals(&small, 20, true, 33);
+}
+
+#[test]
+fn a_decimal_column_with_statistics_or_a_dictionary_is_left_to_arrow_rs() {
+    let batch = decimal_batch(&[Some(1), None, Some(-2)], 38, true);
+    for properties in [
+        WriterProperties::builder()
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .build(),
+        WriterProperties::builder()
+            .set_dictionary_enabled(true)
+            .set_statistics_enabled(EnabledStatistics::None)
+            .build(),
+    ] {
+        let encoder = RowGroupEncoder::new(batch.schema(), properties.clone()).unwrap();
+        let descr = encoder.schema.column(0);
+        assert!(decimal::writable(batch.column(0).as_ref(), &descr, &properties).is_none());
+        let read = read_back(&ours(&batch, properties));
+        assert_eq!(read[0], batch);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_decimal_column_reads_back_the_same(
+        values in prop::collection::vec(prop::option::weighted(0.9, -10_i128.pow(37)..10_i128.pow(37)), 1..400),
+        page_rows in 1usize..50,
+    ) {
+        check_decimals(&values, 38, true, page_rows);
+        let required: Vec<Option<i128>> = values.iter().map(|v| Some(v.unwrap_or(0))).collect();
+        check_decimals(&required, 38, false, page_rows);
+    }
+}
