@@ -8,12 +8,17 @@
 //! (perf; docs/performance.md). Here each page's values are copied once
 //! into the page's body.
 //!
-//! What is written is what arrow-rs writes for a column without a
-//! dictionary or statistics: `PLAIN` data pages (format v1) of at most the
-//! configured rows and bytes, each value big-endian in the column's byte
-//! width, the levels `RLE`, and the offset index. Any other settings
-//! (a dictionary, statistics, bloom filters, format v2 pages, ...) are left
-//! to arrow-rs ([`writable`] returns `None`), and so is an empty column.
+//! What is written is what arrow-rs writes for a column without
+//! statistics: with a dictionary, a `PLAIN` dictionary page of the values
+//! in order of first appearance and `RLE_DICTIONARY` data pages (the
+//! export's unit prices and origin costs, which repeat charge after
+//! charge); without one, `PLAIN` data pages. Pages are format v1, of at
+//! most the configured rows and bytes, each value big-endian in the
+//! column's byte width, the levels `RLE`, with the offset index. Any other
+//! settings (statistics, bloom filters, format v2 pages, ...) are left to
+//! arrow-rs ([`writable`] returns `None`), and so is an empty column, one
+//! of nulls only, and a dictionary past the dictionary page limit
+//! ([`encode`] returns `None`; arrow-rs then falls back to plain pages).
 
 use std::sync::Arc;
 
@@ -26,7 +31,11 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersi
 use parquet::file::writer::TrackedWrite;
 use parquet::schema::types::ColumnDescPtr;
 
-use super::pages::{ColumnChunk, Pages, definition_levels};
+use rustc_hash::FxHashMap;
+
+use super::pages::{
+    ColumnChunk, Pages, definition_levels, dictionary_data_pages, dictionary_metadata,
+};
 
 /// The column as decimals this module writes, or `None` when the column or
 /// the settings ask for something only arrow-rs does.
@@ -46,7 +55,6 @@ pub(super) fn writable<'a>(
         && descr.max_def_level() <= 1
         && (descr.max_def_level() == 1 || decimals.null_count() == 0)
         && properties.writer_version() == WriterVersion::PARQUET_1_0
-        && !properties.dictionary_enabled(path)
         && properties.statistics_enabled(path) == EnabledStatistics::None
         && properties.bloom_filter_properties(path).is_none()
         && !properties.write_page_header_statistics(path)
@@ -54,7 +62,7 @@ pub(super) fn writable<'a>(
     fits.then_some(decimals)
 }
 
-/// Encodes `array` as one column chunk of `PLAIN` pages.
+/// Encodes `array` as one column chunk, or `None` for arrow-rs to write.
 ///
 /// # Errors
 ///
@@ -63,10 +71,81 @@ pub(super) fn encode(
     array: &Decimal128Array,
     descr: &ColumnDescPtr,
     properties: &WriterProperties,
-) -> Result<ColumnChunk> {
-    let path = descr.path();
+) -> Result<Option<ColumnChunk>> {
     // `writable` checked 1..=16.
     let width = usize::try_from(descr.type_length()).unwrap_or(16).min(16);
+    if properties.dictionary_enabled(descr.path()) {
+        dictionary(array, descr, properties, width)
+    } else {
+        plain(array, descr, properties, width).map(Some)
+    }
+}
+
+/// `value` as the column stores it: big-endian, in `width` bytes.
+fn put(body: &mut Vec<u8>, value: i128, width: usize) {
+    body.extend_from_slice(&value.to_be_bytes()[16 - width..]);
+}
+
+/// The chunk with a dictionary, or `None` when there is no value or the
+/// dictionary passes the dictionary page limit.
+fn dictionary(
+    array: &Decimal128Array,
+    descr: &ColumnDescPtr,
+    properties: &WriterProperties,
+    width: usize,
+) -> Result<Option<ColumnChunk>> {
+    let mut entries: Vec<i128> = Vec::new();
+    let mut by_value: FxHashMap<i128, u32> = FxHashMap::default();
+    let mut ids = Vec::with_capacity(array.len() - array.null_count());
+    let mut last: Option<(i128, u32)> = None;
+    let mut intern = |value: i128| {
+        let id = match last {
+            Some((v, id)) if v == value => id,
+            _ => *by_value.entry(value).or_insert_with(|| {
+                entries.push(value);
+                // A chunk has fewer rows than u32::MAX.
+                (entries.len() - 1) as u32
+            }),
+        };
+        last = Some((value, id));
+        ids.push(id);
+    };
+    let values = array.values();
+    match array.nulls() {
+        Some(nulls) => nulls.valid_indices().for_each(|row| intern(values[row])),
+        None => values.iter().for_each(|&value| intern(value)),
+    }
+    let path = descr.path();
+    if ids.is_empty() || entries.len() * width > properties.column_dictionary_page_size_limit(path)
+    {
+        return Ok(None);
+    }
+    let mut sink = TrackedWrite::new(Vec::new());
+    let mut pages = Pages::new(
+        &mut sink,
+        properties.compression(path),
+        !properties.offset_index_disabled(),
+    )?;
+    let mut plain = Vec::with_capacity(entries.len() * width);
+    entries
+        .iter()
+        .for_each(|&value| put(&mut plain, value, width));
+    pages.dictionary(entries.len() as u32, &plain)?;
+    let column = (&ids[..], entries.len(), array.nulls(), array.len());
+    dictionary_data_pages(&mut pages, descr, properties, column, |_, _| {})?;
+    let written = pages.close()?;
+    let metadata = dictionary_metadata(descr, properties, &written, array.len()).build()?;
+    ColumnChunk::new(sink, array.len(), metadata, None, written.offset_index).map(Some)
+}
+
+/// The chunk as `PLAIN` pages.
+fn plain(
+    array: &Decimal128Array,
+    descr: &ColumnDescPtr,
+    properties: &WriterProperties,
+    width: usize,
+) -> Result<ColumnChunk> {
+    let path = descr.path();
     let nullable = descr.max_def_level() == 1;
     let by_size = (properties.column_data_page_size_limit(path) / width).max(1);
     let page_rows = properties
@@ -85,14 +164,15 @@ pub(super) fn encode(
         if nullable {
             body.extend_from_slice(&definition_levels(array.nulls(), rows.clone()));
         }
-        let mut put = |value: i128| body.extend_from_slice(&value.to_be_bytes()[16 - width..]);
         match array.nulls() {
             Some(nulls) => {
                 for row in rows.clone().filter(|&row| nulls.is_valid(row)) {
-                    put(values[row]);
+                    put(&mut body, values[row], width);
                 }
             }
-            None => values[rows.clone()].iter().for_each(|&value| put(value)),
+            None => values[rows.clone()]
+                .iter()
+                .for_each(|&value| put(&mut body, value, width)),
         }
         pages.data(Encoding::PLAIN, rows.len(), &body)?;
     }

@@ -18,23 +18,19 @@
 //! does not cover is left to arrow-rs ([`encode`] returns `None`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, DictionaryArray};
 use arrow::datatypes::{DataType, Int32Type};
-use parquet::basic::{
-    BoundaryOrder, ConvertedType, Encoding, EncodingMask, LogicalType, PageType, Type,
-};
+use parquet::basic::{BoundaryOrder, ConvertedType, LogicalType, Type};
 use parquet::data_type::ByteArray;
-use parquet::encodings::rle::RleEncoder;
 use parquet::errors::{ParquetError, Result};
-use parquet::file::metadata::{ColumnChunkMetaData, ColumnIndexBuilder, PageEncodingStats};
+use parquet::file::metadata::ColumnIndexBuilder;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::TrackedWrite;
 use parquet::schema::types::ColumnDescPtr;
 
-use super::pages::{ColumnChunk, Pages, definition_levels, put_run};
+use super::pages::{ColumnChunk, Pages, dictionary_data_pages, dictionary_metadata};
 
 /// The column as a dictionary this module writes, or `None` when the column
 /// or the settings ask for something only arrow-rs does (nesting, format v2
@@ -126,13 +122,6 @@ fn intern<'a>(array: &'a DictionaryArray<Int32Type>) -> Result<Interned<'a>> {
     Ok(Interned { strings, ids })
 }
 
-/// Bits an `RLE_DICTIONARY` index takes for `entries` strings (arrow-rs's
-/// rule: 0 bits for a single string).
-fn bit_width(entries: usize) -> u8 {
-    let largest = entries.saturating_sub(1) as u64;
-    (u64::BITS - largest.leading_zeros()) as u8
-}
-
 /// Truncation as arrow-rs does it for UTF-8 statistics: `(bytes, exact)`.
 fn truncated_min(text: &str, length: Option<usize>) -> (Vec<u8>, bool) {
     length
@@ -203,103 +192,35 @@ pub(super) fn encode(
     pages.dictionary(strings.len() as u32, &plain)?;
     drop(plain);
 
-    let width = bit_width(strings.len());
-    let nullable = descr.max_def_level() == 1;
-    // A page holds at most the row limit, and no more rows than fit the
-    // byte limit at the worst case of this width (levels included).
-    let bits_per_row = usize::from(width) + usize::from(nullable);
-    let by_size = (properties.column_data_page_size_limit(path) * 8 / bits_per_row.max(1)).max(1);
-    let page_rows = properties
-        .column_data_page_row_count_limit(path)
-        .min(by_size)
-        .max(1);
-
     let mut column_index =
         (statistics == EnabledStatistics::Page).then(|| ColumnIndexBuilder::new(Type::BYTE_ARRAY));
     let (mut ascending, mut descending) = (true, true);
     let mut last_page: Option<(u32, u32)> = None;
-    let mut value = 0;
-    let mut body = Vec::new();
-    for start in (0..array.len()).step_by(page_rows) {
-        let rows = start..array.len().min(start + page_rows);
-        body.clear();
-        let values = match array.nulls() {
-            Some(nulls) => rows.len() - nulls.slice(rows.start, rows.len()).null_count(),
-            None => rows.len(),
+    let column = (&ids[..], strings.len(), array.nulls(), array.len());
+    dictionary_data_pages(&mut pages, descr, properties, column, |nulls, page_ids| {
+        let Some(index) = column_index.as_mut() else {
+            return;
         };
-        if nullable {
-            body.extend_from_slice(&definition_levels(array.nulls(), rows.clone()));
+        let mut ranks = page_ids.iter().map(|&id| rank[id as usize]);
+        let Some(first) = ranks.next() else {
+            index.append(true, Vec::new(), Vec::new(), nulls, None);
+            return;
+        };
+        let (lowest, highest) =
+            ranks.fold((first, first), |(low, high), r| (low.min(r), high.max(r)));
+        if let Some((low, high)) = last_page {
+            ascending &= low <= lowest && high <= highest;
+            descending &= low >= lowest && high >= highest;
         }
-        body.push(width);
-        let page_ids = &ids[value..value + values];
-        value += values;
-        let mut encoder = RleEncoder::new_from_buf(width, std::mem::take(&mut body));
-        let mut lowest = u32::MAX;
-        let mut highest = 0;
-        let mut at = 0;
-        while at < page_ids.len() {
-            let id = page_ids[at];
-            let mut end = at + 1;
-            while end < page_ids.len() && page_ids[end] == id {
-                end += 1;
-            }
-            put_run(&mut encoder, u64::from(id), end - at);
-            lowest = lowest.min(rank[id as usize]);
-            highest = highest.max(rank[id as usize]);
-            at = end;
-        }
-        body = encoder.consume();
-        let nulls = (rows.len() - values) as i64;
-        pages.data(
-            properties.dictionary_data_page_encoding(),
-            rows.len(),
-            &body,
-        )?;
-        if let Some(index) = column_index.as_mut() {
-            if values == 0 {
-                index.append(true, Vec::new(), Vec::new(), nulls, None);
-            } else {
-                if let Some((low, high)) = last_page {
-                    ascending &= low <= lowest && high <= highest;
-                    descending &= low >= lowest && high >= highest;
-                }
-                last_page = Some((lowest, highest));
-                let truncate = properties.column_index_truncate_length();
-                let (min, _) = truncated_min(strings[sorted[lowest as usize] as usize], truncate);
-                let (max, _) = truncated_max(strings[sorted[highest as usize] as usize], truncate);
-                index.append(false, min, max, nulls, None);
-            }
-        }
-    }
+        last_page = Some((lowest, highest));
+        let truncate = properties.column_index_truncate_length();
+        let (min, _) = truncated_min(strings[sorted[lowest as usize] as usize], truncate);
+        let (max, _) = truncated_max(strings[sorted[highest as usize] as usize], truncate);
+        index.append(false, min, max, nulls, None);
+    })?;
     let written = pages.close()?;
 
-    let mut metadata = ColumnChunkMetaData::builder(Arc::clone(descr))
-        .set_compression(compression)
-        .set_encodings_mask(EncodingMask::new_from_encodings(
-            [
-                Encoding::PLAIN,
-                Encoding::RLE,
-                properties.dictionary_data_page_encoding(),
-            ]
-            .iter(),
-        ))
-        .set_page_encoding_stats(vec![
-            PageEncodingStats {
-                page_type: PageType::DICTIONARY_PAGE,
-                encoding: Encoding::PLAIN,
-                count: 1,
-            },
-            PageEncodingStats {
-                page_type: PageType::DATA_PAGE,
-                encoding: properties.dictionary_data_page_encoding(),
-                count: written.data_pages as i32,
-            },
-        ])
-        .set_total_compressed_size(written.compressed)
-        .set_total_uncompressed_size(written.uncompressed)
-        .set_num_values(array.len() as i64)
-        .set_data_page_offset(written.first_data_page)
-        .set_dictionary_page_offset(Some(0));
+    let mut metadata = dictionary_metadata(descr, properties, &written, array.len());
     if statistics != EnabledStatistics::None {
         let truncate = properties.statistics_truncate_length();
         let (min, min_exact) = truncated_min(strings[sorted[0] as usize], truncate);

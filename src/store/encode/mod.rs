@@ -3,8 +3,8 @@
 //! FOCUS export).
 //!
 //! A string column held as an Arrow dictionary is written from its keys
-//! ([`dictionary`]), a decimal column without a dictionary or statistics
-//! from its `i128`s ([`decimal`]); every other column, and any case those
+//! ([`dictionary`]), a decimal column without statistics from its `i128`s
+//! ([`decimal`]); every other column, and any case those
 //! modules leave out, by arrow-rs's `ArrowColumnWriter`, the encoder
 //! `ArrowWriter` uses.
 //! Encoding is separate from writing the file so that a thread can encode
@@ -103,7 +103,7 @@ impl RowGroupEncoder {
             } else if let Some(decimals) =
                 decimal::writable(array.as_ref(), &descr, &self.properties)
             {
-                Some(decimal::encode(decimals, &descr, &self.properties)?)
+                decimal::encode(decimals, &descr, &self.properties)?
             } else {
                 None
             };

@@ -4,19 +4,24 @@
 //! appends it.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use arrow::buffer::NullBuffer;
 use bytes::Bytes;
-use parquet::basic::{Compression, Encoding, PageType};
+use parquet::basic::{Compression, Encoding, EncodingMask, PageType};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::compression::{Codec, CodecOptionsBuilder, create_codec};
 use parquet::encodings::rle::RleEncoder;
 use parquet::errors::Result;
-use parquet::file::metadata::{ColumnChunkMetaData, OffsetIndexBuilder};
+use parquet::file::metadata::{
+    ColumnChunkMetaData, ColumnChunkMetaDataBuilder, OffsetIndexBuilder, PageEncodingStats,
+};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::page_index::offset_index::OffsetIndexMetaData;
+use parquet::file::properties::WriterProperties;
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
 
 /// An encoded column chunk: its bytes (offsets relative to their start)
 /// and what the row group records about it.
@@ -207,4 +212,108 @@ impl<'a> Pages<'a> {
         written.offset_index = self.offsets.map(OffsetIndexBuilder::build);
         Ok(written)
     }
+}
+
+/// Bits an `RLE_DICTIONARY` index takes for `entries` values (arrow-rs's
+/// rule: 0 bits for a single value).
+pub(super) fn bit_width(entries: usize) -> u8 {
+    let largest = entries.saturating_sub(1) as u64;
+    (u64::BITS - largest.leading_zeros()) as u8
+}
+
+/// A dictionary-encoded column chunk's data pages: `ids` holds each
+/// non-null row's index into a dictionary of `entries` values, for a
+/// column of `rows` rows whose validity is `nulls`. A page holds at most
+/// the row limit, and no more rows than fit the byte limit at the worst
+/// case of the index width (levels included). `each_page` is given each
+/// page's null count and ids (for its statistics).
+///
+/// # Errors
+///
+/// Compression or a page header fails.
+pub(super) fn dictionary_data_pages(
+    pages: &mut Pages<'_>,
+    descr: &ColumnDescPtr,
+    properties: &WriterProperties,
+    column: (&[u32], usize, Option<&NullBuffer>, usize),
+    mut each_page: impl FnMut(i64, &[u32]),
+) -> Result<()> {
+    let (ids, entries, nulls, rows) = column;
+    let path = descr.path();
+    let width = bit_width(entries);
+    let nullable = descr.max_def_level() == 1;
+    let bits_per_row = usize::from(width) + usize::from(nullable);
+    let by_size = (properties.column_data_page_size_limit(path) * 8 / bits_per_row.max(1)).max(1);
+    let page_rows = properties
+        .column_data_page_row_count_limit(path)
+        .min(by_size)
+        .max(1);
+    let mut value = 0;
+    let mut body = Vec::new();
+    for start in (0..rows).step_by(page_rows) {
+        let page = start..rows.min(start + page_rows);
+        body.clear();
+        let values = match nulls {
+            Some(nulls) => page.len() - nulls.slice(page.start, page.len()).null_count(),
+            None => page.len(),
+        };
+        if nullable {
+            body.extend_from_slice(&definition_levels(nulls, page.clone()));
+        }
+        body.push(width);
+        let page_ids = &ids[value..value + values];
+        value += values;
+        let mut encoder = RleEncoder::new_from_buf(width, std::mem::take(&mut body));
+        let mut at = 0;
+        while at < page_ids.len() {
+            let id = page_ids[at];
+            let mut end = at + 1;
+            while end < page_ids.len() && page_ids[end] == id {
+                end += 1;
+            }
+            put_run(&mut encoder, u64::from(id), end - at);
+            at = end;
+        }
+        body = encoder.consume();
+        pages.data(
+            properties.dictionary_data_page_encoding(),
+            page.len(),
+            &body,
+        )?;
+        each_page((page.len() - values) as i64, page_ids);
+    }
+    Ok(())
+}
+
+/// The metadata of a dictionary-encoded chunk of `rows` rows, as arrow-rs
+/// writes it: a `PLAIN` dictionary page at offset 0, then the data pages.
+pub(super) fn dictionary_metadata(
+    descr: &ColumnDescPtr,
+    properties: &WriterProperties,
+    written: &Written,
+    rows: usize,
+) -> ColumnChunkMetaDataBuilder {
+    let encoding = properties.dictionary_data_page_encoding();
+    ColumnChunkMetaData::builder(Arc::clone(descr))
+        .set_compression(properties.compression(descr.path()))
+        .set_encodings_mask(EncodingMask::new_from_encodings(
+            [Encoding::PLAIN, Encoding::RLE, encoding].iter(),
+        ))
+        .set_page_encoding_stats(vec![
+            PageEncodingStats {
+                page_type: PageType::DICTIONARY_PAGE,
+                encoding: Encoding::PLAIN,
+                count: 1,
+            },
+            PageEncodingStats {
+                page_type: PageType::DATA_PAGE,
+                encoding,
+                count: written.data_pages as i32,
+            },
+        ])
+        .set_total_compressed_size(written.compressed)
+        .set_total_uncompressed_size(written.uncompressed)
+        .set_num_values(rows as i64)
+        .set_data_page_offset(written.first_data_page)
+        .set_dictionary_page_offset(Some(0))
 }

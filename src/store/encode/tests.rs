@@ -212,12 +212,12 @@ proptest! {
     }
 }
 
-/// A decimal column as the FOCUS export writes its costs: no dictionary,
-/// no statistics.
-fn decimal_properties(page_rows: usize) -> WriterProperties {
+/// A decimal column as the FOCUS export writes its costs (no dictionary)
+/// and its unit prices (a dictionary): no statistics.
+fn decimal_properties(page_rows: usize, dictionary: bool) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
-        .set_dictionary_enabled(false)
+        .set_dictionary_enabled(dictionary)
         .set_statistics_enabled(EnabledStatistics::None)
         .set_data_page_row_count_limit(page_rows)
         .build()
@@ -245,29 +245,41 @@ fn read_back(file: &Bytes) -> Vec<RecordBatch> {
         .collect()
 }
 
-fn check_decimals(values: &[Option<i128>], precision: u8, nullable: bool, page_rows: usize) {
-    let batch = decimal_batch(values, precision, nullable);
-    let encoder = RowGroupEncoder::new(batch.schema(), decimal_properties(page_rows)).unwrap();
+/// Whether the batch's decimal column would be ours (`Some`) and
+/// written by us (`Some(true)`), under `properties`.
+fn decimal_chunk_is_ours(batch: &RecordBatch, properties: &WriterProperties) -> Option<bool> {
+    let encoder = RowGroupEncoder::new(batch.schema(), properties.clone()).unwrap();
     let descr = encoder.schema.column(0);
-    // The chunk is ours, not arrow-rs's.
-    assert!(decimal::writable(batch.column(0).as_ref(), &descr, &encoder.properties).is_some());
-    let ours = ours(&batch, decimal_properties(page_rows));
-    let theirs = arrow_rs(&batch, decimal_properties(page_rows));
+    let decimals = decimal::writable(batch.column(0).as_ref(), &descr, properties)?;
+    Some(decimal::encode(decimals, &descr, properties).unwrap().is_some())
+}
+
+fn check_decimals(
+    values: &[Option<i128>],
+    precision: u8,
+    nullable: bool,
+    page_rows: usize,
+    dictionary: bool,
+) {
+    let batch = decimal_batch(values, precision, nullable);
+    let properties = || decimal_properties(page_rows, dictionary);
+    assert_eq!(decimal_chunk_is_ours(&batch, &properties()), Some(true));
+    let ours = ours(&batch, properties());
+    let theirs = arrow_rs(&batch, properties());
     let ours_read = arrow::compute::concat_batches(&batch.schema(), &read_back(&ours)).unwrap();
-    let theirs_read = arrow::compute::concat_batches(&batch.schema(), &read_back(&theirs)).unwrap();
+    let theirs_read =
+        arrow::compute::concat_batches(&batch.schema(), &read_back(&theirs)).unwrap();
     assert_eq!(ours_read, batch);
     assert_eq!(ours_read, theirs_read);
-    let metadata = ParquetRecordBatchReaderBuilder::try_new(ours.clone())
-        .unwrap()
-        .metadata()
-        .clone();
-    let chunk = metadata.row_group(0).column(0);
-    assert_eq!(chunk.num_values(), values.len() as i64);
-    assert!(chunk.statistics().is_none());
     // Pages of at most `page_rows` rows, found by the offset index.
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
     let indexed = ParquetRecordBatchReaderBuilder::try_new_with_options(ours, options).unwrap();
-    let page_index = indexed.metadata().page_index().unwrap();
+    let metadata = indexed.metadata();
+    let chunk = metadata.row_group(0).column(0);
+    assert_eq!(chunk.num_values(), values.len() as i64);
+    assert!(chunk.statistics().is_none());
+    assert_eq!(chunk.dictionary_page_offset().is_some(), dictionary);
+    let page_index = metadata.page_index().unwrap();
     let pages = &page_index.offset_index(0, 0).unwrap().page_locations;
     let firsts: Vec<i64> = pages.iter().map(|p| p.first_row_index).collect();
     assert_eq!(
@@ -283,40 +295,47 @@ fn a_decimal_column_reads_back_as_arrow_rs_writes_it() {
     let values: Vec<Option<i128>> = (0..1000_i128)
         .map(|i| Some((i - 500) * 1_000_000_007 + i128::from(i % 3 == 0) * 10_i128.pow(30)))
         .collect();
-    check_decimals(&values, 38, false, 20_000);
-    check_decimals(&values, 38, false, 64);
     let nullable: Vec<Option<i128>> = values
         .iter()
         .enumerate()
         .map(|(i, v)| (!(100..180).contains(&i) && i % 7 != 3).then_some(v.unwrap_or(0)))
         .collect();
-    check_decimals(&nullable, 38, true, 40);
     // Precision 20 is 9 bytes a value.
-    let small: Vec<Option<i128>> = values
-        .iter()
-        .map(|v| v.map(|v| v % 10_i128.pow(19)))
-        .collect();
-    check_decimals(&small, 20, true, 33);
+    let small: Vec<Option<i128>> = values.iter().map(|v| v.map(|v| v % 10_i128.pow(19))).collect();
+    // Unit prices: a few values in runs.
+    let repeated: Vec<Option<i128>> = (0..1000_i128).map(|i| Some((i / 37) % 5 - 2)).collect();
+    for dictionary in [false, true] {
+        check_decimals(&values, 38, false, 20_000, dictionary);
+        check_decimals(&values, 38, false, 64, dictionary);
+        check_decimals(&nullable, 38, true, 40, dictionary);
+        check_decimals(&small, 20, true, 33, dictionary);
+        check_decimals(&repeated, 38, false, 100, dictionary);
+    }
 }
 
 #[test]
-fn a_decimal_column_with_statistics_or_a_dictionary_is_left_to_arrow_rs() {
+fn a_decimal_column_arrow_rs_must_write_is_left_to_it() {
     let batch = decimal_batch(&[Some(1), None, Some(-2)], 38, true);
-    for properties in [
-        WriterProperties::builder()
-            .set_dictionary_enabled(false)
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            .build(),
-        WriterProperties::builder()
-            .set_dictionary_enabled(true)
-            .set_statistics_enabled(EnabledStatistics::None)
-            .build(),
+    let statistics = WriterProperties::builder()
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .build();
+    assert_eq!(decimal_chunk_is_ours(&batch, &statistics), None);
+    // Nulls only, and a dictionary past its page limit (3 × 16 bytes).
+    let nulls = decimal_batch(&[None, None], 38, true);
+    let small_dictionary = WriterProperties::builder()
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_dictionary_page_size_limit(40)
+        .build();
+    assert_eq!(decimal_chunk_is_ours(&nulls, &small_dictionary), Some(false));
+    assert_eq!(decimal_chunk_is_ours(&batch, &small_dictionary), Some(true));
+    let wide = decimal_batch(&[Some(1), Some(2), Some(3), Some(1)], 38, true);
+    assert_eq!(decimal_chunk_is_ours(&wide, &small_dictionary), Some(false));
+    for (batch, properties) in [
+        (&batch, statistics),
+        (&nulls, small_dictionary.clone()),
+        (&wide, small_dictionary),
     ] {
-        let encoder = RowGroupEncoder::new(batch.schema(), properties.clone()).unwrap();
-        let descr = encoder.schema.column(0);
-        assert!(decimal::writable(batch.column(0).as_ref(), &descr, &properties).is_none());
-        let read = read_back(&ours(&batch, properties));
-        assert_eq!(read[0], batch);
+        assert_eq!(&read_back(&ours(batch, properties))[0], batch);
     }
 }
 
@@ -326,10 +345,16 @@ proptest! {
     #[test]
     fn any_decimal_column_reads_back_the_same(
         values in prop::collection::vec(prop::option::weighted(0.9, -10_i128.pow(37)..10_i128.pow(37)), 1..400),
+        repeats in 1usize..20,
         page_rows in 1usize..50,
+        dictionary in any::<bool>(),
     ) {
-        check_decimals(&values, 38, true, page_rows);
+        // Runs of equal values, as a charge's rows repeat its prices.
+        let values: Vec<Option<i128>> = values.iter().flat_map(|v| std::iter::repeat_n(*v, repeats)).collect();
+        if values.iter().any(Option::is_some) {
+            check_decimals(&values, 38, true, page_rows, dictionary);
+        }
         let required: Vec<Option<i128>> = values.iter().map(|v| Some(v.unwrap_or(0))).collect();
-        check_decimals(&required, 38, false, page_rows);
+        check_decimals(&required, 38, false, page_rows, dictionary);
     }
 }
