@@ -251,7 +251,11 @@ fn decimal_chunk_is_ours(batch: &RecordBatch, properties: &WriterProperties) -> 
     let encoder = RowGroupEncoder::new(batch.schema(), properties.clone()).unwrap();
     let descr = encoder.schema.column(0);
     let decimals = decimal::writable(batch.column(0).as_ref(), &descr, properties)?;
-    Some(decimal::encode(decimals, &descr, properties).unwrap().is_some())
+    Some(
+        decimal::encode(decimals, &descr, properties)
+            .unwrap()
+            .is_some(),
+    )
 }
 
 fn check_decimals(
@@ -267,8 +271,7 @@ fn check_decimals(
     let ours = ours(&batch, properties());
     let theirs = arrow_rs(&batch, properties());
     let ours_read = arrow::compute::concat_batches(&batch.schema(), &read_back(&ours)).unwrap();
-    let theirs_read =
-        arrow::compute::concat_batches(&batch.schema(), &read_back(&theirs)).unwrap();
+    let theirs_read = arrow::compute::concat_batches(&batch.schema(), &read_back(&theirs)).unwrap();
     assert_eq!(ours_read, batch);
     assert_eq!(ours_read, theirs_read);
     // Pages of at most `page_rows` rows, found by the offset index.
@@ -301,7 +304,10 @@ fn a_decimal_column_reads_back_as_arrow_rs_writes_it() {
         .map(|(i, v)| (!(100..180).contains(&i) && i % 7 != 3).then_some(v.unwrap_or(0)))
         .collect();
     // Precision 20 is 9 bytes a value.
-    let small: Vec<Option<i128>> = values.iter().map(|v| v.map(|v| v % 10_i128.pow(19))).collect();
+    let small: Vec<Option<i128>> = values
+        .iter()
+        .map(|v| v.map(|v| v % 10_i128.pow(19)))
+        .collect();
     // Unit prices: a few values in runs.
     let repeated: Vec<Option<i128>> = (0..1000_i128).map(|i| Some((i / 37) % 5 - 2)).collect();
     for dictionary in [false, true] {
@@ -326,7 +332,10 @@ fn a_decimal_column_arrow_rs_must_write_is_left_to_it() {
         .set_statistics_enabled(EnabledStatistics::None)
         .set_dictionary_page_size_limit(40)
         .build();
-    assert_eq!(decimal_chunk_is_ours(&nulls, &small_dictionary), Some(false));
+    assert_eq!(
+        decimal_chunk_is_ours(&nulls, &small_dictionary),
+        Some(false)
+    );
     assert_eq!(decimal_chunk_is_ours(&batch, &small_dictionary), Some(true));
     let wide = decimal_batch(&[Some(1), Some(2), Some(3), Some(1)], 38, true);
     assert_eq!(decimal_chunk_is_ours(&wide, &small_dictionary), Some(false));
