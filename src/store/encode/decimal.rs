@@ -3,10 +3,10 @@
 //! arrow-rs (60) writes a `Decimal128` column stored as
 //! `FIXED_LEN_BYTE_ARRAY` by copying every value into one buffer and then
 //! cutting it into a reference-counted `Bytes` per value (an atomic
-//! increment and decrement each): 7 % of a FOCUS export's time, whose
-//! costs and quantities are seven such columns of ~80 M rows a week
-//! (perf; docs/performance.md). Here each page's values are copied once
-//! into the page's body.
+//! increment and decrement each): 6 % of a FOCUS export's time, which has
+//! twelve such columns (costs, quantities, unit prices, the origin's cost)
+//! of ~86 M rows a week (perf; docs/performance.md). Here each page's
+//! values are copied once into the page's body.
 //!
 //! What is written is what arrow-rs writes for a column without
 //! statistics: with a dictionary, a `PLAIN` dictionary page of the values
@@ -30,7 +30,6 @@ use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::writer::TrackedWrite;
 use parquet::schema::types::ColumnDescPtr;
-
 use rustc_hash::FxHashMap;
 
 use super::pages::{

@@ -4,9 +4,8 @@
 //!
 //! A string column held as an Arrow dictionary is written from its keys
 //! ([`dictionary`]), a decimal column without statistics from its `i128`s
-//! ([`decimal`]); every other column, and any case those
-//! modules leave out, by arrow-rs's `ArrowColumnWriter`, the encoder
-//! `ArrowWriter` uses.
+//! ([`decimal`]); every other column, and any case those modules leave
+//! out, by arrow-rs's `ArrowColumnWriter`, the encoder `ArrowWriter` uses.
 //! Encoding is separate from writing the file so that a thread can encode
 //! a row group while another appends the previous one.
 
