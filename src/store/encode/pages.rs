@@ -60,7 +60,7 @@ impl ColumnChunk {
 
 /// Puts `count` copies of `value`, without a call per copy once the encoder
 /// is in a run.
-pub(super) fn put_run(encoder: &mut RleEncoder, value: u64, count: usize) {
+fn put_run(encoder: &mut RleEncoder, value: u64, count: usize) {
     let mut left = count;
     while left > 0 {
         if encoder.is_accumulating_rle(value) {
@@ -216,7 +216,7 @@ impl<'a> Pages<'a> {
 
 /// Bits an `RLE_DICTIONARY` index takes for `entries` values (arrow-rs's
 /// rule: 0 bits for a single value).
-pub(super) fn bit_width(entries: usize) -> u8 {
+fn bit_width(entries: usize) -> u8 {
     let largest = entries.saturating_sub(1) as u64;
     (u64::BITS - largest.leading_zeros()) as u8
 }
