@@ -102,12 +102,7 @@ impl Keyed {
             values.push(Arc::from(""));
         }
         let keys = Int32Array::new(keys.into(), nulls);
-        let bytes = values.iter().map(|v| v.len()).sum();
-        let mut text = StringBuilder::with_capacity(values.len(), bytes);
-        for value in &values {
-            text.append_value(&**value);
-        }
-        let values = text.finish();
+        let values = StringArray::from_iter_values(values.iter().map(|v| &**v));
         let array = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))
             .map_err(|e| FocusFileError::Encode(e.to_string()))?;
         Ok(Arc::new(array))
